@@ -1,0 +1,173 @@
+// Command zhisou is a Chinese retrieval engine for RAG: a gRPC server over an
+// embedded store (Badger + bleve), and the tools around it.
+//
+//	zhisou serve     run the gRPC server (loopback by default)
+//	zhisou ingest    add a folder of documents, to a server or a store
+//	zhisou search    query a server or a store
+//	zhisou eval      score recall on a labelled set, optionally against stock bleve
+//
+// Every flag can also be set as ZHISOU_<FLAG> (for example ZHISOU_STORE for
+// -store); a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zhisou/zhisou/index"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ee exitError
+		if !errors.As(err, &ee) || ee.msg != "" {
+			fmt.Fprintln(os.Stderr, "zhisou:", err)
+		}
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		os.Exit(1)
+	}
+}
+
+// exitError asks main for a specific exit code; an empty msg prints nothing
+// (the command already reported).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
+const usage = `usage: zhisou <command> [flags]
+
+commands:
+  serve    run the gRPC server on an embedded data directory
+  ingest   ingest files or folders (Markdown, text, corpus.jsonl)
+  search   search a collection
+  eval     score retrieval quality and latency on a labelled set
+  help     show this text
+
+Run 'zhisou <command> -h' for the flags of a command.
+Every flag can also be set through ZHISOU_<FLAG_NAME> (e.g. ZHISOU_STORE); the flag wins.
+`
+
+// run is main without the process: testable with its own args, environment
+// and output.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError{code: 2}
+	}
+	env := &cmdEnv{getenv: getenv, stdout: stdout, stderr: stderr}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, env, rest)
+	case "ingest":
+		return cmdIngest(ctx, env, rest)
+	case "search":
+		return cmdSearch(ctx, env, rest)
+	case "eval":
+		return cmdEval(ctx, env, rest)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "zhisou: unknown command %q\n\n%s", cmd, usage)
+	return exitError{code: 2}
+}
+
+// cmdEnv is what every subcommand gets from run.
+type cmdEnv struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+}
+
+// common are the flags shared by the subcommands.
+type common struct {
+	store      string
+	addr       string
+	collection string
+	logLevel   string
+	dict       string
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.store, "store", "zhisou-data", "data directory (Badger + bleve)")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:7700", "server address")
+	fs.StringVar(&c.collection, "collection", "default", "collection (knowledge base)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.dict, "dict", "", "gse dictionary file(s), comma-separated (default: the embedded simplified-Chinese dictionary)")
+}
+
+// parse parses args, then fills every flag not given on the command line from
+// ZHISOU_<NAME> (upper case, '-' as '_').
+func (e *cmdEnv) parse(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(e.stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitError{code: 0}
+		}
+		return exitError{code: 2}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		name := "ZHISOU_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := e.getenv(name); v != "" {
+			if serr := f.Value.Set(v); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, serr)
+			}
+		}
+	})
+	return err
+}
+
+func (e *cmdEnv) logger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// loadAnalyzer loads the segmentation dictionary once for the process.
+func loadAnalyzer(c *common, logger *slog.Logger) (*index.Analyzer, error) {
+	start := time.Now()
+	var opts index.AnalyzerOptions
+	if c.dict != "" {
+		opts.DictFiles = strings.Split(c.dict, ",")
+	}
+	an, err := index.NewAnalyzer(opts)
+	if err != nil {
+		return nil, err
+	}
+	logger.Debug("dictionary loaded", "took", time.Since(start).Round(time.Millisecond))
+	return an, nil
+}
+
+// openStore opens the data directory in this process.
+func openStore(ctx context.Context, c *common, logger *slog.Logger) (*index.Store, error) {
+	an, err := loadAnalyzer(c, logger)
+	if err != nil {
+		return nil, err
+	}
+	return index.Open(ctx, c.store, an, index.Options{Logger: logger})
+}

@@ -1,0 +1,345 @@
+package index
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/registry"
+	"github.com/go-ego/gse"
+	"github.com/longbridgeapp/opencc"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Analyzer turns Chinese (and mixed) text into index and query terms.
+//
+// It normalises (NFKC, lower case, traditional → simplified), then segments Han
+// runs with gse and keeps Latin/digit runs (product codes such as "PPR-9087") whole.
+// An Analyzer is loaded once per process and is safe for concurrent use: after
+// NewAnalyzer returns, nothing in it is written.
+type Analyzer struct {
+	seg gse.Segmenter
+	t2s *opencc.OpenCC
+	// trad[r-hanLo] is true for a Han rune that OpenCC converts on its own: a
+	// text with none of them is left alone, which skips OpenCC (7 MB/s) for the
+	// simplified text that is almost all we see.
+	trad []bool
+}
+
+// The Han ranges checked for traditional characters: CJK Extension A and the
+// Unified Ideographs block.
+const hanLo, hanHi = 0x3400, 0x9FFF
+
+// AnalyzerOptions configures NewAnalyzer. The zero value loads gse's embedded
+// simplified-Chinese dictionary.
+type AnalyzerOptions struct {
+	// DictFiles, when set, are gse dictionary files loaded instead of the
+	// embedded dictionary (tests use a tiny one).
+	DictFiles []string
+}
+
+// NewAnalyzer loads the segmentation dictionary (about 1.5 s and 130 MB for the
+// embedded one) and the traditional → simplified tables.
+func NewAnalyzer(opts AnalyzerOptions) (*Analyzer, error) {
+	a := &Analyzer{}
+	a.seg.SkipLog = true
+	var err error
+	if len(opts.DictFiles) > 0 {
+		err = a.seg.LoadDict(strings.Join(opts.DictFiles, ","))
+	} else {
+		// Text is converted to simplified Chinese before segmentation, so the
+		// traditional dictionary (zh_t, another second and 70 MB) is not needed.
+		err = a.seg.LoadDictEmbed("zh_s")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load gse dictionary: %w", err)
+	}
+	if a.seg.Dict == nil || a.seg.Dict.NumTokens() == 0 {
+		return nil, fmt.Errorf("load gse dictionary: no entries loaded")
+	}
+	a.t2s, err = opencc.New("t2s")
+	if err != nil {
+		return nil, fmt.Errorf("load traditional→simplified tables: %w", err)
+	}
+	a.trad = make([]bool, hanHi-hanLo+1)
+	var b strings.Builder
+	for r := rune(hanLo); r <= hanHi; r++ {
+		b.WriteRune(r)
+	}
+	all := b.String()
+	conv, err := a.t2s.Convert(all)
+	if err != nil {
+		return nil, fmt.Errorf("build traditional character table: %w", err)
+	}
+	if utf8.RuneCountInString(conv) == len(a.trad) {
+		i := 0
+		for _, r := range conv {
+			a.trad[i] = r != rune(hanLo+i)
+			i++
+		}
+	} else { // phrases matched across neighbours: fall back to one rune at a time
+		for r := rune(hanLo); r <= hanHi; r++ {
+			c, err := a.t2s.Convert(string(r))
+			a.trad[r-hanLo] = err == nil && c != string(r)
+		}
+	}
+	return a, nil
+}
+
+// Normalized is text after normalisation, with a map back to the original.
+type Normalized struct {
+	// Text is the normalised text.
+	Text string
+	// orig[i] is the byte offset in the original text of the rune that produced
+	// byte i of Text; orig[len(Text)] is the original length.
+	orig []int
+}
+
+// Orig maps a byte offset in the normalised text to one in the original text.
+func (n Normalized) Orig(i int) int {
+	if i < 0 {
+		return 0
+	}
+	if i >= len(n.orig) {
+		return n.orig[len(n.orig)-1]
+	}
+	return n.orig[i]
+}
+
+// Normalize applies NFKC (full-width → half-width), lower case and traditional →
+// simplified conversion, keeping a byte map to the original text so that
+// highlights point into the caller's text. Invalid UTF-8 bytes become U+FFFD.
+func (a *Analyzer) Normalize(s string) Normalized {
+	var b strings.Builder
+	b.Grow(len(s))
+	orig := make([]int, 0, len(s)+1)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		var piece string
+		switch {
+		case r < utf8.RuneSelf:
+			piece = string(unicode.ToLower(r))
+		case r == utf8.RuneError && size == 1:
+			piece = string(utf8.RuneError)
+		default:
+			p := norm.NFKC.PropertiesString(s[i:])
+			if p.Decomposition() != nil {
+				piece = strings.ToLower(norm.NFKC.String(s[i : i+size]))
+			} else {
+				piece = string(unicode.ToLower(r))
+			}
+		}
+		b.WriteString(piece)
+		for range len(piece) {
+			orig = append(orig, i)
+		}
+		i += size
+	}
+	orig = append(orig, len(s))
+	text, orig := a.toSimplified(b.String(), orig)
+	return Normalized{Text: text, orig: orig}
+}
+
+// toSimplified converts traditional characters. OpenCC converts phrase by phrase;
+// when a phrase changes the rune count (rare), the byte map is rebuilt rune by rune
+// so that offsets stay right.
+func (a *Analyzer) toSimplified(text string, orig []int) (string, []int) {
+	if !strings.ContainsFunc(text, func(r rune) bool { return r >= hanLo && r <= hanHi && a.trad[r-hanLo] }) {
+		return text, orig
+	}
+	out, err := a.t2s.Convert(text)
+	if err != nil || out == text {
+		return text, orig
+	}
+	if utf8.RuneCountInString(out) != utf8.RuneCountInString(text) {
+		var b strings.Builder
+		for _, r := range text {
+			c, err := a.t2s.Convert(string(r))
+			if err != nil || utf8.RuneCountInString(c) != 1 {
+				c = string(r)
+			}
+			b.WriteString(c)
+		}
+		out = b.String()
+	}
+	if len(out) == len(text) {
+		return out, orig
+	}
+	// Same runes, different byte lengths: remap rune by rune.
+	newOrig := make([]int, 0, len(out)+1)
+	j := 0
+	for _, r := range out {
+		_, oldSize := utf8.DecodeRuneInString(text[j:])
+		for range utf8.RuneLen(r) {
+			newOrig = append(newOrig, orig[j])
+		}
+		j += oldSize
+	}
+	return out, append(newOrig, orig[len(orig)-1])
+}
+
+// Token is one term with its byte offsets in the original text.
+type Token struct {
+	Term       string
+	Start, End int
+}
+
+// Tokens returns the terms of s for indexing: fine-grained (gse search mode:
+// whole words plus their dictionary sub-words), so that a query word matches
+// inside a longer compound. Punctuation and spaces are dropped.
+func (a *Analyzer) Tokens(s string) []Token {
+	return a.tokens(s, true)
+}
+
+// QueryTokens returns the coarse terms of s (gse's shortest-path segmentation,
+// no sub-words), in order. Callers expand them with SubTerms.
+func (a *Analyzer) QueryTokens(s string) []Token {
+	return a.tokens(s, false)
+}
+
+// SubTerms returns the dictionary sub-words of a term (empty for short terms).
+func (a *Analyzer) SubTerms(term string) []string {
+	segs := a.seg.ModeSegment([]byte(term), true)
+	var out []string
+	for i := range segs {
+		collectSub(segs[i].Token(), func(t string) {
+			if t != term && isWordy(t) {
+				out = append(out, t)
+			}
+		})
+	}
+	return out
+}
+
+func collectSub(tok *gse.Token, emit func(string)) {
+	for _, s := range tok.Segments() {
+		emit(s.Token().Text())
+		collectSub(s.Token(), emit)
+	}
+}
+
+func (a *Analyzer) tokens(s string, fine bool) []Token {
+	n := a.Normalize(s)
+	text := n.Text
+	var out []Token
+	emit := func(start, end int) {
+		t := text[start:end]
+		if !isWordy(t) {
+			return
+		}
+		out = append(out, Token{Term: t, Start: n.Orig(start), End: n.Orig(end)})
+	}
+	for start := 0; start < len(text); {
+		r, size := utf8.DecodeRuneInString(text[start:])
+		switch {
+		case unicode.Is(unicode.Han, r):
+			end := start + size
+			for end < len(text) {
+				r2, sz := utf8.DecodeRuneInString(text[end:])
+				if !unicode.Is(unicode.Han, r2) {
+					break
+				}
+				end += sz
+			}
+			a.segmentHan(text, start, end, fine, emit)
+			start = end
+		case isCodeRune(r):
+			end := start + size
+			for end < len(text) {
+				r2, sz := utf8.DecodeRuneInString(text[end:])
+				if isCodeRune(r2) || (isJoiner(r2) && end+sz < len(text) && nextIsCode(text[end+sz:])) {
+					end += sz
+					continue
+				}
+				break
+			}
+			emit(start, end)
+			if fine && strings.ContainsFunc(text[start:end], isJoiner) {
+				// "ppr-9087" is also findable as "ppr" and "9087".
+				p := start
+				for i, r2 := range text[start:end] {
+					if isJoiner(r2) {
+						emit(p, start+i)
+						p = start + i + utf8.RuneLen(r2)
+					}
+				}
+				emit(p, end)
+			}
+			start = end
+		default:
+			start += size
+		}
+	}
+	return out
+}
+
+func (a *Analyzer) segmentHan(text string, start, end int, fine bool, emit func(int, int)) {
+	segs := a.seg.ModeSegment([]byte(text[start:end]), false)
+	for i := range segs {
+		s, e := start+segs[i].Start(), start+segs[i].End()
+		emit(s, e)
+		if fine {
+			emitSub(segs[i].Token(), s, emit)
+		}
+	}
+}
+
+func emitSub(tok *gse.Token, base int, emit func(int, int)) {
+	for _, sub := range tok.Segments() {
+		emit(base+sub.Start(), base+sub.End())
+		emitSub(sub.Token(), base+sub.Start(), emit)
+	}
+}
+
+// isCodeRune reports whether r belongs to a Latin/digit run ("ppr", "9087", "okr").
+func isCodeRune(r rune) bool {
+	return (unicode.IsLetter(r) || unicode.IsNumber(r)) && !unicode.Is(unicode.Han, r)
+}
+
+// isJoiner reports whether r joins two code runs into one code ("ppr-9087", "v2.6", "hr_comp").
+func isJoiner(r rune) bool { return r == '-' || r == '_' || r == '.' || r == '/' }
+
+func nextIsCode(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return isCodeRune(r)
+}
+
+// isWordy reports whether t has a letter or digit, so is worth indexing.
+func isWordy(t string) bool {
+	for _, r := range t {
+		if unicode.IsLetter(r) || unicode.IsNumber(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// TokenizerName is the bleve tokenizer that runs an Analyzer. Only the stock-bleve
+// baseline uses it: zhisou's own index receives terms already analysed.
+const TokenizerName = "zhisou"
+
+// bleve finds tokenizers through a process-wide registry, so this is the one
+// global registration in the project (see STYLE.md §14). The Analyzer itself is
+// passed in the tokenizer's config map, so no analyzer is global.
+func init() {
+	registry.RegisterTokenizer(TokenizerName, func(cfg map[string]any, _ *registry.Cache) (analysis.Tokenizer, error) {
+		a, ok := cfg["analyzer"].(*Analyzer)
+		if !ok || a == nil {
+			return nil, fmt.Errorf("tokenizer %s: config has no *index.Analyzer under \"analyzer\"", TokenizerName)
+		}
+		return bleveTokenizer{a}, nil
+	})
+}
+
+type bleveTokenizer struct{ a *Analyzer }
+
+func (t bleveTokenizer) Tokenize(in []byte) analysis.TokenStream {
+	toks := t.a.Tokens(string(in))
+	out := make(analysis.TokenStream, len(toks))
+	for i, tk := range toks {
+		out[i] = &analysis.Token{Term: []byte(tk.Term), Start: tk.Start, End: tk.End, Position: i + 1, Type: analysis.Ideographic}
+	}
+	return out
+}

@@ -1,0 +1,298 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/dgraph-io/badger/v4"
+)
+
+// applyBadger applies one log record to Badger in one transaction that also
+// moves Badger's position, so a crash leaves either both or neither. Records at
+// or below the position are skipped, which makes replay idempotent. Called with
+// wmu held (or during Open).
+func (s *Store) applyBadger(r *Record) error {
+	if r.Seq <= s.pos {
+		return nil
+	}
+	if r.Op == OpDeleteCollection {
+		// DropPrefix cannot join a transaction; replaying it is harmless.
+		if err := s.db.DropPrefix(collPrefix(r.Collection)); err != nil {
+			return fmt.Errorf("apply %d: drop collection %s: %w", r.Seq, r.Collection, err)
+		}
+	}
+	var newStats *Stats
+	var newMeta []string
+	err := s.db.Update(func(txn *badger.Txn) error {
+		var err error
+		switch r.Op {
+		case OpCreateCollection:
+			if _, gerr := txn.Get([]byte(collectionKeyP + r.Collection)); gerr == nil {
+				break // already created
+			}
+			cfg := *r.Config
+			cfg.CreatedSeq = r.Seq
+			err = writeJSON(txn, []byte(collectionKeyP+r.Collection), &cfg)
+		case OpDeleteCollection:
+			err = txn.Delete([]byte(collectionKeyP + r.Collection))
+		case OpUpsert:
+			newStats, newMeta, err = s.upsertBadger(txn, r)
+		case OpDelete:
+			newStats, err = s.deleteBadger(txn, r)
+		default:
+			err = fmt.Errorf("unknown op %q", r.Op)
+		}
+		if err != nil {
+			return err
+		}
+		return putUint(txn, posBadgerKey, r.Seq)
+	})
+	if err != nil {
+		return fmt.Errorf("apply %d (%s %s): %w", r.Seq, r.Op, r.Collection, err)
+	}
+	s.pos = r.Seq
+	if newStats != nil || len(newMeta) > 0 {
+		s.mu.RLock()
+		c := s.colls[r.Collection]
+		s.mu.RUnlock()
+		if c != nil {
+			c.mu.Lock()
+			if newStats != nil {
+				c.stats = *newStats
+			}
+			for _, k := range newMeta {
+				c.metaKeys[k] = true
+			}
+			c.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+func (s *Store) readStats(txn *badger.Txn, collection string) (Stats, error) {
+	var st Stats
+	err := readJSON(txn, statsKey(collection), &st)
+	if errors.Is(err, ErrNotFound) {
+		err = nil
+	}
+	return st, err
+}
+
+func addLens(st *Stats, c *Chunk, sign int64) {
+	st.Chunks += sign
+	for f := range 3 {
+		st.SumLen[f] += sign * int64(c.Lens[f])
+	}
+}
+
+func (s *Store) upsertBadger(txn *badger.Txn, r *Record) (*Stats, []string, error) {
+	coll, d := r.Collection, r.Doc
+	if _, err := txn.Get([]byte(collectionKeyP + coll)); err != nil {
+		return nil, nil, nil // collection deleted after this record was written
+	}
+	v := r.version()
+	tomb, err := getUint(txn, tombKey(coll, d.ID))
+	if err != nil {
+		return nil, nil, err
+	}
+	if tomb >= v {
+		return nil, nil, nil // a newer delete wins
+	}
+	st, err := s.readStats(txn, coll)
+	if err != nil {
+		return nil, nil, err
+	}
+	var old Document
+	switch err := readJSON(txn, docKey(coll, d.ID), &old); {
+	case errors.Is(err, ErrNotFound):
+		st.Docs++
+	case err != nil:
+		return nil, nil, err
+	case old.Version > v:
+		return nil, nil, nil // a newer version is stored
+	}
+	keep := map[string]string{}
+	for _, c := range d.Chunks {
+		keep[c.ID] = c.Hash
+	}
+	for i := range old.Chunks {
+		c := &old.Chunks[i]
+		addLens(&st, c, -1)
+		if h, ok := keep[c.ID]; !ok || h != c.Hash {
+			if err := txn.Delete(chunkKey(coll, c.ID)); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	oldHash := map[string]string{}
+	for _, c := range old.Chunks {
+		oldHash[c.ID] = c.Hash
+	}
+	stored := *d
+	stored.Version = v
+	stored.Chunks = make([]Chunk, len(d.Chunks))
+	for i := range d.Chunks {
+		c := &d.Chunks[i]
+		addLens(&st, c, 1)
+		if oldHash[c.ID] != c.Hash {
+			if err := writeJSON(txn, chunkKey(coll, c.ID), c); err != nil {
+				return nil, nil, err
+			}
+		}
+		ref := *c
+		ref.Text = "" // the document record keeps chunk references only
+		stored.Chunks[i] = ref
+	}
+	if err := writeJSON(txn, docKey(coll, d.ID), &stored); err != nil {
+		return nil, nil, err
+	}
+	var newMeta []string
+	for k := range d.Metadata {
+		if err := txn.Set(metaKey(coll, k), nil); err != nil {
+			return nil, nil, err
+		}
+		newMeta = append(newMeta, k)
+	}
+	return &st, newMeta, writeJSON(txn, statsKey(coll), &st)
+}
+
+func (s *Store) deleteBadger(txn *badger.Txn, r *Record) (*Stats, error) {
+	coll := r.Collection
+	if _, err := txn.Get([]byte(collectionKeyP + coll)); err != nil {
+		return nil, nil
+	}
+	v := r.version()
+	if err := putUint(txn, tombKey(coll, r.DocID), v); err != nil {
+		return nil, err
+	}
+	var old Document
+	switch err := readJSON(txn, docKey(coll, r.DocID), &old); {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	st, err := s.readStats(txn, coll)
+	if err != nil {
+		return nil, err
+	}
+	st.Docs--
+	for i := range old.Chunks {
+		addLens(&st, &old.Chunks[i], -1)
+		if err := txn.Delete(chunkKey(coll, old.Chunks[i].ID)); err != nil {
+			return nil, err
+		}
+	}
+	if err := txn.Delete(docKey(coll, r.DocID)); err != nil {
+		return nil, err
+	}
+	return &st, writeJSON(txn, statsKey(coll), &st)
+}
+
+// applyText applies upsert and delete records of one collection to its bleve
+// index in one batch that also records the position of the last record. terms
+// holds already analysed chunks by bleve id (nil during catch-up, when chunks
+// are analysed again). Bleve mirrors Badger's decisions: an upsert that Badger
+// has since superseded (newer version or tombstone) is skipped, because a later
+// record will bring the index to Badger's state.
+func (s *Store) applyText(ctx context.Context, c *coll, recs []Record, terms map[string]analysed) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	t := c.text
+	batch := t.idx.NewBatch()
+	touched := map[string]bool{}
+	for i := range recs {
+		r := &recs[i]
+		docID := r.DocID
+		if r.Op == OpUpsert {
+			docID = r.Doc.ID
+		}
+		if touched[docID] {
+			// The batch must see its own earlier changes to this document.
+			if err := t.idx.Batch(batch); err != nil {
+				return err
+			}
+			batch = t.idx.NewBatch()
+			clear(touched)
+		}
+		touched[docID] = true
+		if err := s.applyTextRecord(ctx, c, batch, r, terms); err != nil {
+			return fmt.Errorf("apply %d to bleve index of %s: %w", r.Seq, c.cfg.Name, err)
+		}
+	}
+	batch.SetInternal(posKey, []byte(strconv.FormatUint(recs[len(recs)-1].Seq, 10)))
+	if err := t.idx.Batch(batch); err != nil {
+		return fmt.Errorf("write bleve index of %s: %w", c.cfg.Name, err)
+	}
+	return nil
+}
+
+func (s *Store) applyTextRecord(ctx context.Context, c *coll, batch *bleve.Batch, r *Record, terms map[string]analysed) error {
+	t := c.text
+	docID := r.DocID
+	if r.Op == OpUpsert {
+		docID = r.Doc.ID
+	}
+	reader, err := t.reader()
+	if err != nil {
+		return err
+	}
+	existing, err := t.docChunks(ctx, reader, docID)
+	reader.Close()
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	if r.Op == OpUpsert {
+		superseded := false
+		err := s.db.View(func(txn *badger.Txn) error {
+			var cur Document
+			err := readJSON(txn, docKey(c.cfg.Name, docID), &cur)
+			if err == nil {
+				superseded = cur.Version > r.version()
+			} else if errors.Is(err, ErrNotFound) {
+				superseded = true // deleted later: a later delete record follows
+				err = nil
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if superseded {
+			return nil
+		}
+		for i := range r.Doc.Chunks {
+			want[bleveID(&r.Doc.Chunks[i])] = true
+		}
+	}
+	have := map[string]bool{}
+	for _, id := range existing {
+		have[id] = true
+		if !want[id] {
+			batch.Delete(id)
+		}
+	}
+	if r.Op != OpUpsert {
+		return nil
+	}
+	for i := range r.Doc.Chunks {
+		ch := &r.Doc.Chunks[i]
+		id := bleveID(ch)
+		if have[id] {
+			continue
+		}
+		a, ok := terms[id]
+		if !ok {
+			a = s.an.analyseChunk(r.Doc.Title, ch)
+		}
+		if err := batch.Index(id, bleveDoc(r.Doc, ch, a)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

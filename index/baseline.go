@@ -1,0 +1,85 @@
+package index
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
+	bindex "github.com/blevesearch/bleve_index_api"
+)
+
+// Baseline is stock bleve used the plain way: an in-memory scorch index with
+// bleve's own BM25 scoring, the same gse Analyzer as a bleve tokenizer, title
+// and text in the composite field, and a match query. zhisou eval runs it side
+// by side with the Store to report quality and latency ratios.
+type Baseline struct {
+	idx bleve.Index
+}
+
+// BaselineDoc is one document for the baseline.
+type BaselineDoc struct {
+	ID, Title, Text string
+}
+
+// NewBaseline creates an empty in-memory baseline index.
+func NewBaseline(an *Analyzer) (*Baseline, error) {
+	im := bleve.NewIndexMapping()
+	im.ScoringModel = bindex.BM25Scoring
+	if err := im.AddCustomTokenizer("zh_tok", map[string]any{"type": TokenizerName, "analyzer": an}); err != nil {
+		return nil, fmt.Errorf("baseline tokenizer: %w", err)
+	}
+	if err := im.AddCustomAnalyzer("zh", map[string]any{"type": custom.Name, "tokenizer": "zh_tok"}); err != nil {
+		return nil, fmt.Errorf("baseline analyzer: %w", err)
+	}
+	im.DefaultAnalyzer = "zh"
+	dm := bleve.NewDocumentStaticMapping()
+	for _, f := range []string{"title", "text"} {
+		fm := bleve.NewTextFieldMapping()
+		fm.Analyzer, fm.Store, fm.IncludeInAll = "zh", false, true
+		dm.AddFieldMappingsAt(f, fm)
+	}
+	im.DefaultMapping = dm
+	idx, err := bleve.NewMemOnly(im)
+	if err != nil {
+		return nil, fmt.Errorf("baseline index: %w", err)
+	}
+	return &Baseline{idx: idx}, nil
+}
+
+// Add indexes documents.
+func (b *Baseline) Add(docs []BaselineDoc) error {
+	batch := b.idx.NewBatch()
+	for i, d := range docs {
+		if err := batch.Index(d.ID, map[string]any{"title": d.Title, "text": d.Text}); err != nil {
+			return err
+		}
+		if (i+1)%1000 == 0 {
+			if err := b.idx.Batch(batch); err != nil {
+				return err
+			}
+			batch = b.idx.NewBatch()
+		}
+	}
+	return b.idx.Batch(batch)
+}
+
+// Search runs a match query on the composite field and returns document ids
+// and scores, best first.
+func (b *Baseline) Search(ctx context.Context, q string, k int) ([]string, []float64, error) {
+	mq := bleve.NewMatchQuery(q)
+	mq.SetField("_all")
+	res, err := b.idx.SearchInContext(ctx, bleve.NewSearchRequestOptions(mq, k, 0, false))
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]string, len(res.Hits))
+	scores := make([]float64, len(res.Hits))
+	for i, h := range res.Hits {
+		ids[i], scores[i] = h.ID, h.Score
+	}
+	return ids, scores, nil
+}
+
+// Close releases the index.
+func (b *Baseline) Close() error { return b.idx.Close() }

@@ -1,0 +1,266 @@
+package index
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"math"
+	"slices"
+
+	bindex "github.com/blevesearch/bleve_index_api"
+)
+
+// QueryTerm is one analysed query term with its weight (1 for a term the user
+// typed, less for expansions and question words).
+type QueryTerm struct {
+	Term   string
+	Weight float64
+}
+
+// Filter restricts a search. Zero-valued fields do not restrict; set fields are
+// AND-ed; DocIDs are OR-ed among themselves.
+type Filter struct {
+	DocIDs []string
+	// Metadata requires each key to have exactly this value.
+	Metadata map[string]string
+	// HeadingPrefix keeps chunks whose heading path starts with these parts.
+	HeadingPrefix []string
+}
+
+// IsZero reports whether the filter restricts nothing.
+func (f Filter) IsZero() bool {
+	return len(f.DocIDs) == 0 && len(f.Metadata) == 0 && len(f.HeadingPrefix) == 0
+}
+
+// Hit is a scored chunk.
+type Hit struct {
+	ChunkID string
+	Score   float64
+	// Matched lists the query terms found in the chunk, in query order.
+	Matched []string
+}
+
+// SearchStats reports the work a search did.
+type SearchStats struct {
+	// Postings is the number of postings read.
+	Postings int
+	// Candidates is the number of chunks that matched at least one term.
+	Candidates int
+}
+
+// Stats are a collection's corpus statistics, kept in Badger with the data.
+type Stats struct {
+	Docs   int64    `json:"docs"`
+	Chunks int64    `json:"chunks"`
+	SumLen [3]int64 `json:"sum_len"`
+}
+
+// bm25Params are the scoring parameters taken from a collection and its stats.
+type bm25Params struct {
+	k1, b   float64
+	weights [3]float64
+	n       float64
+	avgLen  [3]float64
+}
+
+func newBM25Params(c Collection, st Stats) bm25Params {
+	p := bm25Params{k1: c.K1, b: c.B, weights: [3]float64{c.Weights.Title, c.Weights.Heading, c.Weights.Body}, n: float64(st.Chunks)}
+	for f := range 3 {
+		if st.Chunks > 0 {
+			p.avgLen[f] = float64(st.SumLen[f]) / float64(st.Chunks)
+		}
+	}
+	return p
+}
+
+// idf is the Robertson–Spärck Jones idf in Lucene's non-negative form.
+func (p bm25Params) idf(df int) float64 {
+	return math.Log(1 + (p.n-float64(df)+0.5)/(float64(df)+0.5))
+}
+
+// pseudoTF is BM25F's length-normalised, weighted term frequency of one field.
+func (p bm25Params) pseudoTF(f int, tf float64, length float64) float64 {
+	norm := 1.0
+	if p.avgLen[f] > 0 {
+		norm = 1 - p.b + p.b*length/p.avgLen[f]
+	}
+	return p.weights[f] * tf / norm
+}
+
+// saturate turns a summed pseudo term frequency into the BM25 term score.
+func (p bm25Params) saturate(tf float64) float64 {
+	return tf * (p.k1 + 1) / (p.k1 + tf)
+}
+
+type candidate struct {
+	num     uint64
+	score   float64
+	matched uint64 // bit i: query term i matched
+}
+
+// search scores chunks with BM25F over the postings of the scored fields and
+// returns the top k. allowed, when non-nil, is the set of bleve doc numbers that
+// pass the filter. Scores do not depend on segment layout: lengths come from the
+// exact field lengths stored in the postings, and corpus statistics from Badger.
+func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, terms []QueryTerm, allowed map[uint64]struct{}, k int) ([]Hit, SearchStats, error) {
+	var st SearchStats
+	if len(terms) > 64 {
+		terms = terms[:64]
+	}
+	acc := make(map[uint64]*candidate)
+	perTerm := make(map[uint64]float64)
+	var tfd bindex.TermFieldDoc
+	for ti, qt := range terms {
+		clear(perTerm)
+		for f, field := range scoredFields {
+			if p.weights[f] == 0 {
+				continue
+			}
+			tfr, err := r.TermFieldReader(ctx, []byte(qt.Term), field, true, true, false)
+			if err != nil {
+				return nil, st, err
+			}
+			for {
+				d, err := tfr.Next(&tfd)
+				if err != nil {
+					tfr.Close()
+					return nil, st, err
+				}
+				if d == nil {
+					break
+				}
+				st.Postings++
+				if st.Postings%4096 == 0 {
+					if err := ctx.Err(); err != nil {
+						tfr.Close()
+						return nil, st, err
+					}
+				}
+				num := binary.BigEndian.Uint64(d.ID)
+				if allowed != nil {
+					if _, ok := allowed[num]; !ok {
+						continue
+					}
+				}
+				perTerm[num] += p.pseudoTF(f, float64(d.Freq), fieldLength(d.Norm))
+			}
+			if err := tfr.Close(); err != nil {
+				return nil, st, err
+			}
+		}
+		if len(perTerm) == 0 {
+			continue
+		}
+		w := qt.Weight * p.idf(len(perTerm))
+		for num, tf := range perTerm {
+			c := acc[num]
+			if c == nil {
+				c = &candidate{num: num}
+				acc[num] = c
+			}
+			c.score += w * p.saturate(tf)
+			c.matched |= 1 << ti
+		}
+	}
+	st.Candidates = len(acc)
+	if len(acc) == 0 || k <= 0 {
+		return nil, st, nil
+	}
+	cands := make([]*candidate, 0, len(acc))
+	for _, c := range acc {
+		cands = append(cands, c)
+	}
+	slices.SortFunc(cands, func(a, b *candidate) int { return cmp.Compare(b.score, a.score) })
+	// Keep every candidate tied with the k-th, so ties break by chunk id and
+	// not by internal doc numbers (which change when segments merge).
+	end := min(k, len(cands))
+	for end < len(cands) && cands[end].score == cands[end-1].score {
+		end++
+	}
+	hits := make([]Hit, 0, end)
+	for _, c := range cands[:end] {
+		id, err := r.ExternalID(bindex.IndexInternalID(binary.BigEndian.AppendUint64(nil, c.num)))
+		if err != nil {
+			return nil, st, err
+		}
+		h := Hit{ChunkID: chunkIDOf(id), Score: c.score}
+		for ti := range terms {
+			if c.matched&(1<<ti) != 0 {
+				h.Matched = append(h.Matched, terms[ti].Term)
+			}
+		}
+		hits = append(hits, h)
+	}
+	slices.SortStableFunc(hits, func(a, b Hit) int {
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ChunkID, b.ChunkID)
+	})
+	return hits[:min(k, len(hits))], st, nil
+}
+
+// fieldLength recovers the exact field length from bleve's norm, which the
+// segment stores as float32(1/sqrt(length)); exact for lengths below 10^6.
+func fieldLength(norm float64) float64 {
+	if norm <= 0 {
+		return 0
+	}
+	return math.Round(1 / (norm * norm))
+}
+
+// filterSet evaluates a filter into the set of allowed bleve doc numbers.
+func (t *text) filterSet(ctx context.Context, r bindex.IndexReader, f Filter) (map[uint64]struct{}, error) {
+	if f.IsZero() {
+		return nil, nil
+	}
+	var sets []map[uint64]struct{}
+	if len(f.DocIDs) > 0 {
+		s := map[uint64]struct{}{}
+		for _, id := range f.DocIDs {
+			if err := t.collect(ctx, r, fieldDoc, id, s); err != nil {
+				return nil, err
+			}
+		}
+		sets = append(sets, s)
+	}
+	for k, v := range f.Metadata {
+		s := map[uint64]struct{}{}
+		if err := t.collect(ctx, r, fieldMeta, metaTerm(k, v), s); err != nil {
+			return nil, err
+		}
+		sets = append(sets, s)
+	}
+	if len(f.HeadingPrefix) > 0 {
+		s := map[uint64]struct{}{}
+		if err := t.collect(ctx, r, fieldScope, scopeTerm(f.HeadingPrefix), s); err != nil {
+			return nil, err
+		}
+		sets = append(sets, s)
+	}
+	out := sets[0]
+	for _, s := range sets[1:] {
+		for n := range out {
+			if _, ok := s[n]; !ok {
+				delete(out, n)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (t *text) collect(ctx context.Context, r bindex.IndexReader, field, term string, into map[uint64]struct{}) error {
+	tfr, err := r.TermFieldReader(ctx, []byte(term), field, false, false, false)
+	if err != nil {
+		return err
+	}
+	defer tfr.Close()
+	var tfd bindex.TermFieldDoc
+	for {
+		d, err := tfr.Next(&tfd)
+		if err != nil || d == nil {
+			return err
+		}
+		into[binary.BigEndian.Uint64(d.ID)] = struct{}{}
+	}
+}

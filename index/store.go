@@ -1,0 +1,760 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Options configures Open. The zero value is valid.
+type Options struct {
+	// Logger receives Badger's warnings and the store's recovery messages; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// Store is a data directory: Badger (the truth: collections, documents,
+// chunks, statistics, the write log) and one bleve index per collection.
+//
+// Writes are serialised: each is appended to the log (durably), then applied to
+// Badger and to bleve, each of which records the applied log position
+// atomically with its data. Reads run concurrently with writes.
+type Store struct {
+	dir    string
+	db     *badger.DB
+	log    *badgerLog
+	an     *Analyzer
+	logger *slog.Logger
+
+	wmu sync.Mutex // serialises writes and position changes
+	pos uint64     // Badger's applied position; guarded by wmu
+
+	mu     sync.RWMutex // guards colls and closed
+	colls  map[string]*coll
+	closed bool
+}
+
+type coll struct {
+	cfg  Collection
+	text *text
+
+	mu       sync.RWMutex // guards stats and metaKeys
+	stats    Stats
+	metaKeys map[string]bool
+}
+
+// Badger keys. Everything of a collection is under "c/<name>/".
+var (
+	posBadgerKey    = []byte("sys/pos")
+	truncatedKey    = []byte("sys/log_truncated")
+	collectionKeyP  = "coll/"
+	docKeyInfix     = "/d/"
+	chunkKeyInfix   = "/k/"
+	tombKeyInfix    = "/t/"
+	metaKeyInfix    = "/m/"
+	statsKeySuffix  = "/stats"
+	collectionDataP = "c/"
+)
+
+func collPrefix(name string) []byte { return []byte(collectionDataP + name + "/") }
+func docKey(c, id string) []byte    { return []byte(collectionDataP + c + docKeyInfix + id) }
+func chunkKey(c, id string) []byte  { return []byte(collectionDataP + c + chunkKeyInfix + id) }
+func tombKey(c, id string) []byte   { return []byte(collectionDataP + c + tombKeyInfix + id) }
+func metaKey(c, k string) []byte    { return []byte(collectionDataP + c + metaKeyInfix + k) }
+func statsKey(c string) []byte      { return []byte(collectionDataP + c + statsKeySuffix) }
+
+// Open opens (or creates) the data directory dir. A directory that another
+// process holds gives an error matching ErrLocked. On open each derived store
+// catches up from its own position in the log; a missing or damaged bleve index
+// is rebuilt from Badger.
+func Open(ctx context.Context, dir string, an *Analyzer, opts Options) (*Store, error) {
+	if an == nil {
+		return nil, errors.New("open store: nil analyzer")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "bleve"), 0o755); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	bo := badger.DefaultOptions(filepath.Join(dir, "badger")).
+		WithLogger(badgerLogger{logger}).
+		WithSyncWrites(false). // the log append syncs; see badgerLog.Append
+		WithMemTableSize(32 << 20).
+		WithBlockCacheSize(64 << 20).
+		WithValueLogFileSize(256 << 20)
+	db, err := badger.Open(bo)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("open store %s: %w (stop the server, or talk to it with -addr)", dir, ErrLocked)
+		}
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}}
+	if err := s.recover(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
+	}
+	return s, nil
+}
+
+// Analyzer returns the analyzer the store indexes with.
+func (s *Store) Analyzer() *Analyzer { return s.an }
+
+func (s *Store) recover(ctx context.Context) error {
+	var err error
+	if s.log, err = openBadgerLog(s.db); err != nil {
+		return err
+	}
+	var truncated uint64
+	err = s.db.View(func(txn *badger.Txn) error {
+		if s.pos, err = getUint(txn, posBadgerKey); err != nil {
+			return err
+		}
+		truncated, err = getUint(txn, truncatedKey)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read positions: %w", err)
+	}
+	// Badger first: it is the truth the derived indexes are rebuilt from.
+	from := s.pos
+	err = s.log.Replay(ctx, s.pos, func(r Record) error { return s.applyBadger(&r) })
+	if err != nil {
+		return fmt.Errorf("catch up badger: %w", err)
+	}
+	if s.pos > from {
+		s.logger.Info("badger caught up from the log", "from", from, "to", s.pos)
+	}
+	if err := s.loadCollections(); err != nil {
+		return err
+	}
+	low := s.pos
+	for _, c := range s.colls {
+		p, err := s.openCollectionText(ctx, c, truncated)
+		if err != nil {
+			return err
+		}
+		low = min(low, p)
+	}
+	if low > truncated {
+		if err := s.db.Sync(); err != nil {
+			return err
+		}
+		if err := s.log.Truncate(low); err != nil {
+			return err
+		}
+		if err := s.db.Update(func(txn *badger.Txn) error { return putUint(txn, truncatedKey, low) }); err != nil {
+			return fmt.Errorf("record log truncation: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) loadCollections() error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionKeyP), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var cfg Collection
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &cfg) }); err != nil {
+				return fmt.Errorf("read collection %s: %w", it.Item().Key(), err)
+			}
+			c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
+			if err := readJSON(txn, statsKey(cfg.Name), &c.stats); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			mit := txn.NewIterator(badger.IteratorOptions{Prefix: metaKey(cfg.Name, "")})
+			for mit.Rewind(); mit.Valid(); mit.Next() {
+				c.metaKeys[strings.TrimPrefix(string(mit.Item().Key()), string(metaKey(cfg.Name, "")))] = true
+			}
+			mit.Close()
+			s.colls[cfg.Name] = c
+		}
+		return nil
+	})
+}
+
+// openCollectionText opens a collection's bleve index and brings it to Badger's
+// position: by replaying the log when the log still holds what it missed, else
+// by rebuilding it from Badger. It returns the index's position.
+func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint64) (uint64, error) {
+	dir := filepath.Join(s.dir, "bleve", c.cfg.Name)
+	t, err := openText(dir)
+	var p uint64
+	if err == nil {
+		p, err = t.pos()
+		if err != nil {
+			err = errors.Join(err, t.close())
+		}
+	}
+	if err != nil || p < truncated {
+		if err != nil {
+			s.logger.Warn("bleve index unreadable; rebuilding from badger", "collection", c.cfg.Name, "err", err)
+		} else {
+			s.logger.Warn("bleve index is behind the retained log; rebuilding from badger", "collection", c.cfg.Name, "pos", p, "log_truncated", truncated)
+			_ = t.close() // rebuilt below; a close error changes nothing
+		}
+		return s.rebuildText(ctx, c)
+	}
+	c.text = t
+	if p >= s.pos {
+		return p, nil
+	}
+	var recs []Record
+	err = s.log.Replay(ctx, p, func(r Record) error {
+		if r.Collection == c.cfg.Name && (r.Op == OpUpsert || r.Op == OpDelete) {
+			recs = append(recs, r)
+		}
+		if len(recs) >= 256 {
+			err := s.applyText(ctx, c, recs, nil)
+			recs = recs[:0]
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		err = s.applyText(ctx, c, recs, nil)
+	}
+	if err == nil {
+		err = s.setTextPos(c, s.pos)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("catch up bleve index of %s: %w", c.cfg.Name, err)
+	}
+	s.logger.Info("bleve index caught up from the log", "collection", c.cfg.Name, "from", p, "to", s.pos)
+	return s.pos, nil
+}
+
+func (s *Store) setTextPos(c *coll, p uint64) error {
+	b := c.text.idx.NewBatch()
+	b.SetInternal(posKey, []byte(strconv.FormatUint(p, 10)))
+	return c.text.idx.Batch(b)
+}
+
+// rebuildText recreates a collection's bleve index from the chunks in Badger.
+func (s *Store) rebuildText(ctx context.Context, c *coll) (uint64, error) {
+	dir := filepath.Join(s.dir, "bleve", c.cfg.Name)
+	if err := os.RemoveAll(dir); err != nil {
+		return 0, fmt.Errorf("rebuild bleve index of %s: %w", c.cfg.Name, err)
+	}
+	t, err := openText(dir)
+	if err != nil {
+		return 0, err
+	}
+	c.text = t
+	batch := t.idx.NewBatch()
+	n := 0
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + c.cfg.Name + docKeyInfix), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var d Document
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &d) }); err != nil {
+				return err
+			}
+			for _, ref := range d.Chunks {
+				var ch Chunk
+				if err := readJSON(txn, chunkKey(c.cfg.Name, ref.ID), &ch); err != nil {
+					return err
+				}
+				if err := batch.Index(bleveID(&ch), bleveDoc(&d, &ch, s.an.analyseChunk(d.Title, &ch))); err != nil {
+					return err
+				}
+				if n++; n%500 == 0 {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					if err := t.idx.Batch(batch); err != nil {
+						return err
+					}
+					batch = t.idx.NewBatch()
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rebuild bleve index of %s: %w", c.cfg.Name, err)
+	}
+	batch.SetInternal(posKey, []byte(strconv.FormatUint(s.pos, 10)))
+	if err := t.idx.Batch(batch); err != nil {
+		return 0, fmt.Errorf("rebuild bleve index of %s: %w", c.cfg.Name, err)
+	}
+	s.logger.Info("bleve index rebuilt from badger", "collection", c.cfg.Name, "chunks", n)
+	return s.pos, nil
+}
+
+// Close closes every index and Badger.
+func (s *Store) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	for _, c := range s.colls {
+		if c.text != nil {
+			errs = append(errs, c.text.close())
+		}
+	}
+	errs = append(errs, s.db.Close())
+	return errors.Join(errs...)
+}
+
+// Positions reports the log position each store has applied: Badger's, and
+// each collection's bleve index (keyed by collection name).
+func (s *Store) Positions() (badgerPos uint64, text map[string]uint64, err error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	text = map[string]uint64{}
+	for name, c := range s.colls {
+		p, err := c.text.pos()
+		if err != nil {
+			return 0, nil, err
+		}
+		text[name] = p
+	}
+	return s.pos, text, nil
+}
+
+// CollectionInfo is a collection with its statistics.
+type CollectionInfo struct {
+	Collection
+	Stats        Stats
+	MetadataKeys []string
+}
+
+func (s *Store) get(name string) (*coll, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	c := s.colls[name]
+	if c == nil {
+		return nil, fmt.Errorf("collection %q: %w", name, ErrNotFound)
+	}
+	return c, nil
+}
+
+func (c *coll) info() CollectionInfo {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	keys := slices.Sorted(maps.Keys(c.metaKeys))
+	return CollectionInfo{Collection: c.cfg, Stats: c.stats, MetadataKeys: keys}
+}
+
+// Collection returns one collection.
+func (s *Store) Collection(name string) (CollectionInfo, error) {
+	c, err := s.get(name)
+	if err != nil {
+		return CollectionInfo{}, err
+	}
+	return c.info(), nil
+}
+
+// Collections returns all collections, sorted by name.
+func (s *Store) Collections() []CollectionInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]CollectionInfo, 0, len(s.colls))
+	for _, name := range slices.Sorted(maps.Keys(s.colls)) {
+		out = append(out, s.colls[name].info())
+	}
+	return out
+}
+
+// CreateCollection creates a collection; ErrExists if the name is taken.
+func (s *Store) CreateCollection(ctx context.Context, cfg Collection) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if _, err := s.get(cfg.Name); err == nil {
+		return fmt.Errorf("collection %q: %w", cfg.Name, ErrExists)
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	recs := []Record{{Op: OpCreateCollection, Collection: cfg.Name, Config: &cfg}}
+	if _, err := s.log.Append(ctx, recs); err != nil {
+		return err
+	}
+	if err := s.applyBadger(&recs[0]); err != nil {
+		return err
+	}
+	return s.loadCollection(ctx, cfg.Name)
+}
+
+// loadCollection opens a newly created collection's state.
+func (s *Store) loadCollection(ctx context.Context, name string) error {
+	var cfg Collection
+	if err := s.db.View(func(txn *badger.Txn) error { return readJSON(txn, []byte(collectionKeyP+name), &cfg) }); err != nil {
+		return err
+	}
+	c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
+	t, err := openText(filepath.Join(s.dir, "bleve", name))
+	if err != nil {
+		return err
+	}
+	c.text = t
+	if err := s.setTextPos(c, s.pos); err != nil {
+		return errors.Join(err, t.close())
+	}
+	s.mu.Lock()
+	s.colls[name] = c
+	s.mu.Unlock()
+	return nil
+}
+
+// DeleteCollection removes a collection with all its documents and its index.
+func (s *Store) DeleteCollection(ctx context.Context, name string) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	c, err := s.get(name)
+	if err != nil {
+		return err
+	}
+	recs := []Record{{Op: OpDeleteCollection, Collection: name}}
+	if _, err := s.log.Append(ctx, recs); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.colls, name)
+	s.mu.Unlock()
+	return errors.Join(c.text.remove(), s.applyBadger(&recs[0]))
+}
+
+// Upsert writes documents into a collection and reports, per document, what the
+// write did. Documents must be built (chunks with ids) and pass Validate; Upsert
+// seals them (hashes). An unchanged document is not written at all; a document
+// whose version is older than the stored one, or than its tombstone, is Stale.
+func (s *Store) Upsert(ctx context.Context, collection string, docs []Document) ([]Outcome, error) {
+	c, err := s.get(collection)
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	for i := range docs {
+		if err := docs[i].Validate(); err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		if ids[docs[i].ID] {
+			return nil, fmt.Errorf("%w: document %q appears twice in one batch", ErrInvalid, docs[i].ID)
+		}
+		ids[docs[i].ID] = true
+		docs[i].Seal()
+	}
+	// Analyse outside the write lock so that concurrent ingests segment in parallel.
+	outcomes := make([]Outcome, len(docs))
+	terms := map[string]analysed{}
+	for i := range docs {
+		d := &docs[i]
+		if o, err := s.decide(collection, d); err != nil {
+			return nil, err
+		} else if o == Unchanged || o == Stale {
+			continue
+		}
+		s.analyseDoc(d, terms)
+	}
+
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if _, err := s.get(collection); err != nil {
+		return nil, err // deleted meanwhile
+	}
+	var recs []Record
+	for i := range docs {
+		o, err := s.decide(collection, &docs[i])
+		if err != nil {
+			return nil, err
+		}
+		outcomes[i] = o
+		if o == Unchanged || o == Stale {
+			continue
+		}
+		if len(docs[i].Chunks) > 0 {
+			if _, ok := terms[bleveID(&docs[i].Chunks[0])]; !ok {
+				s.analyseDoc(&docs[i], terms) // changed by another writer since the first look
+			}
+		}
+		recs = append(recs, Record{Op: OpUpsert, Collection: collection, Doc: &docs[i]})
+	}
+	if len(recs) == 0 {
+		return outcomes, nil
+	}
+	return outcomes, s.commit(ctx, c, recs, terms)
+}
+
+// analyseDoc analyses a document's chunks into terms (keyed by bleve id) and
+// records their field lengths.
+func (s *Store) analyseDoc(d *Document, terms map[string]analysed) {
+	for j := range d.Chunks {
+		ch := &d.Chunks[j]
+		a := s.an.analyseChunk(d.Title, ch)
+		for f := range 3 {
+			ch.Lens[f] = len(a[f])
+		}
+		terms[bleveID(ch)] = a
+	}
+}
+
+// Delete removes documents, leaving tombstones so an older write arriving later
+// cannot bring them back. A missing document is reported as Unchanged.
+func (s *Store) Delete(ctx context.Context, collection string, ids []string) ([]Outcome, error) {
+	c, err := s.get(collection)
+	if err != nil {
+		return nil, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	outcomes := make([]Outcome, len(ids))
+	var recs []Record
+	for i, id := range ids {
+		var exists bool
+		err := s.db.View(func(txn *badger.Txn) error {
+			_, err := txn.Get(docKey(collection, id))
+			exists = err == nil
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				err = nil
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
+			outcomes[i] = Unchanged
+			continue
+		}
+		outcomes[i] = Deleted
+		recs = append(recs, Record{Op: OpDelete, Collection: collection, DocID: id})
+	}
+	if len(recs) == 0 {
+		return outcomes, nil
+	}
+	return outcomes, s.commit(ctx, c, recs, nil)
+}
+
+// commit appends records to the log and applies them to Badger and bleve.
+// Called with wmu held.
+func (s *Store) commit(ctx context.Context, c *coll, recs []Record, terms map[string]analysed) error {
+	if _, err := s.log.Append(ctx, recs); err != nil {
+		return err
+	}
+	// From here the write is durable: a failure below is repaired by the
+	// catch-up at the next open, so apply even if ctx is cancelled.
+	for i := range recs {
+		if err := s.applyBadger(&recs[i]); err != nil {
+			return err
+		}
+	}
+	return s.applyText(context.WithoutCancel(ctx), c, recs, terms)
+}
+
+// decide reports what upserting d would do, from Badger's current state.
+func (s *Store) decide(collection string, d *Document) (Outcome, error) {
+	var o Outcome
+	err := s.db.View(func(txn *badger.Txn) error {
+		tomb, err := getUint(txn, tombKey(collection, d.ID))
+		if err != nil {
+			return err
+		}
+		if d.Version != 0 && tomb != 0 && d.Version <= tomb {
+			o = Stale
+			return nil
+		}
+		var old Document
+		err = readJSON(txn, docKey(collection, d.ID), &old)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			o = Added
+		case err != nil:
+			return err
+		case d.Version != 0 && d.Version < old.Version:
+			o = Stale
+		case old.Hash == d.Hash && old.Source == d.Source:
+			o = Unchanged
+		default:
+			o = Updated
+		}
+		return nil
+	})
+	return o, err
+}
+
+// Document returns a stored document with its chunks (texts included), in
+// document order.
+func (s *Store) Document(ctx context.Context, collection, id string) (Document, error) {
+	if _, err := s.get(collection); err != nil {
+		return Document{}, err
+	}
+	var d Document
+	err := s.db.View(func(txn *badger.Txn) error {
+		if err := readJSON(txn, docKey(collection, id), &d); err != nil {
+			return fmt.Errorf("document %q: %w", id, err)
+		}
+		for i, ref := range d.Chunks {
+			if err := readJSON(txn, chunkKey(collection, ref.ID), &d.Chunks[i]); err != nil {
+				return fmt.Errorf("document %q chunk %s: %w", id, ref.ID, err)
+			}
+		}
+		return nil
+	})
+	return d, err
+}
+
+// ListDocuments returns up to limit documents (without chunk texts) whose id is
+// greater than after, in id order, and whether more follow.
+func (s *Store) ListDocuments(ctx context.Context, collection, after string, limit int) ([]Document, bool, error) {
+	if _, err := s.get(collection); err != nil {
+		return nil, false, err
+	}
+	var out []Document
+	more := false
+	prefix := []byte(collectionDataP + collection + docKeyInfix)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+		defer it.Close()
+		start := append(slices.Clone(prefix), after...)
+		for it.Seek(start); it.Valid(); it.Next() {
+			if string(it.Item().Key()[len(prefix):]) == after && after != "" {
+				continue
+			}
+			if len(out) == limit {
+				more = true
+				return nil
+			}
+			var d Document
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &d) }); err != nil {
+				return err
+			}
+			out = append(out, d)
+			if len(out)%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return out, more, err
+}
+
+// Chunks returns stored chunks by id; a missing id is an error.
+func (s *Store) Chunks(ctx context.Context, collection string, ids []string) ([]Chunk, error) {
+	out := make([]Chunk, len(ids))
+	err := s.db.View(func(txn *badger.Txn) error {
+		for i, id := range ids {
+			if err := readJSON(txn, chunkKey(collection, id), &out[i]); err != nil {
+				return fmt.Errorf("chunk %q: %w", id, err)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DocumentTitles returns the titles of the given documents.
+func (s *Store) DocumentTitles(ctx context.Context, collection string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		for _, id := range ids {
+			if _, ok := out[id]; ok {
+				continue
+			}
+			var d Document
+			if err := readJSON(txn, docKey(collection, id), &d); err != nil {
+				return fmt.Errorf("document %q: %w", id, err)
+			}
+			out[id] = d.Title
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Search scores the collection's chunks against analysed query terms with BM25F
+// and returns the top k that pass the filter.
+func (s *Store) Search(ctx context.Context, collection string, terms []QueryTerm, f Filter, k int) ([]Hit, SearchStats, error) {
+	c, err := s.get(collection)
+	if err != nil {
+		return nil, SearchStats{}, err
+	}
+	c.mu.RLock()
+	p := newBM25Params(c.cfg, c.stats)
+	for key := range f.Metadata {
+		if !c.metaKeys[key] {
+			c.mu.RUnlock()
+			return nil, SearchStats{}, fmt.Errorf("%w: filter on metadata field %q, which no document in %q has", ErrInvalid, key, collection)
+		}
+	}
+	c.mu.RUnlock()
+	r, err := c.text.reader()
+	if err != nil {
+		return nil, SearchStats{}, fmt.Errorf("search %s: %w", collection, err)
+	}
+	defer r.Close()
+	allowed, err := c.text.filterSet(ctx, r, f)
+	if err != nil {
+		return nil, SearchStats{}, fmt.Errorf("search %s: filter: %w", collection, err)
+	}
+	hits, st, err := c.text.search(ctx, r, p, terms, allowed, k)
+	if err != nil {
+		return nil, st, fmt.Errorf("search %s: %w", collection, err)
+	}
+	return hits, st, nil
+}
+
+// ForceMerge merges a collection's bleve segments into one.
+func (s *Store) ForceMerge(ctx context.Context, collection string) error {
+	c, err := s.get(collection)
+	if err != nil {
+		return err
+	}
+	return c.text.forceMerge(ctx)
+}
+
+func readJSON(txn *badger.Txn, key []byte, v any) error {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+}
+
+func writeJSON(txn *badger.Txn, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return txn.Set(key, b)
+}
+
+// badgerLogger adapts slog to Badger's Logger.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger") }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger") }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger") }
+func (b badgerLogger) Debugf(f string, a ...any)   {}

@@ -1,0 +1,204 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
+	"github.com/blevesearch/bleve/v2/analysis/tokenizer/whitespace"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/mapping"
+	bindex "github.com/blevesearch/bleve_index_api"
+)
+
+// Fields of a chunk in the bleve index. title, heading and body hold terms
+// already analysed by the Analyzer (separated by spaces); doc, meta and scope are
+// exact-match keyword fields used for filters.
+const (
+	fieldTitle   = "title"
+	fieldHeading = "heading"
+	fieldBody    = "body"
+	fieldDoc     = "doc"
+	fieldMeta    = "meta"
+	fieldScope   = "scope"
+)
+
+// scoredFields are the BM25F fields, in the order of Chunk.Lens.
+var scoredFields = [3]string{fieldTitle, fieldHeading, fieldBody}
+
+var posKey = []byte("zhisou_pos")
+
+// text is one collection's bleve index: a derived BM25 index that can always be
+// rebuilt from Badger.
+type text struct {
+	idx bleve.Index
+	dir string
+}
+
+func textMapping() (*mapping.IndexMappingImpl, error) {
+	im := bleve.NewIndexMapping()
+	// Terms arrive pre-analysed; split on spaces only.
+	if err := im.AddCustomAnalyzer("terms", map[string]any{"type": "custom", "tokenizer": whitespace.Name}); err != nil {
+		return nil, err
+	}
+	termField := func() *mapping.FieldMapping {
+		f := bleve.NewTextFieldMapping()
+		f.Analyzer, f.Store, f.IncludeInAll, f.IncludeTermVectors, f.DocValues = "terms", false, false, false, false
+		return f
+	}
+	keyField := func() *mapping.FieldMapping {
+		f := bleve.NewKeywordFieldMapping()
+		f.Analyzer, f.Store, f.IncludeInAll, f.IncludeTermVectors, f.DocValues = keyword.Name, false, false, false, false
+		return f
+	}
+	dm := bleve.NewDocumentStaticMapping()
+	for _, f := range scoredFields {
+		dm.AddFieldMappingsAt(f, termField())
+	}
+	for _, f := range []string{fieldDoc, fieldMeta, fieldScope} {
+		dm.AddFieldMappingsAt(f, keyField())
+	}
+	im.DefaultMapping = dm
+	im.DefaultAnalyzer = "terms"
+	return im, nil
+}
+
+// openText opens the bleve index in dir, creating it when missing.
+func openText(dir string) (*text, error) {
+	idx, err := bleve.Open(dir)
+	if errors.Is(err, bleve.ErrorIndexPathDoesNotExist) {
+		m, merr := textMapping()
+		if merr != nil {
+			return nil, merr
+		}
+		idx, err = bleve.NewUsing(dir, m, scorch.Name, scorch.Name, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open bleve index %s: %w", dir, err)
+	}
+	return &text{idx: idx, dir: dir}, nil
+}
+
+func (t *text) close() error { return t.idx.Close() }
+
+// remove closes and deletes the index files.
+func (t *text) remove() error {
+	return errors.Join(t.idx.Close(), os.RemoveAll(t.dir))
+}
+
+// pos returns the log position this index has applied.
+func (t *text) pos() (uint64, error) {
+	b, err := t.idx.GetInternal(posKey)
+	if err != nil || len(b) == 0 {
+		return 0, err
+	}
+	return strconv.ParseUint(string(b), 10, 64)
+}
+
+// bleveID is the bleve document id of a chunk version: an unchanged chunk keeps
+// its id, so re-indexing a document touches only the chunks that changed.
+func bleveID(c *Chunk) string { return c.ID + "@" + c.Hash }
+
+// chunkIDOf strips the version suffix from a bleve id.
+func chunkIDOf(bid string) string {
+	if i := strings.LastIndexByte(bid, '@'); i >= 0 {
+		return bid[:i]
+	}
+	return bid
+}
+
+// analysed holds a chunk's terms per scored field.
+type analysed [3][]string
+
+func (a *Analyzer) analyseChunk(title string, c *Chunk) analysed {
+	var out analysed
+	for i, s := range [3]string{title, HeadingString(c.HeadingPath), c.Text} {
+		for _, tk := range a.Tokens(s) {
+			out[i] = append(out[i], strings.ReplaceAll(tk.Term, " ", ""))
+		}
+	}
+	return out
+}
+
+func bleveDoc(d *Document, c *Chunk, terms analysed) map[string]any {
+	meta := make([]string, 0, len(d.Metadata))
+	for k, v := range d.Metadata {
+		meta = append(meta, metaTerm(k, v))
+	}
+	scope := make([]string, 0, len(c.HeadingPath))
+	for i := range c.HeadingPath {
+		scope = append(scope, scopeTerm(c.HeadingPath[:i+1]))
+	}
+	return map[string]any{
+		fieldTitle:   strings.Join(terms[0], " "),
+		fieldHeading: strings.Join(terms[1], " "),
+		fieldBody:    strings.Join(terms[2], " "),
+		fieldDoc:     d.ID,
+		fieldMeta:    meta,
+		fieldScope:   scope,
+	}
+}
+
+func metaTerm(k, v string) string { return k + "=" + v }
+
+// scopeTerm is the filter term of a heading-path prefix: its parts, trimmed and
+// lower-cased, joined by " > ".
+func scopeTerm(path []string) string {
+	parts := make([]string, len(path))
+	for i, p := range path {
+		parts[i] = strings.ToLower(strings.TrimSpace(p))
+	}
+	return strings.Join(parts, " > ")
+}
+
+// docChunks returns the bleve ids indexed for a document.
+func (t *text) docChunks(ctx context.Context, r bindex.IndexReader, docID string) ([]string, error) {
+	tfr, err := r.TermFieldReader(ctx, []byte(docID), fieldDoc, false, false, false)
+	if err != nil {
+		return nil, err
+	}
+	defer tfr.Close()
+	var ids []string
+	var tfd bindex.TermFieldDoc
+	for {
+		d, err := tfr.Next(&tfd)
+		if err != nil {
+			return nil, err
+		}
+		if d == nil {
+			return ids, nil
+		}
+		id, err := r.ExternalID(d.ID)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+}
+
+func (t *text) reader() (bindex.IndexReader, error) {
+	adv, err := t.idx.Advanced()
+	if err != nil {
+		return nil, err
+	}
+	return adv.Reader()
+}
+
+// forceMerge merges all segments into one (tests use it to show that rankings
+// do not depend on segment layout).
+func (t *text) forceMerge(ctx context.Context) error {
+	adv, err := t.idx.Advanced()
+	if err != nil {
+		return err
+	}
+	s, ok := adv.(*scorch.Scorch)
+	if !ok {
+		return fmt.Errorf("force merge: index is %T, not scorch", adv)
+	}
+	return s.ForceMerge(ctx, nil)
+}

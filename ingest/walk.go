@@ -1,0 +1,421 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/zhisou/zhisou/index"
+)
+
+// Sink receives documents. *Local writes into a store in this process; the
+// command line also has a gRPC sink that sends to a server.
+type Sink interface {
+	// Upsert writes inputs into a collection, returning one outcome per input.
+	// An error fails the whole batch; a bad input should fail the batch only
+	// when the sink cannot tell which input was bad.
+	Upsert(ctx context.Context, collection string, ins []Input) ([]index.Outcome, error)
+	// Delete removes documents by id.
+	Delete(ctx context.Context, collection string, ids []string) error
+	// DocumentSources lists every document's id and source.
+	DocumentSources(ctx context.Context, collection string) (map[string]string, error)
+}
+
+// Options configures Run. The zero value is valid.
+type Options struct {
+	// Collection receives the documents ("default" if empty).
+	Collection string
+	// Prune deletes documents that came from the folder but whose files are gone.
+	Prune bool
+	// MaxFileSize refuses larger files (default 32 MiB).
+	MaxFileSize int64
+	// BatchSize is the number of documents per write (default 64).
+	BatchSize int
+	// Progress, if set, is called after each file with files done and total.
+	Progress func(done, total int)
+}
+
+// FileError is a file that could not be ingested, and why.
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e FileError) Error() string { return e.Path + ": " + e.Err.Error() }
+
+// Report summarises a run.
+type Report struct {
+	Files                                     int
+	Added, Updated, Unchanged, Stale, Deleted int
+	Skipped                                   []FileError // not a format ingest reads
+	Failed                                    []FileError
+}
+
+// Run ingests the files under each path (a folder or a single file) into the
+// sink. Files that fail are reported in Report.Failed while the rest continue;
+// the error is only for failures of the sink itself or cancellation.
+func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, error) {
+	if opts.Collection == "" {
+		opts.Collection = "default"
+	}
+	if opts.MaxFileSize <= 0 {
+		opts.MaxFileSize = 32 << 20
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 64
+	}
+	var rep Report
+	files, roots, failed, err := collect(paths)
+	if err != nil {
+		return rep, err
+	}
+	rep.Failed = failed
+	rep.Files = len(files)
+	seen := map[string]bool{}
+	var batch []Input
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		outs, err := sink.Upsert(ctx, opts.Collection, batch)
+		if err != nil && len(batch) > 1 && !isSinkFailure(err) {
+			// Find the bad input: retry one by one.
+			outs, err = nil, nil
+			for _, in := range batch {
+				o, err1 := sink.Upsert(ctx, opts.Collection, []Input{in})
+				if err1 != nil {
+					if isSinkFailure(err1) {
+						return err1
+					}
+					rep.Failed = append(rep.Failed, FileError{in.Source, err1})
+					continue
+				}
+				outs = append(outs, o...)
+			}
+		} else if err != nil {
+			if isSinkFailure(err) {
+				return err
+			}
+			rep.Failed = append(rep.Failed, FileError{batch[0].Source, err})
+		}
+		for _, o := range outs {
+			switch o {
+			case index.Added:
+				rep.Added++
+			case index.Updated:
+				rep.Updated++
+			case index.Unchanged:
+				rep.Unchanged++
+			case index.Stale:
+				rep.Stale++
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for i, f := range files {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		ins, err := readFile(f.root, f.path, opts.MaxFileSize)
+		switch {
+		case errors.Is(err, ErrUnsupported):
+			rep.Skipped = append(rep.Skipped, FileError{f.path, err})
+		case err != nil:
+			rep.Failed = append(rep.Failed, FileError{f.path, err})
+			// Keep what an earlier run stored from this file: prune must not
+			// delete a document because its file is broken today.
+			seen[docID(f.root, f.path)] = true
+		}
+		for _, in := range ins {
+			seen[in.ID] = true
+			batch = append(batch, in)
+			if len(batch) >= opts.BatchSize {
+				if err := flush(); err != nil {
+					return rep, err
+				}
+			}
+		}
+		if opts.Progress != nil {
+			opts.Progress(i+1, len(files))
+		}
+	}
+	if err := flush(); err != nil {
+		return rep, err
+	}
+	if opts.Prune && len(roots) > 0 {
+		n, err := prune(ctx, sink, opts.Collection, roots, seen)
+		rep.Deleted = n
+		if err != nil {
+			return rep, err
+		}
+	}
+	sort.Slice(rep.Failed, func(i, j int) bool { return rep.Failed[i].Path < rep.Failed[j].Path })
+	return rep, nil
+}
+
+type file struct{ root, path string }
+
+// collect lists the files under paths (folders are walked, hidden entries
+// skipped) and the folders among paths (the roots that prune looks under).
+func collect(paths []string) (files []file, roots map[string]bool, failed []FileError, err error) {
+	roots = map[string]bool{}
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		st, err := os.Stat(abs)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("ingest %s: %w", p, err)
+		}
+		if !st.IsDir() {
+			files = append(files, file{filepath.Dir(abs), abs})
+			continue
+		}
+		roots[abs] = true
+		err = filepath.WalkDir(abs, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				failed = append(failed, FileError{path, err})
+				return nil
+			}
+			if path != abs && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.IsDir() {
+				files = append(files, file{abs, path})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return files, roots, failed, nil
+}
+
+// ReadAll reads every file under paths into inputs, as Run would, without
+// writing anything; files that fail are returned separately.
+func ReadAll(paths []string, maxSize int64) ([]Input, []FileError, error) {
+	if maxSize <= 0 {
+		maxSize = 32 << 20
+	}
+	files, _, failed, err := collect(paths)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []Input
+	for _, f := range files {
+		ins, err := readFile(f.root, f.path, maxSize)
+		if err != nil {
+			failed = append(failed, FileError{f.path, err})
+			continue
+		}
+		out = append(out, ins...)
+	}
+	return out, failed, nil
+}
+
+// isSinkFailure reports whether err is about the sink (unreachable server,
+// cancelled run) rather than about one input.
+func isSinkFailure(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, index.ErrNotFound) || errors.Is(err, ErrSinkUnavailable)
+}
+
+// ErrSinkUnavailable is returned by sinks that cannot reach their store.
+var ErrSinkUnavailable = errors.New("sink unavailable")
+
+func prune(ctx context.Context, sink Sink, collection string, roots map[string]bool, seen map[string]bool) (int, error) {
+	sources, err := sink.DocumentSources(ctx, collection)
+	if err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	var gone []string
+	for id, src := range sources {
+		if seen[id] {
+			continue
+		}
+		for root := range roots {
+			if strings.HasPrefix(src, root+string(filepath.Separator)) {
+				gone = append(gone, id)
+				break
+			}
+		}
+	}
+	sort.Strings(gone)
+	if len(gone) == 0 {
+		return 0, nil
+	}
+	if err := sink.Delete(ctx, collection, gone); err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	return len(gone), nil
+}
+
+// docID is a file's document id: its path under the root, with forward
+// slashes and without the extension ("sales/02-price-objection").
+func docID(root, path string) string {
+	rel, err := filepath.Rel(root, path)
+	if err != nil {
+		rel = filepath.Base(path)
+	}
+	rel = filepath.ToSlash(rel)
+	return strings.TrimSuffix(rel, filepath.Ext(rel))
+}
+
+// readFile reads one file into inputs (several for a .jsonl corpus).
+func readFile(root, path string, maxSize int64) ([]Input, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	var format Format
+	switch ext {
+	case ".md", ".markdown":
+		format = Markdown
+	case ".txt", ".text":
+		format = Text
+	case ".jsonl":
+	default:
+		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .jsonl)", ErrUnsupported, ext)
+	}
+	li, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if li.Mode()&fs.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return nil, fmt.Errorf("resolve symlink: %w", err)
+		}
+		realRoot, err := filepath.EvalSymlinks(root)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(target, realRoot+string(filepath.Separator)) {
+			return nil, fmt.Errorf("%w (%s)", ErrEscapes, target)
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: not a regular file", ErrUnsupported)
+	}
+	if st.Size() > maxSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, st.Size(), maxSize)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if ext == ".jsonl" {
+		return ReadCorpus(bytes.NewReader(b), path)
+	}
+	text, _, err := Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	id := docID(root, path)
+	in := Input{ID: id, Source: path, Format: format, Content: text}
+	if dir, _, ok := strings.Cut(id, "/"); ok {
+		in.Metadata = map[string]string{"folder": dir}
+	}
+	return []Input{in}, nil
+}
+
+// ReadCorpus reads the eval corpus format: one JSON object per line with id,
+// title and text; each line is one document keeping its id. A bad line fails
+// the whole file, naming the line.
+func ReadCorpus(r interface{ Read([]byte) (int, error) }, source string) ([]Input, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var out []Input
+	ids := map[string]int{}
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var rec struct {
+			ID    string `json:"id"`
+			Title string `json:"title"`
+			Text  string `json:"text"`
+		}
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		if rec.ID == "" {
+			return nil, fmt.Errorf("line %d: no \"id\"", n)
+		}
+		if prev, dup := ids[rec.ID]; dup {
+			return nil, fmt.Errorf("line %d: id %q already used on line %d", n, rec.ID, prev)
+		}
+		ids[rec.ID] = n
+		if strings.TrimSpace(rec.Text) == "" && strings.TrimSpace(rec.Title) == "" {
+			return nil, fmt.Errorf("line %d: id %q has no title or text", n, rec.ID)
+		}
+		out = append(out, Input{ID: rec.ID, Title: rec.Title, Source: source, Format: Text, Content: rec.Text})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, ErrEmpty
+	}
+	return out, nil
+}
+
+// Local is a Sink that writes into a store opened in this process.
+type Local struct {
+	Store *index.Store
+	Chunk ChunkOptions
+}
+
+// Upsert builds and writes the inputs.
+func (l Local) Upsert(ctx context.Context, collection string, ins []Input) ([]index.Outcome, error) {
+	docs := make([]index.Document, len(ins))
+	for i, in := range ins {
+		d, err := Build(in, l.Chunk)
+		if err != nil {
+			return nil, err
+		}
+		docs[i] = d
+	}
+	return l.Store.Upsert(ctx, collection, docs)
+}
+
+// Delete removes documents.
+func (l Local) Delete(ctx context.Context, collection string, ids []string) error {
+	_, err := l.Store.Delete(ctx, collection, ids)
+	return err
+}
+
+// DocumentSources lists every document's source.
+func (l Local) DocumentSources(ctx context.Context, collection string) (map[string]string, error) {
+	out := map[string]string{}
+	after := ""
+	for {
+		docs, more, err := l.Store.ListDocuments(ctx, collection, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range docs {
+			out[d.ID] = d.Source
+			after = d.ID
+		}
+		if !more {
+			return out, nil
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package retrieve
+
+import (
+	"unicode/utf8"
+
+	"github.com/zhisou/zhisou/index"
+)
+
+// Term weights. A user's word weighs 1; a dictionary sub-word of a long word
+// (for recall when the corpus segments it differently) weighs less; question
+// words and particles weigh little but still count, so a query made only of
+// them still finds something.
+const (
+	weightWord     = 1.0
+	weightSubWord  = 0.4
+	weightFunction = 0.1
+)
+
+// functionWords are question words and particles that say how something is
+// asked, not what about. They are kept at a low weight, not dropped.
+var functionWords = map[string]bool{
+	"什么": true, "如何": true, "怎么": true, "怎样": true, "怎么样": true, "为什么": true, "为何": true,
+	"哪些": true, "哪个": true, "哪里": true, "哪儿": true, "多少": true, "几": true, "是否": true,
+	"吗": true, "呢": true, "吧": true, "啊": true, "呀": true, "请问": true, "一下": true,
+	"的": true, "了": true, "是": true, "在": true, "有": true, "和": true, "与": true, "及": true,
+	"或": true, "被": true, "把": true, "对": true, "就": true, "都": true, "也": true, "还": true,
+	"要": true, "会": true, "能": true, "可以": true, "应该": true, "需要": true, "一个": true,
+	"我": true, "我们": true, "你": true, "他": true, "她": true, "它": true, "这": true, "那": true,
+	"这个": true, "那个": true, "时": true, "时候": true, "中": true, "里": true, "上": true,
+	"the": true, "a": true, "an": true, "of": true, "to": true, "is": true, "are": true, "what": true,
+	"how": true, "why": true, "which": true, "and": true, "or": true, "in": true, "on": true, "for": true,
+}
+
+// QueryTerms analyses a query into weighted, de-duplicated terms, in query order.
+func (s *Searcher) QueryTerms(q string) []index.QueryTerm {
+	toks := s.an.QueryTokens(q)
+	var terms []index.QueryTerm
+	at := map[string]int{}
+	add := func(t string, w float64) {
+		if i, ok := at[t]; ok {
+			terms[i].Weight = max(terms[i].Weight, w)
+			return
+		}
+		at[t] = len(terms)
+		terms = append(terms, index.QueryTerm{Term: t, Weight: w})
+	}
+	content := 0
+	for _, tk := range toks {
+		if !functionWords[tk.Term] {
+			content++
+		}
+	}
+	for _, tk := range toks {
+		w := weightWord
+		if functionWords[tk.Term] && content > 0 {
+			w = weightFunction
+		}
+		add(tk.Term, w)
+		if utf8.RuneCountInString(tk.Term) >= 3 {
+			for _, sub := range s.an.SubTerms(tk.Term) {
+				if !functionWords[sub] {
+					add(sub, weightSubWord)
+				}
+			}
+		}
+	}
+	return terms
+}

@@ -1,0 +1,315 @@
+// Package retrieve answers queries: it normalises and segments the query,
+// weights its terms (question words count little, dictionary sub-words of long
+// terms are added at a lower weight), scores chunks with BM25F through the
+// index, and returns hits with their heading path, highlights and, on request,
+// the enclosing section.
+package retrieve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/zhisou/zhisou/index"
+)
+
+// Errors callers branch on; all of them mean the request was bad.
+var (
+	// ErrEmptyQuery means the query has no searchable text.
+	ErrEmptyQuery = errors.New("query is empty")
+	// ErrInvalid means a request field is out of range; the message names it.
+	ErrInvalid = errors.New("invalid request")
+)
+
+// Options configures a Searcher. The zero value means the defaults.
+type Options struct {
+	// MaxTopK caps Request.TopK (default 100).
+	MaxTopK int
+	// DefaultTopK is used when Request.TopK is 0 (default 10).
+	DefaultTopK int
+	// MaxQueryRunes caps the query length (default 1000 characters).
+	MaxQueryRunes int
+	// MaxContextRunes bounds the section text returned with WithContext (default 2000).
+	MaxContextRunes int
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxTopK <= 0 {
+		o.MaxTopK = 100
+	}
+	if o.DefaultTopK <= 0 {
+		o.DefaultTopK = 10
+	}
+	if o.MaxQueryRunes <= 0 {
+		o.MaxQueryRunes = 1000
+	}
+	if o.MaxContextRunes <= 0 {
+		o.MaxContextRunes = 2000
+	}
+	return o
+}
+
+// Searcher runs queries against a store. It is safe for concurrent use.
+type Searcher struct {
+	store *index.Store
+	an    *index.Analyzer
+	opts  Options
+}
+
+// New returns a Searcher over store.
+func New(store *index.Store, opts Options) *Searcher {
+	return &Searcher{store: store, an: store.Analyzer(), opts: opts.withDefaults()}
+}
+
+// Options returns the effective options (defaults filled in).
+func (s *Searcher) Options() Options { return s.opts }
+
+// Request is one search.
+type Request struct {
+	Collection string
+	Query      string
+	// TopK is the number of hits wanted; 0 means Options.DefaultTopK.
+	TopK   int
+	Filter index.Filter
+	// WithContext also returns the text of each hit's enclosing section.
+	WithContext bool
+	// Debug fills Result.Debug.
+	Debug bool
+}
+
+// Span is a byte range in a hit's Text.
+type Span struct{ Start, End int }
+
+// Hit is one retrieved chunk.
+type Hit struct {
+	ChunkID     string
+	DocID       string
+	Title       string
+	HeadingPath []string
+	Text        string
+	// Highlights are the byte ranges of matched terms in Text, sorted, disjoint.
+	Highlights []Span
+	Score      float64
+	// Matched are the query terms found in the chunk.
+	Matched []string
+	// Context is the enclosing section's text (bounded), when asked for.
+	Context string
+}
+
+// Stage is the time one step of the search took.
+type Stage struct {
+	Name string
+	Took time.Duration
+}
+
+// Debug explains a search.
+type Debug struct {
+	Terms      []index.QueryTerm
+	Postings   int
+	Candidates int
+	Stages     []Stage
+}
+
+// Result is the answer to a Request.
+type Result struct {
+	Hits  []Hit
+	Took  time.Duration
+	Debug *Debug
+}
+
+// Validate checks a request and fills TopK's default.
+func (s *Searcher) Validate(req *Request) error {
+	switch {
+	case req.Collection == "":
+		return fmt.Errorf("%w: collection is empty", ErrInvalid)
+	case !utf8.ValidString(req.Query):
+		return fmt.Errorf("%w: query is not valid UTF-8", ErrInvalid)
+	case strings.TrimSpace(req.Query) == "":
+		return ErrEmptyQuery
+	case req.TopK < 0:
+		return fmt.Errorf("%w: top_k %d is negative", ErrInvalid, req.TopK)
+	case req.TopK > s.opts.MaxTopK:
+		return fmt.Errorf("%w: top_k %d is over the limit of %d", ErrInvalid, req.TopK, s.opts.MaxTopK)
+	}
+	if n := utf8.RuneCountInString(req.Query); n > s.opts.MaxQueryRunes {
+		return fmt.Errorf("%w: query is %d characters, over the limit of %d", ErrInvalid, n, s.opts.MaxQueryRunes)
+	}
+	for i, p := range req.Filter.HeadingPrefix {
+		if strings.TrimSpace(p) == "" {
+			return fmt.Errorf("%w: filter heading_prefix[%d] is empty", ErrInvalid, i)
+		}
+	}
+	if req.TopK == 0 {
+		req.TopK = s.opts.DefaultTopK
+	}
+	return nil
+}
+
+// Search runs one request.
+func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
+	start := time.Now()
+	if err := s.Validate(&req); err != nil {
+		return Result{}, err
+	}
+	var dbg Debug
+	stage := func(name string, since time.Time) time.Time {
+		now := time.Now()
+		dbg.Stages = append(dbg.Stages, Stage{name, now.Sub(since)})
+		return now
+	}
+	t := start
+	terms := s.QueryTerms(req.Query)
+	if len(terms) == 0 {
+		return Result{}, fmt.Errorf("%w: no searchable words in %q", ErrEmptyQuery, truncate(req.Query, 40))
+	}
+	t = stage("analyse", t)
+	hits, st, err := s.store.Search(ctx, req.Collection, terms, req.Filter, req.TopK)
+	if err != nil {
+		if errors.Is(err, index.ErrInvalid) {
+			return Result{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return Result{}, err
+	}
+	t = stage("bm25", t)
+	out, err := s.hydrate(ctx, req, hits)
+	if err != nil {
+		return Result{}, err
+	}
+	stage("fetch", t)
+	res := Result{Hits: out, Took: time.Since(start)}
+	if req.Debug {
+		dbg.Terms, dbg.Postings, dbg.Candidates = terms, st.Postings, st.Candidates
+		res.Debug = &dbg
+	}
+	return res, nil
+}
+
+// hydrate loads chunk texts and titles and computes highlights and context.
+func (s *Searcher) hydrate(ctx context.Context, req Request, hits []index.Hit) ([]Hit, error) {
+	if len(hits) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.ChunkID
+	}
+	chunks, err := s.store.Chunks(ctx, req.Collection, ids)
+	if err != nil {
+		return nil, err
+	}
+	docIDs := make([]string, len(chunks))
+	for i, c := range chunks {
+		docIDs[i] = c.DocID
+	}
+	titles, err := s.store.DocumentTitles(ctx, req.Collection, docIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Hit, len(hits))
+	for i, h := range hits {
+		c := chunks[i]
+		out[i] = Hit{
+			ChunkID: h.ChunkID, DocID: c.DocID, Title: titles[c.DocID], HeadingPath: c.HeadingPath,
+			Text: c.Text, Score: h.Score, Matched: h.Matched,
+			Highlights: s.Highlights(c.Text, h.Matched),
+		}
+		if req.WithContext {
+			out[i].Context, err = s.sectionText(ctx, req.Collection, c)
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// Highlights returns the byte ranges in text of the terms in matched.
+func (s *Searcher) Highlights(text string, matched []string) []Span {
+	if len(matched) == 0 {
+		return nil
+	}
+	// Terms are found in the normalised text and mapped back, which is much
+	// cheaper than segmenting every hit again.
+	n := s.an.Normalize(text)
+	var spans []Span
+	for _, m := range matched {
+		for off := 0; ; {
+			i := strings.Index(n.Text[off:], m)
+			if i < 0 {
+				break
+			}
+			start, end := off+i, off+i+len(m)
+			spans = append(spans, Span{n.Orig(start), n.Orig(end)})
+			off = end
+		}
+	}
+	slices.SortFunc(spans, func(a, b Span) int {
+		if a.Start != b.Start {
+			return a.Start - b.Start
+		}
+		return b.End - a.End
+	})
+	merged := spans[:0]
+	for _, sp := range spans {
+		if n := len(merged); n > 0 && sp.Start <= merged[n-1].End {
+			merged[n-1].End = max(merged[n-1].End, sp.End)
+			continue
+		}
+		merged = append(merged, sp)
+	}
+	return merged
+}
+
+// sectionText returns the text of the chunks that share c's heading path,
+// bounded to MaxContextRunes around c.
+func (s *Searcher) sectionText(ctx context.Context, collection string, c index.Chunk) (string, error) {
+	d, err := s.store.Document(ctx, collection, c.DocID)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	at := 0
+	for _, dc := range d.Chunks {
+		if slices.Equal(dc.HeadingPath, c.HeadingPath) {
+			if dc.ID == c.ID {
+				at = len(parts)
+			}
+			parts = append(parts, dc.Text)
+		}
+	}
+	// Grow a window of whole chunks around the hit until the bound.
+	lo, hi := at, at+1
+	n := utf8.RuneCountInString(parts[at])
+	for {
+		grew := false
+		if lo > 0 && n+utf8.RuneCountInString(parts[lo-1]) <= s.opts.MaxContextRunes {
+			lo--
+			n += utf8.RuneCountInString(parts[lo])
+			grew = true
+		}
+		if hi < len(parts) && n+utf8.RuneCountInString(parts[hi]) <= s.opts.MaxContextRunes {
+			n += utf8.RuneCountInString(parts[hi])
+			hi++
+			grew = true
+		}
+		if !grew {
+			break
+		}
+	}
+	return truncate(strings.Join(parts[lo:hi], "\n"), s.opts.MaxContextRunes), nil
+}
+
+func truncate(s string, n int) string {
+	i := 0
+	for j := range s {
+		if i == n {
+			return s[:j]
+		}
+		i++
+	}
+	return s
+}
