@@ -117,22 +117,25 @@ func (a *Analyzer) Normalize(s string) Normalized {
 	orig := make([]int, 0, len(s)+1)
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		var piece string
+		n := b.Len()
 		switch {
 		case r < utf8.RuneSelf:
-			piece = string(unicode.ToLower(r))
+			if 'A' <= r && r <= 'Z' {
+				r += 'a' - 'A'
+			}
+			b.WriteByte(byte(r))
+		case r >= hanLo && r <= hanHi: // common ideographs: NFKC leaves them alone
+			b.WriteString(s[i : i+size])
 		case r == utf8.RuneError && size == 1:
-			piece = string(utf8.RuneError)
+			b.WriteRune(utf8.RuneError)
 		default:
-			p := norm.NFKC.PropertiesString(s[i:])
-			if p.Decomposition() != nil {
-				piece = strings.ToLower(norm.NFKC.String(s[i : i+size]))
+			if norm.NFKC.PropertiesString(s[i:]).Decomposition() != nil {
+				b.WriteString(strings.ToLower(norm.NFKC.String(s[i : i+size])))
 			} else {
-				piece = string(unicode.ToLower(r))
+				b.WriteRune(unicode.ToLower(r))
 			}
 		}
-		b.WriteString(piece)
-		for range len(piece) {
+		for range b.Len() - n {
 			orig = append(orig, i)
 		}
 		i += size

@@ -2,6 +2,7 @@ package index
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"encoding/binary"
 	"math"
@@ -166,19 +167,27 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 	if len(acc) == 0 || k <= 0 {
 		return nil, st, nil
 	}
-	cands := make([]*candidate, 0, len(acc))
+	// The k-th best score, from a size-k min-heap; then every candidate at or
+	// above it, so that ties at the cut break by chunk id and not by internal
+	// doc numbers (which change when segments merge).
+	h := make(minHeap, 0, k)
 	for _, c := range acc {
-		cands = append(cands, c)
+		if len(h) < k {
+			heap.Push(&h, c.score)
+		} else if c.score > h[0] {
+			h[0] = c.score
+			heap.Fix(&h, 0)
+		}
 	}
-	slices.SortFunc(cands, func(a, b *candidate) int { return cmp.Compare(b.score, a.score) })
-	// Keep every candidate tied with the k-th, so ties break by chunk id and
-	// not by internal doc numbers (which change when segments merge).
-	end := min(k, len(cands))
-	for end < len(cands) && cands[end].score == cands[end-1].score {
-		end++
+	kth := h[0]
+	var cands []*candidate
+	for _, c := range acc {
+		if c.score >= kth {
+			cands = append(cands, c)
+		}
 	}
-	hits := make([]Hit, 0, end)
-	for _, c := range cands[:end] {
+	hits := make([]Hit, 0, len(cands))
+	for _, c := range cands {
 		id, err := r.ExternalID(bindex.IndexInternalID(binary.BigEndian.AppendUint64(nil, c.num)))
 		if err != nil {
 			return nil, st, err
@@ -198,6 +207,19 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 		return cmp.Compare(a.ChunkID, b.ChunkID)
 	})
 	return hits[:min(k, len(hits))], st, nil
+}
+
+type minHeap []float64
+
+func (h minHeap) Len() int           { return len(h) }
+func (h minHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h minHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *minHeap) Push(x any)        { *h = append(*h, x.(float64)) }
+func (h *minHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // fieldLength recovers the exact field length from bleve's norm, which the

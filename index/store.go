@@ -672,25 +672,6 @@ func (s *Store) Chunks(ctx context.Context, collection string, ids []string) ([]
 	return out, err
 }
 
-// DocumentTitles returns the titles of the given documents.
-func (s *Store) DocumentTitles(ctx context.Context, collection string, ids []string) (map[string]string, error) {
-	out := map[string]string{}
-	err := s.db.View(func(txn *badger.Txn) error {
-		for _, id := range ids {
-			if _, ok := out[id]; ok {
-				continue
-			}
-			var d Document
-			if err := readJSON(txn, docKey(collection, id), &d); err != nil {
-				return fmt.Errorf("document %q: %w", id, err)
-			}
-			out[id] = d.Title
-		}
-		return nil
-	})
-	return out, err
-}
-
 // Search scores the collection's chunks against analysed query terms with BM25F
 // and returns the top k that pass the filter.
 func (s *Store) Search(ctx context.Context, collection string, terms []QueryTerm, f Filter, k int) ([]Hit, SearchStats, error) {

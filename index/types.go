@@ -86,8 +86,11 @@ type Document struct {
 // Chunk is the retrieval unit: a few hundred characters under one heading path.
 type Chunk struct {
 	// ID is stable: derived from document id, heading path and ordinal.
-	ID          string   `json:"id"`
-	DocID       string   `json:"doc_id"`
+	ID    string `json:"id"`
+	DocID string `json:"doc_id"`
+	// DocTitle is the document's title, kept with each chunk so that a hit
+	// needs one read.
+	DocTitle    string   `json:"doc_title,omitempty"`
 	HeadingPath []string `json:"heading_path,omitempty"`
 	// Ordinal is the chunk's position in the document, from 0.
 	Ordinal int    `json:"ordinal"`
@@ -127,7 +130,7 @@ func (d *Document) Seal() {
 	fmt.Fprintf(dh, "%s\x00%s", d.Title, meta.String())
 	for i := range d.Chunks {
 		c := &d.Chunks[i]
-		c.DocID = d.ID
+		c.DocID, c.DocTitle = d.ID, d.Title
 		// Title and metadata are indexed with every chunk, so they are part of
 		// the chunk's hash: changing them re-indexes the chunk.
 		ch := sha256.New()

@@ -201,19 +201,11 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, hits []index.Hit) (
 	if err != nil {
 		return nil, err
 	}
-	docIDs := make([]string, len(chunks))
-	for i, c := range chunks {
-		docIDs[i] = c.DocID
-	}
-	titles, err := s.store.DocumentTitles(ctx, req.Collection, docIDs)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]Hit, len(hits))
 	for i, h := range hits {
 		c := chunks[i]
 		out[i] = Hit{
-			ChunkID: h.ChunkID, DocID: c.DocID, Title: titles[c.DocID], HeadingPath: c.HeadingPath,
+			ChunkID: h.ChunkID, DocID: c.DocID, Title: c.DocTitle, HeadingPath: c.HeadingPath,
 			Text: c.Text, Score: h.Score, Matched: h.Matched,
 			Highlights: s.Highlights(c.Text, h.Matched),
 		}
