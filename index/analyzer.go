@@ -224,7 +224,39 @@ func collectSub(tok *gse.Token, emit func(string)) {
 }
 
 func (a *Analyzer) tokens(s string, fine bool) []Token {
-	n := a.Normalize(s)
+	return a.tokensFine(a.Normalize(s), fine)
+}
+
+func (a *Analyzer) tokensOf(n Normalized) []Token { return a.tokensFine(n, true) }
+
+// Grams returns the character bigrams of the Han runs of s (a one-character
+// run gives its character), in order.
+func (a *Analyzer) Grams(s string) []string { return grams(a.Normalize(s).Text) }
+
+func grams(text string) []string {
+	var out []string
+	var run []rune
+	flush := func() {
+		if len(run) == 1 {
+			out = append(out, string(run))
+		}
+		for i := 0; i+1 < len(run); i++ {
+			out = append(out, string(run[i:i+2]))
+		}
+		run = run[:0]
+	}
+	for _, r := range text {
+		if unicode.Is(unicode.Han, r) {
+			run = append(run, r)
+			continue
+		}
+		flush()
+	}
+	flush()
+	return out
+}
+
+func (a *Analyzer) tokensFine(n Normalized, fine bool) []Token {
 	text := n.Text
 	var out []Token
 	emit := func(start, end int) {

@@ -83,7 +83,7 @@ func (s *Store) readStats(txn *badger.Txn, collection string) (Stats, error) {
 
 func addLens(st *Stats, c *Chunk, sign int64) {
 	st.Chunks += sign
-	for f := range 3 {
+	for f := range numFields {
 		st.SumLen[f] += sign * int64(c.Lens[f])
 	}
 }

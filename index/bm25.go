@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+	"strings"
 
 	bindex "github.com/blevesearch/bleve_index_api"
 )
@@ -16,6 +17,10 @@ import (
 type QueryTerm struct {
 	Term   string
 	Weight float64
+	// Gram marks a character bigram, searched in the bigram field and weighted
+	// by the collection's GramWeight; other terms are words, searched in title,
+	// heading and body.
+	Gram bool
 }
 
 // Filter restricts a search. Zero-valued fields do not restrict; set fields are
@@ -36,7 +41,10 @@ func (f Filter) IsZero() bool {
 // Hit is a scored chunk.
 type Hit struct {
 	ChunkID string
-	Score   float64
+	// Score ranks hits: BM25 plus the document evidence.
+	Score float64
+	// BM25 is the chunk's own BM25F (+ bigram) score.
+	BM25 float64
 	// Matched lists the query terms found in the chunk, in query order.
 	Matched []string
 }
@@ -53,20 +61,23 @@ type SearchStats struct {
 type Stats struct {
 	Docs   int64    `json:"docs"`
 	Chunks int64    `json:"chunks"`
-	SumLen [3]int64 `json:"sum_len"`
+	SumLen [numFields]int64 `json:"sum_len"`
 }
 
 // bm25Params are the scoring parameters taken from a collection and its stats.
 type bm25Params struct {
 	k1, b   float64
-	weights [3]float64
+	weights [numFields]float64
 	n       float64
-	avgLen  [3]float64
+	// docWeight is the share of a document's other pooled chunk scores added
+	// to a chunk's score (0: chunks are scored alone).
+	docWeight float64
+	avgLen  [numFields]float64
 }
 
 func newBM25Params(c Collection, st Stats) bm25Params {
-	p := bm25Params{k1: c.K1, b: c.B, weights: [3]float64{c.Weights.Title, c.Weights.Heading, c.Weights.Body}, n: float64(st.Chunks)}
-	for f := range 3 {
+	p := bm25Params{k1: c.K1, b: c.B, weights: [numFields]float64{c.Weights.Title, c.Weights.Heading, c.Weights.Body, 1}, n: float64(st.Chunks), docWeight: c.DocWeight}
+	for f := range numFields {
 		if st.Chunks > 0 {
 			p.avgLen[f] = float64(st.SumLen[f]) / float64(st.Chunks)
 		}
@@ -114,7 +125,7 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 	for ti, qt := range terms {
 		clear(perTerm)
 		for f, field := range scoredFields {
-			if p.weights[f] == 0 {
+			if p.weights[f] == 0 || (f == gramField) != qt.Gram {
 				continue
 			}
 			tfr, err := r.TermFieldReader(ctx, []byte(qt.Term), field, true, true, false)
@@ -167,12 +178,18 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 	if len(acc) == 0 || k <= 0 {
 		return nil, st, nil
 	}
-	// The k-th best score, from a size-k min-heap; then every candidate at or
+	// Document evidence looks at a deeper pool than k, so that a chunk whose
+	// document has other matching chunks can move up.
+	pool := k
+	if p.docWeight > 0 {
+		pool = max(k, docPool)
+	}
+	// The pool-th best score, from a min-heap; then every candidate at or
 	// above it, so that ties at the cut break by chunk id and not by internal
 	// doc numbers (which change when segments merge).
-	h := make(minHeap, 0, k)
+	h := make(minHeap, 0, pool)
 	for _, c := range acc {
-		if len(h) < k {
+		if len(h) < pool {
 			heap.Push(&h, c.score)
 		} else if c.score > h[0] {
 			h[0] = c.score
@@ -192,13 +209,24 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 		if err != nil {
 			return nil, st, err
 		}
-		h := Hit{ChunkID: chunkIDOf(id), Score: c.score}
+		h := Hit{ChunkID: chunkIDOf(id), Score: c.score, BM25: c.score}
 		for ti := range terms {
 			if c.matched&(1<<ti) != 0 {
 				h.Matched = append(h.Matched, terms[ti].Term)
 			}
 		}
 		hits = append(hits, h)
+	}
+	if p.docWeight > 0 {
+		// Passage + document evidence: add a share of the scores of the
+		// document's other chunks in the pool.
+		docSum := map[string]float64{}
+		for _, h := range hits {
+			docSum[docIDOf(h.ChunkID)] += h.BM25
+		}
+		for i := range hits {
+			hits[i].Score = hits[i].BM25 + p.docWeight*(docSum[docIDOf(hits[i].ChunkID)]-hits[i].BM25)
+		}
 	}
 	slices.SortStableFunc(hits, func(a, b Hit) int {
 		if c := cmp.Compare(b.Score, a.Score); c != 0 {
@@ -220,6 +248,17 @@ func (h *minHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// docPool is how many top chunks document evidence is gathered from.
+const docPool = 200
+
+// docIDOf returns the document id part of a chunk id (see ChunkID).
+func docIDOf(chunkID string) string {
+	if i := strings.LastIndexByte(chunkID, '#'); i >= 0 {
+		return chunkID[:i]
+	}
+	return chunkID
 }
 
 // fieldLength recovers the exact field length from bleve's norm, which the

@@ -509,7 +509,7 @@ func (s *Store) analyseDoc(d *Document, terms map[string]analysed) {
 	for j := range d.Chunks {
 		ch := &d.Chunks[j]
 		a := s.an.analyseChunk(d.Title, ch)
-		for f := range 3 {
+		for f := range numFields {
 			ch.Lens[f] = len(a[f])
 		}
 		terms[bleveID(ch)] = a
@@ -681,6 +681,14 @@ func (s *Store) Search(ctx context.Context, collection string, terms []QueryTerm
 	}
 	c.mu.RLock()
 	p := newBM25Params(c.cfg, c.stats)
+	if c.cfg.GramWeight != 1 {
+		terms = slices.Clone(terms)
+		for i := range terms {
+			if terms[i].Gram {
+				terms[i].Weight *= c.cfg.GramWeight
+			}
+		}
+	}
 	for key := range f.Metadata {
 		if !c.metaKeys[key] {
 			c.mu.RUnlock()

@@ -23,13 +23,22 @@ const (
 	fieldTitle   = "title"
 	fieldHeading = "heading"
 	fieldBody    = "body"
+	fieldGram    = "gram"
 	fieldDoc     = "doc"
 	fieldMeta    = "meta"
 	fieldScope   = "scope"
 )
 
-// scoredFields are the BM25F fields, in the order of Chunk.Lens.
-var scoredFields = [3]string{fieldTitle, fieldHeading, fieldBody}
+// numFields is the number of scored fields: title, heading and body (words,
+// scored together with BM25F) and gram (character bigrams of all three, scored
+// as a second BM25 model and added with the collection's GramWeight).
+const numFields = 4
+
+// gramField is the index of the bigram field in scoredFields.
+const gramField = 3
+
+// scoredFields are the scored fields, in the order of Chunk.Lens.
+var scoredFields = [numFields]string{fieldTitle, fieldHeading, fieldBody, fieldGram}
 
 var posKey = []byte("zhisou_pos")
 
@@ -113,14 +122,16 @@ func chunkIDOf(bid string) string {
 }
 
 // analysed holds a chunk's terms per scored field.
-type analysed [3][]string
+type analysed [numFields][]string
 
 func (a *Analyzer) analyseChunk(title string, c *Chunk) analysed {
 	var out analysed
 	for i, s := range [3]string{title, HeadingString(c.HeadingPath), c.Text} {
-		for _, tk := range a.Tokens(s) {
+		n := a.Normalize(s)
+		for _, tk := range a.tokensOf(n) {
 			out[i] = append(out[i], strings.ReplaceAll(tk.Term, " ", ""))
 		}
+		out[gramField] = append(out[gramField], grams(n.Text)...)
 	}
 	return out
 }
@@ -138,6 +149,7 @@ func bleveDoc(d *Document, c *Chunk, terms analysed) map[string]any {
 		fieldTitle:   strings.Join(terms[0], " "),
 		fieldHeading: strings.Join(terms[1], " "),
 		fieldBody:    strings.Join(terms[2], " "),
+		fieldGram:    strings.Join(terms[3], " "),
 		fieldDoc:     d.ID,
 		fieldMeta:    meta,
 		fieldScope:   scope,

@@ -38,14 +38,23 @@ type Collection struct {
 	K1          float64      `json:"k1"`
 	B           float64      `json:"b"`
 	Weights     FieldWeights `json:"weights"`
+	// GramWeight scales the character-bigram BM25 score added to the word
+	// BM25F score: bigrams find passages whose words gse cut differently.
+	GramWeight float64 `json:"gram_weight"`
+	// DocWeight is the share of the scores of a document's other top chunks
+	// added to a chunk's score: a passage in a document that answers the
+	// query as a whole ranks higher.
+	DocWeight float64 `json:"doc_weight"`
 	// CreatedSeq is the log position that created the collection.
 	CreatedSeq uint64 `json:"created_seq"`
 }
 
-// DefaultCollection returns a collection with the default scoring parameters
-// (k1 = 1.2, b = 0.75; title 2, heading 1.5, body 1), tuned on testdata and cmrc2018.
+// DefaultCollection returns a collection with the default scoring parameters:
+// k1 = 1.2, b = 0.75; field weights title 2, heading 1.5, body 1; bigram weight
+// 0.6; document weight 0.2. They were chosen on testdata/eval and cmrc2018 (see
+// the README's numbers).
 func DefaultCollection(name string) Collection {
-	return Collection{Name: name, K1: 1.2, B: 0.75, Weights: FieldWeights{Title: 2, Heading: 1.5, Body: 1}}
+	return Collection{Name: name, K1: 1.2, B: 0.75, Weights: FieldWeights{Title: 2, Heading: 1.5, Body: 1}, GramWeight: 0.6, DocWeight: 0.2}
 }
 
 var collectionName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -62,6 +71,12 @@ func (c Collection) Validate() error {
 		return fmt.Errorf("%w: b %v: want 0..1", ErrInvalid, c.B)
 	}
 	w := c.Weights
+	if c.GramWeight < 0 || c.GramWeight > 10 {
+		return fmt.Errorf("%w: gram weight %v: want 0..10", ErrInvalid, c.GramWeight)
+	}
+	if c.DocWeight < 0 || c.DocWeight > 1 {
+		return fmt.Errorf("%w: doc weight %v: want 0..1", ErrInvalid, c.DocWeight)
+	}
 	if w.Title < 0 || w.Heading < 0 || w.Body < 0 || w.Title+w.Heading+w.Body == 0 {
 		return fmt.Errorf("%w: field weights %+v: want non-negative, not all zero", ErrInvalid, w)
 	}
@@ -97,9 +112,10 @@ type Chunk struct {
 	Text    string `json:"text"`
 	// Hash is the content hash of heading path and text.
 	Hash string `json:"hash"`
-	// Lens are the chunk's field lengths in terms (title, heading path, body),
+	// Lens are the chunk's field lengths in terms (title, heading path, body,
+	// bigrams),
 	// filled by the store when it analyses the chunk.
-	Lens [3]int `json:"lens"`
+	Lens [numFields]int `json:"lens"`
 }
 
 // ChunkID derives the stable chunk id from document id, heading path and the

@@ -58,11 +58,25 @@ func (s *Searcher) QueryTerms(q string) []index.QueryTerm {
 		add(tk.Term, w)
 		if utf8.RuneCountInString(tk.Term) >= 3 {
 			for _, sub := range s.an.SubTerms(tk.Term) {
-				if !functionWords[sub] {
+				if !functionWords[sub] && utf8.RuneCountInString(sub) > 1 {
 					add(sub, weightSubWord)
 				}
 			}
 		}
+	}
+	// Character bigrams of the query, searched in the bigram field (the
+	// collection's GramWeight scales them).
+	seen := map[string]bool{}
+	for _, g := range s.an.Grams(q) {
+		if seen[g] {
+			continue
+		}
+		seen[g] = true
+		w := weightWord
+		if functionWords[g] && content > 0 {
+			w = weightFunction
+		}
+		terms = append(terms, index.QueryTerm{Term: g, Weight: w, Gram: true})
 	}
 	return terms
 }

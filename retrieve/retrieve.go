@@ -175,7 +175,7 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	t = stage("bm25", t)
-	out, err := s.hydrate(ctx, req, hits)
+	out, err := s.hydrate(ctx, req, terms, hits)
 	if err != nil {
 		return Result{}, err
 	}
@@ -189,7 +189,7 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 }
 
 // hydrate loads chunk texts and titles and computes highlights and context.
-func (s *Searcher) hydrate(ctx context.Context, req Request, hits []index.Hit) ([]Hit, error) {
+func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.QueryTerm, hits []index.Hit) ([]Hit, error) {
 	if len(hits) == 0 {
 		return nil, nil
 	}
@@ -201,9 +201,25 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, hits []index.Hit) (
 	if err != nil {
 		return nil, err
 	}
+	weak := map[string]bool{} // function words and bigrams: not evidence by themselves
+	for _, t := range terms {
+		if t.Gram || t.Weight <= weightFunction {
+			weak[t.Term] = true
+		}
+	}
 	out := make([]Hit, len(hits))
 	for i, h := range hits {
 		c := chunks[i]
+		// Evidence: the words that matched; bigrams only when no word did.
+		var strong []string
+		for _, m := range h.Matched {
+			if !weak[m] {
+				strong = append(strong, m)
+			}
+		}
+		if len(strong) > 0 {
+			h.Matched = strong
+		}
 		out[i] = Hit{
 			ChunkID: h.ChunkID, DocID: c.DocID, Title: c.DocTitle, HeadingPath: c.HeadingPath,
 			Text: c.Text, Score: h.Score, Matched: h.Matched,

@@ -192,6 +192,7 @@ type evalConfig struct {
 	collection string
 	baseline   bool
 	logger     interface{ Info(string, ...any) }
+	tune       *index.Collection
 }
 
 type evalResult struct {
@@ -234,7 +235,12 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 	defer store.Close()
 	var ingestTook time.Duration
 	if !cfg.existing {
-		if err := store.CreateCollection(ctx, index.DefaultCollection(collection)); err != nil {
+		cc := index.DefaultCollection(collection)
+		if cfg.tune != nil {
+			cc = *cfg.tune
+			cc.Name = collection
+		}
+		if err := store.CreateCollection(ctx, cc); err != nil {
 			return nil, err
 		}
 		start := time.Now()

@@ -125,19 +125,28 @@ func (e *cmdEnv) parse(fs *flag.FlagSet, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
+	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
+		if set[f.Name] {
 			return
 		}
 		name := "ZHISOU_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v := e.getenv(name); v != "" {
-			if serr := f.Value.Set(v); serr != nil {
-				err = fmt.Errorf("%s=%q: %w", name, v, serr)
+			// fs.Set (not f.Value.Set) so that isSet sees it.
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
 			}
 		}
 	})
-	return err
+	return errors.Join(errs...)
+}
+
+// isSet reports whether a flag was given, on the command line or through the
+// environment.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func (e *cmdEnv) logger(level string) (*slog.Logger, error) {

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/zhisou/zhisou/ingest"
+)
+
+func cmdIngest(ctx context.Context, env *cmdEnv, args []string) error {
+	fs := flag.NewFlagSet("zhisou ingest", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	prune := fs.Bool("prune", false, "delete documents that came from these folders but whose files are gone")
+	maxSize := fs.Int64("max-file-size", 32<<20, "refuse files larger than this many bytes")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, `usage: zhisou ingest [flags] PATH...
+
+Ingests files and folders (Markdown .md, text .txt, corpus .jsonl) into a collection.
+By default it sends them to the server at -addr; with -store DIR (or ZHISOU_STORE)
+it opens that data directory itself, which works only while no server holds it.
+
+`)
+		fs.PrintDefaults()
+	}
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return exitError{code: 2, msg: "ingest: no PATH given"}
+	}
+	logger, err := env.logger(c.logLevel)
+	if err != nil {
+		return err
+	}
+	var sink ingest.Sink
+	if isSet(fs, "store") {
+		store, err := openStore(ctx, &c, logger)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		if err := ensureLocalCollection(ctx, store, c.collection); err != nil {
+			return err
+		}
+		sink = ingest.Local{Store: store}
+	} else {
+		conn, client, err := dial(c.addr)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		gs := grpcSink{addr: c.addr, client: client, logger: logger}
+		if err := gs.ensureCollection(ctx, c.collection); err != nil {
+			return err
+		}
+		sink = gs
+	}
+	opts := ingest.Options{Collection: c.collection, Prune: *prune, MaxFileSize: *maxSize}
+	var bar *progressbar.ProgressBar
+	if f, ok := env.stderr.(*os.File); ok && !*quiet && term.IsTerminal(int(f.Fd())) {
+		opts.Progress = func(done, total int) {
+			if bar == nil {
+				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(env.stderr), progressbar.OptionSetDescription("ingest"),
+					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+			}
+			_ = bar.Set(done) // drawing errors do not matter
+		}
+	}
+	rep, err := ingest.Run(ctx, sink, fs.Args(), opts)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	printReport(env, rep)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	if len(rep.Failed) > 0 {
+		return exitError{code: 1, msg: fmt.Sprintf("ingest: %d of %d files failed", len(rep.Failed), rep.Files)}
+	}
+	return nil
+}
+
+func printReport(env *cmdEnv, rep ingest.Report) {
+	for _, f := range rep.Skipped {
+		fmt.Fprintf(env.stderr, "skipped %s\n", f)
+	}
+	for _, f := range rep.Failed {
+		fmt.Fprintf(env.stderr, "FAILED  %s\n", f)
+	}
+	fmt.Fprintf(env.stdout, "files %d: added %d, updated %d, unchanged %d, stale %d, deleted %d, skipped %d, failed %d\n",
+		rep.Files, rep.Added, rep.Updated, rep.Unchanged, rep.Stale, rep.Deleted, len(rep.Skipped), len(rep.Failed))
+}
+
+// errNoQuery is returned by search without a query.
+var errNoQuery = errors.New("search: no query given")

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"time"
+
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/retrieve"
+)
+
+func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
+	fs := flag.NewFlagSet("zhisou serve", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	demo := fs.String("demo", "", "folder to ingest into -collection when that collection is empty (the README uses testdata/courses)")
+	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight calls may finish after SIGTERM")
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "usage: zhisou serve [-addr 127.0.0.1:7700] [-store DIR] [-demo FOLDER]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+	logger, err := env.logger(c.logLevel)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	// Listen first: a busy port is reported before seconds of loading.
+	lis, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer lis.Close()
+	store, err := openStore(ctx, &c, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			logger.Error("close store", "err", err)
+		}
+	}()
+	if *demo != "" {
+		if err := loadDemo(ctx, env, store, c.collection, *demo); err != nil {
+			return err
+		}
+	}
+	svc := &server{store: store, search: retrieve.New(store, retrieve.Options{}), logger: logger}
+	hs := health.NewServer()
+	gs := newGRPCServer(logger, svc, hs)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus("retrieval.v1.RetrievalService", healthpb.HealthCheckResponse_SERVING)
+
+	logger.Info("serving", "addr", lis.Addr().String(), "store", c.store, "startup", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(env.stderr, "zhisou is serving on %s (store %s). Try:\n  go run ./cmd/zhisou search -addr %s -collection %s '客户嫌价格太贵怎么办'\n  grpcurl -plaintext -d '{\"collection\":\"%s\",\"query\":\"第十二条\"}' %s retrieval.v1.RetrievalService/Search\n",
+		lis.Addr(), c.store, lis.Addr(), c.collection, c.collection, lis.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- gs.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", *grace)
+	hs.Shutdown() // NOT_SERVING, so load balancers stop sending
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(*grace):
+		gs.Stop()
+		<-stopped
+	}
+	return nil
+}
+
+// loadDemo ingests a folder into the collection when the collection is empty.
+func loadDemo(ctx context.Context, env *cmdEnv, store *index.Store, collection, dir string) error {
+	info, err := store.Collection(collection)
+	if errors.Is(err, index.ErrNotFound) {
+		if err := store.CreateCollection(ctx, index.DefaultCollection(collection)); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	} else if info.Stats.Docs > 0 {
+		return nil
+	}
+	rep, err := ingest.Run(ctx, ingest.Local{Store: store}, []string{dir}, ingest.Options{Collection: collection})
+	if err != nil {
+		return fmt.Errorf("demo corpus %s: %w", dir, err)
+	}
+	fmt.Fprintf(env.stderr, "demo: ingested %d documents from %s into %q\n", rep.Added+rep.Updated, dir, collection)
+	for _, f := range rep.Failed {
+		fmt.Fprintf(env.stderr, "demo: %s\n", f)
+	}
+	return nil
+}
