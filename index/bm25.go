@@ -59,8 +59,8 @@ type SearchStats struct {
 
 // Stats are a collection's corpus statistics, kept in Badger with the data.
 type Stats struct {
-	Docs   int64    `json:"docs"`
-	Chunks int64    `json:"chunks"`
+	Docs   int64            `json:"docs"`
+	Chunks int64            `json:"chunks"`
 	SumLen [numFields]int64 `json:"sum_len"`
 }
 
@@ -72,7 +72,7 @@ type bm25Params struct {
 	// docWeight is the share of a document's other pooled chunk scores added
 	// to a chunk's score (0: chunks are scored alone).
 	docWeight float64
-	avgLen  [numFields]float64
+	avgLen    [numFields]float64
 }
 
 func newBM25Params(c Collection, st Stats) bm25Params {
