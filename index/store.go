@@ -753,3 +753,87 @@ func (b badgerLogger) Infof(f string, a ...any) {
 	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
 }
 func (b badgerLogger) Debugf(f string, a ...any) {}
+
+// Verify checks that a collection's bleve index holds exactly the chunks that
+// Badger holds, and that the statistics match the stored documents. It reads
+// everything; use it in tests and for diagnosis, not on a hot path.
+func (s *Store) Verify(ctx context.Context, collection string) error {
+	c, err := s.get(collection)
+	if err != nil {
+		return err
+	}
+	s.wmu.Lock() // no writes while comparing
+	defer s.wmu.Unlock()
+	want := map[string]bool{}
+	var st Stats
+	prefix := []byte(collectionDataP + collection + docKeyInfix)
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var d Document
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &d) }); err != nil {
+				return err
+			}
+			st.Docs++
+			for i := range d.Chunks {
+				ref := &d.Chunks[i]
+				var ch Chunk
+				if err := readJSON(txn, chunkKey(collection, ref.ID), &ch); err != nil {
+					return fmt.Errorf("document %q: chunk %s: %w", d.ID, ref.ID, err)
+				}
+				if ch.Hash != ref.Hash {
+					return fmt.Errorf("document %q: chunk %s has hash %s, document says %s", d.ID, ref.ID, ch.Hash, ref.Hash)
+				}
+				want[bleveID(ref)] = true
+				addLens(&st, ref, 1)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", collection, err)
+	}
+	c.mu.RLock()
+	have := c.stats
+	c.mu.RUnlock()
+	if have != st {
+		return fmt.Errorf("verify %s: statistics %+v, documents add up to %+v", collection, have, st)
+	}
+	r, err := c.text.reader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	all, err := r.DocIDReaderAll()
+	if err != nil {
+		return err
+	}
+	defer all.Close()
+	got := map[string]bool{}
+	for {
+		id, err := all.Next()
+		if err != nil {
+			return err
+		}
+		if id == nil {
+			break
+		}
+		ext, err := r.ExternalID(id)
+		if err != nil {
+			return err
+		}
+		got[ext] = true
+	}
+	for id := range want {
+		if !got[id] {
+			return fmt.Errorf("verify %s: chunk %s is in badger but not in the bleve index", collection, id)
+		}
+	}
+	for id := range got {
+		if !want[id] {
+			return fmt.Errorf("verify %s: chunk %s is in the bleve index but not in badger", collection, id)
+		}
+	}
+	return nil
+}

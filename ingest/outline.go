@@ -79,8 +79,15 @@ func Build(in Input, opts ChunkOptions) (index.Document, error) {
 		title = in.ID
 	}
 	d := index.Document{ID: in.ID, Title: title, Source: in.Source, Metadata: in.Metadata, Version: in.Version}
+	// Ordinals count per heading path over the whole document: a heading path
+	// that occurs twice (two "### 示例" under one parent, a 第三条 cited at the
+	// start of a line) must not give two chunks the same id.
+	ordinals := map[string]int{}
 	for _, s := range secs {
-		for i, text := range cutChunks(s.body, opts) {
+		key := strings.Join(s.path, "\x00")
+		for _, text := range cutChunks(s.body, opts) {
+			i := ordinals[key]
+			ordinals[key]++
 			d.Chunks = append(d.Chunks, index.Chunk{
 				ID:          index.ChunkID(in.ID, s.path, i),
 				HeadingPath: s.path,
@@ -111,7 +118,7 @@ type section struct {
 }
 
 var (
-	mdHeading = regexp.MustCompile(`^(#{1,6})\s+(.+?)\s*#*\s*$`)
+	mdHeading = regexp.MustCompile(`^(#{1,6})\s+(.+?)(?:\s+#+)?\s*$`)
 	// Chinese numbering patterns, from outer to inner. A marker starts the line.
 	cnNum       = `[零一二三四五六七八九十百千两〇0-9]+`
 	patPart     = regexp.MustCompile(`^第` + cnNum + `[编部篇]`)
@@ -249,17 +256,18 @@ func hasText(lines []string) bool {
 func cutChunks(lines []string, opts ChunkOptions) []string {
 	var chunks []string
 	var cur strings.Builder
-	n := 0
+	n := 0 // runes of the sentences in cur
+	w := 0 // runes in cur, separators included
 	emit := func() {
 		if s := strings.TrimSpace(cur.String()); s != "" {
 			chunks = append(chunks, s)
 		}
 		cur.Reset()
-		n = 0
+		n, w = 0, 0
 	}
 	add := func(s string, sep string) {
 		m := utf8.RuneCountInString(s)
-		if n > 0 && n+m > opts.Target {
+		if n > 0 && (n+m > opts.Target || w+len(sep)+m > opts.Max) {
 			emit()
 		}
 		for m > opts.Max { // a sentence longer than Max: cut it hard
@@ -274,9 +282,11 @@ func cutChunks(lines []string, opts ChunkOptions) []string {
 		}
 		if n > 0 {
 			cur.WriteString(sep)
+			w += len(sep) // sep is ASCII
 		}
 		cur.WriteString(s)
 		n += m
+		w += m
 	}
 	for _, line := range lines {
 		if line == "" {

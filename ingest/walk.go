@@ -152,7 +152,7 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 		return rep, err
 	}
 	if opts.Prune && len(roots) > 0 {
-		n, err := prune(ctx, sink, opts.Collection, roots, seen)
+		n, err := prune(ctx, sink, opts.Collection, roots, seen, rep.Failed)
 		rep.Deleted = n
 		if err != nil {
 			return rep, err
@@ -237,15 +237,24 @@ func isSinkFailure(err error) bool {
 // ErrSinkUnavailable is returned by sinks that cannot reach their store.
 var ErrSinkUnavailable = errors.New("sink unavailable")
 
-func prune(ctx context.Context, sink Sink, collection string, roots map[string]bool, seen map[string]bool) (int, error) {
+// prune deletes the documents from under roots that this run did not see. A
+// document whose source failed (or lies under a folder that failed) is kept:
+// a corpus.jsonl that is broken today keeps its documents, whatever their ids.
+func prune(ctx context.Context, sink Sink, collection string, roots map[string]bool, seen map[string]bool, failed []FileError) (int, error) {
 	sources, err := sink.DocumentSources(ctx, collection)
 	if err != nil {
 		return 0, fmt.Errorf("prune: %w", err)
 	}
 	var gone []string
+sources:
 	for id, src := range sources {
 		if seen[id] {
 			continue
+		}
+		for _, f := range failed {
+			if src == f.Path || strings.HasPrefix(src, f.Path+string(filepath.Separator)) {
+				continue sources
+			}
 		}
 		for root := range roots {
 			if strings.HasPrefix(src, root+string(filepath.Separator)) {

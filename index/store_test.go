@@ -1,0 +1,577 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var (
+	testAnOnce sync.Once
+	testAn     *Analyzer
+	testAnErr  error
+)
+
+// testAnalyzer loads the embedded dictionary once per test binary (about 1 s).
+func testAnalyzer(t testing.TB) *Analyzer {
+	t.Helper()
+	testAnOnce.Do(func() { testAn, testAnErr = NewAnalyzer(AnalyzerOptions{}) })
+	if testAnErr != nil {
+		t.Fatal(testAnErr)
+	}
+	return testAn
+}
+
+func openTestStore(t testing.TB, dir string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dir, testAnalyzer(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// doc builds a document with one chunk per section text.
+func doc(id, title string, sections ...string) Document {
+	d := Document{ID: id, Title: title}
+	for i, text := range sections {
+		path := []string{fmt.Sprintf("第%d节", i+1)}
+		d.Chunks = append(d.Chunks, Chunk{ID: ChunkID(id, path, 0), HeadingPath: path, Ordinal: i, Text: text})
+	}
+	return d
+}
+
+var fixture = []Document{
+	doc("sales", "价格异议处理", "客户说价格太贵时，先确认客户的预算，再说明产品的价值。", "不要第一时间降价，折扣超过15%需要区域经理审批。"),
+	doc("leader", "新任经理的第一个月", "新任经理要和每位下属做一对一沟通，了解团队的期望。", "授权不是放任，要明确目标和检查点。反馈使用SBI模型。"),
+	doc("safety", "安全生产规定", "第十二条 有限空间作业必须先通风、再检测、后作业。", "事故发生后1小时内上报EHS部门。灭火器使用前检查压力。"),
+	doc("product", "PPR-9087 型号说明", "PPR-9087 是一款节能设备，价格比上一代高，但能耗降低三成。", "客户关心价格时，用节能收益说明价值。"),
+	doc("trust", "建立客户信任", "客户不信任小公司时，用案例和第三方认证建立信任。", "销售要兑现每一个承诺，及时跟进客户。"),
+}
+
+// refScore is a direct, map-based implementation of the scoring the index
+// claims: BM25F over title/heading/body words plus GramWeight × BM25 over
+// bigrams, with true field lengths. It shares only the Analyzer with the index.
+func refScores(an *Analyzer, coll Collection, docs []Document, terms []QueryTerm) map[string]float64 {
+	type chunkTerms struct {
+		id    string
+		terms analysed
+	}
+	var chunks []chunkTerms
+	var sum [numFields]float64
+	for _, d := range docs {
+		for i := range d.Chunks {
+			a := an.analyseChunk(d.Title, &d.Chunks[i])
+			chunks = append(chunks, chunkTerms{d.Chunks[i].ID, a})
+			for f := range numFields {
+				sum[f] += float64(len(a[f]))
+			}
+		}
+	}
+	n := float64(len(chunks))
+	weights := [numFields]float64{coll.Weights.Title, coll.Weights.Heading, coll.Weights.Body, 1}
+	out := map[string]float64{}
+	for _, qt := range terms {
+		tf := map[string]float64{}
+		for _, c := range chunks {
+			for f := range numFields {
+				if (f == gramField) != qt.Gram {
+					continue
+				}
+				cnt := 0
+				for _, t := range c.terms[f] {
+					if t == qt.Term {
+						cnt++
+					}
+				}
+				if cnt == 0 {
+					continue
+				}
+				avg := sum[f] / n
+				tf[c.id] += weights[f] * float64(cnt) / (1 - coll.B + coll.B*float64(len(c.terms[f]))/avg)
+			}
+		}
+		df := float64(len(tf))
+		idf := math.Log(1 + (n-df+0.5)/(df+0.5))
+		w := qt.Weight
+		if qt.Gram {
+			w *= coll.GramWeight
+		}
+		for id, x := range tf {
+			out[id] += w * idf * x * (coll.K1 + 1) / (coll.K1 + x)
+		}
+	}
+	return out
+}
+
+func TestBM25MatchesReference(t *testing.T) {
+	ctx := t.Context()
+	an := testAnalyzer(t)
+	s := openTestStore(t, t.TempDir())
+	coll := DefaultCollection("ref")
+	coll.DocWeight = 0 // pure BM25F + bigrams: what the reference computes
+	if err := s.CreateCollection(ctx, coll); err != nil {
+		t.Fatal(err)
+	}
+	// One upsert per document: several bleve segments, merged later.
+	for _, d := range fixture {
+		if _, err := s.Upsert(ctx, "ref", []Document{d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queries := [][]QueryTerm{
+		{{Term: "价格", Weight: 1}, {Term: "客户", Weight: 1}},
+		{{Term: "ppr-9087", Weight: 1}, {Term: "节能", Weight: 0.5}},
+		{{Term: "第十二条", Weight: 1}, {Term: "第十", Weight: 1, Gram: true}, {Term: "十二", Weight: 1, Gram: true}},
+		{{Term: "经理", Weight: 1}, {Term: "审批", Weight: 1}, {Term: "经理", Weight: 1, Gram: true}},
+		{{Term: "信任", Weight: 1}, {Term: "不存在的词", Weight: 1}},
+	}
+	var before [][]Hit
+	for _, q := range queries {
+		hits, _, err := s.Search(ctx, "ref", q, Filter{}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := refScores(an, coll, fixture, q)
+		if len(hits) != len(want) {
+			t.Errorf("Search(%v) returned %d hits, reference scores %d chunks", q, len(hits), len(want))
+		}
+		for _, h := range hits {
+			if d := math.Abs(h.Score - want[h.ChunkID]); d > 1e-6 {
+				t.Errorf("Search(%v): chunk %s score %.9f, reference %.9f", q, h.ChunkID, h.Score, want[h.ChunkID])
+			}
+		}
+		before = append(before, hits)
+	}
+	if err := s.ForceMerge(ctx, "ref"); err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range queries {
+		hits, _, err := s.Search(ctx, "ref", q, Filter{}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(before[i], hits); diff != "" {
+			t.Errorf("Search(%v) changed after a forced segment merge (-before +after):\n%s", q, diff)
+		}
+	}
+	if err := s.Verify(ctx, "ref"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestBM25RandomCorpus compares with the reference on random corpora and
+// queries drawn from a small vocabulary, so many terms repeat and tie.
+func TestBM25RandomCorpus(t *testing.T) {
+	ctx := t.Context()
+	an := testAnalyzer(t)
+	vocab := strings.Fields("价格 客户 经理 安全 事故 上报 授权 反馈 信任 产品 节能 审批 培训 目标 团队 沟通")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 3 {
+		s := openTestStore(t, t.TempDir())
+		coll := DefaultCollection("r")
+		coll.DocWeight = 0
+		coll.K1, coll.B = 0.9+rng.Float64(), rng.Float64()
+		if err := s.CreateCollection(ctx, coll); err != nil {
+			t.Fatal(err)
+		}
+		var docs []Document
+		for i := range 40 {
+			var secs []string
+			for range 1 + rng.IntN(3) {
+				var words []string
+				for range 3 + rng.IntN(20) {
+					words = append(words, vocab[rng.IntN(len(vocab))])
+				}
+				secs = append(secs, strings.Join(words, "，")+"。")
+			}
+			docs = append(docs, doc(fmt.Sprintf("d%d", i), vocab[rng.IntN(len(vocab))], secs...))
+		}
+		for i := 0; i < len(docs); i += 7 {
+			if _, err := s.Upsert(ctx, "r", docs[i:min(i+7, len(docs))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 10 {
+			var q []QueryTerm
+			for range 1 + rng.IntN(4) {
+				q = append(q, QueryTerm{Term: vocab[rng.IntN(len(vocab))], Weight: 0.2 + rng.Float64(), Gram: rng.IntN(3) == 0})
+			}
+			hits, _, err := s.Search(ctx, "r", q, Filter{}, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := refScores(an, coll, docs, q)
+			if len(hits) != len(want) {
+				t.Errorf("round %d: Search(%v) = %d hits, reference %d", round, q, len(hits), len(want))
+			}
+			for _, h := range hits {
+				if d := math.Abs(h.Score - want[h.ChunkID]); d > 1e-6 {
+					t.Errorf("round %d: Search(%v): %s = %.9f, reference %.9f", round, q, h.ChunkID, h.Score, want[h.ChunkID])
+				}
+			}
+		}
+	}
+}
+
+func TestUpsertSemantics(t *testing.T) {
+	ctx := t.Context()
+	s := openTestStore(t, t.TempDir())
+	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	upsert := func(d Document) Outcome {
+		t.Helper()
+		outs, err := s.Upsert(ctx, "c", []Document{d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return outs[0]
+	}
+	a := doc("a", "标题", "第一段内容。", "第二段内容。")
+	steps := []struct {
+		name string
+		do   func() Outcome
+		want Outcome
+	}{
+		{"new document", func() Outcome { return upsert(a) }, Added},
+		{"same content", func() Outcome { return upsert(doc("a", "标题", "第一段内容。", "第二段内容。")) }, Unchanged},
+		{"one section edited", func() Outcome { return upsert(doc("a", "标题", "第一段内容。", "第二段改过了。")) }, Updated},
+		{"explicit version 100", func() Outcome { d := doc("a", "标题", "版本一百。"); d.Version = 100; return upsert(d) }, Updated},
+		{"older version is ignored", func() Outcome { d := doc("a", "标题", "旧版本。"); d.Version = 50; return upsert(d) }, Stale},
+		{"delete", func() Outcome {
+			outs, err := s.Delete(ctx, "c", []string{"a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return outs[0]
+		}, Deleted},
+		{"late write older than the tombstone", func() Outcome { d := doc("a", "标题", "迟到的写入。"); d.Version = 1; return upsert(d) }, Stale},
+		{"delete of a missing document", func() Outcome {
+			outs, err := s.Delete(ctx, "c", []string{"nope"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return outs[0]
+		}, Unchanged},
+		{"write after delete without version", func() Outcome { return upsert(doc("a", "标题", "重新写入。")) }, Added},
+	}
+	for _, st := range steps {
+		if got := st.do(); got != st.want {
+			t.Fatalf("%s: outcome %v, want %v", st.name, got, st.want)
+		}
+		if err := s.Verify(ctx, "c"); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+	}
+	d, err := s.Document(ctx, "c", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Chunks[0].Text; got != "重新写入。" {
+		t.Errorf("Document(a) text = %q, want %q", got, "重新写入。")
+	}
+}
+
+func TestEditReindexesOnlyChangedChunks(t *testing.T) {
+	ctx := t.Context()
+	s := openTestStore(t, t.TempDir())
+	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	v1 := doc("a", "标题", "第一段。", "第二段。", "第三段。")
+	if _, err := s.Upsert(ctx, "c", []Document{v1}); err != nil {
+		t.Fatal(err)
+	}
+	before := bleveIDs(t, s, "c")
+	v2 := doc("a", "标题", "第一段。", "第二段改了。", "第三段。")
+	if _, err := s.Upsert(ctx, "c", []Document{v2}); err != nil {
+		t.Fatal(err)
+	}
+	after := bleveIDs(t, s, "c")
+	var kept, added []string
+	for id := range after {
+		if before[id] {
+			kept = append(kept, id)
+		} else {
+			added = append(added, id)
+		}
+	}
+	if len(kept) != 2 || len(added) != 1 || !strings.HasPrefix(added[0], v2.Chunks[1].ID+"@") {
+		t.Errorf("after editing section 2: kept %v, added %v; want the two untouched chunks kept and only section 2 re-indexed", kept, added)
+	}
+}
+
+func bleveIDs(t *testing.T, s *Store, coll string) map[string]bool {
+	t.Helper()
+	c, err := s.get(coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.text.reader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	all, err := r.DocIDReaderAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Close()
+	out := map[string]bool{}
+	for {
+		id, err := all.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id == nil {
+			return out
+		}
+		ext, err := r.ExternalID(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[ext] = true
+	}
+}
+
+func TestFilters(t *testing.T) {
+	ctx := t.Context()
+	s := openTestStore(t, t.TempDir())
+	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	docs := slices.Clone(fixture)
+	docs[0].Metadata = map[string]string{"course": "sales"}
+	docs[3].Metadata = map[string]string{"course": "sales"}
+	docs[2].Metadata = map[string]string{"course": "safety"}
+	if _, err := s.Upsert(ctx, "c", docs); err != nil {
+		t.Fatal(err)
+	}
+	q := []QueryTerm{{Term: "价格", Weight: 1}, {Term: "客户", Weight: 1}, {Term: "上报", Weight: 1}}
+	tests := []struct {
+		name    string
+		f       Filter
+		wantDoc []string
+		wantErr error
+	}{
+		{"no filter", Filter{}, []string{"product", "safety", "sales", "trust"}, nil},
+		{"document ids", Filter{DocIDs: []string{"trust", "safety"}}, []string{"safety", "trust"}, nil},
+		{"metadata", Filter{Metadata: map[string]string{"course": "sales"}}, []string{"product", "sales"}, nil},
+		{"metadata and ids", Filter{Metadata: map[string]string{"course": "sales"}, DocIDs: []string{"sales"}}, []string{"sales"}, nil},
+		{"heading prefix", Filter{HeadingPrefix: []string{"第2节"}}, []string{"product", "safety", "sales", "trust"}, nil},
+		{"heading prefix and ids", Filter{HeadingPrefix: []string{"第1节"}, DocIDs: []string{"sales"}}, []string{"sales"}, nil},
+		{"unknown heading", Filter{HeadingPrefix: []string{"第9节"}}, nil, nil},
+		{"unknown metadata field", Filter{Metadata: map[string]string{"nope": "x"}}, nil, ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hits, _, err := s.Search(ctx, "c", q, tt.f, 100)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Search(filter %+v) error = %v, want %v", tt.f, err, tt.wantErr)
+			}
+			got := map[string]bool{}
+			for _, h := range hits {
+				got[docIDOf(h.ChunkID)] = true
+			}
+			var gotDocs []string
+			for d := range got {
+				gotDocs = append(gotDocs, d)
+			}
+			slices.Sort(gotDocs)
+			if diff := cmp.Diff(tt.wantDoc, gotDocs); diff != "" {
+				t.Errorf("Search(filter %+v) documents (-want +got):\n%s", tt.f, diff)
+			}
+		})
+	}
+}
+
+func TestCollectionIsolation(t *testing.T) {
+	ctx := t.Context()
+	s := openTestStore(t, t.TempDir())
+	for _, name := range []string{"a", "b"} {
+		if err := s.CreateCollection(ctx, DefaultCollection(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Upsert(ctx, "a", fixture[:2]); err != nil {
+		t.Fatal(err)
+	}
+	q := []QueryTerm{{Term: "价格", Weight: 1}}
+	before, _, err := s.Search(ctx, "a", q, Filter{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Many documents about 价格 in b must not change a's scores.
+	var many []Document
+	for i := range 30 {
+		many = append(many, doc(fmt.Sprintf("b%d", i), "价格", "价格价格价格。"))
+	}
+	if _, err := s.Upsert(ctx, "b", many); err != nil {
+		t.Fatal(err)
+	}
+	after, _, err := s.Search(ctx, "a", q, Filter{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("collection a's results changed when b was written (-before +after):\n%s", diff)
+	}
+	if err := s.CreateCollection(ctx, DefaultCollection("a")); !errors.Is(err, ErrExists) {
+		t.Errorf("CreateCollection(a) again = %v, want ErrExists", err)
+	}
+	if err := s.DeleteCollection(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Search(ctx, "b", q, Filter{}, 10); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Search(deleted collection) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Upsert(ctx, "nope", fixture[:1]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Upsert(unknown collection) = %v, want ErrNotFound", err)
+	}
+}
+
+// TestRecovery writes records to the log without applying them (as if the
+// process died right after the durable append), then reopens: both stores
+// must catch up from their own positions. Then it deletes the bleve index:
+// reopening must rebuild it from Badger.
+func TestRecovery(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, testAnalyzer(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(ctx, "c", fixture[:2]); err != nil {
+		t.Fatal(err)
+	}
+	// Crash simulation: append but do not apply.
+	pending := []Document{fixture[2], fixture[3]}
+	for i := range pending {
+		pending[i].Seal()
+		s.analyseDoc(&pending[i], map[string]analysed{})
+	}
+	recs := []Record{{Op: OpUpsert, Collection: "c", Doc: &pending[0]}, {Op: OpUpsert, Collection: "c", Doc: &pending[1]}, {Op: OpDelete, Collection: "c", DocID: fixture[0].ID}}
+	if _, err := s.log.Append(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2, err := Open(ctx, dir, testAnalyzer(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkState := func(s *Store) {
+		t.Helper()
+		if err := s.Verify(ctx, "c"); err != nil {
+			t.Fatal(err)
+		}
+		docs, _, err := s.ListDocuments(ctx, "c", "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, d := range docs {
+			ids = append(ids, d.ID)
+		}
+		if diff := cmp.Diff([]string{"leader", "product", "safety"}, ids); diff != "" {
+			t.Errorf("documents after recovery (-want +got):\n%s", diff)
+		}
+		bp, tp, err := s.Positions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tp["c"] != bp {
+			t.Errorf("positions: badger %d, bleve %d; want equal", bp, tp["c"])
+		}
+		hits, _, err := s.Search(ctx, "c", []QueryTerm{{Term: "ppr-9087", Weight: 1}}, Filter{}, 5)
+		if err != nil || len(hits) == 0 {
+			t.Errorf("Search(ppr-9087) after recovery = %v, %v; want hits", hits, err)
+		}
+	}
+	checkState(s2)
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.RemoveAll(filepath.Join(dir, "bleve", "c")); err != nil {
+		t.Fatal(err)
+	}
+	s3, err := Open(ctx, dir, testAnalyzer(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close()
+	checkState(s3)
+}
+
+func TestOpenLocked(t *testing.T) {
+	dir := t.TempDir()
+	openTestStore(t, dir)
+	_, err := Open(context.Background(), dir, testAnalyzer(t), Options{})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("Open(held directory) = %v, want ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), "in use by another process") {
+		t.Errorf("Open(held directory) error %q does not say the directory is in use", err)
+	}
+}
+
+func TestConcurrentWritesAndReads(t *testing.T) {
+	ctx := t.Context()
+	s := openTestStore(t, t.TempDir())
+	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				// Writers 0/1 and 2/3 write the same ids: serialised, idempotent.
+				d := doc(fmt.Sprintf("w%d-%d", w/2, i), "并发", "并发写入的内容，价格与客户。")
+				if _, err := s.Upsert(ctx, "c", []Document{d}); err != nil {
+					errs <- err
+					return
+				}
+				if _, _, err := s.Search(ctx, "c", []QueryTerm{{Term: "价格", Weight: 1}}, Filter{}, 5); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if err := s.Verify(ctx, "c"); err != nil {
+		t.Error(err)
+	}
+	info, err := s.Collection("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Stats.Docs != 20 {
+		t.Errorf("documents = %d, want 20", info.Stats.Docs)
+	}
+}
