@@ -119,7 +119,7 @@ func FuzzAnalyze(f *testing.F) {
 				if tk.Start < 0 || tk.End > len(s) || tk.Start > tk.End {
 					t.Fatalf("tokens(%q): %+v out of range", s, tk)
 				}
-				if utf8.ValidString(s) && !utf8.RuneStart(s[tk.Start]) || (tk.End < len(s) && !utf8.RuneStart(s[tk.End])) {
+				if utf8.ValidString(s) && (!utf8.RuneStart(s[tk.Start]) || (tk.End < len(s) && !utf8.RuneStart(s[tk.End]))) {
 					t.Fatalf("tokens(%q): %+v not on rune boundaries", s, tk)
 				}
 			}

@@ -102,7 +102,9 @@ func Build(in Input, opts ChunkOptions) (index.Document, error) {
 		for _, s := range secs {
 			lines = append(lines, index.HeadingString(s.path))
 		}
-		d.Chunks = append(d.Chunks, index.Chunk{ID: index.ChunkID(in.ID, nil, 0), Text: strings.Join(lines, "\n")})
+		for i, text := range cutChunks(lines, opts) {
+			d.Chunks = append(d.Chunks, index.Chunk{ID: index.ChunkID(in.ID, nil, i), Ordinal: i, Text: text})
+		}
 	}
 	if err := d.Validate(); err != nil {
 		return index.Document{}, err
@@ -139,7 +141,7 @@ var (
 // its number on the same line, so the number alone becomes the heading.
 func headingRank(line string, format Format) (rank int, title, rest string, ok bool) {
 	if format == Markdown {
-		if m := mdHeading.FindStringSubmatch(line); m != nil {
+		if m := mdHeading.FindStringSubmatch(line); m != nil && strings.TrimSpace(m[2]) != "" {
 			return 10 * len(m[1]), strings.TrimSpace(m[2]), "", true
 		}
 	}

@@ -246,14 +246,14 @@ func prune(ctx context.Context, sink Sink, collection string, roots map[string]b
 		return 0, fmt.Errorf("prune: %w", err)
 	}
 	var gone []string
-sources:
+next:
 	for id, src := range sources {
 		if seen[id] {
 			continue
 		}
 		for _, f := range failed {
 			if src == f.Path || strings.HasPrefix(src, f.Path+string(filepath.Separator)) {
-				continue sources
+				continue next
 			}
 		}
 		for root := range roots {
