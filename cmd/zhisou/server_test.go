@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/zhisou/zhisou/index"
+	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+	"github.com/zhisou/zhisou/retrieve"
+)
+
+var (
+	testAnOnce sync.Once
+	testAn     *index.Analyzer
+	testAnErr  error
+)
+
+func testAnalyzer(t testing.TB) *index.Analyzer {
+	t.Helper()
+	testAnOnce.Do(func() { testAn, testAnErr = index.NewAnalyzer(index.AnalyzerOptions{}) })
+	if testAnErr != nil {
+		t.Fatal(testAnErr)
+	}
+	return testAn
+}
+
+// testServer runs the gRPC server over an in-memory connection.
+func testServer(t *testing.T) (retrievalv1.RetrievalServiceClient, *grpc.ClientConn) {
+	t.Helper()
+	store, err := index.Open(context.Background(), t.TempDir(), testAnalyzer(t), index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	svc := &server{store: store, search: retrieve.New(store, retrieve.Options{}), logger: logger}
+	hs := health.NewServer()
+	gs := newGRPCServer(logger, svc, hs)
+	lis := bufconn.Listen(1 << 20)
+	go gs.Serve(lis)
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		gs.Stop()
+		store.Close()
+	})
+	return retrievalv1.NewRetrievalServiceClient(conn), conn
+}
+
+const salesMD = `# 第二章 价格异议处理
+
+客户说太贵，是销售中最常见的异议。先确认预算，再说明价值。
+
+## 2.1 确认预算
+
+询问客户的预算范围，不要第一时间降价。折扣超过15%需区域经理审批。
+
+## 2.2 说明价值
+
+用节能收益说明 PPR-9087 的价值。一年可节省电费三万元。
+`
+
+const safetyMD = `# 安全生产管理规定
+
+第十二条 有限空间作业必须先通风、再检测、后作业，监护人不得离开。
+
+第十七条 事故发生后1小时内上报EHS部门。
+`
+
+func seed(t *testing.T, c retrievalv1.RetrievalServiceClient) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: "kb"}}); err != nil {
+		t.Fatal(err)
+	}
+	md := retrievalv1.DocumentFormat_DOCUMENT_FORMAT_MARKDOWN
+	resp, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: "kb", Documents: []*retrievalv1.Document{
+		{Id: "sales/price", Content: salesMD, Format: md, Metadata: map[string]string{"course": "sales"}},
+		{Id: "safety/rules", Content: safetyMD, Format: md, Metadata: map[string]string{"course": "safety"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resp.GetResults() {
+		if r.GetOutcome() != retrievalv1.UpsertOutcome_UPSERT_OUTCOME_ADDED {
+			t.Fatalf("UpsertDocuments: %s outcome %v, want ADDED", r.GetDocumentId(), r.GetOutcome())
+		}
+	}
+}
+
+func TestServerEndToEnd(t *testing.T) {
+	c, conn := testServer(t)
+	ctx := t.Context()
+	seed(t, c)
+
+	res, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "客户嫌太贵怎么办", Debug: true, WithContext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.GetHits()) == 0 || res.GetHits()[0].GetDocumentId() != "sales/price" {
+		t.Fatalf("Search(客户嫌太贵怎么办) = %v, want sales/price first", res.GetHits())
+	}
+	top := res.GetHits()[0]
+	if top.GetDocumentTitle() != "第二章 价格异议处理" || len(top.GetHeadingPath()) == 0 || top.GetContext() == "" {
+		t.Errorf("top hit title %q, heading path %v, context %q: want title, heading path and context", top.GetDocumentTitle(), top.GetHeadingPath(), top.GetContext())
+	}
+	for _, h := range top.GetHighlights() {
+		if h.GetStart() < 0 || int(h.GetEnd()) > len(top.GetText()) || h.GetStart() >= h.GetEnd() {
+			t.Errorf("highlight %v outside text of %d bytes", h, len(top.GetText()))
+		}
+	}
+	if res.GetDebug() == nil || len(res.GetDebug().GetStages()) == 0 || res.GetTook() == nil {
+		t.Errorf("Search with debug: debug %v, took %v; want stages and took", res.GetDebug(), res.GetTook())
+	}
+
+	// Scoped to a heading: only chunks under 2.2.
+	res, err = c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价值", Filter: &retrievalv1.SearchFilter{HeadingPrefix: []string{"第二章 价格异议处理", "2.2 说明价值"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range res.GetHits() {
+		if len(h.GetHeadingPath()) < 2 || h.GetHeadingPath()[1] != "2.2 说明价值" {
+			t.Errorf("heading-scoped search returned a chunk under %v", h.GetHeadingPath())
+		}
+	}
+	if len(res.GetHits()) == 0 {
+		t.Error("heading-scoped search returned nothing")
+	}
+	// Metadata filter.
+	res, err = c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "作业 价值", Filter: &retrievalv1.SearchFilter{Metadata: map[string]string{"course": "safety"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range res.GetHits() {
+		if h.GetDocumentId() != "safety/rules" {
+			t.Errorf("metadata-filtered search returned %s", h.GetDocumentId())
+		}
+	}
+
+	// The document with its outline.
+	doc, err := c.GetDocument(ctx, &retrievalv1.GetDocumentRequest{Collection: "kb", DocumentId: "sales/price"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var titles []string
+	var walk func(ns []*retrievalv1.OutlineNode, depth int)
+	walk = func(ns []*retrievalv1.OutlineNode, depth int) {
+		for _, n := range ns {
+			titles = append(titles, strings.Repeat("  ", depth)+n.GetTitle())
+			walk(n.GetChildren(), depth+1)
+		}
+	}
+	walk(doc.GetOutline(), 0)
+	if diff := cmp.Diff([]string{"第二章 价格异议处理", "  2.1 确认预算", "  2.2 说明价值"}, titles); diff != "" {
+		t.Errorf("GetDocument outline (-want +got):\n%s", diff)
+	}
+	if len(doc.GetChunks()) != 3 {
+		t.Errorf("GetDocument chunks = %d, want 3", len(doc.GetChunks()))
+	}
+
+	// Re-upserting unchanged content is a no-op.
+	up, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: "kb", Documents: []*retrievalv1.Document{
+		{Id: "sales/price", Content: salesMD, Format: retrievalv1.DocumentFormat_DOCUMENT_FORMAT_MARKDOWN, Metadata: map[string]string{"course": "sales"}},
+	}})
+	if err != nil || up.GetResults()[0].GetOutcome() != retrievalv1.UpsertOutcome_UPSERT_OUTCOME_UNCHANGED {
+		t.Errorf("UpsertDocuments(same content) = %v, %v; want UNCHANGED", up, err)
+	}
+
+	// Streaming upsert, then paging through the documents.
+	stream, err := c.StreamUpsertDocuments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := range 3 {
+		var docs []*retrievalv1.Document
+		for i := range 5 {
+			docs = append(docs, &retrievalv1.Document{Id: fmt.Sprintf("bulk/%d-%d", b, i), Content: fmt.Sprintf("批量文档%d-%d，介绍客户跟进。", b, i)})
+		}
+		if err := stream.Send(&retrievalv1.StreamUpsertDocumentsRequest{Collection: "kb", Documents: docs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := stream.CloseAndRecv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.GetAdded() != 15 {
+		t.Errorf("StreamUpsertDocuments added %d, want 15", sum.GetAdded())
+	}
+	var ids []string
+	token := ""
+	for {
+		page, err := c.ListDocuments(ctx, &retrievalv1.ListDocumentsRequest{Collection: "kb", PageSize: 4, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page.GetDocuments() {
+			ids = append(ids, d.GetId())
+		}
+		if token = page.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	if len(ids) != 17 {
+		t.Errorf("ListDocuments paged through %d documents, want 17: %v", len(ids), ids)
+	}
+
+	del, err := c.DeleteDocuments(ctx, &retrievalv1.DeleteDocumentsRequest{Collection: "kb", DocumentIds: []string{"bulk/0-0", "nope"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"bulk/0-0"}, del.GetDeleted()); diff != "" {
+		t.Errorf("DeleteDocuments deleted (-want +got):\n%s", diff)
+	}
+	coll, err := c.GetCollection(ctx, &retrievalv1.GetCollectionRequest{Name: "kb"})
+	if err != nil || coll.GetCollection().GetDocumentCount() != 16 {
+		t.Errorf("GetCollection = %v, %v; want 16 documents", coll, err)
+	}
+
+	// Health and reflection.
+	hc, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || hc.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health Check = %v, %v; want SERVING", hc, err)
+	}
+	rs, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := rs.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, s := range rr.GetListServicesResponse().GetService() {
+		found = found || s.GetName() == "retrieval.v1.RetrievalService"
+	}
+	if !found {
+		t.Errorf("reflection lists %v, want retrieval.v1.RetrievalService", rr.GetListServicesResponse().GetService())
+	}
+}
+
+// TestServerBadInput sends each kind of bad request and checks the status
+// code and that the message names the problem; the server keeps serving.
+func TestServerBadInput(t *testing.T) {
+	c, _ := testServer(t)
+	ctx := t.Context()
+	seed(t, c)
+	tooMany := make([]*retrievalv1.Document, maxDocsPerUpsert+1)
+	for i := range tooMany {
+		tooMany[i] = &retrievalv1.Document{Id: fmt.Sprint(i), Content: "x"}
+	}
+	tests := []struct {
+		name     string
+		call     func() error
+		code     codes.Code
+		contains string
+	}{
+		{"empty query", func() error {
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "  "})
+			return err
+		}, codes.InvalidArgument, "query is empty"},
+		{"10000-character query", func() error {
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: strings.Repeat("价", 10000)})
+			return err
+		}, codes.InvalidArgument, "10000 characters"},
+		{"invalid UTF-8 query", func() error {
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格\xff\xfe"})
+			return err
+		}, codes.InvalidArgument, "query is not valid UTF-8"},
+		{"unknown collection", func() error {
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "nope", Query: "价格"})
+			return err
+		}, codes.NotFound, `"nope"`},
+		{"no collection", func() error {
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Query: "价格"})
+			return err
+		}, codes.InvalidArgument, "collection is empty"},
+		{"top_k 1000000", func() error {
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格", TopK: 1000000})
+			return err
+		}, codes.InvalidArgument, "top_k 1000000"},
+		{"negative top_k", func() error {
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格", TopK: -1})
+			return err
+		}, codes.InvalidArgument, "top_k -1"},
+		{"filter on an unknown field", func() error {
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格", Filter: &retrievalv1.SearchFilter{Metadata: map[string]string{"colour": "red"}}})
+			return err
+		}, codes.InvalidArgument, `"colour"`},
+		{"unknown document", func() error {
+			_, err := c.GetDocument(ctx, &retrievalv1.GetDocumentRequest{Collection: "kb", DocumentId: "nope"})
+			return err
+		}, codes.NotFound, `"nope"`},
+		{"malformed page token", func() error {
+			_, err := c.ListDocuments(ctx, &retrievalv1.ListDocumentsRequest{Collection: "kb", PageToken: "!!!"})
+			return err
+		}, codes.InvalidArgument, "page_token"},
+		{"page size over the cap", func() error {
+			_, err := c.ListDocuments(ctx, &retrievalv1.ListDocumentsRequest{Collection: "kb", PageSize: 5000})
+			return err
+		}, codes.InvalidArgument, "page_size"},
+		{"document without id", func() error {
+			_, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: "kb", Documents: []*retrievalv1.Document{{Content: "x"}}})
+			return err
+		}, codes.InvalidArgument, "documents[0].id"},
+		{"empty document", func() error {
+			_, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: "kb", Documents: []*retrievalv1.Document{{Id: "e", Content: "  "}}})
+			return err
+		}, codes.InvalidArgument, "documents[0]"},
+		{"duplicate ids", func() error {
+			_, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: "kb", Documents: []*retrievalv1.Document{{Id: "d", Content: "x"}, {Id: "d", Content: "y"}}})
+			return err
+		}, codes.InvalidArgument, "documents[1].id"},
+		{"invalid UTF-8 content", func() error {
+			_, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: "kb", Documents: []*retrievalv1.Document{{Id: "u", Content: "\xff"}}})
+			return err
+		}, codes.InvalidArgument, "documents[0].content"},
+		{"too many documents", func() error {
+			_, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: "kb", Documents: tooMany})
+			return err
+		}, codes.InvalidArgument, "over the limit"},
+		{"bad collection name", func() error {
+			_, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: "Bad Name!"}})
+			return err
+		}, codes.InvalidArgument, "collection name"},
+		{"existing collection", func() error {
+			_, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: "kb"}})
+			return err
+		}, codes.AlreadyExists, "kb"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if got := status.Code(err); got != tt.code {
+				t.Fatalf("status = %v (%v), want %v", got, err, tt.code)
+			}
+			if !strings.Contains(status.Convert(err).Message(), tt.contains) {
+				t.Errorf("message %q does not contain %q", status.Convert(err).Message(), tt.contains)
+			}
+			// The server keeps serving.
+			if _, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格"}); err != nil {
+				t.Errorf("Search after bad request: %v", err)
+			}
+		})
+	}
+
+	// top_k 0 means the default of 10.
+	var docs []*retrievalv1.Document
+	for i := range 15 {
+		docs = append(docs, &retrievalv1.Document{Id: fmt.Sprintf("many/%d", i), Content: fmt.Sprintf("价格说明第%d篇。", i)})
+	}
+	if _, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: "kb", Documents: docs}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格", TopK: 0})
+	if err != nil || len(res.GetHits()) != 10 {
+		t.Errorf("Search(top_k 0) = %d hits, %v; want the default 10", len(res.GetHits()), err)
+	}
+}
