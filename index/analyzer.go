@@ -126,6 +126,12 @@ func (a *Analyzer) Normalize(s string) Normalized {
 			b.WriteByte(byte(r))
 		case r >= hanLo && r <= hanHi: // common ideographs: NFKC leaves them alone
 			b.WriteString(s[i : i+size])
+		case r >= 0xFF01 && r <= 0xFF5E: // full-width ASCII: what NFKC gives, without its cost
+			c := byte(r - 0xFEE0)
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b.WriteByte(c)
 		case r == utf8.RuneError && size == 1:
 			b.WriteRune(utf8.RuneError)
 		default:

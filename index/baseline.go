@@ -6,10 +6,11 @@ import (
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
+	"github.com/blevesearch/bleve/v2/index/scorch"
 	bindex "github.com/blevesearch/bleve_index_api"
 )
 
-// Baseline is stock bleve used the plain way: an in-memory scorch index with
+// Baseline is stock bleve used the plain way: a scorch index with
 // bleve's own BM25 scoring, the same gse Analyzer as a bleve tokenizer, title
 // and text in the composite field, and a match query. zhisou eval runs it side
 // by side with the Store to report quality and latency ratios.
@@ -22,8 +23,9 @@ type BaselineDoc struct {
 	ID, Title, Text string
 }
 
-// NewBaseline creates an empty in-memory baseline index.
-func NewBaseline(an *Analyzer) (*Baseline, error) {
+// NewBaseline creates an empty baseline index in dir (a scorch index on disk,
+// as bleve is normally used).
+func NewBaseline(dir string, an *Analyzer) (*Baseline, error) {
 	im := bleve.NewIndexMapping()
 	im.ScoringModel = bindex.BM25Scoring
 	if err := im.AddCustomTokenizer("zh_tok", map[string]any{"type": TokenizerName, "analyzer": an}); err != nil {
@@ -40,7 +42,9 @@ func NewBaseline(an *Analyzer) (*Baseline, error) {
 		dm.AddFieldMappingsAt(f, fm)
 	}
 	im.DefaultMapping = dm
-	idx, err := bleve.NewMemOnly(im)
+	// Scorch explicitly: BM25 needs it (upside_down, which bleve.NewMemOnly
+	// picks, silently scores with TF-IDF whatever the mapping says).
+	idx, err := bleve.NewUsing(dir, im, scorch.Name, scorch.Name, nil)
 	if err != nil {
 		return nil, fmt.Errorf("baseline index: %w", err)
 	}
@@ -79,6 +83,11 @@ func (b *Baseline) Search(ctx context.Context, q string, k int) ([]string, []flo
 		ids[i], scores[i] = h.ID, h.Score
 	}
 	return ids, scores, nil
+}
+
+// ForceMerge merges the index's segments into one.
+func (b *Baseline) ForceMerge(ctx context.Context) error {
+	return (&text{idx: b.idx}).forceMerge(ctx)
 }
 
 // Close releases the index.

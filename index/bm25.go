@@ -219,13 +219,24 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 	}
 	if p.docWeight > 0 {
 		// Passage + document evidence: add a share of the scores of the
-		// document's other chunks in the pool.
+		// document's other chunks among the docPool best. The pool does not
+		// depend on k, so neither does the ranking.
+		slices.SortFunc(hits, func(a, b Hit) int {
+			if c := cmp.Compare(b.BM25, a.BM25); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.ChunkID, b.ChunkID)
+		})
 		docSum := map[string]float64{}
-		for _, h := range hits {
+		for _, h := range hits[:min(docPool, len(hits))] {
 			docSum[docIDOf(h.ChunkID)] += h.BM25
 		}
 		for i := range hits {
-			hits[i].Score = hits[i].BM25 + p.docWeight*(docSum[docIDOf(hits[i].ChunkID)]-hits[i].BM25)
+			own := 0.0
+			if i < docPool {
+				own = hits[i].BM25
+			}
+			hits[i].Score = hits[i].BM25 + p.docWeight*(docSum[docIDOf(hits[i].ChunkID)]-own)
 		}
 	}
 	slices.SortStableFunc(hits, func(a, b Hit) int {

@@ -280,7 +280,7 @@ func cutChunks(lines []string, opts ChunkOptions) []string {
 			cur.WriteString(s[:cut])
 			emit()
 			s = s[cut:]
-			m = utf8.RuneCountInString(s)
+			m -= opts.Max // s[:cut] was Max runes; counting again is quadratic
 		}
 		if n > 0 {
 			cur.WriteString(sep)

@@ -646,7 +646,7 @@ func TestBuildRepeatedHeadings(t *testing.T) {
 		name string
 		in   Input
 	}{
-		{"repeated markdown heading", Input{ID: "faq", Format: Markdown, Content: "# 常见问题\n## 注意\n第一条注意事项。\n## 注意\n第二条注意事项。\n## 注意\n第三条注意事项。"}},
+		{"repeated markdown heading", Input{ID: "faq", Format: Markdown, Content: "# 常见问题\n## 注意\n注意事项甲。\n## 注意\n注意事项乙。\n## 注意\n注意事项丙。"}},
 		{"article cited at the start of a line", Input{ID: "law", Format: Text, Content: "第一章 总则\n第三条 本制度所称员工是指正式员工。\n第四条 员工应当遵守本制度。\n第三条所称员工不包括实习生。"}},
 	}
 	for _, tt := range tests {
@@ -657,5 +657,54 @@ func TestBuildRepeatedHeadings(t *testing.T) {
 			}
 			checkDocument(t, tt.in, d, ChunkOptions{}.withDefaults())
 		})
+	}
+}
+
+func TestBuildHeadingsOnly(t *testing.T) {
+	var b strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&b, "## 第%d部分的标题\n", i)
+	}
+	in := Input{ID: "toc", Format: Markdown, Content: b.String()}
+	opts := ChunkOptions{Target: 20, Max: 30}
+	d, err := Build(in, opts)
+	if err != nil {
+		t.Fatalf("Build(%q) error = %v, want nil", in.Content, err)
+	}
+	checkDocument(t, in, d, opts)
+	var all []string
+	for _, c := range d.Chunks {
+		if c.HeadingPath != nil {
+			t.Errorf("Build(%q) chunk %q has heading path %q, want none", in.ID, c.Text, c.HeadingPath)
+		}
+		all = append(all, c.Text)
+	}
+	if got, want := strings.Join(all, "\n"), strings.TrimSpace(strings.ReplaceAll(b.String(), "## ", "")); got != want {
+		t.Errorf("Build(%q) chunks = %q, want the headings %q", in.ID, got, want)
+	}
+	if d.Chunks[0].ID != index.ChunkID(in.ID, nil, 0) {
+		t.Errorf("Build(%q).Chunks[0].ID = %q, want %q", in.ID, d.Chunks[0].ID, index.ChunkID(in.ID, nil, 0))
+	}
+}
+
+// TestCutChunksHugeLine cuts a 3 MB line without punctuation: the hard cut
+// must stay linear (it was quadratic, minutes for a 32 MiB file).
+func TestCutChunksHugeLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3 MB of text")
+	}
+	line := strings.Repeat("字", 1<<20)
+	opts := ChunkOptions{Target: 50, Max: 100}
+	got := cutChunks([]string{line}, opts)
+	if len(got) != (1<<20+99)/100 {
+		t.Errorf("cutChunks(%d runes) = %d chunks, want %d", 1<<20, len(got), (1<<20+99)/100)
+	}
+	for i, c := range got {
+		if n := utf8.RuneCountInString(c); n > opts.Max || (n < opts.Max && i < len(got)-1) {
+			t.Fatalf("cutChunks(%d runes)[%d] has %d runes, want %d", 1<<20, i, n, opts.Max)
+		}
+	}
+	if strings.Join(got, "") != line {
+		t.Errorf("cutChunks(%d runes) joined differs from the line", 1<<20)
 	}
 }

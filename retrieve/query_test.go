@@ -1,0 +1,131 @@
+package retrieve_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/retrieve"
+)
+
+func TestQueryTerms(t *testing.T) {
+	s := testSearcher(t, retrieve.Options{})
+	word := func(term string, w float64) index.QueryTerm { return index.QueryTerm{Term: term, Weight: w} }
+	gram := func(term string, w float64) index.QueryTerm {
+		return index.QueryTerm{Term: term, Weight: w, Gram: true}
+	}
+	tests := []struct {
+		query string
+		want  []index.QueryTerm
+	}{
+		{"", nil},
+		{"   ", nil},
+		{"，。！？", nil},
+		{"价格", []index.QueryTerm{word("价格", 1), gram("价格", 1)}},
+		// Repeated words and bigrams are listed once.
+		{"价格 价格", []index.QueryTerm{word("价格", 1), gram("价格", 1)}},
+		// Codes stay whole and lower-cased, in any width; no bigrams.
+		{"PPR-9087", []index.QueryTerm{word("ppr-9087", 1)}},
+		{"ＰＰＲ－９０８７", []index.QueryTerm{word("ppr-9087", 1)}},
+		// Question words and particles count little next to content words...
+		{"什么是有限空间作业", []index.QueryTerm{
+			word("什么", 0.1), word("是", 0.1), word("有限", 1), word("空间", 1), word("作业", 1),
+			gram("什么", 0.1), gram("么是", 1), gram("是有", 1), gram("有限", 1), gram("限空", 1), gram("空间", 1), gram("间作", 1), gram("作业", 1),
+		}},
+		// ...and fully when there is nothing else.
+		{"什么", []index.QueryTerm{word("什么", 1), gram("什么", 1)}},
+		// Query syntax is text: operators are words, signs are dropped.
+		{"+价格 -客户", []index.QueryTerm{word("价格", 1), word("客户", 1), gram("价格", 1), gram("客户", 1)}},
+		{"价格 OR 客户", []index.QueryTerm{word("价格", 1), word("or", 0.1), word("客户", 1), gram("价格", 1), gram("客户", 1)}},
+		// Traditional characters are searched as simplified.
+		{"價格", []index.QueryTerm{word("价格", 1), gram("价格", 1)}},
+		// A long dictionary word adds its sub-words at a lower weight.
+		{"中华人民共和国", []index.QueryTerm{
+			word("中华人民共和国", 1), word("人民", 0.4), word("共和国", 0.4), word("共和", 0.4),
+			gram("中华", 1), gram("华人", 1), gram("人民", 1), gram("民共", 1), gram("共和", 1), gram("和国", 1),
+		}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, s.QueryTerms(tt.query)); diff != "" {
+			t.Errorf("QueryTerms(%q) mismatch (-want +got):\n%s", tt.query, diff)
+		}
+	}
+}
+
+// TestQueryTermsProperties checks what holds for any query: weights are
+// those of a word, sub-word or function word; function words weigh less than
+// 1 when the query has content; sub-words come from a longer query word;
+// bigrams are two Han characters (or one, alone); no (term, gram) pair twice.
+func TestQueryTermsProperties(t *testing.T) {
+	s := testSearcher(t, retrieve.Options{})
+	functionWords := []string{"什么", "如何", "怎么", "为什么", "哪些", "是", "的", "吗", "呢", "请问"}
+	queries := []string{
+		"客户嫌贵怎么办",
+		"什么是有限空间作业",
+		"如何处理客户的价格异议",
+		"为什么要办理动火许可证",
+		"请问区域经理审批折扣需要哪些材料呢",
+		"新员工第一天入职的时候应该去哪里领取工牌和电脑呢",
+		"中华人民共和国安全生产法第十二条",
+		"PPR-9087 的价格是多少",
+		"哪些",
+		"a AND -b title:x",
+		"開發軟體的時候怎麼寫測試",
+		strings.Repeat("客户价格", 100),
+	}
+	for _, q := range queries {
+		terms := s.QueryTerms(q)
+		if len(terms) == 0 {
+			t.Errorf("QueryTerms(%q) = nothing", q)
+		}
+		isFunction := func(term string) bool { return slices.Contains(functionWords, term) }
+		seen := map[index.QueryTerm]bool{}
+		hasContent := false
+		var words []string
+		for _, tm := range terms {
+			key := index.QueryTerm{Term: tm.Term, Gram: tm.Gram}
+			if seen[key] {
+				t.Errorf("QueryTerms(%q) has %q (gram %v) twice", q, tm.Term, tm.Gram)
+			}
+			seen[key] = true
+			if tm.Term == "" || tm.Term != strings.ToLower(tm.Term) {
+				t.Errorf("QueryTerms(%q) has term %q, want non-empty and normalised", q, tm.Term)
+			}
+			switch tm.Weight {
+			case 1, 0.4, 0.1:
+			default:
+				t.Errorf("QueryTerms(%q) term %+v has weight %v, want 1, 0.4 or 0.1", q, tm, tm.Weight)
+			}
+			if tm.Gram {
+				if n := utf8.RuneCountInString(tm.Term); n != 2 && n != 1 {
+					t.Errorf("QueryTerms(%q) bigram %q has %d characters", q, tm.Term, n)
+				}
+				continue
+			}
+			if tm.Weight == 1 {
+				words = append(words, tm.Term)
+			}
+			hasContent = hasContent || (tm.Weight > 0.1 && !isFunction(tm.Term))
+		}
+		for _, tm := range terms {
+			if tm.Gram {
+				continue
+			}
+			if isFunction(tm.Term) && hasContent && tm.Weight >= 1 {
+				t.Errorf("QueryTerms(%q) function word %q has weight %v, want < 1", q, tm.Term, tm.Weight)
+			}
+			if tm.Weight == 0.4 {
+				from := false
+				for _, w := range words {
+					from = from || (utf8.RuneCountInString(w) >= 3 && strings.Contains(w, tm.Term) && w != tm.Term)
+				}
+				if !from {
+					t.Errorf("QueryTerms(%q) sub-word %q is part of no longer query word %q", q, tm.Term, words)
+				}
+			}
+		}
+	}
+}
