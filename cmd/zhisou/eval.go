@@ -55,7 +55,7 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	an, err := loadAnalyzer(&c, logger)
+	an, err := env.loadAnalyzer(&c, logger)
 	if err != nil {
 		return err
 	}

@@ -140,7 +140,7 @@ func TestEvalCommand(t *testing.T) {
 	}
 	runFile := filepath.Join(dir, "run.tsv")
 	var out, errOut bytes.Buffer
-	err := run(t.Context(), []string{"eval", "-data", dir, "-json", "-baseline", "bleve", "-run", runFile}, func(string) string { return "" }, &out, &errOut)
+	err := runT(t, []string{"eval", "-data", dir, "-json", "-baseline", "bleve", "-run", runFile}, func(string) string { return "" }, &out, &errOut)
 	if err != nil {
 		t.Fatalf("eval: %v\n%s", err, errOut.String())
 	}
@@ -182,7 +182,7 @@ func TestEvalCommand(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "qrels.tsv"), []byte("q1\tp9\t1\nq2\tp2\t1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = run(t.Context(), []string{"eval", "-data", dir}, func(string) string { return "" }, &out, &errOut)
+	err = runT(t, []string{"eval", "-data", dir}, func(string) string { return "" }, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), `"p9"`) {
 		t.Errorf("eval with a judged document missing from the corpus = %v, want an error naming p9", err)
 	}

@@ -43,7 +43,7 @@ it opens that data directory itself, which works only while no server holds it.
 	}
 	var sink ingest.Sink
 	if isSet(fs, "store") {
-		store, err := openStore(ctx, &c, logger)
+		store, err := env.openStore(ctx, &c, logger)
 		if err != nil {
 			return err
 		}

@@ -71,7 +71,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, usage)
 		return exitError{code: 2}
 	}
-	env := &cmdEnv{getenv: getenv, stdout: stdout, stderr: stderr}
+	return runEnv(ctx, &cmdEnv{getenv: getenv, stdout: stdout, stderr: stderr}, args)
+}
+
+// runEnv runs a command with a prepared environment (tests preload the
+// analyzer into it).
+func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
@@ -83,10 +88,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "eval":
 		return cmdEval(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(env.stdout, usage)
 		return nil
 	}
-	fmt.Fprintf(stderr, "zhisou: unknown command %q\n\n%s", cmd, usage)
+	fmt.Fprintf(env.stderr, "zhisou: unknown command %q\n\n%s", cmd, usage)
 	return exitError{code: 2}
 }
 
@@ -94,6 +99,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 type cmdEnv struct {
 	getenv         func(string) string
 	stdout, stderr io.Writer
+	// an, when set, is used instead of loading the dictionary.
+	an *index.Analyzer
 }
 
 // common are the flags shared by the subcommands.
@@ -158,7 +165,10 @@ func (e *cmdEnv) logger(level string) (*slog.Logger, error) {
 }
 
 // loadAnalyzer loads the segmentation dictionary once for the process.
-func loadAnalyzer(c *common, logger *slog.Logger) (*index.Analyzer, error) {
+func (e *cmdEnv) loadAnalyzer(c *common, logger *slog.Logger) (*index.Analyzer, error) {
+	if e.an != nil {
+		return e.an, nil
+	}
 	start := time.Now()
 	var opts index.AnalyzerOptions
 	if c.dict != "" {
@@ -173,8 +183,8 @@ func loadAnalyzer(c *common, logger *slog.Logger) (*index.Analyzer, error) {
 }
 
 // openStore opens the data directory in this process.
-func openStore(ctx context.Context, c *common, logger *slog.Logger) (*index.Store, error) {
-	an, err := loadAnalyzer(c, logger)
+func (e *cmdEnv) openStore(ctx context.Context, c *common, logger *slog.Logger) (*index.Store, error) {
+	an, err := e.loadAnalyzer(c, logger)
 	if err != nil {
 		return nil, err
 	}

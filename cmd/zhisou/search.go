@@ -95,7 +95,7 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 	var dbg *debugView
 	var took time.Duration
 	if isSet(fs, "store") {
-		store, err := openStore(ctx, &c, logger)
+		store, err := env.openStore(ctx, &c, logger)
 		if err != nil {
 			return err
 		}

@@ -40,7 +40,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer lis.Close()
-	store, err := openStore(ctx, &c, logger)
+	store, err := env.openStore(ctx, &c, logger)
 	if err != nil {
 		return err
 	}

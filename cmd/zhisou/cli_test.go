@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+)
+
+// runT is run with the test binary's analyzer preloaded.
+func runT(t *testing.T, args []string, getenv func(string) string, stdout, stderr *bytes.Buffer) error {
+	if len(args) == 0 {
+		return run(t.Context(), args, getenv, stdout, stderr)
+	}
+	return runEnv(t.Context(), &cmdEnv{getenv: getenv, stdout: stdout, stderr: stderr, an: testAnalyzer(t)}, args)
+}
+
+// env returns a getenv over a map.
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFiles(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	for name, b := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// courseFolder is a small folder with good and bad files.
+func courseFolder(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	gbk, err := simplifiedchinese.GBK.NewEncoder().Bytes([]byte("第三章 客户跟进\n\n成交后二十四小时内回访客户，确认交付细节。"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string][]byte{
+		"sales/price.md":     []byte(salesMD),
+		"safety/rules.md":    []byte(safetyMD),
+		"sales/followup.txt": gbk,
+		"broken.md":          {0x00, 0x01, 0x02, 0xff, 0x00},
+		"empty.txt":          {},
+		"picture.png":        {0x89, 'P', 'N', 'G'},
+	})
+	if err := os.Symlink("/etc/hostname", filepath.Join(dir, "escape.md")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestIngestAndSearchDirect(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "store")
+	folder := courseFolder(t)
+	env := envOf(map[string]string{"ZHISOU_STORE": store}) // -store through the environment
+	var out, errOut bytes.Buffer
+	err := runT(t, []string{"ingest", "-collection", "kb", folder}, env, &out, &errOut)
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 1 {
+		t.Fatalf("ingest of a folder with bad files = %v, want exit code 1\nstdout: %s\nstderr: %s", err, out.String(), errOut.String())
+	}
+	for _, want := range []string{"added 3", "failed 3", "skipped 1"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("ingest summary %q does not contain %q", out.String(), want)
+		}
+	}
+	for _, want := range []string{"broken.md: binary", "empty.txt: empty", "escape.md: symlink points outside the folder", "picture.png: unsupported format"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("ingest stderr does not report %q:\n%s", want, errOut.String())
+		}
+	}
+
+	// Again: everything unchanged.
+	out.Reset()
+	errOut.Reset()
+	_ = runT(t, []string{"ingest", "-collection", "kb", folder}, env, &out, &errOut)
+	if !strings.Contains(out.String(), "added 0, updated 0, unchanged 3") {
+		t.Errorf("second ingest summary = %q, want everything unchanged", out.String())
+	}
+
+	// The GBK file was converted and is searchable; JSON output.
+	out.Reset()
+	if err := runT(t, []string{"search", "-collection", "kb", "-json", "-k", "3", "回访客户"}, env, &out, &errOut); err != nil {
+		t.Fatalf("search: %v\n%s", err, errOut.String())
+	}
+	var res struct {
+		Hits []hitView `json:"hits"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("search -json output %q: %v", out.String(), err)
+	}
+	if len(res.Hits) == 0 || res.Hits[0].DocumentID != "sales/followup" {
+		t.Fatalf("search(回访客户) = %+v, want sales/followup first", res.Hits)
+	}
+	h := res.Hits[0]
+	if len(h.Highlights) == 0 || h.Text[h.Highlights[0][0]:h.Highlights[0][1]] == "" {
+		t.Errorf("hit highlights %v in %q: want the matched terms marked", h.Highlights, h.Text)
+	}
+
+	// Readable output with a heading filter.
+	out.Reset()
+	if err := runT(t, []string{"search", "-collection", "kb", "-heading", "第二章 价格异议处理 > 2.1 确认预算", "预算"}, env, &out, &errOut); err != nil {
+		t.Fatalf("search: %v", err)
+	}
+	if !strings.Contains(out.String(), "2.1 确认预算") || !strings.Contains(out.String(), "【预算】") || strings.Contains(out.String(), "2.2 说明价值") {
+		t.Errorf("search -heading output:\n%s\nwant only hits under 2.1 with 【预算】 marked", out.String())
+	}
+
+	// Prune after a file disappears.
+	if err := os.Remove(filepath.Join(folder, "safety/rules.md")); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	_ = runT(t, []string{"ingest", "-collection", "kb", "-prune", folder}, env, &out, &errOut)
+	if !strings.Contains(out.String(), "deleted 1") {
+		t.Errorf("ingest -prune summary = %q, want deleted 1", out.String())
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "store")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, ""},
+		{"unknown command", []string{"frobnicate"}, ""},
+		{"search without a query", []string{"search", "-store", store}, "no query"},
+		{"search an unknown collection", []string{"search", "-store", store, "-collection", "nope", "价格"}, `"nope"`},
+		{"search with a bad -meta", []string{"search", "-store", store, "-meta", "novalue", "价格"}, "KEY=VALUE"},
+		{"ingest without a path", []string{"ingest", "-store", store}, "no PATH"},
+		{"ingest a missing path", []string{"ingest", "-store", store, "/does/not/exist"}, "does/not/exist"},
+		{"ingest to a server that is not running", []string{"ingest", "-addr", "127.0.0.1:1", t.TempDir()}, "no zhisou server at 127.0.0.1:1"},
+		{"eval without -data", []string{"eval"}, "-data is required"},
+		{"eval with an unknown baseline", []string{"eval", "-data", t.TempDir(), "-baseline", "lucene"}, "only baseline"},
+		{"bad log level", []string{"search", "-store", store, "-log-level", "loud", "x"}, "log-level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := runT(t, tt.args, envOf(nil), &out, &errOut)
+			if err == nil {
+				t.Fatalf("run(%q) succeeded, want an error", tt.args)
+			}
+			if tt.want != "" && !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run(%q) = %q, want it to mention %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
