@@ -44,6 +44,7 @@ func (o Options) withDefaults() Options {
 	if o.DefaultTopK <= 0 {
 		o.DefaultTopK = 10
 	}
+	o.DefaultTopK = min(o.DefaultTopK, o.MaxTopK) // the default page obeys the cap too
 	if o.MaxQueryRunes <= 0 {
 		o.MaxQueryRunes = 1000
 	}
@@ -198,25 +199,39 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 		ids[i] = h.ChunkID
 	}
 	chunks, err := s.store.Chunks(ctx, req.Collection, ids)
+	if errors.Is(err, index.ErrNotFound) {
+		hits, chunks, err = s.present(ctx, req.Collection, hits)
+	}
 	if err != nil {
 		return nil, err
 	}
-	weak := map[string]bool{} // function words and bigrams: not evidence by themselves
+	// Words other than function words are evidence by themselves; bigrams
+	// and function words are not. A text can be both a word and a bigram
+	// ("价格"), and Matched does not say which of the two matched, so a text
+	// counts as a word when the query has it as a word (it occurs in the chunk
+	// either way).
+	word := map[string]bool{}
 	for _, t := range terms {
-		if t.Gram || t.Weight <= weightFunction {
-			weak[t.Term] = true
+		if !t.Gram && t.Weight > weightFunction {
+			word[t.Term] = true
 		}
 	}
 	out := make([]Hit, len(hits))
 	for i, h := range hits {
 		c := chunks[i]
 		// Evidence: the words that matched; bigrams only when no word did.
-		var strong []string
+		// A text is listed once.
+		var all, strong []string
 		for _, m := range h.Matched {
-			if !weak[m] {
+			if slices.Contains(all, m) {
+				continue
+			}
+			all = append(all, m)
+			if word[m] {
 				strong = append(strong, m)
 			}
 		}
+		h.Matched = all
 		if len(strong) > 0 {
 			h.Matched = strong
 		}
@@ -235,6 +250,26 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 	return out, nil
 }
 
+// present reads the hits' chunks one at a time and drops the hits whose chunk
+// is gone: the text index can still list a chunk that a rewrite or delete of
+// its document has just removed from the store.
+func (s *Searcher) present(ctx context.Context, collection string, hits []index.Hit) ([]index.Hit, []index.Chunk, error) {
+	var keep []index.Hit
+	var chunks []index.Chunk
+	for _, h := range hits {
+		c, err := s.store.Chunks(ctx, collection, []string{h.ChunkID})
+		if errors.Is(err, index.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		keep = append(keep, h)
+		chunks = append(chunks, c[0])
+	}
+	return keep, chunks, nil
+}
+
 // Highlights returns the byte ranges in text of the terms in matched.
 func (s *Searcher) Highlights(text string, matched []string) []Span {
 	if len(matched) == 0 {
@@ -245,13 +280,21 @@ func (s *Searcher) Highlights(text string, matched []string) []Span {
 	n := s.an.Normalize(text)
 	var spans []Span
 	for _, m := range matched {
+		if m == "" {
+			continue
+		}
 		for off := 0; ; {
 			i := strings.Index(n.Text[off:], m)
 			if i < 0 {
 				break
 			}
 			start, end := off+i, off+i+len(m)
-			spans = append(spans, Span{n.Orig(start), n.Orig(end)})
+			// The span ends after the original character that produced the
+			// term's last byte: a character that normalises to several
+			// ("㍿" → "株式会社") is highlighted whole, never split or empty.
+			last := n.Orig(end - 1)
+			_, size := utf8.DecodeRuneInString(text[last:])
+			spans = append(spans, Span{n.Orig(start), last + size})
 			off = end
 		}
 	}
@@ -276,11 +319,15 @@ func (s *Searcher) Highlights(text string, matched []string) []Span {
 // bounded to MaxContextRunes around c.
 func (s *Searcher) sectionText(ctx context.Context, collection string, c index.Chunk) (string, error) {
 	d, err := s.store.Document(ctx, collection, c.DocID)
+	if errors.Is(err, index.ErrNotFound) {
+		// Deleted since its chunk was read.
+		return truncate(c.Text, s.opts.MaxContextRunes), nil
+	}
 	if err != nil {
 		return "", err
 	}
 	var parts []string
-	at := 0
+	at := -1
 	for _, dc := range d.Chunks {
 		if slices.Equal(dc.HeadingPath, c.HeadingPath) {
 			if dc.ID == c.ID {
@@ -289,18 +336,24 @@ func (s *Searcher) sectionText(ctx context.Context, collection string, c index.C
 			parts = append(parts, dc.Text)
 		}
 	}
-	// Grow a window of whole chunks around the hit until the bound.
+	if at < 0 {
+		// The document was rewritten after the chunk was read: the hit's own
+		// text is all the context there is.
+		return truncate(c.Text, s.opts.MaxContextRunes), nil
+	}
+	// Grow a window of whole chunks around the hit until the bound; each
+	// added chunk costs its length plus the "\n" that joins it.
 	lo, hi := at, at+1
 	n := utf8.RuneCountInString(parts[at])
 	for {
 		grew := false
-		if lo > 0 && n+utf8.RuneCountInString(parts[lo-1]) <= s.opts.MaxContextRunes {
+		if lo > 0 && n+1+utf8.RuneCountInString(parts[lo-1]) <= s.opts.MaxContextRunes {
 			lo--
-			n += utf8.RuneCountInString(parts[lo])
+			n += 1 + utf8.RuneCountInString(parts[lo])
 			grew = true
 		}
-		if hi < len(parts) && n+utf8.RuneCountInString(parts[hi]) <= s.opts.MaxContextRunes {
-			n += utf8.RuneCountInString(parts[hi])
+		if hi < len(parts) && n+1+utf8.RuneCountInString(parts[hi]) <= s.opts.MaxContextRunes {
+			n += 1 + utf8.RuneCountInString(parts[hi])
 			hi++
 			grew = true
 		}
