@@ -23,6 +23,10 @@ type QueryTerm struct {
 	Gram bool
 }
 
+// MaxQueryTerms is the most terms a search scores; later terms are ignored
+// (callers cap their term lists, keeping the ones that matter).
+const MaxQueryTerms = 64
+
 // Filter restricts a search. Zero-valued fields do not restrict; set fields are
 // AND-ed; DocIDs are OR-ed among themselves.
 type Filter struct {
@@ -47,6 +51,9 @@ type Hit struct {
 	BM25 float64
 	// Matched lists the query terms found in the chunk, in query order.
 	Matched []string
+	// version is the chunk's bleve id (id@hash): the key of an immutable
+	// chunk version, so it can be cached.
+	version string
 }
 
 // SearchStats reports the work a search did.
@@ -116,8 +123,8 @@ type candidate struct {
 // exact field lengths stored in the postings, and corpus statistics from Badger.
 func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, terms []QueryTerm, allowed map[uint64]struct{}, k int) ([]Hit, SearchStats, error) {
 	var st SearchStats
-	if len(terms) > 64 {
-		terms = terms[:64]
+	if len(terms) > MaxQueryTerms {
+		terms = terms[:MaxQueryTerms]
 	}
 	acc := make(map[uint64]*candidate)
 	perTerm := make(map[uint64]float64)
@@ -209,7 +216,7 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 		if err != nil {
 			return nil, st, err
 		}
-		h := Hit{ChunkID: chunkIDOf(id), Score: c.score, BM25: c.score}
+		h := Hit{ChunkID: chunkIDOf(id), Score: c.score, BM25: c.score, version: id}
 		for ti := range terms {
 			if c.matched&(1<<ti) != 0 {
 				h.Matched = append(h.Matched, terms[ti].Term)

@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/ristretto/v2"
 )
 
 // Options configures Open. The zero value is valid.
@@ -43,6 +44,10 @@ type Store struct {
 	mu     sync.RWMutex // guards colls and closed
 	colls  map[string]*coll
 	closed bool
+
+	// chunks caches decoded chunk versions for hits, keyed by collection and
+	// bleve id (id@hash): a key's value never changes.
+	chunks *ristretto.Cache[string, *Chunk]
 }
 
 type coll struct {
@@ -102,7 +107,11 @@ func Open(ctx context.Context, dir string, an *Analyzer, opts Options) (*Store, 
 		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}}
+	cache, err := ristretto.NewCache(&ristretto.Config[string, *Chunk]{NumCounters: 200_000, MaxCost: 32 << 20, BufferItems: 64})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open store: chunk cache: %w", err), db.Close())
+	}
+	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache}
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
 	}
@@ -313,6 +322,7 @@ func (s *Store) Close() error {
 		}
 	}
 	errs = append(errs, s.db.Close())
+	s.chunks.Close()
 	return errors.Join(errs...)
 }
 
@@ -658,18 +668,38 @@ func (s *Store) ListDocuments(ctx context.Context, collection, after string, lim
 	return out, more, err
 }
 
-// Chunks returns stored chunks by id; a missing id is an error.
-func (s *Store) Chunks(ctx context.Context, collection string, ids []string) ([]Chunk, error) {
-	out := make([]Chunk, len(ids))
+// HitChunks returns the stored chunks of search hits, in order, dropping the
+// hits whose chunk is gone: while a document is rewritten, bleve can still
+// list a chunk that Badger has just replaced. Chunk versions are immutable, so
+// they are served from a cache when they can be; callers must not modify the
+// returned chunks' slices.
+func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([]Hit, []Chunk, error) {
+	keptHits := make([]Hit, 0, len(hits))
+	out := make([]Chunk, 0, len(hits))
 	err := s.db.View(func(txn *badger.Txn) error {
-		for i, id := range ids {
-			if err := readJSON(txn, chunkKey(collection, id), &out[i]); err != nil {
-				return fmt.Errorf("chunk %q: %w", id, err)
+		for _, h := range hits {
+			key := collection + "\x00" + h.version
+			if c, ok := s.chunks.Get(key); ok {
+				keptHits, out = append(keptHits, h), append(out, *c)
+				continue
 			}
+			var c Chunk
+			err := readJSON(txn, chunkKey(collection, h.ChunkID), &c)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("chunk %q: %w", h.ChunkID, err)
+			}
+			if bleveID(&c) != h.version {
+				continue // replaced since the search read the index
+			}
+			s.chunks.Set(key, &c, int64(len(c.Text)+64))
+			keptHits, out = append(keptHits, h), append(out, c)
 		}
 		return nil
 	})
-	return out, err
+	return keptHits, out, err
 }
 
 // Search scores the collection's chunks against analysed query terms with BM25F

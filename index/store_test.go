@@ -162,7 +162,7 @@ func TestBM25MatchesReference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(before[i], hits); diff != "" {
+		if diff := cmp.Diff(before[i], hits, cmp.AllowUnexported(Hit{})); diff != "" {
 			t.Errorf("Search(%v) changed after a forced segment merge (-before +after):\n%s", q, diff)
 		}
 	}
@@ -425,7 +425,7 @@ func TestCollectionIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(before, after); diff != "" {
+	if diff := cmp.Diff(before, after, cmp.AllowUnexported(Hit{})); diff != "" {
 		t.Errorf("collection a's results changed when b was written (-before +after):\n%s", diff)
 	}
 	if err := s.CreateCollection(ctx, DefaultCollection("a")); !errors.Is(err, ErrExists) {

@@ -1,6 +1,8 @@
 package retrieve
 
 import (
+	"cmp"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/zhisou/zhisou/index"
@@ -78,5 +80,37 @@ func (s *Searcher) QueryTerms(q string) []index.QueryTerm {
 		}
 		terms = append(terms, index.QueryTerm{Term: g, Weight: w, Gram: true})
 	}
-	return terms
+	return capTerms(terms)
+}
+
+// capTerms keeps at most index.MaxQueryTerms terms: the heaviest, words before
+// bigrams at equal weight, in their original order otherwise.
+func capTerms(terms []index.QueryTerm) []index.QueryTerm {
+	if len(terms) <= index.MaxQueryTerms {
+		return terms
+	}
+	order := make([]int, len(terms))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		ta, tb := terms[a], terms[b]
+		if ta.Weight != tb.Weight {
+			return cmp.Compare(tb.Weight, ta.Weight)
+		}
+		if ta.Gram != tb.Gram {
+			if ta.Gram {
+				return 1
+			}
+			return -1
+		}
+		return 0
+	})
+	keep := order[:index.MaxQueryTerms]
+	slices.Sort(keep)
+	out := make([]index.QueryTerm, len(keep))
+	for i, k := range keep {
+		out[i] = terms[k]
+	}
+	return out
 }

@@ -194,14 +194,7 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 	if len(hits) == 0 {
 		return nil, nil
 	}
-	ids := make([]string, len(hits))
-	for i, h := range hits {
-		ids[i] = h.ChunkID
-	}
-	chunks, err := s.store.Chunks(ctx, req.Collection, ids)
-	if errors.Is(err, index.ErrNotFound) {
-		hits, chunks, err = s.present(ctx, req.Collection, hits)
-	}
+	hits, chunks, err := s.store.HitChunks(ctx, req.Collection, hits)
 	if err != nil {
 		return nil, err
 	}
@@ -248,26 +241,6 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 		}
 	}
 	return out, nil
-}
-
-// present reads the hits' chunks one at a time and drops the hits whose chunk
-// is gone: the text index can still list a chunk that a rewrite or delete of
-// its document has just removed from the store.
-func (s *Searcher) present(ctx context.Context, collection string, hits []index.Hit) ([]index.Hit, []index.Chunk, error) {
-	var keep []index.Hit
-	var chunks []index.Chunk
-	for _, h := range hits {
-		c, err := s.store.Chunks(ctx, collection, []string{h.ChunkID})
-		if errors.Is(err, index.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		keep = append(keep, h)
-		chunks = append(chunks, c[0])
-	}
-	return keep, chunks, nil
 }
 
 // Highlights returns the byte ranges in text of the terms in matched.

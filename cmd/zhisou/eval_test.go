@@ -93,8 +93,8 @@ func TestEvalCMRC2018(t *testing.T) {
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("no %s: %v", dir, err)
 	}
-	if testing.Short() {
-		t.Skip("cmrc2018 eval takes a while; skipped under -short")
+	if testing.Short() || raceEnabled {
+		t.Skip("cmrc2018 eval takes minutes under the race detector; 'make test' runs it without (skipped under -short too)")
 	}
 	set, err := loadEvalSet(dir, "")
 	if err != nil {

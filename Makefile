@@ -1,0 +1,74 @@
+# zhisou — make targets. Tools (buf, protoc plugins) install into ./bin.
+export PATH := $(CURDIR)/bin:$(PATH)
+
+GO        ?= go
+BUF       := bin/buf
+STORE     ?= zhisou-data
+ADDR      ?= 127.0.0.1:7700
+
+.PHONY: all check build test test-short lint vet generate check-generate breaking fuzz bench eval run tools clean
+
+all: check
+
+check: lint test
+
+build:
+	$(GO) build ./...
+
+# The README's test command. The cmrc2018 quality check runs without the race
+# detector (it is slow under it and tests no concurrency).
+test:
+	$(GO) test -race ./...
+	$(GO) test -count=1 -run 'TestEvalCMRC2018' ./cmd/zhisou/
+
+test-short:
+	$(GO) test -short ./...
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+lint: vet tools
+	$(BUF) lint
+	$(BUF) format -d --exit-code
+
+generate: tools
+	$(BUF) generate
+
+check-generate: generate
+	git diff --exit-code -- proto/
+
+breaking: tools
+	$(BUF) breaking --against '.git#branch=main'
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzAnalyze -fuzztime=20s ./index/
+	$(GO) test -run='^$$' -fuzz=FuzzBuild -fuzztime=20s ./ingest/
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=20s ./ingest/
+	$(GO) test -run='^$$' -fuzz=FuzzSearch -fuzztime=20s ./retrieve/
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) run ./cmd/zhisou eval -data ../shared/eval/cmrc2018 -baseline bleve
+	$(GO) run ./cmd/zhisou eval -data testdata/eval -corpus testdata/courses -baseline bleve
+
+eval:
+	$(GO) run ./cmd/zhisou eval -data testdata/eval -corpus testdata/courses -baseline bleve
+	@if [ -d ../shared/eval/cmrc2018 ]; then $(GO) run ./cmd/zhisou eval -data ../shared/eval/cmrc2018 -baseline bleve; fi
+
+# The README's run command: the server on an embedded store, with the
+# testdata courses as a demo knowledge base when the store is empty.
+run:
+	$(GO) run ./cmd/zhisou serve -store $(STORE) -addr $(ADDR) -demo testdata/courses
+
+tools: bin/protoc-gen-go bin/protoc-gen-go-grpc bin/buf
+
+bin/protoc-gen-go:
+	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+bin/protoc-gen-go-grpc:
+	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+bin/buf:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/bufbuild/buf/cmd/buf@v1.75.0
+
+clean:
+	rm -rf bin $(STORE)
