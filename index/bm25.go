@@ -54,6 +54,7 @@ type Hit struct {
 	// version is the chunk's bleve id (id@hash): the key of an immutable
 	// chunk version, so it can be cached.
 	version string
+	matched uint64
 }
 
 // SearchStats reports the work a search did.
@@ -79,11 +80,14 @@ type bm25Params struct {
 	// docWeight is the share of a document's other pooled chunk scores added
 	// to a chunk's score (0: chunks are scored alone).
 	docWeight float64
-	avgLen    [numFields]float64
+	// coverWeight scales the idf-weighted query terms that only the
+	// document's other chunks match.
+	coverWeight float64
+	avgLen      [numFields]float64
 }
 
 func newBM25Params(c Collection, st Stats) bm25Params {
-	p := bm25Params{k1: c.K1, b: c.B, weights: [numFields]float64{c.Weights.Title, c.Weights.Heading, c.Weights.Body, 1}, n: float64(st.Chunks), docWeight: c.DocWeight}
+	p := bm25Params{k1: c.K1, b: c.B, weights: [numFields]float64{c.Weights.Title, c.Weights.Heading, c.Weights.Body, 1}, n: float64(st.Chunks), docWeight: c.DocWeight, coverWeight: c.CoverWeight}
 	for f := range numFields {
 		if st.Chunks > 0 {
 			p.avgLen[f] = float64(st.SumLen[f]) / float64(st.Chunks)
@@ -127,6 +131,7 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 		terms = terms[:MaxQueryTerms]
 	}
 	acc := make(map[uint64]*candidate)
+	var termW [MaxQueryTerms]float64
 	perTerm := make(map[uint64]float64)
 	var tfd bindex.TermFieldDoc
 	for ti, qt := range terms {
@@ -171,6 +176,7 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 			continue
 		}
 		w := qt.Weight * p.idf(len(perTerm))
+		termW[ti] = w
 		for num, tf := range perTerm {
 			c := acc[num]
 			if c == nil {
@@ -188,7 +194,7 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 	// Document evidence looks at a deeper pool than k, so that a chunk whose
 	// document has other matching chunks can move up.
 	pool := k
-	if p.docWeight > 0 {
+	if p.docWeight > 0 || p.coverWeight > 0 {
 		pool = max(k, docPool)
 	}
 	// The pool-th best score, from a min-heap; then every candidate at or
@@ -216,7 +222,7 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 		if err != nil {
 			return nil, st, err
 		}
-		h := Hit{ChunkID: chunkIDOf(id), Score: c.score, BM25: c.score, version: id}
+		h := Hit{ChunkID: chunkIDOf(id), Score: c.score, BM25: c.score, version: id, matched: c.matched}
 		for ti := range terms {
 			if c.matched&(1<<ti) != 0 {
 				h.Matched = append(h.Matched, terms[ti].Term)
@@ -224,10 +230,13 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 		}
 		hits = append(hits, h)
 	}
-	if p.docWeight > 0 {
-		// Passage + document evidence: add a share of the scores of the
-		// document's other chunks among the docPool best. The pool does not
-		// depend on k, so neither does the ranking.
+	if p.docWeight > 0 || p.coverWeight > 0 {
+		// Passage + document evidence, from the docPool best chunks: a share
+		// of the scores of the document's other chunks, and the weights of
+		// the query terms that the document's other chunks match and this
+		// one does not (a lesson that answers a question as a whole often
+		// spreads its words over several passages). The pool does not depend
+		// on k, so neither does the ranking.
 		slices.SortFunc(hits, func(a, b Hit) int {
 			if c := cmp.Compare(b.BM25, a.BM25); c != 0 {
 				return c
@@ -235,15 +244,37 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 			return cmp.Compare(a.ChunkID, b.ChunkID)
 		})
 		docSum := map[string]float64{}
+		docMask := map[string]uint64{}
 		for _, h := range hits[:min(docPool, len(hits))] {
 			docSum[docIDOf(h.ChunkID)] += h.BM25
+			docMask[docIDOf(h.ChunkID)] |= h.matched
 		}
 		for i := range hits {
 			own := 0.0
 			if i < docPool {
 				own = hits[i].BM25
 			}
-			hits[i].Score = hits[i].BM25 + p.docWeight*(docSum[docIDOf(hits[i].ChunkID)]-own)
+			d := docIDOf(hits[i].ChunkID)
+			// Coverage is the weight of the query terms the document's top
+			// chunks match together, scaled by the share this chunk matches
+			// itself: documents that cover the question rank higher, and
+			// within a document a passage with fewer of the words never
+			// gains on one with more.
+			cover, own, total := 0.0, 0.0, 0.0
+			for ti, w := range termW[:len(terms)] {
+				bit := uint64(1) << ti
+				total += w
+				if hits[i].matched&bit != 0 {
+					own += w
+				}
+				if docMask[d]&bit != 0 {
+					cover += w
+				}
+			}
+			if total > 0 {
+				cover *= own / total
+			}
+			hits[i].Score = hits[i].BM25 + p.docWeight*(docSum[d]-own) + p.coverWeight*cover
 		}
 	}
 	slices.SortStableFunc(hits, func(a, b Hit) int {

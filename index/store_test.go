@@ -120,7 +120,7 @@ func TestBM25MatchesReference(t *testing.T) {
 	an := testAnalyzer(t)
 	s := openTestStore(t, t.TempDir())
 	coll := DefaultCollection("ref")
-	coll.DocWeight = 0 // pure BM25F + bigrams: what the reference computes
+	coll.DocWeight, coll.CoverWeight = 0, 0 // pure BM25F + bigrams: what the reference computes
 	if err := s.CreateCollection(ctx, coll); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestBM25RandomCorpus(t *testing.T) {
 	for round := range 3 {
 		s := openTestStore(t, t.TempDir())
 		coll := DefaultCollection("r")
-		coll.DocWeight = 0
+		coll.DocWeight, coll.CoverWeight = 0, 0
 		coll.K1, coll.B = 0.9+rng.Float64(), rng.Float64()
 		if err := s.CreateCollection(ctx, coll); err != nil {
 			t.Fatal(err)

@@ -45,16 +45,19 @@ type Collection struct {
 	// added to a chunk's score: a passage in a document that answers the
 	// query as a whole ranks higher.
 	DocWeight float64 `json:"doc_weight"`
+	// CoverWeight scales the weights of query terms that the document's other
+	// top chunks match and this chunk does not.
+	CoverWeight float64 `json:"cover_weight"`
 	// CreatedSeq is the log position that created the collection.
 	CreatedSeq uint64 `json:"created_seq"`
 }
 
 // DefaultCollection returns a collection with the default scoring parameters:
 // k1 = 1.2, b = 0.75; field weights title 2, heading 1.5, body 1; bigram weight
-// 0.6; document weight 0.2. They were chosen on testdata/eval and cmrc2018 (see
-// the README's numbers).
+// 0.6; document weight 0.1; cover weight 2. They were chosen on
+// testdata/eval and cmrc2018 (see the README's numbers).
 func DefaultCollection(name string) Collection {
-	return Collection{Name: name, K1: 1.2, B: 0.75, Weights: FieldWeights{Title: 2, Heading: 1.5, Body: 1}, GramWeight: 0.6, DocWeight: 0.2}
+	return Collection{Name: name, K1: 1.2, B: 0.75, Weights: FieldWeights{Title: 2, Heading: 1.5, Body: 1}, GramWeight: 0.6, DocWeight: 0.1, CoverWeight: 2}
 }
 
 var collectionName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -73,6 +76,9 @@ func (c Collection) Validate() error {
 	w := c.Weights
 	if c.GramWeight < 0 || c.GramWeight > 10 {
 		return fmt.Errorf("%w: gram weight %v: want 0..10", ErrInvalid, c.GramWeight)
+	}
+	if c.CoverWeight < 0 || c.CoverWeight > 10 {
+		return fmt.Errorf("%w: cover weight %v: want 0..10", ErrInvalid, c.CoverWeight)
 	}
 	if c.DocWeight < 0 || c.DocWeight > 1 {
 		return fmt.Errorf("%w: doc weight %v: want 0..1", ErrInvalid, c.DocWeight)
