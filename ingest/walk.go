@@ -80,6 +80,7 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 	rep.Failed = failed
 	rep.Files = len(files)
 	seen := map[string]bool{}
+	owner := map[string]string{} // document id → the file it came from in this run
 	var batch []Input
 	flush := func() error {
 		if len(batch) == 0 {
@@ -136,6 +137,12 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 			seen[docID(f.root, f.path)] = true
 		}
 		for _, in := range ins {
+			if prev, ok := owner[in.ID]; ok && prev != f.path {
+				// a.md and a.txt in one folder: both would be document "a".
+				rep.Failed = append(rep.Failed, FileError{f.path, fmt.Errorf("document id %q is already used by %s", in.ID, prev)})
+				continue
+			}
+			owner[in.ID] = f.path
 			seen[in.ID] = true
 			batch = append(batch, in)
 			if len(batch) >= opts.BatchSize {
@@ -353,6 +360,9 @@ func ReadCorpus(r interface{ Read([]byte) (int, error) }, source string) ([]Inpu
 	ids := map[string]int{}
 	for n := 1; sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
+		if n == 1 {
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // a UTF-8 BOM
+		}
 		if len(line) == 0 {
 			continue
 		}

@@ -610,3 +610,40 @@ func TestPruneKeepsFailedSources(t *testing.T) {
 		t.Errorf("prune() = %d, deleted %q, want %d, %q", n, sink.deleted, len(want), want)
 	}
 }
+
+func TestRunIDCollisionAndBOM(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"a.md":         "# A\n\nMarkdown 版本。",
+		"a.txt":        "文本版本。",
+		"corpus.jsonl": "\xef\xbb\xbf{\"id\":\"c1\",\"title\":\"标题\",\"text\":\"带 BOM 的语料。\"}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink := &collisionSink{}
+	rep, err := Run(t.Context(), sink, []string{dir}, Options{Collection: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Added != 2 || len(rep.Failed) != 1 || !strings.Contains(rep.Failed[0].Error(), `document id "a" is already used by`) {
+		t.Errorf("Run = added %d, failed %v; want 2 added (a, c1) and a.txt failed for reusing id a", rep.Added, rep.Failed)
+	}
+}
+
+// collisionSink records upserts and says every input is new.
+type collisionSink struct{ ids []string }
+
+func (s *collisionSink) Upsert(_ context.Context, _ string, ins []Input) ([]index.Outcome, error) {
+	out := make([]index.Outcome, len(ins))
+	for i, in := range ins {
+		s.ids = append(s.ids, in.ID)
+		out[i] = index.Added
+	}
+	return out, nil
+}
+func (s *collisionSink) Delete(context.Context, string, []string) error { return nil }
+func (s *collisionSink) DocumentSources(context.Context, string) (map[string]string, error) {
+	return map[string]string{}, nil
+}
