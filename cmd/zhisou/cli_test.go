@@ -160,3 +160,32 @@ func TestCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestEvalExistingCollection: eval with -collection searches a collection
+// that is already in a store instead of ingesting the corpus.
+func TestEvalExistingCollection(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store")
+	writeFiles(t, dir, map[string][]byte{
+		"corpus/price.md":   []byte(salesMD),
+		"corpus/rules.md":   []byte(safetyMD),
+		"set/queries.jsonl": []byte(`{"id":"q1","text":"有限空间作业"}` + "\n"),
+		"set/qrels.tsv":     []byte("q1\trules\t1\n"),
+	})
+	var out, errOut bytes.Buffer
+	if err := runT(t, []string{"ingest", "-store", store, "-collection", "kb", filepath.Join(dir, "corpus")}, envOf(nil), &out, &errOut); err != nil {
+		t.Fatalf("ingest: %v\n%s", err, errOut.String())
+	}
+	out.Reset()
+	if err := runT(t, []string{"eval", "-store", store, "-collection", "kb", "-data", filepath.Join(dir, "set"), "-json"}, envOf(nil), &out, &errOut); err != nil {
+		t.Fatalf("eval -collection: %v\n%s", err, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["recall@10"] != 1.0 || m["docs"] != 2.0 {
+		t.Errorf("eval -collection kb = %v, want recall@10 1 over the 2 stored documents", m)
+	}
+}

@@ -29,12 +29,11 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	c.register(fs)
 	data := fs.String("data", "", "eval set folder with queries.jsonl and qrels.tsv (and corpus.jsonl)")
 	corpus := fs.String("corpus", "", "corpus file or folder (default: DATA/corpus.jsonl)")
-	existing := fs.Bool("existing", false, "search the existing -collection in -store instead of ingesting the corpus into a temporary store")
 	baseline := fs.String("baseline", "", "also run this baseline side by side: 'bleve' (stock bleve BM25, same analyzer)")
 	jsonOut := fs.Bool("json", false, "print one JSON object with the metrics on the last line")
 	runFile := fs.String("run", "", "write each query's ranked list (qid, docid, rank, score) to this file; the baseline's goes to FILE.bleve")
 	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "usage: zhisou eval -data DIR [-corpus PATH] [-baseline bleve] [-json] [-run FILE]\n\n")
+		fmt.Fprintf(env.stderr, "usage: zhisou eval -data DIR [-corpus PATH] [-baseline bleve] [-json] [-run FILE]\n\nWithout -collection the corpus is ingested into a temporary store; with -collection NAME\n(and -store DIR) the queries run against that existing collection instead.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := env.parse(fs, args); err != nil {
@@ -59,7 +58,7 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := evalConfig{set: set, an: an, existing: *existing, store: c.store, collection: c.collection, baseline: *baseline == "bleve", logger: logger}
+	cfg := evalConfig{set: set, an: an, existing: isSet(fs, "collection"), store: c.store, collection: c.collection, baseline: *baseline == "bleve", logger: logger}
 	res, err := evaluate(ctx, cfg)
 	if err != nil {
 		return err
@@ -304,7 +303,7 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 
 	if cfg.baseline {
 		if cfg.existing {
-			return nil, errors.New("eval: -baseline needs the corpus (it cannot use -existing)")
+			return nil, errors.New("eval: -baseline needs the corpus ingested by eval itself; drop -collection")
 		}
 		bdir, err := os.MkdirTemp("", "zhisou-eval-bleve-")
 		if err != nil {
