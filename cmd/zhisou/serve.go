@@ -6,8 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -22,6 +26,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	c.register(fs)
 	demo := fs.String("demo", "", "folder to ingest into -collection when that collection is empty (the README uses testdata/courses)")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight calls may finish after SIGTERM")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics (off when empty)")
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: zhisou serve [-addr 127.0.0.1:7700] [-store DIR] [-demo FOLDER]\n\n")
 		fs.PrintDefaults()
@@ -56,7 +61,24 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	svc := &server{store: store, search: retrieve.New(store, retrieve.Options{}), logger: logger}
 	hs := health.NewServer()
-	gs := newGRPCServer(logger, svc, hs)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gs, err := newGRPCServer(logger, reg, svc, hs)
+	if err != nil {
+		return err
+	}
+	if *metricsAddr != "" {
+		ml, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("serve: metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go hsrv.Serve(ml) // ends when Close is called below
+		defer hsrv.Close()
+		logger.Info("metrics", "addr", "http://"+ml.Addr().String()+"/metrics")
+	}
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("retrieval.v1.RetrievalService", healthpb.HealthCheckResponse_SERVING)
 

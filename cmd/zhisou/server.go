@@ -12,8 +12,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -48,10 +50,17 @@ type server struct {
 	logger *slog.Logger
 }
 
-// newGRPCServer builds the whole gRPC server: interceptors (logging, then
-// recovery innermost so a panic becomes INTERNAL and is still logged), message
-// size limit, keepalive, health and reflection.
-func newGRPCServer(logger *slog.Logger, svc *server, hs *health.Server) *grpc.Server {
+// newGRPCServer builds the whole gRPC server: interceptors (metrics, logging,
+// then recovery innermost so a panic becomes INTERNAL and is still logged and
+// counted), message size limit, keepalive, health and reflection. The metrics
+// are registered on reg.
+func newGRPCServer(logger *slog.Logger, reg prometheus.Registerer, svc *server, hs *health.Server) (*grpc.Server, error) {
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets([]float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}),
+	))
+	if err := reg.Register(metrics); err != nil {
+		return nil, fmt.Errorf("register gRPC metrics: %w", err)
+	}
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(func(c codes.Code) logging.Level {
 		switch c {
 		case codes.OK, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.Canceled:
@@ -67,10 +76,12 @@ func newGRPCServer(logger *slog.Logger, svc *server, hs *health.Server) *grpc.Se
 	})
 	s := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(
+			metrics.UnaryServerInterceptor(),
 			logging.UnaryServerInterceptor(interceptorLogger(logger), logOpts...),
 			recovery.UnaryServerInterceptor(recoverOpt),
 		),
 		grpc.ChainStreamInterceptor(
+			metrics.StreamServerInterceptor(),
 			logging.StreamServerInterceptor(interceptorLogger(logger), logOpts...),
 			recovery.StreamServerInterceptor(recoverOpt),
 		),
@@ -81,7 +92,8 @@ func newGRPCServer(logger *slog.Logger, svc *server, hs *health.Server) *grpc.Se
 	retrievalv1.RegisterRetrievalServiceServer(s, svc)
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
-	return s
+	metrics.InitializeMetrics(s)
+	return s, nil
 }
 
 func interceptorLogger(l *slog.Logger) logging.Logger {

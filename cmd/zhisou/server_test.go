@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -41,6 +42,11 @@ func testAnalyzer(t testing.TB) *index.Analyzer {
 
 // testServer runs the gRPC server over an in-memory connection.
 func testServer(t *testing.T) (retrievalv1.RetrievalServiceClient, *grpc.ClientConn) {
+	c, conn, _ := testServerWithMetrics(t)
+	return c, conn
+}
+
+func testServerWithMetrics(t *testing.T) (retrievalv1.RetrievalServiceClient, *grpc.ClientConn, *prometheus.Registry) {
 	t.Helper()
 	store, err := index.Open(context.Background(), t.TempDir(), testAnalyzer(t), index.Options{})
 	if err != nil {
@@ -49,7 +55,11 @@ func testServer(t *testing.T) (retrievalv1.RetrievalServiceClient, *grpc.ClientC
 	logger := slog.New(slog.DiscardHandler)
 	svc := &server{store: store, search: retrieve.New(store, retrieve.Options{}), logger: logger}
 	hs := health.NewServer()
-	gs := newGRPCServer(logger, svc, hs)
+	reg := prometheus.NewRegistry()
+	gs, err := newGRPCServer(logger, reg, svc, hs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lis := bufconn.Listen(1 << 20)
 	go gs.Serve(lis)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
@@ -63,7 +73,7 @@ func testServer(t *testing.T) (retrievalv1.RetrievalServiceClient, *grpc.ClientC
 		gs.Stop()
 		store.Close()
 	})
-	return retrievalv1.NewRetrievalServiceClient(conn), conn
+	return retrievalv1.NewRetrievalServiceClient(conn), conn, reg
 }
 
 const salesMD = `# 第二章 价格异议处理
@@ -108,7 +118,7 @@ func seed(t *testing.T, c retrievalv1.RetrievalServiceClient) {
 }
 
 func TestServerEndToEnd(t *testing.T) {
-	c, conn := testServer(t)
+	c, conn, reg := testServerWithMetrics(t)
 	ctx := t.Context()
 	seed(t, c)
 
@@ -234,6 +244,30 @@ func TestServerEndToEnd(t *testing.T) {
 	coll, err := c.GetCollection(ctx, &retrievalv1.GetCollectionRequest{Name: "kb"})
 	if err != nil || coll.GetCollection().GetDocumentCount() != 16 {
 		t.Errorf("GetCollection = %v, %v; want 16 documents", coll, err)
+	}
+
+	// Metrics count the calls by method and code.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	searches := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "grpc_server_handled_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["grpc_method"] == "Search" && labels["grpc_code"] == "OK" {
+				searches += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if searches != 3 {
+		t.Errorf("grpc_server_handled_total{grpc_method=Search,grpc_code=OK} = %v, want 3", searches)
 	}
 
 	// Health and reflection.
