@@ -37,9 +37,9 @@ func clientErr(addr string, err error) error {
 	case codes.Unavailable:
 		return fmt.Errorf("%w: no zhisou server at %s (%s); start one with 'zhisou serve', or use -store DIR to open a data directory directly", ingest.ErrSinkUnavailable, addr, st.Message())
 	case codes.NotFound:
-		return fmt.Errorf("%s: %w", st.Message(), index.ErrNotFound)
+		return remoteError{st.Message(), index.ErrNotFound}
 	case codes.InvalidArgument:
-		return fmt.Errorf("%s: %w", st.Message(), index.ErrInvalid)
+		return remoteError{st.Message(), index.ErrInvalid}
 	case codes.Canceled:
 		return context.Canceled
 	case codes.DeadlineExceeded:
@@ -47,6 +47,15 @@ func clientErr(addr string, err error) error {
 	}
 	return fmt.Errorf("server %s: %s: %s", addr, st.Code(), st.Message())
 }
+
+// remoteError is a server's message that matches a local sentinel error.
+type remoteError struct {
+	msg      string
+	sentinel error
+}
+
+func (e remoteError) Error() string { return e.msg }
+func (e remoteError) Unwrap() error { return e.sentinel }
 
 // grpcSink sends ingested documents to a server.
 type grpcSink struct {
