@@ -126,7 +126,9 @@ var (
 	patPart     = regexp.MustCompile(`^第` + cnNum + `[编部篇]`)
 	patChapter  = regexp.MustCompile(`^第` + cnNum + `章`)
 	patSection  = regexp.MustCompile(`^第` + cnNum + `节`)
-	patArticle  = regexp.MustCompile(`^第` + cnNum + `条`)
+	// An article number starts a heading only when a space, a colon or the
+	// end of the line follows it: "第三条所称…" cites an article in a sentence.
+	patArticle = regexp.MustCompile(`^第` + cnNum + `条(?:[\s\x{3000}:：]|$)`)
 	patCnList   = regexp.MustCompile(`^[一二三四五六七八九十]+[、.．]`)
 	patCnParen  = regexp.MustCompile(`^[（(][一二三四五六七八九十]+[）)]`)
 	patDecimal  = regexp.MustCompile(`^(\d{1,2}(?:\.\d{1,2})+)\.?\s+\S`)
@@ -146,7 +148,7 @@ func headingRank(line string, format Format) (rank int, title, rest string, ok b
 		}
 	}
 	if loc := patArticle.FindStringIndex(line); loc != nil {
-		marker := line[:loc[1]]
+		marker := strings.TrimRight(strings.TrimSpace(line[:loc[1]]), ":：")
 		rest := strings.TrimSpace(line[loc[1]:])
 		if isShortTitle(rest) {
 			return 45, strings.TrimSpace(line), "", true

@@ -56,6 +56,15 @@ func TestParseOutline(t *testing.T) {
 			},
 		},
 		{
+			name:    "an article cited at the start of a line is body text",
+			format:  Text,
+			content: "第三条 本制度所称员工是指正式员工。\n第三条所称员工不包括实习生。\n第四条：员工应当遵守本制度。",
+			want: []outlineSec{
+				{path("第三条"), "本制度所称员工是指正式员工。\n第三条所称员工不包括实习生。"},
+				{path("第四条"), "员工应当遵守本制度。"},
+			},
+		},
+		{
 			name:    "markdown closing hashes",
 			format:  Markdown,
 			content: "## 价格异议 ##\n正文。\n# C#\nC# 入门。\n## a #b\n正文。",
