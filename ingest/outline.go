@@ -122,13 +122,13 @@ type section struct {
 var (
 	mdHeading = regexp.MustCompile(`^(#{1,6})\s+(.+?)(?:\s+#+)?\s*$`)
 	// Chinese numbering patterns, from outer to inner. A marker starts the line.
-	cnNum       = `[零一二三四五六七八九十百千两〇0-9]+`
-	patPart     = regexp.MustCompile(`^第` + cnNum + `[编部篇]`)
-	patChapter  = regexp.MustCompile(`^第` + cnNum + `章`)
-	patSection  = regexp.MustCompile(`^第` + cnNum + `节`)
+	cnNum      = `[零一二三四五六七八九十百千两〇0-9]+`
+	patPart    = regexp.MustCompile(`^第` + cnNum + `[编部篇]`)
+	patChapter = regexp.MustCompile(`^第` + cnNum + `章`)
+	patSection = regexp.MustCompile(`^第` + cnNum + `节`)
 	// An article number starts a heading only when a space, a colon or the
 	// end of the line follows it: "第三条所称…" cites an article in a sentence.
-	patArticle = regexp.MustCompile(`^第` + cnNum + `条(?:[\s\x{3000}:：]|$)`)
+	patArticle  = regexp.MustCompile(`^第` + cnNum + `条(?:[\s\x{3000}:：]|$)`)
 	patCnList   = regexp.MustCompile(`^[一二三四五六七八九十]+[、.．]`)
 	patCnParen  = regexp.MustCompile(`^[（(][一二三四五六七八九十]+[）)]`)
 	patDecimal  = regexp.MustCompile(`^(\d{1,2}(?:\.\d{1,2})+)\.?\s+\S`)
