@@ -104,28 +104,9 @@ func loadEvalSet(dir, corpus string) (*evalSet, error) {
 	if set.corpus == "" {
 		set.corpus = filepath.Join(dir, "corpus.jsonl")
 	}
-	f, err := os.Open(filepath.Join(dir, "queries.jsonl"))
-	if err != nil {
+	var err error
+	if set.queries, err = loadEvalQueries(filepath.Join(dir, "queries.jsonl")); err != nil {
 		return nil, fmt.Errorf("eval set: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for n := 1; sc.Scan(); n++ {
-		if strings.TrimSpace(sc.Text()) == "" {
-			continue
-		}
-		var q struct{ ID, Text, Kind string }
-		if err := json.Unmarshal(sc.Bytes(), &q); err != nil {
-			return nil, fmt.Errorf("eval set: queries.jsonl line %d: %w", n, err)
-		}
-		if q.ID == "" || strings.TrimSpace(q.Text) == "" {
-			return nil, fmt.Errorf("eval set: queries.jsonl line %d: needs id and text", n)
-		}
-		set.queries = append(set.queries, evalQuery{q.ID, q.Text, q.Kind})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "qrels.tsv"))
 	if err != nil {
@@ -160,6 +141,32 @@ func loadEvalSet(dir, corpus string) (*evalSet, error) {
 		}
 	}
 	return set, nil
+}
+
+// loadEvalQueries reads a queries.jsonl file: {"id", "text", "kind"} per line.
+func loadEvalQueries(path string) ([]evalQuery, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []evalQuery
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for n := 1; sc.Scan(); n++ {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var q struct{ ID, Text, Kind string }
+		if err := json.Unmarshal(sc.Bytes(), &q); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", filepath.Base(path), n, err)
+		}
+		if q.ID == "" || strings.TrimSpace(q.Text) == "" {
+			return nil, fmt.Errorf("%s line %d: needs id and text", filepath.Base(path), n)
+		}
+		out = append(out, evalQuery{q.ID, q.Text, q.Kind})
+	}
+	return out, sc.Err()
 }
 
 // evalMetrics are the numbers eval reports; the JSON keys are fixed.

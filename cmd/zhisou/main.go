@@ -5,6 +5,7 @@
 //	zhisou ingest    add a folder of documents, to a server or a store
 //	zhisou search    query a server or a store
 //	zhisou eval      score recall on a labelled set, optionally against stock bleve
+//	zhisou bench     load-test a running server
 //
 // Every flag can also be set as ZHISOU_<FLAG> (for example ZHISOU_STORE for
 // -store); a flag on the command line wins.
@@ -58,6 +59,7 @@ commands:
   ingest   ingest files or folders (Markdown, text, corpus.jsonl)
   search   search a collection
   eval     score retrieval quality and latency on a labelled set
+  bench    load-test a running server with eval queries (QPS, p50/p95/p99)
   help     show this text
 
 Run 'zhisou <command> -h' for the flags of a command.
@@ -87,6 +89,8 @@ func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 		return cmdSearch(ctx, env, rest)
 	case "eval":
 		return cmdEval(ctx, env, rest)
+	case "bench":
+		return cmdBench(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.stdout, usage)
 		return nil

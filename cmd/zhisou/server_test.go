@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -412,4 +413,59 @@ func TestServerBadInput(t *testing.T) {
 	if err != nil || len(res.GetHits()) != 10 {
 		t.Errorf("Search(top_k 0) = %d hits, %v; want the default 10", len(res.GetHits()), err)
 	}
+}
+
+// TestBenchCommand runs the load test briefly against a server on loopback.
+func TestBenchCommand(t *testing.T) {
+	store, err := index.Open(context.Background(), t.TempDir(), testAnalyzer(t), index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	logger := slog.New(slog.DiscardHandler)
+	svc := &server{store: store, search: retrieve.New(store, retrieve.Options{}), logger: logger}
+	gs, err := newGRPCServer(logger, prometheus.NewRegistry(), svc, health.NewServer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gs.Serve(lis)
+	defer gs.Stop()
+	c := retrievalv1.NewRetrievalServiceClient(mustDial(t, lis.Addr().String()))
+	if _, err := c.CreateCollection(t.Context(), &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: "default"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpsertDocuments(t.Context(), &retrievalv1.UpsertDocumentsRequest{Collection: "default", Documents: []*retrievalv1.Document{{Id: "a", Content: salesMD, Format: retrievalv1.DocumentFormat_DOCUMENT_FORMAT_MARKDOWN}}}); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	err = runT(t, []string{"bench", "-addr", lis.Addr().String(), "-duration", "300ms", "-concurrency", "2", "-queries", "../../testdata/eval/queries.jsonl"}, envOf(nil), &out, &errOut)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, errOut.String())
+	}
+	var requests, errs int
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "search ") {
+			fmt.Sscanf(strings.TrimPrefix(line, "search"), "%d %d", &requests, &errs)
+		}
+	}
+	if requests == 0 || errs != 0 || !strings.Contains(out.String(), "grpc-ping") {
+		t.Errorf("bench output:\n%s\nwant search requests > 0 with no errors, and a grpc-ping phase", out.String())
+	}
+	if err := runT(t, []string{"bench", "-addr", lis.Addr().String(), "-concurrency", "0"}, envOf(nil), &out, &errOut); err == nil || !strings.Contains(err.Error(), "-concurrency") {
+		t.Errorf("bench -concurrency 0 = %v, want an error naming -concurrency", err)
+	}
+}
+
+func mustDial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }

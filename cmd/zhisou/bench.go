@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+)
+
+// cmdBench is a load test: it drives a running server with the queries of an
+// eval set from several clients for a fixed time, then does the same with bare
+// health checks (a gRPC round trip that does no work), and prints throughput
+// and latency percentiles for both.
+func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
+	fs := flag.NewFlagSet("zhisou bench", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	queries := fs.String("queries", "testdata/eval/queries.jsonl", "queries to send, one JSON object with \"text\" per line")
+	concurrency := fs.Int("concurrency", 4, "concurrent clients (each with its own connection)")
+	duration := fs.Duration("duration", 10*time.Second, "how long each phase runs")
+	k := fs.Int("k", 10, "top_k of each search")
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "usage: zhisou bench [-addr 127.0.0.1:7700] [-collection default] [-concurrency 4] [-duration 10s]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *concurrency < 1 || *concurrency > 256:
+		return fmt.Errorf("bench: -concurrency %d: want 1..256", *concurrency)
+	case *duration <= 0 || *duration > time.Hour:
+		return fmt.Errorf("bench: -duration %s: want more than 0 and at most 1h", *duration)
+	}
+	set, err := loadQueries(*queries)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	texts := make([]string, len(set))
+	for i, q := range set {
+		texts[i] = q.Text
+	}
+	search := func(ctx context.Context, client retrievalv1.RetrievalServiceClient, _ healthpb.HealthClient, i int) error {
+		_, err := client.Search(ctx, &retrievalv1.SearchRequest{Collection: c.collection, Query: texts[i%len(texts)], TopK: int32(*k)})
+		return err
+	}
+	ping := func(ctx context.Context, _ retrievalv1.RetrievalServiceClient, h healthpb.HealthClient, _ int) error {
+		_, err := h.Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	}
+	fmt.Fprintf(env.stdout, "bench %s, collection %q, %d queries, concurrency %d, %s per phase\n", c.addr, c.collection, len(texts), *concurrency, *duration)
+	fmt.Fprintf(env.stdout, "%-10s %9s %7s %9s %9s %9s %9s\n", "phase", "requests", "errors", "qps", "p50 ms", "p95 ms", "p99 ms")
+	var p50 [2]float64
+	for i, phase := range []struct {
+		name string
+		call benchCall
+	}{{"search", search}, {"grpc-ping", ping}} {
+		r, err := runBench(ctx, c.addr, *concurrency, *duration, phase.call)
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", phase.name, err)
+		}
+		fmt.Fprintf(env.stdout, "%-10s %9d %7d %9.0f %9.3f %9.3f %9.3f\n", phase.name, r.requests, r.errors, r.qps, r.p[0], r.p[1], r.p[2])
+		p50[i] = r.p[0]
+		if r.firstErr != nil {
+			fmt.Fprintf(env.stderr, "bench %s: first error: %v\n", phase.name, r.firstErr)
+		}
+	}
+	if p50[1] > 0 {
+		fmt.Fprintf(env.stdout, "search p50 / bare gRPC round trip p50 = %.2f\n", p50[0]/p50[1])
+	}
+	return nil
+}
+
+// loadQueries reads the "text" of each line of a queries.jsonl file.
+func loadQueries(path string) ([]evalQuery, error) {
+	set, err := loadEvalQueries(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(set) == 0 {
+		return nil, errors.New(path + ": no queries")
+	}
+	return set, nil
+}
+
+type benchCall func(ctx context.Context, c retrievalv1.RetrievalServiceClient, h healthpb.HealthClient, i int) error
+
+type benchResult struct {
+	requests, errors int
+	qps              float64
+	p                [3]float64 // p50, p95, p99 in ms
+	firstErr         error
+}
+
+// runBench runs call from n clients until d has passed; every loop is bounded
+// by that deadline.
+func runBench(ctx context.Context, addr string, n int, d time.Duration, call benchCall) (benchResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var res benchResult
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range n {
+		conn, client, err := dial(addr)
+		if err != nil {
+			return res, err
+		}
+		defer conn.Close()
+		h := healthpb.NewHealthClient(conn)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			errs := 0
+			var first error
+			for i := w; ctx.Err() == nil; i += n {
+				t0 := time.Now()
+				err := call(ctx, client, h, i)
+				if ctx.Err() != nil {
+					break // the phase ended during this call: do not count it
+				}
+				if err != nil {
+					errs++
+					if first == nil {
+						first = err
+					}
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			res.errors += errs
+			if res.firstErr == nil {
+				res.firstErr = first
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	res.requests = len(lat) + res.errors
+	if len(lat) == 0 {
+		if res.firstErr != nil {
+			return res, res.firstErr
+		}
+		return res, errors.New("no request completed")
+	}
+	slices.Sort(lat)
+	for i, q := range []float64{0.50, 0.95, 0.99} {
+		res.p[i] = float64(lat[min(len(lat)-1, int(q*float64(len(lat))))].Microseconds()) / 1000
+	}
+	res.qps = float64(len(lat)) / elapsed.Seconds()
+	return res, nil
+}
