@@ -5,10 +5,12 @@ import (
 	"container/heap"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
 
+	"github.com/blevesearch/bleve/v2/index/scorch"
 	bindex "github.com/blevesearch/bleve_index_api"
 )
 
@@ -130,12 +132,16 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 	if len(terms) > MaxQueryTerms {
 		terms = terms[:MaxQueryTerms]
 	}
-	acc := make(map[uint64]*candidate)
+	maxDoc, err := maxDocNum(r)
+	if err != nil {
+		return nil, st, err
+	}
+	acc := t.getAcc(maxDoc)
+	defer t.putAcc(acc)
 	var termW [MaxQueryTerms]float64
-	perTerm := make(map[uint64]float64)
 	var tfd bindex.TermFieldDoc
 	for ti, qt := range terms {
-		clear(perTerm)
+		acc.termDocs = acc.termDocs[:0]
 		for f, field := range scoredFields {
 			if p.weights[f] == 0 || (f == gramField) != qt.Gram {
 				continue
@@ -166,29 +172,31 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 						continue
 					}
 				}
-				perTerm[num] += p.pseudoTF(f, float64(d.Freq), fieldLength(d.Norm))
+				if acc.tf[num] == 0 {
+					acc.termDocs = append(acc.termDocs, uint32(num))
+				}
+				acc.tf[num] += p.pseudoTF(f, float64(d.Freq), fieldLength(d.Norm))
 			}
 			if err := tfr.Close(); err != nil {
 				return nil, st, err
 			}
 		}
-		if len(perTerm) == 0 {
+		if len(acc.termDocs) == 0 {
 			continue
 		}
-		w := qt.Weight * p.idf(len(perTerm))
+		w := qt.Weight * p.idf(len(acc.termDocs))
 		termW[ti] = w
-		for num, tf := range perTerm {
-			c := acc[num]
-			if c == nil {
-				c = &candidate{num: num}
-				acc[num] = c
+		for _, num := range acc.termDocs {
+			if acc.matched[num] == 0 {
+				acc.touched = append(acc.touched, num)
 			}
-			c.score += w * p.saturate(tf)
-			c.matched |= 1 << ti
+			acc.score[num] += w * p.saturate(acc.tf[num])
+			acc.matched[num] |= 1 << ti
+			acc.tf[num] = 0
 		}
 	}
-	st.Candidates = len(acc)
-	if len(acc) == 0 || k <= 0 {
+	st.Candidates = len(acc.touched)
+	if len(acc.touched) == 0 || k <= 0 {
 		return nil, st, nil
 	}
 	// Document evidence looks at a deeper pool than k, so that a chunk whose
@@ -201,19 +209,19 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 	// above it, so that ties at the cut break by chunk id and not by internal
 	// doc numbers (which change when segments merge).
 	h := make(minHeap, 0, pool)
-	for _, c := range acc {
-		if len(h) < pool {
-			heap.Push(&h, c.score)
-		} else if c.score > h[0] {
-			h[0] = c.score
+	for _, num := range acc.touched {
+		if s := acc.score[num]; len(h) < pool {
+			heap.Push(&h, s)
+		} else if s > h[0] {
+			h[0] = s
 			heap.Fix(&h, 0)
 		}
 	}
 	kth := h[0]
-	var cands []*candidate
-	for _, c := range acc {
-		if c.score >= kth {
-			cands = append(cands, c)
+	var cands []candidate
+	for _, num := range acc.touched {
+		if acc.score[num] >= kth {
+			cands = append(cands, candidate{num: uint64(num), score: acc.score[num], matched: acc.matched[num]})
 		}
 	}
 	hits := make([]Hit, 0, len(cands))
@@ -308,6 +316,53 @@ func docIDOf(chunkID string) string {
 		return chunkID[:i]
 	}
 	return chunkID
+}
+
+// accumulators are one search's dense per-document arrays, indexed by bleve
+// doc number and reused across searches; between searches every entry is zero.
+type accumulators struct {
+	score    []float64
+	matched  []uint64 // bit i: query term i matched; non-zero iff in touched
+	tf       []float64
+	touched  []uint32 // documents with a score, in first-match order
+	termDocs []uint32 // documents with a pseudo term frequency for the current term
+}
+
+func (t *text) getAcc(n int) *accumulators {
+	a, _ := t.accs.Get().(*accumulators)
+	if a == nil {
+		a = &accumulators{}
+	}
+	if len(a.score) < n {
+		a.score, a.matched, a.tf = make([]float64, n), make([]uint64, n), make([]float64, n)
+	}
+	return a
+}
+
+// putAcc zeroes what the search touched and returns the arrays for reuse.
+func (t *text) putAcc(a *accumulators) {
+	for _, num := range a.touched {
+		a.score[num], a.matched[num] = 0, 0
+	}
+	for _, num := range a.termDocs {
+		a.tf[num] = 0 // a search cut short by an error leaves these
+	}
+	a.touched, a.termDocs = a.touched[:0], a.termDocs[:0]
+	t.accs.Put(a)
+}
+
+// maxDocNum bounds the bleve doc numbers of a reader: the documents of all its
+// segments, deleted ones included.
+func maxDocNum(r bindex.IndexReader) (int, error) {
+	snap, ok := r.(*scorch.IndexSnapshot)
+	if !ok {
+		return 0, fmt.Errorf("search: index reader is %T, not a scorch snapshot", r)
+	}
+	n := int64(0)
+	for _, s := range snap.Segments() {
+		n += s.FullSize()
+	}
+	return int(n), nil
 }
 
 // fieldLength recovers the exact field length from bleve's norm, which the

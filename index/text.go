@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
@@ -47,6 +48,8 @@ var posKey = []byte("zhisou_pos")
 type text struct {
 	idx bleve.Index
 	dir string
+	// accs holds *accumulators for reuse by searches.
+	accs sync.Pool
 }
 
 func textMapping() (*mapping.IndexMappingImpl, error) {
