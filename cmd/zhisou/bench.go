@@ -104,6 +104,7 @@ type benchResult struct {
 func runBench(ctx context.Context, addr string, n int, d time.Duration, call benchCall) (benchResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
 	var mu sync.Mutex
 	var lat []time.Duration
 	var res benchResult
@@ -125,7 +126,7 @@ func runBench(ctx context.Context, addr string, n int, d time.Duration, call ben
 			for i := w; ctx.Err() == nil; i += n {
 				t0 := time.Now()
 				err := call(ctx, client, h, i)
-				if ctx.Err() != nil {
+				if ctx.Err() != nil || !time.Now().Before(deadline) {
 					break // the phase ended during this call: do not count it
 				}
 				if err != nil {
