@@ -35,6 +35,8 @@ type Options struct {
 	MaxQueryRunes int
 	// MaxContextRunes bounds the section text returned with WithContext (default 2000).
 	MaxContextRunes int
+	// Reranker, if set, reorders the top 20 hits (see Request.Rerank).
+	Reranker Reranker
 }
 
 func (o Options) withDefaults() Options {
@@ -80,6 +82,11 @@ type Request struct {
 	WithContext bool
 	// Debug fills Result.Debug.
 	Debug bool
+	// Rerank says whether the reranker may reorder the hits.
+	Rerank RerankMode
+	// RerankTimeout, if set, bounds the reranker for this request (it never
+	// goes beyond ctx's deadline).
+	RerankTimeout time.Duration
 }
 
 // Span is a byte range in a hit's Text.
@@ -120,6 +127,8 @@ type Result struct {
 	Hits  []Hit
 	Took  time.Duration
 	Debug *Debug
+	// Rerank says what the reranker did; never nil after a successful Search.
+	Rerank *RerankInfo
 }
 
 // Validate checks a request and fills TopK's default.
@@ -168,7 +177,12 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 		return Result{}, fmt.Errorf("%w: no searchable words in %q", ErrEmptyQuery, truncate(req.Query, 40))
 	}
 	t = stage("analyse", t)
-	hits, st, err := s.store.Search(ctx, req.Collection, terms, req.Filter, req.TopK)
+	k := req.TopK
+	reranking := req.Rerank != RerankOff && (s.opts.Reranker != nil || req.Rerank == RerankRequired)
+	if reranking {
+		k = max(k, rerankPool) // the reranker sees the top 20 whatever top_k is
+	}
+	hits, st, err := s.store.Search(ctx, req.Collection, terms, req.Filter, k)
 	if err != nil {
 		if errors.Is(err, index.ErrInvalid) {
 			return Result{}, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -180,8 +194,20 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	stage("fetch", t)
-	res := Result{Hits: out, Took: time.Since(start)}
+	t = stage("fetch", t)
+	var info *RerankInfo
+	if reranking {
+		if out, info, err = s.rerankHits(ctx, req, out); err != nil {
+			return Result{}, err
+		}
+		stage("rerank", t)
+	} else {
+		info = &RerankInfo{Status: "off"}
+	}
+	if len(out) > req.TopK {
+		out = out[:req.TopK]
+	}
+	res := Result{Hits: out, Took: time.Since(start), Rerank: info}
 	if req.Debug {
 		dbg.Terms, dbg.Postings, dbg.Candidates = terms, st.Postings, st.Candidates
 		res.Debug = &dbg

@@ -57,6 +57,9 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.Var(&metas, "meta", "only documents whose metadata KEY=VALUE (repeatable)")
 	fs.Var(&headings, "heading", `only chunks under this heading path, parts joined by " > " (e.g. "第二章 价格异议处理")`)
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
+	rerankMode := fs.String("rerank", "auto", "LLM reranking: auto (when configured), off, or required (fail if it does not happen)")
+	var rf rerankFlags
+	rf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: zhisou search [flags] QUERY...\n\nSearches the server at -addr, or the data directory -store when that flag (or ZHISOU_STORE) is set.\n\n")
 		fs.PrintDefaults()
@@ -85,6 +88,11 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 			filter.HeadingPrefix = append(filter.HeadingPrefix, strings.TrimSpace(p))
 		}
 	}
+	modes := map[string]retrieve.RerankMode{"auto": retrieve.RerankAuto, "off": retrieve.RerankOff, "required": retrieve.RerankRequired}
+	mode, ok := modes[*rerankMode]
+	if !ok {
+		return fmt.Errorf("search: -rerank %q: want auto, off or required", *rerankMode)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	logger, err := env.logger(c.logLevel)
@@ -94,19 +102,26 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 	var hits []hitView
 	var dbg *debugView
 	var took time.Duration
+	var rr *retrievalv1.RerankInfo
 	if isSet(fs, "store") {
 		store, err := env.openStore(ctx, &c, logger)
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		res, err := retrieve.New(store, retrieve.Options{}).Search(ctx, retrieve.Request{
-			Collection: c.collection, Query: query, TopK: *k, Filter: filter, WithContext: *withContext, Debug: *debug,
+		reranker, err := rf.build(env.getenv)
+		if err != nil {
+			return fmt.Errorf("search: %w", err)
+		}
+		res, err := retrieve.New(store, retrieve.Options{Reranker: reranker}).Search(ctx, retrieve.Request{
+			Collection: c.collection, Query: query, TopK: *k, Filter: filter, WithContext: *withContext, Debug: *debug, Rerank: mode,
 		})
 		if err != nil {
 			return fmt.Errorf("search: %w", err)
 		}
-		hits, dbg, took = viewsFromProto(searchResultToProto(res))
+		pr := searchResultToProto(res)
+		hits, dbg, took = viewsFromProto(pr)
+		rr = pr.GetRerank()
 	} else {
 		conn, client, err := dial(c.addr)
 		if err != nil {
@@ -115,19 +130,30 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 		defer conn.Close()
 		resp, err := client.Search(ctx, &retrievalv1.SearchRequest{
 			Collection: c.collection, Query: query, TopK: int32(*k), WithContext: *withContext, Debug: *debug,
+			Rerank: []retrievalv1.RerankMode{retrievalv1.RerankMode_RERANK_MODE_UNSPECIFIED, retrievalv1.RerankMode_RERANK_MODE_OFF, retrievalv1.RerankMode_RERANK_MODE_REQUIRED}[mode],
 			Filter: &retrievalv1.SearchFilter{DocumentIds: filter.DocIDs, Metadata: filter.Metadata, HeadingPrefix: filter.HeadingPrefix},
 		})
 		if err != nil {
 			return fmt.Errorf("search: %w", clientErr(c.addr, err))
 		}
 		hits, dbg, took = viewsFromProto(resp)
+		rr = resp.GetRerank()
 	}
 	if *jsonOut {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetEscapeHTML(false)
-		return enc.Encode(map[string]any{"query": query, "took_ms": float64(took.Microseconds()) / 1000, "hits": hits})
+		out := map[string]any{"query": query, "took_ms": float64(took.Microseconds()) / 1000, "hits": hits}
+		if rr != nil {
+			out["rerank"] = map[string]any{"status": rr.GetStatus(), "provider": rr.GetProvider(), "took_ms": float64(rr.GetTook().AsDuration().Microseconds()) / 1000,
+				"prompt_tokens": rr.GetPromptTokens(), "completion_tokens": rr.GetCompletionTokens(), "reasoning_tokens": rr.GetReasoningTokens(), "top_changed": rr.GetTopChanged()}
+		}
+		return enc.Encode(out)
 	}
 	printHits(env, query, hits, dbg, took)
+	if rr != nil && rr.GetStatus() != "off" {
+		fmt.Fprintf(env.stdout, "\nrerank: %s (provider %s, %s, tokens in %d / out %d / reasoning %d, top changed %v)\n",
+			rr.GetStatus(), rr.GetProvider(), rr.GetTook().AsDuration().Round(time.Millisecond), rr.GetPromptTokens(), rr.GetCompletionTokens(), rr.GetReasoningTokens(), rr.GetTopChanged())
+	}
 	return nil
 }
 

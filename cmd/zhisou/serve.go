@@ -27,6 +27,8 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	demo := fs.String("demo", "", "folder to ingest into -collection when that collection is empty (the README uses testdata/courses)")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight calls may finish after SIGTERM")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics (off when empty)")
+	var rf rerankFlags
+	rf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: zhisou serve [-addr 127.0.0.1:7700] [-store DIR] [-demo FOLDER]\n\n")
 		fs.PrintDefaults()
@@ -37,6 +39,10 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	logger, err := env.logger(c.logLevel)
 	if err != nil {
 		return err
+	}
+	reranker, err := rf.build(env.getenv)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	start := time.Now()
 	// Listen first: a busy port is reported before seconds of loading.
@@ -59,7 +65,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 	}
-	svc := &server{store: store, search: retrieve.New(store, retrieve.Options{}), logger: logger}
+	svc := &server{store: store, search: retrieve.New(store, retrieve.Options{Reranker: reranker}), logger: logger}
 	hs := health.NewServer()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

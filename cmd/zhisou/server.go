@@ -126,6 +126,8 @@ func (s *server) toStatus(err error) error {
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, index.ErrClosed):
 		return status.Error(codes.Unavailable, "server is shutting down")
+	case errors.Is(err, retrieve.ErrRerankUnavailable):
+		return status.Error(codes.Unavailable, err.Error())
 	}
 	s.logger.Error("internal error", "err", err)
 	return status.Error(codes.Internal, "internal error")
@@ -517,7 +519,25 @@ func searchRequestFromProto(req *retrievalv1.SearchRequest) (retrieve.Request, e
 			return retrieve.Request{}, err
 		}
 	}
+	var rt time.Duration
+	if d := req.GetRerankTimeout(); d != nil {
+		if err := d.CheckValid(); err != nil || d.AsDuration() < 0 || d.AsDuration() > time.Minute {
+			return retrieve.Request{}, invalid("rerank_timeout %v: want 0 to 60s", d.AsDuration())
+		}
+		rt = d.AsDuration()
+	}
+	mode := retrieve.RerankAuto
+	switch req.GetRerank() {
+	case retrievalv1.RerankMode_RERANK_MODE_UNSPECIFIED:
+	case retrievalv1.RerankMode_RERANK_MODE_OFF:
+		mode = retrieve.RerankOff
+	case retrievalv1.RerankMode_RERANK_MODE_REQUIRED:
+		mode = retrieve.RerankRequired
+	default:
+		return retrieve.Request{}, invalid("rerank %d is not a RerankMode", req.GetRerank())
+	}
 	return retrieve.Request{
+		Rerank: mode, RerankTimeout: rt,
 		Collection: req.GetCollection(), Query: req.GetQuery(), TopK: int(req.GetTopK()),
 		Filter:      index.Filter{DocIDs: f.GetDocumentIds(), Metadata: f.GetMetadata(), HeadingPrefix: f.GetHeadingPrefix()},
 		WithContext: req.GetWithContext(), Debug: req.GetDebug(),
@@ -535,6 +555,12 @@ func searchResultToProto(res retrieve.Result) *retrievalv1.SearchResponse {
 			ph.Highlights = append(ph.Highlights, &retrievalv1.Highlight{Start: int32(sp.Start), End: int32(sp.End)})
 		}
 		resp.Hits = append(resp.Hits, ph)
+	}
+	if ri := res.Rerank; ri != nil {
+		resp.Rerank = &retrievalv1.RerankInfo{
+			Status: ri.Status, Provider: ri.Provider, Took: durationpb.New(ri.Took), TopChanged: ri.TopChanged,
+			PromptTokens: int32(ri.Usage.Prompt), CompletionTokens: int32(ri.Usage.Completion), ReasoningTokens: int32(ri.Usage.Reasoning),
+		}
 	}
 	if d := res.Debug; d != nil {
 		pd := &retrievalv1.SearchDebug{Postings: int64(d.Postings), Candidates: int64(d.Candidates)}

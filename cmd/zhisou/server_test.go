@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,9 +21,11 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/zhisou/zhisou/index"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+	"github.com/zhisou/zhisou/rerank/fakellm"
 	"github.com/zhisou/zhisou/retrieve"
 )
 
@@ -48,13 +51,22 @@ func testServer(t *testing.T) (retrievalv1.RetrievalServiceClient, *grpc.ClientC
 }
 
 func testServerWithMetrics(t *testing.T) (retrievalv1.RetrievalServiceClient, *grpc.ClientConn, *prometheus.Registry) {
+	return testServerOpts(t, retrieve.Options{})
+}
+
+func testServerWith(t *testing.T, opts retrieve.Options) retrievalv1.RetrievalServiceClient {
+	c, _, _ := testServerOpts(t, opts)
+	return c
+}
+
+func testServerOpts(t *testing.T, opts retrieve.Options) (retrievalv1.RetrievalServiceClient, *grpc.ClientConn, *prometheus.Registry) {
 	t.Helper()
 	store, err := index.Open(context.Background(), t.TempDir(), testAnalyzer(t), index.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.DiscardHandler)
-	svc := &server{store: store, search: retrieve.New(store, retrieve.Options{}), logger: logger}
+	svc := &server{store: store, search: retrieve.New(store, opts), logger: logger}
 	hs := health.NewServer()
 	reg := prometheus.NewRegistry()
 	gs, err := newGRPCServer(logger, reg, svc, hs)
@@ -468,4 +480,76 @@ func mustDial(t *testing.T, addr string) *grpc.ClientConn {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// TestServerRerank: a reranker configured from the serve flags, against the
+// fake OpenAI-protocol server.
+func TestServerRerank(t *testing.T) {
+	ctx := t.Context()
+	tests := []struct {
+		name       string
+		mode       fakellm.Mode
+		req        retrievalv1.RerankMode
+		wantCode   codes.Code
+		wantStatus string
+		reordered  bool
+	}{
+		{"permutation followed", fakellm.Permutation(3, 1, 2), retrievalv1.RerankMode_RERANK_MODE_UNSPECIFIED, codes.OK, "ok", true},
+		{"refusal falls back", fakellm.DashScopeRefusal(), retrievalv1.RerankMode_RERANK_MODE_UNSPECIFIED, codes.OK, "refused", false},
+		{"server error, rerank required", fakellm.HTMLError(502), retrievalv1.RerankMode_RERANK_MODE_REQUIRED, codes.Unavailable, "", false},
+		{"off for this request", fakellm.Permutation(3, 1, 2), retrievalv1.RerankMode_RERANK_MODE_OFF, codes.OK, "off", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := fakellm.New(t, tt.mode)
+			rf := rerankFlags{url: fake.URL, model: "qwen-turbo", keyEnv: "TEST_KEY", vendor: "dashscope", timeout: 2 * time.Second, hedge: time.Second}
+			reranker, err := rf.build(envOf(map[string]string{"TEST_KEY": "sk-test"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := testServerWith(t, retrieve.Options{Reranker: reranker})
+			seed(t, c)
+			plain, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价值 预算 客户", TopK: 3, Rerank: retrievalv1.RerankMode_RERANK_MODE_OFF})
+			if err != nil || len(plain.GetHits()) < 3 {
+				t.Fatalf("Search without rerank = %v, %v", plain, err)
+			}
+			res, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价值 预算 客户", TopK: 3, Rerank: tt.req})
+			if status.Code(err) != tt.wantCode {
+				t.Fatalf("Search = %v, want %v", err, tt.wantCode)
+			}
+			if err != nil {
+				return
+			}
+			if got := res.GetRerank().GetStatus(); got != tt.wantStatus {
+				t.Errorf("rerank status = %q, want %q", got, tt.wantStatus)
+			}
+			if tt.reordered {
+				want := []string{plain.GetHits()[2].GetChunkId(), plain.GetHits()[0].GetChunkId(), plain.GetHits()[1].GetChunkId()}
+				var got []string
+				for _, h := range res.GetHits() {
+					got = append(got, h.GetChunkId())
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("reranked order (-want +got):\n%s", diff)
+				}
+			} else if res.GetHits()[0].GetChunkId() != plain.GetHits()[0].GetChunkId() {
+				t.Errorf("first hit %s, want the fused first %s", res.GetHits()[0].GetChunkId(), plain.GetHits()[0].GetChunkId())
+			}
+		})
+	}
+	// A provider without its key is a startup error naming the provider.
+	rf := rerankFlags{url: "http://127.0.0.1:1/v1", model: "m", keyEnv: "MISSING_KEY", timeout: time.Second}
+	if _, err := rf.build(envOf(nil)); err == nil || !strings.Contains(err.Error(), "default") {
+		t.Errorf("rerank flags without a key = %v, want an error naming the provider", err)
+	}
+	c := testServerWith(t, retrieve.Options{})
+	seed(t, c)
+	_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价值", RerankTimeout: durationpb.New(-time.Second)})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "rerank_timeout") {
+		t.Errorf("Search(rerank_timeout -1s) = %v, want INVALID_ARGUMENT naming rerank_timeout", err)
+	}
+	_, err = c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价值", Rerank: retrievalv1.RerankMode_RERANK_MODE_REQUIRED})
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("Search(rerank required, no reranker) = %v, want UNAVAILABLE", err)
+	}
 }

@@ -138,6 +138,60 @@ func (UpsertOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{1}
 }
 
+// RerankMode says how a search uses the LLM reranker.
+type RerankMode int32
+
+const (
+	// RERANK_MODE_UNSPECIFIED: rerank when the server has a reranker; any
+	// failure falls back to the retrieval order.
+	RerankMode_RERANK_MODE_UNSPECIFIED RerankMode = 0
+	// RERANK_MODE_OFF: never rerank.
+	RerankMode_RERANK_MODE_OFF RerankMode = 1
+	// RERANK_MODE_REQUIRED: rerank, or fail with UNAVAILABLE.
+	RerankMode_RERANK_MODE_REQUIRED RerankMode = 2
+)
+
+// Enum value maps for RerankMode.
+var (
+	RerankMode_name = map[int32]string{
+		0: "RERANK_MODE_UNSPECIFIED",
+		1: "RERANK_MODE_OFF",
+		2: "RERANK_MODE_REQUIRED",
+	}
+	RerankMode_value = map[string]int32{
+		"RERANK_MODE_UNSPECIFIED": 0,
+		"RERANK_MODE_OFF":         1,
+		"RERANK_MODE_REQUIRED":    2,
+	}
+)
+
+func (x RerankMode) Enum() *RerankMode {
+	p := new(RerankMode)
+	*p = x
+	return p
+}
+
+func (x RerankMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RerankMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_retrieval_v1_retrieval_proto_enumTypes[2].Descriptor()
+}
+
+func (RerankMode) Type() protoreflect.EnumType {
+	return &file_retrieval_v1_retrieval_proto_enumTypes[2]
+}
+
+func (x RerankMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RerankMode.Descriptor instead.
+func (RerankMode) EnumDescriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{2}
+}
+
 // Collection is a knowledge base: the unit of isolation and of BM25 statistics.
 type Collection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1754,7 +1808,12 @@ type SearchRequest struct {
 	// WithContext also returns each hit's enclosing section (at most 2000 characters).
 	WithContext bool `protobuf:"varint,5,opt,name=with_context,json=withContext" json:"with_context,omitempty"`
 	// Debug returns per-stage diagnostics.
-	Debug         bool `protobuf:"varint,6,opt,name=debug" json:"debug,omitempty"`
+	Debug bool `protobuf:"varint,6,opt,name=debug" json:"debug,omitempty"`
+	// Rerank says whether the LLM reranker may reorder the hits.
+	Rerank RerankMode `protobuf:"varint,7,opt,name=rerank,enum=retrieval.v1.RerankMode" json:"rerank,omitempty"`
+	// RerankTimeout bounds the reranker for this request (default: the server's,
+	// 1.2 s); never beyond the call's own deadline.
+	RerankTimeout *durationpb.Duration `protobuf:"bytes,8,opt,name=rerank_timeout,json=rerankTimeout" json:"rerank_timeout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1831,6 +1890,120 @@ func (x *SearchRequest) GetDebug() bool {
 	return false
 }
 
+func (x *SearchRequest) GetRerank() RerankMode {
+	if x != nil {
+		return x.Rerank
+	}
+	return RerankMode_RERANK_MODE_UNSPECIFIED
+}
+
+func (x *SearchRequest) GetRerankTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.RerankTimeout
+	}
+	return nil
+}
+
+// RerankInfo says what the reranker did.
+type RerankInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Status: off, ok, timeout, rate_limited, refused, malformed, skipped_confident, ...
+	Status string `protobuf:"bytes,1,opt,name=status" json:"status,omitempty"`
+	// Provider that answered (or was tried first).
+	Provider string `protobuf:"bytes,2,opt,name=provider" json:"provider,omitempty"`
+	// Took is the reranker's time.
+	Took *durationpb.Duration `protobuf:"bytes,3,opt,name=took" json:"took,omitempty"`
+	// PromptTokens the provider reported.
+	PromptTokens int32 `protobuf:"varint,4,opt,name=prompt_tokens,json=promptTokens" json:"prompt_tokens,omitempty"`
+	// CompletionTokens the provider reported.
+	CompletionTokens int32 `protobuf:"varint,5,opt,name=completion_tokens,json=completionTokens" json:"completion_tokens,omitempty"`
+	// ReasoningTokens the provider reported (should be 0: thinking disabled).
+	ReasoningTokens int32 `protobuf:"varint,6,opt,name=reasoning_tokens,json=reasoningTokens" json:"reasoning_tokens,omitempty"`
+	// TopChanged is true when the reranker changed the first hit.
+	TopChanged    bool `protobuf:"varint,7,opt,name=top_changed,json=topChanged" json:"top_changed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RerankInfo) Reset() {
+	*x = RerankInfo{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RerankInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RerankInfo) ProtoMessage() {}
+
+func (x *RerankInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RerankInfo.ProtoReflect.Descriptor instead.
+func (*RerankInfo) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RerankInfo) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *RerankInfo) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *RerankInfo) GetTook() *durationpb.Duration {
+	if x != nil {
+		return x.Took
+	}
+	return nil
+}
+
+func (x *RerankInfo) GetPromptTokens() int32 {
+	if x != nil {
+		return x.PromptTokens
+	}
+	return 0
+}
+
+func (x *RerankInfo) GetCompletionTokens() int32 {
+	if x != nil {
+		return x.CompletionTokens
+	}
+	return 0
+}
+
+func (x *RerankInfo) GetReasoningTokens() int32 {
+	if x != nil {
+		return x.ReasoningTokens
+	}
+	return 0
+}
+
+func (x *RerankInfo) GetTopChanged() bool {
+	if x != nil {
+		return x.TopChanged
+	}
+	return false
+}
+
 // Highlight is a byte range of a matched term in SearchHit.text.
 type Highlight struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1844,7 +2017,7 @@ type Highlight struct {
 
 func (x *Highlight) Reset() {
 	*x = Highlight{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +2029,7 @@ func (x *Highlight) String() string {
 func (*Highlight) ProtoMessage() {}
 
 func (x *Highlight) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +2042,7 @@ func (x *Highlight) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Highlight.ProtoReflect.Descriptor instead.
 func (*Highlight) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{27}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Highlight) GetStart() int32 {
@@ -1913,7 +2086,7 @@ type SearchHit struct {
 
 func (x *SearchHit) Reset() {
 	*x = SearchHit{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +2098,7 @@ func (x *SearchHit) String() string {
 func (*SearchHit) ProtoMessage() {}
 
 func (x *SearchHit) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +2111,7 @@ func (x *SearchHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchHit.ProtoReflect.Descriptor instead.
 func (*SearchHit) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{28}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SearchHit) GetChunkId() string {
@@ -2017,7 +2190,7 @@ type QueryTerm struct {
 
 func (x *QueryTerm) Reset() {
 	*x = QueryTerm{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2029,7 +2202,7 @@ func (x *QueryTerm) String() string {
 func (*QueryTerm) ProtoMessage() {}
 
 func (x *QueryTerm) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2042,7 +2215,7 @@ func (x *QueryTerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryTerm.ProtoReflect.Descriptor instead.
 func (*QueryTerm) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{29}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *QueryTerm) GetTerm() string {
@@ -2072,7 +2245,7 @@ type StageTiming struct {
 
 func (x *StageTiming) Reset() {
 	*x = StageTiming{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2084,7 +2257,7 @@ func (x *StageTiming) String() string {
 func (*StageTiming) ProtoMessage() {}
 
 func (x *StageTiming) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2097,7 +2270,7 @@ func (x *StageTiming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTiming.ProtoReflect.Descriptor instead.
 func (*StageTiming) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{30}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StageTiming) GetName() string {
@@ -2131,7 +2304,7 @@ type SearchDebug struct {
 
 func (x *SearchDebug) Reset() {
 	*x = SearchDebug{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2143,7 +2316,7 @@ func (x *SearchDebug) String() string {
 func (*SearchDebug) ProtoMessage() {}
 
 func (x *SearchDebug) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2156,7 +2329,7 @@ func (x *SearchDebug) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchDebug.ProtoReflect.Descriptor instead.
 func (*SearchDebug) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{31}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SearchDebug) GetTerms() []*QueryTerm {
@@ -2195,14 +2368,16 @@ type SearchResponse struct {
 	// Took is the server-side time.
 	Took *durationpb.Duration `protobuf:"bytes,2,opt,name=took" json:"took,omitempty"`
 	// Debug is set when the request asked for it.
-	Debug         *SearchDebug `protobuf:"bytes,3,opt,name=debug" json:"debug,omitempty"`
+	Debug *SearchDebug `protobuf:"bytes,3,opt,name=debug" json:"debug,omitempty"`
+	// Rerank says what the reranker did.
+	Rerank        *RerankInfo `protobuf:"bytes,4,opt,name=rerank" json:"rerank,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2214,7 +2389,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2227,7 +2402,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{32}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SearchResponse) GetHits() []*SearchHit {
@@ -2247,6 +2422,13 @@ func (x *SearchResponse) GetTook() *durationpb.Duration {
 func (x *SearchResponse) GetDebug() *SearchDebug {
 	if x != nil {
 		return x.Debug
+	}
+	return nil
+}
+
+func (x *SearchResponse) GetRerank() *RerankInfo {
+	if x != nil {
+		return x.Rerank
 	}
 	return nil
 }
@@ -2385,7 +2567,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x0eheading_prefix\x18\x03 \x03(\tR\rheadingPrefix\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc7\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x02\n" +
 	"\rSearchRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -2394,7 +2576,19 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x05top_k\x18\x03 \x01(\x05R\x04topK\x122\n" +
 	"\x06filter\x18\x04 \x01(\v2\x1a.retrieval.v1.SearchFilterR\x06filter\x12!\n" +
 	"\fwith_context\x18\x05 \x01(\bR\vwithContext\x12\x14\n" +
-	"\x05debug\x18\x06 \x01(\bR\x05debug\"3\n" +
+	"\x05debug\x18\x06 \x01(\bR\x05debug\x120\n" +
+	"\x06rerank\x18\a \x01(\x0e2\x18.retrieval.v1.RerankModeR\x06rerank\x12@\n" +
+	"\x0ererank_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\rrerankTimeout\"\x8d\x02\n" +
+	"\n" +
+	"RerankInfo\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\x12-\n" +
+	"\x04took\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04took\x12#\n" +
+	"\rprompt_tokens\x18\x04 \x01(\x05R\fpromptTokens\x12+\n" +
+	"\x11completion_tokens\x18\x05 \x01(\x05R\x10completionTokens\x12)\n" +
+	"\x10reasoning_tokens\x18\x06 \x01(\x05R\x0freasoningTokens\x12\x1f\n" +
+	"\vtop_changed\x18\a \x01(\bR\n" +
+	"topChanged\"3\n" +
 	"\tHighlight\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\x05R\x03end\"\xb3\x02\n" +
@@ -2423,11 +2617,12 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\n" +
 	"candidates\x18\x03 \x01(\x03R\n" +
 	"candidates\x121\n" +
-	"\x06stages\x18\x04 \x03(\v2\x19.retrieval.v1.StageTimingR\x06stages\"\x9d\x01\n" +
+	"\x06stages\x18\x04 \x03(\v2\x19.retrieval.v1.StageTimingR\x06stages\"\xcf\x01\n" +
 	"\x0eSearchResponse\x12+\n" +
 	"\x04hits\x18\x01 \x03(\v2\x17.retrieval.v1.SearchHitR\x04hits\x12-\n" +
 	"\x04took\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x04took\x12/\n" +
-	"\x05debug\x18\x03 \x01(\v2\x19.retrieval.v1.SearchDebugR\x05debug*i\n" +
+	"\x05debug\x18\x03 \x01(\v2\x19.retrieval.v1.SearchDebugR\x05debug\x120\n" +
+	"\x06rerank\x18\x04 \x01(\v2\x18.retrieval.v1.RerankInfoR\x06rerank*i\n" +
 	"\x0eDocumentFormat\x12\x1f\n" +
 	"\x1bDOCUMENT_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DOCUMENT_FORMAT_TEXT\x10\x01\x12\x1c\n" +
@@ -2437,7 +2632,12 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x14UPSERT_OUTCOME_ADDED\x10\x01\x12\x1a\n" +
 	"\x16UPSERT_OUTCOME_UPDATED\x10\x02\x12\x1c\n" +
 	"\x18UPSERT_OUTCOME_UNCHANGED\x10\x03\x12\x18\n" +
-	"\x14UPSERT_OUTCOME_STALE\x10\x042\xb9\a\n" +
+	"\x14UPSERT_OUTCOME_STALE\x10\x04*X\n" +
+	"\n" +
+	"RerankMode\x12\x1b\n" +
+	"\x17RERANK_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fRERANK_MODE_OFF\x10\x01\x12\x18\n" +
+	"\x14RERANK_MODE_REQUIRED\x10\x022\xb9\a\n" +
 	"\x10RetrievalService\x12a\n" +
 	"\x10CreateCollection\x12%.retrieval.v1.CreateCollectionRequest\x1a&.retrieval.v1.CreateCollectionResponse\x12^\n" +
 	"\x0fListCollections\x12$.retrieval.v1.ListCollectionsRequest\x1a%.retrieval.v1.ListCollectionsResponse\x12X\n" +
@@ -2462,101 +2662,107 @@ func file_retrieval_v1_retrieval_proto_rawDescGZIP() []byte {
 	return file_retrieval_v1_retrieval_proto_rawDescData
 }
 
-var file_retrieval_v1_retrieval_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_retrieval_v1_retrieval_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_retrieval_v1_retrieval_proto_goTypes = []any{
 	(DocumentFormat)(0),                   // 0: retrieval.v1.DocumentFormat
 	(UpsertOutcome)(0),                    // 1: retrieval.v1.UpsertOutcome
-	(*Collection)(nil),                    // 2: retrieval.v1.Collection
-	(*FieldWeights)(nil),                  // 3: retrieval.v1.FieldWeights
-	(*CreateCollectionRequest)(nil),       // 4: retrieval.v1.CreateCollectionRequest
-	(*CreateCollectionResponse)(nil),      // 5: retrieval.v1.CreateCollectionResponse
-	(*ListCollectionsRequest)(nil),        // 6: retrieval.v1.ListCollectionsRequest
-	(*ListCollectionsResponse)(nil),       // 7: retrieval.v1.ListCollectionsResponse
-	(*GetCollectionRequest)(nil),          // 8: retrieval.v1.GetCollectionRequest
-	(*GetCollectionResponse)(nil),         // 9: retrieval.v1.GetCollectionResponse
-	(*DeleteCollectionRequest)(nil),       // 10: retrieval.v1.DeleteCollectionRequest
-	(*DeleteCollectionResponse)(nil),      // 11: retrieval.v1.DeleteCollectionResponse
-	(*Document)(nil),                      // 12: retrieval.v1.Document
-	(*UpsertResult)(nil),                  // 13: retrieval.v1.UpsertResult
-	(*UpsertDocumentsRequest)(nil),        // 14: retrieval.v1.UpsertDocumentsRequest
-	(*UpsertDocumentsResponse)(nil),       // 15: retrieval.v1.UpsertDocumentsResponse
-	(*StreamUpsertDocumentsRequest)(nil),  // 16: retrieval.v1.StreamUpsertDocumentsRequest
-	(*StreamUpsertDocumentsResponse)(nil), // 17: retrieval.v1.StreamUpsertDocumentsResponse
-	(*DeleteDocumentsRequest)(nil),        // 18: retrieval.v1.DeleteDocumentsRequest
-	(*DeleteDocumentsResponse)(nil),       // 19: retrieval.v1.DeleteDocumentsResponse
-	(*GetDocumentRequest)(nil),            // 20: retrieval.v1.GetDocumentRequest
-	(*DocumentInfo)(nil),                  // 21: retrieval.v1.DocumentInfo
-	(*Chunk)(nil),                         // 22: retrieval.v1.Chunk
-	(*OutlineNode)(nil),                   // 23: retrieval.v1.OutlineNode
-	(*GetDocumentResponse)(nil),           // 24: retrieval.v1.GetDocumentResponse
-	(*ListDocumentsRequest)(nil),          // 25: retrieval.v1.ListDocumentsRequest
-	(*ListDocumentsResponse)(nil),         // 26: retrieval.v1.ListDocumentsResponse
-	(*SearchFilter)(nil),                  // 27: retrieval.v1.SearchFilter
-	(*SearchRequest)(nil),                 // 28: retrieval.v1.SearchRequest
-	(*Highlight)(nil),                     // 29: retrieval.v1.Highlight
-	(*SearchHit)(nil),                     // 30: retrieval.v1.SearchHit
-	(*QueryTerm)(nil),                     // 31: retrieval.v1.QueryTerm
-	(*StageTiming)(nil),                   // 32: retrieval.v1.StageTiming
-	(*SearchDebug)(nil),                   // 33: retrieval.v1.SearchDebug
-	(*SearchResponse)(nil),                // 34: retrieval.v1.SearchResponse
-	nil,                                   // 35: retrieval.v1.Document.MetadataEntry
-	nil,                                   // 36: retrieval.v1.DocumentInfo.MetadataEntry
-	nil,                                   // 37: retrieval.v1.SearchFilter.MetadataEntry
-	(*durationpb.Duration)(nil),           // 38: google.protobuf.Duration
+	(RerankMode)(0),                       // 2: retrieval.v1.RerankMode
+	(*Collection)(nil),                    // 3: retrieval.v1.Collection
+	(*FieldWeights)(nil),                  // 4: retrieval.v1.FieldWeights
+	(*CreateCollectionRequest)(nil),       // 5: retrieval.v1.CreateCollectionRequest
+	(*CreateCollectionResponse)(nil),      // 6: retrieval.v1.CreateCollectionResponse
+	(*ListCollectionsRequest)(nil),        // 7: retrieval.v1.ListCollectionsRequest
+	(*ListCollectionsResponse)(nil),       // 8: retrieval.v1.ListCollectionsResponse
+	(*GetCollectionRequest)(nil),          // 9: retrieval.v1.GetCollectionRequest
+	(*GetCollectionResponse)(nil),         // 10: retrieval.v1.GetCollectionResponse
+	(*DeleteCollectionRequest)(nil),       // 11: retrieval.v1.DeleteCollectionRequest
+	(*DeleteCollectionResponse)(nil),      // 12: retrieval.v1.DeleteCollectionResponse
+	(*Document)(nil),                      // 13: retrieval.v1.Document
+	(*UpsertResult)(nil),                  // 14: retrieval.v1.UpsertResult
+	(*UpsertDocumentsRequest)(nil),        // 15: retrieval.v1.UpsertDocumentsRequest
+	(*UpsertDocumentsResponse)(nil),       // 16: retrieval.v1.UpsertDocumentsResponse
+	(*StreamUpsertDocumentsRequest)(nil),  // 17: retrieval.v1.StreamUpsertDocumentsRequest
+	(*StreamUpsertDocumentsResponse)(nil), // 18: retrieval.v1.StreamUpsertDocumentsResponse
+	(*DeleteDocumentsRequest)(nil),        // 19: retrieval.v1.DeleteDocumentsRequest
+	(*DeleteDocumentsResponse)(nil),       // 20: retrieval.v1.DeleteDocumentsResponse
+	(*GetDocumentRequest)(nil),            // 21: retrieval.v1.GetDocumentRequest
+	(*DocumentInfo)(nil),                  // 22: retrieval.v1.DocumentInfo
+	(*Chunk)(nil),                         // 23: retrieval.v1.Chunk
+	(*OutlineNode)(nil),                   // 24: retrieval.v1.OutlineNode
+	(*GetDocumentResponse)(nil),           // 25: retrieval.v1.GetDocumentResponse
+	(*ListDocumentsRequest)(nil),          // 26: retrieval.v1.ListDocumentsRequest
+	(*ListDocumentsResponse)(nil),         // 27: retrieval.v1.ListDocumentsResponse
+	(*SearchFilter)(nil),                  // 28: retrieval.v1.SearchFilter
+	(*SearchRequest)(nil),                 // 29: retrieval.v1.SearchRequest
+	(*RerankInfo)(nil),                    // 30: retrieval.v1.RerankInfo
+	(*Highlight)(nil),                     // 31: retrieval.v1.Highlight
+	(*SearchHit)(nil),                     // 32: retrieval.v1.SearchHit
+	(*QueryTerm)(nil),                     // 33: retrieval.v1.QueryTerm
+	(*StageTiming)(nil),                   // 34: retrieval.v1.StageTiming
+	(*SearchDebug)(nil),                   // 35: retrieval.v1.SearchDebug
+	(*SearchResponse)(nil),                // 36: retrieval.v1.SearchResponse
+	nil,                                   // 37: retrieval.v1.Document.MetadataEntry
+	nil,                                   // 38: retrieval.v1.DocumentInfo.MetadataEntry
+	nil,                                   // 39: retrieval.v1.SearchFilter.MetadataEntry
+	(*durationpb.Duration)(nil),           // 40: google.protobuf.Duration
 }
 var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
-	3,  // 0: retrieval.v1.Collection.field_weights:type_name -> retrieval.v1.FieldWeights
-	2,  // 1: retrieval.v1.CreateCollectionRequest.collection:type_name -> retrieval.v1.Collection
-	2,  // 2: retrieval.v1.CreateCollectionResponse.collection:type_name -> retrieval.v1.Collection
-	2,  // 3: retrieval.v1.ListCollectionsResponse.collections:type_name -> retrieval.v1.Collection
-	2,  // 4: retrieval.v1.GetCollectionResponse.collection:type_name -> retrieval.v1.Collection
+	4,  // 0: retrieval.v1.Collection.field_weights:type_name -> retrieval.v1.FieldWeights
+	3,  // 1: retrieval.v1.CreateCollectionRequest.collection:type_name -> retrieval.v1.Collection
+	3,  // 2: retrieval.v1.CreateCollectionResponse.collection:type_name -> retrieval.v1.Collection
+	3,  // 3: retrieval.v1.ListCollectionsResponse.collections:type_name -> retrieval.v1.Collection
+	3,  // 4: retrieval.v1.GetCollectionResponse.collection:type_name -> retrieval.v1.Collection
 	0,  // 5: retrieval.v1.Document.format:type_name -> retrieval.v1.DocumentFormat
-	35, // 6: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
+	37, // 6: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
 	1,  // 7: retrieval.v1.UpsertResult.outcome:type_name -> retrieval.v1.UpsertOutcome
-	12, // 8: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	13, // 9: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
-	12, // 10: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	36, // 11: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
-	23, // 12: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
-	21, // 13: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
-	23, // 14: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
-	22, // 15: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
-	21, // 16: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
-	37, // 17: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
-	27, // 18: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
-	29, // 19: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
-	38, // 20: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
-	31, // 21: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
-	32, // 22: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
-	30, // 23: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
-	38, // 24: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
-	33, // 25: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
-	4,  // 26: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
-	6,  // 27: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
-	8,  // 28: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
-	10, // 29: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
-	14, // 30: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
-	16, // 31: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
-	18, // 32: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
-	20, // 33: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
-	25, // 34: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
-	28, // 35: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
-	5,  // 36: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
-	7,  // 37: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
-	9,  // 38: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
-	11, // 39: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
-	15, // 40: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
-	17, // 41: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
-	19, // 42: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
-	24, // 43: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
-	26, // 44: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
-	34, // 45: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
-	36, // [36:46] is the sub-list for method output_type
-	26, // [26:36] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	13, // 8: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
+	14, // 9: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
+	13, // 10: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
+	38, // 11: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
+	24, // 12: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
+	22, // 13: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
+	24, // 14: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
+	23, // 15: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
+	22, // 16: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
+	39, // 17: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
+	28, // 18: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
+	2,  // 19: retrieval.v1.SearchRequest.rerank:type_name -> retrieval.v1.RerankMode
+	40, // 20: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
+	40, // 21: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
+	31, // 22: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
+	40, // 23: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
+	33, // 24: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
+	34, // 25: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
+	32, // 26: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
+	40, // 27: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
+	35, // 28: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
+	30, // 29: retrieval.v1.SearchResponse.rerank:type_name -> retrieval.v1.RerankInfo
+	5,  // 30: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
+	7,  // 31: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
+	9,  // 32: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
+	11, // 33: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
+	15, // 34: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
+	17, // 35: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
+	19, // 36: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
+	21, // 37: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
+	26, // 38: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
+	29, // 39: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
+	6,  // 40: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
+	8,  // 41: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
+	10, // 42: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
+	12, // 43: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
+	16, // 44: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
+	18, // 45: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
+	20, // 46: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
+	25, // 47: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
+	27, // 48: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
+	36, // 49: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
+	40, // [40:50] is the sub-list for method output_type
+	30, // [30:40] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_retrieval_v1_retrieval_proto_init() }
@@ -2569,8 +2775,8 @@ func file_retrieval_v1_retrieval_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_retrieval_v1_retrieval_proto_rawDesc), len(file_retrieval_v1_retrieval_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   36,
+			NumEnums:      3,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
