@@ -60,6 +60,7 @@ commands:
   search   search a collection
   eval     score retrieval quality and latency on a labelled set
   bench    load-test a running server with eval queries (QPS, p50/p95/p99)
+  fake-llm run a fake OpenAI-protocol server for reranker demos
   help     show this text
 
 Run 'zhisou <command> -h' for the flags of a command.
@@ -91,6 +92,8 @@ func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 		return cmdEval(ctx, env, rest)
 	case "bench":
 		return cmdBench(ctx, env, rest)
+	case "fake-llm":
+		return cmdFakeLLM(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.stdout, usage)
 		return nil
