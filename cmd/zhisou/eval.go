@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/rerank"
 	"github.com/zhisou/zhisou/retrieve"
 )
 
@@ -32,6 +34,8 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	baseline := fs.String("baseline", "", "also run this baseline side by side: 'bleve' (stock bleve BM25, same analyzer)")
 	jsonOut := fs.Bool("json", false, "print one JSON object with the metrics on the last line")
 	runFile := fs.String("run", "", "write each query's ranked list (qid, docid, rank, score) to this file; the baseline's goes to FILE.bleve")
+	var rf rerankFlags
+	rf.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: zhisou eval -data DIR [-corpus PATH] [-baseline bleve] [-json] [-run FILE]\n\nWithout -collection the corpus is ingested into a temporary store; with -collection NAME\n(and -store DIR) the queries run against that existing collection instead.\n\n")
 		fs.PrintDefaults()
@@ -58,7 +62,11 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := evalConfig{set: set, an: an, existing: isSet(fs, "collection"), store: c.store, collection: c.collection, baseline: *baseline == "bleve", logger: logger}
+	reranker, err := rf.build(env.getenv)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	cfg := evalConfig{set: set, an: an, existing: isSet(fs, "collection"), store: c.store, collection: c.collection, baseline: *baseline == "bleve", logger: logger, reranker: reranker}
 	res, err := evaluate(ctx, cfg)
 	if err != nil {
 		return err
@@ -74,6 +82,15 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 	}
 	printEval(env.stdout, res)
+	if len(res.rerank) > 0 {
+		var parts []string
+		for _, st := range slices.Sorted(maps.Keys(res.rerank)) {
+			parts = append(parts, fmt.Sprintf("%s %d", st, res.rerank[st]))
+		}
+		u := res.rerankUsage
+		fmt.Fprintf(env.stdout, "\nrerank: %s; top hit changed %d; tokens in %d, out %d, reasoning %d\n",
+			strings.Join(parts, ", "), res.rerankTopChanged, u.Prompt, u.Completion, u.Reasoning)
+	}
 	if *jsonOut {
 		var v any = res.zhisou
 		if res.bleve != nil {
@@ -199,9 +216,15 @@ type evalConfig struct {
 	baseline   bool
 	logger     interface{ Info(string, ...any) }
 	tune       *index.Collection
+	reranker   retrieve.Reranker
 }
 
 type evalResult struct {
+	// rerank counts rerank statuses over the queries (empty without a reranker).
+	rerank           map[string]int
+	rerankUsage      rerank.Usage
+	rerankTopChanged int
+
 	zhisou, bleve       *evalMetrics
 	zhisouRun, bleveRun map[string][]rankedDoc
 	queries             []evalQuery
@@ -272,7 +295,8 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := retrieve.New(store, retrieve.Options{MaxTopK: evalMaxChunks})
+	s := retrieve.New(store, retrieve.Options{MaxTopK: evalMaxChunks, Reranker: cfg.reranker})
+	res.rerank = map[string]int{}
 	res.zhisouRun = map[string][]rankedDoc{}
 	var lat []time.Duration
 	for _, q := range cfg.set.queries {
@@ -286,6 +310,15 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 			r, err := s.Search(ctx, retrieve.Request{Collection: collection, Query: q.Text, TopK: min(k, evalMaxChunks)})
 			if k == evalDepth {
 				lat = append(lat, time.Since(start))
+				if ri := r.Rerank; ri != nil && ri.Status != "off" {
+					res.rerank[ri.Status]++
+					res.rerankUsage.Prompt += ri.Usage.Prompt
+					res.rerankUsage.Completion += ri.Usage.Completion
+					res.rerankUsage.Reasoning += ri.Usage.Reasoning
+					if ri.TopChanged {
+						res.rerankTopChanged++
+					}
+				}
 			}
 			if err != nil && !errors.Is(err, retrieve.ErrEmptyQuery) {
 				return nil, fmt.Errorf("query %s: %w", q.ID, err)

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/zhisou/zhisou/rerank/fakellm"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -193,5 +195,23 @@ func TestEvalCommand(t *testing.T) {
 	err = runT(t, []string{"eval", "-data", dir}, func(string) string { return "" }, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), `"p9"`) {
 		t.Errorf("eval with a judged document missing from the corpus = %v, want an error naming p9", err)
+	}
+}
+
+// TestEvalRerank: eval with a reranker prints the rerank status counts and
+// token use; a reranker that swaps the first two hits shows in the metrics.
+func TestEvalRerank(t *testing.T) {
+	fake := fakellm.New(t, fakellm.Permutation(2, 1))
+	var out, errOut bytes.Buffer
+	err := runT(t, []string{"eval", "-data", "../../testdata/eval", "-corpus", "../../testdata/courses", "-rerank-url", fake.URL, "-rerank-model", "m", "-json"},
+		envOf(map[string]string{"ZHISOU_RERANK_API_KEY": "x"}), &out, &errOut)
+	if err != nil {
+		t.Fatalf("eval -rerank-url: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "rerank: ok ") || !strings.Contains(out.String(), "tokens in ") {
+		t.Errorf("eval output does not report rerank statuses and tokens:\n%s", out.String())
+	}
+	if fake.Count() == 0 {
+		t.Error("the fake LLM got no request")
 	}
 }
