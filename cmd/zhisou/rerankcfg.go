@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"maps"
+	"os"
 	"time"
 
 	"github.com/zhisou/zhisou/rerank"
@@ -12,12 +17,14 @@ import (
 // rerankFlags configure one OpenAI-protocol reranking provider. The API key
 // comes only from the environment variable named by -rerank-key-env.
 type rerankFlags struct {
+	config                     string
 	url, model, keyEnv, vendor string
 	timeout, hedge             time.Duration
 	fusedWeight, skipRatio     float64
 }
 
 func (r *rerankFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.config, "rerank-config", "", `JSON file listing reranking providers in priority order: [{"name", "base_url", "model", "api_key_env", "vendor", "temperature", "extra_body"}]; instead of -rerank-url`)
 	fs.StringVar(&r.url, "rerank-url", "", "OpenAI-protocol base URL of the reranking LLM, e.g. https://gateway/v1 (empty: no reranking)")
 	fs.StringVar(&r.model, "rerank-model", "", "model name for reranking")
 	fs.StringVar(&r.keyEnv, "rerank-key-env", "ZHISOU_RERANK_API_KEY", "name of the environment variable that holds the API key")
@@ -28,23 +35,75 @@ func (r *rerankFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&r.skipRatio, "rerank-skip-ratio", 0, "skip the call when the first hit's score is at least this many times the second's (0: never)")
 }
 
-// build returns the reranker, or nil when none is configured.
-func (r *rerankFlags) build(getenv func(string) string) (retrieve.Reranker, error) {
-	if r.url == "" {
-		return nil, nil
-	}
-	p := rerank.Provider{Name: "default", BaseURL: r.url, Model: r.model, APIKeyEnv: r.keyEnv}
-	switch r.vendor {
+// providerEntry is one provider in a -rerank-config file.
+type providerEntry struct {
+	Name        string         `json:"name"`
+	BaseURL     string         `json:"base_url"`
+	Model       string         `json:"model"`
+	APIKeyEnv   string         `json:"api_key_env"`
+	Vendor      string         `json:"vendor"`
+	Temperature float64        `json:"temperature"`
+	ExtraBody   map[string]any `json:"extra_body"`
+}
+
+// provider turns an entry into a rerank.Provider with its vendor's quirks;
+// extra_body fields are added to (and override) the vendor's.
+func (e providerEntry) provider() (rerank.Provider, error) {
+	p := rerank.Provider{Name: e.Name, BaseURL: e.BaseURL, Model: e.Model, APIKeyEnv: e.APIKeyEnv, Temperature: e.Temperature}
+	switch e.Vendor {
 	case "":
 	case "dashscope":
-		p.Name, p.Quirks = "dashscope", rerank.DashScopeQuirks()
+		p.Quirks = rerank.DashScopeQuirks()
 	case "no-thinking":
-		p.Name, p.Quirks = "no-thinking", rerank.ThinkingDisabledQuirks()
+		p.Quirks = rerank.ThinkingDisabledQuirks()
 	default:
-		return nil, fmt.Errorf("-rerank-vendor %q: want '', dashscope or no-thinking", r.vendor)
+		return p, fmt.Errorf("provider %q: vendor %q: want '', dashscope or no-thinking", e.Name, e.Vendor)
+	}
+	if len(e.ExtraBody) > 0 {
+		body := map[string]any{}
+		maps.Copy(body, p.Quirks.ExtraBody)
+		maps.Copy(body, e.ExtraBody)
+		p.Quirks.ExtraBody = body
+	}
+	return p, nil
+}
+
+// build returns the reranker, or nil when none is configured.
+func (r *rerankFlags) build(getenv func(string) string) (retrieve.Reranker, error) {
+	var entries []providerEntry
+	switch {
+	case r.config != "" && r.url != "":
+		return nil, errors.New("reranker: give -rerank-config or -rerank-url, not both")
+	case r.config != "":
+		b, err := os.ReadFile(r.config)
+		if err != nil {
+			return nil, fmt.Errorf("reranker: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&entries); err != nil {
+			return nil, fmt.Errorf("reranker: %s: %w", r.config, err)
+		}
+		if len(entries) == 0 {
+			return nil, fmt.Errorf("reranker: %s lists no provider", r.config)
+		}
+	case r.url != "":
+		name := r.vendor
+		if name == "" {
+			name = "default"
+		}
+		entries = []providerEntry{{Name: name, BaseURL: r.url, Model: r.model, APIKeyEnv: r.keyEnv, Vendor: r.vendor}}
+	default:
+		return nil, nil
 	}
 	opts := rerank.DefaultOptions()
-	opts.Providers = []rerank.Provider{p}
+	for _, e := range entries {
+		p, err := e.provider()
+		if err != nil {
+			return nil, fmt.Errorf("reranker: %w", err)
+		}
+		opts.Providers = append(opts.Providers, p)
+	}
 	opts.Timeout, opts.HedgeDelay, opts.FusedWeight, opts.SkipRatio = r.timeout, r.hedge, r.fusedWeight, r.skipRatio
 	opts.Getenv = getenv
 	l, err := rerank.New(opts)

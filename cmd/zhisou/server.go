@@ -28,6 +28,7 @@ import (
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/ingest"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+	"github.com/zhisou/zhisou/rerank"
 	"github.com/zhisou/zhisou/retrieve"
 )
 
@@ -48,6 +49,50 @@ type server struct {
 	search *retrieve.Searcher
 	chunk  ingest.ChunkOptions
 	logger *slog.Logger
+	// rerankMetrics is set by newGRPCServer.
+	rerankMetrics *rerankMetrics
+}
+
+// rerankMetrics count what the reranker did, by provider and status.
+type rerankMetrics struct {
+	calls      *prometheus.CounterVec   // provider, status
+	tokens     *prometheus.CounterVec   // provider, kind (prompt, completion, reasoning, cached)
+	seconds    *prometheus.HistogramVec // provider
+	topChanged *prometheus.CounterVec   // provider
+}
+
+func newRerankMetrics(reg prometheus.Registerer) (*rerankMetrics, error) {
+	m := &rerankMetrics{
+		calls:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zhisou_rerank_total", Help: "Rerank attempts by provider and status (ok, timeout, rate_limited, refused, ...)."}, []string{"provider", "status"}),
+		tokens:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zhisou_rerank_tokens_total", Help: "Tokens the rerank providers reported, by kind."}, []string{"provider", "kind"}),
+		seconds:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zhisou_rerank_seconds", Help: "Rerank call time.", Buckets: []float64{.05, .1, .2, .3, .5, .75, 1, 1.2, 1.5, 2, 3, 5}}, []string{"provider"}),
+		topChanged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zhisou_rerank_top_changed_total", Help: "Reranks that changed the first hit."}, []string{"provider"}),
+	}
+	for _, c := range []prometheus.Collector{m.calls, m.tokens, m.seconds, m.topChanged} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register rerank metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *rerankMetrics) observe(ri *retrieve.RerankInfo) {
+	if m == nil || ri == nil || ri.Status == "off" {
+		return
+	}
+	p := ri.Provider
+	m.calls.WithLabelValues(p, ri.Status).Inc()
+	for kind, n := range map[string]int{"prompt": ri.Usage.Prompt, "completion": ri.Usage.Completion, "reasoning": ri.Usage.Reasoning, "cached": ri.Usage.Cached} {
+		if n > 0 {
+			m.tokens.WithLabelValues(p, kind).Add(float64(n))
+		}
+	}
+	if ri.Took > 0 {
+		m.seconds.WithLabelValues(p).Observe(ri.Took.Seconds())
+	}
+	if ri.TopChanged {
+		m.topChanged.WithLabelValues(p).Inc()
+	}
 }
 
 // newGRPCServer builds the whole gRPC server: interceptors (metrics, logging,
@@ -61,6 +106,11 @@ func newGRPCServer(logger *slog.Logger, reg prometheus.Registerer, svc *server, 
 	if err := reg.Register(metrics); err != nil {
 		return nil, fmt.Errorf("register gRPC metrics: %w", err)
 	}
+	rm, err := newRerankMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	svc.rerankMetrics = rm
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(func(c codes.Code) logging.Level {
 		switch c {
 		case codes.OK, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.Canceled:
@@ -492,6 +542,10 @@ func (s *server) Search(ctx context.Context, req *retrievalv1.SearchRequest) (*r
 	res, err := s.search.Search(ctx, r)
 	if err != nil {
 		return nil, s.toStatus(err)
+	}
+	s.rerankMetrics.observe(res.Rerank)
+	if ri := res.Rerank; ri != nil && ri.Status != "off" && ri.Status != string(rerank.StatusOK) && !strings.HasPrefix(ri.Status, "skipped") {
+		s.logger.Warn("rerank fell back to the retrieval order", "provider", ri.Provider, "status", ri.Status, "took", ri.Took)
 	}
 	return searchResultToProto(res), nil
 }

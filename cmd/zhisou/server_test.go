@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -552,4 +554,87 @@ func TestServerRerank(t *testing.T) {
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("Search(rerank required, no reranker) = %v, want UNAVAILABLE", err)
 	}
+}
+
+// TestRerankConfig: providers from a file, in priority order with hedging,
+// and the file's errors.
+func TestRerankConfig(t *testing.T) {
+	slow := fakellm.New(t, fakellm.Delay(5*time.Second, fakellm.Permutation(1)))
+	fast := fakellm.New(t, fakellm.Permutation(3, 1, 2))
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.json", fmt.Sprintf(`[
+  {"name": "qwen", "base_url": %q, "model": "qwen-turbo", "api_key_env": "K1", "vendor": "dashscope"},
+  {"name": "doubao", "base_url": %q, "model": "doubao-lite", "api_key_env": "K2", "vendor": "no-thinking", "extra_body": {"user": "zhisou"}}
+]`, slow.URL, fast.URL))
+	env := envOf(map[string]string{"K1": "a", "K2": "b"})
+	rf := rerankFlags{config: good, timeout: 3 * time.Second, hedge: 100 * time.Millisecond}
+	reranker, err := rf.build(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, reg := testServerOpts(t, retrieve.Options{Reranker: reranker})
+	seed(t, c)
+	res, err := c.Search(t.Context(), &retrievalv1.SearchRequest{Collection: "kb", Query: "价值 预算 客户", TopK: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ri := res.GetRerank(); ri.GetStatus() != "ok" || ri.GetProvider() != "doubao" || ri.GetTook().AsDuration() > 2*time.Second {
+		t.Errorf("rerank = %v, want ok from the hedge doubao well before the slow provider", ri)
+	}
+	if n := counterValue(t, reg, "zhisou_rerank_total", map[string]string{"provider": "doubao", "status": "ok"}); n != 1 {
+		t.Errorf("zhisou_rerank_total{provider=doubao,status=ok} = %v, want 1", n)
+	}
+	reqs := fast.Requests()
+	if len(reqs) == 0 || !strings.Contains(string(reqs[0].Body), `"user":"zhisou"`) || !strings.Contains(string(reqs[0].Body), `"thinking"`) {
+		t.Errorf("the second provider's request %q lacks the configured extra body fields", reqs)
+	}
+
+	for _, tt := range []struct{ name, content, want string }{
+		{"unknown field", `[{"name": "x", "base_url": "http://h/v1", "model": "m", "api_key_env": "K1", "colour": "red"}]`, "colour"},
+		{"missing url", `[{"name": "kimi", "model": "m", "api_key_env": "K1"}]`, "kimi"},
+		{"missing key", `[{"name": "glm", "base_url": "http://h/v1", "model": "m", "api_key_env": "NOPE"}]`, "glm"},
+		{"unknown vendor", `[{"name": "v", "base_url": "http://h/v1", "model": "m", "api_key_env": "K1", "vendor": "acme"}]`, "acme"},
+		{"empty", `[]`, "no provider"},
+	} {
+		rf := rerankFlags{config: write(tt.name+".json", tt.content), timeout: time.Second}
+		if _, err := rf.build(env); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: build = %v, want an error mentioning %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// counterValue sums the counters of a metric family whose labels include want.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue metrics
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
 }
