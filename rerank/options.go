@@ -82,6 +82,10 @@ type Provider struct {
 	Temperature float64
 	// Quirks are the vendor-specific request changes.
 	Quirks Quirks
+	// PricePrompt and PriceCompletion are the prices per million prompt and
+	// completion tokens (reasoning tokens are billed as completion), in any
+	// one currency; Result.Cost is computed from them.
+	PricePrompt, PriceCompletion float64
 }
 
 // Quirks are per-vendor changes to the request body, kept as data so that a

@@ -97,6 +97,8 @@ type Result struct {
 	NoneRelevant bool
 	// Usage is the token usage of that provider's reply, when it sent one.
 	Usage Usage
+	// Cost is the estimated cost of that reply from the provider's prices.
+	Cost float64
 	// Latency is the wall time of the Rerank call.
 	Latency time.Duration
 }
@@ -213,12 +215,24 @@ func (l *LLM) rerank(ctx context.Context, query string, cands []Candidate) Resul
 	}
 	o := l.race(ctx, req, n)
 	fused.Status, fused.Detail, fused.Provider, fused.Usage = o.status, o.detail, o.provider, o.usage
+	fused.Cost = l.cost(o.provider, o.usage)
 	if o.status != StatusOK {
 		return fused
 	}
 	fused.NoneRelevant = o.none
 	copy(fused.Order, blend(complete(o.ids, n), l.opts.FusedWeight))
 	return fused
+}
+
+// cost prices a reply's usage with its provider's prices. Completion tokens
+// as reported include reasoning tokens (OpenAI's usage convention).
+func (l *LLM) cost(provider string, u Usage) float64 {
+	for _, p := range l.opts.Providers {
+		if p.Name == provider {
+			return (float64(u.Prompt)*p.PricePrompt + float64(u.Completion)*p.PriceCompletion) / 1e6
+		}
+	}
+	return 0
 }
 
 // confident reports whether the first fused score beats the second by at

@@ -38,10 +38,12 @@ var ErrRerankUnavailable = errors.New("rerank unavailable")
 // RerankInfo says what the reranker did for one request.
 type RerankInfo struct {
 	// Status is "off" when no reranking was attempted, else rerank.Status.
-	Status     string
-	Provider   string
-	Took       time.Duration
-	Usage      rerank.Usage
+	Status   string
+	Provider string
+	Took     time.Duration
+	Usage    rerank.Usage
+	// Cost is the estimated cost from the provider's configured prices.
+	Cost       float64
 	TopChanged bool
 }
 
@@ -70,7 +72,7 @@ func (s *Searcher) rerankHits(ctx context.Context, req Request, hits []Hit) ([]H
 		cands[i] = rerank.Candidate{Heading: index.HeadingString(h.HeadingPath), Title: h.Title, Text: h.Text, Score: h.Score}
 	}
 	r := s.opts.Reranker.Rerank(ctx, req.Query, cands)
-	info := &RerankInfo{Status: string(r.Status), Provider: r.Provider, Took: r.Latency, Usage: r.Usage}
+	info := &RerankInfo{Status: string(r.Status), Provider: r.Provider, Took: r.Latency, Usage: r.Usage, Cost: r.Cost}
 	if err := r.Err(); err != nil {
 		if req.Rerank == RerankRequired {
 			return nil, info, fmt.Errorf("%w: %s", ErrRerankUnavailable, r.Status)

@@ -88,8 +88,8 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 			parts = append(parts, fmt.Sprintf("%s %d", st, res.rerank[st]))
 		}
 		u := res.rerankUsage
-		fmt.Fprintf(env.stdout, "\nrerank: %s; top hit changed %d; tokens in %d, out %d, reasoning %d\n",
-			strings.Join(parts, ", "), res.rerankTopChanged, u.Prompt, u.Completion, u.Reasoning)
+		fmt.Fprintf(env.stdout, "\nrerank: %s; top hit changed %d; tokens in %d, out %d, reasoning %d; estimated cost %.4f\n",
+			strings.Join(parts, ", "), res.rerankTopChanged, u.Prompt, u.Completion, u.Reasoning, res.rerankCost)
 	}
 	if *jsonOut {
 		var v any = res.zhisou
@@ -224,6 +224,7 @@ type evalResult struct {
 	rerank           map[string]int
 	rerankUsage      rerank.Usage
 	rerankTopChanged int
+	rerankCost       float64
 
 	zhisou, bleve       *evalMetrics
 	zhisouRun, bleveRun map[string][]rankedDoc
@@ -315,6 +316,7 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 					res.rerankUsage.Prompt += ri.Usage.Prompt
 					res.rerankUsage.Completion += ri.Usage.Completion
 					res.rerankUsage.Reasoning += ri.Usage.Reasoning
+					res.rerankCost += ri.Cost
 					if ri.TopChanged {
 						res.rerankTopChanged++
 					}

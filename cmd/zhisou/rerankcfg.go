@@ -44,12 +44,16 @@ type providerEntry struct {
 	Vendor      string         `json:"vendor"`
 	Temperature float64        `json:"temperature"`
 	ExtraBody   map[string]any `json:"extra_body"`
+	// Prices per million prompt and completion tokens.
+	PricePrompt     float64 `json:"price_prompt"`
+	PriceCompletion float64 `json:"price_completion"`
 }
 
 // provider turns an entry into a rerank.Provider with its vendor's quirks;
 // extra_body fields are added to (and override) the vendor's.
 func (e providerEntry) provider() (rerank.Provider, error) {
-	p := rerank.Provider{Name: e.Name, BaseURL: e.BaseURL, Model: e.Model, APIKeyEnv: e.APIKeyEnv, Temperature: e.Temperature}
+	p := rerank.Provider{Name: e.Name, BaseURL: e.BaseURL, Model: e.Model, APIKeyEnv: e.APIKeyEnv, Temperature: e.Temperature,
+		PricePrompt: e.PricePrompt, PriceCompletion: e.PriceCompletion}
 	switch e.Vendor {
 	case "":
 	case "dashscope":

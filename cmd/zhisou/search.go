@@ -145,14 +145,14 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 		out := map[string]any{"query": query, "took_ms": float64(took.Microseconds()) / 1000, "hits": hits}
 		if rr != nil {
 			out["rerank"] = map[string]any{"status": rr.GetStatus(), "provider": rr.GetProvider(), "took_ms": float64(rr.GetTook().AsDuration().Microseconds()) / 1000,
-				"prompt_tokens": rr.GetPromptTokens(), "completion_tokens": rr.GetCompletionTokens(), "reasoning_tokens": rr.GetReasoningTokens(), "top_changed": rr.GetTopChanged()}
+				"prompt_tokens": rr.GetPromptTokens(), "completion_tokens": rr.GetCompletionTokens(), "reasoning_tokens": rr.GetReasoningTokens(), "cost": rr.GetCost(), "top_changed": rr.GetTopChanged()}
 		}
 		return enc.Encode(out)
 	}
 	printHits(env, query, hits, dbg, took)
 	if rr != nil && rr.GetStatus() != "off" {
-		fmt.Fprintf(env.stdout, "\nrerank: %s (provider %s, %s, tokens in %d / out %d / reasoning %d, top changed %v)\n",
-			rr.GetStatus(), rr.GetProvider(), rr.GetTook().AsDuration().Round(time.Millisecond), rr.GetPromptTokens(), rr.GetCompletionTokens(), rr.GetReasoningTokens(), rr.GetTopChanged())
+		fmt.Fprintf(env.stdout, "\nrerank: %s (provider %s, %s, tokens in %d / out %d / reasoning %d, cost %.6f, top changed %v)\n",
+			rr.GetStatus(), rr.GetProvider(), rr.GetTook().AsDuration().Round(time.Millisecond), rr.GetPromptTokens(), rr.GetCompletionTokens(), rr.GetReasoningTokens(), rr.GetCost(), rr.GetTopChanged())
 	}
 	return nil
 }

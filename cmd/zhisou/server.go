@@ -59,6 +59,7 @@ type rerankMetrics struct {
 	tokens     *prometheus.CounterVec   // provider, kind (prompt, completion, reasoning, cached)
 	seconds    *prometheus.HistogramVec // provider
 	topChanged *prometheus.CounterVec   // provider
+	cost       *prometheus.CounterVec   // provider
 }
 
 func newRerankMetrics(reg prometheus.Registerer) (*rerankMetrics, error) {
@@ -67,8 +68,9 @@ func newRerankMetrics(reg prometheus.Registerer) (*rerankMetrics, error) {
 		tokens:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zhisou_rerank_tokens_total", Help: "Tokens the rerank providers reported, by kind."}, []string{"provider", "kind"}),
 		seconds:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zhisou_rerank_seconds", Help: "Rerank call time.", Buckets: []float64{.05, .1, .2, .3, .5, .75, 1, 1.2, 1.5, 2, 3, 5}}, []string{"provider"}),
 		topChanged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zhisou_rerank_top_changed_total", Help: "Reranks that changed the first hit."}, []string{"provider"}),
+		cost:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zhisou_rerank_cost_total", Help: "Estimated rerank cost from the configured prices."}, []string{"provider"}),
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.tokens, m.seconds, m.topChanged} {
+	for _, c := range []prometheus.Collector{m.calls, m.tokens, m.seconds, m.topChanged, m.cost} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register rerank metrics: %w", err)
 		}
@@ -92,6 +94,9 @@ func (m *rerankMetrics) observe(ri *retrieve.RerankInfo) {
 	}
 	if ri.TopChanged {
 		m.topChanged.WithLabelValues(p).Inc()
+	}
+	if ri.Cost > 0 {
+		m.cost.WithLabelValues(p).Add(ri.Cost)
 	}
 }
 
@@ -612,7 +617,7 @@ func searchResultToProto(res retrieve.Result) *retrievalv1.SearchResponse {
 	}
 	if ri := res.Rerank; ri != nil {
 		resp.Rerank = &retrievalv1.RerankInfo{
-			Status: ri.Status, Provider: ri.Provider, Took: durationpb.New(ri.Took), TopChanged: ri.TopChanged,
+			Status: ri.Status, Provider: ri.Provider, Took: durationpb.New(ri.Took), TopChanged: ri.TopChanged, Cost: ri.Cost,
 			PromptTokens: int32(ri.Usage.Prompt), CompletionTokens: int32(ri.Usage.Completion), ReasoningTokens: int32(ri.Usage.Reasoning),
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -572,7 +573,7 @@ func TestRerankConfig(t *testing.T) {
 	}
 	good := write("good.json", fmt.Sprintf(`[
   {"name": "qwen", "base_url": %q, "model": "qwen-turbo", "api_key_env": "K1", "vendor": "dashscope"},
-  {"name": "doubao", "base_url": %q, "model": "doubao-lite", "api_key_env": "K2", "vendor": "no-thinking", "extra_body": {"user": "zhisou"}}
+  {"name": "doubao", "base_url": %q, "model": "doubao-lite", "api_key_env": "K2", "vendor": "no-thinking", "extra_body": {"user": "zhisou"}, "price_prompt": 0.3, "price_completion": 0.6}
 ]`, slow.URL, fast.URL))
 	env := envOf(map[string]string{"K1": "a", "K2": "b"})
 	rf := rerankFlags{config: good, timeout: 3 * time.Second, hedge: 100 * time.Millisecond}
@@ -588,6 +589,10 @@ func TestRerankConfig(t *testing.T) {
 	}
 	if ri := res.GetRerank(); ri.GetStatus() != "ok" || ri.GetProvider() != "doubao" || ri.GetTook().AsDuration() > 2*time.Second {
 		t.Errorf("rerank = %v, want ok from the hedge doubao well before the slow provider", ri)
+	}
+	ri := res.GetRerank()
+	if want := (float64(ri.GetPromptTokens())*0.3 + float64(ri.GetCompletionTokens())*0.6) / 1e6; ri.GetPromptTokens() == 0 || math.Abs(ri.GetCost()-want) > 1e-12 {
+		t.Errorf("rerank cost %v for %d+%d tokens, want %v", ri.GetCost(), ri.GetPromptTokens(), ri.GetCompletionTokens(), want)
 	}
 	if n := counterValue(t, reg, "zhisou_rerank_total", map[string]string{"provider": "doubao", "status": "ok"}); n != 1 {
 		t.Errorf("zhisou_rerank_total{provider=doubao,status=ok} = %v, want 1", n)

@@ -1920,7 +1920,9 @@ type RerankInfo struct {
 	// ReasoningTokens the provider reported (should be 0: thinking disabled).
 	ReasoningTokens int32 `protobuf:"varint,6,opt,name=reasoning_tokens,json=reasoningTokens" json:"reasoning_tokens,omitempty"`
 	// TopChanged is true when the reranker changed the first hit.
-	TopChanged    bool `protobuf:"varint,7,opt,name=top_changed,json=topChanged" json:"top_changed,omitempty"`
+	TopChanged bool `protobuf:"varint,7,opt,name=top_changed,json=topChanged" json:"top_changed,omitempty"`
+	// Cost is the estimated cost from the provider's configured prices.
+	Cost          float64 `protobuf:"fixed64,8,opt,name=cost" json:"cost,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2002,6 +2004,13 @@ func (x *RerankInfo) GetTopChanged() bool {
 		return x.TopChanged
 	}
 	return false
+}
+
+func (x *RerankInfo) GetCost() float64 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
 }
 
 // Highlight is a byte range of a matched term in SearchHit.text.
@@ -2578,7 +2587,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\fwith_context\x18\x05 \x01(\bR\vwithContext\x12\x14\n" +
 	"\x05debug\x18\x06 \x01(\bR\x05debug\x120\n" +
 	"\x06rerank\x18\a \x01(\x0e2\x18.retrieval.v1.RerankModeR\x06rerank\x12@\n" +
-	"\x0ererank_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\rrerankTimeout\"\x8d\x02\n" +
+	"\x0ererank_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\rrerankTimeout\"\xa1\x02\n" +
 	"\n" +
 	"RerankInfo\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x1a\n" +
@@ -2588,7 +2597,8 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x11completion_tokens\x18\x05 \x01(\x05R\x10completionTokens\x12)\n" +
 	"\x10reasoning_tokens\x18\x06 \x01(\x05R\x0freasoningTokens\x12\x1f\n" +
 	"\vtop_changed\x18\a \x01(\bR\n" +
-	"topChanged\"3\n" +
+	"topChanged\x12\x12\n" +
+	"\x04cost\x18\b \x01(\x01R\x04cost\"3\n" +
 	"\tHighlight\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\x05R\x03end\"\xb3\x02\n" +
