@@ -57,6 +57,16 @@ type Options struct {
 	// After it, calls go through again; one more failure reopens it.
 	BreakerCooldown time.Duration
 
+	// CacheSize is how many successful orders are cached, keyed by prompt
+	// version, models, normalised query and the candidates' content
+	// (default 10 000; negative disables the cache). Fallbacks are never
+	// cached.
+	CacheSize int
+	// MaxInflight caps concurrent calls to the providers (default 64;
+	// negative: no cap). A call over the cap returns the fused order with
+	// StatusOverloaded at once.
+	MaxInflight int
+
 	// Getenv reads the providers' API keys (default os.Getenv).
 	Getenv func(string) string
 	// Transport carries the HTTP requests (default a clone of
@@ -127,6 +137,8 @@ func DefaultOptions() Options {
 		HedgeDelay:      500 * time.Millisecond,
 		BreakerFailures: 5,
 		BreakerCooldown: 10 * time.Second,
+		CacheSize:       10000,
+		MaxInflight:     64,
 		Getenv:          os.Getenv,
 	}
 }
@@ -171,6 +183,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.BreakerCooldown <= 0 {
 		o.BreakerCooldown = d.BreakerCooldown
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = d.CacheSize
+	}
+	if o.MaxInflight == 0 {
+		o.MaxInflight = d.MaxInflight
 	}
 	if o.Getenv == nil {
 		o.Getenv = d.Getenv

@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dgraph-io/ristretto/v2"
 	openai "github.com/sashabaranov/go-openai"
+	"golang.org/x/sync/singleflight"
 )
 
 // ErrUnavailable is wrapped by Result.Err when reranking did not happen.
@@ -64,6 +66,9 @@ const (
 	StatusRefused Status = "refused"
 	// StatusClientError: another HTTP 4xx, e.g. a bad key or model name.
 	StatusClientError Status = "client_error"
+	// StatusOverloaded: Options.MaxInflight calls are already in flight; no
+	// call was made (load shedding instead of queueing past the deadline).
+	StatusOverloaded Status = "overloaded"
 	// StatusMalformed: the reply could not be read or holds no valid id
 	// (bad JSON, empty content, prose, thinking that used up max_tokens).
 	StatusMalformed Status = "malformed"
@@ -99,6 +104,8 @@ type Result struct {
 	Usage Usage
 	// Cost is the estimated cost of that reply from the provider's prices.
 	Cost float64
+	// Cached reports an order served from the cache (no call, no cost).
+	Cached bool
 	// Latency is the wall time of the Rerank call.
 	Latency time.Duration
 }
@@ -121,6 +128,9 @@ type LLM struct {
 	opts      Options
 	providers []*provider
 	transport http.RoundTripper
+	cache     *ristretto.Cache[string, cached] // nil: no cache
+	flight    singleflight.Group
+	inflight  chan struct{} // a slot per call in flight; nil: unlimited
 }
 
 // New returns an LLM for opts. It fails if an option is out of range or a
@@ -132,6 +142,12 @@ func New(opts Options) (*LLM, error) {
 		return nil, err
 	}
 	l := &LLM{opts: opts, transport: opts.Transport}
+	if l.cache, err = newCache(opts.CacheSize); err != nil {
+		return nil, fmt.Errorf("rerank: cache: %w", err)
+	}
+	if opts.MaxInflight > 0 {
+		l.inflight = make(chan struct{}, opts.MaxInflight)
+	}
 	if l.transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 64
@@ -183,7 +199,12 @@ func (l *LLM) Close() {
 // behind. cands is not modified.
 func (l *LLM) Rerank(ctx context.Context, query string, cands []Candidate) Result {
 	start := time.Now()
-	res := l.rerank(ctx, query, cands)
+	var res Result
+	if len(cands) < 2 || l.confident(cands) || len(l.providers) == 0 {
+		res = l.rerank(ctx, query, cands) // answers at once, without a call
+	} else {
+		res = l.shared(ctx, query, cands)
+	}
 	res.Latency = time.Since(start)
 	return res
 }

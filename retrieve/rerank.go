@@ -43,7 +43,9 @@ type RerankInfo struct {
 	Took     time.Duration
 	Usage    rerank.Usage
 	// Cost is the estimated cost from the provider's configured prices.
-	Cost       float64
+	Cost float64
+	// Cached is true when the order came from the reranker's cache.
+	Cached     bool
 	TopChanged bool
 }
 
@@ -72,7 +74,7 @@ func (s *Searcher) rerankHits(ctx context.Context, req Request, hits []Hit) ([]H
 		cands[i] = rerank.Candidate{Heading: index.HeadingString(h.HeadingPath), Title: h.Title, Text: h.Text, Score: h.Score}
 	}
 	r := s.opts.Reranker.Rerank(ctx, req.Query, cands)
-	info := &RerankInfo{Status: string(r.Status), Provider: r.Provider, Took: r.Latency, Usage: r.Usage, Cost: r.Cost}
+	info := &RerankInfo{Status: string(r.Status), Provider: r.Provider, Took: r.Latency, Usage: r.Usage, Cost: r.Cost, Cached: r.Cached}
 	if err := r.Err(); err != nil {
 		if req.Rerank == RerankRequired {
 			return nil, info, fmt.Errorf("%w: %s", ErrRerankUnavailable, r.Status)
