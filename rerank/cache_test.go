@@ -111,3 +111,37 @@ func TestOverloaded(t *testing.T) {
 	}
 	<-done
 }
+
+// TestRateLimit: a provider over its request rate is skipped: the next
+// provider answers, or the call falls back with status throttled.
+func TestRateLimit(t *testing.T) {
+	ctx := t.Context()
+	limited := fakellm.New(t, fakellm.Permutation(2, 1))
+	l := newLLM(t, rerank.Options{CacheSize: -1}, limited)
+	// newLLM gives no rate; build one with a limit of 1 per second.
+	opts := l.Options()
+	opts.Providers[0].RequestsPerSecond = 1
+	l2, err := rerank.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if r := l2.Rerank(ctx, "问题一", cands(3)); r.Status != rerank.StatusOK {
+		t.Fatalf("first call = %s, want ok", r.Status)
+	}
+	if r := l2.Rerank(ctx, "问题二", cands(3)); r.Status != rerank.StatusThrottled || limited.Count() != 1 {
+		t.Errorf("second call within the second = %s after %d requests, want throttled without a request", r.Status, limited.Count())
+	}
+
+	spare := fakellm.New(t, fakellm.Permutation(3, 2, 1))
+	opts.Providers = append(opts.Providers, rerank.Provider{Name: "spare", BaseURL: spare.URL, Model: "m", APIKeyEnv: "TEST_KEY"})
+	l3, err := rerank.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l3.Close()
+	l3.Rerank(ctx, "问题三", cands(3))
+	if r := l3.Rerank(ctx, "问题四", cands(3)); r.Status != rerank.StatusOK || r.Provider != "spare" {
+		t.Errorf("call over the first provider's rate = %s from %q, want ok from spare", r.Status, r.Provider)
+	}
+}

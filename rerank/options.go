@@ -96,6 +96,9 @@ type Provider struct {
 	// completion tokens (reasoning tokens are billed as completion), in any
 	// one currency; Result.Cost is computed from them.
 	PricePrompt, PriceCompletion float64
+	// RequestsPerSecond caps the calls to this provider (burst: one second's
+	// worth); a call over the rate skips to the next provider. 0: no cap.
+	RequestsPerSecond float64
 }
 
 // Quirks are per-vendor changes to the request body, kept as data so that a
@@ -200,6 +203,9 @@ func (o Options) withDefaults() (Options, error) {
 func (p Provider) validate(i int, seen map[string]bool) error {
 	if p.Name == "" {
 		return fmt.Errorf("rerank: provider #%d has no name", i+1)
+	}
+	if p.RequestsPerSecond < 0 || p.PricePrompt < 0 || p.PriceCompletion < 0 {
+		return fmt.Errorf("rerank: provider %q: negative requests per second or price", p.Name)
 	}
 	if seen[p.Name] {
 		return fmt.Errorf("rerank: provider %q is listed twice", p.Name)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+	"golang.org/x/time/rate"
 )
 
 // Retry timing. A retry waits a random backoff in [retryMinBackoff,
@@ -38,6 +39,7 @@ type provider struct {
 	priority int // index in Options.Providers
 	client   *openai.Client
 	breaker  breaker
+	limiter  *rate.Limiter // nil: no rate limit
 }
 
 // outcome is the result of asking one provider.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/dgraph-io/ristretto/v2"
 	openai "github.com/sashabaranov/go-openai"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
 // ErrUnavailable is wrapped by Result.Err when reranking did not happen.
@@ -66,6 +68,9 @@ const (
 	StatusRefused Status = "refused"
 	// StatusClientError: another HTTP 4xx, e.g. a bad key or model name.
 	StatusClientError Status = "client_error"
+	// StatusThrottled: every provider was over its configured request rate
+	// (Provider.RequestsPerSecond); no call was made.
+	StatusThrottled Status = "throttled"
 	// StatusOverloaded: Options.MaxInflight calls are already in flight; no
 	// call was made (load shedding instead of queueing past the deadline).
 	StatusOverloaded Status = "overloaded"
@@ -169,12 +174,16 @@ func New(opts Options) (*LLM, error) {
 		cfg := openai.DefaultConfig(key)
 		cfg.BaseURL = p.BaseURL
 		cfg.HTTPClient = &http.Client{Transport: rw}
-		l.providers = append(l.providers, &provider{
+		pr := &provider{
 			cfg:      p,
 			priority: i,
 			client:   openai.NewClientWithConfig(cfg),
 			breaker:  breaker{threshold: opts.BreakerFailures, cooldown: opts.BreakerCooldown},
-		})
+		}
+		if p.RequestsPerSecond > 0 {
+			pr.limiter = rate.NewLimiter(rate.Limit(p.RequestsPerSecond), max(1, int(math.Ceil(p.RequestsPerSecond))))
+		}
+		l.providers = append(l.providers, pr)
 	}
 	return l, nil
 }
@@ -289,6 +298,12 @@ func (l *LLM) race(ctx context.Context, req openai.ChatCompletionRequest, n int)
 			next++
 			if !p.breaker.allow(time.Now()) {
 				failures = append(failures, outcome{provider: p.cfg.Name, priority: p.priority, status: StatusCircuitOpen, skipped: true})
+				continue
+			}
+			if p.limiter != nil && !p.limiter.Allow() {
+				// Over the configured request rate: do not wait (the
+				// deadline is short); the next provider may have room.
+				failures = append(failures, outcome{provider: p.cfg.Name, priority: p.priority, status: StatusThrottled, skipped: true})
 				continue
 			}
 			inFlight++
