@@ -235,6 +235,7 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 			word[t.Term] = true
 		}
 	}
+	docs := map[string]index.Document{} // for section context
 	out := make([]Hit, len(hits))
 	for i, h := range hits {
 		c := chunks[i]
@@ -260,7 +261,7 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 			Highlights: s.Highlights(c.Text, h.Matched),
 		}
 		if req.WithContext {
-			out[i].Context, err = s.sectionText(ctx, req.Collection, c)
+			out[i].Context, err = s.sectionText(ctx, req.Collection, c, docs)
 			if err != nil {
 				return nil, err
 			}
@@ -316,8 +317,15 @@ func (s *Searcher) Highlights(text string, matched []string) []Span {
 
 // sectionText returns the text of the chunks that share c's heading path,
 // bounded to MaxContextRunes around c.
-func (s *Searcher) sectionText(ctx context.Context, collection string, c index.Chunk) (string, error) {
-	d, err := s.store.Document(ctx, collection, c.DocID)
+func (s *Searcher) sectionText(ctx context.Context, collection string, c index.Chunk, docs map[string]index.Document) (string, error) {
+	d, ok := docs[c.DocID] // hits often share a document: read it once per request
+	var err error
+	if !ok {
+		d, err = s.store.Document(ctx, collection, c.DocID)
+		if err == nil {
+			docs[c.DocID] = d
+		}
+	}
 	if errors.Is(err, index.ErrNotFound) {
 		// Deleted since its chunk was read.
 		return truncate(c.Text, s.opts.MaxContextRunes), nil
