@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/sync/singleflight"
 )
 
 // cacheKey identifies a rerank request: prompt version, the providers'
@@ -65,7 +67,9 @@ func (l *LLM) shared(ctx context.Context, query string, cands []Candidate) Resul
 	if d, ok := ctx.Deadline(); ok {
 		callCtx, cancel = context.WithDeadline(callCtx, d)
 	}
+	var leader atomic.Bool // this caller's callCtx runs the call
 	ch := l.flight.DoChan(key, func() (any, error) {
+		leader.Store(true)
 		defer cancel()
 		// Only a request that makes a call takes a slot; identical ones
 		// wait for it.
@@ -78,22 +82,33 @@ func (l *LLM) shared(ctx context.Context, query string, cands []Candidate) Resul
 			}
 		}
 		r := l.rerank(callCtx, query, cands)
-		if r.Status == StatusOK && l.cache != nil {
+		if r.Status == StatusOK && !r.Partial && l.cache != nil {
 			l.cache.Set(key, cached{order: append([]int(nil), r.Order...), none: r.NoneRelevant, provider: r.Provider}, 1)
 		}
 		return &sharedResult{r: r}, nil
 	})
 	select {
 	case res := <-ch:
-		sr := res.Val.(*sharedResult)
-		r := sr.r
-		r.Order = append([]int(nil), r.Order...) // callers own their slice
-		if !sr.billed.CompareAndSwap(false, true) {
-			r.Usage, r.Cost = Usage{}, 0 // the call is billed once, to the first caller served
-		}
-		return r
+		return l.served(res)
 	case <-ctx.Done():
+		if leader.Load() && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The call runs under this caller's deadline, so it is ending
+			// too: wait for it, because a stream may salvage the ids it
+			// received (Result.Partial).
+			return l.served(<-ch)
+		}
 		r := Result{Order: identity(len(cands)), Status: ctxStatus(ctx)}
 		return r
 	}
+}
+
+// served returns a caller's copy of a shared call's result.
+func (l *LLM) served(res singleflight.Result) Result {
+	sr := res.Val.(*sharedResult)
+	r := sr.r
+	r.Order = append([]int(nil), r.Order...) // callers own their slice
+	if !sr.billed.CompareAndSwap(false, true) {
+		r.Usage, r.Cost = Usage{}, 0 // the call is billed once, to the first caller served
+	}
+	return r
 }

@@ -35,6 +35,18 @@
 // consecutive-failure circuit breaker per provider skips a provider that
 // keeps timing out or failing with 5xx.
 //
+// With Options.Stream the reply is streamed (SSE) and collected as it
+// arrives. An id counts once a non-digit follows it or the reply is
+// finished, so "1" arriving before "2" is not mistaken for id 1 of "12".
+// If the deadline, the caller's deadline, a broken connection or a vendor
+// error event ends the stream after at least one complete id, those ids are
+// used and the Result is StatusOK with Partial set (and is not cached);
+// with no complete id it is the usual failure (StatusTimeout,
+// StatusStreamCut, ...). SSE keep-alive comments and blank lines are
+// skipped, however many arrive. A caller that cancels (rather than times
+// out) gets StatusCanceled at once: the call may be shared with identical
+// requests and goes on for them.
+//
 // Every outcome is a Result whose Status says why its Order is what it is;
 // Result.Err turns a fallback into an error wrapping ErrUnavailable for
 // callers that demanded reranking.

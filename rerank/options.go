@@ -37,6 +37,16 @@ type Options struct {
 	// (fail-over still happens).
 	HedgeDelay time.Duration
 
+	// Stream asks for a streamed reply (SSE, "stream": true with
+	// stream_options.include_usage, so that vendors which support it send
+	// the usage in the last chunk). The content is collected as it arrives: if
+	// the deadline, the caller's deadline or a broken connection ends the
+	// stream after at least one complete id, that prefix of the answer is
+	// used (Result.Partial) instead of falling back to the fused order.
+	// SSE keep-alive comments and blank lines are skipped, however many.
+	// Default false: one plain JSON reply.
+	Stream bool
+
 	// FusedWeight blends the model's order with the fused order, in [0, 1]:
 	// each reranked candidate gets (1-w)*model position + w*fused position
 	// and ties keep the fused order. 0 (the default) is the model's order;

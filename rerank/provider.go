@@ -50,6 +50,7 @@ type outcome struct {
 	detail   string
 	ids      []int // 0-based, valid, best first (StatusOK only)
 	none     bool  // the model answered "0"
+	partial  bool  // a stream cut short after ids (StatusOK only)
 	usage    Usage
 	skipped  bool // the provider was not called (circuit open)
 
@@ -88,6 +89,9 @@ func (p *provider) call(ctx context.Context, req openai.ChatCompletionRequest, n
 
 // attempt makes one HTTP request and classifies its result.
 func (p *provider) attempt(ctx context.Context, req openai.ChatCompletionRequest, n int) outcome {
+	if req.Stream {
+		return p.attemptStream(ctx, req, n)
+	}
 	o := outcome{provider: p.cfg.Name, priority: p.priority}
 	actx, rec := withRecorder(ctx)
 	resp, err := p.client.CreateChatCompletion(actx, req)
@@ -276,6 +280,9 @@ func (b *breaker) record(now time.Time, o outcome) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
+	case o.status == StatusOK && o.partial:
+		// A stream cut short after some ids: the provider was slow or its
+		// connection broke, but it answered; neither a failure nor a reset.
 	case o.status == StatusOK:
 		b.failures = 0
 	case o.tripsBreak:

@@ -74,6 +74,12 @@ const (
 	// StatusOverloaded: Options.MaxInflight calls are already in flight; no
 	// call was made (load shedding instead of queueing past the deadline).
 	StatusOverloaded Status = "overloaded"
+	// StatusStreamCut: a streamed reply (Options.Stream) ended before it
+	// was finished, without "data: [DONE]" or a finish reason (the
+	// connection closed or broke), and before any complete id arrived.
+	// Retried like a transport error. A stream cut after some ids is
+	// StatusOK with Result.Partial.
+	StatusStreamCut Status = "stream_cut"
 	// StatusMalformed: the reply could not be read or holds no valid id
 	// (bad JSON, empty content, prose, thinking that used up max_tokens).
 	StatusMalformed Status = "malformed"
@@ -98,10 +104,17 @@ type Result struct {
 	// Status says why Order is what it is.
 	Status Status
 	// Detail explains a failure for logs (HTTP status, vendor code and
-	// message, finish reason); empty on success. It holds no secrets.
+	// message, finish reason); empty on a full success, and on a partial
+	// one it says why the stream ended early. It holds no secrets.
 	Detail string
 	// Provider names the provider whose answer (or failure) Status reports.
 	Provider string
+	// Partial reports a streamed answer (Options.Stream) that was cut
+	// short by the deadline, the caller's deadline, a broken connection or
+	// a vendor error event after at least one complete id: Order starts
+	// with the ids received and the other candidates follow as usual.
+	// Status is StatusOK. Partial answers are not cached.
+	Partial bool
 	// NoneRelevant reports that the model answered "0": no passage is
 	// relevant. Order is then the fused order and Status is StatusOK.
 	NoneRelevant bool
@@ -243,13 +256,20 @@ func (l *LLM) rerank(ctx context.Context, query string, cands []Candidate) Resul
 			{Role: openai.ChatMessageRoleUser, Content: buildPrompt(query, cands[:n], l.opts.PassageChars, l.opts.AskTop)},
 		},
 	}
+	if l.opts.Stream {
+		req.Stream = true
+		req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
+	}
 	o := l.race(ctx, req, n)
 	fused.Status, fused.Detail, fused.Provider, fused.Usage = o.status, o.detail, o.provider, o.usage
 	fused.Cost = l.cost(o.provider, o.usage)
 	if o.status != StatusOK {
 		return fused
 	}
-	fused.NoneRelevant = o.none
+	fused.NoneRelevant, fused.Partial = o.none, o.partial
+	if o.partial {
+		fused.Detail = o.detail
+	}
 	copy(fused.Order, blend(complete(o.ids, n), l.opts.FusedWeight))
 	return fused
 }
@@ -333,12 +353,33 @@ func (l *LLM) race(ctx context.Context, req openai.ChatCompletionRequest, n int)
 		case <-hedge:
 			launch()
 		case <-ctx.Done():
-			// The hard deadline or the caller; the providers still in
-			// flight see the same ctx and are waited for by the defers.
-			return outcome{provider: l.providers[0].cfg.Name, status: ctxStatus(ctx)}
+			// The hard deadline or the caller. The providers still in
+			// flight see the same ctx and end promptly; a streaming one
+			// may have salvaged the ids it had received (Result.Partial),
+			// so wait for their outcomes and keep the best partial one.
+			salvaged := outcome{provider: l.providers[0].cfg.Name, status: ctxStatus(ctx)}
+			for ; inFlight > 0; inFlight-- {
+				o := <-done
+				if o.status == StatusOK && (salvaged.status != StatusOK || better(o, salvaged)) {
+					salvaged = o
+				}
+			}
+			return salvaged
 		}
 	}
 	return worst(failures)
+}
+
+// better reports whether answer a beats answer b: a full answer beats a
+// partial one, then more ids win, then the higher-priority provider.
+func better(a, b outcome) bool {
+	switch {
+	case a.partial != b.partial:
+		return !a.partial
+	case len(a.ids) != len(b.ids):
+		return len(a.ids) > len(b.ids)
+	}
+	return a.priority < b.priority
 }
 
 // worst picks the failure to report: that of the highest-priority provider

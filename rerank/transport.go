@@ -1,6 +1,7 @@
 package rerank
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -58,6 +59,9 @@ func (rw *rewriter) RoundTrip(req *http.Request) (*http.Response, error) {
 		if rec, ok := req.Context().Value(recorderKey{}).(*recorder); ok {
 			rec.status = resp.StatusCode
 			rec.header = resp.Header.Clone()
+			if rec.stream && resp.StatusCode/100 == 2 && resp.Body != nil {
+				resp.Body = &sseFilter{body: resp.Body, r: bufio.NewReader(resp.Body), rec: rec, blank: true}
+			}
 		}
 	}
 	return resp, err
@@ -89,6 +93,12 @@ func (rw *rewriter) rewrite(req *http.Request) ([]byte, error) {
 type recorder struct {
 	status int
 	header http.Header
+
+	// stream is set by a streaming attempt before its request: the 2xx
+	// response body is then read through an sseFilter.
+	stream bool
+	// done is set by the sseFilter when "data: [DONE]" went by.
+	done bool
 }
 
 type recorderKey struct{}
@@ -98,3 +108,60 @@ func withRecorder(ctx context.Context) (context.Context, *recorder) {
 	rec := &recorder{}
 	return context.WithValue(ctx, recorderKey{}, rec), rec
 }
+
+// sseFilter drops the SSE lines that carry nothing from a streamed reply:
+// comments (": keep-alive", as DeepSeek sends while the model is busy) and
+// the blank lines that do not end an event. go-openai counts every non-data
+// line towards EmptyMessagesLimit (300 in a row end the stream with
+// ErrTooManyEmptyStreamMessages) and appends comments to the buffer it later
+// decodes an error event from, so a long keep-alive phase would end a
+// healthy stream or hide a vendor's error event. Data lines, the one blank
+// line ending each event, and any other line (e.g. a plain JSON error body)
+// pass unchanged. The filter also notes the "data: [DONE]" line, which
+// tells a finished stream from a cut one.
+//
+// Its Read runs on the goroutine of the attempt that reads the stream, like
+// the recorder it writes to.
+type sseFilter struct {
+	body    io.ReadCloser
+	r       *bufio.Reader
+	rec     *recorder
+	pending []byte // the rest of the current line
+	err     error  // the read error after pending, sticky
+	// blank: the last line delivered was blank (or none was): a blank
+	// line now would only be another empty message.
+	blank bool
+}
+
+func (f *sseFilter) Read(p []byte) (int, error) {
+	for len(f.pending) == 0 {
+		if f.err != nil {
+			return 0, f.err
+		}
+		line, err := f.r.ReadBytes('\n')
+		f.err = err // delivered once the line before it is
+		trimmed := bytes.TrimSpace(line)
+		switch {
+		case len(line) == 0:
+			continue // at the error
+		case len(trimmed) == 0:
+			if f.blank {
+				continue // a blank line after a blank line or a comment
+			}
+			f.blank = true
+		case trimmed[0] == ':':
+			continue // a keep-alive comment
+		default:
+			f.blank = false
+			if bytes.Equal(trimmed, []byte("data: [DONE]")) || bytes.Equal(trimmed, []byte("data:[DONE]")) {
+				f.rec.done = true
+			}
+		}
+		f.pending = line
+	}
+	n := copy(p, f.pending)
+	f.pending = f.pending[n:]
+	return n, nil
+}
+
+func (f *sseFilter) Close() error { return f.body.Close() }

@@ -45,7 +45,9 @@ type RerankInfo struct {
 	// Cost is the estimated cost from the provider's configured prices.
 	Cost float64
 	// Cached is true when the order came from the reranker's cache.
-	Cached     bool
+	Cached bool
+	// Partial is true when a streamed reply was cut and its first ids used.
+	Partial    bool
 	TopChanged bool
 }
 
@@ -74,7 +76,7 @@ func (s *Searcher) rerankHits(ctx context.Context, req Request, hits []Hit) ([]H
 		cands[i] = rerank.Candidate{Heading: index.HeadingString(h.HeadingPath), Title: h.Title, Text: h.Text, Score: h.Score}
 	}
 	r := s.opts.Reranker.Rerank(ctx, req.Query, cands)
-	info := &RerankInfo{Status: string(r.Status), Provider: r.Provider, Took: r.Latency, Usage: r.Usage, Cost: r.Cost, Cached: r.Cached}
+	info := &RerankInfo{Status: string(r.Status), Provider: r.Provider, Took: r.Latency, Usage: r.Usage, Cost: r.Cost, Cached: r.Cached, Partial: r.Partial}
 	if err := r.Err(); err != nil {
 		if req.Rerank == RerankRequired {
 			return nil, info, fmt.Errorf("%w: %s", ErrRerankUnavailable, r.Status)

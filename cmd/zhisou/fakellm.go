@@ -15,7 +15,7 @@ import (
 // demos of the reranker and its fallbacks without a real vendor.
 func cmdFakeLLM(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := flag.NewFlagSet("zhisou fake-llm", flag.ContinueOnError)
-	mode := fs.String("mode", "answer:1", `how to answer: answer:TEXT (e.g. answer:3,1,2), slow:DURATION (answer "1" after it), refuse (DashScope content-safety error), rate-limit (429, Retry-After 30), server-error (502 HTML), thinking (spends max_tokens), prose`)
+	mode := fs.String("mode", "answer:1", `how to answer: answer:TEXT (e.g. answer:3,1,2), stream:IDS (streamed, one id per 200 ms), slow:DURATION (answer "1" after it), refuse (DashScope content-safety error), rate-limit (429, Retry-After 30), server-error (502 HTML), thinking (spends max_tokens), prose`)
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: zhisou fake-llm [-mode answer:3,1,2]\n\nPrints the base URL to pass as -rerank-url (any key works, e.g. ZHISOU_RERANK_API_KEY=x).\n\n")
 		fs.PrintDefaults()
@@ -34,6 +34,18 @@ func cmdFakeLLM(ctx context.Context, env *cmdEnv, args []string) error {
 	return nil
 }
 
+func parseIDList(s string) ([]int, error) {
+	var ids []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, n)
+	}
+	return ids, nil
+}
+
 func fakeMode(s string) (fakellm.Mode, error) {
 	name, arg, _ := strings.Cut(s, ":")
 	switch name {
@@ -45,6 +57,12 @@ func fakeMode(s string) (fakellm.Mode, error) {
 			return nil, fmt.Errorf("-mode %q: %w", s, err)
 		}
 		return fakellm.Delay(d, fakellm.Answer("1")), nil
+	case "stream":
+		ids, err := parseIDList(arg)
+		if err != nil {
+			return nil, fmt.Errorf("-mode %q: %w", s, err)
+		}
+		return fakellm.StreamPermutation(200*time.Millisecond, ids...), nil
 	case "refuse":
 		return fakellm.DashScopeRefusal(), nil
 	case "rate-limit":

@@ -21,6 +21,7 @@ type rerankFlags struct {
 	url, model, keyEnv, vendor string
 	timeout, hedge             time.Duration
 	fusedWeight, skipRatio     float64
+	stream                     bool
 }
 
 func (r *rerankFlags) register(fs *flag.FlagSet) {
@@ -32,6 +33,7 @@ func (r *rerankFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&r.timeout, "rerank-timeout", 1200*time.Millisecond, "hard deadline of one rerank call")
 	fs.DurationVar(&r.hedge, "rerank-hedge", 500*time.Millisecond, "ask the next provider after this long without an answer")
 	fs.Float64Var(&r.fusedWeight, "rerank-fused-weight", 0, "blend with the retrieval order: 0 = the model's order, 1 = the retrieval order")
+	fs.BoolVar(&r.stream, "rerank-stream", false, "stream the reply, so that the ids received before the deadline are used (needs a gateway that streams)")
 	fs.Float64Var(&r.skipRatio, "rerank-skip-ratio", 0, "skip the call when the first hit's score is at least this many times the second's (0: never)")
 }
 
@@ -111,6 +113,7 @@ func (r *rerankFlags) build(getenv func(string) string) (retrieve.Reranker, erro
 		opts.Providers = append(opts.Providers, p)
 	}
 	opts.Timeout, opts.HedgeDelay, opts.FusedWeight, opts.SkipRatio = r.timeout, r.hedge, r.fusedWeight, r.skipRatio
+	opts.Stream = r.stream
 	opts.Getenv = getenv
 	l, err := rerank.New(opts)
 	if err != nil {

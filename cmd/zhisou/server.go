@@ -617,7 +617,7 @@ func searchResultToProto(res retrieve.Result) *retrievalv1.SearchResponse {
 	}
 	if ri := res.Rerank; ri != nil {
 		resp.Rerank = &retrievalv1.RerankInfo{
-			Status: ri.Status, Provider: ri.Provider, Took: durationpb.New(ri.Took), TopChanged: ri.TopChanged, Cost: ri.Cost, Cached: ri.Cached,
+			Status: ri.Status, Provider: ri.Provider, Took: durationpb.New(ri.Took), TopChanged: ri.TopChanged, Cost: ri.Cost, Cached: ri.Cached, Partial: ri.Partial,
 			PromptTokens: int32(ri.Usage.Prompt), CompletionTokens: int32(ri.Usage.Completion), ReasoningTokens: int32(ri.Usage.Reasoning),
 		}
 	}

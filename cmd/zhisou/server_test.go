@@ -700,3 +700,28 @@ func TestRerankTimeoutUnderLoad(t *testing.T) {
 		t.Errorf("p99 %v: the searches waited for the slow provider instead of the deadline", p99)
 	}
 }
+
+// TestServerRerankStreamPartial: a streamed reply cut by the deadline still
+// reorders by the ids that arrived.
+func TestServerRerankStreamPartial(t *testing.T) {
+	fake := fakellm.New(t, fakellm.StreamPermutation(400*time.Millisecond, 3, 1, 2))
+	rf := rerankFlags{url: fake.URL, model: "m", keyEnv: "K", timeout: 600 * time.Millisecond, hedge: time.Second, stream: true}
+	reranker, err := rf.build(envOf(map[string]string{"K": "x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testServerWith(t, retrieve.Options{Reranker: reranker})
+	seed(t, c)
+	plain, err := c.Search(t.Context(), &retrievalv1.SearchRequest{Collection: "kb", Query: "价值 预算 客户", TopK: 3, Rerank: retrievalv1.RerankMode_RERANK_MODE_OFF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Search(t.Context(), &retrievalv1.SearchRequest{Collection: "kb", Query: "价值 预算 客户", TopK: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ri := res.GetRerank()
+	if ri.GetStatus() != "ok" || !ri.GetPartial() || res.GetHits()[0].GetChunkId() != plain.GetHits()[2].GetChunkId() {
+		t.Errorf("rerank %v, first hit %s; want ok, partial, and the fused third hit first (the one id that arrived)", ri, res.GetHits()[0].GetChunkId())
+	}
+}

@@ -3,8 +3,9 @@
 // httptest.Server, answering each request with the next scripted Mode, and
 // records the request bodies so tests can check what was sent.
 //
-// Modes that wait (Delay, Trickle) stop as soon as the client goes away, so
-// Close never hangs on them.
+// Modes that wait (Delay, Trickle, the Stream* modes) stop as soon as the
+// client goes away, so Close never hangs on them. The Stream* modes answer
+// with server-sent events as the vendors' streaming endpoints do.
 package fakellm
 
 import (
@@ -94,8 +95,9 @@ func (s *Server) Count() int {
 	return len(s.reqs)
 }
 
-// Canceled receives one value each time a waiting mode (Delay, Trickle)
-// saw its client go away before it finished.
+// Canceled receives one value each time a waiting mode (Delay, Trickle,
+// StreamChunks, StreamPermutation) saw its client go away before it
+// finished.
 func (s *Server) Canceled() <-chan struct{} { return s.canceled }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {

@@ -1924,7 +1924,10 @@ type RerankInfo struct {
 	// Cost is the estimated cost from the provider's configured prices.
 	Cost float64 `protobuf:"fixed64,8,opt,name=cost" json:"cost,omitempty"`
 	// Cached is true when the order came from the rerank cache (no call, no cost).
-	Cached        bool `protobuf:"varint,9,opt,name=cached" json:"cached,omitempty"`
+	Cached bool `protobuf:"varint,9,opt,name=cached" json:"cached,omitempty"`
+	// Partial is true when a streamed reply was cut at the deadline and the ids
+	// received so far were used.
+	Partial       bool `protobuf:"varint,10,opt,name=partial" json:"partial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2018,6 +2021,13 @@ func (x *RerankInfo) GetCost() float64 {
 func (x *RerankInfo) GetCached() bool {
 	if x != nil {
 		return x.Cached
+	}
+	return false
+}
+
+func (x *RerankInfo) GetPartial() bool {
+	if x != nil {
+		return x.Partial
 	}
 	return false
 }
@@ -2596,7 +2606,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\fwith_context\x18\x05 \x01(\bR\vwithContext\x12\x14\n" +
 	"\x05debug\x18\x06 \x01(\bR\x05debug\x120\n" +
 	"\x06rerank\x18\a \x01(\x0e2\x18.retrieval.v1.RerankModeR\x06rerank\x12@\n" +
-	"\x0ererank_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\rrerankTimeout\"\xb9\x02\n" +
+	"\x0ererank_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\rrerankTimeout\"\xd3\x02\n" +
 	"\n" +
 	"RerankInfo\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x1a\n" +
@@ -2608,7 +2618,9 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\vtop_changed\x18\a \x01(\bR\n" +
 	"topChanged\x12\x12\n" +
 	"\x04cost\x18\b \x01(\x01R\x04cost\x12\x16\n" +
-	"\x06cached\x18\t \x01(\bR\x06cached\"3\n" +
+	"\x06cached\x18\t \x01(\bR\x06cached\x12\x18\n" +
+	"\apartial\x18\n" +
+	" \x01(\bR\apartial\"3\n" +
 	"\tHighlight\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\x05R\x03end\"\xb3\x02\n" +
