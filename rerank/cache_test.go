@@ -145,3 +145,27 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("call over the first provider's rate = %s from %q, want ok from spare", r.Status, r.Provider)
 	}
 }
+
+// TestProviderMaxInflight: a provider at its concurrency cap is skipped for
+// the next one.
+func TestProviderMaxInflight(t *testing.T) {
+	ctx := t.Context()
+	slow := fakellm.New(t, fakellm.Delay(2*time.Second, fakellm.Permutation(1)))
+	spare := fakellm.New(t, fakellm.Permutation(2, 1))
+	opts := rerank.Options{CacheSize: -1, Timeout: 3 * time.Second, HedgeDelay: -1, Getenv: getenv, Providers: []rerank.Provider{
+		{Name: "slow", BaseURL: slow.URL, Model: "m", APIKeyEnv: "TEST_KEY", MaxInflight: 1},
+		{Name: "spare", BaseURL: spare.URL, Model: "m", APIKeyEnv: "TEST_KEY"},
+	}}
+	l, err := rerank.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	done := make(chan rerank.Result, 1)
+	go func() { done <- l.Rerank(ctx, "第一个问题", cands(3)) }()
+	waitFor(t, func() bool { return slow.Count() == 1 })
+	if r := l.Rerank(ctx, "第二个问题", cands(3)); r.Status != rerank.StatusOK || r.Provider != "spare" {
+		t.Errorf("call while slow is at its cap = %s from %q, want ok from spare", r.Status, r.Provider)
+	}
+	<-done
+}

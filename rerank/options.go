@@ -109,6 +109,9 @@ type Provider struct {
 	// RequestsPerSecond caps the calls to this provider (burst: one second's
 	// worth); a call over the rate skips to the next provider. 0: no cap.
 	RequestsPerSecond float64
+	// MaxInflight caps this provider's concurrent calls; a call over the cap
+	// skips to the next provider (status overloaded if none is left). 0: no cap.
+	MaxInflight int
 }
 
 // Quirks are per-vendor changes to the request body, kept as data so that a
@@ -214,8 +217,8 @@ func (p Provider) validate(i int, seen map[string]bool) error {
 	if p.Name == "" {
 		return fmt.Errorf("rerank: provider #%d has no name", i+1)
 	}
-	if p.RequestsPerSecond < 0 || p.PricePrompt < 0 || p.PriceCompletion < 0 {
-		return fmt.Errorf("rerank: provider %q: negative requests per second or price", p.Name)
+	if p.RequestsPerSecond < 0 || p.PricePrompt < 0 || p.PriceCompletion < 0 || p.MaxInflight < 0 {
+		return fmt.Errorf("rerank: provider %q: negative requests per second, price or max in flight", p.Name)
 	}
 	if seen[p.Name] {
 		return fmt.Errorf("rerank: provider %q is listed twice", p.Name)

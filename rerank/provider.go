@@ -40,6 +40,7 @@ type provider struct {
 	client   *openai.Client
 	breaker  breaker
 	limiter  *rate.Limiter // nil: no rate limit
+	slots    chan struct{} // a slot per call in flight; nil: no cap
 }
 
 // outcome is the result of asking one provider.

@@ -193,6 +193,9 @@ func New(opts Options) (*LLM, error) {
 			client:   openai.NewClientWithConfig(cfg),
 			breaker:  breaker{threshold: opts.BreakerFailures, cooldown: opts.BreakerCooldown},
 		}
+		if p.MaxInflight > 0 {
+			pr.slots = make(chan struct{}, p.MaxInflight)
+		}
 		if p.RequestsPerSecond > 0 {
 			pr.limiter = rate.NewLimiter(rate.Limit(p.RequestsPerSecond), max(1, int(math.Ceil(p.RequestsPerSecond))))
 		}
@@ -326,8 +329,21 @@ func (l *LLM) race(ctx context.Context, req openai.ChatCompletionRequest, n int)
 				failures = append(failures, outcome{provider: p.cfg.Name, priority: p.priority, status: StatusThrottled, skipped: true})
 				continue
 			}
+			if p.slots != nil {
+				select {
+				case p.slots <- struct{}{}:
+				default:
+					failures = append(failures, outcome{provider: p.cfg.Name, priority: p.priority, status: StatusOverloaded, skipped: true})
+					continue
+				}
+			}
 			inFlight++
-			wg.Go(func() { done <- p.call(ctx, req, n) })
+			wg.Go(func() {
+				if p.slots != nil {
+					defer func() { <-p.slots }()
+				}
+				done <- p.call(ctx, req, n)
+			})
 			return
 		}
 	}

@@ -51,13 +51,15 @@ type providerEntry struct {
 	PriceCompletion float64 `json:"price_completion"`
 	// RequestsPerSecond caps the calls to the provider (0: no cap).
 	RequestsPerSecond float64 `json:"requests_per_second"`
+	// MaxInflight caps the provider's concurrent calls (0: no cap).
+	MaxInflight int `json:"max_inflight"`
 }
 
 // provider turns an entry into a rerank.Provider with its vendor's quirks;
 // extra_body fields are added to (and override) the vendor's.
 func (e providerEntry) provider() (rerank.Provider, error) {
 	p := rerank.Provider{Name: e.Name, BaseURL: e.BaseURL, Model: e.Model, APIKeyEnv: e.APIKeyEnv, Temperature: e.Temperature,
-		PricePrompt: e.PricePrompt, PriceCompletion: e.PriceCompletion, RequestsPerSecond: e.RequestsPerSecond}
+		PricePrompt: e.PricePrompt, PriceCompletion: e.PriceCompletion, RequestsPerSecond: e.RequestsPerSecond, MaxInflight: e.MaxInflight}
 	switch e.Vendor {
 	case "":
 	case "dashscope":

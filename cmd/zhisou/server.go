@@ -549,8 +549,14 @@ func (s *server) Search(ctx context.Context, req *retrievalv1.SearchRequest) (*r
 		return nil, s.toStatus(err)
 	}
 	s.rerankMetrics.observe(res.Rerank)
-	if ri := res.Rerank; ri != nil && ri.Status != "off" && ri.Status != string(rerank.StatusOK) && !strings.HasPrefix(ri.Status, "skipped") {
-		s.logger.Warn("rerank fell back to the retrieval order", "provider", ri.Provider, "status", ri.Status, "took", ri.Took)
+	if ri := res.Rerank; ri != nil && ri.Status != "off" {
+		level := slog.LevelDebug
+		if ri.Status != string(rerank.StatusOK) && !strings.HasPrefix(ri.Status, "skipped") {
+			level = slog.LevelWarn // fell back to the retrieval order
+		}
+		s.logger.Log(ctx, level, "rerank", "provider", ri.Provider, "status", ri.Status, "took", ri.Took,
+			"prompt_tokens", ri.Usage.Prompt, "completion_tokens", ri.Usage.Completion, "reasoning_tokens", ri.Usage.Reasoning,
+			"cached_tokens", ri.Usage.Cached, "cost", ri.Cost, "cached", ri.Cached, "partial", ri.Partial, "top_changed", ri.TopChanged)
 	}
 	return searchResultToProto(res), nil
 }
