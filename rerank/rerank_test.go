@@ -315,6 +315,7 @@ func TestHedging(t *testing.T) {
 	l := newLLM(t, rerank.Options{Timeout: 3 * time.Second, HedgeDelay: 50 * time.Millisecond}, slow, fast)
 
 	got := l.Rerank(t.Context(), "q", cands(3))
+	t.Logf("hedged answer after %v (hedge delay 50ms)", got.Latency)
 	if want := []int{2, 1, 0}; got.Status != rerank.StatusOK || got.Provider != "p1" || !cmp.Equal(got.Order, want) {
 		t.Errorf("Rerank() = %v %v from %q, want ok %v from p1", got.Status, got.Order, got.Provider, want)
 	}
@@ -466,8 +467,10 @@ func TestNoGoroutineLeak(t *testing.T) {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for range jobs {
-				if got := l.Rerank(t.Context(), "q", cands(3)); got.Status != rerank.StatusTimeout {
+			for i := range jobs {
+				// Distinct queries: each call really goes to the providers
+				// (identical ones would share one call).
+				if got := l.Rerank(t.Context(), fmt.Sprintf("q%d", i), cands(3)); got.Status != rerank.StatusTimeout {
 					t.Errorf("Rerank() status = %v (%s), want timeout", got.Status, got.Detail)
 				}
 			}
@@ -495,6 +498,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		runtime.Gosched()
 		<-tick.C
 	}
+	t.Logf("goroutines: %d before, %d after %d timed-out calls (%d requests reached the fakes)", before, runtime.NumGoroutine(), calls, fake.Count()+hedge.Count())
 }
 
 func TestNewErrors(t *testing.T) {
