@@ -62,7 +62,7 @@ func (s *Searcher) rerankHits(ctx context.Context, req Request, hits []Hit) ([]H
 	}
 	if s.opts.Reranker == nil {
 		if req.Rerank == RerankRequired {
-			return nil, nil, fmt.Errorf("%w: no reranker is configured on this server", ErrRerankUnavailable)
+			return nil, nil, fmt.Errorf("%w: no reranker is configured (-rerank-url or -rerank-config)", ErrRerankUnavailable)
 		}
 		return hits, &RerankInfo{Status: "off"}, nil
 	}

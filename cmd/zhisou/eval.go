@@ -36,6 +36,7 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	runFile := fs.String("run", "", "write each query's ranked list (qid, docid, rank, score) to this file; the baseline's goes to FILE.bleve")
 	var rf rerankFlags
 	rf.register(fs)
+	withRerank := fs.Bool("rerank", false, "rerank with the LLM configured by -rerank-url or -rerank-config, and report status counts, tokens and cost")
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: zhisou eval -data DIR [-corpus PATH] [-baseline bleve] [-json] [-run FILE]\n\nWithout -collection the corpus is ingested into a temporary store; with -collection NAME\n(and -store DIR) the queries run against that existing collection instead.\n\n")
 		fs.PrintDefaults()
@@ -65,6 +66,12 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	reranker, err := rf.build(env.getenv)
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
+	}
+	switch {
+	case *withRerank && reranker == nil:
+		return errors.New("eval: -rerank needs -rerank-url or -rerank-config")
+	case !*withRerank:
+		reranker = nil // retrieval alone unless asked
 	}
 	cfg := evalConfig{set: set, an: an, existing: isSet(fs, "collection"), store: c.store, collection: c.collection, baseline: *baseline == "bleve", logger: logger, reranker: reranker}
 	res, err := evaluate(ctx, cfg)

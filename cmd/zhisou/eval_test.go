@@ -203,7 +203,7 @@ func TestEvalCommand(t *testing.T) {
 func TestEvalRerank(t *testing.T) {
 	fake := fakellm.New(t, fakellm.Permutation(2, 1))
 	var out, errOut bytes.Buffer
-	err := runT(t, []string{"eval", "-data", "../../testdata/eval", "-corpus", "../../testdata/courses", "-rerank-url", fake.URL, "-rerank-model", "m", "-json"},
+	err := runT(t, []string{"eval", "-data", "../../testdata/eval", "-corpus", "../../testdata/courses", "-rerank", "-rerank-url", fake.URL, "-rerank-model", "m", "-json"},
 		envOf(map[string]string{"ZHISOU_RERANK_API_KEY": "x"}), &out, &errOut)
 	if err != nil {
 		t.Fatalf("eval -rerank-url: %v\n%s", err, errOut.String())

@@ -14,6 +14,38 @@ import (
 	"github.com/zhisou/zhisou/retrieve"
 )
 
+// rerankModeFlag is -rerank: auto, off or required; "-rerank" alone is
+// required (the caller asked for reranking and wants to know if it failed).
+type rerankModeFlag string
+
+func (m *rerankModeFlag) String() string { return string(*m) }
+func (m *rerankModeFlag) Set(v string) error {
+	switch v {
+	case "true":
+		v = "required"
+	case "false":
+		v = "off"
+	}
+	if v != "auto" && v != "off" && v != "required" {
+		return fmt.Errorf("want auto, off or required")
+	}
+	*m = rerankModeFlag(v)
+	return nil
+}
+
+// IsBoolFlag lets "-rerank" stand alone.
+func (m *rerankModeFlag) IsBoolFlag() bool { return true }
+
+func (m rerankModeFlag) mode() retrieve.RerankMode {
+	switch m {
+	case "off":
+		return retrieve.RerankOff
+	case "required":
+		return retrieve.RerankRequired
+	}
+	return retrieve.RerankAuto
+}
+
 // rerankFlags configure one OpenAI-protocol reranking provider. The API key
 // comes only from the environment variable named by -rerank-key-env.
 type rerankFlags struct {

@@ -57,7 +57,8 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.Var(&metas, "meta", "only documents whose metadata KEY=VALUE (repeatable)")
 	fs.Var(&headings, "heading", `only chunks under this heading path, parts joined by " > " (e.g. "第二章 价格异议处理")`)
 	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
-	rerankMode := fs.String("rerank", "auto", "LLM reranking: auto (when configured), off, or required (fail if it does not happen)")
+	rerankMode := rerankModeFlag("auto")
+	fs.Var(&rerankMode, "rerank", "LLM reranking: auto (when configured), off, or required; -rerank alone means required")
 	var rf rerankFlags
 	rf.register(fs)
 	fs.Usage = func() {
@@ -88,11 +89,7 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 			filter.HeadingPrefix = append(filter.HeadingPrefix, strings.TrimSpace(p))
 		}
 	}
-	modes := map[string]retrieve.RerankMode{"auto": retrieve.RerankAuto, "off": retrieve.RerankOff, "required": retrieve.RerankRequired}
-	mode, ok := modes[*rerankMode]
-	if !ok {
-		return fmt.Errorf("search: -rerank %q: want auto, off or required", *rerankMode)
-	}
+	mode := rerankMode.mode()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	logger, err := env.logger(c.logLevel)
