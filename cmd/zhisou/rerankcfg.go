@@ -71,13 +71,15 @@ func (r *rerankFlags) register(fs *flag.FlagSet) {
 
 // providerEntry is one provider in a -rerank-config file.
 type providerEntry struct {
-	Name        string         `json:"name"`
-	BaseURL     string         `json:"base_url"`
-	Model       string         `json:"model"`
-	APIKeyEnv   string         `json:"api_key_env"`
-	Vendor      string         `json:"vendor"`
-	Temperature float64        `json:"temperature"`
-	ExtraBody   map[string]any `json:"extra_body"`
+	Name        string  `json:"name"`
+	BaseURL     string  `json:"base_url"`
+	Model       string  `json:"model"`
+	APIKeyEnv   string  `json:"api_key_env"`
+	Vendor      string  `json:"vendor"`
+	Temperature float64 `json:"temperature"`
+	// SendZeroTemperature sends "temperature": 0 explicitly (go-openai drops a zero).
+	SendZeroTemperature bool           `json:"send_zero_temperature"`
+	ExtraBody           map[string]any `json:"extra_body"`
 	// Prices per million prompt and completion tokens.
 	PricePrompt     float64 `json:"price_prompt"`
 	PriceCompletion float64 `json:"price_completion"`
@@ -100,6 +102,9 @@ func (e providerEntry) provider() (rerank.Provider, error) {
 		p.Quirks = rerank.ThinkingDisabledQuirks()
 	default:
 		return p, fmt.Errorf("provider %q: vendor %q: want '', dashscope or no-thinking", e.Name, e.Vendor)
+	}
+	if e.SendZeroTemperature {
+		p.Quirks.SendZeroTemperature = true
 	}
 	if len(e.ExtraBody) > 0 {
 		body := map[string]any{}

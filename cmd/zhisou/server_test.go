@@ -572,7 +572,7 @@ func TestRerankConfig(t *testing.T) {
 		return p
 	}
 	good := write("good.json", fmt.Sprintf(`[
-  {"name": "qwen", "base_url": %q, "model": "qwen-turbo", "api_key_env": "K1", "vendor": "dashscope"},
+  {"name": "qwen", "base_url": %q, "model": "qwen-turbo", "api_key_env": "K1", "send_zero_temperature": true},
   {"name": "doubao", "base_url": %q, "model": "doubao-lite", "api_key_env": "K2", "vendor": "no-thinking", "extra_body": {"user": "zhisou"}, "price_prompt": 0.3, "price_completion": 0.6}
 ]`, slow.URL, fast.URL))
 	env := envOf(map[string]string{"K1": "a", "K2": "b"})
@@ -596,6 +596,9 @@ func TestRerankConfig(t *testing.T) {
 	}
 	if n := counterValue(t, reg, "zhisou_rerank_total", map[string]string{"provider": "doubao", "status": "ok"}); n != 1 {
 		t.Errorf("zhisou_rerank_total{provider=doubao,status=ok} = %v, want 1", n)
+	}
+	if sr := slow.Requests(); len(sr) == 0 || !strings.Contains(string(sr[0].Body), `"temperature":0`) {
+		t.Errorf("the first provider's request %q lacks temperature 0 (send_zero_temperature)", sr)
 	}
 	reqs := fast.Requests()
 	if len(reqs) == 0 || !strings.Contains(string(reqs[0].Body), `"user":"zhisou"`) || !strings.Contains(string(reqs[0].Body), `"thinking"`) {
