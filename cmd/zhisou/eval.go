@@ -18,6 +18,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/ingest"
@@ -207,6 +208,10 @@ type evalMetrics struct {
 	Latency       map[string]float64 `json:"latency_ms"`
 	IngestSeconds float64            `json:"ingest_seconds"`
 	byKind        map[string]*evalMetrics
+	// longQueries and longLatency are the latency of the queries of at
+	// least longQueryRunes characters (not in the JSON, whose keys are fixed).
+	longQueries int
+	longLatency map[string]float64
 }
 
 type rankedDoc struct {
@@ -237,6 +242,10 @@ type evalResult struct {
 	zhisouRun, bleveRun map[string][]rankedDoc
 	queries             []evalQuery
 }
+
+// longQueryRunes is where a "long question" starts: everyday questions of 20
+// characters or more, the slow case for an inverted index.
+const longQueryRunes = 20
 
 // evalDepth is how many documents each query ranks: recall@100 needs 100.
 // evalMaxChunks bounds the chunks fetched to find them.
@@ -449,6 +458,13 @@ func score(set *evalSet, run map[string][]rankedDoc, lat []time.Duration) *evalM
 		}
 	}
 	all.Latency = percentiles(lat)
+	var long []time.Duration
+	for i, q := range set.queries {
+		if i < len(lat) && utf8.RuneCountInString(q.Text) >= longQueryRunes {
+			long = append(long, lat[i])
+		}
+	}
+	all.longQueries, all.longLatency = len(long), percentiles(long)
 	return all
 }
 
@@ -540,7 +556,7 @@ func printEval(w io.Writer, res *evalResult) {
 	}
 	z, b := res.zhisou, res.bleve
 	if b == nil {
-		b = &evalMetrics{Latency: map[string]float64{}}
+		b = &evalMetrics{Latency: map[string]float64{}, longLatency: map[string]float64{}}
 	}
 	fmt.Fprintf(tw, "queries\t%d\t", z.Queries)
 	if res.bleve != nil {
@@ -561,6 +577,11 @@ func printEval(w io.Writer, res *evalResult) {
 	row("ndcg@10", z.NDCG10, b.NDCG10, false)
 	for _, p := range []string{"p50", "p95", "p99"} {
 		row("latency "+p+" ms", z.Latency[p], b.Latency[p], true)
+	}
+	if z.longQueries > 0 {
+		for _, p := range []string{"p50", "p99"} {
+			row(fmt.Sprintf("%d queries ≥%d chars %s ms", z.longQueries, longQueryRunes, p), z.longLatency[p], b.longLatency[p], true)
+		}
 	}
 	row("ingest s", z.IngestSeconds, b.IngestSeconds, true)
 	tw.Flush()
