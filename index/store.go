@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -472,18 +473,18 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []Document) 
 		ids[docs[i].ID] = true
 		docs[i].Seal()
 	}
-	// Analyse outside the write lock so that concurrent ingests segment in parallel.
+	// Analyse outside the write lock, on every core: segmentation is most of
+	// the cost of a write.
 	outcomes := make([]Outcome, len(docs))
-	terms := map[string]analysed{}
+	var todo []int
 	for i := range docs {
-		d := &docs[i]
-		if o, err := s.decide(collection, d); err != nil {
+		if o, err := s.decide(collection, &docs[i]); err != nil {
 			return nil, err
-		} else if o == Unchanged || o == Stale {
-			continue
+		} else if o != Unchanged && o != Stale {
+			todo = append(todo, i)
 		}
-		s.analyseDoc(d, terms)
 	}
+	terms := s.analyseParallel(docs, todo)
 
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -511,6 +512,35 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []Document) 
 		return outcomes, nil
 	}
 	return outcomes, s.commit(ctx, c, recs, terms)
+}
+
+// analyseParallel analyses the documents docs[i] for i in which, on up to
+// GOMAXPROCS goroutines, and returns their terms keyed by bleve id.
+func (s *Store) analyseParallel(docs []Document, which []int) map[string]analysed {
+	workers := min(runtime.GOMAXPROCS(0), len(which))
+	if workers <= 1 {
+		terms := map[string]analysed{}
+		for _, i := range which {
+			s.analyseDoc(&docs[i], terms)
+		}
+		return terms
+	}
+	parts := make([]map[string]analysed, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		parts[w] = map[string]analysed{}
+		wg.Go(func() {
+			for j := w; j < len(which); j += workers {
+				s.analyseDoc(&docs[which[j]], parts[w])
+			}
+		})
+	}
+	wg.Wait()
+	terms := parts[0]
+	for _, p := range parts[1:] {
+		maps.Copy(terms, p)
+	}
+	return terms
 }
 
 // analyseDoc analyses a document's chunks into terms (keyed by bleve id) and
