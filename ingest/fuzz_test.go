@@ -81,3 +81,99 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHTML converts any bytes as an HTML file: decoding fails only with
+// ErrEmpty or ErrBinary, and conversion does not panic and gives a one-line
+// title and Markdown of valid UTF-8 with no blank lines, which builds. More
+// seeds are in testdata/fuzz/FuzzHTML.
+func FuzzHTML(f *testing.F) {
+	f.Add([]byte(salesPage))
+	f.Add([]byte("<table><tr><td>甲<td><table><tr><td>乙</table><li>丙<h1>丁<pre>\n# 戊\n```</pre>"))
+	f.Add([]byte(`<meta charset="gbk"><title>` + "\xb5\xda\xd2\xbb" + `</title><p hidden>x<nav>y</p>z`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if text, _, err := decodeHTML(b); err != nil {
+			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrBinary) {
+				t.Errorf("decodeHTML(%q) error = %v, want %v or %v", b, err, ErrEmpty, ErrBinary)
+			}
+		} else if !utf8.ValidString(text) {
+			t.Errorf("decodeHTML(%q) = %q, want valid UTF-8", b, text)
+		}
+		title, md := htmlToMarkdown(string(b))
+		if !utf8.ValidString(title) || !utf8.ValidString(md) {
+			t.Fatalf("htmlToMarkdown(%q) = %q, %q, want valid UTF-8", b, title, md)
+		}
+		if title != strings.TrimSpace(title) || strings.ContainsAny(title, "\r\n") {
+			t.Errorf("htmlToMarkdown(%q) title = %q, want one trimmed line", b, title)
+		}
+		if md == "" {
+			return
+		}
+		if !strings.HasSuffix(md, "\n") {
+			t.Errorf("htmlToMarkdown(%q) = %q, want lines ending in newlines", b, md)
+		}
+		for line := range strings.Lines(md) {
+			if strings.TrimSpace(line) == "" {
+				t.Errorf("htmlToMarkdown(%q) = %q, want no blank lines", b, md)
+			}
+		}
+		in := Input{ID: "fuzz", Title: title, Format: Markdown, Content: md}
+		d, err := Build(in, ChunkOptions{})
+		if err != nil {
+			t.Fatalf("Build(htmlToMarkdown(%q)) error = %v, want nil", b, err)
+		}
+		checkDocument(t, in, d, ChunkOptions{}.withDefaults())
+	})
+}
+
+// FuzzTranscript parses any text as subtitles and as a plain-text transcript
+// and builds the turns with any chunk sizes: nothing panics, turns are
+// one-line valid UTF-8, and every turn within Max is a whole line of a
+// chunk. More seeds are in testdata/fuzz/FuzzTranscript.
+func FuzzTranscript(f *testing.F) {
+	f.Add("1\n00:00:01,000 --> 00:00:02,000\n讲师：大家好。\n\n2\n00:00:02,000 --> 00:00:03,000\n<v 客户>太贵了！", uint16(0), uint16(0))
+	f.Add("WEBVTT - 标题\n\nNOTE x\n\n00:01.000 --> 00:02.000\n<v.a 甲>一。二。三。\n<v 乙>四", uint16(3), uint16(5))
+	f.Add("周会\n[00:01] 张经理：开始。\n李娜：好。\n补充。\n张经理：散会。", uint16(4), uint16(8))
+	f.Fuzz(func(t *testing.T, src string, target, max uint16) {
+		opts := ChunkOptions{Target: int(target % 1024), Max: int(max % 2048)}
+		title, subs := parseSubtitles(src)
+		txtTitle, txt, _ := parseTranscript(src)
+		for _, c := range []struct {
+			title string
+			turns []turn
+		}{{title, subs}, {txtTitle, txt}} {
+			if !utf8.ValidString(c.title) || c.title != strings.TrimSpace(c.title) || strings.ContainsAny(c.title, "\r\n") {
+				t.Errorf("parse(%q) title = %q, want one trimmed line of valid UTF-8", src, c.title)
+			}
+			for _, tn := range c.turns {
+				for _, s := range []string{tn.Speaker, tn.Text} {
+					if !utf8.ValidString(s) || s != strings.TrimSpace(s) || strings.ContainsAny(s, "\r\n") {
+						t.Errorf("parse(%q) turn %q, want one trimmed line of valid UTF-8", src, tn)
+					}
+				}
+			}
+			content := formatTurns(c.turns)
+			if strings.TrimSpace(content) == "" {
+				continue
+			}
+			in := Input{ID: "fuzz", Title: c.title, Format: Transcript, Content: content}
+			d, err := Build(in, opts)
+			if err != nil {
+				t.Fatalf("Build(%q) error = %v, want nil", content, err)
+			}
+			o := opts.withDefaults()
+			checkDocument(t, in, d, o)
+			lines := map[string]bool{}
+			for _, ch := range d.Chunks {
+				for l := range strings.Lines(ch.Text) {
+					lines[strings.TrimSuffix(l, "\n")] = true
+				}
+			}
+			for l := range strings.Lines(content) {
+				l = strings.TrimSpace(l)
+				if l != "" && utf8.RuneCountInString(l) <= o.Max && !lines[l] {
+					t.Errorf("Build(%q): turn %q is not a whole line of a chunk", content, l)
+				}
+			}
+		}
+	})
+}

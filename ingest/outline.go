@@ -1,8 +1,8 @@
 // Package ingest turns source files into documents for the index: it reads
-// folders (Markdown, plain text, and corpus.jsonl), detects encodings, finds the
-// outline (Markdown headings and Chinese numbering such as 第二章, 一、, （一）,
-// 1.2.3) and cuts chunks of a few hundred characters at sentence ends, never
-// across a heading.
+// folders (Markdown, plain text, HTML, transcripts and corpus.jsonl), detects
+// encodings, finds the outline (Markdown headings and Chinese numbering such
+// as 第二章, 一、, （一）, 1.2.3) and cuts chunks of a few hundred characters at
+// sentence ends, never across a heading; transcript chunks hold whole turns.
 package ingest
 
 import (
@@ -23,6 +23,12 @@ const (
 	Text Format = iota
 	// Markdown adds '#' headings to the numbering patterns.
 	Markdown
+	// Transcript is a dialogue, one turn per line ("讲师：今天讲价格异议。").
+	// It has no outline: every chunk's heading path is the input's title
+	// alone (none without one). Chunks hold whole turns up to Target runes; a
+	// turn longer than Max is cut at sentence ends, each piece starting with
+	// the turn's "说话人：" label.
+	Transcript
 )
 
 // Input is a document as a source gives it, before parsing.
@@ -78,6 +84,13 @@ func Build(in Input, opts ChunkOptions) (index.Document, error) {
 	if title == "" {
 		title = in.ID
 	}
+	cut := cutChunks
+	if in.Format == Transcript {
+		cut = cutTurns
+		if t := strings.TrimSpace(in.Title); t != "" && !strings.ContainsAny(t, "\r\n") {
+			secs[0].path = []string{t}
+		}
+	}
 	d := index.Document{ID: in.ID, Title: title, Source: in.Source, Metadata: in.Metadata, Version: in.Version}
 	// Ordinals count per heading path over the whole document: a heading path
 	// that occurs twice (two "### 示例" under one parent, a 第三条 cited at the
@@ -85,7 +98,7 @@ func Build(in Input, opts ChunkOptions) (index.Document, error) {
 	ordinals := map[string]int{}
 	for _, s := range secs {
 		key := strings.Join(s.path, "\x00")
-		for _, text := range cutChunks(s.body, opts) {
+		for _, text := range cut(s.body, opts) {
 			i := ordinals[key]
 			ordinals[key]++
 			d.Chunks = append(d.Chunks, index.Chunk{
@@ -188,6 +201,14 @@ func isShortTitle(s string) bool {
 // parseOutline splits content into sections, each with its heading path and
 // its body lines.
 func parseOutline(content string, format Format) []section {
+	if format == Transcript {
+		// One section: a turn that starts "第一章" or "一、" is speech.
+		var body []string
+		for line := range strings.Lines(content) {
+			body = append(body, strings.TrimSpace(line))
+		}
+		return []section{{body: body}}
+	}
 	type open struct {
 		rank  int
 		title string

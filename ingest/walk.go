@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -294,15 +295,10 @@ func docID(root, path string) string {
 // readFile reads one file into inputs (several for a .jsonl corpus).
 func readFile(root, path string, maxSize int64) ([]Input, error) {
 	ext := strings.ToLower(filepath.Ext(path))
-	var format Format
 	switch ext {
-	case ".md", ".markdown":
-		format = Markdown
-	case ".txt", ".text":
-		format = Text
-	case ".jsonl":
+	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl":
 	default:
-		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .jsonl)", ErrUnsupported, ext)
+		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl)", ErrUnsupported, ext)
 	}
 	li, err := os.Lstat(path)
 	if err != nil {
@@ -338,14 +334,49 @@ func readFile(root, path string, maxSize int64) ([]Input, error) {
 	if ext == ".jsonl" {
 		return ReadCorpus(bytes.NewReader(b), path)
 	}
-	text, _, err := Decode(b)
+	decode := Decode
+	if ext == ".html" || ext == ".htm" {
+		decode = decodeHTML
+	}
+	text, _, err := decode(b)
 	if err != nil {
 		return nil, err
 	}
 	id := docID(root, path)
-	in := Input{ID: id, Source: path, Format: format, Content: text}
+	in := Input{ID: id, Source: path}
+	meta := map[string]string{}
 	if dir, _, ok := strings.Cut(id, "/"); ok {
-		in.Metadata = map[string]string{"folder": dir}
+		meta["folder"] = dir
+	}
+	// A transcript's title is its first line when that looks like one, else
+	// its file name.
+	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	transcript := func(title string, turns []turn) {
+		in.Format, in.Content, in.Title = Transcript, formatTurns(turns), cmp.Or(title, name)
+		if sp := speakers(turns); len(sp) > 0 {
+			meta["speakers"] = strings.Join(sp, ",")
+		}
+	}
+	switch ext {
+	case ".md", ".markdown":
+		in.Format, in.Content = Markdown, text
+	case ".html", ".htm":
+		// Markdown, so that the outline comes from the page's headings.
+		in.Format = Markdown
+		in.Title, in.Content = htmlToMarkdown(text)
+	case ".srt", ".vtt":
+		transcript(parseSubtitles(text))
+	default: // .txt, .text
+		in.Format, in.Content = Text, text
+		if title, turns, ok := parseTranscript(text); ok {
+			transcript(title, turns)
+		}
+	}
+	if strings.TrimSpace(in.Content) == "" {
+		return nil, fmt.Errorf("%w (no text left once markup is dropped)", ErrEmpty)
+	}
+	if len(meta) > 0 {
+		in.Metadata = meta
 	}
 	return []Input{in}, nil
 }

@@ -68,8 +68,11 @@ func (g grpcSink) Upsert(ctx context.Context, collection string, ins []ingest.In
 	req := &retrievalv1.UpsertDocumentsRequest{Collection: collection}
 	for _, in := range ins {
 		f := retrievalv1.DocumentFormat_DOCUMENT_FORMAT_TEXT
-		if in.Format == ingest.Markdown {
+		switch in.Format {
+		case ingest.Markdown:
 			f = retrievalv1.DocumentFormat_DOCUMENT_FORMAT_MARKDOWN
+		case ingest.Transcript:
+			f = retrievalv1.DocumentFormat_DOCUMENT_FORMAT_TRANSCRIPT
 		}
 		req.Documents = append(req.Documents, &retrievalv1.Document{
 			Id: in.ID, Title: in.Title, Source: in.Source, Content: in.Content, Format: f, Metadata: in.Metadata, Version: in.Version,

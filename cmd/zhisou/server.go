@@ -317,8 +317,11 @@ func (s *server) buildDocuments(prefix string, pds []*retrievalv1.Document) ([]i
 			}
 		}
 		format := ingest.Text
-		if pd.GetFormat() == retrievalv1.DocumentFormat_DOCUMENT_FORMAT_MARKDOWN {
+		switch pd.GetFormat() {
+		case retrievalv1.DocumentFormat_DOCUMENT_FORMAT_MARKDOWN:
 			format = ingest.Markdown
+		case retrievalv1.DocumentFormat_DOCUMENT_FORMAT_TRANSCRIPT:
+			format = ingest.Transcript
 		}
 		d, err := ingest.Build(ingest.Input{
 			ID: pd.GetId(), Title: pd.GetTitle(), Source: pd.GetSource(), Format: format,

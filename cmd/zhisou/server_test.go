@@ -728,3 +728,34 @@ func TestServerRerankStreamPartial(t *testing.T) {
 		t.Errorf("rerank %v, first hit %s; want ok, partial, and the fused third hit first (the one id that arrived)", ri, res.GetHits()[0].GetChunkId())
 	}
 }
+
+// TestServerTranscript: a transcript sent over gRPC keeps whole turns.
+func TestServerTranscript(t *testing.T) {
+	c, _ := testServer(t)
+	seed(t, c)
+	var b strings.Builder
+	for i := range 30 {
+		speaker := []string{"销售", "客户"}[i%2]
+		fmt.Fprintf(&b, "%s：这是第%d轮发言，讨论价格、交付周期和售后服务的安排，请对方确认。\n", speaker, i+1)
+	}
+	_, err := c.UpsertDocuments(t.Context(), &retrievalv1.UpsertDocumentsRequest{Collection: "kb", Documents: []*retrievalv1.Document{
+		{Id: "roleplay", Title: "销售演练", Content: b.String(), Format: retrievalv1.DocumentFormat_DOCUMENT_FORMAT_TRANSCRIPT},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.GetDocument(t.Context(), &retrievalv1.GetDocumentRequest{Collection: "kb", DocumentId: "roleplay"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.GetChunks()) < 2 {
+		t.Fatalf("transcript became %d chunks, want several", len(d.GetChunks()))
+	}
+	for _, ch := range d.GetChunks() {
+		for _, line := range strings.Split(ch.GetText(), "\n") {
+			if !strings.HasPrefix(line, "销售：") && !strings.HasPrefix(line, "客户：") {
+				t.Errorf("chunk %s has a line that is not a whole turn: %q", ch.GetId(), line)
+			}
+		}
+	}
+}

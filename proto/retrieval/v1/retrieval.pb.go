@@ -34,6 +34,8 @@ const (
 	DocumentFormat_DOCUMENT_FORMAT_TEXT DocumentFormat = 1
 	// DOCUMENT_FORMAT_MARKDOWN: '#' headings as well.
 	DocumentFormat_DOCUMENT_FORMAT_MARKDOWN DocumentFormat = 2
+	// DOCUMENT_FORMAT_TRANSCRIPT: one speaker turn per line ("说话人：内容"); chunks never split a turn.
+	DocumentFormat_DOCUMENT_FORMAT_TRANSCRIPT DocumentFormat = 3
 )
 
 // Enum value maps for DocumentFormat.
@@ -42,11 +44,13 @@ var (
 		0: "DOCUMENT_FORMAT_UNSPECIFIED",
 		1: "DOCUMENT_FORMAT_TEXT",
 		2: "DOCUMENT_FORMAT_MARKDOWN",
+		3: "DOCUMENT_FORMAT_TRANSCRIPT",
 	}
 	DocumentFormat_value = map[string]int32{
 		"DOCUMENT_FORMAT_UNSPECIFIED": 0,
 		"DOCUMENT_FORMAT_TEXT":        1,
 		"DOCUMENT_FORMAT_MARKDOWN":    2,
+		"DOCUMENT_FORMAT_TRANSCRIPT":  3,
 	}
 )
 
@@ -2654,11 +2658,12 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x04hits\x18\x01 \x03(\v2\x17.retrieval.v1.SearchHitR\x04hits\x12-\n" +
 	"\x04took\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x04took\x12/\n" +
 	"\x05debug\x18\x03 \x01(\v2\x19.retrieval.v1.SearchDebugR\x05debug\x120\n" +
-	"\x06rerank\x18\x04 \x01(\v2\x18.retrieval.v1.RerankInfoR\x06rerank*i\n" +
+	"\x06rerank\x18\x04 \x01(\v2\x18.retrieval.v1.RerankInfoR\x06rerank*\x89\x01\n" +
 	"\x0eDocumentFormat\x12\x1f\n" +
 	"\x1bDOCUMENT_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DOCUMENT_FORMAT_TEXT\x10\x01\x12\x1c\n" +
-	"\x18DOCUMENT_FORMAT_MARKDOWN\x10\x02*\x9d\x01\n" +
+	"\x18DOCUMENT_FORMAT_MARKDOWN\x10\x02\x12\x1e\n" +
+	"\x1aDOCUMENT_FORMAT_TRANSCRIPT\x10\x03*\x9d\x01\n" +
 	"\rUpsertOutcome\x12\x1e\n" +
 	"\x1aUPSERT_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14UPSERT_OUTCOME_ADDED\x10\x01\x12\x1a\n" +
