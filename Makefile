@@ -45,7 +45,11 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzAnalyze -fuzztime=20s ./index/
 	$(GO) test -run='^$$' -fuzz=FuzzBuild -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=20s ./ingest/
+	$(GO) test -run='^$$' -fuzz=FuzzHTML -fuzztime=20s ./ingest/
+	$(GO) test -run='^$$' -fuzz=FuzzTranscript -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzSearch -fuzztime=20s ./retrieve/
+	$(GO) test -run='^$$' -fuzz=FuzzHighlights -fuzztime=20s ./retrieve/
+	$(GO) test -run='^$$' -fuzz=FuzzParseIDs -fuzztime=20s ./rerank/
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
