@@ -122,6 +122,64 @@ type Chunk struct {
 	// bigrams),
 	// filled by the store when it analyses the chunk.
 	Lens [numFields]int `json:"lens"`
+	// Question is set when the chunk is one item of a question bank; Text is
+	// then its readable rendering (see Question.Render), so that BM25 searches
+	// every field.
+	Question *Question `json:"question,omitempty"`
+}
+
+// Question is one item of a question bank (a row of a CSV 题库).
+type Question struct {
+	// Stem is the question itself (题干); never empty.
+	Stem string `json:"stem"`
+	// Options are the choices in order; empty for a question without choices.
+	Options []Option `json:"options,omitempty"`
+	// Answer is the correct answer as written in the bank ("B", "AC", "正确").
+	Answer string `json:"answer,omitempty"`
+	// Analysis explains the answer (解析).
+	Analysis string `json:"analysis,omitempty"`
+	// Knowledge is the knowledge point the question tests (知识点).
+	Knowledge string `json:"knowledge,omitempty"`
+	// Difficulty is the bank's difficulty label, as written.
+	Difficulty string `json:"difficulty,omitempty"`
+	// Type is the question type, as written (单选题, 多选题, 判断题).
+	Type string `json:"type,omitempty"`
+}
+
+// Option is one choice of a question.
+type Option struct {
+	// Label is the choice's letter ("A").
+	Label string `json:"label"`
+	// Text is the choice's text.
+	Text string `json:"text"`
+}
+
+// Render returns the question as readable text, one field a line:
+// "题目：…\nA. …\n答案：B\n解析：…\n知识点：…". Empty fields are left out.
+func (q Question) Render() string {
+	var b strings.Builder
+	line := func(label, v string) {
+		if v = strings.TrimSpace(v); v != "" {
+			if b.Len() > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(label + v)
+		}
+	}
+	line("题目：", q.Stem)
+	for _, o := range q.Options {
+		if o.Label == "" {
+			line("", o.Text)
+		} else {
+			line(o.Label+". ", o.Text)
+		}
+	}
+	line("答案：", q.Answer)
+	line("解析：", q.Analysis)
+	line("知识点：", q.Knowledge)
+	line("题型：", q.Type)
+	line("难度：", q.Difficulty)
+	return b.String()
 }
 
 // ChunkID derives the stable chunk id from document id, heading path and the
@@ -157,6 +215,14 @@ func (d *Document) Seal() {
 		// the chunk's hash: changing them re-indexes the chunk.
 		ch := sha256.New()
 		fmt.Fprintf(ch, "%s\x00%s\x00%s\x00%s", d.Title, meta.String(), strings.Join(c.HeadingPath, "\x00"), c.Text)
+		if q := c.Question; q != nil {
+			// Text renders every field, but a rendering can be ambiguous (a
+			// field with a newline); the fields themselves decide.
+			fmt.Fprintf(ch, "\x00q\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", q.Stem, q.Answer, q.Analysis, q.Knowledge, q.Difficulty, q.Type)
+			for _, o := range q.Options {
+				fmt.Fprintf(ch, "\x00%s\x01%s", o.Label, o.Text)
+			}
+		}
 		c.Hash = hex.EncodeToString(ch.Sum(nil)[:8])
 		fmt.Fprintf(dh, "%s:%s\x00", c.ID, c.Hash)
 	}

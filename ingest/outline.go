@@ -8,6 +8,7 @@ package ingest
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -41,6 +42,10 @@ type Input struct {
 	Metadata map[string]string
 	// Version is the caller's version (0: assigned by the store).
 	Version uint64
+	// Questions, when set, make the input a question bank: Build makes one
+	// chunk per question, in order, and ignores Content and Format (Content
+	// may be empty).
+	Questions []index.Question
 }
 
 // ChunkOptions sets chunk sizes in runes. The zero value means the defaults.
@@ -68,6 +73,9 @@ func (o ChunkOptions) withDefaults() ChunkOptions {
 // only on inputs that cannot make a document (no id, no text).
 func Build(in Input, opts ChunkOptions) (index.Document, error) {
 	opts = opts.withDefaults()
+	if len(in.Questions) > 0 {
+		return buildBank(in)
+	}
 	if strings.TrimSpace(in.Content) == "" {
 		return index.Document{}, fmt.Errorf("document %q: %w", in.ID, ErrEmpty)
 	}
@@ -125,6 +133,46 @@ func Build(in Input, opts ChunkOptions) (index.Document, error) {
 	d.Seal()
 	return d, nil
 }
+
+// buildBank makes a question bank's document: one chunk per question, whose
+// text renders every field and whose heading path is [title, knowledge point]
+// (or [title]), so that a heading filter scopes a search by knowledge point.
+func buildBank(in Input) (index.Document, error) {
+	title := oneLine(in.Title)
+	if title == "" {
+		title = in.ID
+	}
+	d := index.Document{ID: in.ID, Title: title, Source: in.Source, Metadata: in.Metadata, Version: in.Version}
+	for i, q := range in.Questions {
+		if strings.TrimSpace(q.Stem) == "" {
+			return index.Document{}, fmt.Errorf("document %q: question %d has no stem", in.ID, i)
+		}
+		q.Options = slices.Clone(q.Options)
+		text := q.Render()
+		if !utf8.ValidString(text) {
+			return index.Document{}, fmt.Errorf("document %q: question %d is not valid UTF-8", in.ID, i)
+		}
+		path := []string{title}
+		if k := oneLine(q.Knowledge); k != "" {
+			path = append(path, k)
+		}
+		d.Chunks = append(d.Chunks, index.Chunk{
+			ID:          index.ChunkID(in.ID, path, i),
+			HeadingPath: path,
+			Ordinal:     i,
+			Text:        text,
+			Question:    &q,
+		})
+	}
+	if err := d.Validate(); err != nil {
+		return index.Document{}, err
+	}
+	d.Seal()
+	return d, nil
+}
+
+// oneLine collapses runs of white space, newlines included, to one space.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 type section struct {
 	path  []string

@@ -296,9 +296,9 @@ func docID(root, path string) string {
 func readFile(root, path string, maxSize int64) ([]Input, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	switch ext {
-	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl":
+	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv":
 	default:
-		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl)", ErrUnsupported, ext)
+		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl, .csv)", ErrUnsupported, ext)
 	}
 	li, err := os.Lstat(path)
 	if err != nil {
@@ -366,13 +366,20 @@ func readFile(root, path string, maxSize int64) ([]Input, error) {
 		in.Title, in.Content = htmlToMarkdown(text)
 	case ".srt", ".vtt":
 		transcript(parseSubtitles(text))
+	case ".csv":
+		// A question bank (one chunk per question) or a plain table (text).
+		in.Format, in.Title = Text, name
+		in.Questions, in.Content, err = parseCSV(text)
+		if err != nil {
+			return nil, err
+		}
 	default: // .txt, .text
 		in.Format, in.Content = Text, text
 		if title, turns, ok := parseTranscript(text); ok {
 			transcript(title, turns)
 		}
 	}
-	if strings.TrimSpace(in.Content) == "" {
+	if strings.TrimSpace(in.Content) == "" && len(in.Questions) == 0 {
 		return nil, fmt.Errorf("%w (no text left once markup is dropped)", ErrEmpty)
 	}
 	if len(meta) > 0 {

@@ -106,6 +106,9 @@ type Hit struct {
 	Matched []string
 	// Context is the enclosing section's text (bounded), when asked for.
 	Context string
+	// Question is the chunk's question-bank item, or nil for a passage of
+	// text. It is shared with the chunk read from the store: do not modify.
+	Question *index.Question
 }
 
 // Stage is the time one step of the search took.
@@ -258,7 +261,7 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 		out[i] = Hit{
 			ChunkID: h.ChunkID, DocID: c.DocID, Title: c.DocTitle, HeadingPath: c.HeadingPath,
 			Text: c.Text, Score: h.Score, Matched: h.Matched,
-			Highlights: s.Highlights(c.Text, h.Matched),
+			Highlights: s.Highlights(c.Text, h.Matched), Question: c.Question,
 		}
 		if req.WithContext {
 			out[i].Context, err = s.sectionText(ctx, req.Collection, c, docs)

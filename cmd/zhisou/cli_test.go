@@ -189,3 +189,44 @@ func TestEvalExistingCollection(t *testing.T) {
 		t.Errorf("eval -collection kb = %v, want recall@10 1 over the 2 stored documents", m)
 	}
 }
+
+// TestIngestQuestionBank ingests a CSV question bank with the command line
+// and searches it, readable and as JSON.
+func TestIngestQuestionBank(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "store")
+	folder := t.TempDir()
+	b, err := os.ReadFile(filepath.Join("..", "..", "ingest", "testdata", "bank.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(folder, "bank.csv"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := envOf(map[string]string{"ZHISOU_STORE": store})
+	var out, errOut bytes.Buffer
+	if err := runT(t, []string{"ingest", "-collection", "kb", folder}, env, &out, &errOut); err != nil {
+		t.Fatalf("ingest: %v\n%s", err, errOut.String())
+	}
+	out.Reset()
+	if err := runT(t, []string{"search", "-collection", "kb", "-k", "1", "干粉灭火器"}, env, &out, &errOut); err != nil {
+		t.Fatalf("search: %v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"bank > 消防安全", "D. 火焰根部", "\n   答案：D\n", "解析：对准火焰根部喷射"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("search(干粉灭火器) output:\n%s\nwant it to contain %q", out.String(), want)
+		}
+	}
+	out.Reset()
+	if err := runT(t, []string{"search", "-collection", "kb", "-k", "1", "-json", "干粉灭火器"}, env, &out, &errOut); err != nil {
+		t.Fatalf("search -json: %v\n%s", err, errOut.String())
+	}
+	var res struct {
+		Hits []hitView `json:"hits"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("search -json output %q: %v", out.String(), err)
+	}
+	if len(res.Hits) != 1 || res.Hits[0].Question == nil || res.Hits[0].Question.Answer != "D" || len(res.Hits[0].Question.Options) != 4 {
+		t.Errorf("search -json (干粉灭火器) hits = %+v, want the question with answer D and 4 options", res.Hits)
+	}
+}

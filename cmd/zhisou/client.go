@@ -74,9 +74,13 @@ func (g grpcSink) Upsert(ctx context.Context, collection string, ins []ingest.In
 		case ingest.Transcript:
 			f = retrievalv1.DocumentFormat_DOCUMENT_FORMAT_TRANSCRIPT
 		}
-		req.Documents = append(req.Documents, &retrievalv1.Document{
+		pd := &retrievalv1.Document{
 			Id: in.ID, Title: in.Title, Source: in.Source, Content: in.Content, Format: f, Metadata: in.Metadata, Version: in.Version,
-		})
+		}
+		for _, q := range in.Questions {
+			pd.Questions = append(pd.Questions, questionToProto(&q))
+		}
+		req.Documents = append(req.Documents, pd)
 	}
 	resp, err := g.client.UpsertDocuments(ctx, req)
 	if err != nil {

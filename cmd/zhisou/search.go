@@ -35,6 +35,8 @@ type hitView struct {
 	Score       float64  `json:"score"`
 	Matched     []string `json:"matched_terms"`
 	Context     string   `json:"context,omitempty"`
+	// Question is the hit's question-bank item, when it is one.
+	Question *index.Question `json:"question,omitempty"`
 }
 
 type debugView struct {
@@ -160,7 +162,7 @@ func viewsFromProto(resp *retrievalv1.SearchResponse) ([]hitView, *debugView, ti
 		v := hitView{
 			Rank: i + 1, ChunkID: h.GetChunkId(), DocumentID: h.GetDocumentId(), Title: h.GetDocumentTitle(),
 			HeadingPath: h.GetHeadingPath(), Text: h.GetText(), Score: h.GetScore(), Matched: h.GetMatchedTerms(), Context: h.GetContext(),
-			Highlights: [][2]int{},
+			Highlights: [][2]int{}, Question: questionFromProto(h.GetQuestion()),
 		}
 		for _, sp := range h.GetHighlights() {
 			v.Highlights = append(v.Highlights, [2]int{int(sp.GetStart()), int(sp.GetEnd())})
@@ -195,7 +197,13 @@ func printHits(env *cmdEnv, query string, hits []hitView, dbg *debugView, took t
 		if len(h.HeadingPath) > 0 {
 			fmt.Fprintf(w, "   %s\n", index.HeadingString(h.HeadingPath))
 		}
-		fmt.Fprintf(w, "   %s\n", snippet(h.Text, h.Highlights, 160, open, closeMark))
+		if h.Question != nil {
+			// The text renders the question one field a line: print it whole.
+			full := mark(h.Text, h.Highlights, 0, len(h.Text), open, closeMark)
+			fmt.Fprintf(w, "   %s\n", strings.ReplaceAll(full, "\n", "\n   "))
+		} else {
+			fmt.Fprintf(w, "   %s\n", snippet(h.Text, h.Highlights, 160, open, closeMark))
+		}
 		if h.Context != "" {
 			fmt.Fprintf(w, "   context: %s\n", strings.ReplaceAll(h.Context, "\n", " "))
 		}
@@ -223,6 +231,16 @@ func snippet(text string, hl [][2]int, n int, open, closeMark string) string {
 	if start > 0 {
 		b.WriteString("…")
 	}
+	b.WriteString(mark(text, hl, start, end, open, closeMark))
+	if end < len(text) {
+		b.WriteString("…")
+	}
+	return strings.ReplaceAll(b.String(), "\n", " ")
+}
+
+// mark returns text[start:end] with the highlights inside it marked.
+func mark(text string, hl [][2]int, start, end int, open, closeMark string) string {
+	var b strings.Builder
 	pos := start
 	for _, h := range hl {
 		if h[1] <= start || h[0] >= end {
@@ -237,8 +255,5 @@ func snippet(text string, hl [][2]int, n int, open, closeMark string) string {
 		pos = e
 	}
 	b.WriteString(text[pos:end])
-	if end < len(text) {
-		b.WriteString("…")
-	}
-	return strings.ReplaceAll(b.String(), "\n", " ")
+	return b.String()
 }

@@ -323,9 +323,14 @@ func (s *server) buildDocuments(prefix string, pds []*retrievalv1.Document) ([]i
 		case retrievalv1.DocumentFormat_DOCUMENT_FORMAT_TRANSCRIPT:
 			format = ingest.Transcript
 		}
+		questions, err := questionsFromProto(f, pd.GetQuestions())
+		if err != nil {
+			return nil, err
+		}
 		d, err := ingest.Build(ingest.Input{
 			ID: pd.GetId(), Title: pd.GetTitle(), Source: pd.GetSource(), Format: format,
 			Content: pd.GetContent(), Metadata: pd.GetMetadata(), Version: pd.GetVersion(),
+			Questions: questions,
 		}, s.chunk)
 		if err != nil {
 			return nil, invalid("%s: %v", f, err)
@@ -333,6 +338,68 @@ func (s *server) buildDocuments(prefix string, pds []*retrievalv1.Document) ([]i
 		docs[i] = d
 	}
 	return docs, nil
+}
+
+// questionsFromProto validates and converts a document's question-bank items;
+// field names in errors are prefixed with f (e.g. "documents[0]").
+func questionsFromProto(f string, pqs []*retrievalv1.QuestionItem) ([]index.Question, error) {
+	if len(pqs) == 0 {
+		return nil, nil
+	}
+	qs := make([]index.Question, len(pqs))
+	for j, pq := range pqs {
+		g := fmt.Sprintf("%s.questions[%d]", f, j)
+		if strings.TrimSpace(pq.GetStem()) == "" {
+			return nil, invalid("%s.stem is empty", g)
+		}
+		q := *questionFromProto(pq)
+		check := map[string]string{
+			"stem": q.Stem, "answer": q.Answer, "analysis": q.Analysis,
+			"knowledge_point": q.Knowledge, "difficulty": q.Difficulty, "type": q.Type,
+		}
+		for k, po := range pq.GetOptions() {
+			check[fmt.Sprintf("options[%d].label", k)] = po.GetLabel()
+			check[fmt.Sprintf("options[%d].text", k)] = po.GetText()
+		}
+		for name, v := range check {
+			if err := checkUTF8(g+"."+name, v); err != nil {
+				return nil, err
+			}
+		}
+		qs[j] = q
+	}
+	return qs, nil
+}
+
+// questionFromProto converts a question-bank item without validating it;
+// nil stays nil.
+func questionFromProto(pq *retrievalv1.QuestionItem) *index.Question {
+	if pq == nil {
+		return nil
+	}
+	q := &index.Question{
+		Stem: pq.GetStem(), Answer: pq.GetAnswer(), Analysis: pq.GetAnalysis(),
+		Knowledge: pq.GetKnowledgePoint(), Difficulty: pq.GetDifficulty(), Type: pq.GetType(),
+	}
+	for _, po := range pq.GetOptions() {
+		q.Options = append(q.Options, index.Option{Label: po.GetLabel(), Text: po.GetText()})
+	}
+	return q
+}
+
+// questionToProto converts a question-bank item; nil stays nil.
+func questionToProto(q *index.Question) *retrievalv1.QuestionItem {
+	if q == nil {
+		return nil
+	}
+	pq := &retrievalv1.QuestionItem{
+		Stem: q.Stem, Answer: q.Answer, Analysis: q.Analysis,
+		KnowledgePoint: q.Knowledge, Difficulty: q.Difficulty, Type: q.Type,
+	}
+	for _, o := range q.Options {
+		pq.Options = append(pq.Options, &retrievalv1.QuestionOption{Label: o.Label, Text: o.Text})
+	}
+	return pq
 }
 
 var outcomeToProto = map[index.Outcome]retrievalv1.UpsertOutcome{
@@ -462,7 +529,7 @@ func (s *server) GetDocument(ctx context.Context, req *retrievalv1.GetDocumentRe
 	}
 	resp := &retrievalv1.GetDocumentResponse{Document: docInfoToProto(d), Outline: outlineToProto(d.Chunks)}
 	for _, c := range d.Chunks {
-		resp.Chunks = append(resp.Chunks, &retrievalv1.Chunk{Id: c.ID, HeadingPath: c.HeadingPath, Ordinal: int32(c.Ordinal), Text: c.Text})
+		resp.Chunks = append(resp.Chunks, &retrievalv1.Chunk{Id: c.ID, HeadingPath: c.HeadingPath, Ordinal: int32(c.Ordinal), Text: c.Text, Question: questionToProto(c.Question)})
 	}
 	return resp, nil
 }
@@ -618,6 +685,7 @@ func searchResultToProto(res retrieve.Result) *retrievalv1.SearchResponse {
 		ph := &retrievalv1.SearchHit{
 			ChunkId: h.ChunkID, DocumentId: h.DocID, DocumentTitle: h.Title, HeadingPath: h.HeadingPath,
 			Text: h.Text, Score: h.Score, MatchedTerms: h.Matched, Context: h.Context,
+			Question: questionToProto(h.Question),
 		}
 		for _, sp := range h.Highlights {
 			ph.Highlights = append(ph.Highlights, &retrievalv1.Highlight{Start: int32(sp.Start), End: int32(sp.End)})

@@ -25,9 +25,11 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/ingest"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 	"github.com/zhisou/zhisou/rerank/fakellm"
 	"github.com/zhisou/zhisou/retrieve"
@@ -757,5 +759,65 @@ func TestServerTranscript(t *testing.T) {
 				t.Errorf("chunk %s has a line that is not a whole turn: %q", ch.GetId(), line)
 			}
 		}
+	}
+}
+
+func TestServerQuestionBank(t *testing.T) {
+	c, _ := testServer(t)
+	seed(t, c)
+	ctx := t.Context()
+	q := &retrievalv1.QuestionItem{
+		Stem: "发现电气设备起火时，第一步应当做什么？", Answer: "A", Analysis: "电气火灾先断电，严禁用水扑救带电设备。",
+		KnowledgePoint: "消防安全", Difficulty: "易", Type: "单选题",
+		Options: []*retrievalv1.QuestionOption{{Label: "A", Text: "切断电源"}, {Label: "B", Text: "用水扑救"}},
+	}
+	// Through the ingest sink, as `zhisou ingest` sends a CSV question bank.
+	sink := grpcSink{addr: "bufnet", client: c}
+	outs, err := sink.Upsert(ctx, "kb", []ingest.Input{{ID: "bank", Title: "安全题库", Questions: []index.Question{
+		*questionFromProto(q),
+		{Stem: "干粉灭火器应对准火焰的哪个部位喷射？", Answer: "根部"},
+	}}})
+	if err != nil || len(outs) != 1 || outs[0] != index.Added {
+		t.Fatalf("grpcSink.Upsert = %v, %v, want [added]", outs, err)
+	}
+
+	resp, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "电气设备起火", TopK: 3})
+	if err != nil {
+		t.Fatalf("Search error = %v", err)
+	}
+	if len(resp.GetHits()) == 0 {
+		t.Fatalf("Search(电气设备起火) = no hits, want the question")
+	}
+	h := resp.GetHits()[0]
+	if diff := cmp.Diff(q, h.GetQuestion(), protocmp.Transform()); diff != "" {
+		t.Errorf("Search(电气设备起火) hit question mismatch (-want +got):\n%s", diff)
+	}
+	if want := []string{"安全题库", "消防安全"}; !slices.Equal(h.GetHeadingPath(), want) {
+		t.Errorf("Search(电气设备起火) heading path = %q, want %q", h.GetHeadingPath(), want)
+	}
+	if !strings.Contains(h.GetText(), "答案：A") {
+		t.Errorf("Search(电气设备起火) text = %q, want the rendered question", h.GetText())
+	}
+	// Passages of text have no question.
+	resp, err = c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格异议", TopK: 1, Filter: &retrievalv1.SearchFilter{DocumentIds: []string{"sales/price"}}})
+	if err != nil || len(resp.GetHits()) != 1 || resp.GetHits()[0].GetQuestion() != nil {
+		t.Errorf("Search(价格异议) = %v, %v, want one hit without a question", resp.GetHits(), err)
+	}
+
+	d, err := c.GetDocument(ctx, &retrievalv1.GetDocumentRequest{Collection: "kb", DocumentId: "bank"})
+	if err != nil {
+		t.Fatalf("GetDocument(bank) error = %v", err)
+	}
+	if len(d.GetChunks()) != 2 || d.GetChunks()[1].GetQuestion().GetAnswer() != "根部" {
+		t.Errorf("GetDocument(bank) chunks = %v, want 2 with questions", d.GetChunks())
+	}
+
+	// A question without a stem is refused, naming the field.
+	_, err = c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: "kb", Documents: []*retrievalv1.Document{
+		{Id: "ok", Content: "正文。"},
+		{Id: "bad", Questions: []*retrievalv1.QuestionItem{q, {Answer: "B"}}},
+	}})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "documents[1].questions[1].stem") {
+		t.Errorf("UpsertDocuments(question without stem) error = %v, want InvalidArgument naming documents[1].questions[1].stem", err)
 	}
 }

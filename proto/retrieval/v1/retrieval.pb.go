@@ -762,7 +762,10 @@ type Document struct {
 	// Metadata: exact-match filterable fields (course, audience, type, ...).
 	Metadata map[string]string `protobuf:"bytes,6,rep,name=metadata" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Version orders writes: a lower version than the stored one is ignored. 0: assigned by the server.
-	Version       uint64 `protobuf:"varint,7,opt,name=version" json:"version,omitempty"`
+	Version uint64 `protobuf:"varint,7,opt,name=version" json:"version,omitempty"`
+	// Questions make the document a question bank: one chunk per question, in
+	// order; content and format are then ignored and content may be empty.
+	Questions     []*QuestionItem `protobuf:"bytes,8,rep,name=questions" json:"questions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -846,6 +849,169 @@ func (x *Document) GetVersion() uint64 {
 	return 0
 }
 
+func (x *Document) GetQuestions() []*QuestionItem {
+	if x != nil {
+		return x.Questions
+	}
+	return nil
+}
+
+// QuestionItem is one item of a question bank (a row of a 题库).
+type QuestionItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stem is the question itself (题干); required.
+	Stem string `protobuf:"bytes,1,opt,name=stem" json:"stem,omitempty"`
+	// Options are the choices in order; empty for a question without choices.
+	Options []*QuestionOption `protobuf:"bytes,2,rep,name=options" json:"options,omitempty"`
+	// Answer is the correct answer as written in the bank ("B", "AC", "正确").
+	Answer string `protobuf:"bytes,3,opt,name=answer" json:"answer,omitempty"`
+	// Analysis explains the answer (解析).
+	Analysis string `protobuf:"bytes,4,opt,name=analysis" json:"analysis,omitempty"`
+	// KnowledgePoint is what the question tests (知识点); it becomes the second
+	// entry of the chunk's heading path, so a heading filter scopes by it.
+	KnowledgePoint string `protobuf:"bytes,5,opt,name=knowledge_point,json=knowledgePoint" json:"knowledge_point,omitempty"`
+	// Difficulty label, as written in the bank.
+	Difficulty string `protobuf:"bytes,6,opt,name=difficulty" json:"difficulty,omitempty"`
+	// Type of question, as written (单选题, 多选题, 判断题).
+	Type          string `protobuf:"bytes,7,opt,name=type" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuestionItem) Reset() {
+	*x = QuestionItem{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuestionItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuestionItem) ProtoMessage() {}
+
+func (x *QuestionItem) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuestionItem.ProtoReflect.Descriptor instead.
+func (*QuestionItem) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *QuestionItem) GetStem() string {
+	if x != nil {
+		return x.Stem
+	}
+	return ""
+}
+
+func (x *QuestionItem) GetOptions() []*QuestionOption {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *QuestionItem) GetAnswer() string {
+	if x != nil {
+		return x.Answer
+	}
+	return ""
+}
+
+func (x *QuestionItem) GetAnalysis() string {
+	if x != nil {
+		return x.Analysis
+	}
+	return ""
+}
+
+func (x *QuestionItem) GetKnowledgePoint() string {
+	if x != nil {
+		return x.KnowledgePoint
+	}
+	return ""
+}
+
+func (x *QuestionItem) GetDifficulty() string {
+	if x != nil {
+		return x.Difficulty
+	}
+	return ""
+}
+
+func (x *QuestionItem) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+// QuestionOption is one choice of a question.
+type QuestionOption struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Label of the choice ("A").
+	Label string `protobuf:"bytes,1,opt,name=label" json:"label,omitempty"`
+	// Text of the choice.
+	Text          string `protobuf:"bytes,2,opt,name=text" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuestionOption) Reset() {
+	*x = QuestionOption{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuestionOption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuestionOption) ProtoMessage() {}
+
+func (x *QuestionOption) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuestionOption.ProtoReflect.Descriptor instead.
+func (*QuestionOption) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *QuestionOption) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *QuestionOption) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
 // UpsertResult is the outcome for one document.
 type UpsertResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -861,7 +1027,7 @@ type UpsertResult struct {
 
 func (x *UpsertResult) Reset() {
 	*x = UpsertResult{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +1039,7 @@ func (x *UpsertResult) String() string {
 func (*UpsertResult) ProtoMessage() {}
 
 func (x *UpsertResult) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +1052,7 @@ func (x *UpsertResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertResult.ProtoReflect.Descriptor instead.
 func (*UpsertResult) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{11}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpsertResult) GetDocumentId() string {
@@ -923,7 +1089,7 @@ type UpsertDocumentsRequest struct {
 
 func (x *UpsertDocumentsRequest) Reset() {
 	*x = UpsertDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1101,7 @@ func (x *UpsertDocumentsRequest) String() string {
 func (*UpsertDocumentsRequest) ProtoMessage() {}
 
 func (x *UpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1114,7 @@ func (x *UpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*UpsertDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{12}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpsertDocumentsRequest) GetCollection() string {
@@ -976,7 +1142,7 @@ type UpsertDocumentsResponse struct {
 
 func (x *UpsertDocumentsResponse) Reset() {
 	*x = UpsertDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1154,7 @@ func (x *UpsertDocumentsResponse) String() string {
 func (*UpsertDocumentsResponse) ProtoMessage() {}
 
 func (x *UpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1167,7 @@ func (x *UpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*UpsertDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{13}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpsertDocumentsResponse) GetResults() []*UpsertResult {
@@ -1024,7 +1190,7 @@ type StreamUpsertDocumentsRequest struct {
 
 func (x *StreamUpsertDocumentsRequest) Reset() {
 	*x = StreamUpsertDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1202,7 @@ func (x *StreamUpsertDocumentsRequest) String() string {
 func (*StreamUpsertDocumentsRequest) ProtoMessage() {}
 
 func (x *StreamUpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1215,7 @@ func (x *StreamUpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpsertDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*StreamUpsertDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{14}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StreamUpsertDocumentsRequest) GetCollection() string {
@@ -1083,7 +1249,7 @@ type StreamUpsertDocumentsResponse struct {
 
 func (x *StreamUpsertDocumentsResponse) Reset() {
 	*x = StreamUpsertDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1261,7 @@ func (x *StreamUpsertDocumentsResponse) String() string {
 func (*StreamUpsertDocumentsResponse) ProtoMessage() {}
 
 func (x *StreamUpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1274,7 @@ func (x *StreamUpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpsertDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*StreamUpsertDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{15}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StreamUpsertDocumentsResponse) GetAdded() int64 {
@@ -1152,7 +1318,7 @@ type DeleteDocumentsRequest struct {
 
 func (x *DeleteDocumentsRequest) Reset() {
 	*x = DeleteDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1330,7 @@ func (x *DeleteDocumentsRequest) String() string {
 func (*DeleteDocumentsRequest) ProtoMessage() {}
 
 func (x *DeleteDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1343,7 @@ func (x *DeleteDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{16}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteDocumentsRequest) GetCollection() string {
@@ -1207,7 +1373,7 @@ type DeleteDocumentsResponse struct {
 
 func (x *DeleteDocumentsResponse) Reset() {
 	*x = DeleteDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1385,7 @@ func (x *DeleteDocumentsResponse) String() string {
 func (*DeleteDocumentsResponse) ProtoMessage() {}
 
 func (x *DeleteDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1398,7 @@ func (x *DeleteDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{17}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteDocumentsResponse) GetDeleted() []string {
@@ -1262,7 +1428,7 @@ type GetDocumentRequest struct {
 
 func (x *GetDocumentRequest) Reset() {
 	*x = GetDocumentRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1440,7 @@ func (x *GetDocumentRequest) String() string {
 func (*GetDocumentRequest) ProtoMessage() {}
 
 func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1453,7 @@ func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentRequest.ProtoReflect.Descriptor instead.
 func (*GetDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{18}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetDocumentRequest) GetCollection() string {
@@ -1327,7 +1493,7 @@ type DocumentInfo struct {
 
 func (x *DocumentInfo) Reset() {
 	*x = DocumentInfo{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1505,7 @@ func (x *DocumentInfo) String() string {
 func (*DocumentInfo) ProtoMessage() {}
 
 func (x *DocumentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1518,7 @@ func (x *DocumentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentInfo.ProtoReflect.Descriptor instead.
 func (*DocumentInfo) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{19}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DocumentInfo) GetId() string {
@@ -1414,14 +1580,16 @@ type Chunk struct {
 	// Ordinal is the chunk's position in the document.
 	Ordinal int32 `protobuf:"varint,3,opt,name=ordinal" json:"ordinal,omitempty"`
 	// Text of the chunk.
-	Text          string `protobuf:"bytes,4,opt,name=text" json:"text,omitempty"`
+	Text string `protobuf:"bytes,4,opt,name=text" json:"text,omitempty"`
+	// Question is set when the chunk is a question-bank item; text is then its rendering.
+	Question      *QuestionItem `protobuf:"bytes,5,opt,name=question" json:"question,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1601,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1614,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{20}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Chunk) GetId() string {
@@ -1477,6 +1645,13 @@ func (x *Chunk) GetText() string {
 	return ""
 }
 
+func (x *Chunk) GetQuestion() *QuestionItem {
+	if x != nil {
+		return x.Question
+	}
+	return nil
+}
+
 // OutlineNode is a heading of a document's outline.
 type OutlineNode struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1494,7 +1669,7 @@ type OutlineNode struct {
 
 func (x *OutlineNode) Reset() {
 	*x = OutlineNode{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1681,7 @@ func (x *OutlineNode) String() string {
 func (*OutlineNode) ProtoMessage() {}
 
 func (x *OutlineNode) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1694,7 @@ func (x *OutlineNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlineNode.ProtoReflect.Descriptor instead.
 func (*OutlineNode) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{21}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *OutlineNode) GetTitle() string {
@@ -1565,7 +1740,7 @@ type GetDocumentResponse struct {
 
 func (x *GetDocumentResponse) Reset() {
 	*x = GetDocumentResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1752,7 @@ func (x *GetDocumentResponse) String() string {
 func (*GetDocumentResponse) ProtoMessage() {}
 
 func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1765,7 @@ func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentResponse.ProtoReflect.Descriptor instead.
 func (*GetDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{22}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetDocumentResponse) GetDocument() *DocumentInfo {
@@ -1629,7 +1804,7 @@ type ListDocumentsRequest struct {
 
 func (x *ListDocumentsRequest) Reset() {
 	*x = ListDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1816,7 @@ func (x *ListDocumentsRequest) String() string {
 func (*ListDocumentsRequest) ProtoMessage() {}
 
 func (x *ListDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1829,7 @@ func (x *ListDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{23}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListDocumentsRequest) GetCollection() string {
@@ -1691,7 +1866,7 @@ type ListDocumentsResponse struct {
 
 func (x *ListDocumentsResponse) Reset() {
 	*x = ListDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1878,7 @@ func (x *ListDocumentsResponse) String() string {
 func (*ListDocumentsResponse) ProtoMessage() {}
 
 func (x *ListDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1891,7 @@ func (x *ListDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{24}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListDocumentsResponse) GetDocuments() []*DocumentInfo {
@@ -1749,7 +1924,7 @@ type SearchFilter struct {
 
 func (x *SearchFilter) Reset() {
 	*x = SearchFilter{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +1936,7 @@ func (x *SearchFilter) String() string {
 func (*SearchFilter) ProtoMessage() {}
 
 func (x *SearchFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +1949,7 @@ func (x *SearchFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchFilter.ProtoReflect.Descriptor instead.
 func (*SearchFilter) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{25}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SearchFilter) GetDocumentIds() []string {
@@ -1824,7 +1999,7 @@ type SearchRequest struct {
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +2011,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +2024,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{26}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SearchRequest) GetCollection() string {
@@ -1938,7 +2113,7 @@ type RerankInfo struct {
 
 func (x *RerankInfo) Reset() {
 	*x = RerankInfo{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2125,7 @@ func (x *RerankInfo) String() string {
 func (*RerankInfo) ProtoMessage() {}
 
 func (x *RerankInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2138,7 @@ func (x *RerankInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RerankInfo.ProtoReflect.Descriptor instead.
 func (*RerankInfo) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{27}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RerankInfo) GetStatus() string {
@@ -2049,7 +2224,7 @@ type Highlight struct {
 
 func (x *Highlight) Reset() {
 	*x = Highlight{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2236,7 @@ func (x *Highlight) String() string {
 func (*Highlight) ProtoMessage() {}
 
 func (x *Highlight) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2249,7 @@ func (x *Highlight) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Highlight.ProtoReflect.Descriptor instead.
 func (*Highlight) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{28}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Highlight) GetStart() int32 {
@@ -2111,14 +2286,16 @@ type SearchHit struct {
 	// MatchedTerms are the query terms found in the chunk.
 	MatchedTerms []string `protobuf:"bytes,8,rep,name=matched_terms,json=matchedTerms" json:"matched_terms,omitempty"`
 	// Context is the enclosing section's text when with_context is set.
-	Context       string `protobuf:"bytes,9,opt,name=context" json:"context,omitempty"`
+	Context string `protobuf:"bytes,9,opt,name=context" json:"context,omitempty"`
+	// Question is set when the hit is a question-bank item; text is then its rendering.
+	Question      *QuestionItem `protobuf:"bytes,10,opt,name=question" json:"question,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SearchHit) Reset() {
 	*x = SearchHit{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2307,7 @@ func (x *SearchHit) String() string {
 func (*SearchHit) ProtoMessage() {}
 
 func (x *SearchHit) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2320,7 @@ func (x *SearchHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchHit.ProtoReflect.Descriptor instead.
 func (*SearchHit) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{29}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SearchHit) GetChunkId() string {
@@ -2209,6 +2386,13 @@ func (x *SearchHit) GetContext() string {
 	return ""
 }
 
+func (x *SearchHit) GetQuestion() *QuestionItem {
+	if x != nil {
+		return x.Question
+	}
+	return nil
+}
+
 // QueryTerm is an analysed query term.
 type QueryTerm struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2222,7 +2406,7 @@ type QueryTerm struct {
 
 func (x *QueryTerm) Reset() {
 	*x = QueryTerm{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2418,7 @@ func (x *QueryTerm) String() string {
 func (*QueryTerm) ProtoMessage() {}
 
 func (x *QueryTerm) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2431,7 @@ func (x *QueryTerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryTerm.ProtoReflect.Descriptor instead.
 func (*QueryTerm) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{30}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *QueryTerm) GetTerm() string {
@@ -2277,7 +2461,7 @@ type StageTiming struct {
 
 func (x *StageTiming) Reset() {
 	*x = StageTiming{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2473,7 @@ func (x *StageTiming) String() string {
 func (*StageTiming) ProtoMessage() {}
 
 func (x *StageTiming) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +2486,7 @@ func (x *StageTiming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTiming.ProtoReflect.Descriptor instead.
 func (*StageTiming) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{31}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StageTiming) GetName() string {
@@ -2336,7 +2520,7 @@ type SearchDebug struct {
 
 func (x *SearchDebug) Reset() {
 	*x = SearchDebug{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2348,7 +2532,7 @@ func (x *SearchDebug) String() string {
 func (*SearchDebug) ProtoMessage() {}
 
 func (x *SearchDebug) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2361,7 +2545,7 @@ func (x *SearchDebug) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchDebug.ProtoReflect.Descriptor instead.
 func (*SearchDebug) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{32}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SearchDebug) GetTerms() []*QueryTerm {
@@ -2409,7 +2593,7 @@ type SearchResponse struct {
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2421,7 +2605,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2434,7 +2618,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{33}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SearchResponse) GetHits() []*SearchHit {
@@ -2508,7 +2692,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"collection\"-\n" +
 	"\x17DeleteCollectionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x1a\n" +
-	"\x18DeleteCollectionResponse\"\xb1\x02\n" +
+	"\x18DeleteCollectionResponse\"\xeb\x02\n" +
 	"\bDocument\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x16\n" +
@@ -2516,10 +2700,24 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\acontent\x18\x04 \x01(\tR\acontent\x124\n" +
 	"\x06format\x18\x05 \x01(\x0e2\x1c.retrieval.v1.DocumentFormatR\x06format\x12@\n" +
 	"\bmetadata\x18\x06 \x03(\v2$.retrieval.v1.Document.MetadataEntryR\bmetadata\x12\x18\n" +
-	"\aversion\x18\a \x01(\x04R\aversion\x1a;\n" +
+	"\aversion\x18\a \x01(\x04R\aversion\x128\n" +
+	"\tquestions\x18\b \x03(\v2\x1a.retrieval.v1.QuestionItemR\tquestions\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xeb\x01\n" +
+	"\fQuestionItem\x12\x12\n" +
+	"\x04stem\x18\x01 \x01(\tR\x04stem\x126\n" +
+	"\aoptions\x18\x02 \x03(\v2\x1c.retrieval.v1.QuestionOptionR\aoptions\x12\x16\n" +
+	"\x06answer\x18\x03 \x01(\tR\x06answer\x12\x1a\n" +
+	"\banalysis\x18\x04 \x01(\tR\banalysis\x12'\n" +
+	"\x0fknowledge_point\x18\x05 \x01(\tR\x0eknowledgePoint\x12\x1e\n" +
+	"\n" +
+	"difficulty\x18\x06 \x01(\tR\n" +
+	"difficulty\x12\x12\n" +
+	"\x04type\x18\a \x01(\tR\x04type\":\n" +
+	"\x0eQuestionOption\x12\x14\n" +
+	"\x05label\x18\x01 \x01(\tR\x05label\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"\x87\x01\n" +
 	"\fUpsertResult\x12\x1f\n" +
 	"\vdocument_id\x18\x01 \x01(\tR\n" +
 	"documentId\x125\n" +
@@ -2568,12 +2766,13 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"chunkCount\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"h\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa0\x01\n" +
 	"\x05Chunk\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fheading_path\x18\x02 \x03(\tR\vheadingPath\x12\x18\n" +
 	"\aordinal\x18\x03 \x01(\x05R\aordinal\x12\x12\n" +
-	"\x04text\x18\x04 \x01(\tR\x04text\"\x9a\x01\n" +
+	"\x04text\x18\x04 \x01(\tR\x04text\x126\n" +
+	"\bquestion\x18\x05 \x01(\v2\x1a.retrieval.v1.QuestionItemR\bquestion\"\x9a\x01\n" +
 	"\vOutlineNode\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\tR\x05title\x12!\n" +
 	"\fheading_path\x18\x02 \x03(\tR\vheadingPath\x12\x1b\n" +
@@ -2627,7 +2826,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	" \x01(\bR\apartial\"3\n" +
 	"\tHighlight\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\x05R\x03end\"\xb3\x02\n" +
+	"\x03end\x18\x02 \x01(\x05R\x03end\"\xeb\x02\n" +
 	"\tSearchHit\x12\x19\n" +
 	"\bchunk_id\x18\x01 \x01(\tR\achunkId\x12\x1f\n" +
 	"\vdocument_id\x18\x02 \x01(\tR\n" +
@@ -2640,7 +2839,9 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"highlights\x12\x14\n" +
 	"\x05score\x18\a \x01(\x01R\x05score\x12#\n" +
 	"\rmatched_terms\x18\b \x03(\tR\fmatchedTerms\x12\x18\n" +
-	"\acontext\x18\t \x01(\tR\acontext\"7\n" +
+	"\acontext\x18\t \x01(\tR\acontext\x126\n" +
+	"\bquestion\x18\n" +
+	" \x01(\v2\x1a.retrieval.v1.QuestionItemR\bquestion\"7\n" +
 	"\tQueryTerm\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\tR\x04term\x12\x16\n" +
 	"\x06weight\x18\x02 \x01(\x01R\x06weight\"P\n" +
@@ -2700,7 +2901,7 @@ func file_retrieval_v1_retrieval_proto_rawDescGZIP() []byte {
 }
 
 var file_retrieval_v1_retrieval_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_retrieval_v1_retrieval_proto_goTypes = []any{
 	(DocumentFormat)(0),                   // 0: retrieval.v1.DocumentFormat
 	(UpsertOutcome)(0),                    // 1: retrieval.v1.UpsertOutcome
@@ -2716,33 +2917,35 @@ var file_retrieval_v1_retrieval_proto_goTypes = []any{
 	(*DeleteCollectionRequest)(nil),       // 11: retrieval.v1.DeleteCollectionRequest
 	(*DeleteCollectionResponse)(nil),      // 12: retrieval.v1.DeleteCollectionResponse
 	(*Document)(nil),                      // 13: retrieval.v1.Document
-	(*UpsertResult)(nil),                  // 14: retrieval.v1.UpsertResult
-	(*UpsertDocumentsRequest)(nil),        // 15: retrieval.v1.UpsertDocumentsRequest
-	(*UpsertDocumentsResponse)(nil),       // 16: retrieval.v1.UpsertDocumentsResponse
-	(*StreamUpsertDocumentsRequest)(nil),  // 17: retrieval.v1.StreamUpsertDocumentsRequest
-	(*StreamUpsertDocumentsResponse)(nil), // 18: retrieval.v1.StreamUpsertDocumentsResponse
-	(*DeleteDocumentsRequest)(nil),        // 19: retrieval.v1.DeleteDocumentsRequest
-	(*DeleteDocumentsResponse)(nil),       // 20: retrieval.v1.DeleteDocumentsResponse
-	(*GetDocumentRequest)(nil),            // 21: retrieval.v1.GetDocumentRequest
-	(*DocumentInfo)(nil),                  // 22: retrieval.v1.DocumentInfo
-	(*Chunk)(nil),                         // 23: retrieval.v1.Chunk
-	(*OutlineNode)(nil),                   // 24: retrieval.v1.OutlineNode
-	(*GetDocumentResponse)(nil),           // 25: retrieval.v1.GetDocumentResponse
-	(*ListDocumentsRequest)(nil),          // 26: retrieval.v1.ListDocumentsRequest
-	(*ListDocumentsResponse)(nil),         // 27: retrieval.v1.ListDocumentsResponse
-	(*SearchFilter)(nil),                  // 28: retrieval.v1.SearchFilter
-	(*SearchRequest)(nil),                 // 29: retrieval.v1.SearchRequest
-	(*RerankInfo)(nil),                    // 30: retrieval.v1.RerankInfo
-	(*Highlight)(nil),                     // 31: retrieval.v1.Highlight
-	(*SearchHit)(nil),                     // 32: retrieval.v1.SearchHit
-	(*QueryTerm)(nil),                     // 33: retrieval.v1.QueryTerm
-	(*StageTiming)(nil),                   // 34: retrieval.v1.StageTiming
-	(*SearchDebug)(nil),                   // 35: retrieval.v1.SearchDebug
-	(*SearchResponse)(nil),                // 36: retrieval.v1.SearchResponse
-	nil,                                   // 37: retrieval.v1.Document.MetadataEntry
-	nil,                                   // 38: retrieval.v1.DocumentInfo.MetadataEntry
-	nil,                                   // 39: retrieval.v1.SearchFilter.MetadataEntry
-	(*durationpb.Duration)(nil),           // 40: google.protobuf.Duration
+	(*QuestionItem)(nil),                  // 14: retrieval.v1.QuestionItem
+	(*QuestionOption)(nil),                // 15: retrieval.v1.QuestionOption
+	(*UpsertResult)(nil),                  // 16: retrieval.v1.UpsertResult
+	(*UpsertDocumentsRequest)(nil),        // 17: retrieval.v1.UpsertDocumentsRequest
+	(*UpsertDocumentsResponse)(nil),       // 18: retrieval.v1.UpsertDocumentsResponse
+	(*StreamUpsertDocumentsRequest)(nil),  // 19: retrieval.v1.StreamUpsertDocumentsRequest
+	(*StreamUpsertDocumentsResponse)(nil), // 20: retrieval.v1.StreamUpsertDocumentsResponse
+	(*DeleteDocumentsRequest)(nil),        // 21: retrieval.v1.DeleteDocumentsRequest
+	(*DeleteDocumentsResponse)(nil),       // 22: retrieval.v1.DeleteDocumentsResponse
+	(*GetDocumentRequest)(nil),            // 23: retrieval.v1.GetDocumentRequest
+	(*DocumentInfo)(nil),                  // 24: retrieval.v1.DocumentInfo
+	(*Chunk)(nil),                         // 25: retrieval.v1.Chunk
+	(*OutlineNode)(nil),                   // 26: retrieval.v1.OutlineNode
+	(*GetDocumentResponse)(nil),           // 27: retrieval.v1.GetDocumentResponse
+	(*ListDocumentsRequest)(nil),          // 28: retrieval.v1.ListDocumentsRequest
+	(*ListDocumentsResponse)(nil),         // 29: retrieval.v1.ListDocumentsResponse
+	(*SearchFilter)(nil),                  // 30: retrieval.v1.SearchFilter
+	(*SearchRequest)(nil),                 // 31: retrieval.v1.SearchRequest
+	(*RerankInfo)(nil),                    // 32: retrieval.v1.RerankInfo
+	(*Highlight)(nil),                     // 33: retrieval.v1.Highlight
+	(*SearchHit)(nil),                     // 34: retrieval.v1.SearchHit
+	(*QueryTerm)(nil),                     // 35: retrieval.v1.QueryTerm
+	(*StageTiming)(nil),                   // 36: retrieval.v1.StageTiming
+	(*SearchDebug)(nil),                   // 37: retrieval.v1.SearchDebug
+	(*SearchResponse)(nil),                // 38: retrieval.v1.SearchResponse
+	nil,                                   // 39: retrieval.v1.Document.MetadataEntry
+	nil,                                   // 40: retrieval.v1.DocumentInfo.MetadataEntry
+	nil,                                   // 41: retrieval.v1.SearchFilter.MetadataEntry
+	(*durationpb.Duration)(nil),           // 42: google.protobuf.Duration
 }
 var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
 	4,  // 0: retrieval.v1.Collection.field_weights:type_name -> retrieval.v1.FieldWeights
@@ -2751,55 +2954,59 @@ var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
 	3,  // 3: retrieval.v1.ListCollectionsResponse.collections:type_name -> retrieval.v1.Collection
 	3,  // 4: retrieval.v1.GetCollectionResponse.collection:type_name -> retrieval.v1.Collection
 	0,  // 5: retrieval.v1.Document.format:type_name -> retrieval.v1.DocumentFormat
-	37, // 6: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
-	1,  // 7: retrieval.v1.UpsertResult.outcome:type_name -> retrieval.v1.UpsertOutcome
-	13, // 8: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	14, // 9: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
-	13, // 10: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	38, // 11: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
-	24, // 12: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
-	22, // 13: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
-	24, // 14: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
-	23, // 15: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
-	22, // 16: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
-	39, // 17: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
-	28, // 18: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
-	2,  // 19: retrieval.v1.SearchRequest.rerank:type_name -> retrieval.v1.RerankMode
-	40, // 20: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
-	40, // 21: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
-	31, // 22: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
-	40, // 23: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
-	33, // 24: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
-	34, // 25: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
-	32, // 26: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
-	40, // 27: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
-	35, // 28: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
-	30, // 29: retrieval.v1.SearchResponse.rerank:type_name -> retrieval.v1.RerankInfo
-	5,  // 30: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
-	7,  // 31: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
-	9,  // 32: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
-	11, // 33: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
-	15, // 34: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
-	17, // 35: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
-	19, // 36: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
-	21, // 37: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
-	26, // 38: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
-	29, // 39: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
-	6,  // 40: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
-	8,  // 41: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
-	10, // 42: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
-	12, // 43: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
-	16, // 44: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
-	18, // 45: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
-	20, // 46: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
-	25, // 47: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
-	27, // 48: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
-	36, // 49: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
-	40, // [40:50] is the sub-list for method output_type
-	30, // [30:40] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	39, // 6: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
+	14, // 7: retrieval.v1.Document.questions:type_name -> retrieval.v1.QuestionItem
+	15, // 8: retrieval.v1.QuestionItem.options:type_name -> retrieval.v1.QuestionOption
+	1,  // 9: retrieval.v1.UpsertResult.outcome:type_name -> retrieval.v1.UpsertOutcome
+	13, // 10: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
+	16, // 11: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
+	13, // 12: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
+	40, // 13: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
+	14, // 14: retrieval.v1.Chunk.question:type_name -> retrieval.v1.QuestionItem
+	26, // 15: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
+	24, // 16: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
+	26, // 17: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
+	25, // 18: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
+	24, // 19: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
+	41, // 20: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
+	30, // 21: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
+	2,  // 22: retrieval.v1.SearchRequest.rerank:type_name -> retrieval.v1.RerankMode
+	42, // 23: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
+	42, // 24: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
+	33, // 25: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
+	14, // 26: retrieval.v1.SearchHit.question:type_name -> retrieval.v1.QuestionItem
+	42, // 27: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
+	35, // 28: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
+	36, // 29: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
+	34, // 30: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
+	42, // 31: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
+	37, // 32: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
+	32, // 33: retrieval.v1.SearchResponse.rerank:type_name -> retrieval.v1.RerankInfo
+	5,  // 34: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
+	7,  // 35: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
+	9,  // 36: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
+	11, // 37: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
+	17, // 38: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
+	19, // 39: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
+	21, // 40: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
+	23, // 41: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
+	28, // 42: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
+	31, // 43: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
+	6,  // 44: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
+	8,  // 45: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
+	10, // 46: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
+	12, // 47: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
+	18, // 48: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
+	20, // 49: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
+	22, // 50: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
+	27, // 51: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
+	29, // 52: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
+	38, // 53: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
+	44, // [44:54] is the sub-list for method output_type
+	34, // [34:44] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_retrieval_v1_retrieval_proto_init() }
@@ -2813,7 +3020,7 @@ func file_retrieval_v1_retrieval_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_retrieval_v1_retrieval_proto_rawDesc), len(file_retrieval_v1_retrieval_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
