@@ -150,6 +150,12 @@ func parseCSV(text string) ([]index.Question, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	return parseRows(rows)
+}
+
+// parseRows reads a table's rows (from CSV or a spreadsheet): a question
+// bank's questions, or, when no header names a question column, table text.
+func parseRows(rows []csvRow) ([]index.Question, string, error) {
 	if len(rows) == 0 {
 		return nil, "", ErrEmpty
 	}

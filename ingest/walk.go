@@ -296,9 +296,9 @@ func docID(root, path string) string {
 func readFile(root, path string, maxSize int64) ([]Input, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	switch ext {
-	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv":
+	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv", ".xlsx":
 	default:
-		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl, .csv)", ErrUnsupported, ext)
+		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl, .csv, .xlsx)", ErrUnsupported, ext)
 	}
 	li, err := os.Lstat(path)
 	if err != nil {
@@ -333,6 +333,9 @@ func readFile(root, path string, maxSize int64) ([]Input, error) {
 	}
 	if ext == ".jsonl" {
 		return ReadCorpus(bytes.NewReader(b), path)
+	}
+	if ext == ".xlsx" {
+		return xlsxInputs(root, path, b)
 	}
 	decode := Decode
 	if ext == ".html" || ext == ".htm" {
