@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzHTML -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzTranscript -fuzztime=20s ./ingest/
+	$(GO) test -run='^$$' -fuzz=FuzzDocx -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzParseCSV -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzSearch -fuzztime=20s ./retrieve/
 	$(GO) test -run='^$$' -fuzz=FuzzHighlights -fuzztime=20s ./retrieve/

@@ -296,9 +296,9 @@ func docID(root, path string) string {
 func readFile(root, path string, maxSize int64) ([]Input, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	switch ext {
-	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv", ".xlsx":
+	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv", ".xlsx", ".docx":
 	default:
-		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl, .csv, .xlsx)", ErrUnsupported, ext)
+		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl, .csv, .xlsx, .docx)", ErrUnsupported, ext)
 	}
 	li, err := os.Lstat(path)
 	if err != nil {
@@ -336,6 +336,9 @@ func readFile(root, path string, maxSize int64) ([]Input, error) {
 	}
 	if ext == ".xlsx" {
 		return xlsxInputs(root, path, b)
+	}
+	if ext == ".docx" {
+		return docxInputs(root, path, b)
 	}
 	decode := Decode
 	if ext == ".html" || ext == ".htm" {

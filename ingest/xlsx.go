@@ -37,7 +37,7 @@ func readXLSX(b []byte) ([]sheet, error) {
 
 // readXLSXLimited is readXLSX with explicit unpacking limits (tests use small ones).
 func readXLSXLimited(b []byte, unzipLimit, xmlLimit int64) ([]sheet, error) {
-	if bytes.HasPrefix(b, []byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}) {
+	if bytes.HasPrefix(b, oleHeader) {
 		return nil, errors.New("a password-protected workbook or a legacy .xls (OLE compound file): save it as .xlsx without a password")
 	}
 	f, err := excelize.OpenReader(bytes.NewReader(b), excelize.Options{UnzipSizeLimit: unzipLimit, UnzipXMLSizeLimit: xmlLimit})
