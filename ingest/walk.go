@@ -296,9 +296,9 @@ func docID(root, path string) string {
 func readFile(root, path string, maxSize int64) ([]Input, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	switch ext {
-	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv", ".xlsx", ".docx":
+	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv", ".xlsx", ".docx", ".pptx":
 	default:
-		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl, .csv, .xlsx, .docx)", ErrUnsupported, ext)
+		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl, .csv, .xlsx, .docx, .pptx)", ErrUnsupported, ext)
 	}
 	li, err := os.Lstat(path)
 	if err != nil {
@@ -339,6 +339,9 @@ func readFile(root, path string, maxSize int64) ([]Input, error) {
 	}
 	if ext == ".docx" {
 		return docxInputs(root, path, b)
+	}
+	if ext == ".pptx" {
+		return pptxInputs(root, path, b)
 	}
 	decode := Decode
 	if ext == ".html" || ext == ".htm" {
