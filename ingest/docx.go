@@ -326,8 +326,17 @@ func docxInputs(root, p string, b []byte) ([]Input, error) {
 	if err != nil {
 		return nil, err
 	}
+	return markdownInput(root, p, title, md)
+}
+
+// markdownInput is the document of a file converted to Markdown; the title
+// falls back to the file name.
+func markdownInput(root, p, title, md string) ([]Input, error) {
 	if strings.TrimSpace(md) == "" {
 		return nil, ErrEmpty
+	}
+	if title == "" {
+		title = strings.TrimSuffix(zpath.Base(p), zpath.Ext(p))
 	}
 	in := Input{ID: docID(root, p), Title: title, Source: p, Format: Markdown, Content: md}
 	if dir, _, ok := strings.Cut(in.ID, "/"); ok {

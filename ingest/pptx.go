@@ -250,15 +250,5 @@ func pptxInputs(root, p string, b []byte) ([]Input, error) {
 	if err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(md) == "" {
-		return nil, ErrEmpty
-	}
-	in := Input{ID: docID(root, p), Title: title, Source: p, Format: Markdown, Content: md}
-	if in.Title == "" {
-		in.Title = strings.TrimSuffix(zpath.Base(p), zpath.Ext(p))
-	}
-	if dir, _, ok := strings.Cut(in.ID, "/"); ok {
-		in.Metadata = map[string]string{"folder": dir}
-	}
-	return []Input{in}, nil
+	return markdownInput(root, p, title, md)
 }
