@@ -329,14 +329,11 @@ func docxInputs(root, p string, b []byte) ([]Input, error) {
 	return markdownInput(root, p, title, md)
 }
 
-// markdownInput is the document of a file converted to Markdown; the title
-// falls back to the file name.
+// markdownInput is the document of a file converted to Markdown. Without a
+// title, Build takes the first "# " heading (or the document id).
 func markdownInput(root, p, title, md string) ([]Input, error) {
 	if strings.TrimSpace(md) == "" {
 		return nil, ErrEmpty
-	}
-	if title == "" {
-		title = strings.TrimSuffix(zpath.Base(p), zpath.Ext(p))
 	}
 	in := Input{ID: docID(root, p), Title: title, Source: p, Format: Markdown, Content: md}
 	if dir, _, ok := strings.Cut(in.ID, "/"); ok {

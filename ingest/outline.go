@@ -208,6 +208,9 @@ func headingRank(line string, format Format) (rank int, title, rest string, ok b
 			return 10 * len(m[1]), strings.TrimSpace(m[2]), "", true
 		}
 	}
+	if strings.Contains(line, " | ") {
+		return 0, "", "", false // a table row ("第十二条 | 有限空间…"), not a heading
+	}
 	if loc := patArticle.FindStringIndex(line); loc != nil {
 		marker := strings.TrimRight(strings.TrimSpace(line[:loc[1]]), ":：")
 		rest := strings.TrimSpace(line[loc[1]:])

@@ -1,0 +1,81 @@
+package ingest
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/zhisou/zhisou/index"
+)
+
+// TestLibreOfficeDocx reads DOCX files that LibreOffice wrote (from the
+// testdata courses, see testdata/tools/courses-to-docx.sh): the outline
+// comes from the heading styles, the Chinese article numbering inside the
+// text still becomes headings, and tables survive as rows.
+func TestLibreOfficeDocx(t *testing.T) {
+	tests := []struct {
+		file         string
+		title        string
+		wantPaths    []string // must be among the chunks' heading paths
+		wantInText   []string // must be in some chunk's text
+		minimumChunk int
+	}{
+		{
+			file:  "testdata/libreoffice/02-price-objection.docx",
+			title: "第二章 价格异议处理",
+			wantPaths: []string{
+				"第二章 价格异议处理 > 2.1 价格异议背后的真实原因 > 2.1.2 价值认知不足",
+				"第二章 价格异议处理 > 2.3 示范对话",
+			},
+			wantInText:   []string{"部分采购人员会习惯性地压价", "你们报价二十八万"},
+			minimumChunk: 8,
+		},
+		{
+			file:  "testdata/libreoffice/03-regulation-operations.docx",
+			title: "第三章 《员工安全生产管理规定》解读（下）：作业安全、事故报告与奖惩",
+			wantPaths: []string{
+				"第三章 《员工安全生产管理规定》解读（下）：作业安全、事故报告与奖惩 > 第四章 事故报告与应急管理 > 第十七条",
+			},
+			wantInText:   []string{"有限空间", "1小时内上报", "第十二条 | "},
+			minimumChunk: 8,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			b, err := os.ReadFile(tt.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ins, err := docxInputs("testdata/libreoffice", tt.file, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := Build(ins[0], ChunkOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Title != tt.title {
+				t.Errorf("title = %q, want %q", d.Title, tt.title)
+			}
+			if len(d.Chunks) < tt.minimumChunk {
+				t.Errorf("%d chunks, want at least %d", len(d.Chunks), tt.minimumChunk)
+			}
+			paths := map[string]bool{}
+			var all strings.Builder
+			for _, c := range d.Chunks {
+				paths[index.HeadingString(c.HeadingPath)] = true
+				all.WriteString(c.Text + "\n")
+			}
+			for _, p := range tt.wantPaths {
+				if !paths[p] {
+					t.Errorf("no chunk under %q; paths: %v", p, paths)
+				}
+			}
+			for _, s := range tt.wantInText {
+				if !strings.Contains(all.String(), s) {
+					t.Errorf("text lacks %q", s)
+				}
+			}
+		})
+	}
+}
