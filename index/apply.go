@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/blevesearch/bleve/v2"
+	bindex "github.com/blevesearch/bleve_index_api"
 	"github.com/dgraph-io/badger/v4"
 )
 
@@ -205,6 +206,13 @@ func (s *Store) applyText(ctx context.Context, c *coll, recs []Record, terms map
 	t := c.text
 	batch := t.idx.NewBatch()
 	touched := map[string]bool{}
+	// One reader per batch: it sees the index as the batch started, which is
+	// right for every document the batch has not touched yet.
+	reader, err := t.reader()
+	if err != nil {
+		return err
+	}
+	defer func() { reader.Close() }()
 	for i := range recs {
 		r := &recs[i]
 		docID := r.DocID
@@ -218,9 +226,13 @@ func (s *Store) applyText(ctx context.Context, c *coll, recs []Record, terms map
 			}
 			batch = t.idx.NewBatch()
 			clear(touched)
+			reader.Close()
+			if reader, err = t.reader(); err != nil {
+				return err
+			}
 		}
 		touched[docID] = true
-		if err := s.applyTextRecord(ctx, c, batch, r, terms); err != nil {
+		if err := s.applyTextRecord(ctx, c, reader, batch, r, terms); err != nil {
 			return fmt.Errorf("apply %d to bleve index of %s: %w", r.Seq, c.cfg.Name, err)
 		}
 	}
@@ -231,18 +243,13 @@ func (s *Store) applyText(ctx context.Context, c *coll, recs []Record, terms map
 	return nil
 }
 
-func (s *Store) applyTextRecord(ctx context.Context, c *coll, batch *bleve.Batch, r *Record, terms map[string]analysed) error {
+func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader bindex.IndexReader, batch *bleve.Batch, r *Record, terms map[string]analysed) error {
 	t := c.text
 	docID := r.DocID
 	if r.Op == OpUpsert {
 		docID = r.Doc.ID
 	}
-	reader, err := t.reader()
-	if err != nil {
-		return err
-	}
 	existing, err := t.docChunks(ctx, reader, docID)
-	reader.Close()
 	if err != nil {
 		return err
 	}

@@ -166,13 +166,7 @@ func (c Completion) json() []byte {
 			},
 			"finish_reason": finish,
 		}},
-		"usage": map[string]any{
-			"prompt_tokens":             c.PromptTokens,
-			"completion_tokens":         c.CompletionTokens,
-			"total_tokens":              c.PromptTokens + c.CompletionTokens,
-			"prompt_tokens_details":     map[string]any{"cached_tokens": c.CachedTokens},
-			"completion_tokens_details": map[string]any{"reasoning_tokens": c.ReasoningTokens},
-		},
+		"usage": c.usage(),
 	})
 	return b
 }
@@ -314,4 +308,15 @@ func Thinking() Mode {
 		CompletionTokens: 32,
 		ReasoningTokens:  32,
 	})
+}
+
+// usage is the reply's usage object, as OpenAI-protocol vendors send it.
+func (c Completion) usage() map[string]any {
+	return map[string]any{
+		"prompt_tokens":             c.PromptTokens,
+		"completion_tokens":         c.CompletionTokens,
+		"total_tokens":              c.PromptTokens + c.CompletionTokens,
+		"prompt_tokens_details":     map[string]any{"cached_tokens": c.CachedTokens},
+		"completion_tokens_details": map[string]any{"reasoning_tokens": c.ReasoningTokens},
+	}
 }

@@ -86,13 +86,7 @@ func (s *sse) usage(c Completion) bool {
 		"created": 1767225600,
 		"model":   "fake",
 		"choices": []any{},
-		"usage": map[string]any{
-			"prompt_tokens":             c.PromptTokens,
-			"completion_tokens":         c.CompletionTokens,
-			"total_tokens":              c.PromptTokens + c.CompletionTokens,
-			"prompt_tokens_details":     map[string]any{"cached_tokens": c.CachedTokens},
-			"completion_tokens_details": map[string]any{"reasoning_tokens": c.ReasoningTokens},
-		},
+		"usage":   c.usage(),
 	})
 }
 
