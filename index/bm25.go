@@ -61,8 +61,11 @@ type Hit struct {
 
 // SearchStats reports the work a search did.
 type SearchStats struct {
-	// Postings is the number of postings read.
+	// Postings is the number of postings scored or skipped over.
 	Postings int
+	// Decoded is the number of postings decoded from bleve into the
+	// snapshot's cache (the pruned search's misses).
+	Decoded int
 	// Candidates is the number of chunks that matched at least one term.
 	Candidates int
 }
@@ -127,18 +130,54 @@ type candidate struct {
 // returns the top k. allowed, when non-nil, is the set of bleve doc numbers that
 // pass the filter. Scores do not depend on segment layout: lengths come from the
 // exact field lengths stored in the postings, and corpus statistics from Badger.
-func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, terms []QueryTerm, allowed map[uint64]struct{}, k int) ([]Hit, SearchStats, error) {
-	var st SearchStats
+//
+// The pool of chunks that document evidence looks at (the docPool best by
+// BM25, or the k best without document evidence) is found with MaxScore
+// pruning (prune.go); exhaustive scores every posting instead, and is the
+// reference the pruned search must equal.
+func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, terms []QueryTerm, allowed map[uint64]struct{}, k int, exhaustive bool) ([]Hit, SearchStats, error) {
 	if len(terms) > MaxQueryTerms {
 		terms = terms[:MaxQueryTerms]
 	}
+	if k <= 0 {
+		return nil, SearchStats{}, nil
+	}
+	// Document evidence looks at a deeper pool than k, so that a chunk whose
+	// document has other matching chunks can move up.
+	pool := k
+	if p.docWeight > 0 || p.coverWeight > 0 {
+		pool = max(k, docPool)
+	}
+	var (
+		cands []candidate
+		termW [MaxQueryTerms]float64
+		st    SearchStats
+		err   error
+	)
+	var cache *snapCache
+	if exhaustive || !prunable(p, terms) {
+		cands, st, err = t.scoreAll(ctx, r, p, terms, allowed, pool, &termW)
+	} else if cache, err = t.cacheFor(r, p); err == nil {
+		cands, st, err = t.scorePruned(ctx, r, cache, p, terms, allowed, pool, &termW)
+	}
+	if err != nil || len(cands) == 0 {
+		return nil, st, err
+	}
+	hits, err := t.finish(r, cache, p, terms, &termW, cands, k)
+	return hits, st, err
+}
+
+// scoreAll scores every posting of every term (term at a time, into dense
+// accumulators) and returns the candidates whose score is at least the
+// pool-th best, with each term's weight·idf in termW.
+func (t *text) scoreAll(ctx context.Context, r bindex.IndexReader, p bm25Params, terms []QueryTerm, allowed map[uint64]struct{}, pool int, termW *[MaxQueryTerms]float64) ([]candidate, SearchStats, error) {
+	var st SearchStats
 	maxDoc, err := maxDocNum(r)
 	if err != nil {
 		return nil, st, err
 	}
 	acc := t.getAcc(maxDoc)
 	defer t.putAcc(acc)
-	var termW [MaxQueryTerms]float64
 	var tfd bindex.TermFieldDoc
 	for ti, qt := range terms {
 		acc.termDocs = acc.termDocs[:0]
@@ -196,14 +235,8 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 		}
 	}
 	st.Candidates = len(acc.touched)
-	if len(acc.touched) == 0 || k <= 0 {
+	if len(acc.touched) == 0 {
 		return nil, st, nil
-	}
-	// Document evidence looks at a deeper pool than k, so that a chunk whose
-	// document has other matching chunks can move up.
-	pool := k
-	if p.docWeight > 0 || p.coverWeight > 0 {
-		pool = max(k, docPool)
 	}
 	// The pool-th best score, from a min-heap; then every candidate at or
 	// above it, so that ties at the cut break by chunk id and not by internal
@@ -224,12 +257,35 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 			cands = append(cands, candidate{num: uint64(num), score: acc.score[num], matched: acc.matched[num]})
 		}
 	}
-	hits := make([]Hit, 0, len(cands))
-	for _, c := range cands {
-		id, err := r.ExternalID(bindex.IndexInternalID(binary.BigEndian.AppendUint64(nil, c.num)))
-		if err != nil {
-			return nil, st, err
+	return cands, st, nil
+}
+
+// finish turns the pool's candidates into hits: external ids, matched terms,
+// document evidence, and the final order, cut to k.
+// The exhaustive search (cache nil) reads ids from bleve, the pruned one
+// through the snapshot's cache.
+func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, terms []QueryTerm, termW *[MaxQueryTerms]float64, cands []candidate, k int) ([]Hit, error) {
+	ids := make([]string, len(cands))
+	if cache != nil {
+		nums := make([]uint64, len(cands))
+		for i, c := range cands {
+			nums[i] = c.num
 		}
+		if err := cache.externalIDs(r, nums, ids); err != nil {
+			return nil, err
+		}
+	} else {
+		for i, c := range cands {
+			id, err := r.ExternalID(bindex.IndexInternalID(binary.BigEndian.AppendUint64(nil, c.num)))
+			if err != nil {
+				return nil, err
+			}
+			ids[i] = id
+		}
+	}
+	hits := make([]Hit, 0, len(cands))
+	for i, c := range cands {
+		id := ids[i]
 		h := Hit{ChunkID: chunkIDOf(id), Score: c.score, BM25: c.score, version: id, matched: c.matched}
 		for ti := range terms {
 			if c.matched&(1<<ti) != 0 {
@@ -291,7 +347,7 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 		}
 		return cmp.Compare(a.ChunkID, b.ChunkID)
 	})
-	return hits[:min(k, len(hits))], st, nil
+	return hits[:min(k, len(hits))], nil
 }
 
 type minHeap []float64

@@ -210,7 +210,9 @@ func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint6
 		}
 	}
 	if err != nil || p < truncated {
-		if err != nil {
+		if errors.Is(err, errTextFormat) {
+			s.logger.Info("bleve index has an older format; rebuilding from badger", "collection", c.cfg.Name, "err", err)
+		} else if err != nil {
 			s.logger.Warn("bleve index unreadable; rebuilding from badger", "collection", c.cfg.Name, "err", err)
 		} else {
 			s.logger.Warn("bleve index is behind the retained log; rebuilding from badger", "collection", c.cfg.Name, "pos", p, "log_truncated", truncated)
@@ -735,6 +737,12 @@ func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([
 // Search scores the collection's chunks against analysed query terms with BM25F
 // and returns the top k that pass the filter.
 func (s *Store) Search(ctx context.Context, collection string, terms []QueryTerm, f Filter, k int) ([]Hit, SearchStats, error) {
+	return s.search(ctx, collection, terms, f, k, false)
+}
+
+// search is Search; exhaustive scores every posting instead of pruning (the
+// reference the pruned search is tested against).
+func (s *Store) search(ctx context.Context, collection string, terms []QueryTerm, f Filter, k int, exhaustive bool) ([]Hit, SearchStats, error) {
 	c, err := s.get(collection)
 	if err != nil {
 		return nil, SearchStats{}, err
@@ -765,7 +773,7 @@ func (s *Store) Search(ctx context.Context, collection string, terms []QueryTerm
 	if err != nil {
 		return nil, SearchStats{}, fmt.Errorf("search %s: filter: %w", collection, err)
 	}
-	hits, st, err := c.text.search(ctx, r, p, terms, allowed, k)
+	hits, st, err := c.text.search(ctx, r, p, terms, allowed, k, exhaustive)
 	if err != nil {
 		return nil, st, fmt.Errorf("search %s: %w", collection, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
@@ -19,12 +20,15 @@ import (
 
 // Fields of a chunk in the bleve index. title, heading and body hold terms
 // already analysed by the Analyzer (separated by spaces); doc, meta and scope are
-// exact-match keyword fields used for filters.
+// exact-match keyword fields used for filters. words holds each distinct word of
+// title, heading and body once: it is never scored, its postings count is the
+// number of chunks a word occurs in (BM25's df), read without a scan.
 const (
 	fieldTitle   = "title"
 	fieldHeading = "heading"
 	fieldBody    = "body"
 	fieldGram    = "gram"
+	fieldWords   = "words"
 	fieldDoc     = "doc"
 	fieldMeta    = "meta"
 	fieldScope   = "scope"
@@ -43,13 +47,27 @@ var scoredFields = [numFields]string{fieldTitle, fieldHeading, fieldBody, fieldG
 
 var posKey = []byte("zhisou_pos")
 
+// formatKey holds the index format (textFormat) in the bleve index. An index
+// of another format (older mapping) is rebuilt from Badger on open.
+var formatKey = []byte("zhisou_format")
+
+// textFormat names the bleve mapping and what the search relies on; change it
+// whenever either changes. 2: the words field (df without a scan).
+const textFormat = "2"
+
+// errTextFormat means the bleve index was built with another mapping.
+var errTextFormat = errors.New("bleve index format is not " + textFormat)
+
 // text is one collection's bleve index: a derived BM25 index that can always be
 // rebuilt from Badger.
 type text struct {
 	idx bleve.Index
 	dir string
-	// accs holds *accumulators for reuse by searches.
-	accs sync.Pool
+	// accs holds *accumulators for reuse by searches, pruners *pruner.
+	accs    sync.Pool
+	pruners sync.Pool
+	// cache holds what searches read from the current snapshot.
+	cache atomic.Pointer[snapCache]
 }
 
 func textMapping() (*mapping.IndexMappingImpl, error) {
@@ -72,6 +90,7 @@ func textMapping() (*mapping.IndexMappingImpl, error) {
 	for _, f := range scoredFields {
 		dm.AddFieldMappingsAt(f, termField())
 	}
+	dm.AddFieldMappingsAt(fieldWords, termField())
 	for _, f := range []string{fieldDoc, fieldMeta, fieldScope} {
 		dm.AddFieldMappingsAt(f, keyField())
 	}
@@ -89,6 +108,21 @@ func openText(dir string) (*text, error) {
 			return nil, merr
 		}
 		idx, err = bleve.NewUsing(dir, m, scorch.Name, scorch.Name, nil)
+		if err == nil {
+			err = idx.SetInternal(formatKey, []byte(textFormat))
+			if err != nil {
+				err = errors.Join(err, idx.Close())
+			}
+		}
+	} else if err == nil {
+		var f []byte
+		f, err = idx.GetInternal(formatKey)
+		if err == nil && string(f) != textFormat {
+			err = fmt.Errorf("%w (it is %q)", errTextFormat, f)
+		}
+		if err != nil {
+			err = errors.Join(err, idx.Close())
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open bleve index %s: %w", dir, err)
@@ -153,10 +187,30 @@ func bleveDoc(d *Document, c *Chunk, terms analysed) map[string]any {
 		fieldHeading: strings.Join(terms[1], " "),
 		fieldBody:    strings.Join(terms[2], " "),
 		fieldGram:    strings.Join(terms[3], " "),
+		fieldWords:   distinctWords(terms),
 		fieldDoc:     d.ID,
 		fieldMeta:    meta,
 		fieldScope:   scope,
 	}
+}
+
+// distinctWords joins the distinct words of title, heading and body.
+func distinctWords(terms analysed) string {
+	seen := make(map[string]struct{}, len(terms[0])+len(terms[1])+len(terms[2]))
+	var b strings.Builder
+	for _, ws := range terms[:gramField] {
+		for _, w := range ws {
+			if _, ok := seen[w]; ok || w == "" {
+				continue
+			}
+			seen[w] = struct{}{}
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(w)
+		}
+	}
+	return b.String()
 }
 
 func metaTerm(k, v string) string { return k + "=" + v }

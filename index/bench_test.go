@@ -1,0 +1,190 @@
+package index_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/retrieve"
+)
+
+// The benchmarks run on the cmrc2018 set (../shared/eval/cmrc2018 from the
+// repository, or $ZHISOU_CMRC), skipped when it is absent: 4 932 passages and
+// 1 500 questions, of which the 355 of 20+ characters are the long ones.
+
+var (
+	benchOnce    sync.Once
+	benchSearch  *retrieve.Searcher
+	benchStore   *index.Store
+	benchShort   []string
+	benchLong    []string
+	benchErr     error
+	benchDirRoot string
+)
+
+func cmrcDir() string {
+	if d := os.Getenv("ZHISOU_CMRC"); d != "" {
+		return d
+	}
+	wd, _ := os.Getwd()
+	for d := wd; d != filepath.Dir(d); d = filepath.Dir(d) {
+		p := filepath.Join(d, "shared", "eval", "cmrc2018")
+		if _, err := os.Stat(filepath.Join(p, "corpus.jsonl")); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func benchSetup(b *testing.B) (*retrieve.Searcher, *index.Store) {
+	b.Helper()
+	dir := cmrcDir()
+	if dir == "" {
+		b.Skip("cmrc2018 not found (set ZHISOU_CMRC)")
+	}
+	benchOnce.Do(func() {
+		ctx := context.Background()
+		an, err := index.NewAnalyzer(index.AnalyzerOptions{})
+		if err != nil {
+			benchErr = err
+			return
+		}
+		benchDirRoot, err = os.MkdirTemp("", "zhisou-bench-")
+		if err != nil {
+			benchErr = err
+			return
+		}
+		st, err := index.Open(ctx, benchDirRoot, an, index.Options{})
+		if err != nil {
+			benchErr = err
+			return
+		}
+		if err := st.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
+			benchErr = err
+			return
+		}
+		ins, failed, err := ingest.ReadAll([]string{filepath.Join(dir, "corpus.jsonl")}, 0)
+		if err != nil || len(failed) > 0 {
+			benchErr = err
+			return
+		}
+		sink := ingest.Local{Store: st}
+		for i := 0; i < len(ins); i += 256 {
+			if _, err := sink.Upsert(ctx, "c", ins[i:min(i+256, len(ins))]); err != nil {
+				benchErr = err
+				return
+			}
+		}
+		if err := st.ForceMerge(ctx, "c"); err != nil {
+			benchErr = err
+			return
+		}
+		f, err := os.Open(filepath.Join(dir, "queries.jsonl"))
+		if err != nil {
+			benchErr = err
+			return
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var q struct{ Text string }
+			if err := json.Unmarshal(sc.Bytes(), &q); err != nil {
+				benchErr = err
+				return
+			}
+			if utf8.RuneCountInString(q.Text) >= 20 {
+				benchLong = append(benchLong, q.Text)
+			} else {
+				benchShort = append(benchShort, q.Text)
+			}
+		}
+		benchStore = st
+		benchSearch = retrieve.New(st, retrieve.Options{MaxTopK: 100})
+	})
+	if benchErr != nil {
+		b.Fatal(benchErr)
+	}
+	return benchSearch, benchStore
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchStore != nil {
+		benchStore.Close()
+		os.RemoveAll(benchDirRoot)
+	}
+	os.Exit(code)
+}
+
+// BenchmarkSegment is the query analysis alone: normalisation, gse, sub-words
+// and bigrams of one cmrc2018 question per iteration.
+func BenchmarkSegment(b *testing.B) {
+	s, _ := benchSetup(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.QueryTerms(benchShort[i%len(benchShort)])
+		i++
+	}
+}
+
+// BenchmarkBM25 is the index's BM25F top-100 (pool 200) on analysed cmrc2018
+// questions, pruned (what Search does) and exhaustive (every posting scored).
+func BenchmarkBM25(b *testing.B) {
+	s, st := benchSetup(b)
+	for _, set := range []struct {
+		name string
+		qs   []string
+	}{{"short", benchShort}, {"long", benchLong}} {
+		terms := make([][]index.QueryTerm, len(set.qs))
+		for i, q := range set.qs {
+			terms[i] = s.QueryTerms(q)
+		}
+		for _, mode := range []string{"pruned", "exhaustive"} {
+			b.Run(set.name+"/"+mode, func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					var err error
+					if mode == "pruned" {
+						_, _, err = st.Search(b.Context(), "c", terms[i%len(terms)], index.Filter{}, 100)
+					} else {
+						_, _, err = st.SearchExhaustive(b.Context(), "c", terms[i%len(terms)], index.Filter{}, 100)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRetrieve is the whole in-process search the eval times: analysis,
+// BM25, top 100 hits loaded and highlighted.
+func BenchmarkRetrieve(b *testing.B) {
+	s, _ := benchSetup(b)
+	for _, set := range []struct {
+		name string
+		qs   []string
+	}{{"short", benchShort}, {"long", benchLong}} {
+		b.Run(set.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := s.Search(b.Context(), retrieve.Request{Collection: "c", Query: set.qs[i%len(set.qs)], TopK: 100}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}

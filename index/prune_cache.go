@@ -1,0 +1,201 @@
+package index
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	bindex "github.com/blevesearch/bleve_index_api"
+)
+
+// A bleve snapshot never changes, so what a search reads from it can be kept
+// for the next search on the same snapshot: a term's postings decoded into
+// doc numbers and BM25F pseudo term frequencies (bleve spends ~100 ns a
+// posting decoding; an array costs a few), the term's bound and document
+// frequency, and the external ids of doc numbers. A write or a merge makes a
+// new snapshot, and the first search on it starts a new cache.
+
+// cacheBudget bounds a collection's cached postings (bytes); past it the
+// cache starts over, so the terms in use come back first.
+const cacheBudget = 64 << 20
+
+// fieldPostings are one term's postings in one field.
+type fieldPostings struct {
+	f    int
+	docs []uint32
+	// ptf[i] is pseudoTF(f, freq, length) of docs[i], computed exactly as
+	// scoreAll computes it.
+	ptf []float64
+	max float64 // the largest ptf
+}
+
+// termData is what a search needs of one term.
+type termData struct {
+	df     int // chunks with the term in any word field (or in the bigram field)
+	fields []fieldPostings
+	// maxTF bounds the term's summed pseudo term frequency in a chunk.
+	maxTF float64
+}
+
+type termKey struct {
+	term string
+	gram bool
+}
+
+// snapCache is the cache of one snapshot under one set of BM25 parameters.
+type snapCache struct {
+	snap *scorch.IndexSnapshot
+	p    bm25Params
+
+	mu    sync.RWMutex
+	terms map[termKey]*termData
+	bytes int
+	ids   []string // external ids by doc number; "" not yet read
+}
+
+// cacheFor returns the cache of the reader's snapshot and p, starting a new
+// one when the snapshot or the parameters changed.
+func (t *text) cacheFor(r bindex.IndexReader, p bm25Params) (*snapCache, error) {
+	snap, ok := r.(*scorch.IndexSnapshot)
+	if !ok {
+		return nil, errNotScorch(r)
+	}
+	if c := t.cache.Load(); c != nil && c.snap == snap && c.p == p {
+		return c, nil
+	}
+	n, err := maxDocNum(r)
+	if err != nil {
+		return nil, err
+	}
+	c := &snapCache{snap: snap, p: p, terms: map[termKey]*termData{}, ids: make([]string, n)}
+	t.cache.Store(c)
+	return c, nil
+}
+
+// term returns a term's postings, reading them from bleve on a miss.
+func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm, st *SearchStats) (*termData, error) {
+	key := termKey{qt.Term, qt.Gram}
+	c.mu.RLock()
+	td := c.terms[key]
+	c.mu.RUnlock()
+	if td != nil {
+		return td, nil
+	}
+	td, size, err := readTerm(ctx, r, c.p, qt, st)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.bytes+size > cacheBudget {
+		clear(c.terms)
+		c.bytes = 0
+	}
+	if size <= cacheBudget {
+		c.terms[key] = td
+		c.bytes += size
+	}
+	c.mu.Unlock()
+	return td, nil
+}
+
+func readTerm(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryTerm, st *SearchStats) (*termData, int, error) {
+	term := []byte(qt.Term)
+	dfField := fieldWords
+	if qt.Gram {
+		dfField = fieldGram
+	}
+	tfr, err := r.TermFieldReader(ctx, term, dfField, false, false, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	td := &termData{df: int(tfr.Count())}
+	if err := tfr.Close(); err != nil {
+		return nil, 0, err
+	}
+	size := 64 + len(qt.Term)
+	if td.df == 0 {
+		return td, size, nil
+	}
+	var tfd bindex.TermFieldDoc
+	for f, field := range scoredFields {
+		if (f == gramField) != qt.Gram {
+			continue
+		}
+		tfr, err := r.TermFieldReader(ctx, term, field, true, true, false)
+		if err != nil {
+			return nil, 0, err
+		}
+		n := int(tfr.Count())
+		if n == 0 {
+			tfr.Close()
+			continue
+		}
+		fp := fieldPostings{f: f, docs: make([]uint32, 0, n), ptf: make([]float64, 0, n)}
+		for {
+			d, err := tfr.Next(&tfd)
+			if err != nil {
+				tfr.Close()
+				return nil, 0, err
+			}
+			if d == nil {
+				break
+			}
+			if st.Decoded++; st.Decoded%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					tfr.Close()
+					return nil, 0, err
+				}
+			}
+			x := p.pseudoTF(f, float64(d.Freq), fieldLength(d.Norm))
+			fp.docs = append(fp.docs, uint32(binary.BigEndian.Uint64(d.ID)))
+			fp.ptf = append(fp.ptf, x)
+			fp.max = max(fp.max, x)
+		}
+		if err := tfr.Close(); err != nil {
+			return nil, 0, err
+		}
+		td.maxTF += fp.max
+		size += 12*len(fp.docs) + 64
+		td.fields = append(td.fields, fp)
+	}
+	return td, size, nil
+}
+
+// externalIDs fills ids[i] with the external id of nums[i].
+func (c *snapCache) externalIDs(r bindex.IndexReader, nums []uint64, ids []string) error {
+	missing := false
+	c.mu.RLock()
+	for i, n := range nums {
+		if ids[i] = c.ids[n]; ids[i] == "" {
+			missing = true
+		}
+	}
+	c.mu.RUnlock()
+	if !missing {
+		return nil
+	}
+	var buf [8]byte
+	for i, n := range nums {
+		if ids[i] != "" {
+			continue
+		}
+		binary.BigEndian.PutUint64(buf[:], n)
+		id, err := r.ExternalID(buf[:])
+		if err != nil {
+			return err
+		}
+		ids[i] = id
+	}
+	c.mu.Lock()
+	for i, n := range nums {
+		c.ids[n] = ids[i]
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+func errNotScorch(r bindex.IndexReader) error {
+	return fmt.Errorf("search: index reader is %T, not a scorch snapshot", r)
+}

@@ -1,0 +1,302 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/google/go-cmp/cmp"
+)
+
+// zipfVocab is a vocabulary drawn with a Zipf law, so that a few words are in
+// most chunks (like 的 and 是) and most are rare: the shape pruning works on.
+func zipfVocab(rng *rand.Rand) func() string {
+	words := strings.Fields("的 是 在 了 客户 价格 经理 安全 事故 上报 授权 反馈 信任 产品 节能 审批 培训 目标 团队 沟通 " +
+		"预算 价值 折扣 区域 下属 期望 检查点 模型 通风 检测 作业 部门 压力 设备 能耗 案例 认证 承诺 跟进 报价 " +
+		"合同 付款 发票 库存 物流 质量 投诉 退货 保修 维修 服务 渠道 市场 品牌 竞争 策略 计划 执行 复盘 总结")
+	z := rand.NewZipf(rng, 1.2, 2, uint64(len(words)-1))
+	return func() string { return words[z.Uint64()] }
+}
+
+// TestPrunedMatchesExhaustive checks that MaxScore returns exactly what
+// scoring every posting returns: the same chunks in the same order with the
+// same scores (to 1e-9; they are computed identically), on random corpora
+// spread over several segments with deleted chunks, random queries with word
+// and bigram terms, filters, document evidence on and off, and k from 1 to
+// more than the number of matches.
+func TestPrunedMatchesExhaustive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds several random corpora")
+	}
+	ctx := t.Context()
+	rng := rand.New(rand.NewPCG(7, 11))
+	word := zipfVocab(rng)
+	var pruned, all int
+	for round := range 4 {
+		s := openTestStore(t, t.TempDir())
+		coll := DefaultCollection("r")
+		coll.K1, coll.B = 0.5+2*rng.Float64(), rng.Float64()
+		if round%2 == 1 {
+			coll.DocWeight, coll.CoverWeight = 0, 0
+		}
+		if err := s.CreateCollection(ctx, coll); err != nil {
+			t.Fatal(err)
+		}
+		var docs []Document
+		for i := range 150 + rng.IntN(150) {
+			var secs []string
+			for range 1 + rng.IntN(4) {
+				var ws []string
+				for range 2 + rng.IntN(25) {
+					ws = append(ws, word())
+				}
+				secs = append(secs, strings.Join(ws, "，")+"。")
+			}
+			d := doc(fmt.Sprintf("d%03d", i), word()+word(), secs...)
+			d.Metadata = map[string]string{"team": strconv.Itoa(i % 3)}
+			docs = append(docs, d)
+		}
+		// Several batches (segments), then rewrites of some documents
+		// (deleted postings in older segments).
+		for i := 0; i < len(docs); i += 40 {
+			if _, err := s.Upsert(ctx, "r", docs[i:min(i+40, len(docs))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 0; i < len(docs); i += 5 {
+			docs[i].Chunks[0].Text = word() + "，" + word() + "，" + word() + "。"
+			docs[i].Hash, docs[i].Chunks[0].Hash = "", ""
+			if _, err := s.Upsert(ctx, "r", docs[i:i+1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for q := range 60 {
+			var terms []QueryTerm
+			for range 1 + rng.IntN(12) {
+				w := word()
+				gram := rng.IntN(4) == 0
+				if gram && len([]rune(w)) < 2 {
+					w += word()
+					w = string([]rune(w)[:2])
+				}
+				weight := []float64{1, 1, 0.4, 0.2, 0, rng.Float64()}[rng.IntN(6)]
+				terms = append(terms, QueryTerm{Term: w, Weight: weight, Gram: gram})
+			}
+			k := []int{1, 3, 10, 50, 100, 1000}[rng.IntN(6)]
+			var f Filter
+			switch q % 4 {
+			case 1:
+				f.Metadata = map[string]string{"team": strconv.Itoa(rng.IntN(3))}
+			case 2:
+				f.DocIDs = []string{docs[rng.IntN(len(docs))].ID, docs[rng.IntN(len(docs))].ID}
+			}
+			want, wst, err := s.search(ctx, "r", terms, f, k, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, gst, err := s.search(ctx, "r", terms, f, k, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all += wst.Postings
+			pruned += gst.Postings
+			if !sameHits(got, want) {
+				t.Errorf("round %d: search(%v, %+v, k=%d) pruned != exhaustive:\n%s", round, terms, f, k,
+					cmp.Diff(want, got, cmp.AllowUnexported(Hit{})))
+			}
+		}
+		if round == 1 {
+			if err := s.ForceMerge(ctx, "r"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("postings read: exhaustive %d, pruned %d", all, pruned)
+}
+
+// sameHits compares ids, order, matched terms and scores (to 1e-9).
+func sameHits(a, b []Hit) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ChunkID != b[i].ChunkID || a[i].version != b[i].version || a[i].matched != b[i].matched ||
+			math.Abs(a[i].Score-b[i].Score) > 1e-9 || math.Abs(a[i].BM25-b[i].BM25) > 1e-9 ||
+			!slicesEqual(a[i].Matched, b[i].Matched) {
+			return false
+		}
+	}
+	return true
+}
+
+func slicesEqual(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPruningSkipsPostings checks that pruning does its job: a query with a
+// word in nearly every chunk and a rare word reads far fewer postings pruned
+// than exhaustive, for the same hits.
+func TestPruningSkipsPostings(t *testing.T) {
+	ctx := t.Context()
+	s := openTestStore(t, t.TempDir())
+	coll := DefaultCollection("p")
+	coll.DocWeight, coll.CoverWeight = 0, 0
+	if err := s.CreateCollection(ctx, coll); err != nil {
+		t.Fatal(err)
+	}
+	var docs []Document
+	for i := range 600 {
+		text := "客户的需求是培训的目标。"
+		if i%100 == 0 {
+			text += "有限空间作业必须先通风。"
+		}
+		docs = append(docs, doc(fmt.Sprintf("d%d", i), "说明", text))
+	}
+	if _, err := s.Upsert(ctx, "p", docs); err != nil {
+		t.Fatal(err)
+	}
+	terms := []QueryTerm{{Term: "客户", Weight: 1}, {Term: "培训", Weight: 1}, {Term: "通风", Weight: 1}, {Term: "目标", Weight: 1}}
+	want, wst, err := s.search(ctx, "p", terms, Filter{}, 3, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first search decodes the postings into the snapshot's cache, the
+	// second reads only the cache.
+	got, gst, err := s.search(ctx, "p", terms, Filter{}, 3, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gst.Decoded == 0 {
+		t.Errorf("first pruned search decoded no postings; want the terms' postings")
+	}
+	got, gst, err = s.search(ctx, "p", terms, Filter{}, 3, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gst.Decoded != 0 {
+		t.Errorf("second pruned search decoded %d postings; want 0 (cached)", gst.Decoded)
+	}
+	if !sameHits(got, want) {
+		t.Fatalf("pruned != exhaustive:\n%s", cmp.Diff(want, got, cmp.AllowUnexported(Hit{})))
+	}
+	if gst.Postings*3 > wst.Postings {
+		t.Errorf("pruned search read %d postings, exhaustive %d; want under a third", gst.Postings, wst.Postings)
+	}
+}
+
+// TestOldIndexFormatRebuilt checks that a bleve index built with an older
+// mapping (no words field, no format key) is rebuilt from Badger on open,
+// and searches then find what they should.
+func TestOldIndexFormatRebuilt(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, testAnalyzer(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(ctx, "c", fixture); err != nil {
+		t.Fatal(err)
+	}
+	bp, _, err := s.Positions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The index as format 1 wrote it: the old mapping, every chunk, the
+	// position, and no format key.
+	bdir := filepath.Join(dir, "bleve", "c")
+	if err := os.RemoveAll(bdir); err != nil {
+		t.Fatal(err)
+	}
+	m, err := textMapping()
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(m.DefaultMapping.Properties, fieldWords)
+	idx, err := bleve.NewUsing(bdir, m, scorch.Name, scorch.Name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := idx.NewBatch()
+	for i := range fixture {
+		d := fixture[i]
+		d.Seal()
+		for j := range d.Chunks {
+			bd := bleveDoc(&d, &d.Chunks[j], testAnalyzer(t).analyseChunk(d.Title, &d.Chunks[j]))
+			delete(bd, fieldWords)
+			if err := b.Index(bleveID(&d.Chunks[j]), bd); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b.SetInternal(posKey, []byte(strconv.FormatUint(bp, 10)))
+	if err := idx.Batch(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openText(bdir); err == nil || !strings.Contains(err.Error(), "format") {
+		t.Fatalf("openText(format 1 index) = %v, want a format error", err)
+	}
+
+	s2 := openTestStore(t, dir)
+	f, err := s2.colls["c"].text.idx.GetInternal(formatKey)
+	if err != nil || string(f) != textFormat {
+		t.Errorf("format after open = %q, %v; want %q", f, err, textFormat)
+	}
+	if err := s2.Verify(ctx, "c"); err != nil {
+		t.Error(err)
+	}
+	terms := []QueryTerm{{Term: "价格", Weight: 1}, {Term: "客户", Weight: 1}}
+	got, _, err := s2.Search(ctx, "c", terms, Filter{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := s2.search(ctx, "c", terms, Filter{}, 10, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || !sameHits(got, want) {
+		t.Errorf("Search after rebuild = %d hits, exhaustive %d; want equal and non-empty", len(got), len(want))
+	}
+}
+
+// TestPrunedSearchCancelled checks that a cancelled context stops a search
+// with the context's error.
+func TestPrunedSearchCancelled(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	if err := s.CreateCollection(t.Context(), DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(t.Context(), "c", fixture); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, _, err := s.Search(ctx, "c", []QueryTerm{{Term: "客户", Weight: 1}}, Filter{}, 10); err == nil {
+		t.Errorf("Search(cancelled ctx) = nil error, want context.Canceled")
+	}
+}
