@@ -150,19 +150,24 @@ func BenchmarkBM25(b *testing.B) {
 		for _, mode := range []string{"pruned", "exhaustive"} {
 			b.Run(set.name+"/"+mode, func(b *testing.B) {
 				b.ReportAllocs()
-				i := 0
+				i, postings, cands := 0, 0, 0
 				for b.Loop() {
 					var err error
+					var ss index.SearchStats
 					if mode == "pruned" {
-						_, _, err = st.Search(b.Context(), "c", terms[i%len(terms)], index.Filter{}, 100)
+						_, ss, err = st.Search(b.Context(), "c", terms[i%len(terms)], index.Filter{}, 100)
 					} else {
-						_, _, err = st.SearchExhaustive(b.Context(), "c", terms[i%len(terms)], index.Filter{}, 100)
+						_, ss, err = st.SearchExhaustive(b.Context(), "c", terms[i%len(terms)], index.Filter{}, 100)
 					}
 					if err != nil {
 						b.Fatal(err)
 					}
+					postings += ss.Postings
+					cands += ss.Candidates
 					i++
 				}
+				b.ReportMetric(float64(postings)/float64(i), "postings/op")
+				b.ReportMetric(float64(cands)/float64(i), "chunks/op")
 			})
 		}
 	}

@@ -2,11 +2,11 @@ package index
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 
@@ -235,21 +235,27 @@ func (t *text) scoreAll(ctx context.Context, r bindex.IndexReader, p bm25Params,
 		}
 	}
 	st.Candidates = len(acc.touched)
+	return acc.best(pool), st, nil
+}
+
+// best returns the candidates whose score is at least the pool-th best.
+func (acc *accumulators) best(pool int) []candidate {
 	if len(acc.touched) == 0 {
-		return nil, st, nil
+		return nil
 	}
 	// The pool-th best score, from a min-heap; then every candidate at or
 	// above it, so that ties at the cut break by chunk id and not by internal
 	// doc numbers (which change when segments merge).
-	h := make(minHeap, 0, pool)
+	h := acc.heap[:0]
 	for _, num := range acc.touched {
 		if s := acc.score[num]; len(h) < pool {
-			heap.Push(&h, s)
+			h.push(s)
 		} else if s > h[0] {
 			h[0] = s
-			heap.Fix(&h, 0)
+			h.down(0)
 		}
 	}
+	acc.heap = h
 	kth := h[0]
 	var cands []candidate
 	for _, num := range acc.touched {
@@ -257,7 +263,7 @@ func (t *text) scoreAll(ctx context.Context, r bindex.IndexReader, p bm25Params,
 			cands = append(cands, candidate{num: uint64(num), score: acc.score[num], matched: acc.matched[num]})
 		}
 	}
-	return cands, st, nil
+	return cands
 }
 
 // finish turns the pool's candidates into hits: external ids, matched terms,
@@ -283,16 +289,11 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 			ids[i] = id
 		}
 	}
-	hits := make([]Hit, 0, len(cands))
+	// The pool is ranked as small records; Hits are made for the k best only.
+	pool := make([]pooled, len(cands))
 	for i, c := range cands {
-		id := ids[i]
-		h := Hit{ChunkID: chunkIDOf(id), Score: c.score, BM25: c.score, version: id, matched: c.matched}
-		for ti := range terms {
-			if c.matched&(1<<ti) != 0 {
-				h.Matched = append(h.Matched, terms[ti].Term)
-			}
-		}
-		hits = append(hits, h)
+		chunk := chunkIDOf(ids[i])
+		pool[i] = pooled{version: ids[i], chunk: chunk, doc: docIDOf(chunk), bm25: c.score, score: c.score, matched: c.matched}
 	}
 	if p.docWeight > 0 || p.coverWeight > 0 {
 		// Passage + document evidence, from the docPool best chunks: a share
@@ -301,67 +302,95 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 		// one does not (a lesson that answers a question as a whole often
 		// spreads its words over several passages). The pool does not depend
 		// on k, so neither does the ranking.
-		slices.SortFunc(hits, func(a, b Hit) int {
-			if c := cmp.Compare(b.BM25, a.BM25); c != 0 {
+		slices.SortFunc(pool, func(a, b pooled) int {
+			if c := cmp.Compare(b.bm25, a.bm25); c != 0 {
 				return c
 			}
-			return cmp.Compare(a.ChunkID, b.ChunkID)
-		})
-		docSum := map[string]float64{}
-		docMask := map[string]uint64{}
-		for _, h := range hits[:min(docPool, len(hits))] {
-			docSum[docIDOf(h.ChunkID)] += h.BM25
-			docMask[docIDOf(h.ChunkID)] |= h.matched
-		}
-		for i := range hits {
-			own := 0.0
-			if i < docPool {
-				own = hits[i].BM25
+			if c := cmp.Compare(a.chunk, b.chunk); c != 0 {
+				return c
 			}
-			d := docIDOf(hits[i].ChunkID)
+			return cmp.Compare(a.version, b.version)
+		})
+		type docAgg struct {
+			sum  float64
+			mask uint64
+		}
+		top := min(docPool, len(pool))
+		aggOf := make(map[string]int32, top)
+		aggs := make([]docAgg, 0, top+1)
+		aggs = append(aggs, docAgg{}) // aggs[0]: a document with no chunk in the pool
+		at := make([]int32, len(pool))
+		for i := range pool {
+			a, ok := aggOf[pool[i].doc]
+			if !ok && i < top {
+				a = int32(len(aggs))
+				aggOf[pool[i].doc] = a
+				aggs = append(aggs, docAgg{})
+			}
+			if i < top {
+				aggs[a].sum += pool[i].bm25
+				aggs[a].mask |= pool[i].matched
+			}
+			at[i] = a
+		}
+		for i := range pool {
+			agg := aggs[at[i]]
 			// Coverage is the weight of the query terms the document's top
 			// chunks match together, scaled by the share this chunk matches
 			// itself: documents that cover the question rank higher, and
 			// within a document a passage with fewer of the words never
-			// gains on one with more.
-			cover, own, total := 0.0, 0.0, 0.0
+			// gains on one with more. (own is the weight of the terms the
+			// chunk matches, and is what the document's sum is reduced by:
+			// kept as it was when the weights were tuned.)
+			cover, own, tot := 0.0, 0.0, 0.0
 			for ti, w := range termW[:len(terms)] {
 				bit := uint64(1) << ti
-				total += w
-				if hits[i].matched&bit != 0 {
+				tot += w
+				if pool[i].matched&bit != 0 {
 					own += w
 				}
-				if docMask[d]&bit != 0 {
+				if agg.mask&bit != 0 {
 					cover += w
 				}
 			}
-			if total > 0 {
-				cover *= own / total
+			if tot > 0 {
+				cover *= own / tot
 			}
-			hits[i].Score = hits[i].BM25 + p.docWeight*(docSum[d]-own) + p.coverWeight*cover
+			pool[i].score = pool[i].bm25 + p.docWeight*(agg.sum-own) + p.coverWeight*cover
 		}
 	}
-	slices.SortStableFunc(hits, func(a, b Hit) int {
-		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+	slices.SortStableFunc(pool, func(a, b pooled) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.ChunkID, b.ChunkID)
+		return cmp.Compare(a.chunk, b.chunk)
 	})
-	return hits[:min(k, len(hits))], nil
+	pool = pool[:min(k, len(pool))]
+	n := 0
+	for _, h := range pool {
+		n += bits.OnesCount64(h.matched)
+	}
+	matched := make([]string, 0, n)
+	hits := make([]Hit, len(pool))
+	for i, h := range pool {
+		start := len(matched)
+		for m := h.matched; m != 0; m &= m - 1 {
+			matched = append(matched, terms[bits.TrailingZeros64(m)].Term)
+		}
+		hits[i] = Hit{ChunkID: h.chunk, Score: h.score, BM25: h.bm25, Matched: matched[start:len(matched):len(matched)], version: h.version, matched: h.matched}
+	}
+	return hits, nil
 }
 
+// pooled is a chunk of the pool while it is ranked.
+type pooled struct {
+	version, chunk, doc string
+	bm25, score         float64
+	matched             uint64
+}
+
+// minHeap is a min-heap of scores (push and down in prune.go).
 type minHeap []float64
-
-func (h minHeap) Len() int           { return len(h) }
-func (h minHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h minHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *minHeap) Push(x any)        { *h = append(*h, x.(float64)) }
-func (h *minHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
 
 // docPool is how many top chunks document evidence is gathered from.
 const docPool = 200
@@ -382,6 +411,7 @@ type accumulators struct {
 	tf       []float64
 	touched  []uint32 // documents with a score, in first-match order
 	termDocs []uint32 // documents with a pseudo term frequency for the current term
+	heap     minHeap
 }
 
 func (t *text) getAcc(n int) *accumulators {

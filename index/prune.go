@@ -144,6 +144,14 @@ func (t *text) scorePruned(ctx context.Context, r bindex.IndexReader, cache *sna
 	if len(pr.terms) == 0 {
 		return nil, st, nil
 	}
+	total := 0
+	for i := range pr.curs {
+		total += len(pr.curs[i].docs)
+	}
+	if total <= t.taatLimit {
+		return t.scoreTAAT(r, pr, p, pool, st)
+	}
+	pr.sortByBound()
 	if err := pr.run(ctx, p, pool, &st); err != nil {
 		return nil, st, err
 	}
@@ -190,6 +198,11 @@ func (pr *pruner) open(ctx context.Context, r bindex.IndexReader, cache *snapCac
 		ub := w * p.saturate(td.maxTF) * (1 + pruneSlack)
 		pr.terms = append(pr.terms, prunedTerm{ti: ti, w: w, ub: ub, lo: lo, hi: len(pr.curs)})
 	}
+	return nil
+}
+
+// sortByBound sorts the terms by bound and sets up the bound sums.
+func (pr *pruner) sortByBound() {
 	slices.SortFunc(pr.terms, func(a, b prunedTerm) int {
 		if a.ub != b.ub {
 			if a.ub < b.ub {
@@ -208,7 +221,49 @@ func (pr *pruner) open(ctx context.Context, r bindex.IndexReader, cache *snapCac
 			pr.curs[c].term = i
 		}
 	}
-	return nil
+}
+
+// taatPostings is where MaxScore starts to pay: below it, scoring every
+// cached posting term at a time into dense accumulators (a few ns a
+// posting) costs less than walking documents through a heap of cursors.
+const taatPostings = 16 << 10
+
+// scoreTAAT scores every cached posting of the terms (in query order, as
+// scoreAll does: the same sums in the same order).
+func (t *text) scoreTAAT(r bindex.IndexReader, pr *pruner, p bm25Params, pool int, st SearchStats) ([]candidate, SearchStats, error) {
+	maxDoc, err := maxDocNum(r)
+	if err != nil {
+		return nil, st, err
+	}
+	acc := t.getAcc(maxDoc)
+	defer t.putAcc(acc)
+	for _, pt := range pr.terms {
+		acc.termDocs = acc.termDocs[:0]
+		for c := pt.lo; c < pt.hi; c++ {
+			cur := &pr.curs[c]
+			st.Postings += len(cur.docs)
+			for i, num := range cur.docs {
+				if pr.filter && !pr.isAllowed(uint64(num)) {
+					continue
+				}
+				if acc.tf[num] == 0 {
+					acc.termDocs = append(acc.termDocs, num)
+				}
+				acc.tf[num] += cur.ptf[i]
+			}
+		}
+		bit := uint64(1) << pt.ti
+		for _, num := range acc.termDocs {
+			if acc.matched[num] == 0 {
+				acc.touched = append(acc.touched, num)
+			}
+			acc.score[num] += pt.w * p.saturate(acc.tf[num])
+			acc.matched[num] |= bit
+			acc.tf[num] = 0
+		}
+	}
+	st.Candidates = len(acc.touched)
+	return acc.best(pool), st, nil
 }
 
 // docFreq is the number of chunks (that pass the filter) with the term in the

@@ -102,15 +102,21 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, gst, err := s.search(ctx, "r", terms, f, k, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			all += wst.Postings
-			pruned += gst.Postings
-			if !sameHits(got, want) {
-				t.Errorf("round %d: search(%v, %+v, k=%d) pruned != exhaustive:\n%s", round, terms, f, k,
-					cmp.Diff(want, got, cmp.AllowUnexported(Hit{})))
+			// MaxScore, and term at a time over the cache.
+			for _, limit := range []int{0, taatPostings} {
+				s.colls["r"].text.taatLimit = limit
+				got, gst, err := s.search(ctx, "r", terms, f, k, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if limit == 0 {
+					all += wst.Postings
+					pruned += gst.Postings
+				}
+				if !sameHits(got, want) {
+					t.Errorf("round %d: search(%v, %+v, k=%d), TAAT limit %d: pruned != exhaustive:\n%s", round, terms, f, k, limit,
+						cmp.Diff(want, got, cmp.AllowUnexported(Hit{})))
+				}
 			}
 		}
 		if round == 1 {
@@ -171,6 +177,7 @@ func TestPruningSkipsPostings(t *testing.T) {
 	if _, err := s.Upsert(ctx, "p", docs); err != nil {
 		t.Fatal(err)
 	}
+	s.colls["p"].text.taatLimit = 0 // MaxScore whatever the size
 	terms := []QueryTerm{{Term: "客户", Weight: 1}, {Term: "培训", Weight: 1}, {Term: "通风", Weight: 1}, {Term: "目标", Weight: 1}}
 	want, wst, err := s.search(ctx, "p", terms, Filter{}, 3, true)
 	if err != nil {

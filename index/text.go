@@ -66,6 +66,9 @@ type text struct {
 	// accs holds *accumulators for reuse by searches, pruners *pruner.
 	accs    sync.Pool
 	pruners sync.Pool
+	// taatLimit is the most postings a pruned search scores term at a time
+	// (taatPostings; tests lower it to exercise MaxScore).
+	taatLimit int
 	// cache holds what searches read from the current snapshot.
 	cache atomic.Pointer[snapCache]
 }
@@ -127,7 +130,7 @@ func openText(dir string) (*text, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open bleve index %s: %w", dir, err)
 	}
-	return &text{idx: idx, dir: dir}, nil
+	return &text{idx: idx, dir: dir, taatLimit: taatPostings}, nil
 }
 
 func (t *text) close() error { return t.idx.Close() }
