@@ -248,15 +248,10 @@ func (acc *accumulators) best(pool int) []candidate {
 	// doc numbers (which change when segments merge).
 	h := acc.heap[:0]
 	for _, num := range acc.touched {
-		if s := acc.score[num]; len(h) < pool {
-			h.push(s)
-		} else if s > h[0] {
-			h[0] = s
-			h.down(0)
-		}
+		h = append(h, acc.score[num])
 	}
 	acc.heap = h
-	kth := h[0]
+	kth := kthLargest(h, min(pool, len(h)))
 	var cands []candidate
 	for _, num := range acc.touched {
 		if acc.score[num] >= kth {
@@ -302,7 +297,7 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 		// one does not (a lesson that answers a question as a whole often
 		// spreads its words over several passages). The pool does not depend
 		// on k, so neither does the ranking.
-		slices.SortFunc(pool, func(a, b pooled) int {
+		sortPool(pool, func(a, b *pooled) int {
 			if c := cmp.Compare(b.bm25, a.bm25); c != 0 {
 				return c
 			}
@@ -359,11 +354,14 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 			pool[i].score = pool[i].bm25 + p.docWeight*(agg.sum-own) + p.coverWeight*cover
 		}
 	}
-	slices.SortStableFunc(pool, func(a, b pooled) int {
+	sortPool(pool, func(a, b *pooled) int {
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.chunk, b.chunk)
+		if c := cmp.Compare(a.chunk, b.chunk); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.version, b.version)
 	})
 	pool = pool[:min(k, len(pool))]
 	n := 0
@@ -382,11 +380,63 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 	return hits, nil
 }
 
+// sortPool sorts the pool by cmp through a permutation, so that the sort
+// moves 4-byte indexes rather than records.
+func sortPool(pool []pooled, cmp func(a, b *pooled) int) {
+	perm := make([]int32, len(pool))
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	slices.SortFunc(perm, func(a, b int32) int { return cmp(&pool[a], &pool[b]) })
+	sorted := make([]pooled, len(pool))
+	for i, j := range perm {
+		sorted[i] = pool[j]
+	}
+	copy(pool, sorted)
+}
+
 // pooled is a chunk of the pool while it is ranked.
 type pooled struct {
 	version, chunk, doc string
 	bm25, score         float64
 	matched             uint64
+}
+
+// kthLargest returns the k-th largest of xs (1 ≤ k ≤ len(xs)), reordering
+// xs: quickselect, linear on average.
+func kthLargest(xs []float64, k int) float64 {
+	lo, hi, want := 0, len(xs)-1, k-1 // want: the index in descending order
+	for lo < hi {
+		// Median of three as the pivot, moved to hi.
+		mid := int(uint(lo+hi) >> 1)
+		if xs[mid] > xs[lo] {
+			xs[mid], xs[lo] = xs[lo], xs[mid]
+		}
+		if xs[hi] > xs[lo] {
+			xs[hi], xs[lo] = xs[lo], xs[hi]
+		}
+		if xs[mid] > xs[hi] {
+			xs[mid], xs[hi] = xs[hi], xs[mid]
+		}
+		pivot := xs[hi]
+		i := lo
+		for j := lo; j < hi; j++ {
+			if xs[j] > pivot {
+				xs[i], xs[j] = xs[j], xs[i]
+				i++
+			}
+		}
+		xs[i], xs[hi] = xs[hi], xs[i]
+		switch {
+		case i == want:
+			return xs[i]
+		case i < want:
+			lo = i + 1
+		default:
+			hi = i - 1
+		}
+	}
+	return xs[want]
 }
 
 // minHeap is a min-heap of scores (push and down in prune.go).
