@@ -66,7 +66,9 @@ type SearchStats struct {
 	// Decoded is the number of postings decoded from bleve into the
 	// snapshot's cache (the pruned search's misses).
 	Decoded int
-	// Candidates is the number of chunks that matched at least one term.
+	// Candidates is the number of chunks scored: every chunk that matched
+	// a term for the exhaustive search, the chunks that could reach the
+	// pool for the pruned one.
 	Candidates int
 }
 

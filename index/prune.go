@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"math"
@@ -10,22 +11,27 @@ import (
 	bindex "github.com/blevesearch/bleve_index_api"
 )
 
-// MaxScore pruning (Turtle & Flood 1995, as in Lucene's MaxScoreBulkScorer):
-// the pool of the best chunks by BM25 is found document at a time, and a chunk
-// that cannot reach the pool is never fully scored.
+// MaxScore pruning (Turtle & Flood 1995), window by window as in Lucene's
+// MaxScoreBulkScorer, with per-window term bounds (block-max): the pool of
+// the best chunks by BM25 is found without scoring the chunks that cannot
+// reach it, and the postings of common terms are mostly not walked.
 //
-// Each term's score is bounded by weight·idf·(k1+1), the limit of BM25's
-// saturation. Terms are sorted by that bound; once the pool is full, the
-// lowest-bound terms whose bounds together stay below the pool's worst score
-// are "non-essential": a chunk that matches only them cannot enter the pool,
-// so only the essential terms' postings are walked, and the non-essential
-// terms are probed (Advance) for the chunks those postings yield, highest
-// bound first, until the chunk's score so far plus the remaining bounds falls
-// below the pool's worst score.
+// Doc numbers are taken a window (4 096) at a time. A term's bound in a
+// window is weight·idf·saturate(the sum over its fields of the largest pseudo
+// term frequency in the window); the snapshot's cache keeps those maxima.
+// Once the pool is full, the lowest-bound terms whose window bounds together
+// stay below the pool's worst score (theta) are non-essential there: a chunk
+// that has only them cannot enter the pool. The essential terms' postings in
+// the window give each chunk they touch a bound (the sum of their postings'
+// own scores: saturation is subadditive, so a term's per-field scores bound
+// its score); a chunk whose bound plus the non-essential bounds reaches theta
+// is a candidate. Candidates are then scored exactly, term at a time in query
+// order over the window: the non-essential terms by probing their postings
+// for the candidates only.
 //
 // The result is exact: every chunk whose score reaches the pool-th best is
-// scored in full, with the same arithmetic, in the same order, as scoreAll
-// (the field sum in field order, the term sum in query order), so scores are
+// scored in full, with the same arithmetic in the same order as scoreAll (the
+// field sum in field order, the term sum in query order), so scores are
 // bit-identical and ties at the cut break the same way. Document frequency,
 // which scoreAll counts while it scans, comes from the words field (one
 // posting per chunk and distinct word) and the bigram field without a scan.
@@ -56,36 +62,39 @@ func prunable(p bm25Params, terms []QueryTerm) bool {
 	return true
 }
 
-const noDoc = math.MaxUint64
-
-// cursor walks one term's cached postings in one field.
+// cursor holds one term's cached postings in one field; pos only moves
+// forward (to the first posting of the current window, lazily).
 type cursor struct {
-	docs []uint32
-	ptf  []float64
-	i    int
-	doc  uint64 // docs[i], noDoc when exhausted
-	term int    // index into pruner.terms
+	docs   []uint32
+	ptf    []float64
+	winMax []float64 // the largest ptf in each window
+	pos    int
 }
 
 // prunedTerm is a query term with postings.
 type prunedTerm struct {
 	ti     int     // index in the query's terms
 	w      float64 // weight·idf
-	ub     float64 // bound of the term's score
 	lo, hi int     // its cursors: pruner.curs[lo:hi], in field order
 }
 
 // pruner is one pruned search's state, reused across searches.
 type pruner struct {
-	terms   []prunedTerm // by bound, ascending
-	curs    []cursor
-	ess     []*cursor // essential cursors: a min-heap by doc
-	at      []*cursor // the cursors on the current doc
-	contrib [MaxQueryTerms]float64
-	cum     []float64 // cum[i]: the sum of terms[0..i].ub
-	scores  minHeap   // the pool's scores
-	cands   []candidate
-	pool    int      // the pool's size
+	terms  []prunedTerm // in query order
+	curs   []cursor
+	order  []int     // terms by window bound, ascending
+	ubw    []float64 // the terms' bounds in the current window
+	scores minHeap   // the pool's scores
+	cands  []candidate
+	pool   int // the pool's size
+	// Per doc of the window (offset from its base).
+	bound   []float64
+	tf      []float64
+	exact   []float64
+	matched []uint64
+	touched [window / 64]uint64 // bit set: has an essential term
+	flagged [window / 64]uint64 // bit set: a candidate
+	nflag   int
 	filter  bool     // whether allowed and sorted restrict the search
 	allowed []uint64 // bit set of allowed doc numbers
 	sorted  []uint64 // allowed doc numbers, ascending
@@ -101,10 +110,8 @@ func (t *text) getPruner() *pruner {
 
 func (t *text) putPruner(pr *pruner) {
 	clear(pr.curs)
-	clear(pr.ess)
-	clear(pr.at)
-	pr.terms, pr.curs, pr.ess, pr.at = pr.terms[:0], pr.curs[:0], pr.ess[:0], pr.at[:0]
-	pr.cum, pr.scores, pr.cands = pr.cum[:0], pr.scores[:0], pr.cands[:0]
+	pr.terms, pr.curs, pr.order, pr.ubw = pr.terms[:0], pr.curs[:0], pr.order[:0], pr.ubw[:0]
+	pr.scores, pr.cands = pr.scores[:0], pr.cands[:0]
 	pr.allowed, pr.sorted, pr.filter = pr.allowed[:0], pr.sorted[:0], false
 	t.pruners.Put(pr)
 }
@@ -151,7 +158,6 @@ func (t *text) scorePruned(ctx context.Context, r bindex.IndexReader, cache *sna
 	if total <= t.taatLimit {
 		return t.scoreTAAT(r, pr, p, pool, st)
 	}
-	pr.sortByBound()
 	if err := pr.run(ctx, p, pool, &st); err != nil {
 		return nil, st, err
 	}
@@ -191,36 +197,13 @@ func (pr *pruner) open(ctx context.Context, r bindex.IndexReader, cache *snapCac
 		}
 		lo := len(pr.curs)
 		for _, fp := range td.fields {
-			pr.curs = append(pr.curs, cursor{docs: fp.docs, ptf: fp.ptf})
+			pr.curs = append(pr.curs, cursor{docs: fp.docs, ptf: fp.ptf, winMax: fp.winMax})
 		}
 		w := qt.Weight * p.idf(df)
 		termW[ti] = w
-		ub := w * p.saturate(td.maxTF) * (1 + pruneSlack)
-		pr.terms = append(pr.terms, prunedTerm{ti: ti, w: w, ub: ub, lo: lo, hi: len(pr.curs)})
+		pr.terms = append(pr.terms, prunedTerm{ti: ti, w: w, lo: lo, hi: len(pr.curs)})
 	}
 	return nil
-}
-
-// sortByBound sorts the terms by bound and sets up the bound sums.
-func (pr *pruner) sortByBound() {
-	slices.SortFunc(pr.terms, func(a, b prunedTerm) int {
-		if a.ub != b.ub {
-			if a.ub < b.ub {
-				return -1
-			}
-			return 1
-		}
-		return a.ti - b.ti
-	})
-	sum := 0.0
-	for i := range pr.terms {
-		pt := &pr.terms[i]
-		sum += pt.ub
-		pr.cum = append(pr.cum, sum*(1+pruneSlack))
-		for c := pt.lo; c < pt.hi; c++ {
-			pr.curs[c].term = i
-		}
-	}
 }
 
 // taatPostings is where MaxScore starts to pay: below it, scoring every
@@ -322,168 +305,198 @@ func (pr *pruner) isAllowed(n uint64) bool {
 	return !pr.filter || n/64 < uint64(len(pr.allowed)) && pr.allowed[n/64]&(1<<(n%64)) != 0
 }
 
-// next moves a cursor to its next posting.
-func (c *cursor) next(st *SearchStats) {
-	st.Postings++
-	if c.i++; c.i < len(c.docs) {
-		c.doc = uint64(c.docs[c.i])
-	} else {
-		c.doc = noDoc
-	}
-}
+// window is the number of doc numbers scored together.
+const window = 1024
 
-// advance moves a cursor to its first posting at or after doc, galloping.
-func (c *cursor) advance(doc uint64, st *SearchStats) {
-	st.Postings++
-	lo, step := c.i, 1
+// seekPos moves pos to the first posting at or after doc (galloping) and
+// returns it.
+func (c *cursor) seekPos(doc uint32) int {
+	lo := c.pos
+	if lo >= len(c.docs) || c.docs[lo] >= doc {
+		return lo
+	}
+	step := 1
 	hi := lo + step
-	for hi < len(c.docs) && uint64(c.docs[hi]) < doc {
+	for hi < len(c.docs) && c.docs[hi] < doc {
 		lo = hi
 		step *= 2
 		hi = lo + step
 	}
 	hi = min(hi, len(c.docs))
-	// docs[lo] < doc (or lo is the start); the answer is in (lo, hi].
+	lo++ // docs[lo] < doc is known; the answer is in [lo, hi]
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if uint64(c.docs[m]) < doc {
+		if c.docs[m] < doc {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	c.i = lo
-	if lo < len(c.docs) {
-		c.doc = uint64(c.docs[lo])
-	} else {
-		c.doc = noDoc
-	}
+	c.pos = lo
+	return lo
 }
 
-// run walks the essential postings document at a time.
+// run finds the pool window by window.
 func (pr *pruner) run(ctx context.Context, p bm25Params, pool int, st *SearchStats) error {
 	pr.pool = pool
+	end := uint64(0)
 	for i := range pr.curs {
 		c := &pr.curs[i]
-		c.i, c.doc = 0, uint64(c.docs[0])
+		c.pos = 0
+		end = max(end, uint64(c.docs[len(c.docs)-1])+1)
 	}
-	// Before the pool is full every term is essential.
-	firstEss := 0
-	theta := math.Inf(-1)
-	for i := range pr.curs {
-		if pr.curs[i].doc != noDoc {
-			pr.ess = append(pr.ess, &pr.curs[i])
-		}
+	if len(pr.bound) < window {
+		pr.bound, pr.tf, pr.exact = make([]float64, window), make([]float64, window), make([]float64, window)
+		pr.matched = make([]uint64, window)
 	}
-	heapifyCursors(pr.ess)
-	visited := 0
-	for len(pr.ess) > 0 {
-		d := pr.ess[0].doc
-		pr.at = pr.at[:0]
-		for len(pr.ess) > 0 && pr.ess[0].doc == d {
-			pr.at = append(pr.at, popCursor(&pr.ess))
+	nt := len(pr.terms)
+	pr.order = slices.Grow(pr.order[:0], nt)[:nt]
+	pr.ubw = slices.Grow(pr.ubw[:0], nt)[:nt]
+	theta := math.Inf(-1) // the pool's worst score once it is full
+	for base := uint64(0); base < end; base += window {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		if visited++; visited%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
+		w := int(base / window)
+		limit := uint32(min(base+window, end))
+		// The terms' bounds in the window, and the non-essential ones:
+		// the lowest bounds whose sum stays below theta.
+		for t := range pr.terms {
+			pt := &pr.terms[t]
+			x := 0.0
+			for c := pt.lo; c < pt.hi; c++ {
+				if wm := pr.curs[c].winMax; w < len(wm) {
+					x += wm[w]
+				}
+			}
+			pr.ubw[t] = 0
+			if x > 0 {
+				pr.ubw[t] = pt.w * p.saturate(x) * (1 + pruneSlack)
+			}
+			pr.order[t] = t
+		}
+		slices.SortFunc(pr.order, func(a, b int) int { return cmp.Compare(pr.ubw[a], pr.ubw[b]) })
+		nonEss, firstEss := 0.0, 0
+		for ; firstEss < nt; firstEss++ {
+			next := (nonEss + pr.ubw[pr.order[firstEss]]) * (1 + pruneSlack)
+			if !(next < nonEssShare*theta) {
+				break
+			}
+			nonEss = next
+		}
+		if firstEss == nt {
+			continue // no chunk of the window can reach the pool
+		}
+		// Bounds from the essential terms' postings.
+		for _, t := range pr.order[firstEss:] {
+			pt := &pr.terms[t]
+			for c := pt.lo; c < pt.hi; c++ {
+				cur := &pr.curs[c]
+				i := cur.seekPos(uint32(base))
+				start := i
+				for ; i < len(cur.docs) && cur.docs[i] < limit; i++ {
+					o := cur.docs[i] - uint32(base)
+					pr.touched[o/64] |= 1 << (o % 64)
+					pr.bound[o] += pt.w * p.saturate(cur.ptf[i])
+				}
+				st.Postings += i - start
 			}
 		}
-		if pr.isAllowed(d) {
-			pr.score(d, p, firstEss, theta, st)
-		}
-		for _, c := range pr.at {
-			c.next(st)
-			if c.doc != noDoc {
-				pushCursor(&pr.ess, c)
+		// Candidates: the chunks whose bound can reach theta.
+		pr.nflag = 0
+		for wi, word := range pr.touched {
+			for m := word; m != 0; m &= m - 1 {
+				o := wi*64 + bits.TrailingZeros64(m)
+				b := pr.bound[o]
+				pr.bound[o] = 0
+				if (b+nonEss)*(1+pruneSlack) < theta || !pr.isAllowed(base+uint64(o)) {
+					continue
+				}
+				pr.flagged[wi] |= 1 << (o % 64)
+				pr.nflag++
 			}
+			pr.touched[wi] = 0
 		}
-		if len(pr.scores) == pool && pr.scores[0] > theta {
-			theta = pr.scores[0]
-			moved := false
-			for firstEss < len(pr.terms) && pr.cum[firstEss] < theta {
-				firstEss++
-				moved = true
-			}
-			if moved {
-				keep := pr.ess[:0]
-				for _, c := range pr.ess {
-					if c.term >= firstEss {
-						keep = append(keep, c)
+		if pr.nflag == 0 {
+			continue
+		}
+		st.Candidates += pr.nflag
+		pr.scoreWindow(p, base, limit, st)
+		for wi, word := range pr.flagged {
+			for m := word; m != 0; m &= m - 1 {
+				o := wi*64 + bits.TrailingZeros64(m)
+				if score := pr.exact[o]; score >= theta {
+					pr.cands = append(pr.cands, candidate{num: base + uint64(o), score: score, matched: pr.matched[o]})
+					if len(pr.scores) < pool {
+						pr.scores.push(score)
+					} else if score > pr.scores[0] {
+						pr.scores[0] = score
+						pr.scores.down(0)
 					}
 				}
-				clear(pr.ess[len(keep):])
-				pr.ess = keep
-				heapifyCursors(pr.ess)
+				pr.exact[o], pr.matched[o] = 0, 0
 			}
+			pr.flagged[wi] = 0
+		}
+		if len(pr.scores) == pool {
+			theta = pr.scores[0]
 		}
 	}
-	st.Candidates = visited
 	return nil
 }
 
-// score scores doc d, on which the cursors pr.at (all of essential terms)
-// stand: the essential terms first, then the non-essential ones by bound,
-// descending, while the chunk can still reach theta. A chunk that does is
-// added to the pool with its exact score.
-func (pr *pruner) score(d uint64, p bm25Params, firstEss int, theta float64, st *SearchStats) {
-	var matched uint64
-	partial := 0.0
-	// Essential terms on d. pr.at holds the cursors on d; a term's own
-	// cursors are contiguous in pr.curs, in field order.
-	for _, c := range pr.at {
-		pt := &pr.terms[c.term]
-		bit := uint64(1) << pt.ti
-		if matched&bit != 0 {
+// scoreWindow scores the flagged chunks of the window exactly: term at a
+// time in query order, fields in field order, as scoreAll does. A term's
+// postings in the window are walked when they are few next to the
+// candidates, else probed for each candidate.
+func (pr *pruner) scoreWindow(p bm25Params, base uint64, limit uint32, st *SearchStats) {
+	for _, pt := range pr.terms {
+		any := false
+		for c := pt.lo; c < pt.hi; c++ {
+			cur := &pr.curs[c]
+			i := cur.seekPos(uint32(base))
+			if i >= len(cur.docs) || cur.docs[i] >= limit {
+				continue
+			}
+			// How many postings the term has here, bounded cheaply: walk
+			// when they are under 16 per candidate.
+			if hi := i + 16*pr.nflag; hi >= len(cur.docs) || cur.docs[hi] >= limit {
+				for ; i < len(cur.docs) && cur.docs[i] < limit; i++ {
+					o := cur.docs[i] - uint32(base)
+					if pr.flagged[o/64]&(1<<(o%64)) != 0 {
+						pr.tf[o] += cur.ptf[i]
+						any = true
+					}
+				}
+				st.Postings += i - cur.pos
+				cur.pos = i
+				continue
+			}
+			for wi, word := range pr.flagged {
+				for m := word; m != 0; m &= m - 1 {
+					d := uint32(base) + uint32(wi*64+bits.TrailingZeros64(m))
+					st.Postings++
+					if j := cur.seekPos(d); j < len(cur.docs) && cur.docs[j] == d {
+						pr.tf[d-uint32(base)] += cur.ptf[j]
+						any = true
+					}
+				}
+			}
+		}
+		if !any {
 			continue
 		}
-		matched |= bit
-		x := 0.0
-		for i := pt.lo; i < pt.hi; i++ {
-			if cc := &pr.curs[i]; cc.doc == d {
-				x += cc.ptf[cc.i]
+		bit := uint64(1) << pt.ti
+		for wi, word := range pr.flagged {
+			for m := word; m != 0; m &= m - 1 {
+				o := wi*64 + bits.TrailingZeros64(m)
+				if x := pr.tf[o]; x > 0 {
+					pr.exact[o] += pt.w * p.saturate(x)
+					pr.matched[o] |= bit
+					pr.tf[o] = 0
+				}
 			}
 		}
-		s := pt.w * p.saturate(x)
-		pr.contrib[pt.ti] = s
-		partial += s
-	}
-	for i := firstEss - 1; i >= 0; i-- {
-		if (partial+pr.cum[i])*(1+pruneSlack) < theta {
-			return
-		}
-		pt := &pr.terms[i]
-		x, hit := 0.0, false
-		for j := pt.lo; j < pt.hi; j++ {
-			cc := &pr.curs[j]
-			if cc.doc < d {
-				cc.advance(d, st)
-			}
-			if cc.doc == d {
-				x += cc.ptf[cc.i]
-				hit = true
-			}
-		}
-		if hit {
-			s := pt.w * p.saturate(x)
-			pr.contrib[pt.ti] = s
-			partial += s
-			matched |= 1 << pt.ti
-		}
-	}
-	// The exact score: the same sum, in query order, as scoreAll.
-	score := 0.0
-	for m := matched; m != 0; m &= m - 1 {
-		score += pr.contrib[bits.TrailingZeros64(m)]
-	}
-	if score < theta {
-		return
-	}
-	pr.cands = append(pr.cands, candidate{num: d, score: score, matched: matched})
-	if len(pr.scores) < pr.pool {
-		pr.scores.push(score)
-	} else if score > pr.scores[0] {
-		pr.scores[0] = score
-		pr.scores.down(0)
 	}
 }
 
@@ -520,52 +533,8 @@ func (h minHeap) down(i int) {
 	}
 }
 
-// The essential cursors are a binary min-heap by current doc.
-
-func heapifyCursors(h []*cursor) {
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		downCursor(h, i)
-	}
-}
-
-func downCursor(h []*cursor, i int) {
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			return
-		}
-		m := l
-		if r := l + 1; r < len(h) && h[r].doc < h[l].doc {
-			m = r
-		}
-		if h[i].doc <= h[m].doc {
-			return
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
-}
-
-func pushCursor(h *[]*cursor, c *cursor) {
-	*h = append(*h, c)
-	a := *h
-	for i := len(a) - 1; i > 0; {
-		up := (i - 1) / 2
-		if a[up].doc <= a[i].doc {
-			break
-		}
-		a[up], a[i] = a[i], a[up]
-		i = up
-	}
-}
-
-func popCursor(h *[]*cursor) *cursor {
-	a := *h
-	c := a[0]
-	n := len(a) - 1
-	a[0] = a[n]
-	a[n] = nil
-	*h = a[:n]
-	downCursor(*h, 0)
-	return c
-}
+// nonEssShare caps the non-essential terms' summed window bounds at this
+// share of theta (plain MaxScore takes all of it): a chunk is then a
+// candidate only when its essential terms alone bring it close to theta, so
+// fewer chunks are scored exactly, for a little more walking.
+const nonEssShare = 0.25

@@ -29,14 +29,15 @@ type fieldPostings struct {
 	// scoreAll computes it.
 	ptf []float64
 	max float64 // the largest ptf
+	// winMax[w] is the largest ptf of the postings in window w (doc
+	// numbers w·window to (w+1)·window-1).
+	winMax []float64
 }
 
 // termData is what a search needs of one term.
 type termData struct {
 	df     int // chunks with the term in any word field (or in the bigram field)
 	fields []fieldPostings
-	// maxTF bounds the term's summed pseudo term frequency in a chunk.
-	maxTF float64
 }
 
 type termKey struct {
@@ -149,15 +150,20 @@ func readTerm(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryT
 				}
 			}
 			x := p.pseudoTF(f, float64(d.Freq), fieldLength(d.Norm))
-			fp.docs = append(fp.docs, uint32(binary.BigEndian.Uint64(d.ID)))
+			num := binary.BigEndian.Uint64(d.ID)
+			fp.docs = append(fp.docs, uint32(num))
 			fp.ptf = append(fp.ptf, x)
 			fp.max = max(fp.max, x)
+			w := int(num / window)
+			for len(fp.winMax) <= w {
+				fp.winMax = append(fp.winMax, 0)
+			}
+			fp.winMax[w] = max(fp.winMax[w], x)
 		}
 		if err := tfr.Close(); err != nil {
 			return nil, 0, err
 		}
-		td.maxTF += fp.max
-		size += 12*len(fp.docs) + 64
+		size += 12*len(fp.docs) + 8*len(fp.winMax) + 96
 		td.fields = append(td.fields, fp)
 	}
 	return td, size, nil
