@@ -299,7 +299,9 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 		// one does not (a lesson that answers a question as a whole often
 		// spreads its words over several passages). The pool does not depend
 		// on k, so neither does the ranking.
-		sortPool(pool, func(a, b *pooled) int {
+		// Only the docPool best need their order (the document sums add
+		// up in it); the rest only look their document up.
+		pool = sortBest(pool, docPool, func(p *pooled) float64 { return p.bm25 }, func(a, b *pooled) int {
 			if c := cmp.Compare(b.bm25, a.bm25); c != 0 {
 				return c
 			}
@@ -356,7 +358,7 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 			pool[i].score = pool[i].bm25 + p.docWeight*(agg.sum-own) + p.coverWeight*cover
 		}
 	}
-	sortPool(pool, func(a, b *pooled) int {
+	pool = sortBest(pool, k, func(p *pooled) float64 { return p.score }, func(a, b *pooled) int {
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}
@@ -382,19 +384,41 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 	return hits, nil
 }
 
-// sortPool sorts the pool by cmp through a permutation, so that the sort
-// moves 4-byte indexes rather than records.
-func sortPool(pool []pooled, cmp func(a, b *pooled) int) {
-	perm := make([]int32, len(pool))
-	for i := range perm {
-		perm[i] = int32(i)
+// sortBest returns the pool with its n best by cmp first, in cmp order (the
+// rest follow in no order). cmp orders by key descending first, so the n
+// best are among the entries whose key is at least the n-th largest key:
+// only those are sorted, through a permutation (indexes move, not records).
+func sortBest(pool []pooled, n int, key func(*pooled) float64, cmp func(a, b *pooled) int) []pooled {
+	perm := make([]int32, 0, len(pool))
+	if n < len(pool) {
+		keys := make([]float64, len(pool))
+		for i := range pool {
+			keys[i] = key(&pool[i])
+		}
+		kth := kthLargest(keys, n)
+		for i := range pool {
+			if key(&pool[i]) >= kth {
+				perm = append(perm, int32(i))
+			}
+		}
+	} else {
+		for i := range pool {
+			perm = append(perm, int32(i))
+		}
 	}
 	slices.SortFunc(perm, func(a, b int32) int { return cmp(&pool[a], &pool[b]) })
-	sorted := make([]pooled, len(pool))
-	for i, j := range perm {
-		sorted[i] = pool[j]
+	out := make([]pooled, 0, len(pool))
+	in := make([]bool, len(pool))
+	for _, j := range perm {
+		out = append(out, pool[j])
+		in[j] = true
 	}
-	copy(pool, sorted)
+	for i := range pool {
+		if !in[i] {
+			out = append(out, pool[i])
+		}
+	}
+	return out
 }
 
 // pooled is a chunk of the pool while it is ranked.
@@ -405,40 +429,38 @@ type pooled struct {
 }
 
 // kthLargest returns the k-th largest of xs (1 ≤ k ≤ len(xs)), reordering
-// xs: quickselect, linear on average.
+// xs: quickselect with a three-way partition (scores tie often), linear on
+// average.
 func kthLargest(xs []float64, k int) float64 {
-	lo, hi, want := 0, len(xs)-1, k-1 // want: the index in descending order
-	for lo < hi {
-		// Median of three as the pivot, moved to hi.
-		mid := int(uint(lo+hi) >> 1)
-		if xs[mid] > xs[lo] {
-			xs[mid], xs[lo] = xs[lo], xs[mid]
-		}
-		if xs[hi] > xs[lo] {
-			xs[hi], xs[lo] = xs[lo], xs[hi]
-		}
-		if xs[mid] > xs[hi] {
-			xs[mid], xs[hi] = xs[hi], xs[mid]
-		}
-		pivot := xs[hi]
-		i := lo
-		for j := lo; j < hi; j++ {
-			if xs[j] > pivot {
-				xs[i], xs[j] = xs[j], xs[i]
+	lo, hi, want := 0, len(xs), k-1 // want: the index in descending order
+	for hi-lo > 1 {
+		a, b, c := xs[lo], xs[lo+(hi-lo)/2], xs[hi-1]
+		pivot := max(min(a, b), min(max(a, b), c)) // median of three
+		// xs[lo:gt] > pivot, xs[gt:i] == pivot, xs[lt:hi] < pivot.
+		gt, i, lt := lo, lo, hi
+		for i < lt {
+			switch x := xs[i]; {
+			case x > pivot:
+				xs[gt], xs[i] = xs[i], xs[gt]
+				gt++
+				i++
+			case x < pivot:
+				lt--
+				xs[lt], xs[i] = xs[i], xs[lt]
+			default:
 				i++
 			}
 		}
-		xs[i], xs[hi] = xs[hi], xs[i]
 		switch {
-		case i == want:
-			return xs[i]
-		case i < want:
-			lo = i + 1
+		case want < gt:
+			hi = gt
+		case want < lt:
+			return pivot
 		default:
-			hi = i - 1
+			lo = lt
 		}
 	}
-	return xs[want]
+	return xs[lo]
 }
 
 // minHeap is a min-heap of scores (push and down in prune.go).
