@@ -3,7 +3,6 @@ package index
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"math"
 	"math/bits"
 	"slices"
@@ -33,8 +32,8 @@ import (
 // scored in full, with the same arithmetic in the same order as scoreAll (the
 // field sum in field order, the term sum in query order), so scores are
 // bit-identical and ties at the cut break the same way. Document frequency,
-// which scoreAll counts while it scans, comes from the words field (one
-// posting per chunk and distinct word) and the bigram field without a scan.
+// which scoreAll counts while it scans, is counted once per snapshot by
+// merging the term's cached postings (and, with a filter, per search).
 
 // pruneSlack keeps a bound comparison on the safe side of rounding: a chunk
 // is skipped only when its bound is below the threshold by more than this
@@ -97,8 +96,6 @@ type pruner struct {
 	nflag   int
 	filter  bool     // whether allowed and sorted restrict the search
 	allowed []uint64 // bit set of allowed doc numbers
-	sorted  []uint64 // allowed doc numbers, ascending
-	dfDoc   bindex.TermFieldDoc
 }
 
 func (t *text) getPruner() *pruner {
@@ -112,7 +109,7 @@ func (t *text) putPruner(pr *pruner) {
 	clear(pr.curs)
 	pr.terms, pr.curs, pr.order, pr.ubw = pr.terms[:0], pr.curs[:0], pr.order[:0], pr.ubw[:0]
 	pr.scores, pr.cands = pr.scores[:0], pr.cands[:0]
-	pr.allowed, pr.sorted, pr.filter = pr.allowed[:0], pr.sorted[:0], false
+	pr.allowed, pr.filter = pr.allowed[:0], false
 	t.pruners.Put(pr)
 }
 
@@ -139,10 +136,8 @@ func (t *text) scorePruned(ctx context.Context, r bindex.IndexReader, cache *sna
 		for n := range allowed {
 			if n < uint64(maxDoc) {
 				pr.allowed[n/64] |= 1 << (n % 64)
-				pr.sorted = append(pr.sorted, n)
 			}
 		}
-		slices.Sort(pr.sorted)
 		pr.filter = true
 	}
 	if err := pr.open(ctx, r, cache, p, terms, termW, &st); err != nil {
@@ -184,13 +179,7 @@ func (pr *pruner) open(ctx context.Context, r bindex.IndexReader, cache *snapCac
 		}
 		df := td.df
 		if pr.filter && df > 0 {
-			field := fieldWords
-			if qt.Gram {
-				field = fieldGram
-			}
-			if df, err = pr.docFreq(ctx, r, []byte(qt.Term), field, st); err != nil {
-				return err
-			}
+			df = td.docFreq(pr.allowedDoc)
 		}
 		if df == 0 {
 			continue
@@ -249,57 +238,7 @@ func (t *text) scoreTAAT(r bindex.IndexReader, pr *pruner, p bm25Params, pool in
 	return acc.best(pool), st, nil
 }
 
-// docFreq is the number of chunks (that pass the filter) with the term in the
-// field: the postings count, or with a filter the intersection, walking
-// whichever of the postings and the allowed set is shorter.
-func (pr *pruner) docFreq(ctx context.Context, r bindex.IndexReader, term []byte, field string, st *SearchStats) (int, error) {
-	tfr, err := r.TermFieldReader(ctx, term, field, false, false, false)
-	if err != nil {
-		return 0, err
-	}
-	defer tfr.Close()
-	n := int(tfr.Count())
-	if !pr.filter || n == 0 {
-		return n, nil
-	}
-	df := 0
-	d := &pr.dfDoc
-	if n <= len(pr.sorted) {
-		for {
-			d, err = tfr.Next(d)
-			if err != nil || d == nil {
-				return df, err
-			}
-			st.Postings++
-			if pr.isAllowed(binary.BigEndian.Uint64(d.ID)) {
-				df++
-			}
-		}
-	}
-	cur := uint64(0)
-	started := false
-	var id [8]byte
-	for _, a := range pr.sorted {
-		if started && a <= cur {
-			if a == cur {
-				df++
-			}
-			continue
-		}
-		binary.BigEndian.PutUint64(id[:], a)
-		d, err = tfr.Advance(id[:], d)
-		if err != nil || d == nil {
-			return df, err
-		}
-		st.Postings++
-		started = true
-		cur = binary.BigEndian.Uint64(d.ID)
-		if cur == a {
-			df++
-		}
-	}
-	return df, nil
-}
+func (pr *pruner) allowedDoc(n uint32) bool { return pr.isAllowed(uint64(n)) }
 
 func (pr *pruner) isAllowed(n uint64) bool {
 	return !pr.filter || n/64 < uint64(len(pr.allowed)) && pr.allowed[n/64]&(1<<(n%64)) != 0

@@ -13,8 +13,9 @@ import (
 // A bleve snapshot never changes, so what a search reads from it can be kept
 // for the next search on the same snapshot: a term's postings decoded into
 // doc numbers and BM25F pseudo term frequencies (bleve spends ~100 ns a
-// posting decoding; an array costs a few), the term's bound and document
-// frequency, and the external ids of doc numbers. A write or a merge makes a
+// posting decoding; an array costs a few), with their largest value per
+// window of doc numbers, the term's document frequency, and the external ids
+// of doc numbers. A write or a merge makes a
 // new snapshot, and the first search on it starts a new cache.
 
 // cacheBudget bounds a collection's cached postings (bytes); past it the
@@ -28,7 +29,6 @@ type fieldPostings struct {
 	// ptf[i] is pseudoTF(f, freq, length) of docs[i], computed exactly as
 	// scoreAll computes it.
 	ptf []float64
-	max float64 // the largest ptf
 	// winMax[w] is the largest ptf of the postings in window w (doc
 	// numbers w·window to (w+1)·window-1).
 	winMax []float64
@@ -36,7 +36,7 @@ type fieldPostings struct {
 
 // termData is what a search needs of one term.
 type termData struct {
-	df     int // chunks with the term in any word field (or in the bigram field)
+	df     int // chunks with the term in any of its fields
 	fields []fieldPostings
 }
 
@@ -103,22 +103,8 @@ func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm
 
 func readTerm(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryTerm, st *SearchStats) (*termData, int, error) {
 	term := []byte(qt.Term)
-	dfField := fieldWords
-	if qt.Gram {
-		dfField = fieldGram
-	}
-	tfr, err := r.TermFieldReader(ctx, term, dfField, false, false, false)
-	if err != nil {
-		return nil, 0, err
-	}
-	td := &termData{df: int(tfr.Count())}
-	if err := tfr.Close(); err != nil {
-		return nil, 0, err
-	}
+	td := &termData{}
 	size := 64 + len(qt.Term)
-	if td.df == 0 {
-		return td, size, nil
-	}
 	var tfd bindex.TermFieldDoc
 	for f, field := range scoredFields {
 		if (f == gramField) != qt.Gram {
@@ -153,7 +139,6 @@ func readTerm(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryT
 			num := binary.BigEndian.Uint64(d.ID)
 			fp.docs = append(fp.docs, uint32(num))
 			fp.ptf = append(fp.ptf, x)
-			fp.max = max(fp.max, x)
 			w := int(num / window)
 			for len(fp.winMax) <= w {
 				fp.winMax = append(fp.winMax, 0)
@@ -166,7 +151,39 @@ func readTerm(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryT
 		size += 12*len(fp.docs) + 8*len(fp.winMax) + 96
 		td.fields = append(td.fields, fp)
 	}
+	td.df = td.docFreq(nil)
 	return td, size, nil
+}
+
+// docFreq counts the chunks that have the term in any of its fields and
+// that keep accepts (nil: all): BM25's df as scoreAll counts it.
+func (td *termData) docFreq(keep func(uint32) bool) int {
+	fs := td.fields
+	if len(fs) == 1 && keep == nil {
+		return len(fs[0].docs)
+	}
+	// Merge the fields' sorted doc lists (at most three).
+	var at [numFields]int
+	n := 0
+	for {
+		next, ok := uint32(0), false
+		for i := range fs {
+			if at[i] < len(fs[i].docs) && (!ok || fs[i].docs[at[i]] < next) {
+				next, ok = fs[i].docs[at[i]], true
+			}
+		}
+		if !ok {
+			return n
+		}
+		for i := range fs {
+			if at[i] < len(fs[i].docs) && fs[i].docs[at[i]] == next {
+				at[i]++
+			}
+		}
+		if keep == nil || keep(next) {
+			n++
+		}
+	}
 }
 
 // externalIDs fills ids[i] with the external id of nums[i].

@@ -2,17 +2,15 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/blevesearch/bleve/v2"
-	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -217,87 +215,85 @@ func TestPruningSkipsPostings(t *testing.T) {
 	}
 }
 
-// TestOldIndexFormatRebuilt checks that a bleve index built with an older
-// mapping (no words field, no format key) is rebuilt from Badger on open,
-// and searches then find what they should.
-func TestOldIndexFormatRebuilt(t *testing.T) {
+// TestIndexFormat checks that a bleve index stamped with another format is
+// rebuilt from Badger on open (and then searches find what they should),
+// while an index without the stamp (every index written before it) has the
+// current format and is kept.
+func TestIndexFormat(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	s, err := Open(ctx, dir, testAnalyzer(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Upsert(ctx, "c", fixture); err != nil {
-		t.Fatal(err)
-	}
-	bp, _, err := s.Positions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	// The index as format 1 wrote it: the old mapping, every chunk, the
-	// position, and no format key.
-	bdir := filepath.Join(dir, "bleve", "c")
-	if err := os.RemoveAll(bdir); err != nil {
-		t.Fatal(err)
-	}
-	m, err := textMapping()
-	if err != nil {
-		t.Fatal(err)
-	}
-	delete(m.DefaultMapping.Properties, fieldWords)
-	idx, err := bleve.NewUsing(bdir, m, scorch.Name, scorch.Name, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := idx.NewBatch()
-	for i := range fixture {
-		d := fixture[i]
-		d.Seal()
-		for j := range d.Chunks {
-			bd := bleveDoc(&d, &d.Chunks[j], testAnalyzer(t).analyseChunk(d.Title, &d.Chunks[j]))
-			delete(bd, fieldWords)
-			if err := b.Index(bleveID(&d.Chunks[j]), bd); err != nil {
+	for _, tt := range []struct {
+		name        string
+		format      []byte // nil: no stamp
+		wantRebuilt bool
+	}{
+		{"other format", []byte("0"), true},
+		{"no stamp", nil, false},
+		{"current", []byte(textFormat), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(ctx, dir, testAnalyzer(t), Options{})
+			if err != nil {
 				t.Fatal(err)
 			}
-		}
-	}
-	b.SetInternal(posKey, []byte(strconv.FormatUint(bp, 10)))
-	if err := idx.Batch(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := idx.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := openText(bdir); err == nil || !strings.Contains(err.Error(), "format") {
-		t.Fatalf("openText(format 1 index) = %v, want a format error", err)
-	}
+			if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Upsert(ctx, "c", fixture); err != nil {
+				t.Fatal(err)
+			}
+			// A marker the rebuild would remove with the index.
+			b := s.colls["c"].text.idx.NewBatch()
+			b.SetInternal([]byte("test_marker"), []byte("x"))
+			if tt.format == nil {
+				b.DeleteInternal(formatKey)
+			} else {
+				b.SetInternal(formatKey, tt.format)
+			}
+			if err := s.colls["c"].text.idx.Batch(b); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			tx, err := openText(filepath.Join(dir, "bleve", "c"))
+			if err == nil {
+				if err := tx.close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if gotErr := errors.Is(err, errTextFormat); gotErr != tt.wantRebuilt {
+				t.Fatalf("openText() = %v; want a format error: %v", err, tt.wantRebuilt)
+			}
 
-	s2 := openTestStore(t, dir)
-	f, err := s2.colls["c"].text.idx.GetInternal(formatKey)
-	if err != nil || string(f) != textFormat {
-		t.Errorf("format after open = %q, %v; want %q", f, err, textFormat)
-	}
-	if err := s2.Verify(ctx, "c"); err != nil {
-		t.Error(err)
-	}
-	terms := []QueryTerm{{Term: "价格", Weight: 1}, {Term: "客户", Weight: 1}}
-	got, _, err := s2.Search(ctx, "c", terms, Filter{}, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _, err := s2.search(ctx, "c", terms, Filter{}, 10, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) == 0 || !sameHits(got, want) {
-		t.Errorf("Search after rebuild = %d hits, exhaustive %d; want equal and non-empty", len(got), len(want))
+			s2 := openTestStore(t, dir)
+			idx := s2.colls["c"].text.idx
+			m, err := idx.GetInternal([]byte("test_marker"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rebuilt := len(m) == 0; rebuilt != tt.wantRebuilt {
+				t.Errorf("index rebuilt = %v, want %v", rebuilt, tt.wantRebuilt)
+			}
+			if f, err := idx.GetInternal(formatKey); tt.wantRebuilt && (err != nil || string(f) != textFormat) {
+				t.Errorf("format after rebuild = %q, %v; want %q", f, err, textFormat)
+			}
+			if err := s2.Verify(ctx, "c"); err != nil {
+				t.Error(err)
+			}
+			terms := []QueryTerm{{Term: "价格", Weight: 1}, {Term: "客户", Weight: 1}}
+			got, _, err := s2.Search(ctx, "c", terms, Filter{}, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _, err := s2.search(ctx, "c", terms, Filter{}, 10, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 0 || !sameHits(got, want) {
+				t.Errorf("Search = %d hits, exhaustive %d; want equal and non-empty", len(got), len(want))
+			}
+		})
 	}
 }
 

@@ -20,15 +20,12 @@ import (
 
 // Fields of a chunk in the bleve index. title, heading and body hold terms
 // already analysed by the Analyzer (separated by spaces); doc, meta and scope are
-// exact-match keyword fields used for filters. words holds each distinct word of
-// title, heading and body once: it is never scored, its postings count is the
-// number of chunks a word occurs in (BM25's df), read without a scan.
+// exact-match keyword fields used for filters.
 const (
 	fieldTitle   = "title"
 	fieldHeading = "heading"
 	fieldBody    = "body"
 	fieldGram    = "gram"
-	fieldWords   = "words"
 	fieldDoc     = "doc"
 	fieldMeta    = "meta"
 	fieldScope   = "scope"
@@ -52,8 +49,9 @@ var posKey = []byte("zhisou_pos")
 var formatKey = []byte("zhisou_format")
 
 // textFormat names the bleve mapping and what the search relies on; change it
-// whenever either changes. 2: the words field (df without a scan).
-const textFormat = "2"
+// whenever either changes, and an existing index is rebuilt on open. An index
+// without the key has format 1, the first mapping (the current one).
+const textFormat = "1"
 
 // errTextFormat means the bleve index was built with another mapping.
 var errTextFormat = errors.New("bleve index format is not " + textFormat)
@@ -93,7 +91,6 @@ func textMapping() (*mapping.IndexMappingImpl, error) {
 	for _, f := range scoredFields {
 		dm.AddFieldMappingsAt(f, termField())
 	}
-	dm.AddFieldMappingsAt(fieldWords, termField())
 	for _, f := range []string{fieldDoc, fieldMeta, fieldScope} {
 		dm.AddFieldMappingsAt(f, keyField())
 	}
@@ -120,6 +117,9 @@ func openText(dir string) (*text, error) {
 	} else if err == nil {
 		var f []byte
 		f, err = idx.GetInternal(formatKey)
+		if len(f) == 0 {
+			f = []byte("1")
+		}
 		if err == nil && string(f) != textFormat {
 			err = fmt.Errorf("%w (it is %q)", errTextFormat, f)
 		}
@@ -190,30 +190,10 @@ func bleveDoc(d *Document, c *Chunk, terms analysed) map[string]any {
 		fieldHeading: strings.Join(terms[1], " "),
 		fieldBody:    strings.Join(terms[2], " "),
 		fieldGram:    strings.Join(terms[3], " "),
-		fieldWords:   distinctWords(terms),
 		fieldDoc:     d.ID,
 		fieldMeta:    meta,
 		fieldScope:   scope,
 	}
-}
-
-// distinctWords joins the distinct words of title, heading and body.
-func distinctWords(terms analysed) string {
-	seen := make(map[string]struct{}, len(terms[0])+len(terms[1])+len(terms[2]))
-	var b strings.Builder
-	for _, ws := range terms[:gramField] {
-		for _, w := range ws {
-			if _, ok := seen[w]; ok || w == "" {
-				continue
-			}
-			seen[w] = struct{}{}
-			if b.Len() > 0 {
-				b.WriteByte(' ')
-			}
-			b.WriteString(w)
-		}
-	}
-	return b.String()
 }
 
 func metaTerm(k, v string) string { return k + "=" + v }
