@@ -66,6 +66,9 @@ type SearchStats struct {
 	// Decoded is the number of postings decoded from bleve into the
 	// snapshot's cache (the pruned search's misses).
 	Decoded int
+	// Exhaustive reports that every posting was scored: the collection's
+	// parameters do not allow pruning, or a term was not cached yet.
+	Exhaustive bool
 	// Candidates is the number of chunks scored: every chunk that matched
 	// a term for the exhaustive search, the chunks that could reach the
 	// pool for the pruned one.
@@ -144,6 +147,9 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 	if k <= 0 {
 		return nil, SearchStats{}, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, SearchStats{}, err
+	}
 	// Document evidence looks at a deeper pool than k, so that a chunk whose
 	// document has other matching chunks can move up.
 	pool := k
@@ -157,9 +163,21 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 		err   error
 	)
 	var cache *snapCache
-	if exhaustive || !prunable(p, terms) {
+	if !exhaustive && prunable(p, terms) {
+		if cache, err = t.cacheFor(r, p); err != nil {
+			return nil, st, err
+		}
+		// Terms not in the snapshot's cache yet are decoded in the
+		// background; meanwhile the search reads bleve's postings, as
+		// decoding them here would cost as much and more.
+		if cache.missing(terms, t.warm, p) {
+			cache = nil
+		}
+	}
+	if cache == nil {
 		cands, st, err = t.scoreAll(ctx, r, p, terms, allowed, pool, &termW)
-	} else if cache, err = t.cacheFor(r, p); err == nil {
+		st.Exhaustive = true
+	} else {
 		cands, st, err = t.scorePruned(ctx, r, cache, p, terms, allowed, pool, &termW)
 	}
 	if err != nil || len(cands) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/blevesearch/bleve/v2/index/scorch"
@@ -184,6 +185,69 @@ func (td *termData) docFreq(keep func(uint32) bool) int {
 			n++
 		}
 	}
+}
+
+// missing reports whether some of the terms are not in the cache, and asks
+// warm to decode those (without waiting: when warm is busy, a later search
+// asks again).
+func (c *snapCache) missing(terms []QueryTerm, warm chan<- warmRequest, p bm25Params) bool {
+	var miss bool
+	c.mu.RLock()
+	for _, qt := range terms {
+		if c.terms[termKey{qt.Term, qt.Gram}] == nil {
+			miss = true
+			break
+		}
+	}
+	c.mu.RUnlock()
+	if miss {
+		select {
+		case warm <- warmRequest{p: p, terms: slices.Clone(terms)}:
+		default:
+		}
+	}
+	return miss
+}
+
+// warmRequest asks the warmer to decode terms into the cache of the current
+// snapshot under p.
+type warmRequest struct {
+	p     bm25Params
+	terms []QueryTerm
+}
+
+// warmer decodes requested terms into the current snapshot's cache until
+// ctx is done.
+func (t *text) warmer(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case req := <-t.warm:
+			// On an error the next search that misses asks again.
+			_ = t.prime(ctx, req.p, req.terms)
+		}
+	}
+}
+
+// prime decodes the terms missing from the current snapshot's cache.
+func (t *text) prime(ctx context.Context, p bm25Params, terms []QueryTerm) error {
+	r, err := t.reader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	c, err := t.cacheFor(r, p)
+	if err != nil {
+		return err
+	}
+	var st SearchStats
+	for _, qt := range terms {
+		if _, err := c.term(ctx, r, qt, &st); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // externalIDs fills ids[i] with the external id of nums[i].

@@ -67,8 +67,13 @@ type text struct {
 	// taatLimit is the most postings a pruned search scores term at a time
 	// (taatPostings; tests lower it to exercise MaxScore).
 	taatLimit int
-	// cache holds what searches read from the current snapshot.
-	cache atomic.Pointer[snapCache]
+	// cache holds what searches read from the current snapshot; warm takes
+	// terms to decode into it to the warmer goroutine, which stops when
+	// stopWarm is called (close calls it and waits).
+	cache    atomic.Pointer[snapCache]
+	warm     chan warmRequest
+	stopWarm context.CancelFunc
+	warmWG   sync.WaitGroup
 }
 
 func textMapping() (*mapping.IndexMappingImpl, error) {
@@ -130,14 +135,25 @@ func openText(dir string) (*text, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open bleve index %s: %w", dir, err)
 	}
-	return &text{idx: idx, dir: dir, taatLimit: taatPostings}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &text{idx: idx, dir: dir, taatLimit: taatPostings, warm: make(chan warmRequest, 64), stopWarm: cancel}
+	t.warmWG.Add(1)
+	go func() {
+		defer t.warmWG.Done()
+		t.warmer(ctx)
+	}()
+	return t, nil
 }
 
-func (t *text) close() error { return t.idx.Close() }
+func (t *text) close() error {
+	t.stopWarm()
+	t.warmWG.Wait()
+	return t.idx.Close()
+}
 
 // remove closes and deletes the index files.
 func (t *text) remove() error {
-	return errors.Join(t.idx.Close(), os.RemoveAll(t.dir))
+	return errors.Join(t.close(), os.RemoveAll(t.dir))
 }
 
 // pos returns the log position this index has applied.
