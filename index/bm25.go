@@ -167,19 +167,25 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 		if cache, err = t.cacheFor(r, p); err != nil {
 			return nil, st, err
 		}
-		// Terms not in the snapshot's cache yet are decoded in the
+		// Common terms not in the snapshot's cache yet are decoded in the
 		// background; meanwhile the search reads bleve's postings, as
 		// decoding them here would cost as much and more.
-		if cache.missing(terms, t.warm, p) {
+		ok, err := cache.load(ctx, r, terms, t.warm, &st)
+		if err != nil {
+			return nil, st, err
+		}
+		if !ok {
 			cache = nil
 		}
 	}
+	decoded := st.Decoded
 	if cache == nil {
 		cands, st, err = t.scoreAll(ctx, r, p, terms, allowed, pool, &termW)
 		st.Exhaustive = true
 	} else {
 		cands, st, err = t.scorePruned(ctx, r, cache, p, terms, allowed, pool, &termW)
 	}
+	st.Decoded += decoded
 	if err != nil || len(cands) == 0 {
 		return nil, st, err
 	}

@@ -173,7 +173,7 @@ func (t *text) scorePruned(ctx context.Context, r bindex.IndexReader, cache *sna
 // cursors and sorts the terms by bound.
 func (pr *pruner) open(ctx context.Context, r bindex.IndexReader, cache *snapCache, p bm25Params, terms []QueryTerm, termW *[MaxQueryTerms]float64, st *SearchStats) error {
 	for ti, qt := range terms {
-		td, err := cache.term(ctx, r, qt, st)
+		td, err := cache.term(ctx, r, qt, 0, st)
 		if err != nil {
 			return err
 		}

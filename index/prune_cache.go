@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/blevesearch/bleve/v2/index/scorch"
@@ -73,11 +72,16 @@ func (t *text) cacheFor(r bindex.IndexReader, p bm25Params) (*snapCache, error) 
 	}
 	c := &snapCache{snap: snap, p: p, terms: map[termKey]*termData{}, ids: make([]string, n)}
 	t.cache.Store(c)
+	select {
+	case t.warm <- warmRequest{p: p}:
+	default:
+	}
 	return c, nil
 }
 
-// term returns a term's postings, reading them from bleve on a miss.
-func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm, st *SearchStats) (*termData, error) {
+// term returns a term's postings, reading them from bleve on a miss when
+// they are at most limit (0: any number); nil when they are more.
+func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm, limit int, st *SearchStats) (*termData, error) {
 	key := termKey{qt.Term, qt.Gram}
 	c.mu.RLock()
 	td := c.terms[key]
@@ -85,8 +89,8 @@ func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm
 	if td != nil {
 		return td, nil
 	}
-	td, size, err := readTerm(ctx, r, c.p, qt, st)
-	if err != nil {
+	td, size, err := readTerm(ctx, r, c.p, qt, limit, st)
+	if err != nil || td == nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -102,29 +106,89 @@ func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm
 	return td, nil
 }
 
-func readTerm(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryTerm, st *SearchStats) (*termData, int, error) {
+// inlinePostings is the most postings a search decodes into the cache
+// itself (rare terms: a few µs); terms beyond it go to the warmer, and the
+// search scores bleve's postings meanwhile.
+const inlinePostings = 4096
+
+// load makes sure the terms are cached: it decodes the missing ones while
+// they stay within inlinePostings, and asks the warmer for the rest (without
+// waiting: when the warmer is busy, a later search asks again). It reports
+// whether every term is cached.
+func (c *snapCache) load(ctx context.Context, r bindex.IndexReader, terms []QueryTerm, warm chan<- warmRequest, st *SearchStats) (bool, error) {
+	budget := inlinePostings
+	var big []QueryTerm
+	for _, qt := range terms {
+		c.mu.RLock()
+		td := c.terms[termKey{qt.Term, qt.Gram}]
+		c.mu.RUnlock()
+		if td != nil {
+			continue
+		}
+		if budget > 0 {
+			td, err := c.term(ctx, r, qt, budget, st)
+			if err != nil {
+				return false, err
+			}
+			if td != nil {
+				for _, f := range td.fields {
+					budget -= len(f.docs)
+				}
+				continue
+			}
+		}
+		big = append(big, qt)
+	}
+	if len(big) == 0 {
+		return true, nil
+	}
+	select {
+	case warm <- warmRequest{p: c.p, terms: big}:
+	default:
+	}
+	return false, nil
+}
+
+func readTerm(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryTerm, limit int, st *SearchStats) (*termData, int, error) {
 	term := []byte(qt.Term)
-	td := &termData{}
-	size := 64 + len(qt.Term)
-	var tfd bindex.TermFieldDoc
+	var tfrs [numFields]bindex.TermFieldReader
+	var fs [numFields]int
+	n, total := 0, 0
+	closeAll := func() {
+		for _, t := range tfrs[:n] {
+			t.Close()
+		}
+	}
 	for f, field := range scoredFields {
 		if (f == gramField) != qt.Gram {
 			continue
 		}
 		tfr, err := r.TermFieldReader(ctx, term, field, true, true, false)
 		if err != nil {
+			closeAll()
 			return nil, 0, err
 		}
-		n := int(tfr.Count())
-		if n == 0 {
+		if tfr.Count() == 0 {
 			tfr.Close()
 			continue
 		}
-		fp := fieldPostings{f: f, docs: make([]uint32, 0, n), ptf: make([]float64, 0, n)}
+		total += int(tfr.Count())
+		tfrs[n], fs[n] = tfr, f
+		n++
+	}
+	defer closeAll()
+	if limit > 0 && total > limit {
+		return nil, 0, nil
+	}
+	td := &termData{}
+	size := 64 + len(qt.Term)
+	var tfd bindex.TermFieldDoc
+	for k, tfr := range tfrs[:n] {
+		f := fs[k]
+		fp := fieldPostings{f: f, docs: make([]uint32, 0, tfr.Count()), ptf: make([]float64, 0, tfr.Count())}
 		for {
 			d, err := tfr.Next(&tfd)
 			if err != nil {
-				tfr.Close()
 				return nil, 0, err
 			}
 			if d == nil {
@@ -132,7 +196,6 @@ func readTerm(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryT
 			}
 			if st.Decoded++; st.Decoded%4096 == 0 {
 				if err := ctx.Err(); err != nil {
-					tfr.Close()
 					return nil, 0, err
 				}
 			}
@@ -145,9 +208,6 @@ func readTerm(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryT
 				fp.winMax = append(fp.winMax, 0)
 			}
 			fp.winMax[w] = max(fp.winMax[w], x)
-		}
-		if err := tfr.Close(); err != nil {
-			return nil, 0, err
 		}
 		size += 12*len(fp.docs) + 8*len(fp.winMax) + 96
 		td.fields = append(td.fields, fp)
@@ -187,30 +247,8 @@ func (td *termData) docFreq(keep func(uint32) bool) int {
 	}
 }
 
-// missing reports whether some of the terms are not in the cache, and asks
-// warm to decode those (without waiting: when warm is busy, a later search
-// asks again).
-func (c *snapCache) missing(terms []QueryTerm, warm chan<- warmRequest, p bm25Params) bool {
-	var miss bool
-	c.mu.RLock()
-	for _, qt := range terms {
-		if c.terms[termKey{qt.Term, qt.Gram}] == nil {
-			miss = true
-			break
-		}
-	}
-	c.mu.RUnlock()
-	if miss {
-		select {
-		case warm <- warmRequest{p: p, terms: slices.Clone(terms)}:
-		default:
-		}
-	}
-	return miss
-}
-
 // warmRequest asks the warmer to decode terms into the cache of the current
-// snapshot under p.
+// snapshot under p; with no terms, the snapshot's common terms (prewarm).
 type warmRequest struct {
 	p     bm25Params
 	terms []QueryTerm
@@ -225,9 +263,65 @@ func (t *text) warmer(ctx context.Context) {
 			return
 		case req := <-t.warm:
 			// On an error the next search that misses asks again.
-			_ = t.prime(ctx, req.p, req.terms)
+			if req.terms == nil {
+				_ = t.prewarm(ctx, req.p)
+			} else {
+				_ = t.prime(ctx, req.p, req.terms)
+			}
 		}
 	}
+}
+
+// prewarm decodes the terms too common to be decoded by a search itself
+// (more than inlinePostings/2 postings in a field) into the current
+// snapshot's cache, up to three quarters of its budget: after it, a search
+// finds every term cached or decodes it cheaply.
+func (t *text) prewarm(ctx context.Context, p bm25Params) error {
+	r, err := t.reader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	c, err := t.cacheFor(r, p)
+	if err != nil {
+		return err
+	}
+	var common []QueryTerm
+	for f, field := range scoredFields {
+		d, err := r.FieldDict(field)
+		if err != nil {
+			return err
+		}
+		for {
+			e, err := d.Next()
+			if err != nil || e == nil {
+				d.Close()
+				if err != nil {
+					return err
+				}
+				break
+			}
+			if e.Count > inlinePostings/2 {
+				common = append(common, QueryTerm{Term: e.Term, Gram: f == gramField})
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	var st SearchStats
+	for _, qt := range common {
+		c.mu.RLock()
+		full := c.bytes > cacheBudget*3/4
+		c.mu.RUnlock()
+		if full {
+			break
+		}
+		if _, err := c.term(ctx, r, qt, 0, &st); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // prime decodes the terms missing from the current snapshot's cache.
@@ -243,7 +337,7 @@ func (t *text) prime(ctx context.Context, p bm25Params, terms []QueryTerm) error
 	}
 	var st SearchStats
 	for _, qt := range terms {
-		if _, err := c.term(ctx, r, qt, &st); err != nil {
+		if _, err := c.term(ctx, r, qt, 0, &st); err != nil {
 			return err
 		}
 	}
