@@ -272,6 +272,17 @@ func (t *text) warmer(ctx context.Context) {
 	}
 }
 
+// startPrewarm starts the cache of the current snapshot, which asks the
+// warmer to prewarm it.
+func (t *text) startPrewarm(p bm25Params) {
+	r, err := t.reader()
+	if err != nil {
+		return // the first search tries again
+	}
+	defer r.Close()
+	_, _ = t.cacheFor(r, p) // the error is the search's to report
+}
+
 // prewarm decodes the terms too common to be decoded by a search itself
 // (more than inlinePostings/2 postings in a field) into the current
 // snapshot's cache, up to three quarters of its budget: after it, a search

@@ -158,6 +158,11 @@ func (s *Store) recover(ctx context.Context) error {
 		}
 		low = min(low, p)
 	}
+	// Decode the common terms' postings in the background, so that the
+	// first searches after a start find them cached.
+	for _, c := range s.colls {
+		c.text.startPrewarm(newBM25Params(c.cfg, c.stats))
+	}
 	if low > truncated {
 		if err := s.db.Sync(); err != nil {
 			return err
