@@ -53,10 +53,22 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzHighlights -fuzztime=20s ./retrieve/
 	$(GO) test -run='^$$' -fuzz=FuzzParseIDs -fuzztime=20s ./rerank/
 
+# Speed, side by side. The Go benchmarks (query analysis, BM25 pruned and
+# exhaustive, the whole in-process search; cmrc2018 when CMRC exists) with the
+# pruned/exhaustive ratio; then zhisou eval against stock bleve in the same run
+# (ratio column) on cmrc2018, testdata and, when LONGSET names a folder built by
+# testdata/tools/mkcorpus-debian.py, the 50 000-passage long-question set.
+CMRC    ?= ../shared/eval/cmrc2018
+LONGSET ?=
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
-	$(GO) run ./cmd/zhisou eval -data ../shared/eval/cmrc2018 -baseline bleve
+	ZHISOU_BENCH_SET=$(abspath $(CMRC)) $(GO) test -run='^$$' -bench=. -benchmem ./index/ ./retrieve/ | tee bench.out
+	@awk '/^BenchmarkBM25\// { split($$1, n, "/"); t[n[2] "/" n[3]] = $$3 } \
+	  END { for (s in t) if (s ~ /pruned/) { e = s; sub(/pruned.*/, "exhaustive", e); sub(/-[0-9]+$$/, "", e); \
+	    for (x in t) if (index(x, e) == 1) printf "BM25 %s: pruned/exhaustive = %.2f\n", s, t[s] / t[x] } }' bench.out
+	@rm -f bench.out
+	@if [ -d $(CMRC) ]; then $(GO) run ./cmd/zhisou eval -data $(CMRC) -baseline bleve; fi
 	$(GO) run ./cmd/zhisou eval -data testdata/eval -corpus testdata/courses -baseline bleve
+	@if [ -n "$(LONGSET)" ]; then $(GO) run ./cmd/zhisou eval -data $(LONGSET) -baseline bleve; fi
 
 eval:
 	$(GO) run ./cmd/zhisou eval -data testdata/eval -corpus testdata/courses -baseline bleve

@@ -26,8 +26,9 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 	concurrency := fs.Int("concurrency", 4, "concurrent clients (each with its own connection)")
 	duration := fs.Duration("duration", 10*time.Second, "how long each phase runs")
 	k := fs.Int("k", 10, "top_k of each search")
+	warmup := fs.Duration("warmup", 2*time.Second, "searches sent before the measured phases, not counted (the server's caches fill)")
 	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "usage: zhisou bench [-addr 127.0.0.1:7700] [-collection default] [-concurrency 4] [-duration 10s]\n\n")
+		fmt.Fprintf(env.stderr, "usage: zhisou bench [-addr 127.0.0.1:7700] [-collection default] [-concurrency 4] [-duration 10s] [-warmup 2s]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := env.parse(fs, args); err != nil {
@@ -38,6 +39,8 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("bench: -concurrency %d: want 1..256", *concurrency)
 	case *duration <= 0 || *duration > time.Hour:
 		return fmt.Errorf("bench: -duration %s: want more than 0 and at most 1h", *duration)
+	case *warmup < 0 || *warmup > time.Hour:
+		return fmt.Errorf("bench: -warmup %s: want 0 to 1h", *warmup)
 	}
 	set, err := loadQueries(*queries)
 	if err != nil {
@@ -55,7 +58,12 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 		_, err := h.Check(ctx, &healthpb.HealthCheckRequest{})
 		return err
 	}
-	fmt.Fprintf(env.stdout, "bench %s, collection %q, %d queries, concurrency %d, %s per phase\n", c.addr, c.collection, len(texts), *concurrency, *duration)
+	fmt.Fprintf(env.stdout, "bench %s, collection %q, %d queries, concurrency %d, %s per phase after %s of warm-up\n", c.addr, c.collection, len(texts), *concurrency, *duration, *warmup)
+	if *warmup > 0 {
+		if _, err := runBench(ctx, c.addr, *concurrency, *warmup, search); err != nil {
+			return fmt.Errorf("bench warm-up: %w", err)
+		}
+	}
 	fmt.Fprintf(env.stdout, "%-10s %9s %7s %9s %9s %9s %9s\n", "phase", "requests", "errors", "qps", "p50 ms", "p95 ms", "p99 ms")
 	var p50 [2]float64
 	for i, phase := range []struct {
