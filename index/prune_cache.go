@@ -18,9 +18,9 @@ import (
 // of doc numbers. A write or a merge makes a
 // new snapshot, and the first search on it starts a new cache.
 
-// cacheBudget bounds a collection's cached postings (bytes); past it the
-// cache starts over, so the terms in use come back first.
-const cacheBudget = 64 << 20
+// cacheBudget bounds a collection's cached postings (bytes); past it terms
+// are evicted at random.
+const cacheBudget = 128 << 20
 
 // fieldPostings are one term's postings in one field.
 type fieldPostings struct {
@@ -37,6 +37,7 @@ type fieldPostings struct {
 // termData is what a search needs of one term.
 type termData struct {
 	df     int // chunks with the term in any of its fields
+	size   int // bytes, for the cache's budget
 	fields []fieldPostings
 }
 
@@ -95,10 +96,18 @@ func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm
 	}
 	c.mu.Lock()
 	if c.bytes+size > cacheBudget {
-		clear(c.terms)
-		c.bytes = 0
+		// Evict terms at random (map order) down to 7/8 of the budget:
+		// the terms in use come back at their next miss.
+		for k, old := range c.terms {
+			if c.bytes+size <= cacheBudget*7/8 {
+				break
+			}
+			c.bytes -= old.size
+			delete(c.terms, k)
+		}
 	}
 	if size <= cacheBudget {
+		td.size = size
 		c.terms[key] = td
 		c.bytes += size
 	}
