@@ -296,9 +296,9 @@ func docID(root, path string) string {
 func readFile(root, path string, maxSize int64) ([]Input, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	switch ext {
-	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv", ".xlsx", ".docx", ".pptx":
+	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv", ".xlsx", ".docx", ".pptx", ".pdf":
 	default:
-		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl, .csv, .xlsx, .docx, .pptx)", ErrUnsupported, ext)
+		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl, .csv, .xlsx, .docx, .pptx, .pdf)", ErrUnsupported, ext)
 	}
 	li, err := os.Lstat(path)
 	if err != nil {
@@ -342,6 +342,9 @@ func readFile(root, path string, maxSize int64) ([]Input, error) {
 	}
 	if ext == ".pptx" {
 		return pptxInputs(root, path, b)
+	}
+	if ext == ".pdf" {
+		return pdfInputs(root, path, b)
 	}
 	decode := Decode
 	if ext == ".html" || ext == ".htm" {

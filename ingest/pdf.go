@@ -1,0 +1,820 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ledongthuc/pdf"
+)
+
+// PDF limits. The parser decompresses streams lazily; pdfStreamBudget
+// bounds what one file may unpack (content streams and ToUnicode maps, each
+// measured before it is interpreted), so a Flate bomb is refused instead of
+// filling memory. The page and outline limits also bound cyclic page trees
+// and outlines, which the library would follow forever.
+const (
+	pdfMaxUnpacked = 256 << 20
+	pdfMaxPages    = 10000
+	pdfMaxOutline  = 10000
+	pdfMaxDepth    = 32
+)
+
+var (
+	// ErrNoTextLayer means a PDF has pages but no extractable text: a scan,
+	// or text in fonts without a Unicode map. OCR is not supported.
+	ErrNoTextLayer = errors.New("no text layer (scanned?); OCR is not supported")
+	// ErrEncrypted means a PDF needs a password (or uses an encryption the
+	// reader does not support).
+	ErrEncrypted = errors.New("encrypted PDF")
+)
+
+// pdfInputs reads a PDF as one Markdown document (see pdfToMarkdown).
+func pdfInputs(root, p string, b []byte) ([]Input, error) {
+	title, md, err := pdfToMarkdown(b)
+	if err != nil {
+		return nil, err
+	}
+	return markdownInput(root, p, title, md)
+}
+
+// pdfToMarkdown turns a PDF's text layer into Markdown. Headings come from
+// the bookmarks (outline) when the file has them, each at its bookmark's
+// depth; otherwise the Chinese numbering patterns of the text lines
+// (第X章, 一、, 1.2 …) are the headings, as for plain text. Every heading
+// carries the pages its section spans, "（第3页）" or "（第3–4页）", so a hit
+// can cite its page the way a slide's "第N页" heading does; a PDF with no
+// headings at all gets one "## 第N页" section per page. Wrapped lines of a
+// paragraph are joined; table cells on one line are joined by " | ".
+// The title is the document information title, else the first bookmark,
+// else the first heading.
+func pdfToMarkdown(b []byte) (title, md string, err error) {
+	return pdfToMarkdownLimited(b, pdfMaxUnpacked)
+}
+
+// pdfToMarkdownLimited is pdfToMarkdown with an explicit limit on unpacked
+// stream bytes (tests use a small one).
+func pdfToMarkdownLimited(b []byte, maxUnpacked int64) (title, md string, err error) {
+	// The library reports malformed input by panicking; this turns any
+	// panic into a per-file error.
+	defer func() {
+		if r := recover(); r != nil {
+			title, md, err = "", "", fmt.Errorf("%w: malformed PDF (%v)", ErrBinary, r)
+		}
+	}()
+	r, err := openPDF(b)
+	if err != nil {
+		return "", "", err
+	}
+	pages, err := pdfPageList(r)
+	if err != nil {
+		return "", "", err
+	}
+	if len(pages) == 0 {
+		return "", "", fmt.Errorf("%w: a PDF without pages", ErrEmpty)
+	}
+	x := pdfExtractor{budget: maxUnpacked, limit: maxUnpacked, fonts: map[string]*pdfFont{}}
+	var lines []pdfLine
+	for i, pg := range pages {
+		ls, err := x.pageLines(pg, i+1)
+		if err != nil {
+			return "", "", fmt.Errorf("page %d: %w", i+1, err)
+		}
+		lines = append(lines, ls...)
+	}
+	if len(lines) == 0 {
+		if x.unmapped > 0 {
+			return "", "", fmt.Errorf("%w: %d pages, whose %d glyphs are in fonts without a ToUnicode map (text that cannot be read as Unicode)", ErrNoTextLayer, len(pages), x.unmapped)
+		}
+		return "", "", fmt.Errorf("%w: %d pages, none with text", ErrNoTextLayer, len(pages))
+	}
+	marks := pdfBookmarks(r, pages)
+	title = strings.TrimSpace(r.Trailer().Key("Info").Key("Title").Text())
+	if title == "" && len(marks) > 0 {
+		title = marks[0].title
+	}
+	heads := placeBookmarks(lines, marks)
+	if len(marks) == 0 {
+		heads = numberedHeadings(lines)
+	}
+	if title == "" && len(heads) > 0 {
+		title = heads[0].title
+	}
+	return title, renderPDF(lines, heads, len(pages)), nil
+}
+
+// openPDF opens a PDF, naming encryption problems. PDF 2.0 files are read
+// as 1.7 (the library checks the header only; the syntax is the same).
+func openPDF(b []byte) (*pdf.Reader, error) {
+	if !bytes.HasPrefix(b, []byte("%PDF-")) {
+		return nil, fmt.Errorf("%w: not a PDF (no %%PDF- header)", ErrBinary)
+	}
+	if bytes.HasPrefix(b, []byte("%PDF-2.0")) {
+		b = append([]byte("%PDF-1.7"), b[8:]...)
+	}
+	r, err := pdf.NewReader(bytes.NewReader(b), int64(len(b)))
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.Is(err, pdf.ErrInvalidPassword):
+		return nil, fmt.Errorf("%w: it needs a password to open; save a copy without a password", ErrEncrypted)
+	case bytes.Contains(b, []byte("/Encrypt")) && strings.Contains(err.Error(), "encrypt"):
+		return nil, fmt.Errorf("%w: %v; save a copy without a password", ErrEncrypted, err)
+	default:
+		return nil, fmt.Errorf("%w: not a readable PDF (%v)", ErrBinary, err)
+	}
+}
+
+// pdfPage is a page dictionary with the resources it inherits.
+type pdfPage struct {
+	v, res pdf.Value
+}
+
+// pdfPageList walks the page tree in order, passing inherited resources
+// down. It bounds depth and count itself: a cyclic tree must not hang.
+func pdfPageList(r *pdf.Reader) ([]pdfPage, error) {
+	var pages []pdfPage
+	nodes := 0
+	var walk func(v, res pdf.Value, depth int) error
+	walk = func(v, res pdf.Value, depth int) error {
+		nodes++
+		if depth > pdfMaxDepth || nodes > 4*pdfMaxPages {
+			return fmt.Errorf("%w: page tree deeper than %d or larger than %d nodes (cyclic?)", ErrBinary, pdfMaxDepth, 4*pdfMaxPages)
+		}
+		if rv := v.Key("Resources"); rv.Kind() == pdf.Dict {
+			res = rv
+		}
+		kids := v.Key("Kids")
+		if v.Key("Type").Name() == "Page" || kids.Kind() != pdf.Array {
+			if len(pages) >= pdfMaxPages {
+				return fmt.Errorf("%w: more than %d pages", ErrTooLarge, pdfMaxPages)
+			}
+			pages = append(pages, pdfPage{v, res})
+			return nil
+		}
+		for i := 0; i < kids.Len(); i++ {
+			if err := walk(kids.Index(i), res, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	root := r.Trailer().Key("Root").Key("Pages")
+	if root.Kind() != pdf.Dict {
+		return nil, fmt.Errorf("%w: no page tree", ErrBinary)
+	}
+	if err := walk(root, pdf.Value{}, 0); err != nil {
+		return nil, err
+	}
+	return pages, nil
+}
+
+// pdfLine is one line of text on a page, in content order.
+type pdfLine struct {
+	page int
+	y    float64 // baseline, in points from the bottom
+	size float64 // font size, in points
+	text string
+}
+
+// pdfFont is a font with its decoder and glyph widths.
+type pdfFont struct {
+	enc      pdf.TextEncoding
+	unmapped bool // a CID font without a ToUnicode map: its codes are not text
+	cid      bool // two-byte codes (Identity-H)
+	first    int
+	widths   []float64       // simple fonts, from FirstChar
+	cidW     map[int]float64 // CID fonts, from /W
+	dw       float64
+}
+
+type pdfExtractor struct {
+	budget, limit int64
+	fonts         map[string]*pdfFont // by the font dictionary's identity
+	unmapped      int                 // glyphs dropped: no Unicode mapping
+}
+
+// take charges n unpacked bytes against the file's budget.
+func (x *pdfExtractor) take(n int64) error {
+	if n > x.budget {
+		return fmt.Errorf("%w: streams unpack past %d bytes (a decompression bomb?)", ErrTooLarge, x.limit)
+	}
+	x.budget -= n
+	return nil
+}
+
+// streamSize measures a stream (or array of streams) unpacked, reading at
+// most the remaining budget plus one byte.
+func (x *pdfExtractor) streamSize(v pdf.Value) (int64, error) {
+	var total int64
+	measure := func(s pdf.Value) error {
+		if s.Kind() != pdf.Stream {
+			return nil
+		}
+		rc := s.Reader()
+		defer rc.Close()
+		n, err := io.Copy(io.Discard, io.LimitReader(rc, x.budget-total+1))
+		total += n
+		if err != nil {
+			return fmt.Errorf("%w: stream: %v", ErrBinary, err)
+		}
+		if total > x.budget {
+			return fmt.Errorf("%w: streams unpack past %d bytes (a decompression bomb?)", ErrTooLarge, x.limit)
+		}
+		return nil
+	}
+	if v.Kind() == pdf.Array {
+		for i := 0; i < v.Len() && i < 10000; i++ {
+			if err := measure(v.Index(i)); err != nil {
+				return 0, err
+			}
+		}
+		return total, nil
+	}
+	return total, measure(v)
+}
+
+// font returns the decoder for a font dictionary, measuring its ToUnicode
+// map against the budget before the library parses it.
+func (x *pdfExtractor) font(v pdf.Value) (*pdfFont, error) {
+	key := v.String()
+	if f, ok := x.fonts[key]; ok {
+		return f, nil
+	}
+	f := &pdfFont{dw: 1000}
+	tu := v.Key("ToUnicode")
+	if tu.Kind() == pdf.Stream {
+		n, err := x.streamSize(tu)
+		if err != nil {
+			return nil, err
+		}
+		if err := x.take(n); err != nil {
+			return nil, err
+		}
+	}
+	lf := &pdf.Font{V: v}
+	f.enc = lf.Encoder()
+	if v.Key("Subtype").Name() == "Type0" {
+		enc := v.Key("Encoding").Name()
+		f.cid = enc == "Identity-H" || enc == "Identity-V" || tu.Kind() == pdf.Stream
+		f.unmapped = tu.Kind() != pdf.Stream && enc != "UniGB-UCS2-H"
+		d := v.Key("DescendantFonts").Index(0)
+		if dw := d.Key("DW"); dw.Kind() == pdf.Integer || dw.Kind() == pdf.Real {
+			f.dw = dw.Float64()
+		}
+		f.cidW = cidWidths(d.Key("W"))
+	} else {
+		f.first = int(v.Key("FirstChar").Int64())
+		w := v.Key("Widths")
+		for i := 0; i < w.Len() && i < 256; i++ {
+			f.widths = append(f.widths, w.Index(i).Float64())
+		}
+	}
+	x.fonts[key] = f
+	return f, nil
+}
+
+// cidWidths reads a CID font's /W array: "c [w1 w2 …]" and "c1 c2 w".
+func cidWidths(w pdf.Value) map[int]float64 {
+	out := map[int]float64{}
+	for i := 0; i+1 < w.Len() && len(out) < 65536; {
+		c := int(w.Index(i).Int64())
+		next := w.Index(i + 1)
+		if next.Kind() == pdf.Array {
+			for j := 0; j < next.Len() && j < 65536; j++ {
+				out[c+j] = next.Index(j).Float64()
+			}
+			i += 2
+			continue
+		}
+		if i+2 >= w.Len() {
+			break
+		}
+		last, width := int(next.Int64()), w.Index(i+2).Float64()
+		for k := c; k <= last && k-c < 65536; k++ {
+			out[k] = width
+		}
+		i += 3
+	}
+	return out
+}
+
+// advance is a shown string's width in text space units per point of font
+// size (glyph widths / 1000), with an estimate when the font has none.
+func (f *pdfFont) advance(raw, text string) float64 {
+	var w float64
+	known := true
+	if f.cid {
+		for i := 0; i+1 < len(raw); i += 2 {
+			c := int(raw[i])<<8 | int(raw[i+1])
+			cw, ok := f.cidW[c]
+			if !ok {
+				cw = f.dw
+			}
+			w += cw
+		}
+	} else if len(f.widths) > 0 {
+		for i := 0; i < len(raw); i++ {
+			j := int(raw[i]) - f.first
+			if j < 0 || j >= len(f.widths) {
+				known = false
+				break
+			}
+			w += f.widths[j]
+		}
+	} else {
+		known = false
+	}
+	if known && w > 0 {
+		return w / 1000
+	}
+	w = 0
+	for _, r := range text {
+		if isWide(r) {
+			w++
+		} else {
+			w += 0.5
+		}
+	}
+	return w
+}
+
+// matrix is a PDF transformation [a b c d e f].
+type matrix [6]float64
+
+var identity = matrix{1, 0, 0, 1, 0, 0}
+
+func (m matrix) mul(n matrix) matrix {
+	return matrix{
+		m[0]*n[0] + m[1]*n[2], m[0]*n[1] + m[1]*n[3],
+		m[2]*n[0] + m[3]*n[2], m[2]*n[1] + m[3]*n[3],
+		m[4]*n[0] + m[5]*n[2] + n[4], m[4]*n[1] + m[5]*n[3] + n[5],
+	}
+}
+
+func translate(tx, ty float64) matrix { return matrix{1, 0, 0, 1, tx, ty} }
+
+// pdfItem is one shown string placed on the page.
+type pdfItem struct {
+	x, y, end, size float64
+	text            string
+}
+
+// pageLines interprets a page's content stream: the text operators place
+// each shown string; strings on one baseline form a line.
+func (x *pdfExtractor) pageLines(pg pdfPage, page int) ([]pdfLine, error) {
+	contents := pg.v.Key("Contents")
+	n, err := x.streamSize(contents)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.take(n); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	fontRes := pg.res.Key("Font")
+	var (
+		items       []pdfItem
+		ctm         = identity
+		stack       []matrix
+		tm, tlm     = identity, identity
+		tfs, tl, tc float64
+		tw, th      = 0.0, 1.0
+		cur         *pdfFont
+		fontErr     error
+	)
+	show := func(raw string) {
+		if cur == nil || raw == "" {
+			return
+		}
+		text := cur.enc.Decode(raw)
+		if cur.unmapped {
+			x.unmapped += utf8.RuneCountInString(text)
+			text = ""
+		}
+		text = strings.Map(func(r rune) rune {
+			if r == utf8.RuneError || r == 0 || (unicode.IsControl(r) && r != '\t') {
+				return -1
+			}
+			return r
+		}, text)
+		trm := tm.mul(ctm)
+		size := tfs * math.Hypot(trm[2], trm[3])
+		adv := cur.advance(raw, text)*tfs + tc*float64(utf8.RuneCountInString(text)) + tw*float64(strings.Count(text, " "))
+		tm = translate(adv*th, 0).mul(tm)
+		end := tm.mul(ctm)[4]
+		if strings.TrimSpace(text) != "" || len(items) > 0 {
+			items = append(items, pdfItem{x: trm[4], y: trm[5], end: end, size: size, text: text})
+		}
+	}
+	num := func(v pdf.Value) float64 { return v.Float64() }
+	pdf.Interpret(contents, func(stk *pdf.Stack, op string) {
+		args := make([]pdf.Value, stk.Len())
+		for i := len(args) - 1; i >= 0; i-- {
+			args[i] = stk.Pop()
+		}
+		m6 := func() (matrix, bool) {
+			if len(args) != 6 {
+				return identity, false
+			}
+			var m matrix
+			for i := range m {
+				m[i] = num(args[i])
+			}
+			return m, true
+		}
+		switch op {
+		case "q":
+			if len(stack) < 1000 {
+				stack = append(stack, ctm)
+			}
+		case "Q":
+			if len(stack) > 0 {
+				ctm, stack = stack[len(stack)-1], stack[:len(stack)-1]
+			}
+		case "cm":
+			if m, ok := m6(); ok {
+				ctm = m.mul(ctm)
+			}
+		case "BT":
+			tm, tlm = identity, identity
+		case "Tf":
+			if len(args) == 2 {
+				tfs = num(args[1])
+				cur = nil
+				if fv := fontRes.Key(args[0].Name()); fv.Kind() == pdf.Dict {
+					f, err := x.font(fv)
+					if err != nil {
+						fontErr = err
+						return
+					}
+					cur = f
+				}
+			}
+		case "TL":
+			if len(args) == 1 {
+				tl = num(args[0])
+			}
+		case "Tc":
+			if len(args) == 1 {
+				tc = num(args[0])
+			}
+		case "Tw":
+			if len(args) == 1 {
+				tw = num(args[0])
+			}
+		case "Tz":
+			if len(args) == 1 {
+				th = num(args[0]) / 100
+			}
+		case "Td", "TD":
+			if len(args) == 2 {
+				if op == "TD" {
+					tl = -num(args[1])
+				}
+				tlm = translate(num(args[0]), num(args[1])).mul(tlm)
+				tm = tlm
+			}
+		case "Tm":
+			if m, ok := m6(); ok {
+				tlm, tm = m, m
+			}
+		case "T*":
+			tlm = translate(0, -tl).mul(tlm)
+			tm = tlm
+		case "Tj", "'", "\"":
+			if len(args) == 0 {
+				return
+			}
+			if op != "Tj" {
+				tlm = translate(0, -tl).mul(tlm)
+				tm = tlm
+			}
+			if op == "\"" && len(args) == 3 {
+				tw, tc = num(args[0]), num(args[1])
+			}
+			show(args[len(args)-1].RawString())
+		case "TJ":
+			if len(args) != 1 {
+				return
+			}
+			a := args[0]
+			for i := 0; i < a.Len(); i++ {
+				e := a.Index(i)
+				if e.Kind() == pdf.String {
+					show(e.RawString())
+				} else {
+					tm = translate(-num(e)/1000*tfs*th, 0).mul(tm)
+				}
+			}
+		}
+	})
+	if fontErr != nil {
+		return nil, fontErr
+	}
+	return joinItems(items, page), nil
+}
+
+// joinItems groups placed strings into lines: a new line starts where the
+// baseline moves by more than 40% of the font size or the text jumps back
+// left. Within a line a gap of over one em between strings is a table cell
+// boundary (" | "), a smaller visible gap a space.
+func joinItems(items []pdfItem, page int) []pdfLine {
+	var out []pdfLine
+	var cur strings.Builder
+	var line pdfLine
+	var prev pdfItem
+	flush := func() {
+		if t := strings.Join(strings.Fields(cur.String()), " "); t != "" {
+			line.text = t
+			out = append(out, line)
+		}
+		cur.Reset()
+	}
+	for i, it := range items {
+		size := math.Max(it.size, 1)
+		newLine := i == 0 || math.Abs(it.y-prev.y) > 0.4*math.Max(size, prev.size) || it.x < prev.x-2*size
+		if newLine {
+			flush()
+			line = pdfLine{page: page, y: it.y, size: size}
+		} else {
+			gap := it.x - prev.end
+			switch {
+			case gap > 1.0*size && strings.TrimSpace(cur.String()) != "":
+				cur.WriteString(" | ")
+			case gap > 0.2*size:
+				cur.WriteByte(' ')
+			}
+		}
+		line.size = math.Max(line.size, size)
+		cur.WriteString(it.text)
+		prev = it
+	}
+	flush()
+	return out
+}
+
+// pdfMark is a bookmark: its title, depth (1 = top) and page (0 unknown).
+type pdfMark struct {
+	title string
+	level int
+	page  int
+}
+
+// pdfBookmarks flattens the outline in reading order, bounded in depth and
+// count (a cyclic outline stops there).
+func pdfBookmarks(r *pdf.Reader, pages []pdfPage) []pdfMark {
+	root := r.Trailer().Key("Root")
+	pageNum := map[string]int{}
+	for i, p := range pages {
+		if _, dup := pageNum[p.v.String()]; !dup {
+			pageNum[p.v.String()] = i + 1
+		}
+	}
+	var out []pdfMark
+	var walk func(v pdf.Value, level int)
+	walk = func(v pdf.Value, level int) {
+		for e := v.Key("First"); e.Kind() == pdf.Dict && len(out) < pdfMaxOutline; e = e.Key("Next") {
+			if level > pdfMaxDepth {
+				return
+			}
+			title := strings.Join(strings.Fields(e.Key("Title").Text()), " ")
+			if title != "" {
+				out = append(out, pdfMark{title: title, level: level, page: destPage(root, e, pageNum)})
+			}
+			walk(e, level+1)
+		}
+	}
+	walk(root.Key("Outlines"), 1)
+	return out
+}
+
+// destPage is the page a bookmark points to: its /Dest or GoTo action's
+// destination, an explicit array or a named destination.
+func destPage(root, e pdf.Value, pageNum map[string]int) int {
+	d := e.Key("Dest")
+	if d.Kind() == pdf.Null {
+		if a := e.Key("A"); a.Key("S").Name() == "GoTo" {
+			d = a.Key("D")
+		}
+	}
+	if d.Kind() == pdf.Name || d.Kind() == pdf.String {
+		name := d.Name()
+		if d.Kind() == pdf.String {
+			name = d.RawString()
+		}
+		d = root.Key("Dests").Key(name)
+		if d.Kind() == pdf.Null {
+			d = lookupName(root.Key("Names").Key("Dests"), name, 0)
+		}
+		if d.Kind() == pdf.Dict {
+			d = d.Key("D")
+		}
+	}
+	if d.Kind() != pdf.Array || d.Len() == 0 {
+		return 0
+	}
+	return pageNum[d.Index(0).String()]
+}
+
+// lookupName finds a key in a name tree (bounded depth).
+func lookupName(t pdf.Value, name string, depth int) pdf.Value {
+	if t.Kind() != pdf.Dict || depth > pdfMaxDepth {
+		return pdf.Value{}
+	}
+	names := t.Key("Names")
+	for i := 0; i+1 < names.Len(); i += 2 {
+		if names.Index(i).RawString() == name {
+			return names.Index(i + 1)
+		}
+	}
+	kids := t.Key("Kids")
+	for i := 0; i < kids.Len() && i < 10000; i++ {
+		k := kids.Index(i)
+		if lim := k.Key("Limits"); lim.Len() == 2 && (name < lim.Index(0).RawString() || name > lim.Index(1).RawString()) {
+			continue
+		}
+		if v := lookupName(k, name, depth+1); v.Kind() != pdf.Null {
+			return v
+		}
+	}
+	return pdf.Value{}
+}
+
+// pdfHead is a heading placed before line at (lines[at]); span counts the
+// lines the heading's own text took (0 when it was not found in the text).
+type pdfHead struct {
+	at, span int
+	level    int    // Markdown level; 0 for a numbering heading kept as text
+	title    string // the heading's text
+	page     int
+}
+
+func squash(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || r == '|' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// placeBookmarks finds each bookmark's line, in order: the line (or two, for
+// a wrapped heading) on the bookmark's page whose text is the title. A
+// bookmark whose text is not found is placed at the top of its page, or
+// dropped when its page is unknown.
+func placeBookmarks(lines []pdfLine, marks []pdfMark) []pdfHead {
+	var heads []pdfHead
+	cursor := 0
+	for _, m := range marks {
+		want := squash(m.title)
+		found := -1
+		span := 1
+		for i := cursor; i < len(lines) && found < 0; i++ {
+			if m.page > 0 && lines[i].page < m.page {
+				continue
+			}
+			if m.page > 0 && lines[i].page > m.page+1 {
+				break
+			}
+			got := squash(lines[i].text)
+			switch {
+			case got == want:
+				found = i
+			case i+1 < len(lines) && strings.HasPrefix(want, got) && got+squash(lines[i+1].text) == want:
+				found, span = i, 2
+			}
+		}
+		if found >= 0 {
+			heads = append(heads, pdfHead{at: found, span: span, level: min(m.level, 6), title: m.title, page: lines[found].page})
+			cursor = found + span
+			continue
+		}
+		if m.page == 0 {
+			continue
+		}
+		at := cursor
+		for at < len(lines) && lines[at].page < m.page {
+			at++
+		}
+		heads = append(heads, pdfHead{at: at, level: min(m.level, 6), title: m.title, page: m.page})
+		cursor = at
+	}
+	return heads
+}
+
+// numberedHeadings are the lines that the numbering patterns make headings
+// (as Build would find them in plain text).
+func numberedHeadings(lines []pdfLine) []pdfHead {
+	var heads []pdfHead
+	for i, l := range lines {
+		if _, title, rest, ok := headingRank(l.text, Text); ok && rest == "" {
+			heads = append(heads, pdfHead{at: i, span: 1, title: title, page: l.page})
+		}
+	}
+	return heads
+}
+
+// renderPDF writes the lines as Markdown with the headings, joining the
+// wrapped lines of a paragraph.
+func renderPDF(lines []pdfLine, heads []pdfHead, pages int) string {
+	var b strings.Builder
+	if len(heads) == 0 {
+		page := 0
+		var para []pdfLine
+		for _, l := range lines {
+			if l.page != page {
+				writeParas(&b, para)
+				para = para[:0]
+				page = l.page
+				fmt.Fprintf(&b, "## 第%d页\n\n", page)
+			}
+			para = append(para, l)
+		}
+		writeParas(&b, para)
+		return b.String()
+	}
+	writeParas(&b, lines[:heads[0].at])
+	for i, h := range heads {
+		next, last := len(lines), lines[len(lines)-1].page
+		if i+1 < len(heads) {
+			next = heads[i+1].at
+			last = h.page
+			if next > 0 && next-1 >= h.at+h.span {
+				last = max(h.page, lines[next-1].page)
+			}
+		}
+		pages := fmt.Sprintf("（第%d页）", h.page)
+		if last > h.page {
+			pages = fmt.Sprintf("（第%d–%d页）", h.page, last)
+		}
+		if h.level > 0 {
+			fmt.Fprintf(&b, "%s %s%s\n\n", strings.Repeat("#", h.level), h.title, pages)
+		} else if _, _, _, ok := headingRank(h.title+pages, Text); ok {
+			fmt.Fprintf(&b, "%s\n\n", h.title+pages)
+		} else {
+			fmt.Fprintf(&b, "%s\n\n", h.title)
+		}
+		writeParas(&b, lines[min(h.at+h.span, next):next])
+	}
+	return b.String()
+}
+
+// writeParas writes body lines, joining a line to the one before when that
+// one does not end a sentence, the gap between them is a line's, and the
+// line does not start a list item or a numbered heading.
+func writeParas(b *strings.Builder, lines []pdfLine) {
+	var para strings.Builder
+	flush := func() {
+		if para.Len() > 0 {
+			fmt.Fprintf(b, "%s\n\n", escapeMarkdownLine(para.String()))
+			para.Reset()
+		}
+	}
+	for i, l := range lines {
+		text := l.text
+		if t, ok := strings.CutPrefix(text, "•"); ok {
+			text = "- " + strings.TrimSpace(t)
+		}
+		if i > 0 && para.Len() > 0 && continues(lines[i-1], l, text) {
+			prev := para.String()
+			last, _ := utf8.DecodeLastRuneInString(prev)
+			first, _ := utf8.DecodeRuneInString(text)
+			if !isWide(last) && !isWide(first) {
+				para.WriteByte(' ')
+			}
+			para.WriteString(text)
+			continue
+		}
+		flush()
+		para.WriteString(text)
+	}
+	flush()
+}
+
+func continues(prev, l pdfLine, text string) bool {
+	last, _ := utf8.DecodeLastRuneInString(prev.text)
+	if strings.ContainsRune(sentenceEnd+"：:", last) || strings.HasPrefix(text, "- ") || strings.Contains(text, " | ") || strings.Contains(prev.text, " | ") {
+		return false
+	}
+	if math.Abs(prev.size-l.size) > 0.5 {
+		return false
+	}
+	if prev.page == l.page && math.Abs(prev.y-l.y) > 1.6*l.size {
+		return false
+	}
+	if _, _, _, ok := headingRank(text, Text); ok {
+		return false
+	}
+	if len(text) > 1 && text[0] >= '0' && text[0] <= '9' && strings.ContainsAny(text[:min(len(text), 4)], ".、") {
+		return false // a numbered list item ("1. …")
+	}
+	return true
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Converts the testdata courses to PDF with two real tools, through a plain
+# HTML rendering of the Markdown (md2html.py), so that the PDF reader is
+# checked on files they wrote:
+#
+#   OUTDIR/pdf      LibreOffice (Debian libreoffice-writer-nogui), bookmarks
+#                   from the headings; LibreOffice 7.4 embeds the Chinese
+#                   glyphs as simple TrueType/Type 1 subsets with ToUnicode maps.
+#   OUTDIR/pdf-cid  WeasyPrint (Debian weasyprint) with WenQuanYi Micro Hei
+#                   (fonts-wqy-microhei): Type 0 CID fonts, Identity-H, with
+#                   ToUnicode maps; bookmarks from the headings.
+#
+#   apt-get install -y libreoffice-writer-nogui weasyprint fonts-wqy-microhei poppler-utils
+#   testdata/tools/courses-to-pdf.sh OUTDIR
+#   go run ./cmd/zhisou eval -data testdata/eval -corpus OUTDIR/pdf
+#
+# A few outputs are committed as fixtures in ingest/testdata/libreoffice.
+set -euo pipefail
+out=${1:?usage: courses-to-pdf.sh OUTDIR}
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$out/html" "$out/pdf" "$out/pdf-cid"
+python3 "$here/md2html.py" "$here/../courses" "$out/html"
+for course in "$out"/html/*/; do
+  name=$(basename "$course")
+  mkdir -p "$out/pdf/$name" "$out/pdf-cid/$name"
+  # The HTML import filter of Writer (not Writer/Web), whose PDF export
+  # writes the headings as bookmarks.
+  soffice --headless --infilter="HTML (StarWriter)" --convert-to pdf:writer_pdf_Export \
+    --outdir "$out/pdf/$name" "$course"*.html >/dev/null 2>&1
+  for f in "$course"*.html; do
+    sed 's|<head>|<head><style>body{font-family:"WenQuanYi Micro Hei"}</style>|' "$f" >"$f.cid"
+    weasyprint -e utf-8 "$f.cid" "$out/pdf-cid/$name/$(basename "$f" .html).pdf" 2>/dev/null
+    rm "$f.cid"
+  done
+done
+echo "wrote $(find "$out/pdf" -name '*.pdf' | wc -l) LibreOffice PDFs to $out/pdf" \
+  "and $(find "$out/pdf-cid" -name '*.pdf' | wc -l) WeasyPrint PDFs to $out/pdf-cid"
