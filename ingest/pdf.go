@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -93,19 +94,25 @@ func pdfToMarkdownLimited(b []byte, maxUnpacked int64) (title, md string, err er
 		}
 		return "", "", fmt.Errorf("%w: %d pages, none with text", ErrNoTextLayer, len(pages))
 	}
+	body := bodySize(lines)
+	lines = joinDisplayLines(lines, body)
 	marks := pdfBookmarks(r, pages)
 	title = strings.TrimSpace(r.Trailer().Key("Info").Key("Title").Text())
 	if title == "" && len(marks) > 0 {
 		title = marks[0].title
 	}
 	heads := placeBookmarks(lines, marks)
-	if len(marks) == 0 {
-		heads = numberedHeadings(lines)
+	blocks := pdfBlocks(lines, heads, body)
+	markHeadings(blocks, len(marks) > 0)
+	if title == "" {
+		for _, b := range blocks {
+			if b.level > 0 || b.numbered {
+				title = b.title()
+				break
+			}
+		}
 	}
-	if title == "" && len(heads) > 0 {
-		title = heads[0].title
-	}
-	return title, renderPDF(lines, heads, len(pages)), nil
+	return title, renderPDF(blocks), nil
 }
 
 // openPDF opens a PDF, naming encryption problems. PDF 2.0 files are read
@@ -710,101 +717,194 @@ func placeBookmarks(lines []pdfLine, marks []pdfMark) []pdfHead {
 	return heads
 }
 
-// numberedHeadings are the lines that the numbering patterns make headings
-// (as Build would find them in plain text).
-func numberedHeadings(lines []pdfLine) []pdfHead {
-	var heads []pdfHead
-	for i, l := range lines {
-		if _, title, rest, ok := headingRank(l.text, Text); ok && rest == "" {
-			heads = append(heads, pdfHead{at: i, span: 1, title: title, page: l.page})
+// bodySize is the font size of most of the text (by characters).
+func bodySize(lines []pdfLine) float64 {
+	count := map[float64]int{}
+	best, size := 0, 0.0
+	for _, l := range lines {
+		k := math.Round(l.size*2) / 2
+		count[k] += utf8.RuneCountInString(l.text)
+		if count[k] > best || (count[k] == best && k < size) {
+			best, size = count[k], k
 		}
 	}
-	return heads
+	return size
 }
 
-// renderPDF writes the lines as Markdown with the headings, joining the
-// wrapped lines of a paragraph.
-func renderPDF(lines []pdfLine, heads []pdfHead, pages int) string {
-	var b strings.Builder
-	if len(heads) == 0 {
-		page := 0
-		var para []pdfLine
-		for _, l := range lines {
-			if l.page != page {
-				writeParas(&b, para)
-				para = para[:0]
-				page = l.page
-				fmt.Fprintf(&b, "## 第%d页\n\n", page)
-			}
-			para = append(para, l)
-		}
-		writeParas(&b, para)
-		return b.String()
-	}
-	writeParas(&b, lines[:heads[0].at])
-	for i, h := range heads {
-		next, last := len(lines), lines[len(lines)-1].page
-		if i+1 < len(heads) {
-			next = heads[i+1].at
-			last = h.page
-			if next > 0 && next-1 >= h.at+h.span {
-				last = max(h.page, lines[next-1].page)
+// isDisplay reports whether a line is set larger than the body text.
+func isDisplay(l pdfLine, body float64) bool { return l.size > 1.15*body }
+
+// joinDisplayLines joins the wrapped lines of a heading: consecutive lines
+// set in one display size, a line apart, the first not ending a sentence.
+func joinDisplayLines(lines []pdfLine, body float64) []pdfLine {
+	var out []pdfLine
+	for _, l := range lines {
+		if n := len(out); n > 0 {
+			p := &out[n-1]
+			last, _ := utf8.DecodeLastRuneInString(p.text)
+			if isDisplay(l, body) && math.Abs(p.size-l.size) < 0.5 && p.page == l.page &&
+				math.Abs(p.y-l.y) <= 1.6*l.size && !strings.ContainsRune(sentenceEnd, last) {
+				first, _ := utf8.DecodeRuneInString(l.text)
+				if !isWide(last) && !isWide(first) {
+					p.text += " "
+				}
+				p.text += l.text
+				continue
 			}
 		}
-		pages := fmt.Sprintf("（第%d页）", h.page)
-		if last > h.page {
-			pages = fmt.Sprintf("（第%d–%d页）", h.page, last)
-		}
-		if h.level > 0 {
-			fmt.Fprintf(&b, "%s %s%s\n\n", strings.Repeat("#", h.level), h.title, pages)
-		} else if _, _, _, ok := headingRank(h.title+pages, Text); ok {
-			fmt.Fprintf(&b, "%s\n\n", h.title+pages)
-		} else {
-			fmt.Fprintf(&b, "%s\n\n", h.title)
-		}
-		writeParas(&b, lines[min(h.at+h.span, next):next])
+		out = append(out, l)
 	}
-	return b.String()
+	return out
 }
 
-// writeParas writes body lines, joining a line to the one before when that
-// one does not end a sentence, the gap between them is a line's, and the
-// line does not start a list item or a numbered heading.
-func writeParas(b *strings.Builder, lines []pdfLine) {
-	var para strings.Builder
-	flush := func() {
-		if para.Len() > 0 {
-			fmt.Fprintf(b, "%s\n\n", escapeMarkdownLine(para.String()))
-			para.Reset()
+// pdfBlock is a heading or a paragraph (wrapped lines joined).
+type pdfBlock struct {
+	text      string
+	page, end int // first and last page
+	size      float64
+	display   bool // every line set larger than the body text
+	level     int  // a Markdown heading's level; 0 for text
+	numbered  bool // a text line that the numbering patterns make a heading
+}
+
+// pdfBlocks turns lines into blocks: the bookmark headings where heads put
+// them, and paragraphs of the lines between.
+func pdfBlocks(lines []pdfLine, heads []pdfHead, body float64) []pdfBlock {
+	var out []pdfBlock
+	h := 0
+	for i := 0; i < len(lines); {
+		if h < len(heads) && heads[h].at == i {
+			hd := heads[h]
+			out = append(out, pdfBlock{text: hd.title, page: hd.page, end: hd.page, level: hd.level})
+			h++
+			i += hd.span
+			continue
 		}
-	}
-	for i, l := range lines {
+		l := lines[i]
 		text := l.text
 		if t, ok := strings.CutPrefix(text, "•"); ok {
 			text = "- " + strings.TrimSpace(t)
 		}
-		if i > 0 && para.Len() > 0 && continues(lines[i-1], l, text) {
-			prev := para.String()
-			last, _ := utf8.DecodeLastRuneInString(prev)
+		n := len(out)
+		if n > 0 && out[n-1].level == 0 && i > 0 && (h == 0 || heads[h-1].at+heads[h-1].span <= i-1) && continues(lines[i-1], l, text, body) {
+			b := &out[n-1]
+			last, _ := utf8.DecodeLastRuneInString(b.text)
 			first, _ := utf8.DecodeRuneInString(text)
 			if !isWide(last) && !isWide(first) {
-				para.WriteByte(' ')
+				b.text += " "
 			}
-			para.WriteString(text)
-			continue
+			b.text += text
+			b.end = l.page
+			b.display = b.display && isDisplay(l, body)
+		} else {
+			out = append(out, pdfBlock{text: text, page: l.page, end: l.page, size: l.size, display: isDisplay(l, body)})
 		}
-		flush()
-		para.WriteString(text)
+		i++
 	}
-	flush()
+	for ; h < len(heads); h++ { // headings placed past the last line
+		out = append(out, pdfBlock{text: heads[h].title, page: heads[h].page, end: heads[h].page, level: heads[h].level})
+	}
+	return out
 }
 
-func continues(prev, l pdfLine, text string) bool {
+// markHeadings marks the headings among the paragraphs: without bookmarks,
+// the short display paragraphs (the largest size is level 1, the next level
+// 2, …); always, the lines that the numbering patterns make headings as
+// Build finds them in text (which stay text, with their pages appended).
+func markHeadings(blocks []pdfBlock, bookmarks bool) {
+	var sizes []float64
+	short := func(b pdfBlock) bool {
+		last, _ := utf8.DecodeLastRuneInString(b.text)
+		return b.display && utf8.RuneCountInString(b.text) <= 60 && !strings.ContainsRune(sentenceEnd, last)
+	}
+	for _, b := range blocks {
+		if k := math.Round(b.size*2) / 2; b.level == 0 && short(b) && !slices.Contains(sizes, k) {
+			sizes = append(sizes, k)
+		}
+	}
+	slices.Sort(sizes)
+	slices.Reverse(sizes)
+	for i := range blocks {
+		b := &blocks[i]
+		if b.level > 0 {
+			continue
+		}
+		if !bookmarks && short(*b) {
+			b.level = min(slices.Index(sizes, math.Round(b.size*2)/2)+1, 6)
+			continue
+		}
+		b.numbered = isHeadingLine(b.text)
+	}
+}
+
+func isHeadingLine(s string) bool {
+	_, _, rest, ok := headingRank(s, Text)
+	return ok && rest == ""
+}
+
+// renderPDF writes the blocks as Markdown. Each heading gets the pages of
+// its section (up to the next heading); without headings, each page is a
+// "## 第N页" section.
+func renderPDF(blocks []pdfBlock) string {
+	var b strings.Builder
+	para := func(text string) { fmt.Fprintf(&b, "%s\n\n", escapeMarkdownLine(text)) }
+	headings := 0
+	for _, bl := range blocks {
+		if bl.level > 0 || bl.numbered {
+			headings++
+		}
+	}
+	if headings == 0 {
+		page := 0
+		for _, bl := range blocks {
+			if bl.page != page {
+				page = bl.page
+				fmt.Fprintf(&b, "## 第%d页\n\n", page)
+			}
+			para(bl.text)
+		}
+		return b.String()
+	}
+	for i, bl := range blocks {
+		if bl.level == 0 && !bl.numbered {
+			para(bl.text)
+			continue
+		}
+		last := bl.end
+		for _, next := range blocks[i+1:] {
+			if next.level > 0 || next.numbered {
+				break
+			}
+			last = max(last, next.end)
+		}
+		pages := fmt.Sprintf("（第%d页）", bl.page)
+		if last > bl.page {
+			pages = fmt.Sprintf("（第%d–%d页）", bl.page, last)
+		}
+		switch {
+		case bl.level > 0:
+			fmt.Fprintf(&b, "%s %s%s\n\n", strings.Repeat("#", bl.level), bl.title(), pages)
+		case isHeadingLine(bl.text + pages):
+			para(bl.text + pages)
+		default:
+			para(bl.text)
+		}
+	}
+	return b.String()
+}
+
+func (b pdfBlock) title() string { return strings.Join(strings.Fields(b.text), " ") }
+
+// continues reports whether line l (whose text, list bullet rewritten, is
+// text) continues the paragraph of line prev: prev does not end a sentence,
+// they are a line apart in one size, and l does not start a list item, a
+// table row or a numbered heading.
+func continues(prev, l pdfLine, text string, body float64) bool {
 	last, _ := utf8.DecodeLastRuneInString(prev.text)
 	if strings.ContainsRune(sentenceEnd+"：:", last) || strings.HasPrefix(text, "- ") || strings.Contains(text, " | ") || strings.Contains(prev.text, " | ") {
 		return false
 	}
-	if math.Abs(prev.size-l.size) > 0.5 {
+	if math.Abs(prev.size-l.size) > 0.5 || isDisplay(prev, body) != isDisplay(l, body) {
 		return false
 	}
 	if prev.page == l.page && math.Abs(prev.y-l.y) > 1.6*l.size {

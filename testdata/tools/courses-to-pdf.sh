@@ -37,5 +37,11 @@ for course in "$out"/html/*/; do
   soffice --headless --infilter="HTML (StarWriter)" --convert-to pdf:writer_pdf_Export \
     --outdir "$out/pdf/$name" "$out/styled/$name/"*.html >/dev/null 2>&1
 done
+# One lesson without bookmarks, so that the outline comes from the numbering
+# patterns in the text (the fixture 03-regulation-operations-nobookmarks.pdf).
+mkdir -p "$out/pdf-nobookmarks"
+soffice --headless --infilter="HTML (StarWriter)" \
+  --convert-to 'pdf:writer_pdf_Export:{"ExportBookmarks":{"type":"boolean","value":"false"}}' \
+  --outdir "$out/pdf-nobookmarks" "$out/styled/safety/03-regulation-operations.html" >/dev/null 2>&1
 echo "wrote $(find "$out/pdf" -name '*.pdf' | wc -l) LibreOffice PDFs to $out/pdf" \
   "and $(find "$out/pdf-cid" -name '*.pdf' | wc -l) WeasyPrint PDFs to $out/pdf-cid"
