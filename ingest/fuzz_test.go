@@ -51,7 +51,7 @@ func FuzzBuild(f *testing.F) {
 }
 
 // FuzzDecode decodes any bytes: it must not panic, its text is valid UTF-8
-// and not blank, and its errors are ErrEmpty or ErrBinary. Valid UTF-8 without
+// and not blank, and its errors are ErrEmpty, ErrBinary or ErrMixedEncoding. Valid UTF-8 without
 // a BOM comes back unchanged. More seeds are in testdata/fuzz/FuzzDecode.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte("第一章 总则\n"))
@@ -60,8 +60,8 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		text, enc, err := Decode(b)
 		if err != nil {
-			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrBinary) {
-				t.Errorf("Decode(%q) error = %v, want %v or %v", b, err, ErrEmpty, ErrBinary)
+			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrBinary) && !errors.Is(err, ErrMixedEncoding) {
+				t.Errorf("Decode(%q) error = %v, want %v, %v or %v", b, err, ErrEmpty, ErrBinary, ErrMixedEncoding)
 			}
 			if text != "" || enc != "" {
 				t.Errorf("Decode(%q) = %q, %q, %v, want no text with an error", b, text, enc, err)
@@ -83,7 +83,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 // FuzzHTML converts any bytes as an HTML file: decoding fails only with
-// ErrEmpty or ErrBinary, and conversion does not panic and gives a one-line
+// ErrEmpty, ErrBinary or ErrMixedEncoding, and conversion does not panic and gives a one-line
 // title and Markdown of valid UTF-8 with no blank lines, which builds. More
 // seeds are in testdata/fuzz/FuzzHTML.
 func FuzzHTML(f *testing.F) {
@@ -92,8 +92,8 @@ func FuzzHTML(f *testing.F) {
 	f.Add([]byte(`<meta charset="gbk"><title>` + "\xb5\xda\xd2\xbb" + `</title><p hidden>x<nav>y</p>z`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if text, _, err := decodeHTML(b); err != nil {
-			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrBinary) {
-				t.Errorf("decodeHTML(%q) error = %v, want %v or %v", b, err, ErrEmpty, ErrBinary)
+			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrBinary) && !errors.Is(err, ErrMixedEncoding) {
+				t.Errorf("decodeHTML(%q) error = %v, want %v, %v or %v", b, err, ErrEmpty, ErrBinary, ErrMixedEncoding)
 			}
 		} else if !utf8.ValidString(text) {
 			t.Errorf("decodeHTML(%q) = %q, want valid UTF-8", b, text)
