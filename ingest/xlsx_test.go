@@ -18,7 +18,7 @@ import (
 
 // workbook writes an .xlsx with a question-bank sheet (columns in an unusual
 // order, an empty row) and a plain table sheet.
-func workbook(t *testing.T) []byte {
+func workbook(t testing.TB) []byte {
 	t.Helper()
 	f := excelize.NewFile()
 	defer f.Close()
