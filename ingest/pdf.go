@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -118,6 +119,10 @@ func pdfToMarkdownLimited(b []byte, maxUnpacked int64) (title, md string, err er
 	return title, renderPDF(blocks), nil
 }
 
+// aes256 finds the encryption dictionary of AES-256 (security handler
+// revision 5 or 6), which the library cannot decrypt.
+var aes256 = regexp.MustCompile(`/R\s*[56]\b|/V\s*5\b|/AESV3\b`)
+
 // openPDF opens a PDF, naming encryption problems. PDF 2.0 files are read
 // as 1.7 (the library checks the header only; the syntax is the same).
 func openPDF(b []byte) (*pdf.Reader, error) {
@@ -133,6 +138,8 @@ func openPDF(b []byte) (*pdf.Reader, error) {
 		return r, nil
 	case errors.Is(err, pdf.ErrInvalidPassword):
 		return nil, fmt.Errorf("%w: it needs a password to open; save a copy without a password", ErrEncrypted)
+	case bytes.Contains(b, []byte("/Encrypt")) && aes256.Match(b):
+		return nil, fmt.Errorf("%w: AES-256 encryption, which the reader does not support (with or without a password); save a copy without a password", ErrEncrypted)
 	case bytes.Contains(b, []byte("/Encrypt")) && strings.Contains(err.Error(), "encrypt"):
 		return nil, fmt.Errorf("%w: %v; save a copy without a password", ErrEncrypted, err)
 	default:
@@ -390,6 +397,7 @@ func (x *pdfExtractor) pageLines(pg pdfPage, page int) ([]pdfLine, error) {
 		return nil, nil
 	}
 	fontRes := pg.res.Key("Font")
+	pageFonts := map[string]*pdfFont{}
 	var (
 		items       []pdfItem
 		ctm         = identity
@@ -458,15 +466,21 @@ func (x *pdfExtractor) pageLines(pg pdfPage, page int) ([]pdfLine, error) {
 		case "Tf":
 			if len(args) == 2 {
 				tfs = num(args[1])
-				cur = nil
-				if fv := fontRes.Key(args[0].Name()); fv.Kind() == pdf.Dict {
-					f, err := x.font(fv)
-					if err != nil {
-						fontErr = err
-						return
+				name := args[0].Name()
+				f, ok := pageFonts[name]
+				if !ok {
+					// The library re-reads an object on every lookup, so each
+					// font is resolved once per page.
+					if fv := fontRes.Key(name); fv.Kind() == pdf.Dict {
+						var err error
+						if f, err = x.font(fv); err != nil {
+							fontErr = err
+							return
+						}
 					}
-					cur = f
+					pageFonts[name] = f
 				}
+				cur = f
 			}
 		case "TL":
 			if len(args) == 1 {

@@ -320,7 +320,7 @@ func TestPDFBadInput(t *testing.T) {
 		wantErr error
 		wantMsg string
 	}{
-		{"AES-256 with a user password", read("encrypted-aes256.pdf"), pdfMaxUnpacked, ErrEncrypted, "save a copy without a password"},
+		{"AES-256 with a user password", read("encrypted-aes256.pdf"), pdfMaxUnpacked, ErrEncrypted, "AES-256 encryption, which the reader does not support"},
 		{"RC4 with a user password", read("encrypted-rc4.pdf"), pdfMaxUnpacked, ErrEncrypted, "needs a password"},
 		{"scanned, no text layer", read("scanned.pdf"), pdfMaxUnpacked, ErrNoTextLayer, "no text layer (scanned?); OCR is not supported"},
 		{"CID font without ToUnicode", onePage("BT /F1 12 Tf 72 700 Td <00010002> Tj ET", cidNoMap), pdfMaxUnpacked, ErrNoTextLayer, "without a ToUnicode map"},
