@@ -175,7 +175,7 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 		return now
 	}
 	t := start
-	terms := s.QueryTerms(req.Query)
+	terms := s.QueryTermsIn(req.Collection, req.Query)
 	if len(terms) == 0 {
 		return Result{}, fmt.Errorf("%w: no searchable words in %q", ErrEmptyQuery, truncate(req.Query, 40))
 	}
