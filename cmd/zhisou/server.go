@@ -714,3 +714,31 @@ func searchResultToProto(res retrieve.Result) *retrievalv1.SearchResponse {
 	}
 	return resp
 }
+
+// GetLexicon returns a collection's lexicon.
+func (s *server) GetLexicon(ctx context.Context, req *retrievalv1.GetLexiconRequest) (*retrievalv1.GetLexiconResponse, error) {
+	if err := checkCollection("collection", req.GetCollection()); err != nil {
+		return nil, s.toStatus(err)
+	}
+	info, err := s.store.Lexicon(req.GetCollection())
+	if err != nil {
+		return nil, s.toStatus(err)
+	}
+	return &retrievalv1.GetLexiconResponse{Lexicon: lexiconToProto(info.Lexicon), Version: info.Version, PendingReindex: int64(info.PendingReindex)}, nil
+}
+
+// ReplaceLexicon replaces a collection's lexicon; the chunks it affects are
+// re-indexed in the background.
+func (s *server) ReplaceLexicon(ctx context.Context, req *retrievalv1.ReplaceLexiconRequest) (*retrievalv1.ReplaceLexiconResponse, error) {
+	if err := checkCollection("collection", req.GetCollection()); err != nil {
+		return nil, s.toStatus(err)
+	}
+	if req.GetLexicon() == nil {
+		return nil, s.toStatus(invalid("lexicon is required (an empty lexicon clears it)"))
+	}
+	info, err := s.store.ReplaceLexicon(ctx, req.GetCollection(), lexiconFromProto(req.GetLexicon()))
+	if err != nil {
+		return nil, s.toStatus(err)
+	}
+	return &retrievalv1.ReplaceLexiconResponse{ReindexedChunks: int64(info.PendingReindex), Version: info.Version, Lexicon: lexiconToProto(info.Lexicon)}, nil
+}

@@ -2649,6 +2649,360 @@ func (x *SearchResponse) GetRerank() *RerankInfo {
 	return nil
 }
 
+// Lexicon is a collection's own vocabulary. Entries are normalised like text
+// (NFKC, lower case, traditional to simplified), at most 64 characters, one word
+// each (no spaces); duplicates after normalisation are INVALID_ARGUMENT.
+type Lexicon struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Terms are kept whole by segmentation, in documents and in queries: product
+	// codes, course jargon ("三明治反馈法"). Documents keep their usual pieces too.
+	Terms []string `protobuf:"bytes,1,rep,name=terms" json:"terms,omitempty"`
+	// Synonyms add their alternatives to queries that contain the term, at half
+	// weight, one hop (so cycles are harmless).
+	Synonyms []*Synonym `protobuf:"bytes,2,rep,name=synonyms" json:"synonyms,omitempty"`
+	// StopWords are dropped from queries; a query of stop words only is searched as written.
+	StopWords     []string `protobuf:"bytes,3,rep,name=stop_words,json=stopWords" json:"stop_words,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Lexicon) Reset() {
+	*x = Lexicon{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Lexicon) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Lexicon) ProtoMessage() {}
+
+func (x *Lexicon) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Lexicon.ProtoReflect.Descriptor instead.
+func (*Lexicon) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *Lexicon) GetTerms() []string {
+	if x != nil {
+		return x.Terms
+	}
+	return nil
+}
+
+func (x *Lexicon) GetSynonyms() []*Synonym {
+	if x != nil {
+		return x.Synonyms
+	}
+	return nil
+}
+
+func (x *Lexicon) GetStopWords() []string {
+	if x != nil {
+		return x.StopWords
+	}
+	return nil
+}
+
+// Synonym expands a query term.
+type Synonym struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Term that, found in a query, is expanded.
+	Term string `protobuf:"bytes,1,opt,name=term" json:"term,omitempty"`
+	// Alternatives searched with it (1 to 16).
+	Alternatives  []string `protobuf:"bytes,2,rep,name=alternatives" json:"alternatives,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Synonym) Reset() {
+	*x = Synonym{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Synonym) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Synonym) ProtoMessage() {}
+
+func (x *Synonym) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Synonym.ProtoReflect.Descriptor instead.
+func (*Synonym) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Synonym) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *Synonym) GetAlternatives() []string {
+	if x != nil {
+		return x.Alternatives
+	}
+	return nil
+}
+
+// GetLexiconRequest names a collection.
+type GetLexiconRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Collection whose lexicon is returned.
+	Collection    string `protobuf:"bytes,1,opt,name=collection" json:"collection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLexiconRequest) Reset() {
+	*x = GetLexiconRequest{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLexiconRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLexiconRequest) ProtoMessage() {}
+
+func (x *GetLexiconRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLexiconRequest.ProtoReflect.Descriptor instead.
+func (*GetLexiconRequest) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *GetLexiconRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+// GetLexiconResponse is a collection's lexicon.
+type GetLexiconResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lexicon in force, normalised.
+	Lexicon *Lexicon `protobuf:"bytes,1,opt,name=lexicon" json:"lexicon,omitempty"`
+	// Version is the log position of the change that set it; 0 if never set.
+	Version uint64 `protobuf:"varint,2,opt,name=version" json:"version,omitempty"`
+	// PendingReindex is the number of chunks still waiting to be re-indexed.
+	PendingReindex int64 `protobuf:"varint,3,opt,name=pending_reindex,json=pendingReindex" json:"pending_reindex,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetLexiconResponse) Reset() {
+	*x = GetLexiconResponse{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLexiconResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLexiconResponse) ProtoMessage() {}
+
+func (x *GetLexiconResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLexiconResponse.ProtoReflect.Descriptor instead.
+func (*GetLexiconResponse) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *GetLexiconResponse) GetLexicon() *Lexicon {
+	if x != nil {
+		return x.Lexicon
+	}
+	return nil
+}
+
+func (x *GetLexiconResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *GetLexiconResponse) GetPendingReindex() int64 {
+	if x != nil {
+		return x.PendingReindex
+	}
+	return 0
+}
+
+// ReplaceLexiconRequest replaces a collection's lexicon.
+type ReplaceLexiconRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Collection whose lexicon is replaced.
+	Collection string `protobuf:"bytes,1,opt,name=collection" json:"collection,omitempty"`
+	// Lexicon that replaces the current one whole; an empty one clears it.
+	Lexicon       *Lexicon `protobuf:"bytes,2,opt,name=lexicon" json:"lexicon,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplaceLexiconRequest) Reset() {
+	*x = ReplaceLexiconRequest{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplaceLexiconRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplaceLexiconRequest) ProtoMessage() {}
+
+func (x *ReplaceLexiconRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplaceLexiconRequest.ProtoReflect.Descriptor instead.
+func (*ReplaceLexiconRequest) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ReplaceLexiconRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *ReplaceLexiconRequest) GetLexicon() *Lexicon {
+	if x != nil {
+		return x.Lexicon
+	}
+	return nil
+}
+
+// ReplaceLexiconResponse says what the change does.
+type ReplaceLexiconResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ReindexedChunks is the number of chunks queued for re-indexing in the
+	// background (including any still queued by an earlier change); 0 when the
+	// change affects no chunk's segmentation.
+	ReindexedChunks int64 `protobuf:"varint,1,opt,name=reindexed_chunks,json=reindexedChunks" json:"reindexed_chunks,omitempty"`
+	// Version is the log position of the change (unchanged if the lexicon was the same).
+	Version uint64 `protobuf:"varint,2,opt,name=version" json:"version,omitempty"`
+	// Lexicon now in force, normalised.
+	Lexicon       *Lexicon `protobuf:"bytes,3,opt,name=lexicon" json:"lexicon,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplaceLexiconResponse) Reset() {
+	*x = ReplaceLexiconResponse{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplaceLexiconResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplaceLexiconResponse) ProtoMessage() {}
+
+func (x *ReplaceLexiconResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplaceLexiconResponse.ProtoReflect.Descriptor instead.
+func (*ReplaceLexiconResponse) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ReplaceLexiconResponse) GetReindexedChunks() int64 {
+	if x != nil {
+		return x.ReindexedChunks
+	}
+	return 0
+}
+
+func (x *ReplaceLexiconResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ReplaceLexiconResponse) GetLexicon() *Lexicon {
+	if x != nil {
+		return x.Lexicon
+	}
+	return nil
+}
+
 var File_retrieval_v1_retrieval_proto protoreflect.FileDescriptor
 
 const file_retrieval_v1_retrieval_proto_rawDesc = "" +
@@ -2859,7 +3213,32 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x04hits\x18\x01 \x03(\v2\x17.retrieval.v1.SearchHitR\x04hits\x12-\n" +
 	"\x04took\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x04took\x12/\n" +
 	"\x05debug\x18\x03 \x01(\v2\x19.retrieval.v1.SearchDebugR\x05debug\x120\n" +
-	"\x06rerank\x18\x04 \x01(\v2\x18.retrieval.v1.RerankInfoR\x06rerank*\x89\x01\n" +
+	"\x06rerank\x18\x04 \x01(\v2\x18.retrieval.v1.RerankInfoR\x06rerank\"q\n" +
+	"\aLexicon\x12\x14\n" +
+	"\x05terms\x18\x01 \x03(\tR\x05terms\x121\n" +
+	"\bsynonyms\x18\x02 \x03(\v2\x15.retrieval.v1.SynonymR\bsynonyms\x12\x1d\n" +
+	"\n" +
+	"stop_words\x18\x03 \x03(\tR\tstopWords\"A\n" +
+	"\aSynonym\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\tR\x04term\x12\"\n" +
+	"\falternatives\x18\x02 \x03(\tR\falternatives\"3\n" +
+	"\x11GetLexiconRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\"\x88\x01\n" +
+	"\x12GetLexiconResponse\x12/\n" +
+	"\alexicon\x18\x01 \x01(\v2\x15.retrieval.v1.LexiconR\alexicon\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12'\n" +
+	"\x0fpending_reindex\x18\x03 \x01(\x03R\x0ependingReindex\"h\n" +
+	"\x15ReplaceLexiconRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12/\n" +
+	"\alexicon\x18\x02 \x01(\v2\x15.retrieval.v1.LexiconR\alexicon\"\x8e\x01\n" +
+	"\x16ReplaceLexiconResponse\x12)\n" +
+	"\x10reindexed_chunks\x18\x01 \x01(\x03R\x0freindexedChunks\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12/\n" +
+	"\alexicon\x18\x03 \x01(\v2\x15.retrieval.v1.LexiconR\alexicon*\x89\x01\n" +
 	"\x0eDocumentFormat\x12\x1f\n" +
 	"\x1bDOCUMENT_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DOCUMENT_FORMAT_TEXT\x10\x01\x12\x1c\n" +
@@ -2875,7 +3254,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"RerankMode\x12\x1b\n" +
 	"\x17RERANK_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fRERANK_MODE_OFF\x10\x01\x12\x18\n" +
-	"\x14RERANK_MODE_REQUIRED\x10\x022\xb9\a\n" +
+	"\x14RERANK_MODE_REQUIRED\x10\x022\xe7\b\n" +
 	"\x10RetrievalService\x12a\n" +
 	"\x10CreateCollection\x12%.retrieval.v1.CreateCollectionRequest\x1a&.retrieval.v1.CreateCollectionResponse\x12^\n" +
 	"\x0fListCollections\x12$.retrieval.v1.ListCollectionsRequest\x1a%.retrieval.v1.ListCollectionsResponse\x12X\n" +
@@ -2886,7 +3265,10 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x0fDeleteDocuments\x12$.retrieval.v1.DeleteDocumentsRequest\x1a%.retrieval.v1.DeleteDocumentsResponse\x12R\n" +
 	"\vGetDocument\x12 .retrieval.v1.GetDocumentRequest\x1a!.retrieval.v1.GetDocumentResponse\x12X\n" +
 	"\rListDocuments\x12\".retrieval.v1.ListDocumentsRequest\x1a#.retrieval.v1.ListDocumentsResponse\x12C\n" +
-	"\x06Search\x12\x1b.retrieval.v1.SearchRequest\x1a\x1c.retrieval.v1.SearchResponseB@Z7github.com/zhisou/zhisou/proto/retrieval/v1;retrievalv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\x06Search\x12\x1b.retrieval.v1.SearchRequest\x1a\x1c.retrieval.v1.SearchResponse\x12O\n" +
+	"\n" +
+	"GetLexicon\x12\x1f.retrieval.v1.GetLexiconRequest\x1a .retrieval.v1.GetLexiconResponse\x12[\n" +
+	"\x0eReplaceLexicon\x12#.retrieval.v1.ReplaceLexiconRequest\x1a$.retrieval.v1.ReplaceLexiconResponseB@Z7github.com/zhisou/zhisou/proto/retrieval/v1;retrievalv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_retrieval_v1_retrieval_proto_rawDescOnce sync.Once
@@ -2901,7 +3283,7 @@ func file_retrieval_v1_retrieval_proto_rawDescGZIP() []byte {
 }
 
 var file_retrieval_v1_retrieval_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_retrieval_v1_retrieval_proto_goTypes = []any{
 	(DocumentFormat)(0),                   // 0: retrieval.v1.DocumentFormat
 	(UpsertOutcome)(0),                    // 1: retrieval.v1.UpsertOutcome
@@ -2942,10 +3324,16 @@ var file_retrieval_v1_retrieval_proto_goTypes = []any{
 	(*StageTiming)(nil),                   // 36: retrieval.v1.StageTiming
 	(*SearchDebug)(nil),                   // 37: retrieval.v1.SearchDebug
 	(*SearchResponse)(nil),                // 38: retrieval.v1.SearchResponse
-	nil,                                   // 39: retrieval.v1.Document.MetadataEntry
-	nil,                                   // 40: retrieval.v1.DocumentInfo.MetadataEntry
-	nil,                                   // 41: retrieval.v1.SearchFilter.MetadataEntry
-	(*durationpb.Duration)(nil),           // 42: google.protobuf.Duration
+	(*Lexicon)(nil),                       // 39: retrieval.v1.Lexicon
+	(*Synonym)(nil),                       // 40: retrieval.v1.Synonym
+	(*GetLexiconRequest)(nil),             // 41: retrieval.v1.GetLexiconRequest
+	(*GetLexiconResponse)(nil),            // 42: retrieval.v1.GetLexiconResponse
+	(*ReplaceLexiconRequest)(nil),         // 43: retrieval.v1.ReplaceLexiconRequest
+	(*ReplaceLexiconResponse)(nil),        // 44: retrieval.v1.ReplaceLexiconResponse
+	nil,                                   // 45: retrieval.v1.Document.MetadataEntry
+	nil,                                   // 46: retrieval.v1.DocumentInfo.MetadataEntry
+	nil,                                   // 47: retrieval.v1.SearchFilter.MetadataEntry
+	(*durationpb.Duration)(nil),           // 48: google.protobuf.Duration
 }
 var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
 	4,  // 0: retrieval.v1.Collection.field_weights:type_name -> retrieval.v1.FieldWeights
@@ -2954,59 +3342,67 @@ var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
 	3,  // 3: retrieval.v1.ListCollectionsResponse.collections:type_name -> retrieval.v1.Collection
 	3,  // 4: retrieval.v1.GetCollectionResponse.collection:type_name -> retrieval.v1.Collection
 	0,  // 5: retrieval.v1.Document.format:type_name -> retrieval.v1.DocumentFormat
-	39, // 6: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
+	45, // 6: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
 	14, // 7: retrieval.v1.Document.questions:type_name -> retrieval.v1.QuestionItem
 	15, // 8: retrieval.v1.QuestionItem.options:type_name -> retrieval.v1.QuestionOption
 	1,  // 9: retrieval.v1.UpsertResult.outcome:type_name -> retrieval.v1.UpsertOutcome
 	13, // 10: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
 	16, // 11: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
 	13, // 12: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	40, // 13: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
+	46, // 13: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
 	14, // 14: retrieval.v1.Chunk.question:type_name -> retrieval.v1.QuestionItem
 	26, // 15: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
 	24, // 16: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
 	26, // 17: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
 	25, // 18: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
 	24, // 19: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
-	41, // 20: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
+	47, // 20: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
 	30, // 21: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
 	2,  // 22: retrieval.v1.SearchRequest.rerank:type_name -> retrieval.v1.RerankMode
-	42, // 23: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
-	42, // 24: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
+	48, // 23: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
+	48, // 24: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
 	33, // 25: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
 	14, // 26: retrieval.v1.SearchHit.question:type_name -> retrieval.v1.QuestionItem
-	42, // 27: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
+	48, // 27: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
 	35, // 28: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
 	36, // 29: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
 	34, // 30: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
-	42, // 31: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
+	48, // 31: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
 	37, // 32: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
 	32, // 33: retrieval.v1.SearchResponse.rerank:type_name -> retrieval.v1.RerankInfo
-	5,  // 34: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
-	7,  // 35: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
-	9,  // 36: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
-	11, // 37: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
-	17, // 38: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
-	19, // 39: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
-	21, // 40: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
-	23, // 41: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
-	28, // 42: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
-	31, // 43: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
-	6,  // 44: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
-	8,  // 45: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
-	10, // 46: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
-	12, // 47: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
-	18, // 48: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
-	20, // 49: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
-	22, // 50: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
-	27, // 51: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
-	29, // 52: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
-	38, // 53: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
-	44, // [44:54] is the sub-list for method output_type
-	34, // [34:44] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	40, // 34: retrieval.v1.Lexicon.synonyms:type_name -> retrieval.v1.Synonym
+	39, // 35: retrieval.v1.GetLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
+	39, // 36: retrieval.v1.ReplaceLexiconRequest.lexicon:type_name -> retrieval.v1.Lexicon
+	39, // 37: retrieval.v1.ReplaceLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
+	5,  // 38: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
+	7,  // 39: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
+	9,  // 40: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
+	11, // 41: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
+	17, // 42: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
+	19, // 43: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
+	21, // 44: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
+	23, // 45: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
+	28, // 46: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
+	31, // 47: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
+	41, // 48: retrieval.v1.RetrievalService.GetLexicon:input_type -> retrieval.v1.GetLexiconRequest
+	43, // 49: retrieval.v1.RetrievalService.ReplaceLexicon:input_type -> retrieval.v1.ReplaceLexiconRequest
+	6,  // 50: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
+	8,  // 51: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
+	10, // 52: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
+	12, // 53: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
+	18, // 54: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
+	20, // 55: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
+	22, // 56: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
+	27, // 57: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
+	29, // 58: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
+	38, // 59: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
+	42, // 60: retrieval.v1.RetrievalService.GetLexicon:output_type -> retrieval.v1.GetLexiconResponse
+	44, // 61: retrieval.v1.RetrievalService.ReplaceLexicon:output_type -> retrieval.v1.ReplaceLexiconResponse
+	50, // [50:62] is the sub-list for method output_type
+	38, // [38:50] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_retrieval_v1_retrieval_proto_init() }
@@ -3020,7 +3416,7 @@ func file_retrieval_v1_retrieval_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_retrieval_v1_retrieval_proto_rawDesc), len(file_retrieval_v1_retrieval_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   39,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
