@@ -399,7 +399,18 @@ func (s *Store) WaitReindex(ctx context.Context, collection string) error {
 		n := c.pending
 		c.mu.RUnlock()
 		if n == 0 {
-			return nil
+			// The count drops when Badger has applied the last batch; bleve
+			// applies it under the same write lock, so taking the lock
+			// waits for it.
+			s.wmu.Lock()
+			c.mu.RLock()
+			n = c.pending
+			c.mu.RUnlock()
+			s.wmu.Unlock()
+			if n == 0 {
+				return nil
+			}
+			continue
 		}
 		select {
 		case <-progress:
