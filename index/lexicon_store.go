@@ -518,3 +518,48 @@ func (s *Store) reindexStep(ctx context.Context) (bool, error) {
 	}
 	return true, nil
 }
+
+// verifyLexicon checks, when no chunk waits to be re-indexed, that each
+// chunk's stored field lengths (in the chunk and in its document) are those
+// of its analysis with the lexicon in force. Called by Verify with wmu held.
+func (s *Store) verifyLexicon(ctx context.Context, c *coll) error {
+	c.mu.RLock()
+	pending := c.pending
+	c.mu.RUnlock()
+	if pending > 0 {
+		return nil
+	}
+	v := c.vocab.Load()
+	name := c.cfg.Name
+	n := 0
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + name + docKeyInfix), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var d Document
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
+				return err
+			}
+			for _, ref := range d.Chunks {
+				if n++; n%256 == 0 {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
+				var ch Chunk
+				if err := readJSON(txn, chunkKey(name, ref.ID), &ch); err != nil {
+					return fmt.Errorf("verify %s: chunk %s: %w", name, ref.ID, err)
+				}
+				a := s.an.analyseChunk(v, d.Title, &ch)
+				var lens [numFields]int
+				for f := range numFields {
+					lens[f] = len(a[f])
+				}
+				if ref.Lens != lens || ch.Lens != lens {
+					return fmt.Errorf("verify %s: chunk %s has field lengths %v (document says %v); with the lexicon at version %d they are %v", name, ref.ID, ch.Lens, ref.Lens, v.Version(), lens)
+				}
+			}
+		}
+		return nil
+	})
+}

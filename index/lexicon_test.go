@@ -3,10 +3,12 @@ package index
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -454,4 +456,109 @@ func TestReindexResumesAfterCrash(t *testing.T) {
 	if err != nil || tp["c"] != bp {
 		t.Errorf("positions: badger %d, bleve %v, %v; want equal", bp, tp, err)
 	}
+}
+
+// TestLexiconWhileWriting changes the lexicon while documents are written and
+// searched, many times: searches never fail, every write lands, and at the end
+// each chunk is analysed with the lexicon in force (Verify checks it).
+func TestLexiconWhileWriting(t *testing.T) {
+	var docs []Document
+	for i := range 60 {
+		docs = append(docs, doc(fmt.Sprintf("d%02d", i), "课程", fmt.Sprintf("第%d课：三明治反馈法和黄金三问，天枢X9。", i), "反馈要及时。"))
+	}
+	s, ctx := lexStore(t, docs[:30])
+	lexicons := []Lexicon{
+		{Terms: []string{"三明治反馈法"}},
+		{Terms: []string{"三明治反馈法", "黄金三问", "天枢X9"}},
+		{Terms: []string{"天枢X9"}},
+		{},
+	}
+	done := make(chan struct{})
+	errs := make(chan error, 2)
+	go func() { // searcher
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				errs <- nil
+				return
+			default:
+			}
+			if _, _, err := s.Search(ctx, "c", []QueryTerm{{Term: "三明治反馈法", Weight: 1}, {Term: "反馈", Weight: 0.4}}, Filter{}, 10); err != nil {
+				errs <- err
+				return
+			}
+			if i == 200 {
+				errs <- nil
+				return
+			}
+		}
+	}()
+	go func() { // writer
+		for i := 30; i < 60; i++ {
+			if _, err := s.Upsert(ctx, "c", []Document{docs[i]}); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for round := range 3 {
+		for _, l := range lexicons {
+			if _, err := s.ReplaceLexicon(ctx, "c", l); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	final := Lexicon{Terms: []string{"三明治反馈法", "天枢X9"}}
+	replaceAndWait(t, s, final) // Verify: lengths match the final lexicon
+	hits, _, err := s.Search(ctx, "c", []QueryTerm{{Term: "天枢x9", Weight: 1}}, Filter{}, 100)
+	if err != nil || len(hits) != 60 {
+		t.Errorf("天枢x9 matches %d chunks (%v), want all 60 lessons", len(hits), err)
+	}
+	info, _ := s.Collection("c")
+	if info.Stats.Docs != 60 {
+		t.Errorf("%d documents, want 60", info.Stats.Docs)
+	}
+}
+
+// FuzzTokensWithLexicon: for any text and any lexicon, segmentation does not
+// panic, tokens cover their normalised text in the original, and every
+// lexicon term found in a query comes out whole.
+func FuzzTokensWithLexicon(f *testing.F) {
+	f.Add("用三明治反馈法和天枢X9", "三明治反馈法", "天枢x9")
+	f.Add("xq-7700-b xq-7700", "xq-7700", "b")
+	f.Add("C++和c#", "c++", "c#")
+	f.Add("天樞Ｘ９", "天枢x9", "樞")
+	f.Add("\xff\xfe反馈", "反馈", "\xff")
+	an := testAnalyzer(f)
+	f.Fuzz(func(t *testing.T, text, t1, t2 string) {
+		lex, err := an.NormalizeLexicon(Lexicon{Terms: []string{t1, t2}})
+		if err != nil {
+			return // rejected entries are tested elsewhere
+		}
+		v := newVocab(lex)
+		for _, fine := range []bool{false, true} {
+			for _, tk := range an.tokensFine(an.Normalize(text), fine, v) {
+				if tk.Start < 0 || tk.End > len(text) || tk.Start >= tk.End {
+					t.Fatalf("tokens(%q): %+v out of range", text, tk)
+				}
+				if tk.Term == "" || strings.ContainsFunc(tk.Term, unicode.IsSpace) {
+					t.Fatalf("tokens(%q): term %q empty or with a space", text, tk.Term)
+				}
+			}
+		}
+		// A text that is exactly a term is one query token.
+		for _, term := range lex.Terms {
+			if toks := an.QueryTokensIn(v, term); len(toks) != 1 || toks[0].Term != term {
+				t.Errorf("QueryTokensIn(%q) = %v, want the term whole", term, toks)
+			}
+		}
+	})
 }

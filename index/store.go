@@ -853,7 +853,9 @@ func (b badgerLogger) Infof(f string, a ...any) {
 func (b badgerLogger) Debugf(f string, a ...any) {}
 
 // Verify checks that a collection's bleve index holds exactly the chunks that
-// Badger holds, and that the statistics match the stored documents. It reads
+// Badger holds, that the statistics match the stored documents, and, when no
+// re-indexing is pending, that every chunk's field lengths are those of its
+// analysis under the lexicon in force. It reads
 // everything; use it in tests and for diagnosis, not on a hot path.
 func (s *Store) Verify(ctx context.Context, collection string) error {
 	c, err := s.get(collection)
@@ -933,5 +935,5 @@ func (s *Store) Verify(ctx context.Context, collection string) error {
 			return fmt.Errorf("verify %s: chunk %s is in the bleve index but not in badger", collection, id)
 		}
 	}
-	return nil
+	return s.verifyLexicon(ctx, c)
 }
