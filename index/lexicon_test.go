@@ -562,3 +562,49 @@ func FuzzTokensWithLexicon(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTokensLexicon compares segmentation without a lexicon, with a
+// small one and with 10 000 terms, on a question (query mode) and a chunk
+// (index mode). Compare the sub-benchmarks' ratios within one run.
+func BenchmarkTokensLexicon(b *testing.B) {
+	an := testAnalyzer(b)
+	big := []string{"三明治反馈法", "天枢X9", "黄金三问"}
+	seen := map[string]bool{}
+	firsts := []rune("客价经安反三天黄")
+	for i := 0; len(big) < 10_000; i++ {
+		// Made-up terms, many starting with characters of the text.
+		t := string([]rune{firsts[i%len(firsts)], rune(0x4e00 + i%2000), rune(0x4e00 + (i/7)%3000)})
+		if i%3 == 0 {
+			t = fmt.Sprintf("code-%d", i)
+		}
+		if !seen[t] {
+			seen[t] = true
+			big = append(big, t)
+		}
+	}
+	lexicons := map[string]*Vocab{"none": nil}
+	for name, terms := range map[string][]string{"3terms": big[:3], "10000terms": big[:10_000]} {
+		n, err := an.NormalizeLexicon(Lexicon{Terms: terms})
+		if err != nil {
+			b.Fatal(err)
+		}
+		lexicons[name] = newVocab(n)
+	}
+	question := "新任经理如何用三明治反馈法和下属谈绩效，天枢X9怎么记录面谈要点？"
+	chunk := strings.Repeat("客户说价格太贵时，先确认客户的预算，再说明产品的价值。新任经理可以使用三明治反馈法。", 6)
+	for _, name := range []string{"none", "3terms", "10000terms"} {
+		v := lexicons[name]
+		b.Run("query/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				an.QueryTokensIn(v, question)
+			}
+		})
+		b.Run("chunk/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				an.TokensIn(v, chunk)
+			}
+		})
+	}
+}
