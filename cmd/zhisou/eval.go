@@ -38,6 +38,9 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	var rf rerankFlags
 	rf.register(fs)
 	withRerank := fs.Bool("rerank", false, "rerank with the LLM configured by -rerank-url or -rerank-config, and report status counts, tokens and cost")
+	modeName := fs.String("mode", "fused", "candidate sources: fused, bm25, outline or graph")
+	var fw fusionFlags
+	fw.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: zhisou eval -data DIR [-corpus PATH] [-baseline bleve] [-json] [-run FILE]\n\nWithout -collection the corpus is ingested into a temporary store; with -collection NAME\n(and -store DIR) the queries run against that existing collection instead.\n\n")
 		fs.PrintDefaults()
@@ -74,7 +77,15 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	case !*withRerank:
 		reranker = nil // retrieval alone unless asked
 	}
-	cfg := evalConfig{set: set, an: an, existing: isSet(fs, "collection"), store: c.store, collection: c.collection, baseline: *baseline == "bleve", logger: logger, reranker: reranker}
+	mode, err := retrieve.ParseMode(*modeName)
+	if err != nil {
+		return fmt.Errorf("eval: -mode: %w", err)
+	}
+	weights, err := fw.weights(fs)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	cfg := evalConfig{set: set, an: an, existing: isSet(fs, "collection"), store: c.store, collection: c.collection, baseline: *baseline == "bleve", logger: logger, reranker: reranker, mode: mode, weights: weights}
 	res, err := evaluate(ctx, cfg)
 	if err != nil {
 		return err
@@ -229,6 +240,8 @@ type evalConfig struct {
 	logger     interface{ Info(string, ...any) }
 	tune       *index.Collection
 	reranker   retrieve.Reranker
+	mode       retrieve.Mode
+	weights    *index.FusionWeights // nil: the collection's
 }
 
 type evalResult struct {
@@ -324,7 +337,7 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 		var ranked []rankedDoc
 		for k := evalDepth; ; k *= 4 {
 			start := time.Now()
-			r, err := s.Search(ctx, retrieve.Request{Collection: collection, Query: q.Text, TopK: min(k, evalMaxChunks)})
+			r, err := s.Search(ctx, retrieve.Request{Collection: collection, Query: q.Text, TopK: min(k, evalMaxChunks), Mode: cfg.mode, Weights: cfg.weights})
 			if k == evalDepth {
 				lat = append(lat, time.Since(start))
 				if ri := r.Rerank; ri != nil && ri.Status != "off" {
