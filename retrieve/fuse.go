@@ -76,8 +76,9 @@ type fusedHit struct {
 }
 
 // candidates runs the sources the mode asks for and returns the top k hits in
-// order, with their evidence, and the BM25 search statistics.
-func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.QueryTerm, k int) ([]index.Hit, []Evidence, index.SearchStats, error) {
+// order, with their evidence, and the BM25 search statistics. stage is called
+// after each step with its name.
+func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.QueryTerm, k int, stage func(string)) ([]index.Hit, []Evidence, index.SearchStats, error) {
 	var st index.SearchStats
 	var lists [3][]index.Hit
 	var err error
@@ -91,16 +92,19 @@ func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.Q
 		if lists[0], st, err = s.store.Search(ctx, req.Collection, terms, req.Filter, n); err != nil {
 			return nil, nil, st, err
 		}
+		stage(SourceBM25)
 	}
 	if req.Mode == ModeOutline || req.Mode == ModeFused && w.Outline > 0 {
 		if lists[1], err = s.store.OutlineSearch(ctx, req.Collection, terms, req.Filter, depth); err != nil {
 			return nil, nil, st, err
 		}
+		stage(SourceOutline)
 	}
 	if req.Mode == ModeGraph || req.Mode == ModeFused && w.Graph > 0 {
 		if lists[2], err = s.store.GraphSearch(ctx, req.Collection, terms, req.Filter, depth); err != nil {
 			return nil, nil, st, err
 		}
+		stage(SourceGraph)
 	}
 	switch req.Mode {
 	case ModeBM25:
@@ -111,6 +115,7 @@ func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.Q
 		w = index.FusionWeights{Graph: 1}
 	}
 	hits, ev := fuse(lists, w, k, req.Mode != ModeFused)
+	stage("fuse")
 	return hits, ev, st, nil
 }
 

@@ -210,14 +210,13 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 		}
 		req.weights = info.FusionWeights()
 	}
-	hits, evidence, st, err := s.candidates(ctx, &req, terms, k)
+	hits, evidence, st, err := s.candidates(ctx, &req, terms, k, func(name string) { t = stage(name, t) })
 	if err != nil {
 		if errors.Is(err, index.ErrInvalid) {
 			return Result{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		return Result{}, err
 	}
-	t = stage("retrieve", t)
 	out, err := s.hydrate(ctx, req, terms, hits)
 	if err != nil {
 		return Result{}, err

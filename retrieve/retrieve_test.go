@@ -700,7 +700,7 @@ func TestSearchDebug(t *testing.T) {
 				t.Errorf("Search(%q) stage %s took %v, search took %v", q, st.Name, st.Took, res.Took)
 			}
 		}
-		if diff := cmp.Diff([]string{"analyse", "retrieve", "fetch"}, names); diff != "" {
+		if diff := cmp.Diff([]string{"analyse", "bm25", "outline", "graph", "fuse", "fetch"}, names); diff != "" {
 			t.Errorf("Search(%q) Debug.Stages mismatch (-want +got):\n%s", q, diff)
 		}
 	}
