@@ -67,6 +67,14 @@ func (s *Store) applyBadger(r *Record) error {
 		s.mu.RLock()
 		c := s.colls[r.Collection]
 		s.mu.RUnlock()
+		if c != nil && newStats != nil {
+			// The record changed the collection: mirror it in the graph.
+			if r.Op == OpUpsert {
+				c.graph.put(r.Doc.ID, r.Doc)
+			} else if r.Op == OpDelete {
+				c.graph.put(r.DocID, nil)
+			}
+		}
 		if c != nil {
 			c.mu.Lock()
 			if newStats != nil {

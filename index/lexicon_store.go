@@ -50,6 +50,9 @@ func (p reindexState) remaining() []string {
 type lexiconState struct {
 	vocab   *Vocab
 	pending int
+	// docs are the documents whose chunk keywords a re-index changed: the
+	// keyword graph takes them again.
+	docs []*Document
 }
 
 // LexiconInfo is a collection's lexicon and the state of its re-indexing.
@@ -119,6 +122,9 @@ func (s *Store) setLexiconState(name string, st *lexiconState) {
 		return // during Open: loadCollections reads the state
 	}
 	c.vocab.Store(st.vocab)
+	for _, d := range st.docs {
+		c.graph.put(d.ID, d)
+	}
 	c.mu.Lock()
 	c.pending = st.pending
 	c.mu.Unlock()
@@ -209,8 +215,8 @@ func (s *Store) containsAny(m matcher, ch *Chunk) bool {
 }
 
 // reindexBadger analyses the record's chunks again with the lexicon in force
-// and stores their new field lengths in the chunk, in its document's chunk
-// reference and in the collection's statistics. A chunk deleted or replaced
+// and stores their new field lengths and keywords in the chunk and in its
+// document's chunk reference, and the lengths in the collection's statistics. A chunk deleted or replaced
 // since it was queued is skipped: its new version was analysed when written.
 func (s *Store) reindexBadger(txn *badger.Txn, r *Record) (*Stats, *lexiconState, error) {
 	name := r.Collection
@@ -226,6 +232,7 @@ func (s *Store) reindexBadger(txn *badger.Txn, r *Record) (*Stats, *lexiconState
 		return nil, nil, err
 	}
 	statsChanged := false
+	changed := map[string]*Document{}
 	for _, id := range r.ChunkIDs {
 		var ch Chunk
 		d, ref, err := currentChunk(txn, name, id, &ch)
@@ -240,19 +247,25 @@ func (s *Store) reindexBadger(txn *badger.Txn, r *Record) (*Stats, *lexiconState
 		for f := range numFields {
 			lens[f] = len(a[f])
 		}
-		if ref.Lens == lens && ch.Lens == lens {
+		kws := s.an.keywords(a)
+		if ref.Lens == lens && ch.Lens == lens && slices.Equal(ref.Keywords, kws) && slices.Equal(ch.Keywords, kws) {
 			continue
 		}
-		addLens(&st, ref, -1)
-		ref.Lens, ch.Lens = lens, lens
-		addLens(&st, ref, 1)
-		statsChanged = true
+		if ref.Lens != lens {
+			addLens(&st, ref, -1)
+			ref.Lens = lens
+			addLens(&st, ref, 1)
+			statsChanged = true
+		}
+		ch.Lens = lens
+		ref.Keywords, ch.Keywords = kws, kws
 		if err := writeJSON(txn, chunkKey(name, id), &ch); err != nil {
 			return nil, nil, err
 		}
 		if err := writeJSON(txn, docKey(name, d.ID), d); err != nil {
 			return nil, nil, err
 		}
+		changed[d.ID] = d // the last write of a document is its state
 	}
 	p, err := readReindexState(txn, name)
 	if err != nil {
@@ -263,6 +276,9 @@ func (s *Store) reindexBadger(txn *badger.Txn, r *Record) (*Stats, *lexiconState
 		return nil, nil, err
 	}
 	ls := &lexiconState{vocab: v, pending: len(p.remaining())}
+	for _, id := range slices.Sorted(maps.Keys(changed)) {
+		ls.docs = append(ls.docs, changed[id])
+	}
 	if !statsChanged {
 		return nil, ls, nil
 	}
@@ -557,6 +573,9 @@ func (s *Store) verifyLexicon(ctx context.Context, c *coll) error {
 				}
 				if ref.Lens != lens || ch.Lens != lens {
 					return fmt.Errorf("verify %s: chunk %s has field lengths %v (document says %v); with the lexicon at version %d they are %v", name, ref.ID, ch.Lens, ref.Lens, v.Version(), lens)
+				}
+				if kws := s.an.keywords(a); !slices.Equal(ref.Keywords, kws) || !slices.Equal(ch.Keywords, kws) {
+					return fmt.Errorf("verify %s: chunk %s has keywords %v (document says %v); with the lexicon at version %d they are %v", name, ref.ID, ch.Keywords, ref.Keywords, v.Version(), kws)
 				}
 			}
 		}

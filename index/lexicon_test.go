@@ -221,7 +221,7 @@ func replaceAndWait(t *testing.T, s *Store, l Lexicon) LexiconInfo {
 	return info
 }
 
-func hitIDs(t *testing.T, s *Store, q ...QueryTerm) []string {
+func searchIDs(t *testing.T, s *Store, q ...QueryTerm) []string {
 	t.Helper()
 	hits, _, err := s.Search(t.Context(), "c", q, Filter{}, 10)
 	if err != nil {
@@ -238,7 +238,7 @@ func TestReplaceLexicon(t *testing.T) {
 	s, ctx := lexStore(t, lexDocs)
 	whole := QueryTerm{Term: "三明治反馈法", Weight: 1}
 	code := QueryTerm{Term: "天枢x9", Weight: 1}
-	if ids := hitIDs(t, s, whole, code); len(ids) != 0 {
+	if ids := searchIDs(t, s, whole, code); len(ids) != 0 {
 		t.Fatalf("before the lexicon, whole terms match %v, want nothing", ids)
 	}
 	statsBefore, _ := s.Collection("c")
@@ -249,14 +249,14 @@ func TestReplaceLexicon(t *testing.T) {
 	if info.PendingReindex != 2 || info.Version == 0 {
 		t.Errorf("ReplaceLexicon = %+v, want 2 chunks to re-index and a version", info)
 	}
-	if got, want := hitIDs(t, s, whole), []string{lexDocs[0].Chunks[0].ID}; !slices.Equal(got, want) {
+	if got, want := searchIDs(t, s, whole), []string{lexDocs[0].Chunks[0].ID}; !slices.Equal(got, want) {
 		t.Errorf("after the lexicon, %q matches %v, want %v", whole.Term, got, want)
 	}
-	if got, want := hitIDs(t, s, code), []string{lexDocs[2].Chunks[0].ID}; !slices.Equal(got, want) {
+	if got, want := searchIDs(t, s, code), []string{lexDocs[2].Chunks[0].ID}; !slices.Equal(got, want) {
 		t.Errorf("after the lexicon, %q matches %v, want %v", code.Term, got, want)
 	}
 	// The pieces are still indexed.
-	if got := hitIDs(t, s, QueryTerm{Term: "三明治", Weight: 1}); len(got) != 2 {
+	if got := searchIDs(t, s, QueryTerm{Term: "三明治", Weight: 1}); len(got) != 2 {
 		t.Errorf("piece 三明治 matches %v, want 2 chunks", got)
 	}
 	// One more body term per occurrence: the statistics followed.
@@ -285,14 +285,14 @@ func TestReplaceLexicon(t *testing.T) {
 	if _, err := s.Upsert(ctx, "c", []Document{doc("new", "新课", "复习三明治反馈法。")}); err != nil {
 		t.Fatal(err)
 	}
-	if got := hitIDs(t, s, whole); len(got) != 2 {
+	if got := searchIDs(t, s, whole); len(got) != 2 {
 		t.Errorf("after a new upsert, %q matches %v, want 2 chunks", whole.Term, got)
 	}
 	// Removing a term re-indexes the chunks that hold it.
 	if info := replaceAndWait(t, s, Lexicon{Terms: []string{"天枢X9"}}); info.PendingReindex != 2 {
 		t.Errorf("removing a term re-indexes %d chunks, want 2", info.PendingReindex)
 	}
-	if got := hitIDs(t, s, whole); len(got) != 0 {
+	if got := searchIDs(t, s, whole); len(got) != 0 {
 		t.Errorf("after removing the term, %q matches %v, want nothing", whole.Term, got)
 	}
 	if info := replaceAndWait(t, s, Lexicon{}); info.PendingReindex != 1 || len(info.Terms) != 0 {
@@ -320,6 +320,14 @@ func TestReindexMatchesFreshIngest(t *testing.T) {
 	replaceAndWait(t, early, lex)
 	if _, err := early.Upsert(t.Context(), "c", slices.Clone(docs)); err != nil {
 		t.Fatal(err)
+	}
+	// The keyword graph follows too: the term is a keyword of its chunks.
+	lateGraph := dumpGraph(t, late, "c")
+	if !strings.Contains(lateGraph, "kw 三明治反馈法 ") {
+		t.Errorf("after re-indexing, 三明治反馈法 is no keyword of the graph:\n%s", lateGraph)
+	}
+	if diff := cmp.Diff(dumpGraph(t, early, "c"), lateGraph); diff != "" {
+		t.Errorf("graph after re-index differs from a fresh store's (-fresh +re-indexed):\n%s", diff)
 	}
 	queries := [][]QueryTerm{
 		{{Term: "三明治反馈法", Weight: 1}, {Term: "反馈", Weight: 0.4}},
@@ -352,7 +360,7 @@ func TestLexiconSingleChunk(t *testing.T) {
 	if info := replaceAndWait(t, s, Lexicon{Terms: []string{"黄金三问"}}); info.PendingReindex != 1 {
 		t.Errorf("ReplaceLexicon on a one-chunk collection re-indexes %d chunks, want 1", info.PendingReindex)
 	}
-	if got := hitIDs(t, s, QueryTerm{Term: "黄金三问", Weight: 1}); len(got) != 1 {
+	if got := searchIDs(t, s, QueryTerm{Term: "黄金三问", Weight: 1}); len(got) != 1 {
 		t.Errorf("one-chunk collection: 黄金三问 matches %v, want the chunk", got)
 	}
 	// An empty collection takes a lexicon too.
@@ -418,7 +426,7 @@ func TestReindexResumesAfterCrash(t *testing.T) {
 	if err := s2.Verify(ctx, "c"); err != nil {
 		t.Fatal(err)
 	}
-	if got := hitIDs(t, s2, QueryTerm{Term: "三明治反馈法", Weight: 1}); len(got) != 1 {
+	if got := searchIDs(t, s2, QueryTerm{Term: "三明治反馈法", Weight: 1}); len(got) != 1 {
 		t.Errorf("after resuming, 三明治反馈法 matches %v, want 1 chunk", got)
 	}
 	// A lexicon record and its re-index record in the log but applied
@@ -449,7 +457,7 @@ func TestReindexResumesAfterCrash(t *testing.T) {
 	if err := s3.Verify(ctx, "c"); err != nil {
 		t.Fatal(err)
 	}
-	if got := hitIDs(t, s3, QueryTerm{Term: "天枢x9", Weight: 1}); len(got) != 1 {
+	if got := searchIDs(t, s3, QueryTerm{Term: "天枢x9", Weight: 1}); len(got) != 1 {
 		t.Errorf("after catch-up, 天枢x9 matches %v, want 1 chunk", got)
 	}
 	bp, tp, err := s3.Positions()

@@ -65,8 +65,9 @@ type Store struct {
 }
 
 type coll struct {
-	cfg  Collection
-	text *text
+	cfg   Collection
+	text  *text
+	graph *graph
 	// vocab is the lexicon in force (nil for none): read by every search and
 	// every write's analysis, replaced whole by an OpLexicon.
 	vocab atomic.Pointer[Vocab]
@@ -202,7 +203,7 @@ func (s *Store) loadCollections() error {
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &cfg) }); err != nil {
 				return fmt.Errorf("read collection %s: %w", it.Item().Key(), err)
 			}
-			c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
+			c := &coll{cfg: cfg, metaKeys: map[string]bool{}, graph: newGraph(s.an)}
 			if err := readJSON(txn, statsKey(cfg.Name), &c.stats); err != nil && !errors.Is(err, ErrNotFound) {
 				return err
 			}
@@ -217,6 +218,9 @@ func (s *Store) loadCollections() error {
 				c.metaKeys[strings.TrimPrefix(string(mit.Item().Key()), string(metaKey(cfg.Name, "")))] = true
 			}
 			mit.Close()
+			if err := s.loadGraph(txn, c); err != nil {
+				return fmt.Errorf("load graph of %s: %w", cfg.Name, err)
+			}
 			s.colls[cfg.Name] = c
 		}
 		return nil
@@ -451,7 +455,7 @@ func (s *Store) loadCollection(ctx context.Context, name string) error {
 	if err := s.db.View(func(txn *badger.Txn) error { return readJSON(txn, []byte(collectionKeyP+name), &cfg) }); err != nil {
 		return err
 	}
-	c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
+	c := &coll{cfg: cfg, metaKeys: map[string]bool{}, graph: newGraph(s.an)}
 	t, err := openText(filepath.Join(s.dir, "bleve", name))
 	if err != nil {
 		return err
@@ -590,6 +594,7 @@ func (s *Store) analyseDoc(v *Vocab, d *Document, terms map[string]analysed) {
 		for f := range numFields {
 			ch.Lens[f] = len(a[f])
 		}
+		ch.Keywords = s.an.keywords(a)
 		terms[bleveID(ch)] = a
 	}
 }
