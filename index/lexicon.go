@@ -219,6 +219,12 @@ func (v *Vocab) Version() uint64 {
 // IsTerm reports whether t is one of the lexicon's terms.
 func (v *Vocab) IsTerm(t string) bool { return v != nil && v.terms.has(t) }
 
+// HasStopWords reports whether the lexicon has stop words.
+func (v *Vocab) HasStopWords() bool { return v != nil && len(v.stop) > 0 }
+
+// HasSynonyms reports whether the lexicon has synonyms.
+func (v *Vocab) HasSynonyms() bool { return v != nil && len(v.synAlts) > 0 }
+
 // IsStopWord reports whether t (a normalised query term) is a stop word.
 func (v *Vocab) IsStopWord(t string) bool { return v != nil && v.stop[t] }
 

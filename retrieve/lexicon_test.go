@@ -67,3 +67,40 @@ func TestQueryTermsWithLexicon(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSearchLexicon runs the same searches on collection "c" without a
+// lexicon and then with one (terms, synonyms and stop words that the queries
+// hit). Compare the two within one run.
+func BenchmarkSearchLexicon(b *testing.B) {
+	store := testStore(b)
+	s := retrieve.New(store, retrieve.Options{})
+	queries := []struct{ name, query string }{
+		{"short", "价格"},
+		{"question30", "新来的员工第一天到公司报到的时候应该先去找谁领取工牌和电脑呢"},
+	}
+	run := func(prefix string) {
+		for _, bm := range queries {
+			b.Run(prefix+"/"+bm.name, func(b *testing.B) {
+				b.ReportAllocs()
+				req := retrieve.Request{Collection: "c", Query: bm.query}
+				for b.Loop() {
+					if _, err := s.Search(b.Context(), req); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+	run("none")
+	if _, err := store.ReplaceLexicon(b.Context(), "c", index.Lexicon{
+		Terms:     []string{"领取工牌", "价格异议", "三明治反馈法"},
+		Synonyms:  []index.Synonym{{Term: "价格", Alternatives: []string{"报价"}}, {Term: "电脑", Alternatives: []string{"笔记本"}}},
+		StopWords: []string{"的", "呢"},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if err := store.WaitReindex(b.Context(), "c"); err != nil {
+		b.Fatal(err)
+	}
+	run("lexicon")
+}

@@ -55,35 +55,22 @@ func (s *Searcher) QueryTermsIn(collection, q string) []index.QueryTerm {
 
 func (s *Searcher) queryTerms(v *index.Vocab, q string) []index.QueryTerm {
 	toks := s.an.QueryTokensIn(v, q)
-	// Stop words go, unless nothing else is left.
 	gramText := q
-	if kept := slices.DeleteFunc(slices.Clone(toks), func(tk index.Token) bool { return v.IsStopWord(tk.Term) }); len(kept) > 0 && len(kept) < len(toks) {
-		// Their characters leave the bigrams too.
-		var b strings.Builder
-		prev := 0
-		for _, tk := range toks {
-			if v.IsStopWord(tk.Term) {
-				b.WriteString(q[prev:tk.Start])
-				b.WriteByte(' ')
-				prev = tk.End
-			}
-		}
-		b.WriteString(q[prev:])
-		gramText = b.String()
-		toks = kept
+	if v.HasStopWords() {
+		toks, gramText = dropStopWords(v, toks, q)
 	}
 	var terms []index.QueryTerm
-	at := map[string]int{}
+	atWord, atGram := map[string]int{}, map[string]int{}
 	add := func(t string, w float64, gram bool) {
-		key := t
+		at := atWord
 		if gram {
-			key = "\x00" + t
+			at = atGram
 		}
-		if i, ok := at[key]; ok {
+		if i, ok := at[t]; ok {
 			terms[i].Weight = max(terms[i].Weight, w)
 			return
 		}
-		at[key] = len(terms)
+		at[t] = len(terms)
 		terms = append(terms, index.QueryTerm{Term: t, Weight: w, Gram: gram})
 	}
 	content := 0
@@ -126,16 +113,18 @@ func (s *Searcher) queryTerms(v *index.Vocab, q string) []index.QueryTerm {
 	// Synonyms: the alternatives' words, one hop (an alternative's own
 	// synonyms are not looked up).
 	var synGrams []string
-	v.SynonymMatches(s.an.Normalize(gramText).Text, func(_ string, alts []string) {
-		for _, alt := range alts {
-			for _, tk := range s.an.QueryTokensIn(v, alt) {
-				if !functionWords[tk.Term] && !v.IsStopWord(tk.Term) {
-					add(tk.Term, weightSynonym, false)
+	if v.HasSynonyms() {
+		v.SynonymMatches(s.an.Normalize(gramText).Text, func(_ string, alts []string) {
+			for _, alt := range alts {
+				for _, tk := range s.an.QueryTokensIn(v, alt) {
+					if !functionWords[tk.Term] && !v.IsStopWord(tk.Term) {
+						add(tk.Term, weightSynonym, false)
+					}
 				}
+				synGrams = append(synGrams, s.an.Grams(alt)...)
 			}
-			synGrams = append(synGrams, s.an.Grams(alt)...)
-		}
-	})
+		})
+	}
 	// Character bigrams of the query, searched in the bigram field (the
 	// collection's GramWeight scales them).
 	for _, g := range s.an.Grams(gramText) {
@@ -149,6 +138,27 @@ func (s *Searcher) queryTerms(v *index.Vocab, q string) []index.QueryTerm {
 		add(g, weightSynonym, true)
 	}
 	return capTerms(terms)
+}
+
+// dropStopWords removes the stop words from a query's tokens, and their
+// characters from the text its bigrams are taken from; a query made only of
+// stop words is left as it is.
+func dropStopWords(v *index.Vocab, toks []index.Token, q string) ([]index.Token, string) {
+	kept := slices.DeleteFunc(slices.Clone(toks), func(tk index.Token) bool { return v.IsStopWord(tk.Term) })
+	if len(kept) == 0 || len(kept) == len(toks) {
+		return toks, q
+	}
+	var b strings.Builder
+	prev := 0
+	for _, tk := range toks {
+		if v.IsStopWord(tk.Term) && tk.Start >= prev { // offsets never go back; checked anyway
+			b.WriteString(q[prev:tk.Start])
+			b.WriteByte(' ')
+			prev = tk.End
+		}
+	}
+	b.WriteString(q[prev:])
+	return kept, b.String()
 }
 
 // capTerms keeps at most index.MaxQueryTerms terms: the heaviest, words before
