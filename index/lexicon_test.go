@@ -616,3 +616,37 @@ func BenchmarkTokensLexicon(b *testing.B) {
 		})
 	}
 }
+
+// TestLexiconDeleteCollection: deleting a collection with re-indexing pending
+// drops its lexicon and its queue; a new collection of the same name starts
+// without either.
+func TestLexiconDeleteCollection(t *testing.T) {
+	s, ctx := lexStore(t, lexDocs)
+	s.stopReindex() // keep the queue full
+	<-s.reindexDone
+	if info, err := s.ReplaceLexicon(ctx, "c", Lexicon{Terms: []string{"三明治反馈法"}}); err != nil || info.PendingReindex != 1 {
+		t.Fatalf("ReplaceLexicon = %+v, %v; want 1 chunk pending", info, err)
+	}
+	if err := s.DeleteCollection(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lexicon("c"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Lexicon(deleted collection) = %v, want ErrNotFound", err)
+	}
+	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Lexicon("c")
+	if err != nil || info.Version != 0 || len(info.Terms) != 0 || info.PendingReindex != 0 {
+		t.Errorf("Lexicon(new collection of the same name) = %+v, %v; want empty", info, err)
+	}
+	if _, err := s.Upsert(ctx, "c", slices.Clone(lexDocs)); err != nil {
+		t.Fatal(err)
+	}
+	if got := searchIDs(t, s, QueryTerm{Term: "三明治反馈法", Weight: 1}); len(got) != 0 {
+		t.Errorf("the deleted collection's lexicon still applies: 三明治反馈法 matches %v", got)
+	}
+	if err := s.Verify(ctx, "c"); err != nil {
+		t.Error(err)
+	}
+}
