@@ -94,13 +94,7 @@ func TestGraphIncrementalMatchesRebuild(t *testing.T) {
 
 func TestOutlineSearch(t *testing.T) {
 	ctx := context.Background()
-	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Upsert(ctx, "c", slices.Clone(graphFixture)); err != nil {
-		t.Fatal(err)
-	}
+	s := graphStore(t)
 	terms := []QueryTerm{{Term: "滤芯", Weight: 1}, {Term: "更换", Weight: 1}}
 	hits, err := s.OutlineSearch(ctx, "c", terms, Filter{}, 10)
 	if err != nil {
@@ -134,13 +128,7 @@ func TestOutlineSearch(t *testing.T) {
 
 func TestGraphSearchReachesNeighbours(t *testing.T) {
 	ctx := context.Background()
-	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Upsert(ctx, "c", slices.Clone(graphFixture)); err != nil {
-		t.Fatal(err)
-	}
+	s := graphStore(t)
 	// 节能 is a keyword of the 节能原理 chunk only; its neighbour 空压机 leads
 	// to the 日常维护 chunk, which does not contain 节能.
 	hits, err := s.GraphSearch(ctx, "c", []QueryTerm{{Term: "节能", Weight: 1}}, Filter{}, 10)
@@ -228,13 +216,7 @@ func hitIDs(hits []Hit) []string {
 
 func TestVerifyCatchesGraphDrift(t *testing.T) {
 	ctx := context.Background()
-	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Upsert(ctx, "c", slices.Clone(graphFixture)); err != nil {
-		t.Fatal(err)
-	}
+	s := graphStore(t)
 	if err := s.Verify(ctx, "c"); err != nil {
 		t.Fatalf("Verify = %v on a consistent store", err)
 	}
@@ -243,4 +225,18 @@ func TestVerifyCatchesGraphDrift(t *testing.T) {
 	if err := s.Verify(ctx, "c"); err == nil || !strings.Contains(err.Error(), "keyword graph") {
 		t.Errorf("Verify = %v, want the graph drift reported", err)
 	}
+}
+
+// graphStore opens a store with graphFixture in collection "c".
+func graphStore(t *testing.T) *Store {
+	t.Helper()
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(ctx, "c", slices.Clone(graphFixture)); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
