@@ -575,3 +575,54 @@ func (s *Store) loadGraph(txn *badger.Txn, c *coll) error {
 	}
 	return nil
 }
+
+// canonical renders the graph as sorted text: keyword nodes with their edges
+// and co-occurrence counts, sections with their chunks, and the heading index.
+// Two graphs are equal when their renderings are.
+func (g *graph) canonical() string {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	var lines []string
+	for term, n := range g.kws {
+		var edges, co []string
+		for ch, w := range n.chunks {
+			edges = append(edges, fmt.Sprintf("%s=%.3f", ch.id, w))
+		}
+		for o, cnt := range n.co {
+			co = append(co, fmt.Sprintf("%s=%d", o, cnt))
+		}
+		slices.Sort(edges)
+		slices.Sort(co)
+		lines = append(lines, fmt.Sprintf("kw %s df=%d edges=%v co=%v", term, len(n.chunks), edges, co))
+	}
+	for key, sec := range g.sections {
+		var ids []string
+		for _, ch := range sec.chunks {
+			ids = append(ids, ch.id)
+		}
+		lines = append(lines, fmt.Sprintf("sec %q %v", key, ids))
+	}
+	for term, m := range g.secIndex {
+		var keys []string
+		for sec, w := range m {
+			keys = append(keys, fmt.Sprintf("%q=%.1f", sec.key, w))
+		}
+		slices.Sort(keys)
+		lines = append(lines, fmt.Sprintf("head %s %v", term, keys))
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// verifyGraph checks that the collection's graph equals one built afresh from
+// its stored documents.
+func (s *Store) verifyGraph(c *coll) error {
+	fresh := &coll{cfg: c.cfg, graph: newGraph(s.an)}
+	if err := s.db.View(func(txn *badger.Txn) error { return s.loadGraph(txn, fresh) }); err != nil {
+		return err
+	}
+	if got, want := c.graph.canonical(), fresh.graph.canonical(); got != want {
+		return fmt.Errorf("the keyword graph differs from the one built from the stored documents (%d vs %d lines)", strings.Count(got, "\n"), strings.Count(want, "\n"))
+	}
+	return nil
+}

@@ -2,7 +2,6 @@ package index
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,47 +9,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// dumpGraph renders a collection's graph canonically: keyword nodes with their
-// edges and co-occurrence counts, and sections with their chunks.
+// dumpGraph renders a collection's graph canonically.
 func dumpGraph(t *testing.T, s *Store, coll string) string {
 	t.Helper()
 	c, err := s.get(coll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := c.graph
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	var lines []string
-	for term, n := range g.kws {
-		var edges, co []string
-		for ch, w := range n.chunks {
-			edges = append(edges, fmt.Sprintf("%s=%.3f", ch.id, w))
-		}
-		for o, cnt := range n.co {
-			co = append(co, fmt.Sprintf("%s=%d", o, cnt))
-		}
-		slices.Sort(edges)
-		slices.Sort(co)
-		lines = append(lines, fmt.Sprintf("kw %s df=%d edges=%v co=%v", term, len(n.chunks), edges, co))
-	}
-	for key, sec := range g.sections {
-		var ids []string
-		for _, ch := range sec.chunks {
-			ids = append(ids, ch.id)
-		}
-		lines = append(lines, fmt.Sprintf("sec %q %v", key, ids))
-	}
-	for term, m := range g.secIndex {
-		var keys []string
-		for sec, w := range m {
-			keys = append(keys, fmt.Sprintf("%q=%.1f", sec.key, w))
-		}
-		slices.Sort(keys)
-		lines = append(lines, fmt.Sprintf("head %s %v", term, keys))
-	}
-	slices.Sort(lines)
-	return strings.Join(lines, "\n")
+	return c.graph.canonical()
 }
 
 func section(id, title string, parts ...[2]string) Document {
@@ -128,13 +94,7 @@ func TestGraphIncrementalMatchesRebuild(t *testing.T) {
 
 func TestOutlineSearch(t *testing.T) {
 	ctx := context.Background()
-	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Upsert(ctx, "c", slices.Clone(graphFixture)); err != nil {
-		t.Fatal(err)
-	}
+	s := graphStore(t)
 	terms := []QueryTerm{{Term: "滤芯", Weight: 1}, {Term: "更换", Weight: 1}}
 	hits, err := s.OutlineSearch(ctx, "c", terms, Filter{}, 10)
 	if err != nil {
@@ -168,13 +128,7 @@ func TestOutlineSearch(t *testing.T) {
 
 func TestGraphSearchReachesNeighbours(t *testing.T) {
 	ctx := context.Background()
-	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Upsert(ctx, "c", slices.Clone(graphFixture)); err != nil {
-		t.Fatal(err)
-	}
+	s := graphStore(t)
 	// 节能 is a keyword of the 节能原理 chunk only; its neighbour 空压机 leads
 	// to the 日常维护 chunk, which does not contain 节能.
 	hits, err := s.GraphSearch(ctx, "c", []QueryTerm{{Term: "节能", Weight: 1}}, Filter{}, 10)
@@ -258,4 +212,31 @@ func hitIDs(hits []Hit) []string {
 		ids[i] = h.ChunkID
 	}
 	return ids
+}
+
+func TestVerifyCatchesGraphDrift(t *testing.T) {
+	ctx := context.Background()
+	s := graphStore(t)
+	if err := s.Verify(ctx, "c"); err != nil {
+		t.Fatalf("Verify = %v on a consistent store", err)
+	}
+	c, _ := s.get("c")
+	c.graph.put("sales", nil) // the graph forgets a document Badger still has
+	if err := s.Verify(ctx, "c"); err == nil || !strings.Contains(err.Error(), "keyword graph") {
+		t.Errorf("Verify = %v, want the graph drift reported", err)
+	}
+}
+
+// graphStore opens a store with graphFixture in collection "c".
+func graphStore(t *testing.T) *Store {
+	t.Helper()
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(ctx, "c", slices.Clone(graphFixture)); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

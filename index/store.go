@@ -905,6 +905,9 @@ func (s *Store) Verify(ctx context.Context, collection string) error {
 	if have != st {
 		return fmt.Errorf("verify %s: statistics %+v, documents add up to %+v", collection, have, st)
 	}
+	if err := s.verifyGraph(c); err != nil {
+		return fmt.Errorf("verify %s: %w", collection, err)
+	}
 	r, err := c.text.reader()
 	if err != nil {
 		return err
