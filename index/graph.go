@@ -85,6 +85,9 @@ type nbr struct {
 
 type graph struct {
 	an *Analyzer
+	// vocab returns the collection's lexicon in force (nil for none), with
+	// which headings are analysed.
+	vocab func() *Vocab
 
 	mu       sync.RWMutex
 	version  uint64
@@ -96,8 +99,8 @@ type graph struct {
 	secIndex map[string]map[*gSection]float64
 }
 
-func newGraph(an *Analyzer) *graph {
-	return &graph{an: an, docs: map[string]*gDoc{}, chunks: map[string]*gChunk{}, kws: map[string]*kwNode{},
+func newGraph(an *Analyzer, vocab func() *Vocab) *graph {
+	return &graph{an: an, vocab: vocab, docs: map[string]*gDoc{}, chunks: map[string]*gChunk{}, kws: map[string]*kwNode{},
 		sections: map[string]*gSection{}, secIndex: map[string]map[*gSection]float64{}}
 }
 
@@ -149,8 +152,9 @@ func (g *graph) put(docID string, d *Document) {
 
 func (g *graph) headingTerms(title string, path []string) map[string]float64 {
 	terms := map[string]float64{}
+	v := g.vocab()
 	add := func(s string, w float64) {
-		for _, t := range g.an.Tokens(s) {
+		for _, t := range g.an.TokensIn(v, s) {
 			terms[t.Term] = max(terms[t.Term], w)
 		}
 	}
@@ -615,9 +619,16 @@ func (g *graph) canonical() string {
 }
 
 // verifyGraph checks that the collection's graph equals one built afresh from
-// its stored documents.
+// its stored documents (once no chunk waits to be re-indexed for a lexicon
+// change: until then, headings may have been analysed with the old lexicon).
 func (s *Store) verifyGraph(c *coll) error {
-	fresh := &coll{cfg: c.cfg, graph: newGraph(s.an)}
+	c.mu.RLock()
+	pending := c.pending
+	c.mu.RUnlock()
+	if pending > 0 {
+		return nil
+	}
+	fresh := &coll{cfg: c.cfg, graph: newGraph(s.an, c.vocab.Load)}
 	if err := s.db.View(func(txn *badger.Txn) error { return s.loadGraph(txn, fresh) }); err != nil {
 		return err
 	}

@@ -240,3 +240,32 @@ func graphStore(t *testing.T) *Store {
 	}
 	return s
 }
+
+func TestOutlineUsesLexicon(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	d := section("fb", "反馈技巧", [2]string{"三明治反馈法", "先肯定，再提改进，最后鼓励。"}, [2]string{"其他方法", "反馈要及时，对事不对人。"})
+	if _, err := s.Upsert(ctx, "c", []Document{d}); err != nil {
+		t.Fatal(err)
+	}
+	terms := []QueryTerm{{Term: "三明治反馈法", Weight: 1}}
+	if hits, _ := s.OutlineSearch(ctx, "c", terms, Filter{}, 10); len(hits) != 0 {
+		t.Fatalf("before the lexicon, the whole term matched a heading: %v", hitIDs(hits))
+	}
+	if _, err := s.ReplaceLexicon(ctx, "c", Lexicon{Terms: []string{"三明治反馈法"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitReindex(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := s.OutlineSearch(ctx, "c", terms, Filter{}, 10)
+	if err != nil || len(hits) == 0 || hits[0].ChunkID != d.Chunks[0].ID {
+		t.Fatalf("after the lexicon, OutlineSearch(三明治反馈法) = %v, %v; want the 三明治反馈法 section", hitIDs(hits), err)
+	}
+	if err := s.Verify(ctx, "c"); err != nil {
+		t.Error(err)
+	}
+}

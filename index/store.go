@@ -203,7 +203,8 @@ func (s *Store) loadCollections() error {
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &cfg) }); err != nil {
 				return fmt.Errorf("read collection %s: %w", it.Item().Key(), err)
 			}
-			c := &coll{cfg: cfg, metaKeys: map[string]bool{}, graph: newGraph(s.an)}
+			c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
+			c.graph = newGraph(s.an, c.vocab.Load)
 			if err := readJSON(txn, statsKey(cfg.Name), &c.stats); err != nil && !errors.Is(err, ErrNotFound) {
 				return err
 			}
@@ -455,7 +456,8 @@ func (s *Store) loadCollection(ctx context.Context, name string) error {
 	if err := s.db.View(func(txn *badger.Txn) error { return readJSON(txn, []byte(collectionKeyP+name), &cfg) }); err != nil {
 		return err
 	}
-	c := &coll{cfg: cfg, metaKeys: map[string]bool{}, graph: newGraph(s.an)}
+	c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
+	c.graph = newGraph(s.an, c.vocab.Load)
 	t, err := openText(filepath.Join(s.dir, "bleve", name))
 	if err != nil {
 		return err
