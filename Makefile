@@ -43,6 +43,7 @@ breaking: tools
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzAnalyze -fuzztime=20s ./index/
+	$(GO) test -run='^$$' -fuzz=FuzzTokensWithLexicon -fuzztime=20s ./index/
 	$(GO) test -run='^$$' -fuzz=FuzzBuild -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzHTML -fuzztime=20s ./ingest/
