@@ -16,7 +16,7 @@ import (
 	"github.com/ledongthuc/pdf"
 )
 
-// PDF limits. The parser decompresses streams lazily; pdfStreamBudget
+// PDF limits. The parser decompresses streams lazily; pdfMaxUnpacked
 // bounds what one file may unpack (content streams and ToUnicode maps, each
 // measured before it is interpreted), so a Flate bomb is refused instead of
 // filling memory. The page and outline limits also bound cyclic page trees
@@ -48,8 +48,9 @@ func pdfInputs(root, p string, b []byte) ([]Input, error) {
 
 // pdfToMarkdown turns a PDF's text layer into Markdown. Headings come from
 // the bookmarks (outline) when the file has them, each at its bookmark's
-// depth; otherwise the Chinese numbering patterns of the text lines
-// (第X章, 一、, 1.2 …) are the headings, as for plain text. Every heading
+// depth, else from the short lines set larger than the body text (the
+// largest size level 1); in both cases the lines that the Chinese numbering
+// patterns make headings (第X章, 一、, 1.2 …) nest below, as in text. Every heading
 // carries the pages its section spans, "（第3页）" or "（第3–4页）", so a hit
 // can cite its page the way a slide's "第N页" heading does; a PDF with no
 // headings at all gets one "## 第N页" section per page. Wrapped lines of a
@@ -604,12 +605,14 @@ func pdfBookmarks(r *pdf.Reader, pages []pdfPage, aes bool) []pdfMark {
 		}
 	}
 	var out []pdfMark
+	visits := 0 // entries looked at, titled or not: a cycle of untitled entries ends too
 	var walk func(v pdf.Value, level int)
 	walk = func(v pdf.Value, level int) {
-		for e := v.Key("First"); e.Kind() == pdf.Dict && len(out) < pdfMaxOutline; e = e.Key("Next") {
+		for e := v.Key("First"); e.Kind() == pdf.Dict && visits < pdfMaxOutline; e = e.Key("Next") {
 			if level > pdfMaxDepth {
 				return
 			}
+			visits++
 			title := pdfString(e.Key("Title"), aes)
 			if title != "" {
 				out = append(out, pdfMark{title: title, level: level, page: destPage(root, e, pageNum)})
@@ -664,7 +667,8 @@ func destPage(root, e pdf.Value, pageNum map[string]int) int {
 		}
 		d = root.Key("Dests").Key(name)
 		if d.Kind() == pdf.Null {
-			d = lookupName(root.Key("Names").Key("Dests"), name, 0)
+			budget := 10000
+			d = lookupName(root.Key("Names").Key("Dests"), name, 0, &budget)
 		}
 		if d.Kind() == pdf.Dict {
 			d = d.Key("D")
@@ -676,11 +680,13 @@ func destPage(root, e pdf.Value, pageNum map[string]int) int {
 	return pageNum[d.Index(0).String()]
 }
 
-// lookupName finds a key in a name tree (bounded depth).
-func lookupName(t pdf.Value, name string, depth int) pdf.Value {
-	if t.Kind() != pdf.Dict || depth > pdfMaxDepth {
+// lookupName finds a key in a name tree, visiting at most *budget nodes
+// (a cyclic tree ends there).
+func lookupName(t pdf.Value, name string, depth int, budget *int) pdf.Value {
+	if t.Kind() != pdf.Dict || depth > pdfMaxDepth || *budget <= 0 {
 		return pdf.Value{}
 	}
+	*budget--
 	names := t.Key("Names")
 	for i := 0; i+1 < names.Len(); i += 2 {
 		if names.Index(i).RawString() == name {
@@ -688,12 +694,12 @@ func lookupName(t pdf.Value, name string, depth int) pdf.Value {
 		}
 	}
 	kids := t.Key("Kids")
-	for i := 0; i < kids.Len() && i < 10000; i++ {
+	for i := 0; i < kids.Len() && *budget > 0; i++ {
 		k := kids.Index(i)
 		if lim := k.Key("Limits"); lim.Len() == 2 && (name < lim.Index(0).RawString() || name > lim.Index(1).RawString()) {
 			continue
 		}
-		if v := lookupName(k, name, depth+1); v.Kind() != pdf.Null {
+		if v := lookupName(k, name, depth+1, budget); v.Kind() != pdf.Null {
 			return v
 		}
 	}

@@ -356,24 +356,39 @@ func TestPDFOwnerPasswordOnly(t *testing.T) {
 	}
 }
 
-// TestPDFCyclicOutline: an outline whose entries point back at themselves
-// ends (bounded) instead of hanging.
+// TestPDFCyclicOutline: outlines and name trees that point back at
+// themselves end (bounded) instead of hanging.
 func TestPDFCyclicOutline(t *testing.T) {
-	b := minimalPDF(
-		"<< /Type /Catalog /Pages 2 0 R /Outlines 6 0 R >>",
-		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-		"<< /Type /Page /Parent 2 0 R /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
-		pdfStream("", helloWorld),
-		helvetica,
-		"<< /First 7 0 R /Last 7 0 R >>",
-		"<< /Title (Hello PDF) /Parent 6 0 R /First 7 0 R /Next 7 0 R /Dest [3 0 R /XYZ 0 800 0] >>",
-	)
-	_, md, err := pdfToMarkdown(b)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name, catalog, entry, want string
+	}{
+		{"titled entries", "<< /Type /Catalog /Pages 2 0 R /Outlines 6 0 R >>",
+			"<< /Title (Hello PDF) /Parent 6 0 R /First 7 0 R /Next 7 0 R /Dest [3 0 R /XYZ 0 800 0] >>", "# Hello PDF（第1页）\n"},
+		{"untitled entries", "<< /Type /Catalog /Pages 2 0 R /Outlines 6 0 R >>",
+			"<< /Parent 6 0 R /First 7 0 R /Next 7 0 R >>", "## 第1页\n"},
+		{"a named destination in a cyclic name tree", "<< /Type /Catalog /Pages 2 0 R /Outlines 6 0 R /Names << /Dests 8 0 R >> >>",
+			"<< /Title (Hello PDF) /Parent 6 0 R /Dest (nowhere) >>", "# Hello PDF（第1页）\n"},
 	}
-	if !strings.HasPrefix(md, "# Hello PDF（第1页）\n") {
-		t.Errorf("pdfToMarkdown = %.200q, want the bookmark as the first heading", md)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := minimalPDF(
+				tt.catalog,
+				"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+				"<< /Type /Page /Parent 2 0 R /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+				pdfStream("", helloWorld),
+				helvetica,
+				"<< /First 7 0 R /Last 7 0 R >>",
+				tt.entry,
+				"<< /Kids [8 0 R 8 0 R] >>",
+			)
+			_, md, err := pdfToMarkdown(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(md, tt.want) {
+				t.Errorf("pdfToMarkdown = %.200q, want it to start %q", md, tt.want)
+			}
+		})
 	}
 }
 
