@@ -8,6 +8,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf16"
@@ -26,6 +27,10 @@ const (
 	pdfMaxPages    = 10000
 	pdfMaxOutline  = 10000
 	pdfMaxDepth    = 32
+	// pdfMaxObjects bounds the cross-reference table, which the library
+	// allocates at the size the file declares (40 bytes an entry) before it
+	// reads a single entry.
+	pdfMaxObjects = 2_000_000
 )
 
 var (
@@ -133,6 +138,9 @@ func openPDF(b []byte) (*pdf.Reader, error) {
 	if bytes.HasPrefix(b, []byte("%PDF-2.0")) {
 		b = append([]byte("%PDF-1.7"), b[8:]...)
 	}
+	if err := checkXrefSizes(b); err != nil {
+		return nil, err
+	}
 	r, err := pdf.NewReader(bytes.NewReader(b), int64(len(b)))
 	switch {
 	case err == nil:
@@ -145,6 +153,79 @@ func openPDF(b []byte) (*pdf.Reader, error) {
 		return nil, fmt.Errorf("%w: %v; save a copy without a password", ErrEncrypted, err)
 	default:
 		return nil, fmt.Errorf("%w: not a readable PDF (%v)", ErrBinary, err)
+	}
+}
+
+var (
+	xrefSize    = regexp.MustCompile(`/Size\s+(\d+)`)
+	xrefIndex   = regexp.MustCompile(`/Index\s*\[([\d\s]*)\]`)
+	xrefWidths  = regexp.MustCompile(`/W\s*\[\s*(\d+)\s+(\d+)\s+(\d+)`)
+	xrefSection = regexp.MustCompile(`^\s*(\d+)\s+(\d+)\s*$`)
+)
+
+// checkXrefSizes refuses a file whose cross-reference data declares more
+// than pdfMaxObjects objects (a trailer or xref stream /Size, an /Index
+// range, a classic table's subsection) or entry widths over 8 bytes: the
+// library would allocate for them before reading, so a few bytes could ask
+// for gigabytes. These are in the clear in the file (never in a compressed
+// object stream), so the raw bytes are scanned.
+func checkXrefSizes(b []byte) error {
+	tooMany := func(n int64) error {
+		return fmt.Errorf("%w: the cross-reference table declares %d objects, limit %d", ErrTooLarge, n, pdfMaxObjects)
+	}
+	num := func(s []byte) int64 {
+		v, err := strconv.ParseInt(string(s), 10, 64)
+		if err != nil {
+			return math.MaxInt64
+		}
+		return v
+	}
+	for _, m := range xrefSize.FindAllSubmatch(b, -1) {
+		if n := num(m[1]); n > pdfMaxObjects {
+			return tooMany(n)
+		}
+	}
+	for _, m := range xrefIndex.FindAllSubmatch(b, -1) {
+		f := bytes.Fields(m[1])
+		for i := 0; i+1 < len(f); i += 2 {
+			if n := num(f[i]) + num(f[i+1]); n < 0 || n > pdfMaxObjects || num(f[i]) > pdfMaxObjects {
+				return tooMany(max(n, num(f[i])))
+			}
+		}
+	}
+	for _, m := range xrefWidths.FindAllSubmatch(b, -1) {
+		for _, w := range m[1:] {
+			if num(w) > 8 {
+				return fmt.Errorf("%w: cross-reference stream entries of %s bytes", ErrBinary, w)
+			}
+		}
+	}
+	// Classic tables: "xref", then subsections "start count" each followed
+	// by count 20-byte entries, up to "trailer".
+	for off := 0; ; {
+		i := bytes.Index(b[off:], []byte("xref"))
+		if i < 0 {
+			return nil
+		}
+		off += i + 4
+		rest := b[off:]
+		for lines := 0; len(rest) > 0 && lines < 1_000_000; lines++ {
+			j := bytes.IndexAny(rest, "\r\n")
+			line := rest
+			if j >= 0 {
+				line, rest = rest[:j], rest[j+1:]
+			} else {
+				rest = nil
+			}
+			if bytes.HasPrefix(bytes.TrimSpace(line), []byte("trailer")) {
+				break
+			}
+			if m := xrefSection.FindSubmatch(line); m != nil {
+				if n := num(m[1]) + num(m[2]); n < 0 || n > pdfMaxObjects || num(m[1]) > pdfMaxObjects {
+					return tooMany(max(n, num(m[1])))
+				}
+			}
+		}
 	}
 }
 

@@ -313,6 +313,9 @@ func TestPDFBadInput(t *testing.T) {
 		"<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>",
 		pdfStream("/Filter /FlateDecode", bombContent),
 	)
+	small := onePage(helloWorld, helvetica)
+	hugeSection := bytes.Replace(small, []byte("xref\n0 6\n"), []byte("xref\n0 6\n900000000 1\n0000000000 65535 f \n"), 1)
+	hugeSize := bytes.Replace(small, []byte("/Size 6"), []byte("/Size 3000000000"), 1)
 	tests := []struct {
 		name    string
 		b       []byte
@@ -328,6 +331,8 @@ func TestPDFBadInput(t *testing.T) {
 		{"not a PDF", []byte("PK\x03\x04 a zip renamed to .pdf"), pdfMaxUnpacked, ErrBinary, "not a PDF"},
 		{"cyclic page tree", cyclicPages, pdfMaxUnpacked, ErrBinary, "cyclic"},
 		{"Flate bomb", bombPDF, 1 << 20, ErrTooLarge, "decompression bomb"},
+		{"xref subsection of 900 million objects", hugeSection, pdfMaxUnpacked, ErrTooLarge, "declares 900000001 objects"},
+		{"trailer /Size of 3 billion", hugeSize, pdfMaxUnpacked, ErrTooLarge, "declares 3000000000 objects"},
 		{"no pages", minimalPDF("<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [] /Count 0 >>"), pdfMaxUnpacked, ErrEmpty, "without pages"},
 	}
 	for _, tt := range tests {
