@@ -349,29 +349,27 @@ func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
 	return out
 }
 
-// expand spreads activation from the query's words that are keywords (seeds,
-// weighted by query weight × keyword idf) to their strongest co-occurring
-// keywords (PMI, at most GraphDegree per seed, damped by GraphDecay), then
-// scores chunks by the activation of their keywords × edge weight. Via is the
-// keyword path that contributed most: [seed] or [seed, neighbour].
-func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
+// activation is a keyword's share of the spreading activation and the
+// keyword path that brought most of it.
+type activation struct {
+	a   float64
+	via []string
+	// seed is true for the query's own words.
+	seed bool
+}
+
+// activate spreads activation from the query's words that are keywords (seeds:
+// query weight × keyword idf) to each seed's GraphDegree strongest
+// co-occurring keywords (× GraphDecay × PMI relative to the seed's best). It
+// returns the activations and the activated keywords in a fixed order, so
+// sums over them are deterministic. Called with g.mu read-locked.
+func (g *graph) activate(terms []QueryTerm) (map[string]*activation, []string) {
 	N := float64(len(g.chunks))
 	if N == 0 {
-		return nil
+		return nil, nil
 	}
-	type act struct {
-		a   float64
-		via []string
-	}
-	acts := map[string]*act{}
-	var order []string // activated keywords in a fixed order, so sums are deterministic
-	idf := func(n *kwNode) float64 {
-		df := float64(len(n.chunks))
-		return math.Log(1 + (N-df+0.5)/(df+0.5))
-	}
-	var seeds []string
+	acts := map[string]*activation{}
+	var order []string
 	for _, qt := range terms {
 		if qt.Gram {
 			continue
@@ -383,14 +381,12 @@ func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 		if _, ok := acts[qt.Term]; ok {
 			continue
 		}
-		acts[qt.Term] = &act{a: qt.Weight * idf(n), via: []string{qt.Term}}
-		seeds = append(seeds, qt.Term)
+		df := float64(len(n.chunks))
+		acts[qt.Term] = &activation{a: qt.Weight * math.Log(1+(N-df+0.5)/(df+0.5)), via: []string{qt.Term}, seed: true}
 		order = append(order, qt.Term)
 	}
-	if len(seeds) == 0 {
-		return nil
-	}
-	for _, s := range seeds {
+	seeds := len(order)
+	for _, s := range order[:seeds] {
 		sa := acts[s].a
 		nbrs := g.neighbours(s)
 		if len(nbrs) == 0 {
@@ -398,13 +394,13 @@ func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 		}
 		top := nbrs[0].pmi
 		for _, nb := range nbrs {
-			if a, ok := acts[nb.term]; ok && len(a.via) == 1 && a.via[0] == nb.term {
-				continue // a seed itself
+			a := acts[nb.term]
+			if a != nil && a.seed {
+				continue
 			}
 			add := sa * GraphDecay * nb.pmi / top
-			a := acts[nb.term]
 			if a == nil {
-				a = &act{}
+				a = &activation{}
 				acts[nb.term] = a
 				order = append(order, nb.term)
 			}
@@ -413,6 +409,21 @@ func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 			}
 			a.a += add
 		}
+	}
+	return acts, order
+}
+
+// expand spreads activation from the query's words that are keywords (seeds,
+// weighted by query weight × keyword idf) to their strongest co-occurring
+// keywords (PMI, at most GraphDegree per seed, damped by GraphDecay), then
+// scores chunks by the activation of their keywords × edge weight. Via is the
+// keyword path that contributed most: [seed] or [seed, neighbour].
+func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	acts, order := g.activate(terms)
+	if len(order) == 0 {
+		return nil
 	}
 	type cs struct {
 		score float64
