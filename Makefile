@@ -6,7 +6,7 @@ BUF       := bin/buf
 STORE     ?= zhisou-data
 ADDR      ?= 127.0.0.1:7700
 
-.PHONY: all check build test test-short lint vet generate check-generate breaking fuzz bench eval run tools clean
+.PHONY: all check build test test-short lint vet generate check-generate breaking fuzz fuzz-ci bench eval run tools clean
 
 all: check
 
@@ -43,15 +43,28 @@ breaking: tools
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzAnalyze -fuzztime=20s ./index/
+	$(GO) test -run='^$$' -fuzz=FuzzTokensWithLexicon -fuzztime=20s ./index/
 	$(GO) test -run='^$$' -fuzz=FuzzBuild -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzHTML -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzTranscript -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzDocx -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzParseCSV -fuzztime=20s ./ingest/
+	$(GO) test -run='^$$' -fuzz=FuzzPptx -fuzztime=20s ./ingest/
+	$(GO) test -run='^$$' -fuzz=FuzzXlsx -fuzztime=20s ./ingest/
+	$(GO) test -run='^$$' -fuzz=FuzzPDF -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzSearch -fuzztime=20s ./retrieve/
 	$(GO) test -run='^$$' -fuzz=FuzzHighlights -fuzztime=20s ./retrieve/
 	$(GO) test -run='^$$' -fuzz=FuzzParseIDs -fuzztime=20s ./rerank/
+
+# Every ingest parser's fuzzer, briefly, for CI (go test takes one -fuzz
+# target per run). New inputs are not minimised at length.
+INGEST_FUZZERS := FuzzDecode FuzzBuild FuzzHTML FuzzTranscript FuzzParseCSV FuzzDocx FuzzPptx FuzzXlsx FuzzPDF
+fuzz-ci:
+	@for f in $(INGEST_FUZZERS); do \
+		echo "$$f"; \
+		$(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=5s -fuzzminimizetime=2s ./ingest/ || exit 1; \
+	done
 
 # Speed, side by side. The Go benchmarks (query analysis, BM25 pruned and
 # exhaustive, the whole in-process search; cmrc2018 when CMRC exists) with the

@@ -199,13 +199,25 @@ type Token struct {
 // whole words plus their dictionary sub-words), so that a query word matches
 // inside a longer compound. Punctuation and spaces are dropped.
 func (a *Analyzer) Tokens(s string) []Token {
-	return a.tokens(s, true)
+	return a.tokensFine(a.Normalize(s), true, nil)
+}
+
+// TokensIn is Tokens with a collection's lexicon: its terms are kept whole
+// (followed by their usual pieces). A nil v is Tokens.
+func (a *Analyzer) TokensIn(v *Vocab, s string) []Token {
+	return a.tokensFine(a.Normalize(s), true, v)
 }
 
 // QueryTokens returns the coarse terms of s (gse's shortest-path segmentation,
 // no sub-words), in order. Callers expand them with SubTerms.
 func (a *Analyzer) QueryTokens(s string) []Token {
-	return a.tokens(s, false)
+	return a.tokensFine(a.Normalize(s), false, nil)
+}
+
+// QueryTokensIn is QueryTokens with a collection's lexicon: its terms come out
+// whole. A nil v is QueryTokens.
+func (a *Analyzer) QueryTokensIn(v *Vocab, s string) []Token {
+	return a.tokensFine(a.Normalize(s), false, v)
 }
 
 // SubTerms returns the dictionary sub-words of a term (empty for short terms).
@@ -230,10 +242,10 @@ func collectSub(tok *gse.Token, emit func(string)) {
 }
 
 func (a *Analyzer) tokens(s string, fine bool) []Token {
-	return a.tokensFine(a.Normalize(s), fine)
+	return a.tokensFine(a.Normalize(s), fine, nil)
 }
 
-func (a *Analyzer) tokensOf(n Normalized) []Token { return a.tokensFine(n, true) }
+func (a *Analyzer) tokensOf(n Normalized, v *Vocab) []Token { return a.tokensFine(n, true, v) }
 
 // Grams returns the character bigrams of the Han runs of s (a one-character
 // run gives its character), in order.
@@ -262,7 +274,7 @@ func grams(text string) []string {
 	return out
 }
 
-func (a *Analyzer) tokensFine(n Normalized, fine bool) []Token {
+func (a *Analyzer) tokensFine(n Normalized, fine bool, v *Vocab) []Token {
 	text := n.Text
 	var out []Token
 	emit := func(start, end int) {
@@ -272,7 +284,35 @@ func (a *Analyzer) tokensFine(n Normalized, fine bool) []Token {
 		}
 		out = append(out, Token{Term: t, Start: n.Orig(start), End: n.Orig(end)})
 	}
-	for start := 0; start < len(text); {
+	if v == nil || v.terms.empty() {
+		a.segmentRange(text, 0, fine, emit)
+		return out
+	}
+	// Lexicon terms are found first and kept whole; the text between them is
+	// segmented as usual. At index time a term is followed by its usual
+	// pieces too, so that a search for a piece still finds it.
+	pos := 0
+	v.terms.scan(text, func(start, end int) bool {
+		a.segmentRange(text[:start], pos, fine, emit)
+		emit(start, end)
+		if fine {
+			a.segmentRange(text[:end], start, true, func(s, e int) {
+				if s != start || e != end {
+					emit(s, e)
+				}
+			})
+		}
+		pos = end
+		return true
+	})
+	a.segmentRange(text, pos, fine, emit)
+	return out
+}
+
+// segmentRange segments text[from:]: Han runs with gse, Latin/digit runs as
+// codes. Callers pass text cut at the end of the range, so runs stop there.
+func (a *Analyzer) segmentRange(text string, from int, fine bool, emit func(int, int)) {
+	for start := from; start < len(text); {
 		r, size := utf8.DecodeRuneInString(text[start:])
 		switch {
 		case unicode.Is(unicode.Han, r):
@@ -313,7 +353,6 @@ func (a *Analyzer) tokensFine(n Normalized, fine bool) []Token {
 			start += size
 		}
 	}
-	return out
 }
 
 func (a *Analyzer) segmentHan(text string, start, end int, fine bool, emit func(int, int)) {

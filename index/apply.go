@@ -27,6 +27,7 @@ func (s *Store) applyBadger(r *Record) error {
 	}
 	var newStats *Stats
 	var newMeta []string
+	var newLex *lexiconState
 	err := s.db.Update(func(txn *badger.Txn) error {
 		var err error
 		switch r.Op {
@@ -43,6 +44,10 @@ func (s *Store) applyBadger(r *Record) error {
 			newStats, newMeta, err = s.upsertBadger(txn, r)
 		case OpDelete:
 			newStats, err = s.deleteBadger(txn, r)
+		case OpLexicon:
+			newLex, err = s.lexiconBadger(txn, r)
+		case OpReindex:
+			newStats, newLex, err = s.reindexBadger(txn, r)
 		default:
 			err = fmt.Errorf("unknown op %q", r.Op)
 		}
@@ -55,10 +60,21 @@ func (s *Store) applyBadger(r *Record) error {
 		return fmt.Errorf("apply %d (%s %s): %w", r.Seq, r.Op, r.Collection, err)
 	}
 	s.pos = r.Seq
+	if newLex != nil {
+		s.setLexiconState(r.Collection, newLex)
+	}
 	if newStats != nil || len(newMeta) > 0 {
 		s.mu.RLock()
 		c := s.colls[r.Collection]
 		s.mu.RUnlock()
+		if c != nil && newStats != nil {
+			// The record changed the collection: mirror it in the graph.
+			if r.Op == OpUpsert {
+				c.graph.put(r.Doc.ID, r.Doc)
+			} else if r.Op == OpDelete {
+				c.graph.put(r.DocID, nil)
+			}
+		}
 		if c != nil {
 			c.mu.Lock()
 			if newStats != nil {
@@ -244,6 +260,12 @@ func (s *Store) applyText(ctx context.Context, c *coll, recs []Record, terms map
 }
 
 func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader bindex.IndexReader, batch *bleve.Batch, r *Record, terms map[string]analysed) error {
+	switch r.Op {
+	case OpLexicon:
+		return nil // the chunks it changes follow as OpReindex records
+	case OpReindex:
+		return s.reindexText(c, batch, r)
+	}
 	t := c.text
 	docID := r.DocID
 	if r.Op == OpUpsert {
@@ -295,7 +317,7 @@ func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader bindex.Inde
 		}
 		a, ok := terms[id]
 		if !ok {
-			a = s.an.analyseChunk(r.Doc.Title, ch)
+			a = s.an.analyseChunk(c.vocab.Load(), r.Doc.Title, ch)
 		}
 		if err := batch.Index(id, bleveDoc(r.Doc, ch, a)); err != nil {
 			return err

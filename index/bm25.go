@@ -53,6 +53,10 @@ type Hit struct {
 	BM25 float64
 	// Matched lists the query terms found in the chunk, in query order.
 	Matched []string
+	// Via is the outline or graph evidence of a hit from those sources: the
+	// matched section's heading path, or the keyword path ([seed] or
+	// [seed, neighbour]) through the graph.
+	Via []string
 	// version is the chunk's bleve id (id@hash): the key of an immutable
 	// chunk version, so it can be cached.
 	version string

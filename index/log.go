@@ -18,6 +18,12 @@ const (
 	OpDeleteCollection Op = "delete_collection"
 	OpUpsert           Op = "upsert"
 	OpDelete           Op = "delete"
+	// OpLexicon replaces a collection's lexicon (Record.Lexicon) and marks
+	// the chunks whose segmentation it changes for re-indexing.
+	OpLexicon Op = "lexicon"
+	// OpReindex analyses chunks (Record.ChunkIDs) again with the lexicon in
+	// force; the store appends these in the background after an OpLexicon.
+	OpReindex Op = "reindex"
 )
 
 // Record is one write in the sequenced log. Appliers apply records in Seq order
@@ -31,6 +37,10 @@ type Record struct {
 	DocID      string      `json:"doc_id,omitempty"`
 	// Version of a delete: it leaves a tombstone with this version.
 	Version uint64 `json:"version,omitempty"`
+	// Lexicon is the new lexicon of an OpLexicon record, normalised.
+	Lexicon *Lexicon `json:"lexicon,omitempty"`
+	// ChunkIDs are the chunks an OpReindex record analyses again.
+	ChunkIDs []string `json:"chunk_ids,omitempty"`
 }
 
 // version is the record's effective document version: the caller's, or the

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/ristretto/v2"
@@ -49,15 +50,34 @@ type Store struct {
 	// chunks caches decoded chunk versions for hits, keyed by collection and
 	// bleve id (id@hash): a key's value never changes.
 	chunks *ristretto.Cache[string, *Chunk]
+
+	// The background re-indexer (see lexicon_store.go): stop cancels it,
+	// reindexDone is closed when it has returned, kick wakes it up.
+	stopReindex context.CancelFunc
+	reindexDone chan struct{}
+	kick        chan struct{}
+	// progress is closed (and replaced) whenever re-indexing moves on.
+	progressMu sync.Mutex
+	progress   chan struct{}
+	// vocabs caches compiled lexicons by collection for applyBadger, which
+	// runs before collections are loaded at start; guarded by wmu.
+	vocabs map[string]*Vocab
 }
 
 type coll struct {
-	cfg  Collection
-	text *text
+	cfg   Collection
+	text  *text
+	graph *graph
+	// vocab is the lexicon in force (nil for none): read by every search and
+	// every write's analysis, replaced whole by an OpLexicon.
+	vocab atomic.Pointer[Vocab]
 
-	mu       sync.RWMutex // guards stats and metaKeys
+	mu       sync.RWMutex // guards stats, metaKeys and pending
 	stats    Stats
 	metaKeys map[string]bool
+	// pending is the number of chunks waiting to be re-indexed after a
+	// lexicon change.
+	pending int
 }
 
 // Badger keys. Everything of a collection is under "c/<name>/".
@@ -112,10 +132,12 @@ func Open(ctx context.Context, dir string, an *Analyzer, opts Options) (*Store, 
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: chunk cache: %w", err), db.Close())
 	}
-	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache}
+	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
+		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*Vocab{}}
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
 	}
+	s.startReindexer()
 	return s, nil
 }
 
@@ -187,14 +209,24 @@ func (s *Store) loadCollections() error {
 				return fmt.Errorf("read collection %s: %w", it.Item().Key(), err)
 			}
 			c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
+			c.graph = newGraph(s.an, c.vocab.Load)
 			if err := readJSON(txn, statsKey(cfg.Name), &c.stats); err != nil && !errors.Is(err, ErrNotFound) {
 				return err
 			}
+			st, err := s.readLexiconState(txn, cfg.Name)
+			if err != nil {
+				return err
+			}
+			c.vocab.Store(st.vocab)
+			c.pending = st.pending
 			mit := txn.NewIterator(badger.IteratorOptions{Prefix: metaKey(cfg.Name, "")})
 			for mit.Rewind(); mit.Valid(); mit.Next() {
 				c.metaKeys[strings.TrimPrefix(string(mit.Item().Key()), string(metaKey(cfg.Name, "")))] = true
 			}
 			mit.Close()
+			if err := s.loadGraph(txn, c); err != nil {
+				return fmt.Errorf("load graph of %s: %w", cfg.Name, err)
+			}
 			s.colls[cfg.Name] = c
 		}
 		return nil
@@ -231,7 +263,7 @@ func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint6
 	}
 	var recs []Record
 	err = s.log.Replay(ctx, p, func(r Record) error {
-		if r.Collection == c.cfg.Name && (r.Op == OpUpsert || r.Op == OpDelete) {
+		if r.Collection == c.cfg.Name && (r.Op == OpUpsert || r.Op == OpDelete || r.Op == OpReindex) {
 			recs = append(recs, r)
 		}
 		if len(recs) >= 256 {
@@ -286,7 +318,7 @@ func (s *Store) rebuildText(ctx context.Context, c *coll) (uint64, error) {
 				if err := readJSON(txn, chunkKey(c.cfg.Name, ref.ID), &ch); err != nil {
 					return err
 				}
-				if err := batch.Index(bleveID(&ch), bleveDoc(&d, &ch, s.an.analyseChunk(d.Title, &ch))); err != nil {
+				if err := batch.Index(bleveID(&ch), bleveDoc(&d, &ch, s.an.analyseChunk(c.vocab.Load(), d.Title, &ch))); err != nil {
 					return err
 				}
 				if n++; n%500 == 0 {
@@ -315,6 +347,10 @@ func (s *Store) rebuildText(ctx context.Context, c *coll) (uint64, error) {
 
 // Close closes every index and Badger.
 func (s *Store) Close() error {
+	if s.stopReindex != nil {
+		s.stopReindex()
+		<-s.reindexDone
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.mu.Lock()
@@ -428,6 +464,7 @@ func (s *Store) loadCollection(ctx context.Context, name string) error {
 		return err
 	}
 	c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
+	c.graph = newGraph(s.an, c.vocab.Load)
 	t, err := openText(filepath.Join(s.dir, "bleve", name))
 	if err != nil {
 		return err
@@ -491,12 +528,19 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []Document) 
 			todo = append(todo, i)
 		}
 	}
-	terms := s.analyseParallel(docs, todo)
+	v := c.vocab.Load()
+	terms := s.analyseParallel(v, docs, todo)
 
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if _, err := s.get(collection); err != nil {
+	if c, err = s.get(collection); err != nil {
 		return nil, err // deleted meanwhile
+	}
+	if cur := c.vocab.Load(); cur != v {
+		// The lexicon changed while the documents were analysed: new
+		// chunks are indexed with the lexicon in force.
+		v = cur
+		terms = s.analyseParallel(v, docs, todo)
 	}
 	var recs []Record
 	for i := range docs {
@@ -510,7 +554,7 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []Document) 
 		}
 		if len(docs[i].Chunks) > 0 {
 			if _, ok := terms[bleveID(&docs[i].Chunks[0])]; !ok {
-				s.analyseDoc(&docs[i], terms) // changed by another writer since the first look
+				s.analyseDoc(v, &docs[i], terms) // changed by another writer since the first look
 			}
 		}
 		recs = append(recs, Record{Op: OpUpsert, Collection: collection, Doc: &docs[i]})
@@ -523,12 +567,12 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []Document) 
 
 // analyseParallel analyses the documents docs[i] for i in which, on up to
 // GOMAXPROCS goroutines, and returns their terms keyed by bleve id.
-func (s *Store) analyseParallel(docs []Document, which []int) map[string]analysed {
+func (s *Store) analyseParallel(v *Vocab, docs []Document, which []int) map[string]analysed {
 	workers := min(runtime.GOMAXPROCS(0), len(which))
 	if workers <= 1 {
 		terms := map[string]analysed{}
 		for _, i := range which {
-			s.analyseDoc(&docs[i], terms)
+			s.analyseDoc(v, &docs[i], terms)
 		}
 		return terms
 	}
@@ -538,7 +582,7 @@ func (s *Store) analyseParallel(docs []Document, which []int) map[string]analyse
 		parts[w] = map[string]analysed{}
 		wg.Go(func() {
 			for j := w; j < len(which); j += workers {
-				s.analyseDoc(&docs[which[j]], parts[w])
+				s.analyseDoc(v, &docs[which[j]], parts[w])
 			}
 		})
 	}
@@ -552,13 +596,14 @@ func (s *Store) analyseParallel(docs []Document, which []int) map[string]analyse
 
 // analyseDoc analyses a document's chunks into terms (keyed by bleve id) and
 // records their field lengths.
-func (s *Store) analyseDoc(d *Document, terms map[string]analysed) {
+func (s *Store) analyseDoc(v *Vocab, d *Document, terms map[string]analysed) {
 	for j := range d.Chunks {
 		ch := &d.Chunks[j]
-		a := s.an.analyseChunk(d.Title, ch)
+		a := s.an.analyseChunk(v, d.Title, ch)
 		for f := range numFields {
 			ch.Lens[f] = len(a[f])
 		}
+		ch.Keywords = s.an.keywords(a)
 		terms[bleveID(ch)] = a
 	}
 }
@@ -828,7 +873,9 @@ func (b badgerLogger) Infof(f string, a ...any) {
 func (b badgerLogger) Debugf(f string, a ...any) {}
 
 // Verify checks that a collection's bleve index holds exactly the chunks that
-// Badger holds, and that the statistics match the stored documents. It reads
+// Badger holds, that the statistics match the stored documents, and, when no
+// re-indexing is pending, that every chunk's field lengths are those of its
+// analysis under the lexicon in force. It reads
 // everything; use it in tests and for diagnosis, not on a hot path.
 func (s *Store) Verify(ctx context.Context, collection string) error {
 	c, err := s.get(collection)
@@ -873,6 +920,9 @@ func (s *Store) Verify(ctx context.Context, collection string) error {
 	if have != st {
 		return fmt.Errorf("verify %s: statistics %+v, documents add up to %+v", collection, have, st)
 	}
+	if err := s.verifyGraph(c); err != nil {
+		return fmt.Errorf("verify %s: %w", collection, err)
+	}
 	r, err := c.text.reader()
 	if err != nil {
 		return err
@@ -908,5 +958,5 @@ func (s *Store) Verify(ctx context.Context, collection string) error {
 			return fmt.Errorf("verify %s: chunk %s is in the bleve index but not in badger", collection, id)
 		}
 	}
-	return nil
+	return s.verifyLexicon(ctx, c)
 }

@@ -72,7 +72,7 @@ func refScores(an *Analyzer, coll Collection, docs []Document, terms []QueryTerm
 	var sum [numFields]float64
 	for _, d := range docs {
 		for i := range d.Chunks {
-			a := an.analyseChunk(d.Title, &d.Chunks[i])
+			a := an.analyseChunk(nil, d.Title, &d.Chunks[i])
 			chunks = append(chunks, chunkTerms{d.Chunks[i].ID, a})
 			for f := range numFields {
 				sum[f] += float64(len(a[f]))
@@ -463,7 +463,7 @@ func TestRecovery(t *testing.T) {
 	pending := []Document{fixture[2], fixture[3]}
 	for i := range pending {
 		pending[i].Seal()
-		s.analyseDoc(&pending[i], map[string]analysed{})
+		s.analyseDoc(nil, &pending[i], map[string]analysed{})
 	}
 	recs := []Record{{Op: OpUpsert, Collection: "c", Doc: &pending[0]}, {Op: OpUpsert, Collection: "c", Doc: &pending[1]}, {Op: OpDelete, Collection: "c", DocID: fixture[0].ID}}
 	if _, err := s.log.Append(ctx, recs); err != nil {

@@ -180,11 +180,13 @@ func chunkIDOf(bid string) string {
 // analysed holds a chunk's terms per scored field.
 type analysed [numFields][]string
 
-func (a *Analyzer) analyseChunk(title string, c *Chunk) analysed {
+// analyseChunk analyses a chunk's fields with the collection's lexicon v (nil
+// for none).
+func (a *Analyzer) analyseChunk(v *Vocab, title string, c *Chunk) analysed {
 	var out analysed
 	for i, s := range [3]string{title, HeadingString(c.HeadingPath), c.Text} {
 		n := a.Normalize(s)
-		for _, tk := range a.tokensOf(n) {
+		for _, tk := range a.tokensOf(n, v) {
 			out[i] = append(out[i], strings.ReplaceAll(tk.Term, " ", ""))
 		}
 		out[gramField] = append(out[gramField], grams(n.Text)...)

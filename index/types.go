@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -48,8 +49,45 @@ type Collection struct {
 	// CoverWeight scales the weights of query terms that the document's other
 	// top chunks match and this chunk does not.
 	CoverWeight float64 `json:"cover_weight"`
+	// Fusion weighs the candidate sources of a fused search; zero means the
+	// defaults (DefaultFusion).
+	Fusion FusionWeights `json:"fusion,omitzero"`
 	// CreatedSeq is the log position that created the collection.
 	CreatedSeq uint64 `json:"created_seq"`
+}
+
+// FusionWeights weigh the candidate sources of a fused search. Each source's
+// scores are divided by its best score before weighting, so unbounded BM25
+// scores cannot swamp the others.
+type FusionWeights struct {
+	BM25    float64 `json:"bm25"`
+	Outline float64 `json:"outline"`
+	Graph   float64 `json:"graph"`
+}
+
+// IsZero reports whether no weight is set.
+func (w FusionWeights) IsZero() bool { return w == FusionWeights{} }
+
+// DefaultFusion are the fusion weights used when a collection sets none:
+// BM25 1, outline 0.2, graph 0.01 (chosen on testdata/eval; see the README's
+// ablation table).
+var DefaultFusion = FusionWeights{BM25: 1, Outline: 0.2, Graph: 0.01}
+
+// Validate reports what is wrong with the weights: each must be a finite
+// number in 0..10, and at least one above 0.
+func (w FusionWeights) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"bm25", w.BM25}, {"outline", w.Outline}, {"graph", w.Graph}} {
+		if math.IsNaN(f.v) || f.v < 0 || f.v > 10 {
+			return fmt.Errorf("%w: fusion weight %s %v: want a number in 0..10", ErrInvalid, f.name, f.v)
+		}
+	}
+	if w.IsZero() {
+		return fmt.Errorf("%w: fusion weights are all 0", ErrInvalid)
+	}
+	return nil
 }
 
 // DefaultCollection returns a collection with the default scoring parameters:
@@ -57,7 +95,16 @@ type Collection struct {
 // 0.6; document weight 0.1; cover weight 2. They were chosen on
 // testdata/eval and cmrc2018 (see the README's numbers).
 func DefaultCollection(name string) Collection {
-	return Collection{Name: name, K1: 1.2, B: 0.75, Weights: FieldWeights{Title: 2, Heading: 1.5, Body: 1}, GramWeight: 0.6, DocWeight: 0.1, CoverWeight: 2}
+	return Collection{Name: name, K1: 1.2, B: 0.75, Weights: FieldWeights{Title: 2, Heading: 1.5, Body: 1}, GramWeight: 0.6, DocWeight: 0.1, CoverWeight: 2, Fusion: DefaultFusion}
+}
+
+// FusionWeights returns the collection's fusion weights, or DefaultFusion
+// when it sets none.
+func (c Collection) FusionWeights() FusionWeights {
+	if c.Fusion.IsZero() {
+		return DefaultFusion
+	}
+	return c.Fusion
 }
 
 var collectionName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -66,6 +113,11 @@ var collectionName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 func (c Collection) Validate() error {
 	if !collectionName.MatchString(c.Name) {
 		return fmt.Errorf("%w: collection name %q: want 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit", ErrInvalid, c.Name)
+	}
+	for _, v := range []float64{c.K1, c.B, c.GramWeight, c.DocWeight, c.CoverWeight, c.Weights.Title, c.Weights.Heading, c.Weights.Body} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("%w: collection %q: a scoring parameter is %v; want finite numbers", ErrInvalid, c.Name, v)
+		}
 	}
 	if c.K1 < 0 || c.K1 > 10 {
 		return fmt.Errorf("%w: k1 %v: want 0..10", ErrInvalid, c.K1)
@@ -82,6 +134,11 @@ func (c Collection) Validate() error {
 	}
 	if c.DocWeight < 0 || c.DocWeight > 1 {
 		return fmt.Errorf("%w: doc weight %v: want 0..1", ErrInvalid, c.DocWeight)
+	}
+	if !c.Fusion.IsZero() {
+		if err := c.Fusion.Validate(); err != nil {
+			return err
+		}
 	}
 	if w.Title < 0 || w.Heading < 0 || w.Body < 0 || w.Title+w.Heading+w.Body == 0 {
 		return fmt.Errorf("%w: field weights %+v: want non-negative, not all zero", ErrInvalid, w)
@@ -126,6 +183,9 @@ type Chunk struct {
 	// then its readable rendering (see Question.Render), so that BM25 searches
 	// every field.
 	Question *Question `json:"question,omitempty"`
+	// Keywords are the chunk's edges in the keyword graph, extracted by the
+	// store when it analyses the chunk.
+	Keywords []Keyword `json:"keywords,omitempty"`
 }
 
 // Question is one item of a question bank (a row of a CSV 题库).

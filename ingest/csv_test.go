@@ -175,8 +175,15 @@ func TestReadCSVFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A UTF-8 bank with one line pasted from a GBK file.
+	gbkLine, err := simplifiedchinese.GBK.NewEncoder().String("发现初起火灾时首先应该？,报警,A\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed := "题目,选项A,答案\n客户说太贵时第一步应该做什么？,确认预算,A\n" + gbkLine + "谁负责审批超过百分之十五的折扣？,区域经理,A\n"
 	root := t.TempDir()
 	writeFiles(t, root, map[string]string{
+		"bad/mixed.csv":      mixed,
 		"sales/bank.csv":     string(b),
 		"sales/bank-gbk.csv": string(gbk),
 		"staff.csv":          "姓名,部门\n张三,销售部\n",
@@ -213,6 +220,7 @@ func TestReadCSVFile(t *testing.T) {
 		"bad/binary.csv": "binary",
 		"bad/header.csv": "header on line 1 and no questions",
 		"bad/nostem.csv": `line 3: no question in column "题目"`,
+		"bad/mixed.csv":  "mixed encodings: 3 lines are UTF-8 and 1 are not (the first at line 3, GBK?)",
 	}
 	if len(got) != len(wantErr) {
 		t.Errorf("ReadAll failed = %v, want %v", got, wantErr)

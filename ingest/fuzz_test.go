@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -51,7 +52,7 @@ func FuzzBuild(f *testing.F) {
 }
 
 // FuzzDecode decodes any bytes: it must not panic, its text is valid UTF-8
-// and not blank, and its errors are ErrEmpty or ErrBinary. Valid UTF-8 without
+// and not blank, and its errors are ErrEmpty, ErrBinary or ErrMixedEncoding. Valid UTF-8 without
 // a BOM comes back unchanged. More seeds are in testdata/fuzz/FuzzDecode.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte("第一章 总则\n"))
@@ -60,8 +61,8 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		text, enc, err := Decode(b)
 		if err != nil {
-			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrBinary) {
-				t.Errorf("Decode(%q) error = %v, want %v or %v", b, err, ErrEmpty, ErrBinary)
+			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrBinary) && !errors.Is(err, ErrMixedEncoding) {
+				t.Errorf("Decode(%q) error = %v, want %v, %v or %v", b, err, ErrEmpty, ErrBinary, ErrMixedEncoding)
 			}
 			if text != "" || enc != "" {
 				t.Errorf("Decode(%q) = %q, %q, %v, want no text with an error", b, text, enc, err)
@@ -83,7 +84,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 // FuzzHTML converts any bytes as an HTML file: decoding fails only with
-// ErrEmpty or ErrBinary, and conversion does not panic and gives a one-line
+// ErrEmpty, ErrBinary or ErrMixedEncoding, and conversion does not panic and gives a one-line
 // title and Markdown of valid UTF-8 with no blank lines, which builds. More
 // seeds are in testdata/fuzz/FuzzHTML.
 func FuzzHTML(f *testing.F) {
@@ -92,8 +93,8 @@ func FuzzHTML(f *testing.F) {
 	f.Add([]byte(`<meta charset="gbk"><title>` + "\xb5\xda\xd2\xbb" + `</title><p hidden>x<nav>y</p>z`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if text, _, err := decodeHTML(b); err != nil {
-			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrBinary) {
-				t.Errorf("decodeHTML(%q) error = %v, want %v or %v", b, err, ErrEmpty, ErrBinary)
+			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrBinary) && !errors.Is(err, ErrMixedEncoding) {
+				t.Errorf("decodeHTML(%q) error = %v, want %v, %v or %v", b, err, ErrEmpty, ErrBinary, ErrMixedEncoding)
 			}
 		} else if !utf8.ValidString(text) {
 			t.Errorf("decodeHTML(%q) = %q, want valid UTF-8", b, text)
@@ -172,6 +173,75 @@ func FuzzTranscript(f *testing.F) {
 				l = strings.TrimSpace(l)
 				if l != "" && utf8.RuneCountInString(l) <= o.Max && !lines[l] {
 					t.Errorf("Build(%q): turn %q is not a whole line of a chunk", content, l)
+				}
+			}
+		}
+	})
+}
+
+// FuzzPDF reads any bytes as a PDF: it must not panic or hang (cyclic page
+// trees and outlines are bounded), its errors name their kind, and its
+// Markdown is valid UTF-8 that builds into a document. Seeds: the small
+// hand-built PDFs and the tool-made fixtures under testdata.
+func FuzzPDF(f *testing.F) {
+	f.Add(onePage(helloWorld, helvetica))
+	f.Add(onePage("BT /F1 20 Tf 72 700 Td <000100020003> Tj ET BT /F1 10 Tf 72 650 Td [<0003> -500 <0002>] TJ ET", cidFont, pdfStream("", toUnicode)))
+	f.Add(onePage("q 1 0 0 1 10 10 cm BT /F1 12 Tf 2 Tz 1 Tc 14 TL (a) ' 1 2 (b) \" T* ET Q", helvetica))
+	for _, name := range []string{"testdata/pdf/encrypted-rc4.pdf", "testdata/pdf/owner-password-only.pdf", "testdata/pdf/scanned.pdf", "testdata/libreoffice/03-regulation-operations.pdf"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		title, md, err := pdfToMarkdownLimited(b, 1<<20)
+		if err != nil {
+			if !errors.Is(err, ErrBinary) && !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrTooLarge) &&
+				!errors.Is(err, ErrEncrypted) && !errors.Is(err, ErrNoTextLayer) {
+				t.Errorf("pdfToMarkdown error = %v, want one of the ingest errors", err)
+			}
+			return
+		}
+		if !utf8.ValidString(md) || !utf8.ValidString(title) {
+			t.Errorf("pdfToMarkdown gave invalid UTF-8: %q, %q", title, md)
+		}
+		if _, err := Build(Input{ID: "fuzz", Title: title, Format: Markdown, Content: md}, ChunkOptions{}); err != nil && strings.TrimSpace(md) != "" {
+			t.Errorf("Build(pdfToMarkdown) error = %v", err)
+		}
+	})
+}
+
+// FuzzPptx: any bytes give a deck or an error, never a panic; the Markdown
+// is valid UTF-8.
+func FuzzPptx(f *testing.F) {
+	f.Add(sampleDeck(f))
+	f.Add([]byte("PK\x03\x04"))
+	if b, err := os.ReadFile("testdata/libreoffice/03-regulation-operations.pptx"); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		title, md, err := pptxToMarkdownLimited(b, 1<<20)
+		if err == nil && (!utf8.ValidString(md) || !utf8.ValidString(title)) {
+			t.Errorf("pptxToMarkdown gave invalid UTF-8: %q, %q", title, md)
+		}
+	})
+}
+
+// FuzzXlsx: any bytes give sheets or an error, never a panic; every
+// question has a stem.
+func FuzzXlsx(f *testing.F) {
+	f.Add(workbook(f))
+	f.Add([]byte("PK\x03\x04"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sheets, err := readXLSXLimited(b, 1<<20, 1<<20)
+		if err != nil {
+			return
+		}
+		for _, s := range sheets {
+			for _, q := range s.questions {
+				if strings.TrimSpace(q.Stem) == "" {
+					t.Errorf("readXLSX gave a question without a stem: %+v", q)
 				}
 			}
 		}

@@ -1,7 +1,10 @@
 package ingest
 
 import (
+	"archive/zip"
+	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,6 +105,12 @@ func TestReadPptx(t *testing.T) {
 
 func TestReadPptxBadFiles(t *testing.T) {
 	good := sampleDeck(t)
+	const limit = 4 << 20 // the same check as the 256 MiB default, on a smaller file
+	var bomb bytes.Buffer
+	zw := zip.NewWriter(&bomb)
+	w, _ := zw.Create("ppt/presentation.xml")
+	io.CopyN(w, zeros{}, limit+1)
+	zw.Close()
 	tests := []struct {
 		name string
 		data []byte
@@ -109,6 +118,7 @@ func TestReadPptxBadFiles(t *testing.T) {
 		msg  string
 	}{
 		{"truncated deck", good[:len(good)/2], ErrBinary, "not a .pptx"},
+		{"zip bomb", bomb.Bytes(), ErrTooLarge, "zip bomb"},
 		{"a DOCX renamed .pptx", sampleDocx(t), ErrBinary, "no slides"},
 		{"password-protected or legacy .ppt", append(append([]byte{}, oleHeader...), make([]byte, 512)...), nil, "password"},
 		{"slide part missing", makeDocx(t, map[string]string{
@@ -118,7 +128,7 @@ func TestReadPptxBadFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := pptxToMarkdown(tt.data)
+			_, _, err := pptxToMarkdownLimited(tt.data, limit)
 			if err == nil {
 				t.Fatal("pptxToMarkdown succeeded, want an error")
 			}

@@ -23,6 +23,10 @@ var (
 	ErrUnsupported = errors.New("unsupported format")
 	// ErrEscapes means a symlink points outside the folder being ingested.
 	ErrEscapes = errors.New("symlink points outside the folder")
+	// ErrMixedEncoding means a text file has UTF-8 lines and lines in
+	// another encoding (GBK pasted into a UTF-8 file): either reading of the
+	// whole file would garble some lines.
+	ErrMixedEncoding = errors.New("mixed encodings")
 )
 
 // Decode turns file bytes into UTF-8 text. It accepts UTF-8 (with or without a
@@ -51,11 +55,44 @@ func Decode(b []byte) (string, string, error) {
 	if utf8.Valid(b) {
 		return checkText(string(b), "utf-8")
 	}
+	if err := mixedEncoding(b); err != nil {
+		return "", "", err
+	}
 	out, err := simplifiedchinese.GB18030.NewDecoder().Bytes(b)
 	if err != nil {
 		return "", "", fmt.Errorf("%w (neither UTF-8 nor GB18030)", ErrBinary)
 	}
 	return checkText(string(out), "gb18030")
+}
+
+// mixedEncoding reports a file that is not UTF-8 as a whole but has lines
+// that are, with about ten Chinese characters (20 continuation bytes) among
+// them: GBK text forms valid UTF-8 only by chance, on a few short lines.
+func mixedEncoding(b []byte) error {
+	utf8Runes, firstBad, bad, good := 0, 0, 0, 0
+	for n, line := 1, b; len(line) > 0; n++ {
+		i := bytes.IndexByte(line, '\n')
+		cur := line
+		if i >= 0 {
+			cur, line = line[:i], line[i+1:]
+		} else {
+			line = nil
+		}
+		switch {
+		case !utf8.Valid(cur):
+			bad++
+			if firstBad == 0 {
+				firstBad = n
+			}
+		case utf8.RuneCount(cur) < len(cur):
+			good++
+			utf8Runes += len(cur) - utf8.RuneCount(cur) // ≥ 1 per multi-byte character
+		}
+	}
+	if bad > 0 && utf8Runes >= 20 {
+		return fmt.Errorf("%w: %d lines are UTF-8 and %d are not (the first at line %d, GBK?); save the file in one encoding, UTF-8", ErrMixedEncoding, good, bad, firstBad)
+	}
+	return nil
 }
 
 // checkText refuses decoded text that is mostly control characters or

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/zhisou/zhisou/index"
 )
@@ -58,6 +59,21 @@ type Report struct {
 	Added, Updated, Unchanged, Stale, Deleted int
 	Skipped                                   []FileError // not a format ingest reads
 	Failed                                    []FileError
+	// Formats has the files of each extension ("pdf", "md"; "" for none):
+	// how many were read or failed to read, the text read from them and the
+	// time spent reading (parsing and extracting, not indexing).
+	Formats map[string]FormatStats
+	// Took is the whole run, indexing included.
+	Took time.Duration
+}
+
+// FormatStats counts the files of one format in a run.
+type FormatStats struct {
+	Files, Read, Failed, Skipped int
+	// TextBytes is the UTF-8 text extracted (content and question renderings).
+	TextBytes int64
+	// Took is the time spent reading these files.
+	Took time.Duration
 }
 
 // Run ingests the files under each path (a folder or a single file) into the
@@ -73,7 +89,8 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 64
 	}
-	var rep Report
+	start := time.Now()
+	rep := Report{Formats: map[string]FormatStats{}}
 	files, roots, failed, err := collect(paths)
 	if err != nil {
 		return rep, err
@@ -127,7 +144,27 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
+		t0 := time.Now()
 		ins, err := readFile(f.root, f.path, opts.MaxFileSize)
+		ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(f.path)), ".")
+		st := rep.Formats[ext]
+		st.Files++
+		st.Took += time.Since(t0)
+		switch {
+		case errors.Is(err, ErrUnsupported):
+			st.Skipped++
+		case err != nil:
+			st.Failed++
+		default:
+			st.Read++
+			for _, in := range ins {
+				st.TextBytes += int64(len(in.Content))
+				for _, q := range in.Questions {
+					st.TextBytes += int64(len(q.Render()))
+				}
+			}
+		}
+		rep.Formats[ext] = st
 		switch {
 		case errors.Is(err, ErrUnsupported):
 			rep.Skipped = append(rep.Skipped, FileError{f.path, err})
@@ -167,6 +204,7 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 		}
 	}
 	sort.Slice(rep.Failed, func(i, j int) bool { return rep.Failed[i].Path < rep.Failed[j].Path })
+	rep.Took = time.Since(start)
 	return rep, nil
 }
 
@@ -296,9 +334,9 @@ func docID(root, path string) string {
 func readFile(root, path string, maxSize int64) ([]Input, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	switch ext {
-	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv", ".xlsx", ".docx", ".pptx":
+	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv", ".xlsx", ".docx", ".pptx", ".pdf":
 	default:
-		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl, .csv, .xlsx, .docx, .pptx)", ErrUnsupported, ext)
+		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl, .csv, .xlsx, .docx, .pptx, .pdf)", ErrUnsupported, ext)
 	}
 	li, err := os.Lstat(path)
 	if err != nil {
@@ -342,6 +380,9 @@ func readFile(root, path string, maxSize int64) ([]Input, error) {
 	}
 	if ext == ".pptx" {
 		return pptxInputs(root, path, b)
+	}
+	if ext == ".pdf" {
+		return pdfInputs(root, path, b)
 	}
 	decode := Decode
 	if ext == ".html" || ext == ".htm" {

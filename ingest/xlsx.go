@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/xuri/excelize/v2"
@@ -77,6 +78,11 @@ func readXLSXLimited(b []byte, unzipLimit, xmlLimit int64) ([]sheet, error) {
 		if len(recs) == 0 {
 			continue
 		}
+		merges, err := f.GetMergeCells(name)
+		if err != nil {
+			return nil, fmt.Errorf("worksheet %q: %w", name, err)
+		}
+		recs = mergedHeader(recs, merges)
 		qs, table, err := parseRows(recs)
 		if err != nil {
 			return nil, fmt.Errorf("worksheet %q: %w", name, err)
@@ -87,6 +93,52 @@ func readXLSXLimited(b []byte, unzipLimit, xmlLimit int64) ([]sheet, error) {
 		return nil, ErrEmpty
 	}
 	return out, nil
+}
+
+// mergedHeader reads a two-row header whose upper cells are merged across
+// columns ("选项" over four columns, with A, B, C, D below): each merged
+// cell's text is copied into every column it spans, and the header row and
+// the row below are joined column by column ("选项" + "A" = "选项A"). Other
+// rows are kept as they are.
+func mergedHeader(recs []csvRow, merges []excelize.MergeCell) []csvRow {
+	h := -1
+	for i := 0; i < len(recs) && i < headerRows; i++ {
+		if _, ok := headerColumns(recs[i].fields); ok {
+			h = i
+			break
+		}
+	}
+	if h < 0 || h+1 >= len(recs) || recs[h+1].line != recs[h].line+1 {
+		return recs
+	}
+	header := slices.Clone(recs[h].fields)
+	spread := false
+	for _, m := range merges {
+		c1, r1, err1 := excelize.CellNameToCoordinates(m.GetStartAxis())
+		c2, _, err2 := excelize.CellNameToCoordinates(m.GetEndAxis())
+		if err1 != nil || err2 != nil || r1 != recs[h].line || c2 <= c1 || c2 > 1024 {
+			continue
+		}
+		for len(header) < c2 {
+			header = append(header, "")
+		}
+		for c := c1; c <= c2; c++ {
+			header[c-1] = m.GetCellValue()
+		}
+		spread = true
+	}
+	if !spread {
+		return recs
+	}
+	below := recs[h+1].fields
+	for i := range header {
+		if i < len(below) && below[i] != "" && below[i] != header[i] {
+			header[i] = strings.TrimSpace(header[i] + below[i])
+		}
+	}
+	out := slices.Clone(recs[:h])
+	out = append(out, csvRow{line: recs[h].line, fields: header})
+	return append(out, recs[h+2:]...)
 }
 
 // xlsxInputs turns a workbook into documents: one per non-empty worksheet,

@@ -10,12 +10,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/xuri/excelize/v2"
+
+	"github.com/zhisou/zhisou/index"
 )
 
 // workbook writes an .xlsx with a question-bank sheet (columns in an unusual
 // order, an empty row) and a plain table sheet.
-func workbook(t *testing.T) []byte {
+func workbook(t testing.TB) []byte {
 	t.Helper()
 	f := excelize.NewFile()
 	defer f.Close()
@@ -150,4 +153,58 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestReadXLSXMergedHeader reads a bank whose header takes two rows, with
+// "选项" merged across the four option columns above A–D and "题干"/"答案"
+// merged down, and blank rows between the questions: the options land in
+// their own fields.
+func TestReadXLSXMergedHeader(t *testing.T) {
+	f := excelize.NewFile()
+	defer f.Close()
+	rows := [][]any{
+		{"题干", "选项", nil, nil, nil, "答案", "解析"},
+		{nil, "A", "B", "C", "D"},
+		{},
+		{"客户说太贵时第一步应该做什么？", "立即降价", "确认预算与顾虑", "结束拜访", "转移话题", "B", "先弄清异议背后的原因。"},
+		{},
+		{},
+		{"发现初起火灾时首先应该？", "报警并使用灭火器", "收拾个人物品", "乘坐电梯离开", "继续工作", "A", "先报警，再扑救初起火灾。"},
+	}
+	for r, row := range rows {
+		for c, v := range row {
+			if v == nil {
+				continue
+			}
+			cell, _ := excelize.CoordinatesToCellName(c+1, r+1)
+			if err := f.SetCellValue("Sheet1", cell, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, m := range [][2]string{{"B1", "E1"}, {"A1", "A2"}, {"F1", "F2"}, {"G1", "G2"}} {
+		if err := f.MergeCell("Sheet1", m[0], m[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := f.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	sheets, err := readXLSX(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sheets) != 1 || len(sheets[0].questions) != 2 {
+		t.Fatalf("readXLSX = %+v, want one sheet with 2 questions", sheets)
+	}
+	want := []index.Question{
+		{Stem: "客户说太贵时第一步应该做什么？", Answer: "B", Analysis: "先弄清异议背后的原因。",
+			Options: []index.Option{{Label: "A", Text: "立即降价"}, {Label: "B", Text: "确认预算与顾虑"}, {Label: "C", Text: "结束拜访"}, {Label: "D", Text: "转移话题"}}},
+		{Stem: "发现初起火灾时首先应该？", Answer: "A", Analysis: "先报警，再扑救初起火灾。",
+			Options: []index.Option{{Label: "A", Text: "报警并使用灭火器"}, {Label: "B", Text: "收拾个人物品"}, {Label: "C", Text: "乘坐电梯离开"}, {Label: "D", Text: "继续工作"}}},
+	}
+	if diff := cmp.Diff(want, sheets[0].questions); diff != "" {
+		t.Errorf("readXLSX questions (-want +got):\n%s", diff)
+	}
 }

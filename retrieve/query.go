@@ -3,6 +3,7 @@ package retrieve
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/zhisou/zhisou/index"
@@ -11,9 +12,11 @@ import (
 // Term weights. A user's word weighs 1; a dictionary sub-word of a long word
 // (for recall when the corpus segments it differently) weighs less; question
 // words and particles weigh little but still count, so a query made only of
-// them still finds something.
+// them still finds something. A synonym from the collection's lexicon weighs
+// half a word: it widens the search without outranking the user's own words.
 const (
 	weightWord     = 1.0
+	weightSynonym  = 0.5
 	weightSubWord  = 0.4
 	weightFunction = 0.1
 )
@@ -33,18 +36,42 @@ var functionWords = map[string]bool{
 	"how": true, "why": true, "which": true, "and": true, "or": true, "in": true, "on": true, "for": true,
 }
 
-// QueryTerms analyses a query into weighted, de-duplicated terms, in query order.
-func (s *Searcher) QueryTerms(q string) []index.QueryTerm {
-	toks := s.an.QueryTokens(q)
+// QueryTerms analyses a query into weighted, de-duplicated terms, in query
+// order, without a collection lexicon.
+func (s *Searcher) QueryTerms(q string) []index.QueryTerm { return s.queryTerms(nil, q) }
+
+// QueryTermsIn analyses a query with the lexicon of a collection: its terms
+// stay whole (their usual pieces are added as sub-words), its stop words are
+// dropped (unless the query has nothing else: then it is searched as
+// written), and its synonyms add their alternatives at weight 0.5, one hop.
+// An unknown collection has no lexicon; the search reports it.
+func (s *Searcher) QueryTermsIn(collection, q string) []index.QueryTerm {
+	v, err := s.store.Vocab(collection)
+	if err != nil {
+		v = nil
+	}
+	return s.queryTerms(v, q)
+}
+
+func (s *Searcher) queryTerms(v *index.Vocab, q string) []index.QueryTerm {
+	toks := s.an.QueryTokensIn(v, q)
+	gramText := q
+	if v.HasStopWords() {
+		toks, gramText = dropStopWords(v, toks, q)
+	}
 	var terms []index.QueryTerm
-	at := map[string]int{}
-	add := func(t string, w float64) {
+	atWord, atGram := map[string]int{}, map[string]int{}
+	add := func(t string, w float64, gram bool) {
+		at := atWord
+		if gram {
+			at = atGram
+		}
 		if i, ok := at[t]; ok {
 			terms[i].Weight = max(terms[i].Weight, w)
 			return
 		}
 		at[t] = len(terms)
-		terms = append(terms, index.QueryTerm{Term: t, Weight: w})
+		terms = append(terms, index.QueryTerm{Term: t, Weight: w, Gram: gram})
 	}
 	content := 0
 	for _, tk := range toks {
@@ -52,35 +79,86 @@ func (s *Searcher) QueryTerms(q string) []index.QueryTerm {
 			content++
 		}
 	}
+	subWord := func(sub string) {
+		if !functionWords[sub] && !v.IsStopWord(sub) && utf8.RuneCountInString(sub) > 1 {
+			add(sub, weightSubWord, false)
+		}
+	}
 	for _, tk := range toks {
 		w := weightWord
 		if functionWords[tk.Term] && content > 0 {
 			w = weightFunction
 		}
-		add(tk.Term, w)
-		if utf8.RuneCountInString(tk.Term) >= 3 {
-			for _, sub := range s.an.SubTerms(tk.Term) {
-				if !functionWords[sub] && utf8.RuneCountInString(sub) > 1 {
-					add(sub, weightSubWord)
+		add(tk.Term, w, false)
+		if v.IsTerm(tk.Term) {
+			// A lexicon term is not in gse's dictionary: its sub-words are
+			// the words it is usually cut into, and theirs.
+			for _, p := range s.an.QueryTokens(tk.Term) {
+				if p.Term == tk.Term {
+					continue
 				}
+				subWord(p.Term)
+				if utf8.RuneCountInString(p.Term) >= 3 {
+					for _, sub := range s.an.SubTerms(p.Term) {
+						subWord(sub)
+					}
+				}
+			}
+		} else if utf8.RuneCountInString(tk.Term) >= 3 {
+			for _, sub := range s.an.SubTerms(tk.Term) {
+				subWord(sub)
 			}
 		}
 	}
+	// Synonyms: the alternatives' words, one hop (an alternative's own
+	// synonyms are not looked up).
+	var synGrams []string
+	if v.HasSynonyms() {
+		v.SynonymMatches(s.an.Normalize(gramText).Text, func(_ string, alts []string) {
+			for _, alt := range alts {
+				for _, tk := range s.an.QueryTokensIn(v, alt) {
+					if !functionWords[tk.Term] && !v.IsStopWord(tk.Term) {
+						add(tk.Term, weightSynonym, false)
+					}
+				}
+				synGrams = append(synGrams, s.an.Grams(alt)...)
+			}
+		})
+	}
 	// Character bigrams of the query, searched in the bigram field (the
 	// collection's GramWeight scales them).
-	seen := map[string]bool{}
-	for _, g := range s.an.Grams(q) {
-		if seen[g] {
-			continue
-		}
-		seen[g] = true
+	for _, g := range s.an.Grams(gramText) {
 		w := weightWord
 		if functionWords[g] && content > 0 {
 			w = weightFunction
 		}
-		terms = append(terms, index.QueryTerm{Term: g, Weight: w, Gram: true})
+		add(g, w, true)
+	}
+	for _, g := range synGrams {
+		add(g, weightSynonym, true)
 	}
 	return capTerms(terms)
+}
+
+// dropStopWords removes the stop words from a query's tokens, and their
+// characters from the text its bigrams are taken from; a query made only of
+// stop words is left as it is.
+func dropStopWords(v *index.Vocab, toks []index.Token, q string) ([]index.Token, string) {
+	kept := slices.DeleteFunc(slices.Clone(toks), func(tk index.Token) bool { return v.IsStopWord(tk.Term) })
+	if len(kept) == 0 || len(kept) == len(toks) {
+		return toks, q
+	}
+	var b strings.Builder
+	prev := 0
+	for _, tk := range toks {
+		if v.IsStopWord(tk.Term) && tk.Start >= prev { // offsets never go back; checked anyway
+			b.WriteString(q[prev:tk.Start])
+			b.WriteByte(' ')
+			prev = tk.End
+		}
+	}
+	b.WriteString(q[prev:])
+	return kept, b.String()
 }
 
 // capTerms keeps at most index.MaxQueryTerms terms: the heaviest, words before

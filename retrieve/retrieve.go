@@ -87,6 +87,12 @@ type Request struct {
 	// RerankTimeout, if set, bounds the reranker for this request (it never
 	// goes beyond ctx's deadline).
 	RerankTimeout time.Duration
+	// Mode chooses the candidate sources (default: fused).
+	Mode Mode
+	// Weights, if set, override the collection's fusion weights.
+	Weights *index.FusionWeights
+
+	weights index.FusionWeights // resolved by Search
 }
 
 // Span is a byte range in a hit's Text.
@@ -109,6 +115,8 @@ type Hit struct {
 	// Question is the chunk's question-bank item, or nil for a passage of
 	// text. It is shared with the chunk read from the store: do not modify.
 	Question *index.Question
+	// Evidence says which sources found the hit and how.
+	Evidence Evidence
 }
 
 // Stage is the time one step of the search took.
@@ -156,6 +164,14 @@ func (s *Searcher) Validate(req *Request) error {
 			return fmt.Errorf("%w: filter heading_prefix[%d] is empty", ErrInvalid, i)
 		}
 	}
+	if req.Mode < ModeFused || req.Mode > ModeGraph {
+		return fmt.Errorf("%w: mode %d is unknown", ErrInvalid, int(req.Mode))
+	}
+	if req.Weights != nil {
+		if err := req.Weights.Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
 	if req.TopK == 0 {
 		req.TopK = s.opts.DefaultTopK
 	}
@@ -175,7 +191,7 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 		return now
 	}
 	t := start
-	terms := s.QueryTerms(req.Query)
+	terms := s.QueryTermsIn(req.Collection, req.Query)
 	if len(terms) == 0 {
 		return Result{}, fmt.Errorf("%w: no searchable words in %q", ErrEmptyQuery, truncate(req.Query, 40))
 	}
@@ -185,17 +201,32 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 	if reranking {
 		k = max(k, rerankPool) // the reranker sees the top 20 whatever top_k is
 	}
-	hits, st, err := s.store.Search(ctx, req.Collection, terms, req.Filter, k)
+	if req.Weights != nil {
+		req.weights = *req.Weights
+	} else {
+		info, err := s.store.Collection(req.Collection)
+		if err != nil {
+			return Result{}, err
+		}
+		req.weights = info.FusionWeights()
+	}
+	hits, evidence, st, err := s.candidates(ctx, &req, terms, k, func(name string) { t = stage(name, t) })
 	if err != nil {
 		if errors.Is(err, index.ErrInvalid) {
 			return Result{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		return Result{}, err
 	}
-	t = stage("bm25", t)
 	out, err := s.hydrate(ctx, req, terms, hits)
 	if err != nil {
 		return Result{}, err
+	}
+	ev := make(map[string]*Evidence, len(hits))
+	for i := range hits {
+		ev[hits[i].ChunkID] = &evidence[i]
+	}
+	for i := range out {
+		out[i].Evidence = *ev[out[i].ChunkID]
 	}
 	t = stage("fetch", t)
 	var info *RerankInfo

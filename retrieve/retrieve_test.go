@@ -227,6 +227,9 @@ func canonical(hits []retrieve.Hit) []retrieve.Hit {
 	out := slices.Clone(hits)
 	for i := range out {
 		out[i].Score = math.Round(out[i].Score*1e9) / 1e9
+		// Evidence carries per-source scores, which a function word
+		// ("or") shifts without changing the order.
+		out[i].Evidence = retrieve.Evidence{}
 	}
 	slices.SortStableFunc(out, func(a, b retrieve.Hit) int {
 		switch {
@@ -349,8 +352,10 @@ func checkHits(t *testing.T, an *index.Analyzer, query string, hits []retrieve.H
 		if i > 0 && h.Score > hits[i-1].Score {
 			t.Errorf("Search(%q) hit %d score %v > hit %d score %v, want descending", query, i, h.Score, i-1, hits[i-1].Score)
 		}
-		if len(h.Matched) == 0 {
-			t.Errorf("Search(%q) hit %d (%s): no matched terms", query, i, h.ChunkID)
+		// A hit shares a word with the query, unless the keyword graph
+		// reached it through a neighbour keyword ([seed, neighbour]).
+		if len(h.Matched) == 0 && len(h.Evidence.GraphPath) != 2 {
+			t.Errorf("Search(%q) hit %d (%s): no matched terms, evidence %+v", query, i, h.ChunkID, h.Evidence)
 		}
 		if seen := slices.Compact(slices.Sorted(slices.Values(h.Matched))); len(seen) != len(h.Matched) {
 			t.Errorf("Search(%q) hit %d matched = %q, want no duplicates", query, i, h.Matched)
@@ -695,7 +700,7 @@ func TestSearchDebug(t *testing.T) {
 				t.Errorf("Search(%q) stage %s took %v, search took %v", q, st.Name, st.Took, res.Took)
 			}
 		}
-		if diff := cmp.Diff([]string{"analyse", "bm25", "fetch"}, names); diff != "" {
+		if diff := cmp.Diff([]string{"analyse", "bm25", "outline", "graph", "fuse", "fetch"}, names); diff != "" {
 			t.Errorf("Search(%q) Debug.Stages mismatch (-want +got):\n%s", q, diff)
 		}
 	}

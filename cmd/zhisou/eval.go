@@ -38,6 +38,9 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	var rf rerankFlags
 	rf.register(fs)
 	withRerank := fs.Bool("rerank", false, "rerank with the LLM configured by -rerank-url or -rerank-config, and report status counts, tokens and cost")
+	modeName := fs.String("mode", "fused", "candidate sources: fused, bm25, outline or graph")
+	var fw fusionFlags
+	fw.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: zhisou eval -data DIR [-corpus PATH] [-baseline bleve] [-json] [-run FILE]\n\nWithout -collection the corpus is ingested into a temporary store; with -collection NAME\n(and -store DIR) the queries run against that existing collection instead.\n\n")
 		fs.PrintDefaults()
@@ -74,7 +77,15 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	case !*withRerank:
 		reranker = nil // retrieval alone unless asked
 	}
-	cfg := evalConfig{set: set, an: an, existing: isSet(fs, "collection"), store: c.store, collection: c.collection, baseline: *baseline == "bleve", logger: logger, reranker: reranker}
+	mode, err := retrieve.ParseMode(*modeName)
+	if err != nil {
+		return fmt.Errorf("eval: -mode: %w", err)
+	}
+	weights, err := fw.weights(fs)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	cfg := evalConfig{set: set, an: an, existing: isSet(fs, "collection"), store: c.store, collection: c.collection, baseline: *baseline == "bleve", logger: logger, reranker: reranker, mode: mode, weights: weights}
 	res, err := evaluate(ctx, cfg)
 	if err != nil {
 		return err
@@ -212,6 +223,9 @@ type evalMetrics struct {
 	// least longQueryRunes characters (not in the JSON, whose keys are fixed).
 	longQueries int
 	longLatency map[string]float64
+	// extraLatency is the time the outline and graph sources and the fusion
+	// took per query (their debug stages), in fused mode.
+	extraLatency map[string]float64
 }
 
 type rankedDoc struct {
@@ -229,6 +243,8 @@ type evalConfig struct {
 	logger     interface{ Info(string, ...any) }
 	tune       *index.Collection
 	reranker   retrieve.Reranker
+	mode       retrieve.Mode
+	weights    *index.FusionWeights // nil: the collection's
 }
 
 type evalResult struct {
@@ -315,7 +331,7 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 	s := retrieve.New(store, retrieve.Options{MaxTopK: evalMaxChunks, Reranker: cfg.reranker})
 	res.rerank = map[string]int{}
 	res.zhisouRun = map[string][]rankedDoc{}
-	var lat []time.Duration
+	var lat, extra []time.Duration
 	for _, q := range cfg.set.queries {
 		// Ask for evalDepth chunks; when they hold fewer than evalDepth
 		// documents (documents with many chunks), ask again for more, so that
@@ -324,9 +340,18 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 		var ranked []rankedDoc
 		for k := evalDepth; ; k *= 4 {
 			start := time.Now()
-			r, err := s.Search(ctx, retrieve.Request{Collection: collection, Query: q.Text, TopK: min(k, evalMaxChunks)})
+			r, err := s.Search(ctx, retrieve.Request{Collection: collection, Query: q.Text, TopK: min(k, evalMaxChunks), Mode: cfg.mode, Weights: cfg.weights, Debug: true})
 			if k == evalDepth {
 				lat = append(lat, time.Since(start))
+				if cfg.mode == retrieve.ModeFused && r.Debug != nil {
+					var d time.Duration
+					for _, st := range r.Debug.Stages {
+						if st.Name == retrieve.SourceOutline || st.Name == retrieve.SourceGraph || st.Name == "fuse" {
+							d += st.Took
+						}
+					}
+					extra = append(extra, d)
+				}
 				if ri := r.Rerank; ri != nil && ri.Status != "off" {
 					res.rerank[ri.Status]++
 					res.rerankUsage.Prompt += ri.Usage.Prompt
@@ -356,6 +381,9 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 		res.zhisouRun[q.ID] = ranked[:min(len(ranked), evalDepth)]
 	}
 	res.zhisou = score(cfg.set, res.zhisouRun, lat)
+	if len(extra) > 0 {
+		res.zhisou.extraLatency = percentiles(extra)
+	}
 	res.zhisou.Docs = int(info.Stats.Docs)
 	res.zhisou.IngestSeconds = ingestTook.Seconds()
 
@@ -581,6 +609,11 @@ func printEval(w io.Writer, res *evalResult) {
 	if z.longQueries > 0 {
 		for _, p := range []string{"p50", "p99"} {
 			row(fmt.Sprintf("%d queries ≥%d chars %s ms", z.longQueries, longQueryRunes, p), z.longLatency[p], b.longLatency[p], true)
+		}
+	}
+	if z.extraLatency != nil {
+		for _, p := range []string{"p50", "p99"} {
+			row("outline+graph+fusion "+p+" ms", z.extraLatency[p], 0, true)
 		}
 	}
 	row("ingest s", z.IngestSeconds, b.IngestSeconds, true)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zhisou/zhisou/rerank/fakellm"
+	"github.com/zhisou/zhisou/retrieve"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -81,7 +82,29 @@ func TestEvalTestdataGolden(t *testing.T) {
 	if diff := cmp.Diff(string(want), b.String()); diff != "" {
 		t.Errorf("eval summary differs from %s (-golden +now); if the change is intended, run with -update and review the diff:\n%s", golden, diff)
 	}
-	checkAgainstBaseline(t, "testdata", res, map[string]bool{"recall@1": true, "recall@5": true, "mrr@10": true, "ndcg@10": true})
+	checkAgainstBaseline(t, "testdata", res, map[string]bool{"recall@1": true, "recall@5": true, "mrr@10": true})
+
+	// The fused default against BM25 alone (the target).
+	bm25, err := evaluate(t.Context(), evalConfig{set: set, an: testAnalyzer(t), mode: retrieve.ModeBM25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFusedNotWorse(t, "testdata", res.zhisou, bm25.zhisou)
+}
+
+// checkFusedNotWorse fails when the fused ranking is below BM25 alone on
+// recall@10, mrr@10 or ndcg@10.
+func checkFusedNotWorse(t *testing.T, set string, fused, bm25 *evalMetrics) {
+	t.Helper()
+	t.Logf("%s fused vs bm25: recall@10 %.4f/%.4f mrr@10 %.4f/%.4f ndcg@10 %.4f/%.4f", set, fused.Recall10, bm25.Recall10, fused.MRR10, bm25.MRR10, fused.NDCG10, bm25.NDCG10)
+	for _, m := range []struct {
+		name     string
+		got, ref float64
+	}{{"recall@10", fused.Recall10, bm25.Recall10}, {"mrr@10", fused.MRR10, bm25.MRR10}, {"ndcg@10", fused.NDCG10, bm25.NDCG10}} {
+		if m.got < m.ref {
+			t.Errorf("%s %s: fused %.4f < bm25 %.4f", set, m.name, m.got, m.ref)
+		}
+	}
 }
 
 // checkAgainstBaseline fails when zhisou is below stock bleve on a quality
@@ -129,6 +152,11 @@ func TestEvalCMRC2018(t *testing.T) {
 		}
 	}
 	checkAgainstBaseline(t, "cmrc2018", res, map[string]bool{"recall@100": true})
+	bm25, err := evaluate(t.Context(), evalConfig{set: set, an: testAnalyzer(t), mode: retrieve.ModeBM25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFusedNotWorse(t, "cmrc2018", z, bm25.zhisou)
 }
 
 // TestEvalCommand runs 'zhisou eval' end to end on a tiny set and checks the

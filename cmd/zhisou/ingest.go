@@ -1,11 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"maps"
 	"os"
+	"slices"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -23,7 +27,9 @@ func cmdIngest(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, `usage: zhisou ingest [flags] PATH...
 
-Ingests files and folders (Markdown .md, text .txt, corpus .jsonl) into a collection.
+Ingests files and folders into a collection: Markdown, text, HTML, transcripts
+(.srt, .vtt, speaker-labelled .txt), CSV and XLSX question banks or tables, DOCX,
+PPTX, PDF (text layer) and corpus .jsonl.
 By default it sends them to the server at -addr; with -store DIR (or ZHISOU_STORE)
 it opens that data directory itself, which works only while no server holds it.
 
@@ -74,6 +80,13 @@ it opens that data directory itself, which works only while no server holds it.
 			}
 			_ = bar.Set(done) // drawing errors do not matter
 		}
+	} else if !*quiet {
+		// Not a terminal (a log, a pipe): a line at every tenth of the files.
+		opts.Progress = func(done, total int) {
+			if done == total || done*10/total != (done-1)*10/total {
+				fmt.Fprintf(env.stderr, "ingest: %d/%d files\n", done, total)
+			}
+		}
 	}
 	rep, err := ingest.Run(ctx, sink, fs.Args(), opts)
 	if bar != nil {
@@ -98,6 +111,28 @@ func printReport(env *cmdEnv, rep ingest.Report) {
 	}
 	fmt.Fprintf(env.stdout, "files %d: added %d, updated %d, unchanged %d, stale %d, deleted %d, skipped %d, failed %d\n",
 		rep.Files, rep.Added, rep.Updated, rep.Unchanged, rep.Stale, rep.Deleted, len(rep.Skipped), len(rep.Failed))
+	printFormats(env.stdout, rep)
+}
+
+// printFormats writes one line per format: files read, failed and skipped,
+// the text extracted, and the reading throughput (parsing and extraction;
+// indexing is in the last line's total).
+func printFormats(w io.Writer, rep ingest.Report) {
+	exts := slices.Sorted(maps.Keys(rep.Formats))
+	var text int64
+	for _, ext := range exts {
+		st := rep.Formats[ext]
+		text += st.TextBytes
+		name := cmp.Or(ext, "(none)")
+		fmt.Fprintf(w, "  %-6s %4d files: read %d, failed %d, skipped %d; %7.3f MB text, read in %.3f s", name, st.Files, st.Read, st.Failed, st.Skipped, float64(st.TextBytes)/1e6, st.Took.Seconds())
+		if s := st.Took.Seconds(); s > 0 && st.Read > 0 {
+			fmt.Fprintf(w, " (%.2f MB/s, %.1f files/s)", float64(st.TextBytes)/1e6/s, float64(st.Files)/s)
+		}
+		fmt.Fprintln(w)
+	}
+	if s := rep.Took.Seconds(); s > 0 {
+		fmt.Fprintf(w, "  total  %.3f MB text in %.3f s, indexing included (%.2f MB/s, %.1f files/s)\n", float64(text)/1e6, s, float64(text)/1e6/s, float64(rep.Files)/s)
+	}
 }
 
 // errNoQuery is returned by search without a query.

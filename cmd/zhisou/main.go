@@ -61,6 +61,7 @@ commands:
   eval     score retrieval quality and latency on a labelled set
   bench    load-test a running server with eval queries (QPS, p50/p95/p99)
   fake-llm run a fake OpenAI-protocol server for reranker demos
+  lexicon  get or replace a collection's lexicon (terms kept whole, synonyms, stop words)
   help     show this text
 
 Run 'zhisou <command> -h' for the flags of a command.
@@ -94,6 +95,8 @@ func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 		return cmdBench(ctx, env, rest)
 	case "fake-llm":
 		return cmdFakeLLM(ctx, env, rest)
+	case "lexicon":
+		return cmdLexicon(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.stdout, usage)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -37,6 +38,21 @@ type hitView struct {
 	Context     string   `json:"context,omitempty"`
 	// Question is the hit's question-bank item, when it is one.
 	Question *index.Question `json:"question,omitempty"`
+	Evidence *evidenceView   `json:"evidence,omitempty"`
+}
+
+// evidenceView is a hit's evidence as search prints it.
+type evidenceView struct {
+	Sources     []string `json:"sources"`
+	FusedRank   int32    `json:"fused_rank"`
+	BM25Rank    int32    `json:"bm25_rank"`
+	OutlineRank int32    `json:"outline_rank"`
+	GraphRank   int32    `json:"graph_rank"`
+	BM25        float64  `json:"bm25_score"`
+	Outline     float64  `json:"outline_score"`
+	Graph       float64  `json:"graph_score"`
+	OutlinePath []string `json:"outline_path,omitempty"`
+	GraphPath   []string `json:"graph_path,omitempty"`
 }
 
 type debugView struct {
@@ -63,6 +79,10 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.Var(&rerankMode, "rerank", "LLM reranking: auto (when configured), off, or required; -rerank alone means required")
 	var rf rerankFlags
 	rf.register(fs)
+	explain := fs.Bool("explain", false, "print each hit's evidence: sources, ranks, scores, outline and graph paths")
+	modeName := fs.String("mode", "fused", "candidate sources: fused, bm25, outline or graph")
+	var fw fusionFlags
+	fw.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: zhisou search [flags] QUERY...\n\nSearches the server at -addr, or the data directory -store when that flag (or ZHISOU_STORE) is set.\n\n")
 		fs.PrintDefaults()
@@ -92,6 +112,14 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 	}
 	mode := rerankMode.mode()
+	smode, err := retrieve.ParseMode(*modeName)
+	if err != nil {
+		return fmt.Errorf("search: -mode: %w", err)
+	}
+	weights, err := fw.weights(fs)
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	logger, err := env.logger(c.logLevel)
@@ -114,6 +142,7 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		res, err := retrieve.New(store, retrieve.Options{Reranker: reranker}).Search(ctx, retrieve.Request{
 			Collection: c.collection, Query: query, TopK: *k, Filter: filter, WithContext: *withContext, Debug: *debug, Rerank: mode,
+			Mode: smode, Weights: weights,
 		})
 		if err != nil {
 			return fmt.Errorf("search: %w", err)
@@ -127,11 +156,16 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 		defer conn.Close()
-		resp, err := client.Search(ctx, &retrievalv1.SearchRequest{
+		preq := &retrievalv1.SearchRequest{
 			Collection: c.collection, Query: query, TopK: int32(*k), WithContext: *withContext, Debug: *debug,
 			Rerank: []retrievalv1.RerankMode{retrievalv1.RerankMode_RERANK_MODE_UNSPECIFIED, retrievalv1.RerankMode_RERANK_MODE_OFF, retrievalv1.RerankMode_RERANK_MODE_REQUIRED}[mode],
 			Filter: &retrievalv1.SearchFilter{DocumentIds: filter.DocIDs, Metadata: filter.Metadata, HeadingPrefix: filter.HeadingPrefix},
-		})
+			Mode:   searchModeProto(smode),
+		}
+		if weights != nil {
+			preq.Fusion = fusionToProto(*weights)
+		}
+		resp, err := client.Search(ctx, preq)
 		if err != nil {
 			return fmt.Errorf("search: %w", clientErr(c.addr, err))
 		}
@@ -148,7 +182,7 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		return enc.Encode(out)
 	}
-	printHits(env, query, hits, dbg, took)
+	printHits(env, query, hits, dbg, took, *explain)
 	if rr != nil && rr.GetStatus() != "off" {
 		fmt.Fprintf(env.stdout, "\nrerank: %s (provider %s, %s, tokens in %d / out %d / reasoning %d, cost %.6f, top changed %v)\n",
 			rr.GetStatus(), rr.GetProvider(), rr.GetTook().AsDuration().Round(time.Millisecond), rr.GetPromptTokens(), rr.GetCompletionTokens(), rr.GetReasoningTokens(), rr.GetCost(), rr.GetTopChanged())
@@ -163,6 +197,12 @@ func viewsFromProto(resp *retrievalv1.SearchResponse) ([]hitView, *debugView, ti
 			Rank: i + 1, ChunkID: h.GetChunkId(), DocumentID: h.GetDocumentId(), Title: h.GetDocumentTitle(),
 			HeadingPath: h.GetHeadingPath(), Text: h.GetText(), Score: h.GetScore(), Matched: h.GetMatchedTerms(), Context: h.GetContext(),
 			Highlights: [][2]int{}, Question: questionFromProto(h.GetQuestion()),
+		}
+		if e := h.GetEvidence(); e != nil {
+			v.Evidence = &evidenceView{
+				Sources: e.GetSources(), FusedRank: e.GetFusedRank(), BM25Rank: e.GetBm25Rank(), OutlineRank: e.GetOutlineRank(), GraphRank: e.GetGraphRank(),
+				BM25: e.GetBm25Score(), Outline: e.GetOutlineScore(), Graph: e.GetGraphScore(), OutlinePath: e.GetOutlinePath(), GraphPath: e.GetGraphPath(),
+			}
 		}
 		for _, sp := range h.GetHighlights() {
 			v.Highlights = append(v.Highlights, [2]int{int(sp.GetStart()), int(sp.GetEnd())})
@@ -182,7 +222,7 @@ func viewsFromProto(resp *retrievalv1.SearchResponse) ([]hitView, *debugView, ti
 	return hits, dbg, resp.GetTook().AsDuration()
 }
 
-func printHits(env *cmdEnv, query string, hits []hitView, dbg *debugView, took time.Duration) {
+func printHits(env *cmdEnv, query string, hits []hitView, dbg *debugView, took time.Duration, explain bool) {
 	open, closeMark := "【", "】"
 	if f, ok := env.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		open, closeMark = "\x1b[1;31m", "\x1b[0m"
@@ -207,7 +247,38 @@ func printHits(env *cmdEnv, query string, hits []hitView, dbg *debugView, took t
 		if h.Context != "" {
 			fmt.Fprintf(w, "   context: %s\n", strings.ReplaceAll(h.Context, "\n", " "))
 		}
+		if explain && h.Evidence != nil {
+			printEvidence(w, h)
+		}
 	}
+}
+
+// printEvidence prints how a hit was found: one line per source that found it,
+// then the matched terms.
+func printEvidence(w io.Writer, h hitView) {
+	e := h.Evidence
+	fmt.Fprintf(w, "   evidence: fused rank %d, found by %s\n", e.FusedRank, strings.Join(e.Sources, " + "))
+	if e.BM25Rank > 0 {
+		fmt.Fprintf(w, "     bm25     rank %d, score %.3f\n", e.BM25Rank, e.BM25)
+	}
+	if e.OutlineRank > 0 {
+		fmt.Fprintf(w, "     outline  rank %d, score %.3f, section %s\n", e.OutlineRank, e.Outline, index.HeadingString(e.OutlinePath))
+	}
+	if e.GraphRank > 0 {
+		fmt.Fprintf(w, "     graph    rank %d, score %.3f, keywords %s\n", e.GraphRank, e.Graph, strings.Join(e.GraphPath, " → "))
+	}
+	if len(h.Matched) > 0 {
+		fmt.Fprintf(w, "     matched  %s\n", strings.Join(h.Matched, " "))
+	}
+}
+
+func searchModeProto(m retrieve.Mode) retrievalv1.SearchMode {
+	for pm, rm := range searchModes {
+		if rm == m && pm != retrievalv1.SearchMode_SEARCH_MODE_UNSPECIFIED {
+			return pm
+		}
+	}
+	return retrievalv1.SearchMode_SEARCH_MODE_UNSPECIFIED
 }
 
 // snippet returns about n runes of text around the first highlight, with the

@@ -225,6 +225,12 @@ func (s *server) CreateCollection(ctx context.Context, req *retrievalv1.CreateCo
 	if w := pc.GetFieldWeights(); w != nil {
 		cfg.Weights = index.FieldWeights{Title: w.GetTitle(), Heading: w.GetHeading(), Body: w.GetBody()}
 	}
+	if w := pc.GetFusion(); w != nil {
+		cfg.Fusion = fusionFromProto(w)
+		if err := cfg.Fusion.Validate(); err != nil {
+			return nil, s.toStatus(fmt.Errorf("collection.fusion: %w", err))
+		}
+	}
 	if err := s.store.CreateCollection(ctx, cfg); err != nil {
 		return nil, s.toStatus(err)
 	}
@@ -240,7 +246,25 @@ func collectionToProto(c index.CollectionInfo) *retrievalv1.Collection {
 		Name: c.Name, Description: c.Description, K1: &c.K1, B: &c.B,
 		FieldWeights:  &retrievalv1.FieldWeights{Title: c.Weights.Title, Heading: c.Weights.Heading, Body: c.Weights.Body},
 		DocumentCount: c.Stats.Docs, ChunkCount: c.Stats.Chunks, MetadataKeys: c.MetadataKeys,
+		Fusion: fusionToProto(c.FusionWeights()),
 	}
+}
+
+func fusionFromProto(w *retrievalv1.FusionWeights) index.FusionWeights {
+	return index.FusionWeights{BM25: w.GetBm25(), Outline: w.GetOutline(), Graph: w.GetGraph()}
+}
+
+func fusionToProto(w index.FusionWeights) *retrievalv1.FusionWeights {
+	return &retrievalv1.FusionWeights{Bm25: w.BM25, Outline: w.Outline, Graph: w.Graph}
+}
+
+// searchModes maps the API's search modes to the retriever's.
+var searchModes = map[retrievalv1.SearchMode]retrieve.Mode{
+	retrievalv1.SearchMode_SEARCH_MODE_UNSPECIFIED: retrieve.ModeFused,
+	retrievalv1.SearchMode_SEARCH_MODE_FUSED:       retrieve.ModeFused,
+	retrievalv1.SearchMode_SEARCH_MODE_BM25:        retrieve.ModeBM25,
+	retrievalv1.SearchMode_SEARCH_MODE_OUTLINE:     retrieve.ModeOutline,
+	retrievalv1.SearchMode_SEARCH_MODE_GRAPH:       retrieve.ModeGraph,
 }
 
 // ListCollections pages through collections by name.
@@ -671,8 +695,20 @@ func searchRequestFromProto(req *retrievalv1.SearchRequest) (retrieve.Request, e
 	default:
 		return retrieve.Request{}, invalid("rerank %d is not a RerankMode", req.GetRerank())
 	}
+	smode, ok := searchModes[req.GetMode()]
+	if !ok {
+		return retrieve.Request{}, invalid("mode %d is not a SearchMode", req.GetMode())
+	}
+	var weights *index.FusionWeights
+	if w := req.GetFusion(); w != nil {
+		fw := fusionFromProto(w)
+		if err := fw.Validate(); err != nil {
+			return retrieve.Request{}, invalid("fusion: %v", strings.TrimPrefix(err.Error(), index.ErrInvalid.Error()+": "))
+		}
+		weights = &fw
+	}
 	return retrieve.Request{
-		Rerank: mode, RerankTimeout: rt,
+		Rerank: mode, RerankTimeout: rt, Mode: smode, Weights: weights,
 		Collection: req.GetCollection(), Query: req.GetQuery(), TopK: int(req.GetTopK()),
 		Filter:      index.Filter{DocIDs: f.GetDocumentIds(), Metadata: f.GetMetadata(), HeadingPrefix: f.GetHeadingPrefix()},
 		WithContext: req.GetWithContext(), Debug: req.GetDebug(),
@@ -685,7 +721,7 @@ func searchResultToProto(res retrieve.Result) *retrievalv1.SearchResponse {
 		ph := &retrievalv1.SearchHit{
 			ChunkId: h.ChunkID, DocumentId: h.DocID, DocumentTitle: h.Title, HeadingPath: h.HeadingPath,
 			Text: h.Text, Score: h.Score, MatchedTerms: h.Matched, Context: h.Context,
-			Question: questionToProto(h.Question),
+			Question: questionToProto(h.Question), Evidence: evidenceToProto(h.Evidence),
 		}
 		for _, sp := range h.Highlights {
 			ph.Highlights = append(ph.Highlights, &retrievalv1.Highlight{Start: int32(sp.Start), End: int32(sp.End)})
@@ -713,4 +749,39 @@ func searchResultToProto(res retrieve.Result) *retrievalv1.SearchResponse {
 		resp.Debug = pd
 	}
 	return resp
+}
+
+func evidenceToProto(e retrieve.Evidence) *retrievalv1.Evidence {
+	return &retrievalv1.Evidence{
+		Sources: e.Sources, FusedRank: int32(e.FusedRank), Bm25Rank: int32(e.BM25Rank), OutlineRank: int32(e.OutlineRank), GraphRank: int32(e.GraphRank),
+		Bm25Score: e.BM25, OutlineScore: e.Outline, GraphScore: e.Graph, OutlinePath: e.OutlinePath, GraphPath: e.GraphPath,
+	}
+}
+
+// GetLexicon returns a collection's lexicon.
+func (s *server) GetLexicon(ctx context.Context, req *retrievalv1.GetLexiconRequest) (*retrievalv1.GetLexiconResponse, error) {
+	if err := checkCollection("collection", req.GetCollection()); err != nil {
+		return nil, s.toStatus(err)
+	}
+	info, err := s.store.Lexicon(req.GetCollection())
+	if err != nil {
+		return nil, s.toStatus(err)
+	}
+	return &retrievalv1.GetLexiconResponse{Lexicon: lexiconToProto(info.Lexicon), Version: info.Version, PendingReindex: int64(info.PendingReindex)}, nil
+}
+
+// ReplaceLexicon replaces a collection's lexicon; the chunks it affects are
+// re-indexed in the background.
+func (s *server) ReplaceLexicon(ctx context.Context, req *retrievalv1.ReplaceLexiconRequest) (*retrievalv1.ReplaceLexiconResponse, error) {
+	if err := checkCollection("collection", req.GetCollection()); err != nil {
+		return nil, s.toStatus(err)
+	}
+	if req.GetLexicon() == nil {
+		return nil, s.toStatus(invalid("lexicon is required (an empty lexicon clears it)"))
+	}
+	info, err := s.store.ReplaceLexicon(ctx, req.GetCollection(), lexiconFromProto(req.GetLexicon()))
+	if err != nil {
+		return nil, s.toStatus(err)
+	}
+	return &retrievalv1.ReplaceLexiconResponse{ReindexedChunks: int64(info.PendingReindex), Version: info.Version, Lexicon: lexiconToProto(info.Lexicon)}, nil
 }

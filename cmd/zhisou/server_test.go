@@ -394,6 +394,31 @@ func TestServerBadInput(t *testing.T) {
 			_, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: "kb", Documents: tooMany})
 			return err
 		}, codes.InvalidArgument, "over the limit"},
+		{"negative fusion weight", func() error {
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格", Fusion: &retrievalv1.FusionWeights{Bm25: 1, Graph: -0.5}})
+			return err
+		}, codes.InvalidArgument, "fusion weight graph -0.5"},
+		{"NaN fusion weight", func() error {
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格", Fusion: &retrievalv1.FusionWeights{Bm25: math.NaN()}})
+			return err
+		}, codes.InvalidArgument, "fusion weight bm25 NaN"},
+		{"all fusion weights 0", func() error {
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格", Fusion: &retrievalv1.FusionWeights{}})
+			return err
+		}, codes.InvalidArgument, "all 0"},
+		{"unknown search mode", func() error {
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格", Mode: 42})
+			return err
+		}, codes.InvalidArgument, "mode 42"},
+		{"collection with a NaN fusion weight", func() error {
+			_, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: "nan", Fusion: &retrievalv1.FusionWeights{Outline: math.NaN()}}})
+			return err
+		}, codes.InvalidArgument, "fusion weight outline NaN"},
+		{"collection with a NaN k1", func() error {
+			k1 := math.NaN()
+			_, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: "nank1", K1: &k1}})
+			return err
+		}, codes.InvalidArgument, "NaN"},
 		{"bad collection name", func() error {
 			_, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: "Bad Name!"}})
 			return err

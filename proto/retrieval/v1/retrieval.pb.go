@@ -142,6 +142,67 @@ func (UpsertOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{1}
 }
 
+// SearchMode chooses the candidate sources of a search.
+type SearchMode int32
+
+const (
+	// SEARCH_MODE_UNSPECIFIED means fused.
+	SearchMode_SEARCH_MODE_UNSPECIFIED SearchMode = 0
+	// SEARCH_MODE_FUSED fuses BM25, outline match and keyword-graph expansion.
+	SearchMode_SEARCH_MODE_FUSED SearchMode = 1
+	// SEARCH_MODE_BM25 ranks by BM25F with document evidence alone.
+	SearchMode_SEARCH_MODE_BM25 SearchMode = 2
+	// SEARCH_MODE_OUTLINE ranks the chunks of the sections whose heading paths match.
+	SearchMode_SEARCH_MODE_OUTLINE SearchMode = 3
+	// SEARCH_MODE_GRAPH ranks the chunks reached through the keyword graph.
+	SearchMode_SEARCH_MODE_GRAPH SearchMode = 4
+)
+
+// Enum value maps for SearchMode.
+var (
+	SearchMode_name = map[int32]string{
+		0: "SEARCH_MODE_UNSPECIFIED",
+		1: "SEARCH_MODE_FUSED",
+		2: "SEARCH_MODE_BM25",
+		3: "SEARCH_MODE_OUTLINE",
+		4: "SEARCH_MODE_GRAPH",
+	}
+	SearchMode_value = map[string]int32{
+		"SEARCH_MODE_UNSPECIFIED": 0,
+		"SEARCH_MODE_FUSED":       1,
+		"SEARCH_MODE_BM25":        2,
+		"SEARCH_MODE_OUTLINE":     3,
+		"SEARCH_MODE_GRAPH":       4,
+	}
+)
+
+func (x SearchMode) Enum() *SearchMode {
+	p := new(SearchMode)
+	*p = x
+	return p
+}
+
+func (x SearchMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SearchMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_retrieval_v1_retrieval_proto_enumTypes[2].Descriptor()
+}
+
+func (SearchMode) Type() protoreflect.EnumType {
+	return &file_retrieval_v1_retrieval_proto_enumTypes[2]
+}
+
+func (x SearchMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SearchMode.Descriptor instead.
+func (SearchMode) EnumDescriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{2}
+}
+
 // RerankMode says how a search uses the LLM reranker.
 type RerankMode int32
 
@@ -180,11 +241,11 @@ func (x RerankMode) String() string {
 }
 
 func (RerankMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_retrieval_v1_retrieval_proto_enumTypes[2].Descriptor()
+	return file_retrieval_v1_retrieval_proto_enumTypes[3].Descriptor()
 }
 
 func (RerankMode) Type() protoreflect.EnumType {
-	return &file_retrieval_v1_retrieval_proto_enumTypes[2]
+	return &file_retrieval_v1_retrieval_proto_enumTypes[3]
 }
 
 func (x RerankMode) Number() protoreflect.EnumNumber {
@@ -193,7 +254,7 @@ func (x RerankMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RerankMode.Descriptor instead.
 func (RerankMode) EnumDescriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{2}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{3}
 }
 
 // Collection is a knowledge base: the unit of isolation and of BM25 statistics.
@@ -214,7 +275,10 @@ type Collection struct {
 	// ChunkCount is the number of chunks (output only).
 	ChunkCount int64 `protobuf:"varint,7,opt,name=chunk_count,json=chunkCount" json:"chunk_count,omitempty"`
 	// MetadataKeys are the metadata keys documents have used; filters may use them (output only).
-	MetadataKeys  []string `protobuf:"bytes,8,rep,name=metadata_keys,json=metadataKeys" json:"metadata_keys,omitempty"`
+	MetadataKeys []string `protobuf:"bytes,8,rep,name=metadata_keys,json=metadataKeys" json:"metadata_keys,omitempty"`
+	// Fusion weighs the candidate sources of a fused search; unset means the
+	// defaults (bm25 1, outline 0.2, graph 0.01).
+	Fusion        *FusionWeights `protobuf:"bytes,9,opt,name=fusion" json:"fusion,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -305,6 +369,79 @@ func (x *Collection) GetMetadataKeys() []string {
 	return nil
 }
 
+func (x *Collection) GetFusion() *FusionWeights {
+	if x != nil {
+		return x.Fusion
+	}
+	return nil
+}
+
+// FusionWeights weigh the candidate sources of a fused search. Each source's
+// scores are divided by its best score before weighting, so unbounded BM25
+// scores cannot swamp the others. Each weight is 0..10; not all 0.
+type FusionWeights struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// BM25 weight.
+	Bm25 float64 `protobuf:"fixed64,1,opt,name=bm25" json:"bm25,omitempty"`
+	// Outline weight: chunks of the sections whose heading paths match the query.
+	Outline float64 `protobuf:"fixed64,2,opt,name=outline" json:"outline,omitempty"`
+	// Graph weight: chunks reached through the keyword graph.
+	Graph         float64 `protobuf:"fixed64,3,opt,name=graph" json:"graph,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FusionWeights) Reset() {
+	*x = FusionWeights{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FusionWeights) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FusionWeights) ProtoMessage() {}
+
+func (x *FusionWeights) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FusionWeights.ProtoReflect.Descriptor instead.
+func (*FusionWeights) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *FusionWeights) GetBm25() float64 {
+	if x != nil {
+		return x.Bm25
+	}
+	return 0
+}
+
+func (x *FusionWeights) GetOutline() float64 {
+	if x != nil {
+		return x.Outline
+	}
+	return 0
+}
+
+func (x *FusionWeights) GetGraph() float64 {
+	if x != nil {
+		return x.Graph
+	}
+	return 0
+}
+
 // FieldWeights are BM25F field weights; unset means the defaults (2, 1.5, 1).
 type FieldWeights struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -320,7 +457,7 @@ type FieldWeights struct {
 
 func (x *FieldWeights) Reset() {
 	*x = FieldWeights{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[1]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +469,7 @@ func (x *FieldWeights) String() string {
 func (*FieldWeights) ProtoMessage() {}
 
 func (x *FieldWeights) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[1]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +482,7 @@ func (x *FieldWeights) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldWeights.ProtoReflect.Descriptor instead.
 func (*FieldWeights) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{1}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *FieldWeights) GetTitle() float64 {
@@ -380,7 +517,7 @@ type CreateCollectionRequest struct {
 
 func (x *CreateCollectionRequest) Reset() {
 	*x = CreateCollectionRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[2]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +529,7 @@ func (x *CreateCollectionRequest) String() string {
 func (*CreateCollectionRequest) ProtoMessage() {}
 
 func (x *CreateCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[2]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +542,7 @@ func (x *CreateCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectionRequest.ProtoReflect.Descriptor instead.
 func (*CreateCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{2}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateCollectionRequest) GetCollection() *Collection {
@@ -426,7 +563,7 @@ type CreateCollectionResponse struct {
 
 func (x *CreateCollectionResponse) Reset() {
 	*x = CreateCollectionResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[3]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +575,7 @@ func (x *CreateCollectionResponse) String() string {
 func (*CreateCollectionResponse) ProtoMessage() {}
 
 func (x *CreateCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[3]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +588,7 @@ func (x *CreateCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectionResponse.ProtoReflect.Descriptor instead.
 func (*CreateCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{3}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateCollectionResponse) GetCollection() *Collection {
@@ -474,7 +611,7 @@ type ListCollectionsRequest struct {
 
 func (x *ListCollectionsRequest) Reset() {
 	*x = ListCollectionsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[4]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +623,7 @@ func (x *ListCollectionsRequest) String() string {
 func (*ListCollectionsRequest) ProtoMessage() {}
 
 func (x *ListCollectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[4]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +636,7 @@ func (x *ListCollectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListCollectionsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{4}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListCollectionsRequest) GetPageSize() int32 {
@@ -529,7 +666,7 @@ type ListCollectionsResponse struct {
 
 func (x *ListCollectionsResponse) Reset() {
 	*x = ListCollectionsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[5]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -541,7 +678,7 @@ func (x *ListCollectionsResponse) String() string {
 func (*ListCollectionsResponse) ProtoMessage() {}
 
 func (x *ListCollectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[5]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -554,7 +691,7 @@ func (x *ListCollectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListCollectionsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{5}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListCollectionsResponse) GetCollections() []*Collection {
@@ -582,7 +719,7 @@ type GetCollectionRequest struct {
 
 func (x *GetCollectionRequest) Reset() {
 	*x = GetCollectionRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[6]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +731,7 @@ func (x *GetCollectionRequest) String() string {
 func (*GetCollectionRequest) ProtoMessage() {}
 
 func (x *GetCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[6]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +744,7 @@ func (x *GetCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCollectionRequest.ProtoReflect.Descriptor instead.
 func (*GetCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{6}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetCollectionRequest) GetName() string {
@@ -628,7 +765,7 @@ type GetCollectionResponse struct {
 
 func (x *GetCollectionResponse) Reset() {
 	*x = GetCollectionResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[7]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +777,7 @@ func (x *GetCollectionResponse) String() string {
 func (*GetCollectionResponse) ProtoMessage() {}
 
 func (x *GetCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[7]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +790,7 @@ func (x *GetCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCollectionResponse.ProtoReflect.Descriptor instead.
 func (*GetCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{7}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetCollectionResponse) GetCollection() *Collection {
@@ -674,7 +811,7 @@ type DeleteCollectionRequest struct {
 
 func (x *DeleteCollectionRequest) Reset() {
 	*x = DeleteCollectionRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[8]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +823,7 @@ func (x *DeleteCollectionRequest) String() string {
 func (*DeleteCollectionRequest) ProtoMessage() {}
 
 func (x *DeleteCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[8]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +836,7 @@ func (x *DeleteCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCollectionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{8}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeleteCollectionRequest) GetName() string {
@@ -718,7 +855,7 @@ type DeleteCollectionResponse struct {
 
 func (x *DeleteCollectionResponse) Reset() {
 	*x = DeleteCollectionResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[9]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +867,7 @@ func (x *DeleteCollectionResponse) String() string {
 func (*DeleteCollectionResponse) ProtoMessage() {}
 
 func (x *DeleteCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[9]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +880,7 @@ func (x *DeleteCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCollectionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{9}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{10}
 }
 
 // Document is a source document to store.
@@ -772,7 +909,7 @@ type Document struct {
 
 func (x *Document) Reset() {
 	*x = Document{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[10]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +921,7 @@ func (x *Document) String() string {
 func (*Document) ProtoMessage() {}
 
 func (x *Document) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[10]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +934,7 @@ func (x *Document) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Document.ProtoReflect.Descriptor instead.
 func (*Document) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{10}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Document) GetId() string {
@@ -880,7 +1017,7 @@ type QuestionItem struct {
 
 func (x *QuestionItem) Reset() {
 	*x = QuestionItem{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +1029,7 @@ func (x *QuestionItem) String() string {
 func (*QuestionItem) ProtoMessage() {}
 
 func (x *QuestionItem) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +1042,7 @@ func (x *QuestionItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuestionItem.ProtoReflect.Descriptor instead.
 func (*QuestionItem) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{11}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *QuestionItem) GetStem() string {
@@ -970,7 +1107,7 @@ type QuestionOption struct {
 
 func (x *QuestionOption) Reset() {
 	*x = QuestionOption{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1119,7 @@ func (x *QuestionOption) String() string {
 func (*QuestionOption) ProtoMessage() {}
 
 func (x *QuestionOption) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1132,7 @@ func (x *QuestionOption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuestionOption.ProtoReflect.Descriptor instead.
 func (*QuestionOption) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{12}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *QuestionOption) GetLabel() string {
@@ -1027,7 +1164,7 @@ type UpsertResult struct {
 
 func (x *UpsertResult) Reset() {
 	*x = UpsertResult{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1176,7 @@ func (x *UpsertResult) String() string {
 func (*UpsertResult) ProtoMessage() {}
 
 func (x *UpsertResult) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1189,7 @@ func (x *UpsertResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertResult.ProtoReflect.Descriptor instead.
 func (*UpsertResult) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{13}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpsertResult) GetDocumentId() string {
@@ -1089,7 +1226,7 @@ type UpsertDocumentsRequest struct {
 
 func (x *UpsertDocumentsRequest) Reset() {
 	*x = UpsertDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1238,7 @@ func (x *UpsertDocumentsRequest) String() string {
 func (*UpsertDocumentsRequest) ProtoMessage() {}
 
 func (x *UpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1251,7 @@ func (x *UpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*UpsertDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{14}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpsertDocumentsRequest) GetCollection() string {
@@ -1142,7 +1279,7 @@ type UpsertDocumentsResponse struct {
 
 func (x *UpsertDocumentsResponse) Reset() {
 	*x = UpsertDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1154,7 +1291,7 @@ func (x *UpsertDocumentsResponse) String() string {
 func (*UpsertDocumentsResponse) ProtoMessage() {}
 
 func (x *UpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,7 +1304,7 @@ func (x *UpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*UpsertDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{15}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpsertDocumentsResponse) GetResults() []*UpsertResult {
@@ -1190,7 +1327,7 @@ type StreamUpsertDocumentsRequest struct {
 
 func (x *StreamUpsertDocumentsRequest) Reset() {
 	*x = StreamUpsertDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1339,7 @@ func (x *StreamUpsertDocumentsRequest) String() string {
 func (*StreamUpsertDocumentsRequest) ProtoMessage() {}
 
 func (x *StreamUpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1352,7 @@ func (x *StreamUpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpsertDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*StreamUpsertDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{16}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StreamUpsertDocumentsRequest) GetCollection() string {
@@ -1249,7 +1386,7 @@ type StreamUpsertDocumentsResponse struct {
 
 func (x *StreamUpsertDocumentsResponse) Reset() {
 	*x = StreamUpsertDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1398,7 @@ func (x *StreamUpsertDocumentsResponse) String() string {
 func (*StreamUpsertDocumentsResponse) ProtoMessage() {}
 
 func (x *StreamUpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1411,7 @@ func (x *StreamUpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpsertDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*StreamUpsertDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{17}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StreamUpsertDocumentsResponse) GetAdded() int64 {
@@ -1318,7 +1455,7 @@ type DeleteDocumentsRequest struct {
 
 func (x *DeleteDocumentsRequest) Reset() {
 	*x = DeleteDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1467,7 @@ func (x *DeleteDocumentsRequest) String() string {
 func (*DeleteDocumentsRequest) ProtoMessage() {}
 
 func (x *DeleteDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1480,7 @@ func (x *DeleteDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{18}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteDocumentsRequest) GetCollection() string {
@@ -1373,7 +1510,7 @@ type DeleteDocumentsResponse struct {
 
 func (x *DeleteDocumentsResponse) Reset() {
 	*x = DeleteDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1522,7 @@ func (x *DeleteDocumentsResponse) String() string {
 func (*DeleteDocumentsResponse) ProtoMessage() {}
 
 func (x *DeleteDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1535,7 @@ func (x *DeleteDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{19}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteDocumentsResponse) GetDeleted() []string {
@@ -1428,7 +1565,7 @@ type GetDocumentRequest struct {
 
 func (x *GetDocumentRequest) Reset() {
 	*x = GetDocumentRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1577,7 @@ func (x *GetDocumentRequest) String() string {
 func (*GetDocumentRequest) ProtoMessage() {}
 
 func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1590,7 @@ func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentRequest.ProtoReflect.Descriptor instead.
 func (*GetDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{20}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetDocumentRequest) GetCollection() string {
@@ -1493,7 +1630,7 @@ type DocumentInfo struct {
 
 func (x *DocumentInfo) Reset() {
 	*x = DocumentInfo{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1642,7 @@ func (x *DocumentInfo) String() string {
 func (*DocumentInfo) ProtoMessage() {}
 
 func (x *DocumentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1655,7 @@ func (x *DocumentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentInfo.ProtoReflect.Descriptor instead.
 func (*DocumentInfo) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{21}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DocumentInfo) GetId() string {
@@ -1589,7 +1726,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +1738,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +1751,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{22}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Chunk) GetId() string {
@@ -1669,7 +1806,7 @@ type OutlineNode struct {
 
 func (x *OutlineNode) Reset() {
 	*x = OutlineNode{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +1818,7 @@ func (x *OutlineNode) String() string {
 func (*OutlineNode) ProtoMessage() {}
 
 func (x *OutlineNode) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +1831,7 @@ func (x *OutlineNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlineNode.ProtoReflect.Descriptor instead.
 func (*OutlineNode) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{23}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *OutlineNode) GetTitle() string {
@@ -1740,7 +1877,7 @@ type GetDocumentResponse struct {
 
 func (x *GetDocumentResponse) Reset() {
 	*x = GetDocumentResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +1889,7 @@ func (x *GetDocumentResponse) String() string {
 func (*GetDocumentResponse) ProtoMessage() {}
 
 func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +1902,7 @@ func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentResponse.ProtoReflect.Descriptor instead.
 func (*GetDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{24}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetDocumentResponse) GetDocument() *DocumentInfo {
@@ -1804,7 +1941,7 @@ type ListDocumentsRequest struct {
 
 func (x *ListDocumentsRequest) Reset() {
 	*x = ListDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +1953,7 @@ func (x *ListDocumentsRequest) String() string {
 func (*ListDocumentsRequest) ProtoMessage() {}
 
 func (x *ListDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +1966,7 @@ func (x *ListDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{25}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListDocumentsRequest) GetCollection() string {
@@ -1866,7 +2003,7 @@ type ListDocumentsResponse struct {
 
 func (x *ListDocumentsResponse) Reset() {
 	*x = ListDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1878,7 +2015,7 @@ func (x *ListDocumentsResponse) String() string {
 func (*ListDocumentsResponse) ProtoMessage() {}
 
 func (x *ListDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1891,7 +2028,7 @@ func (x *ListDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{26}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListDocumentsResponse) GetDocuments() []*DocumentInfo {
@@ -1924,7 +2061,7 @@ type SearchFilter struct {
 
 func (x *SearchFilter) Reset() {
 	*x = SearchFilter{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1936,7 +2073,7 @@ func (x *SearchFilter) String() string {
 func (*SearchFilter) ProtoMessage() {}
 
 func (x *SearchFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1949,7 +2086,7 @@ func (x *SearchFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchFilter.ProtoReflect.Descriptor instead.
 func (*SearchFilter) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{27}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SearchFilter) GetDocumentIds() []string {
@@ -1993,13 +2130,17 @@ type SearchRequest struct {
 	// RerankTimeout bounds the reranker for this request (default: the server's,
 	// 1.2 s); never beyond the call's own deadline.
 	RerankTimeout *durationpb.Duration `protobuf:"bytes,8,opt,name=rerank_timeout,json=rerankTimeout" json:"rerank_timeout,omitempty"`
+	// Mode chooses the candidate sources (default: fused).
+	Mode SearchMode `protobuf:"varint,9,opt,name=mode,enum=retrieval.v1.SearchMode" json:"mode,omitempty"`
+	// Fusion, if set, overrides the collection's fusion weights for this request.
+	Fusion        *FusionWeights `protobuf:"bytes,10,opt,name=fusion" json:"fusion,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2011,7 +2152,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2024,7 +2165,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{28}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SearchRequest) GetCollection() string {
@@ -2083,6 +2224,20 @@ func (x *SearchRequest) GetRerankTimeout() *durationpb.Duration {
 	return nil
 }
 
+func (x *SearchRequest) GetMode() SearchMode {
+	if x != nil {
+		return x.Mode
+	}
+	return SearchMode_SEARCH_MODE_UNSPECIFIED
+}
+
+func (x *SearchRequest) GetFusion() *FusionWeights {
+	if x != nil {
+		return x.Fusion
+	}
+	return nil
+}
+
 // RerankInfo says what the reranker did.
 type RerankInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2113,7 +2268,7 @@ type RerankInfo struct {
 
 func (x *RerankInfo) Reset() {
 	*x = RerankInfo{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2125,7 +2280,7 @@ func (x *RerankInfo) String() string {
 func (*RerankInfo) ProtoMessage() {}
 
 func (x *RerankInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2138,7 +2293,7 @@ func (x *RerankInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RerankInfo.ProtoReflect.Descriptor instead.
 func (*RerankInfo) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{29}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RerankInfo) GetStatus() string {
@@ -2224,7 +2379,7 @@ type Highlight struct {
 
 func (x *Highlight) Reset() {
 	*x = Highlight{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2236,7 +2391,7 @@ func (x *Highlight) String() string {
 func (*Highlight) ProtoMessage() {}
 
 func (x *Highlight) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2249,7 +2404,7 @@ func (x *Highlight) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Highlight.ProtoReflect.Descriptor instead.
 func (*Highlight) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{30}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Highlight) GetStart() int32 {
@@ -2288,14 +2443,16 @@ type SearchHit struct {
 	// Context is the enclosing section's text when with_context is set.
 	Context string `protobuf:"bytes,9,opt,name=context" json:"context,omitempty"`
 	// Question is set when the hit is a question-bank item; text is then its rendering.
-	Question      *QuestionItem `protobuf:"bytes,10,opt,name=question" json:"question,omitempty"`
+	Question *QuestionItem `protobuf:"bytes,10,opt,name=question" json:"question,omitempty"`
+	// Evidence says which sources found the hit and how.
+	Evidence      *Evidence `protobuf:"bytes,11,opt,name=evidence" json:"evidence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SearchHit) Reset() {
 	*x = SearchHit{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2307,7 +2464,7 @@ func (x *SearchHit) String() string {
 func (*SearchHit) ProtoMessage() {}
 
 func (x *SearchHit) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2320,7 +2477,7 @@ func (x *SearchHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchHit.ProtoReflect.Descriptor instead.
 func (*SearchHit) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{31}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SearchHit) GetChunkId() string {
@@ -2393,6 +2550,141 @@ func (x *SearchHit) GetQuestion() *QuestionItem {
 	return nil
 }
 
+func (x *SearchHit) GetEvidence() *Evidence {
+	if x != nil {
+		return x.Evidence
+	}
+	return nil
+}
+
+// Evidence says how a hit was found.
+type Evidence struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sources that found the hit: bm25, outline, graph.
+	Sources []string `protobuf:"bytes,1,rep,name=sources" json:"sources,omitempty"`
+	// FusedRank is the 1-based rank after fusion, before any rerank.
+	FusedRank int32 `protobuf:"varint,2,opt,name=fused_rank,json=fusedRank" json:"fused_rank,omitempty"`
+	// Bm25Rank is the rank in the BM25 list (0: not in it).
+	Bm25Rank int32 `protobuf:"varint,3,opt,name=bm25_rank,json=bm25Rank" json:"bm25_rank,omitempty"`
+	// OutlineRank is the rank in the outline list (0: not in it).
+	OutlineRank int32 `protobuf:"varint,4,opt,name=outline_rank,json=outlineRank" json:"outline_rank,omitempty"`
+	// GraphRank is the rank in the graph list (0: not in it).
+	GraphRank int32 `protobuf:"varint,5,opt,name=graph_rank,json=graphRank" json:"graph_rank,omitempty"`
+	// Bm25Score is the BM25F score (with document evidence).
+	Bm25Score float64 `protobuf:"fixed64,6,opt,name=bm25_score,json=bm25Score" json:"bm25_score,omitempty"`
+	// OutlineScore is the share of the query the matched heading path covers, decayed by position.
+	OutlineScore float64 `protobuf:"fixed64,7,opt,name=outline_score,json=outlineScore" json:"outline_score,omitempty"`
+	// GraphScore is the keyword-graph activation reaching the chunk.
+	GraphScore float64 `protobuf:"fixed64,8,opt,name=graph_score,json=graphScore" json:"graph_score,omitempty"`
+	// OutlinePath is the heading path of the section the outline matched.
+	OutlinePath []string `protobuf:"bytes,9,rep,name=outline_path,json=outlinePath" json:"outline_path,omitempty"`
+	// GraphPath is the keyword path: [seed] when a query word is one of the
+	// chunk's keywords, [seed, neighbour] for one co-occurrence hop.
+	GraphPath     []string `protobuf:"bytes,10,rep,name=graph_path,json=graphPath" json:"graph_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Evidence) Reset() {
+	*x = Evidence{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Evidence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Evidence) ProtoMessage() {}
+
+func (x *Evidence) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
+func (*Evidence) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *Evidence) GetSources() []string {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *Evidence) GetFusedRank() int32 {
+	if x != nil {
+		return x.FusedRank
+	}
+	return 0
+}
+
+func (x *Evidence) GetBm25Rank() int32 {
+	if x != nil {
+		return x.Bm25Rank
+	}
+	return 0
+}
+
+func (x *Evidence) GetOutlineRank() int32 {
+	if x != nil {
+		return x.OutlineRank
+	}
+	return 0
+}
+
+func (x *Evidence) GetGraphRank() int32 {
+	if x != nil {
+		return x.GraphRank
+	}
+	return 0
+}
+
+func (x *Evidence) GetBm25Score() float64 {
+	if x != nil {
+		return x.Bm25Score
+	}
+	return 0
+}
+
+func (x *Evidence) GetOutlineScore() float64 {
+	if x != nil {
+		return x.OutlineScore
+	}
+	return 0
+}
+
+func (x *Evidence) GetGraphScore() float64 {
+	if x != nil {
+		return x.GraphScore
+	}
+	return 0
+}
+
+func (x *Evidence) GetOutlinePath() []string {
+	if x != nil {
+		return x.OutlinePath
+	}
+	return nil
+}
+
+func (x *Evidence) GetGraphPath() []string {
+	if x != nil {
+		return x.GraphPath
+	}
+	return nil
+}
+
 // QueryTerm is an analysed query term.
 type QueryTerm struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2406,7 +2698,7 @@ type QueryTerm struct {
 
 func (x *QueryTerm) Reset() {
 	*x = QueryTerm{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +2710,7 @@ func (x *QueryTerm) String() string {
 func (*QueryTerm) ProtoMessage() {}
 
 func (x *QueryTerm) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +2723,7 @@ func (x *QueryTerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryTerm.ProtoReflect.Descriptor instead.
 func (*QueryTerm) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{32}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *QueryTerm) GetTerm() string {
@@ -2461,7 +2753,7 @@ type StageTiming struct {
 
 func (x *StageTiming) Reset() {
 	*x = StageTiming{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2473,7 +2765,7 @@ func (x *StageTiming) String() string {
 func (*StageTiming) ProtoMessage() {}
 
 func (x *StageTiming) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2486,7 +2778,7 @@ func (x *StageTiming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTiming.ProtoReflect.Descriptor instead.
 func (*StageTiming) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{33}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StageTiming) GetName() string {
@@ -2520,7 +2812,7 @@ type SearchDebug struct {
 
 func (x *SearchDebug) Reset() {
 	*x = SearchDebug{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2824,7 @@ func (x *SearchDebug) String() string {
 func (*SearchDebug) ProtoMessage() {}
 
 func (x *SearchDebug) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2837,7 @@ func (x *SearchDebug) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchDebug.ProtoReflect.Descriptor instead.
 func (*SearchDebug) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{34}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SearchDebug) GetTerms() []*QueryTerm {
@@ -2593,7 +2885,7 @@ type SearchResponse struct {
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2605,7 +2897,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2618,7 +2910,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{35}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SearchResponse) GetHits() []*SearchHit {
@@ -2649,11 +2941,365 @@ func (x *SearchResponse) GetRerank() *RerankInfo {
 	return nil
 }
 
+// Lexicon is a collection's own vocabulary. Entries are normalised like text
+// (NFKC, lower case, traditional to simplified), at most 64 characters, one word
+// each (no spaces); duplicates after normalisation are INVALID_ARGUMENT.
+type Lexicon struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Terms are kept whole by segmentation, in documents and in queries: product
+	// codes, course jargon ("三明治反馈法"). Documents keep their usual pieces too.
+	Terms []string `protobuf:"bytes,1,rep,name=terms" json:"terms,omitempty"`
+	// Synonyms add their alternatives to queries that contain the term, at half
+	// weight, one hop (so cycles are harmless).
+	Synonyms []*Synonym `protobuf:"bytes,2,rep,name=synonyms" json:"synonyms,omitempty"`
+	// StopWords are dropped from queries; a query of stop words only is searched as written.
+	StopWords     []string `protobuf:"bytes,3,rep,name=stop_words,json=stopWords" json:"stop_words,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Lexicon) Reset() {
+	*x = Lexicon{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Lexicon) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Lexicon) ProtoMessage() {}
+
+func (x *Lexicon) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Lexicon.ProtoReflect.Descriptor instead.
+func (*Lexicon) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *Lexicon) GetTerms() []string {
+	if x != nil {
+		return x.Terms
+	}
+	return nil
+}
+
+func (x *Lexicon) GetSynonyms() []*Synonym {
+	if x != nil {
+		return x.Synonyms
+	}
+	return nil
+}
+
+func (x *Lexicon) GetStopWords() []string {
+	if x != nil {
+		return x.StopWords
+	}
+	return nil
+}
+
+// Synonym expands a query term.
+type Synonym struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Term that, found in a query, is expanded.
+	Term string `protobuf:"bytes,1,opt,name=term" json:"term,omitempty"`
+	// Alternatives searched with it (1 to 16).
+	Alternatives  []string `protobuf:"bytes,2,rep,name=alternatives" json:"alternatives,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Synonym) Reset() {
+	*x = Synonym{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Synonym) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Synonym) ProtoMessage() {}
+
+func (x *Synonym) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Synonym.ProtoReflect.Descriptor instead.
+func (*Synonym) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *Synonym) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *Synonym) GetAlternatives() []string {
+	if x != nil {
+		return x.Alternatives
+	}
+	return nil
+}
+
+// GetLexiconRequest names a collection.
+type GetLexiconRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Collection whose lexicon is returned.
+	Collection    string `protobuf:"bytes,1,opt,name=collection" json:"collection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLexiconRequest) Reset() {
+	*x = GetLexiconRequest{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLexiconRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLexiconRequest) ProtoMessage() {}
+
+func (x *GetLexiconRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLexiconRequest.ProtoReflect.Descriptor instead.
+func (*GetLexiconRequest) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetLexiconRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+// GetLexiconResponse is a collection's lexicon.
+type GetLexiconResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lexicon in force, normalised.
+	Lexicon *Lexicon `protobuf:"bytes,1,opt,name=lexicon" json:"lexicon,omitempty"`
+	// Version is the log position of the change that set it; 0 if never set.
+	Version uint64 `protobuf:"varint,2,opt,name=version" json:"version,omitempty"`
+	// PendingReindex is the number of chunks still waiting to be re-indexed.
+	PendingReindex int64 `protobuf:"varint,3,opt,name=pending_reindex,json=pendingReindex" json:"pending_reindex,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetLexiconResponse) Reset() {
+	*x = GetLexiconResponse{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLexiconResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLexiconResponse) ProtoMessage() {}
+
+func (x *GetLexiconResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLexiconResponse.ProtoReflect.Descriptor instead.
+func (*GetLexiconResponse) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *GetLexiconResponse) GetLexicon() *Lexicon {
+	if x != nil {
+		return x.Lexicon
+	}
+	return nil
+}
+
+func (x *GetLexiconResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *GetLexiconResponse) GetPendingReindex() int64 {
+	if x != nil {
+		return x.PendingReindex
+	}
+	return 0
+}
+
+// ReplaceLexiconRequest replaces a collection's lexicon.
+type ReplaceLexiconRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Collection whose lexicon is replaced.
+	Collection string `protobuf:"bytes,1,opt,name=collection" json:"collection,omitempty"`
+	// Lexicon that replaces the current one whole; an empty one clears it.
+	Lexicon       *Lexicon `protobuf:"bytes,2,opt,name=lexicon" json:"lexicon,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplaceLexiconRequest) Reset() {
+	*x = ReplaceLexiconRequest{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplaceLexiconRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplaceLexiconRequest) ProtoMessage() {}
+
+func (x *ReplaceLexiconRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplaceLexiconRequest.ProtoReflect.Descriptor instead.
+func (*ReplaceLexiconRequest) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ReplaceLexiconRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *ReplaceLexiconRequest) GetLexicon() *Lexicon {
+	if x != nil {
+		return x.Lexicon
+	}
+	return nil
+}
+
+// ReplaceLexiconResponse says what the change does.
+type ReplaceLexiconResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ReindexedChunks is the number of chunks queued for re-indexing in the
+	// background (including any still queued by an earlier change); 0 when the
+	// change affects no chunk's segmentation.
+	ReindexedChunks int64 `protobuf:"varint,1,opt,name=reindexed_chunks,json=reindexedChunks" json:"reindexed_chunks,omitempty"`
+	// Version is the log position of the change (unchanged if the lexicon was the same).
+	Version uint64 `protobuf:"varint,2,opt,name=version" json:"version,omitempty"`
+	// Lexicon now in force, normalised.
+	Lexicon       *Lexicon `protobuf:"bytes,3,opt,name=lexicon" json:"lexicon,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplaceLexiconResponse) Reset() {
+	*x = ReplaceLexiconResponse{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplaceLexiconResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplaceLexiconResponse) ProtoMessage() {}
+
+func (x *ReplaceLexiconResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplaceLexiconResponse.ProtoReflect.Descriptor instead.
+func (*ReplaceLexiconResponse) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ReplaceLexiconResponse) GetReindexedChunks() int64 {
+	if x != nil {
+		return x.ReindexedChunks
+	}
+	return 0
+}
+
+func (x *ReplaceLexiconResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ReplaceLexiconResponse) GetLexicon() *Lexicon {
+	if x != nil {
+		return x.Lexicon
+	}
+	return nil
+}
+
 var File_retrieval_v1_retrieval_proto protoreflect.FileDescriptor
 
 const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\n" +
-	"\x1cretrieval/v1/retrieval.proto\x12\fretrieval.v1\x1a\x1egoogle/protobuf/duration.proto\"\x9c\x02\n" +
+	"\x1cretrieval/v1/retrieval.proto\x12\fretrieval.v1\x1a\x1egoogle/protobuf/duration.proto\"\xd1\x02\n" +
 	"\n" +
 	"Collection\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
@@ -2664,7 +3310,12 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x0edocument_count\x18\x06 \x01(\x03R\rdocumentCount\x12\x1f\n" +
 	"\vchunk_count\x18\a \x01(\x03R\n" +
 	"chunkCount\x12#\n" +
-	"\rmetadata_keys\x18\b \x03(\tR\fmetadataKeys\"R\n" +
+	"\rmetadata_keys\x18\b \x03(\tR\fmetadataKeys\x123\n" +
+	"\x06fusion\x18\t \x01(\v2\x1b.retrieval.v1.FusionWeightsR\x06fusion\"S\n" +
+	"\rFusionWeights\x12\x12\n" +
+	"\x04bm25\x18\x01 \x01(\x01R\x04bm25\x12\x18\n" +
+	"\aoutline\x18\x02 \x01(\x01R\aoutline\x12\x14\n" +
+	"\x05graph\x18\x03 \x01(\x01R\x05graph\"R\n" +
 	"\fFieldWeights\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\x01R\x05title\x12\x18\n" +
 	"\aheading\x18\x02 \x01(\x01R\aheading\x12\x12\n" +
@@ -2798,7 +3449,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x0eheading_prefix\x18\x03 \x03(\tR\rheadingPrefix\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9e\x03\n" +
 	"\rSearchRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -2809,7 +3460,10 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\fwith_context\x18\x05 \x01(\bR\vwithContext\x12\x14\n" +
 	"\x05debug\x18\x06 \x01(\bR\x05debug\x120\n" +
 	"\x06rerank\x18\a \x01(\x0e2\x18.retrieval.v1.RerankModeR\x06rerank\x12@\n" +
-	"\x0ererank_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\rrerankTimeout\"\xd3\x02\n" +
+	"\x0ererank_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\rrerankTimeout\x12,\n" +
+	"\x04mode\x18\t \x01(\x0e2\x18.retrieval.v1.SearchModeR\x04mode\x123\n" +
+	"\x06fusion\x18\n" +
+	" \x01(\v2\x1b.retrieval.v1.FusionWeightsR\x06fusion\"\xd3\x02\n" +
 	"\n" +
 	"RerankInfo\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x1a\n" +
@@ -2826,7 +3480,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	" \x01(\bR\apartial\"3\n" +
 	"\tHighlight\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\x05R\x03end\"\xeb\x02\n" +
+	"\x03end\x18\x02 \x01(\x05R\x03end\"\x9f\x03\n" +
 	"\tSearchHit\x12\x19\n" +
 	"\bchunk_id\x18\x01 \x01(\tR\achunkId\x12\x1f\n" +
 	"\vdocument_id\x18\x02 \x01(\tR\n" +
@@ -2841,7 +3495,25 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\rmatched_terms\x18\b \x03(\tR\fmatchedTerms\x12\x18\n" +
 	"\acontext\x18\t \x01(\tR\acontext\x126\n" +
 	"\bquestion\x18\n" +
-	" \x01(\v2\x1a.retrieval.v1.QuestionItemR\bquestion\"7\n" +
+	" \x01(\v2\x1a.retrieval.v1.QuestionItemR\bquestion\x122\n" +
+	"\bevidence\x18\v \x01(\v2\x16.retrieval.v1.EvidenceR\bevidence\"\xc9\x02\n" +
+	"\bEvidence\x12\x18\n" +
+	"\asources\x18\x01 \x03(\tR\asources\x12\x1d\n" +
+	"\n" +
+	"fused_rank\x18\x02 \x01(\x05R\tfusedRank\x12\x1b\n" +
+	"\tbm25_rank\x18\x03 \x01(\x05R\bbm25Rank\x12!\n" +
+	"\foutline_rank\x18\x04 \x01(\x05R\voutlineRank\x12\x1d\n" +
+	"\n" +
+	"graph_rank\x18\x05 \x01(\x05R\tgraphRank\x12\x1d\n" +
+	"\n" +
+	"bm25_score\x18\x06 \x01(\x01R\tbm25Score\x12#\n" +
+	"\routline_score\x18\a \x01(\x01R\foutlineScore\x12\x1f\n" +
+	"\vgraph_score\x18\b \x01(\x01R\n" +
+	"graphScore\x12!\n" +
+	"\foutline_path\x18\t \x03(\tR\voutlinePath\x12\x1d\n" +
+	"\n" +
+	"graph_path\x18\n" +
+	" \x03(\tR\tgraphPath\"7\n" +
 	"\tQueryTerm\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\tR\x04term\x12\x16\n" +
 	"\x06weight\x18\x02 \x01(\x01R\x06weight\"P\n" +
@@ -2859,7 +3531,32 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x04hits\x18\x01 \x03(\v2\x17.retrieval.v1.SearchHitR\x04hits\x12-\n" +
 	"\x04took\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x04took\x12/\n" +
 	"\x05debug\x18\x03 \x01(\v2\x19.retrieval.v1.SearchDebugR\x05debug\x120\n" +
-	"\x06rerank\x18\x04 \x01(\v2\x18.retrieval.v1.RerankInfoR\x06rerank*\x89\x01\n" +
+	"\x06rerank\x18\x04 \x01(\v2\x18.retrieval.v1.RerankInfoR\x06rerank\"q\n" +
+	"\aLexicon\x12\x14\n" +
+	"\x05terms\x18\x01 \x03(\tR\x05terms\x121\n" +
+	"\bsynonyms\x18\x02 \x03(\v2\x15.retrieval.v1.SynonymR\bsynonyms\x12\x1d\n" +
+	"\n" +
+	"stop_words\x18\x03 \x03(\tR\tstopWords\"A\n" +
+	"\aSynonym\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\tR\x04term\x12\"\n" +
+	"\falternatives\x18\x02 \x03(\tR\falternatives\"3\n" +
+	"\x11GetLexiconRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\"\x88\x01\n" +
+	"\x12GetLexiconResponse\x12/\n" +
+	"\alexicon\x18\x01 \x01(\v2\x15.retrieval.v1.LexiconR\alexicon\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12'\n" +
+	"\x0fpending_reindex\x18\x03 \x01(\x03R\x0ependingReindex\"h\n" +
+	"\x15ReplaceLexiconRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12/\n" +
+	"\alexicon\x18\x02 \x01(\v2\x15.retrieval.v1.LexiconR\alexicon\"\x8e\x01\n" +
+	"\x16ReplaceLexiconResponse\x12)\n" +
+	"\x10reindexed_chunks\x18\x01 \x01(\x03R\x0freindexedChunks\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12/\n" +
+	"\alexicon\x18\x03 \x01(\v2\x15.retrieval.v1.LexiconR\alexicon*\x89\x01\n" +
 	"\x0eDocumentFormat\x12\x1f\n" +
 	"\x1bDOCUMENT_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DOCUMENT_FORMAT_TEXT\x10\x01\x12\x1c\n" +
@@ -2870,12 +3567,19 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x14UPSERT_OUTCOME_ADDED\x10\x01\x12\x1a\n" +
 	"\x16UPSERT_OUTCOME_UPDATED\x10\x02\x12\x1c\n" +
 	"\x18UPSERT_OUTCOME_UNCHANGED\x10\x03\x12\x18\n" +
-	"\x14UPSERT_OUTCOME_STALE\x10\x04*X\n" +
+	"\x14UPSERT_OUTCOME_STALE\x10\x04*\x86\x01\n" +
+	"\n" +
+	"SearchMode\x12\x1b\n" +
+	"\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11SEARCH_MODE_FUSED\x10\x01\x12\x14\n" +
+	"\x10SEARCH_MODE_BM25\x10\x02\x12\x17\n" +
+	"\x13SEARCH_MODE_OUTLINE\x10\x03\x12\x15\n" +
+	"\x11SEARCH_MODE_GRAPH\x10\x04*X\n" +
 	"\n" +
 	"RerankMode\x12\x1b\n" +
 	"\x17RERANK_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fRERANK_MODE_OFF\x10\x01\x12\x18\n" +
-	"\x14RERANK_MODE_REQUIRED\x10\x022\xb9\a\n" +
+	"\x14RERANK_MODE_REQUIRED\x10\x022\xe7\b\n" +
 	"\x10RetrievalService\x12a\n" +
 	"\x10CreateCollection\x12%.retrieval.v1.CreateCollectionRequest\x1a&.retrieval.v1.CreateCollectionResponse\x12^\n" +
 	"\x0fListCollections\x12$.retrieval.v1.ListCollectionsRequest\x1a%.retrieval.v1.ListCollectionsResponse\x12X\n" +
@@ -2886,7 +3590,10 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x0fDeleteDocuments\x12$.retrieval.v1.DeleteDocumentsRequest\x1a%.retrieval.v1.DeleteDocumentsResponse\x12R\n" +
 	"\vGetDocument\x12 .retrieval.v1.GetDocumentRequest\x1a!.retrieval.v1.GetDocumentResponse\x12X\n" +
 	"\rListDocuments\x12\".retrieval.v1.ListDocumentsRequest\x1a#.retrieval.v1.ListDocumentsResponse\x12C\n" +
-	"\x06Search\x12\x1b.retrieval.v1.SearchRequest\x1a\x1c.retrieval.v1.SearchResponseB@Z7github.com/zhisou/zhisou/proto/retrieval/v1;retrievalv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\x06Search\x12\x1b.retrieval.v1.SearchRequest\x1a\x1c.retrieval.v1.SearchResponse\x12O\n" +
+	"\n" +
+	"GetLexicon\x12\x1f.retrieval.v1.GetLexiconRequest\x1a .retrieval.v1.GetLexiconResponse\x12[\n" +
+	"\x0eReplaceLexicon\x12#.retrieval.v1.ReplaceLexiconRequest\x1a$.retrieval.v1.ReplaceLexiconResponseB@Z7github.com/zhisou/zhisou/proto/retrieval/v1;retrievalv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_retrieval_v1_retrieval_proto_rawDescOnce sync.Once
@@ -2900,113 +3607,134 @@ func file_retrieval_v1_retrieval_proto_rawDescGZIP() []byte {
 	return file_retrieval_v1_retrieval_proto_rawDescData
 }
 
-var file_retrieval_v1_retrieval_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_retrieval_v1_retrieval_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_retrieval_v1_retrieval_proto_goTypes = []any{
 	(DocumentFormat)(0),                   // 0: retrieval.v1.DocumentFormat
 	(UpsertOutcome)(0),                    // 1: retrieval.v1.UpsertOutcome
-	(RerankMode)(0),                       // 2: retrieval.v1.RerankMode
-	(*Collection)(nil),                    // 3: retrieval.v1.Collection
-	(*FieldWeights)(nil),                  // 4: retrieval.v1.FieldWeights
-	(*CreateCollectionRequest)(nil),       // 5: retrieval.v1.CreateCollectionRequest
-	(*CreateCollectionResponse)(nil),      // 6: retrieval.v1.CreateCollectionResponse
-	(*ListCollectionsRequest)(nil),        // 7: retrieval.v1.ListCollectionsRequest
-	(*ListCollectionsResponse)(nil),       // 8: retrieval.v1.ListCollectionsResponse
-	(*GetCollectionRequest)(nil),          // 9: retrieval.v1.GetCollectionRequest
-	(*GetCollectionResponse)(nil),         // 10: retrieval.v1.GetCollectionResponse
-	(*DeleteCollectionRequest)(nil),       // 11: retrieval.v1.DeleteCollectionRequest
-	(*DeleteCollectionResponse)(nil),      // 12: retrieval.v1.DeleteCollectionResponse
-	(*Document)(nil),                      // 13: retrieval.v1.Document
-	(*QuestionItem)(nil),                  // 14: retrieval.v1.QuestionItem
-	(*QuestionOption)(nil),                // 15: retrieval.v1.QuestionOption
-	(*UpsertResult)(nil),                  // 16: retrieval.v1.UpsertResult
-	(*UpsertDocumentsRequest)(nil),        // 17: retrieval.v1.UpsertDocumentsRequest
-	(*UpsertDocumentsResponse)(nil),       // 18: retrieval.v1.UpsertDocumentsResponse
-	(*StreamUpsertDocumentsRequest)(nil),  // 19: retrieval.v1.StreamUpsertDocumentsRequest
-	(*StreamUpsertDocumentsResponse)(nil), // 20: retrieval.v1.StreamUpsertDocumentsResponse
-	(*DeleteDocumentsRequest)(nil),        // 21: retrieval.v1.DeleteDocumentsRequest
-	(*DeleteDocumentsResponse)(nil),       // 22: retrieval.v1.DeleteDocumentsResponse
-	(*GetDocumentRequest)(nil),            // 23: retrieval.v1.GetDocumentRequest
-	(*DocumentInfo)(nil),                  // 24: retrieval.v1.DocumentInfo
-	(*Chunk)(nil),                         // 25: retrieval.v1.Chunk
-	(*OutlineNode)(nil),                   // 26: retrieval.v1.OutlineNode
-	(*GetDocumentResponse)(nil),           // 27: retrieval.v1.GetDocumentResponse
-	(*ListDocumentsRequest)(nil),          // 28: retrieval.v1.ListDocumentsRequest
-	(*ListDocumentsResponse)(nil),         // 29: retrieval.v1.ListDocumentsResponse
-	(*SearchFilter)(nil),                  // 30: retrieval.v1.SearchFilter
-	(*SearchRequest)(nil),                 // 31: retrieval.v1.SearchRequest
-	(*RerankInfo)(nil),                    // 32: retrieval.v1.RerankInfo
-	(*Highlight)(nil),                     // 33: retrieval.v1.Highlight
-	(*SearchHit)(nil),                     // 34: retrieval.v1.SearchHit
-	(*QueryTerm)(nil),                     // 35: retrieval.v1.QueryTerm
-	(*StageTiming)(nil),                   // 36: retrieval.v1.StageTiming
-	(*SearchDebug)(nil),                   // 37: retrieval.v1.SearchDebug
-	(*SearchResponse)(nil),                // 38: retrieval.v1.SearchResponse
-	nil,                                   // 39: retrieval.v1.Document.MetadataEntry
-	nil,                                   // 40: retrieval.v1.DocumentInfo.MetadataEntry
-	nil,                                   // 41: retrieval.v1.SearchFilter.MetadataEntry
-	(*durationpb.Duration)(nil),           // 42: google.protobuf.Duration
+	(SearchMode)(0),                       // 2: retrieval.v1.SearchMode
+	(RerankMode)(0),                       // 3: retrieval.v1.RerankMode
+	(*Collection)(nil),                    // 4: retrieval.v1.Collection
+	(*FusionWeights)(nil),                 // 5: retrieval.v1.FusionWeights
+	(*FieldWeights)(nil),                  // 6: retrieval.v1.FieldWeights
+	(*CreateCollectionRequest)(nil),       // 7: retrieval.v1.CreateCollectionRequest
+	(*CreateCollectionResponse)(nil),      // 8: retrieval.v1.CreateCollectionResponse
+	(*ListCollectionsRequest)(nil),        // 9: retrieval.v1.ListCollectionsRequest
+	(*ListCollectionsResponse)(nil),       // 10: retrieval.v1.ListCollectionsResponse
+	(*GetCollectionRequest)(nil),          // 11: retrieval.v1.GetCollectionRequest
+	(*GetCollectionResponse)(nil),         // 12: retrieval.v1.GetCollectionResponse
+	(*DeleteCollectionRequest)(nil),       // 13: retrieval.v1.DeleteCollectionRequest
+	(*DeleteCollectionResponse)(nil),      // 14: retrieval.v1.DeleteCollectionResponse
+	(*Document)(nil),                      // 15: retrieval.v1.Document
+	(*QuestionItem)(nil),                  // 16: retrieval.v1.QuestionItem
+	(*QuestionOption)(nil),                // 17: retrieval.v1.QuestionOption
+	(*UpsertResult)(nil),                  // 18: retrieval.v1.UpsertResult
+	(*UpsertDocumentsRequest)(nil),        // 19: retrieval.v1.UpsertDocumentsRequest
+	(*UpsertDocumentsResponse)(nil),       // 20: retrieval.v1.UpsertDocumentsResponse
+	(*StreamUpsertDocumentsRequest)(nil),  // 21: retrieval.v1.StreamUpsertDocumentsRequest
+	(*StreamUpsertDocumentsResponse)(nil), // 22: retrieval.v1.StreamUpsertDocumentsResponse
+	(*DeleteDocumentsRequest)(nil),        // 23: retrieval.v1.DeleteDocumentsRequest
+	(*DeleteDocumentsResponse)(nil),       // 24: retrieval.v1.DeleteDocumentsResponse
+	(*GetDocumentRequest)(nil),            // 25: retrieval.v1.GetDocumentRequest
+	(*DocumentInfo)(nil),                  // 26: retrieval.v1.DocumentInfo
+	(*Chunk)(nil),                         // 27: retrieval.v1.Chunk
+	(*OutlineNode)(nil),                   // 28: retrieval.v1.OutlineNode
+	(*GetDocumentResponse)(nil),           // 29: retrieval.v1.GetDocumentResponse
+	(*ListDocumentsRequest)(nil),          // 30: retrieval.v1.ListDocumentsRequest
+	(*ListDocumentsResponse)(nil),         // 31: retrieval.v1.ListDocumentsResponse
+	(*SearchFilter)(nil),                  // 32: retrieval.v1.SearchFilter
+	(*SearchRequest)(nil),                 // 33: retrieval.v1.SearchRequest
+	(*RerankInfo)(nil),                    // 34: retrieval.v1.RerankInfo
+	(*Highlight)(nil),                     // 35: retrieval.v1.Highlight
+	(*SearchHit)(nil),                     // 36: retrieval.v1.SearchHit
+	(*Evidence)(nil),                      // 37: retrieval.v1.Evidence
+	(*QueryTerm)(nil),                     // 38: retrieval.v1.QueryTerm
+	(*StageTiming)(nil),                   // 39: retrieval.v1.StageTiming
+	(*SearchDebug)(nil),                   // 40: retrieval.v1.SearchDebug
+	(*SearchResponse)(nil),                // 41: retrieval.v1.SearchResponse
+	(*Lexicon)(nil),                       // 42: retrieval.v1.Lexicon
+	(*Synonym)(nil),                       // 43: retrieval.v1.Synonym
+	(*GetLexiconRequest)(nil),             // 44: retrieval.v1.GetLexiconRequest
+	(*GetLexiconResponse)(nil),            // 45: retrieval.v1.GetLexiconResponse
+	(*ReplaceLexiconRequest)(nil),         // 46: retrieval.v1.ReplaceLexiconRequest
+	(*ReplaceLexiconResponse)(nil),        // 47: retrieval.v1.ReplaceLexiconResponse
+	nil,                                   // 48: retrieval.v1.Document.MetadataEntry
+	nil,                                   // 49: retrieval.v1.DocumentInfo.MetadataEntry
+	nil,                                   // 50: retrieval.v1.SearchFilter.MetadataEntry
+	(*durationpb.Duration)(nil),           // 51: google.protobuf.Duration
 }
 var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
-	4,  // 0: retrieval.v1.Collection.field_weights:type_name -> retrieval.v1.FieldWeights
-	3,  // 1: retrieval.v1.CreateCollectionRequest.collection:type_name -> retrieval.v1.Collection
-	3,  // 2: retrieval.v1.CreateCollectionResponse.collection:type_name -> retrieval.v1.Collection
-	3,  // 3: retrieval.v1.ListCollectionsResponse.collections:type_name -> retrieval.v1.Collection
-	3,  // 4: retrieval.v1.GetCollectionResponse.collection:type_name -> retrieval.v1.Collection
-	0,  // 5: retrieval.v1.Document.format:type_name -> retrieval.v1.DocumentFormat
-	39, // 6: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
-	14, // 7: retrieval.v1.Document.questions:type_name -> retrieval.v1.QuestionItem
-	15, // 8: retrieval.v1.QuestionItem.options:type_name -> retrieval.v1.QuestionOption
-	1,  // 9: retrieval.v1.UpsertResult.outcome:type_name -> retrieval.v1.UpsertOutcome
-	13, // 10: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	16, // 11: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
-	13, // 12: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	40, // 13: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
-	14, // 14: retrieval.v1.Chunk.question:type_name -> retrieval.v1.QuestionItem
-	26, // 15: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
-	24, // 16: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
-	26, // 17: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
-	25, // 18: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
-	24, // 19: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
-	41, // 20: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
-	30, // 21: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
-	2,  // 22: retrieval.v1.SearchRequest.rerank:type_name -> retrieval.v1.RerankMode
-	42, // 23: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
-	42, // 24: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
-	33, // 25: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
-	14, // 26: retrieval.v1.SearchHit.question:type_name -> retrieval.v1.QuestionItem
-	42, // 27: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
-	35, // 28: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
-	36, // 29: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
-	34, // 30: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
-	42, // 31: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
-	37, // 32: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
-	32, // 33: retrieval.v1.SearchResponse.rerank:type_name -> retrieval.v1.RerankInfo
-	5,  // 34: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
-	7,  // 35: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
-	9,  // 36: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
-	11, // 37: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
-	17, // 38: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
-	19, // 39: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
-	21, // 40: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
-	23, // 41: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
-	28, // 42: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
-	31, // 43: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
-	6,  // 44: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
-	8,  // 45: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
-	10, // 46: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
-	12, // 47: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
-	18, // 48: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
-	20, // 49: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
-	22, // 50: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
-	27, // 51: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
-	29, // 52: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
-	38, // 53: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
-	44, // [44:54] is the sub-list for method output_type
-	34, // [34:44] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	6,  // 0: retrieval.v1.Collection.field_weights:type_name -> retrieval.v1.FieldWeights
+	5,  // 1: retrieval.v1.Collection.fusion:type_name -> retrieval.v1.FusionWeights
+	4,  // 2: retrieval.v1.CreateCollectionRequest.collection:type_name -> retrieval.v1.Collection
+	4,  // 3: retrieval.v1.CreateCollectionResponse.collection:type_name -> retrieval.v1.Collection
+	4,  // 4: retrieval.v1.ListCollectionsResponse.collections:type_name -> retrieval.v1.Collection
+	4,  // 5: retrieval.v1.GetCollectionResponse.collection:type_name -> retrieval.v1.Collection
+	0,  // 6: retrieval.v1.Document.format:type_name -> retrieval.v1.DocumentFormat
+	48, // 7: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
+	16, // 8: retrieval.v1.Document.questions:type_name -> retrieval.v1.QuestionItem
+	17, // 9: retrieval.v1.QuestionItem.options:type_name -> retrieval.v1.QuestionOption
+	1,  // 10: retrieval.v1.UpsertResult.outcome:type_name -> retrieval.v1.UpsertOutcome
+	15, // 11: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
+	18, // 12: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
+	15, // 13: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
+	49, // 14: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
+	16, // 15: retrieval.v1.Chunk.question:type_name -> retrieval.v1.QuestionItem
+	28, // 16: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
+	26, // 17: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
+	28, // 18: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
+	27, // 19: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
+	26, // 20: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
+	50, // 21: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
+	32, // 22: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
+	3,  // 23: retrieval.v1.SearchRequest.rerank:type_name -> retrieval.v1.RerankMode
+	51, // 24: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
+	2,  // 25: retrieval.v1.SearchRequest.mode:type_name -> retrieval.v1.SearchMode
+	5,  // 26: retrieval.v1.SearchRequest.fusion:type_name -> retrieval.v1.FusionWeights
+	51, // 27: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
+	35, // 28: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
+	16, // 29: retrieval.v1.SearchHit.question:type_name -> retrieval.v1.QuestionItem
+	37, // 30: retrieval.v1.SearchHit.evidence:type_name -> retrieval.v1.Evidence
+	51, // 31: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
+	38, // 32: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
+	39, // 33: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
+	36, // 34: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
+	51, // 35: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
+	40, // 36: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
+	34, // 37: retrieval.v1.SearchResponse.rerank:type_name -> retrieval.v1.RerankInfo
+	43, // 38: retrieval.v1.Lexicon.synonyms:type_name -> retrieval.v1.Synonym
+	42, // 39: retrieval.v1.GetLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
+	42, // 40: retrieval.v1.ReplaceLexiconRequest.lexicon:type_name -> retrieval.v1.Lexicon
+	42, // 41: retrieval.v1.ReplaceLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
+	7,  // 42: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
+	9,  // 43: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
+	11, // 44: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
+	13, // 45: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
+	19, // 46: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
+	21, // 47: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
+	23, // 48: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
+	25, // 49: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
+	30, // 50: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
+	33, // 51: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
+	44, // 52: retrieval.v1.RetrievalService.GetLexicon:input_type -> retrieval.v1.GetLexiconRequest
+	46, // 53: retrieval.v1.RetrievalService.ReplaceLexicon:input_type -> retrieval.v1.ReplaceLexiconRequest
+	8,  // 54: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
+	10, // 55: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
+	12, // 56: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
+	14, // 57: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
+	20, // 58: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
+	22, // 59: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
+	24, // 60: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
+	29, // 61: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
+	31, // 62: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
+	41, // 63: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
+	45, // 64: retrieval.v1.RetrievalService.GetLexicon:output_type -> retrieval.v1.GetLexiconResponse
+	47, // 65: retrieval.v1.RetrievalService.ReplaceLexicon:output_type -> retrieval.v1.ReplaceLexiconResponse
+	54, // [54:66] is the sub-list for method output_type
+	42, // [42:54] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_retrieval_v1_retrieval_proto_init() }
@@ -3019,8 +3747,8 @@ func file_retrieval_v1_retrieval_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_retrieval_v1_retrieval_proto_rawDesc), len(file_retrieval_v1_retrieval_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   39,
+			NumEnums:      4,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,8 @@ const (
 	RetrievalService_GetDocument_FullMethodName           = "/retrieval.v1.RetrievalService/GetDocument"
 	RetrievalService_ListDocuments_FullMethodName         = "/retrieval.v1.RetrievalService/ListDocuments"
 	RetrievalService_Search_FullMethodName                = "/retrieval.v1.RetrievalService/Search"
+	RetrievalService_GetLexicon_FullMethodName            = "/retrieval.v1.RetrievalService/GetLexicon"
+	RetrievalService_ReplaceLexicon_FullMethodName        = "/retrieval.v1.RetrievalService/ReplaceLexicon"
 )
 
 // RetrievalServiceClient is the client API for RetrievalService service.
@@ -60,6 +62,12 @@ type RetrievalServiceClient interface {
 	ListDocuments(ctx context.Context, in *ListDocumentsRequest, opts ...grpc.CallOption) (*ListDocumentsResponse, error)
 	// Search returns the chunks that best answer a query.
 	Search(ctx context.Context, in *SearchRequest, opts ...grpc.CallOption) (*SearchResponse, error)
+	// GetLexicon returns a collection's lexicon, normalised, with its re-indexing state.
+	GetLexicon(ctx context.Context, in *GetLexiconRequest, opts ...grpc.CallOption) (*GetLexiconResponse, error)
+	// ReplaceLexicon replaces a collection's lexicon. Searches and new writes use it at once,
+	// without a restart; the chunks whose text contains an added or removed term are
+	// re-indexed in the background. A bad entry is INVALID_ARGUMENT naming it.
+	ReplaceLexicon(ctx context.Context, in *ReplaceLexiconRequest, opts ...grpc.CallOption) (*ReplaceLexiconResponse, error)
 }
 
 type retrievalServiceClient struct {
@@ -173,6 +181,26 @@ func (c *retrievalServiceClient) Search(ctx context.Context, in *SearchRequest, 
 	return out, nil
 }
 
+func (c *retrievalServiceClient) GetLexicon(ctx context.Context, in *GetLexiconRequest, opts ...grpc.CallOption) (*GetLexiconResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLexiconResponse)
+	err := c.cc.Invoke(ctx, RetrievalService_GetLexicon_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *retrievalServiceClient) ReplaceLexicon(ctx context.Context, in *ReplaceLexiconRequest, opts ...grpc.CallOption) (*ReplaceLexiconResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplaceLexiconResponse)
+	err := c.cc.Invoke(ctx, RetrievalService_ReplaceLexicon_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RetrievalServiceServer is the server API for RetrievalService service.
 // All implementations must embed UnimplementedRetrievalServiceServer
 // for forward compatibility.
@@ -200,6 +228,12 @@ type RetrievalServiceServer interface {
 	ListDocuments(context.Context, *ListDocumentsRequest) (*ListDocumentsResponse, error)
 	// Search returns the chunks that best answer a query.
 	Search(context.Context, *SearchRequest) (*SearchResponse, error)
+	// GetLexicon returns a collection's lexicon, normalised, with its re-indexing state.
+	GetLexicon(context.Context, *GetLexiconRequest) (*GetLexiconResponse, error)
+	// ReplaceLexicon replaces a collection's lexicon. Searches and new writes use it at once,
+	// without a restart; the chunks whose text contains an added or removed term are
+	// re-indexed in the background. A bad entry is INVALID_ARGUMENT naming it.
+	ReplaceLexicon(context.Context, *ReplaceLexiconRequest) (*ReplaceLexiconResponse, error)
 	mustEmbedUnimplementedRetrievalServiceServer()
 }
 
@@ -239,6 +273,12 @@ func (UnimplementedRetrievalServiceServer) ListDocuments(context.Context, *ListD
 }
 func (UnimplementedRetrievalServiceServer) Search(context.Context, *SearchRequest) (*SearchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Search not implemented")
+}
+func (UnimplementedRetrievalServiceServer) GetLexicon(context.Context, *GetLexiconRequest) (*GetLexiconResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLexicon not implemented")
+}
+func (UnimplementedRetrievalServiceServer) ReplaceLexicon(context.Context, *ReplaceLexiconRequest) (*ReplaceLexiconResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplaceLexicon not implemented")
 }
 func (UnimplementedRetrievalServiceServer) mustEmbedUnimplementedRetrievalServiceServer() {}
 func (UnimplementedRetrievalServiceServer) testEmbeddedByValue()                          {}
@@ -430,6 +470,42 @@ func _RetrievalService_Search_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RetrievalService_GetLexicon_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLexiconRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RetrievalServiceServer).GetLexicon(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RetrievalService_GetLexicon_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RetrievalServiceServer).GetLexicon(ctx, req.(*GetLexiconRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RetrievalService_ReplaceLexicon_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplaceLexiconRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RetrievalServiceServer).ReplaceLexicon(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RetrievalService_ReplaceLexicon_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RetrievalServiceServer).ReplaceLexicon(ctx, req.(*ReplaceLexiconRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RetrievalService_ServiceDesc is the grpc.ServiceDesc for RetrievalService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -472,6 +548,14 @@ var RetrievalService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Search",
 			Handler:    _RetrievalService_Search_Handler,
+		},
+		{
+			MethodName: "GetLexicon",
+			Handler:    _RetrievalService_GetLexicon_Handler,
+		},
+		{
+			MethodName: "ReplaceLexicon",
+			Handler:    _RetrievalService_ReplaceLexicon_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/zhisou/zhisou/index"
+	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+	"github.com/zhisou/zhisou/retrieve"
+)
+
+// lexiconServer runs the gRPC server over an in-memory connection and also
+// returns its store, so that a test can wait for background re-indexing.
+func lexiconServer(t *testing.T) (retrievalv1.RetrievalServiceClient, *index.Store) {
+	c, store, _ := lexiconServerGRPC(t)
+	return c, store
+}
+
+func lexiconServerGRPC(t *testing.T) (retrievalv1.RetrievalServiceClient, *index.Store, *grpc.Server) {
+	t.Helper()
+	store, err := index.Open(context.Background(), t.TempDir(), testAnalyzer(t), index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	svc := &server{store: store, search: retrieve.New(store, retrieve.Options{}), logger: logger}
+	gs, err := newGRPCServer(logger, prometheus.NewRegistry(), svc, health.NewServer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis := bufconn.Listen(1 << 20)
+	go gs.Serve(lis)
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		gs.Stop()
+		store.Close()
+	})
+	return retrievalv1.NewRetrievalServiceClient(conn), store, gs
+}
+
+// The course: one lesson uses the jargon term 三明治反馈法 and the product
+// code 天枢X9 whole; the canteen notice and the catalogue only contain their
+// pieces (三明治, 反馈, 法; 天枢, X9), several times and in short chunks, so
+// that plain segmentation ranks them first.
+const feedbackMD = `# 第四章 绩效沟通
+
+## 4.1 谈话的结构
+
+新任经理和下属谈绩效时，可以使用三明治反馈法：先肯定下属做得好的地方，再具体指出需要改进的行为和它带来的影响，最后表达信任并约定下一步行动，让下属带着清楚的目标离开。这种方式适合日常辅导，也适合季度绩效面谈，关键在于真诚。
+
+## 4.2 工具
+
+部门采购的天枢X9控制器用于记录面谈要点，面谈结束后由系统自动生成纪要，经理核对后发给下属确认。
+`
+
+const canteenMD = `# 员工餐厅通知
+
+三明治反馈：三明治太干的反馈已收到，三明治做法已改进，欢迎继续反馈。
+`
+
+const catalogueMD = `# 产品目录
+
+天枢系列：天枢主机，配件X9，其他型号见附录。
+`
+
+// TestLexiconOverGRPC is the target of the lexicon: a course-jargon term and
+// a product code that gse splits are found as whole terms once added, through
+// a running server, without a restart.
+func TestLexiconOverGRPC(t *testing.T) {
+	c, store := lexiconServer(t)
+	ctx := t.Context()
+	if _, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: "course"}}); err != nil {
+		t.Fatal(err)
+	}
+	md := retrievalv1.DocumentFormat_DOCUMENT_FORMAT_MARKDOWN
+	if _, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: "course", Documents: []*retrievalv1.Document{
+		{Id: "leader/feedback", Content: feedbackMD, Format: md},
+		{Id: "canteen", Content: canteenMD, Format: md},
+		{Id: "catalogue", Content: catalogueMD, Format: md},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	search := func(q string) []*retrievalv1.SearchHit {
+		t.Helper()
+		res, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "course", Query: q})
+		if err != nil {
+			t.Fatalf("Search(%q): %v", q, err)
+		}
+		if len(res.GetHits()) == 0 {
+			t.Fatalf("Search(%q) found nothing", q)
+		}
+		return res.GetHits()
+	}
+	heading := func(h *retrievalv1.SearchHit) string { return index.HeadingString(h.GetHeadingPath()) }
+	cases := []struct {
+		query, whole      string
+		pieces, wholeHead string // the document with the pieces only; the heading of the chunk with the whole term
+	}{
+		{"三明治反馈法", "三明治反馈法", "canteen", "第四章 绩效沟通 > 4.1 谈话的结构"},
+		{"天枢X9", "天枢x9", "catalogue", "第四章 绩效沟通 > 4.2 工具"},
+	}
+	// Before: gse cuts both into pieces, and the short chunks that merely
+	// contain the pieces rank first.
+	for _, tc := range cases {
+		hits := search(tc.query)
+		if hits[0].GetDocumentId() != tc.pieces {
+			t.Errorf("before the lexicon, Search(%q) ranks %s first, want %s (pieces only)", tc.query, hits[0].GetDocumentId(), tc.pieces)
+		}
+		for _, h := range hits {
+			if slices.Contains(h.GetMatchedTerms(), tc.whole) {
+				t.Errorf("before the lexicon, Search(%q) matched the whole term in %s", tc.query, h.GetChunkId())
+			}
+		}
+	}
+
+	resp, err := c.ReplaceLexicon(ctx, &retrievalv1.ReplaceLexiconRequest{Collection: "course", Lexicon: &retrievalv1.Lexicon{Terms: []string{"三明治反馈法", "天枢X9"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two chunks hold a whole term (4.1 and 4.2); the others hold pieces only.
+	if resp.GetReindexedChunks() != 2 || resp.GetVersion() == 0 || !slices.Equal(resp.GetLexicon().GetTerms(), []string{"三明治反馈法", "天枢x9"}) {
+		t.Fatalf("ReplaceLexicon = %v, want 2 chunks to re-index, a version, the normalised terms", resp)
+	}
+	if err := store.WaitReindex(ctx, "course"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetLexicon(ctx, &retrievalv1.GetLexiconRequest{Collection: "course"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetPendingReindex() != 0 || got.GetVersion() != resp.GetVersion() || len(got.GetLexicon().GetTerms()) != 2 {
+		t.Errorf("GetLexicon = %v, want version %d, 2 terms, nothing pending", got, resp.GetVersion())
+	}
+	// After, on the same server: the chunk with the whole term ranks first.
+	for _, tc := range cases {
+		hits := search(tc.query)
+		if heading(hits[0]) != tc.wholeHead || !slices.Contains(hits[0].GetMatchedTerms(), tc.whole) {
+			t.Errorf("after the lexicon, Search(%q) ranks %s (%s, matched %v) first, want the chunk under %q matching %q",
+				tc.query, hits[0].GetDocumentId(), heading(hits[0]), hits[0].GetMatchedTerms(), tc.wholeHead, tc.whole)
+		}
+	}
+	if err := store.Verify(ctx, "course"); err != nil {
+		t.Error(err)
+	}
+
+	// Synonyms change no segmentation: nothing to re-index. The synonym finds
+	// the lesson that uses the other name.
+	resp, err = c.ReplaceLexicon(ctx, &retrievalv1.ReplaceLexiconRequest{Collection: "course", Lexicon: &retrievalv1.Lexicon{
+		Terms:     []string{"三明治反馈法", "天枢X9"},
+		Synonyms:  []*retrievalv1.Synonym{{Term: "汉堡包法", Alternatives: []string{"三明治反馈法"}}, {Term: "三明治反馈法", Alternatives: []string{"汉堡包法"}}},
+		StopWords: []string{"通知"},
+	}})
+	if err != nil || resp.GetReindexedChunks() != 0 {
+		t.Fatalf("ReplaceLexicon(synonyms, stop words) = %v, %v; want nothing to re-index", resp, err)
+	}
+	if hits := search("汉堡包法"); heading(hits[0]) != "第四章 绩效沟通 > 4.1 谈话的结构" {
+		t.Errorf("Search(汉堡包法) with its synonym ranks %s (%s) first, want the 三明治反馈法 lesson", hits[0].GetDocumentId(), heading(hits[0]))
+	}
+	// A query of stop words only is searched as written.
+	if hits := search("通知"); hits[0].GetDocumentId() != "canteen" {
+		t.Errorf("Search(通知), a stop word only, ranks %s first, want canteen", hits[0].GetDocumentId())
+	}
+}
+
+func TestLexiconBadRequests(t *testing.T) {
+	c, store := lexiconServer(t)
+	ctx := t.Context()
+	if _, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: "one"}}); err != nil {
+		t.Fatal(err)
+	}
+	// A collection with a single chunk.
+	if _, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: "one", Documents: []*retrievalv1.Document{
+		{Id: "only", Content: "黄金三问：问目标、问现状、问下一步。", Format: retrievalv1.DocumentFormat_DOCUMENT_FORMAT_MARKDOWN},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	lex := func(terms ...string) *retrievalv1.Lexicon { return &retrievalv1.Lexicon{Terms: terms} }
+	tests := []struct {
+		name string
+		req  *retrievalv1.ReplaceLexiconRequest
+		code codes.Code
+		msg  string
+	}{
+		{"no collection", &retrievalv1.ReplaceLexiconRequest{Lexicon: lex("a")}, codes.InvalidArgument, "collection is empty"},
+		{"unknown collection", &retrievalv1.ReplaceLexiconRequest{Collection: "nope", Lexicon: lex("a")}, codes.NotFound, "nope"},
+		{"no lexicon", &retrievalv1.ReplaceLexiconRequest{Collection: "one"}, codes.InvalidArgument, "lexicon is required"},
+		{"empty term", &retrievalv1.ReplaceLexiconRequest{Collection: "one", Lexicon: lex("黄金三问", "")}, codes.InvalidArgument, "terms[1] is empty"},
+		{"duplicate term", &retrievalv1.ReplaceLexiconRequest{Collection: "one", Lexicon: lex("XQ-7700", "xq-7700")}, codes.InvalidArgument, `terms[1] "xq-7700" duplicates terms[0]`},
+		{"10000-character term", &retrievalv1.ReplaceLexiconRequest{Collection: "one", Lexicon: lex(strings.Repeat("问", 10_000))}, codes.InvalidArgument, "terms[0] \"问问问问问问问问问问问问问问问问问问问问问问问问\"… (10000 characters) is over the limit of 64 characters"},
+		{"invalid UTF-8", &retrievalv1.ReplaceLexiconRequest{Collection: "one", Lexicon: &retrievalv1.Lexicon{StopWords: []string{"\xff"}}}, codes.InvalidArgument, "stop_words[0] is not valid UTF-8"},
+		{"synonym without alternatives", &retrievalv1.ReplaceLexiconRequest{Collection: "one", Lexicon: &retrievalv1.Lexicon{Synonyms: []*retrievalv1.Synonym{{Term: "a"}}}}, codes.InvalidArgument, "synonyms[0]"},
+		// Accepted: a cycle expands one hop each way.
+		{"synonym cycle", &retrievalv1.ReplaceLexiconRequest{Collection: "one", Lexicon: &retrievalv1.Lexicon{Synonyms: []*retrievalv1.Synonym{{Term: "a", Alternatives: []string{"b"}}, {Term: "b", Alternatives: []string{"a"}}}}}, codes.OK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.ReplaceLexicon(ctx, tt.req)
+			if status.Code(err) != tt.code || !strings.Contains(status.Convert(err).Message(), tt.msg) {
+				t.Errorf("ReplaceLexicon() = %v, want %v containing %q", err, tt.code, tt.msg)
+			}
+		})
+	}
+	if _, err := c.GetLexicon(ctx, &retrievalv1.GetLexiconRequest{Collection: "nope"}); status.Code(err) != codes.NotFound {
+		t.Errorf("GetLexicon(unknown collection) = %v, want NotFound", err)
+	}
+	if _, err := c.GetLexicon(ctx, &retrievalv1.GetLexiconRequest{}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("GetLexicon(no collection) = %v, want InvalidArgument", err)
+	}
+	// The rejected requests harmed nothing; the single chunk takes a lexicon.
+	resp, err := c.ReplaceLexicon(ctx, &retrievalv1.ReplaceLexiconRequest{Collection: "one", Lexicon: lex("黄金三问")})
+	if err != nil || resp.GetReindexedChunks() != 1 {
+		t.Fatalf("ReplaceLexicon on a one-chunk collection = %v, %v; want 1 chunk to re-index", resp, err)
+	}
+	if err := store.WaitReindex(ctx, "one"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "one", Query: "黄金三问"})
+	if err != nil || len(res.GetHits()) != 1 || !slices.Contains(res.GetHits()[0].GetMatchedTerms(), "黄金三问") {
+		t.Errorf("Search(黄金三问) = %v, %v; want the chunk, matched whole", res, err)
+	}
+	if err := store.Verify(ctx, "one"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestLexiconCommand(t *testing.T) {
+	dir := t.TempDir()
+	storeDir := filepath.Join(dir, "store")
+	writeFiles(t, dir, map[string][]byte{
+		"course/feedback.md": []byte(feedbackMD),
+		"course/canteen.md":  []byte(canteenMD),
+		"good.json":          []byte(`{"terms": ["三明治反馈法", "天枢X9"], "synonyms": [{"term": "汉堡包法", "alternatives": ["三明治反馈法"]}], "stop_words": ["請問"]}`),
+		"unknown-field.json": []byte(`{"term": ["x"]}`),
+		"not-json.json":      []byte(`terms: x`),
+		"bad-entry.json":     []byte(`{"terms": ["ok", ""]}`),
+	})
+	env := envOf(nil)
+	var out, errOut bytes.Buffer
+	if err := runT(t, []string{"ingest", "-store", storeDir, "-collection", "kb", filepath.Join(dir, "course")}, env, &out, &errOut); err != nil {
+		t.Fatalf("ingest: %v\n%s", err, errOut.String())
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string // "" for success
+		wantOut string
+	}{
+		{"set", []string{"lexicon", "set", "-store", storeDir, "-collection", "kb", "-file", filepath.Join(dir, "good.json")}, "", "2 terms, 1 synonyms, 1 stop words; 2 chunks re-indexed"},
+		{"get", []string{"lexicon", "get", "-store", storeDir, "-collection", "kb"}, "", `"天枢x9"`},
+		{"set without -file", []string{"lexicon", "set", "-store", storeDir, "-collection", "kb"}, "-file is required", ""},
+		{"missing file", []string{"lexicon", "set", "-store", storeDir, "-file", filepath.Join(dir, "nope.json")}, "nope.json", ""},
+		{"unknown field", []string{"lexicon", "set", "-store", storeDir, "-collection", "kb", "-file", filepath.Join(dir, "unknown-field.json")}, `unknown field "term"`, ""},
+		{"not JSON", []string{"lexicon", "set", "-store", storeDir, "-collection", "kb", "-file", filepath.Join(dir, "not-json.json")}, "not-json.json: want a JSON lexicon", ""},
+		{"bad entry", []string{"lexicon", "set", "-store", storeDir, "-collection", "kb", "-file", filepath.Join(dir, "bad-entry.json")}, "terms[1] is empty", ""},
+		{"unknown collection", []string{"lexicon", "get", "-store", storeDir, "-collection", "nope"}, "not found", ""},
+		{"extra argument", []string{"lexicon", "get", "-store", storeDir, "x"}, "unexpected argument", ""},
+		{"no server", []string{"lexicon", "get", "-addr", "127.0.0.1:1"}, "no zhisou server at 127.0.0.1:1", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := runT(t, tt.args, env, &out, &errOut)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("zhisou %v = %v, want an error containing %q", tt.args, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("zhisou %v: %v\n%s", tt.args, err, errOut.String())
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("zhisou %v printed %q, want it to contain %q", tt.args, out.String(), tt.wantOut)
+			}
+		})
+	}
+	// The lexicon printed by get is a valid file for set: setting it again
+	// changes nothing.
+	out.Reset()
+	if err := runT(t, []string{"lexicon", "get", "-store", storeDir, "-collection", "kb"}, env, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	round := filepath.Join(dir, "round.json")
+	if err := os.WriteFile(round, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runT(t, []string{"lexicon", "set", "-store", storeDir, "-collection", "kb", "-file", round}, env, &out, &errOut); err != nil || !strings.Contains(out.String(), "0 chunks re-indexed") {
+		t.Errorf("setting the lexicon get printed = %v, %q; want no change", err, out.String())
+	}
+	// Through a server: set answers at once with the count, get shows it.
+	c, store, gs := lexiconServerGRPC(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gs.Serve(l)
+	if _, err := c.CreateCollection(t.Context(), &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: "kb"}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := runT(t, []string{"ingest", "-addr", addr, "-collection", "kb", filepath.Join(dir, "course")}, env, &out, &errOut); err != nil {
+		t.Fatalf("ingest through the server: %v\n%s", err, errOut.String())
+	}
+	out.Reset()
+	if err := runT(t, []string{"lexicon", "set", "-addr", addr, "-collection", "kb", "-file", filepath.Join(dir, "good.json")}, env, &out, &errOut); err != nil || !strings.Contains(out.String(), "2 chunks to re-index in the background") {
+		t.Errorf("lexicon set through the server = %v, %q; want 2 chunks to re-index", err, out.String())
+	}
+	if err := store.WaitReindex(t.Context(), "kb"); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if err := runT(t, []string{"lexicon", "get", "-addr", addr, "-collection", "kb"}, env, &out, &errOut); err != nil || !strings.Contains(out.String(), `"三明治反馈法"`) || !strings.Contains(errOut.String(), "0 chunks waiting") {
+		t.Errorf("lexicon get through the server = %v, %q, %q; want the lexicon, nothing waiting", err, out.String(), errOut.String())
+	}
+	if err := runT(t, []string{"lexicon", "set", "-addr", addr, "-collection", "kb", "-file", filepath.Join(dir, "bad-entry.json")}, env, &out, &errOut); err == nil || !strings.Contains(err.Error(), "terms[1] is empty") {
+		t.Errorf("lexicon set of a bad entry through the server = %v, want the entry named", err)
+	}
+	// Unknown verb: usage and exit code 2.
+	var ee exitError
+	if err := runT(t, []string{"lexicon", "delete"}, env, &out, &errOut); !errors.As(err, &ee) || ee.code != 2 {
+		t.Errorf("zhisou lexicon delete = %v, want exit code 2", err)
+	}
+}

@@ -1,0 +1,650 @@
+package index
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// The outline and keyword graph of a collection.
+//
+// Its edges are stored in Badger with the documents they come from: each
+// chunk reference in a document record carries the chunk's heading path,
+// ordinal and keywords (the weighted chunk–keyword edges), written in the same
+// transaction as the chunk, so the graph is exactly as crash-safe as the rest.
+// The derived parts — keyword nodes with their document frequency, keyword–
+// keyword co-occurrence counts, sections (outline containment) with their
+// analysed headings — are built in memory from those records when the store
+// opens and kept up to date incrementally as each upsert or delete is applied:
+// a write touches only its own document's nodes and edges, never a rebuild.
+
+// Graph tuning. Exported so tests and the README can cite them.
+const (
+	// GraphDegree bounds the co-occurrence neighbours a seed keyword spreads
+	// to (the strongest by PMI).
+	GraphDegree = 8
+	// GraphDecay is the share of a seed's activation that reaches a neighbour.
+	GraphDecay = 0.5
+	// OutlineMinCover is the share of the query (by idf weight) a heading path
+	// must match for its section to contribute chunks.
+	OutlineMinCover = 0.3
+	// OutlineSections is the number of best-matching sections that contribute.
+	OutlineSections = 10
+)
+
+type gDoc struct {
+	id     string
+	title  string
+	meta   map[string]string
+	chunks []*gChunk // in document order
+}
+
+type gChunk struct {
+	id, hash string
+	doc      *gDoc
+	path     []string
+	kws      []Keyword
+	sec      *gSection
+}
+
+// gSection is a leaf of the outline: the chunks under one heading path of one
+// document.
+type gSection struct {
+	key    string
+	doc    *gDoc
+	path   []string
+	chunks []*gChunk // in document order
+	// terms are the analysed words of the document title and heading path,
+	// each with the weight of the most specific level it occurs at.
+	terms map[string]float64
+}
+
+type kwNode struct {
+	chunks map[*gChunk]float64 // edge weights
+	co     map[string]int32    // co-occurrence counts with other keywords
+	nbrs   atomic.Pointer[nbrList]
+}
+
+type nbrList struct {
+	version uint64
+	list    []nbr
+}
+
+type nbr struct {
+	term string
+	pmi  float64
+}
+
+type graph struct {
+	an *Analyzer
+	// vocab returns the collection's lexicon in force (nil for none), with
+	// which headings are analysed.
+	vocab func() *Vocab
+
+	mu       sync.RWMutex
+	version  uint64
+	docs     map[string]*gDoc
+	chunks   map[string]*gChunk
+	kws      map[string]*kwNode
+	sections map[string]*gSection
+	// secIndex maps an analysed heading word to the sections it occurs in.
+	secIndex map[string]map[*gSection]float64
+}
+
+func newGraph(an *Analyzer, vocab func() *Vocab) *graph {
+	return &graph{an: an, vocab: vocab, docs: map[string]*gDoc{}, chunks: map[string]*gChunk{}, kws: map[string]*kwNode{},
+		sections: map[string]*gSection{}, secIndex: map[string]map[*gSection]float64{}}
+}
+
+// Heading levels: a word in the most specific heading says the most.
+const (
+	levelLeaf     = 1.0
+	levelAncestor = 0.6
+	levelTitle    = 0.5
+)
+
+func sectionKey(docID string, path []string) string {
+	return docID + "\x1f" + strings.Join(path, "\x1f")
+}
+
+// put replaces a document's part of the graph (d == nil removes it).
+func (g *graph) put(docID string, d *Document) {
+	// Analyse new sections' headings before taking the lock.
+	var secTerms map[string]map[string]float64
+	if d != nil {
+		secTerms = map[string]map[string]float64{}
+		for i := range d.Chunks {
+			key := sectionKey(d.ID, d.Chunks[i].HeadingPath)
+			if _, ok := secTerms[key]; !ok {
+				secTerms[key] = g.headingTerms(d.Title, d.Chunks[i].HeadingPath)
+			}
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.version++
+	if old := g.docs[docID]; old != nil {
+		for _, c := range old.chunks {
+			g.unlinkChunk(c)
+		}
+		delete(g.docs, docID)
+	}
+	if d == nil {
+		return
+	}
+	gd := &gDoc{id: d.ID, title: d.Title, meta: d.Metadata}
+	g.docs[d.ID] = gd
+	for i := range d.Chunks {
+		ch := &d.Chunks[i]
+		c := &gChunk{id: ch.ID, hash: ch.Hash, doc: gd, path: ch.HeadingPath, kws: ch.Keywords}
+		gd.chunks = append(gd.chunks, c)
+		g.linkChunk(c, secTerms)
+	}
+}
+
+func (g *graph) headingTerms(title string, path []string) map[string]float64 {
+	terms := map[string]float64{}
+	v := g.vocab()
+	add := func(s string, w float64) {
+		for _, t := range g.an.TokensIn(v, s) {
+			terms[t.Term] = max(terms[t.Term], w)
+		}
+	}
+	add(title, levelTitle)
+	for i, p := range path {
+		if i == len(path)-1 {
+			add(p, levelLeaf)
+		} else {
+			add(p, levelAncestor)
+		}
+	}
+	return terms
+}
+
+func (g *graph) linkChunk(c *gChunk, secTerms map[string]map[string]float64) {
+	g.chunks[c.id] = c
+	key := sectionKey(c.doc.id, c.path)
+	sec := g.sections[key]
+	if sec == nil {
+		sec = &gSection{key: key, doc: c.doc, path: c.path, terms: secTerms[key]}
+		g.sections[key] = sec
+		for t, w := range sec.terms {
+			m := g.secIndex[t]
+			if m == nil {
+				m = map[*gSection]float64{}
+				g.secIndex[t] = m
+			}
+			m[sec] = w
+		}
+	}
+	sec.chunks = append(sec.chunks, c)
+	c.sec = sec
+	for i, k := range c.kws {
+		n := g.kws[k.Term]
+		if n == nil {
+			n = &kwNode{chunks: map[*gChunk]float64{}, co: map[string]int32{}}
+			g.kws[k.Term] = n
+		}
+		n.chunks[c] = k.Weight
+		for j, o := range c.kws {
+			if i != j {
+				n.co[o.Term]++
+			}
+		}
+	}
+}
+
+func (g *graph) unlinkChunk(c *gChunk) {
+	delete(g.chunks, c.id)
+	if sec := c.sec; sec != nil {
+		sec.chunks = slices.DeleteFunc(sec.chunks, func(x *gChunk) bool { return x == c })
+		if len(sec.chunks) == 0 {
+			delete(g.sections, sec.key)
+			for t := range sec.terms {
+				if m := g.secIndex[t]; m != nil {
+					delete(m, sec)
+					if len(m) == 0 {
+						delete(g.secIndex, t)
+					}
+				}
+			}
+		}
+	}
+	for i, k := range c.kws {
+		n := g.kws[k.Term]
+		if n == nil {
+			continue
+		}
+		delete(n.chunks, c)
+		for j, o := range c.kws {
+			if i != j {
+				if n.co[o.Term]--; n.co[o.Term] <= 0 {
+					delete(n.co, o.Term)
+				}
+			}
+		}
+		if len(n.chunks) == 0 {
+			delete(g.kws, k.Term)
+		}
+	}
+}
+
+// passes reports whether a chunk passes a filter.
+func (c *gChunk) passes(f *Filter) bool {
+	if len(f.DocIDs) > 0 && !slices.Contains(f.DocIDs, c.doc.id) {
+		return false
+	}
+	for k, v := range f.Metadata {
+		if c.doc.meta[k] != v {
+			return false
+		}
+	}
+	if len(f.HeadingPrefix) > 0 {
+		if len(c.path) < len(f.HeadingPrefix) {
+			return false
+		}
+		for i, p := range f.HeadingPrefix {
+			if !strings.EqualFold(strings.TrimSpace(c.path[i]), strings.TrimSpace(p)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (c *gChunk) hit(score float64, matched, via []string) Hit {
+	return Hit{ChunkID: c.id, Score: score, Matched: matched, Via: via, version: c.id + "@" + c.hash}
+}
+
+// outline finds the sections whose title and heading path match the query and
+// returns their chunks, the best sections first and a section's chunks in
+// document order with a gentle decay. A section must match OutlineMinCover of
+// the query's idf-weighted words, at least one of them in its own (most
+// specific) heading: a match on the document title or a chapter heading alone
+// says little about which section answers.
+func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	S := float64(len(g.sections))
+	if S == 0 {
+		return nil
+	}
+	type secScore struct {
+		score   float64
+		matched []string
+		leaf    bool
+	}
+	scores := map[*gSection]*secScore{}
+	var total float64
+	for _, qt := range terms {
+		if qt.Gram {
+			continue
+		}
+		m := g.secIndex[qt.Term]
+		df := float64(len(m))
+		w := qt.Weight * math.Log(1+(S-df+0.5)/(df+0.5))
+		total += w
+		for sec, lw := range m {
+			s := scores[sec]
+			if s == nil {
+				s = &secScore{}
+				scores[sec] = s
+			}
+			s.score += w * lw
+			s.matched = append(s.matched, qt.Term)
+			s.leaf = s.leaf || lw == levelLeaf
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	type ranked struct {
+		sec *gSection
+		*secScore
+	}
+	var secs []ranked
+	for sec, s := range scores {
+		if s.leaf && s.score/total >= OutlineMinCover {
+			secs = append(secs, ranked{sec, s})
+		}
+	}
+	slices.SortFunc(secs, func(a, b ranked) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.sec.key, b.sec.key)
+	})
+	var out []Hit
+	taken := 0
+	for _, s := range secs {
+		if taken == OutlineSections || len(out) >= k {
+			break
+		}
+		any := false
+		i := 0
+		for _, c := range s.sec.chunks {
+			if !c.passes(f) {
+				continue
+			}
+			any = true
+			out = append(out, c.hit(s.score/total/(1+0.2*float64(i)), s.matched, s.sec.path))
+			i++
+		}
+		if any {
+			taken++
+		}
+	}
+	sortHits(out)
+	if len(out) > k {
+		out = out[:k]
+	}
+	return out
+}
+
+// activation is a keyword's share of the spreading activation and the
+// keyword path that brought most of it.
+type activation struct {
+	a   float64
+	via []string
+	// seed is true for the query's own words.
+	seed bool
+}
+
+// activate spreads activation from the query's words that are keywords (seeds:
+// query weight × keyword idf) to each seed's GraphDegree strongest
+// co-occurring keywords (× GraphDecay × PMI relative to the seed's best). It
+// returns the activations and the activated keywords in a fixed order, so
+// sums over them are deterministic. Called with g.mu read-locked.
+func (g *graph) activate(terms []QueryTerm) (map[string]*activation, []string) {
+	N := float64(len(g.chunks))
+	if N == 0 {
+		return nil, nil
+	}
+	acts := map[string]*activation{}
+	var order []string
+	for _, qt := range terms {
+		if qt.Gram {
+			continue
+		}
+		n := g.kws[qt.Term]
+		if n == nil {
+			continue
+		}
+		if _, ok := acts[qt.Term]; ok {
+			continue
+		}
+		df := float64(len(n.chunks))
+		acts[qt.Term] = &activation{a: qt.Weight * math.Log(1+(N-df+0.5)/(df+0.5)), via: []string{qt.Term}, seed: true}
+		order = append(order, qt.Term)
+	}
+	seeds := len(order)
+	for _, s := range order[:seeds] {
+		sa := acts[s].a
+		nbrs := g.neighbours(s)
+		if len(nbrs) == 0 {
+			continue
+		}
+		top := nbrs[0].pmi
+		for _, nb := range nbrs {
+			a := acts[nb.term]
+			if a != nil && a.seed {
+				continue
+			}
+			add := sa * GraphDecay * nb.pmi / top
+			if a == nil {
+				a = &activation{}
+				acts[nb.term] = a
+				order = append(order, nb.term)
+			}
+			if add > a.a { // keep the strongest path; sum the activation
+				a.via = []string{s, nb.term}
+			}
+			a.a += add
+		}
+	}
+	return acts, order
+}
+
+// expand spreads activation from the query's words that are keywords (seeds,
+// weighted by query weight × keyword idf) to their strongest co-occurring
+// keywords (PMI, at most GraphDegree per seed, damped by GraphDecay), then
+// scores chunks by the activation of their keywords × edge weight. Via is the
+// keyword path that contributed most: [seed] or [seed, neighbour].
+func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	acts, order := g.activate(terms)
+	if len(order) == 0 {
+		return nil
+	}
+	type cs struct {
+		score float64
+		best  float64
+		via   []string
+	}
+	scores := map[*gChunk]*cs{}
+	for _, term := range order {
+		a := acts[term]
+		for c, w := range g.kws[term].chunks {
+			v := a.a * w
+			s := scores[c]
+			if s == nil {
+				s = &cs{}
+				scores[c] = s
+			}
+			s.score += v
+			if v > s.best {
+				s.best, s.via = v, a.via
+			}
+		}
+	}
+	out := make([]Hit, 0, len(scores))
+	for c, s := range scores {
+		if c.passes(f) {
+			var matched []string
+			if len(s.via) == 1 {
+				matched = s.via // a query word that is one of the chunk's keywords
+			}
+			out = append(out, c.hit(s.score, matched, s.via))
+		}
+	}
+	sortHits(out)
+	if len(out) > k {
+		out = out[:k]
+	}
+	return out
+}
+
+// neighbours returns a keyword's strongest co-occurring keywords by PMI (those
+// seen together in at least two chunks, or one in a small collection), cached
+// until the graph changes. Called with g.mu read-locked.
+func (g *graph) neighbours(term string) []nbr {
+	n := g.kws[term]
+	if l := n.nbrs.Load(); l != nil && l.version == g.version {
+		return l.list
+	}
+	N := float64(len(g.chunks))
+	minCo := int32(2)
+	if N < 200 {
+		minCo = 1
+	}
+	dfA := float64(len(n.chunks))
+	var list []nbr
+	for o, c := range n.co {
+		if c < minCo {
+			continue
+		}
+		on := g.kws[o]
+		if on == nil {
+			continue
+		}
+		pmi := math.Log(float64(c) * N / (dfA * float64(len(on.chunks))))
+		if pmi > 0 {
+			list = append(list, nbr{o, pmi})
+		}
+	}
+	slices.SortFunc(list, func(a, b nbr) int {
+		if c := cmp.Compare(b.pmi, a.pmi); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.term, b.term)
+	})
+	if len(list) > GraphDegree {
+		list = list[:GraphDegree]
+	}
+	n.nbrs.Store(&nbrList{version: g.version, list: list})
+	return list
+}
+
+func sortHits(h []Hit) {
+	slices.SortFunc(h, func(a, b Hit) int {
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ChunkID, b.ChunkID)
+	})
+}
+
+// GraphStats describes a collection's graph.
+type GraphStats struct {
+	Docs, Chunks, Keywords, Sections int
+	// CoEdges is the number of distinct keyword pairs seen together.
+	CoEdges int
+}
+
+func (g *graph) stats() GraphStats {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	st := GraphStats{Docs: len(g.docs), Chunks: len(g.chunks), Keywords: len(g.kws), Sections: len(g.sections)}
+	for _, n := range g.kws {
+		st.CoEdges += len(n.co)
+	}
+	st.CoEdges /= 2
+	return st
+}
+
+// OutlineSearch returns the chunks of the sections whose heading paths best
+// match the query words (see OutlineMinCover), at most k, passing the filter.
+func (s *Store) OutlineSearch(ctx context.Context, collection string, terms []QueryTerm, f Filter, k int) ([]Hit, error) {
+	c, err := s.get(collection)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkFilter(collection, f); err != nil {
+		return nil, err
+	}
+	return c.graph.outline(terms, &f, k), nil
+}
+
+// GraphSearch returns the chunks reached from the query words through the
+// keyword graph, at most k, passing the filter.
+func (s *Store) GraphSearch(ctx context.Context, collection string, terms []QueryTerm, f Filter, k int) ([]Hit, error) {
+	c, err := s.get(collection)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkFilter(collection, f); err != nil {
+		return nil, err
+	}
+	return c.graph.expand(terms, &f, k), nil
+}
+
+// GraphStats describes a collection's outline and keyword graph.
+func (s *Store) GraphStats(collection string) (GraphStats, error) {
+	c, err := s.get(collection)
+	if err != nil {
+		return GraphStats{}, err
+	}
+	return c.graph.stats(), nil
+}
+
+func (c *coll) checkFilter(collection string, f Filter) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for key := range f.Metadata {
+		if !c.metaKeys[key] {
+			return fmt.Errorf("%w: filter on metadata field %q, which no document in %q has", ErrInvalid, key, collection)
+		}
+	}
+	return nil
+}
+
+// loadGraph builds a collection's graph from its stored documents.
+func (s *Store) loadGraph(txn *badger.Txn, c *coll) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + c.cfg.Name + docKeyInfix), PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		var d Document
+		if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &d) }); err != nil {
+			return fmt.Errorf("document %s: %w", it.Item().Key(), err)
+		}
+		c.graph.put(d.ID, &d)
+	}
+	return nil
+}
+
+// canonical renders the graph as sorted text: keyword nodes with their edges
+// and co-occurrence counts, sections with their chunks, and the heading index.
+// Two graphs are equal when their renderings are.
+func (g *graph) canonical() string {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	var lines []string
+	for term, n := range g.kws {
+		var edges, co []string
+		for ch, w := range n.chunks {
+			edges = append(edges, fmt.Sprintf("%s=%.3f", ch.id, w))
+		}
+		for o, cnt := range n.co {
+			co = append(co, fmt.Sprintf("%s=%d", o, cnt))
+		}
+		slices.Sort(edges)
+		slices.Sort(co)
+		lines = append(lines, fmt.Sprintf("kw %s df=%d edges=%v co=%v", term, len(n.chunks), edges, co))
+	}
+	for key, sec := range g.sections {
+		var ids []string
+		for _, ch := range sec.chunks {
+			ids = append(ids, ch.id)
+		}
+		lines = append(lines, fmt.Sprintf("sec %q %v", key, ids))
+	}
+	for term, m := range g.secIndex {
+		var keys []string
+		for sec, w := range m {
+			keys = append(keys, fmt.Sprintf("%q=%.1f", sec.key, w))
+		}
+		slices.Sort(keys)
+		lines = append(lines, fmt.Sprintf("head %s %v", term, keys))
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// verifyGraph checks that the collection's graph equals one built afresh from
+// its stored documents (once no chunk waits to be re-indexed for a lexicon
+// change: until then, headings may have been analysed with the old lexicon).
+func (s *Store) verifyGraph(c *coll) error {
+	c.mu.RLock()
+	pending := c.pending
+	c.mu.RUnlock()
+	if pending > 0 {
+		return nil
+	}
+	fresh := &coll{cfg: c.cfg, graph: newGraph(s.an, c.vocab.Load)}
+	if err := s.db.View(func(txn *badger.Txn) error { return s.loadGraph(txn, fresh) }); err != nil {
+		return err
+	}
+	if got, want := c.graph.canonical(), fresh.graph.canonical(); got != want {
+		return fmt.Errorf("the keyword graph differs from the one built from the stored documents (%d vs %d lines)", strings.Count(got, "\n"), strings.Count(want, "\n"))
+	}
+	return nil
+}

@@ -1,0 +1,337 @@
+package index
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Lexicon limits. An entry is one term, stop word, synonym key or alternative.
+const (
+	// MaxLexiconEntryRunes is the longest entry, in characters after
+	// normalisation: terms are words and product codes, not sentences.
+	MaxLexiconEntryRunes = 64
+	// MaxLexiconEntries caps the entries of one lexicon, all lists together.
+	MaxLexiconEntries = 50_000
+	// MaxSynonymAlternatives caps the alternatives of one synonym entry: each
+	// adds terms to every query that contains the key.
+	MaxSynonymAlternatives = 16
+)
+
+// Lexicon is a collection's own vocabulary: terms that segmentation keeps
+// whole, synonyms that expand queries, and stop words that queries drop.
+// Entries are normalised like text (NFKC, lower case, traditional →
+// simplified); a stored Lexicon holds them normalised.
+type Lexicon struct {
+	// Terms are kept whole by segmentation, in indexed text and in queries
+	// (indexed text also keeps their usual pieces, so a search for a piece
+	// still finds them).
+	Terms []string `json:"terms,omitempty"`
+	// Synonyms expand a query that contains a key with its alternatives, at
+	// a lower weight. Expansion is one hop: an alternative's own synonyms are
+	// not added, so cycles (a→b, b→a) are harmless.
+	Synonyms []Synonym `json:"synonyms,omitempty"`
+	// StopWords are dropped from queries (a query of stop words only is
+	// searched as written). They do not change indexing.
+	StopWords []string `json:"stop_words,omitempty"`
+	// Version is the log position of the write that set the lexicon; 0 for
+	// a collection that never had one.
+	Version uint64 `json:"version,omitempty"`
+}
+
+// Synonym is one synonym entry: a key and the words searched with it.
+type Synonym struct {
+	Term         string   `json:"term"`
+	Alternatives []string `json:"alternatives"`
+}
+
+// entryName shows an entry in an error message: the whole of a short one, the
+// start of a long one.
+func entryName(s string) string {
+	if utf8.RuneCountInString(s) <= 24 {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q… (%d characters)", truncateRunes(s, 24), utf8.RuneCountInString(s))
+}
+
+func truncateRunes(s string, n int) string {
+	i := 0
+	for j := range s {
+		if i == n {
+			return s[:j]
+		}
+		i++
+	}
+	return s
+}
+
+// NormalizeLexicon checks a lexicon and returns it normalised. Errors wrap
+// ErrInvalid and name the offending entry by its list and position
+// ("terms[3]", "synonyms[1].alternatives[0]"). Empty entries, entries over
+// MaxLexiconEntryRunes, entries with spaces or without a letter or digit are
+// rejected; so are duplicates (after normalisation: "XQ-7700" and "xq-7700"
+// are the same entry), a synonym of itself, and a word that is both a stop
+// word and a term or synonym. Synonym cycles are accepted: expansion is one hop.
+func (a *Analyzer) NormalizeLexicon(in Lexicon) (Lexicon, error) {
+	n := len(in.Terms) + len(in.StopWords) + len(in.Synonyms)
+	for _, s := range in.Synonyms {
+		n += len(s.Alternatives)
+	}
+	if n > MaxLexiconEntries {
+		return Lexicon{}, fmt.Errorf("%w: lexicon has %d entries, over the limit of %d", ErrInvalid, n, MaxLexiconEntries)
+	}
+	norm := func(field, s string) (string, error) {
+		if !utf8.ValidString(s) {
+			return "", fmt.Errorf("%w: lexicon %s is not valid UTF-8", ErrInvalid, field)
+		}
+		if utf8.RuneCountInString(s) > 4*MaxLexiconEntryRunes {
+			// Checked before normalising so a huge entry costs nothing.
+			return "", fmt.Errorf("%w: lexicon %s %s is over the limit of %d characters", ErrInvalid, field, entryName(s), MaxLexiconEntryRunes)
+		}
+		t := strings.TrimSpace(a.Normalize(s).Text)
+		switch {
+		case t == "":
+			return "", fmt.Errorf("%w: lexicon %s is empty", ErrInvalid, field)
+		case utf8.RuneCountInString(t) > MaxLexiconEntryRunes:
+			return "", fmt.Errorf("%w: lexicon %s %s is over the limit of %d characters", ErrInvalid, field, entryName(s), MaxLexiconEntryRunes)
+		case strings.ContainsFunc(t, unicode.IsSpace):
+			return "", fmt.Errorf("%w: lexicon %s %s contains a space: an entry is one word or code", ErrInvalid, field, entryName(s))
+		case !isWordy(t):
+			return "", fmt.Errorf("%w: lexicon %s %s has no letter or digit", ErrInvalid, field, entryName(s))
+		}
+		return t, nil
+	}
+	// list normalises one list and rejects duplicates within it.
+	list := func(name string, in []string) ([]string, map[string]string, error) {
+		out := make([]string, 0, len(in))
+		where := map[string]string{}
+		for i, s := range in {
+			field := fmt.Sprintf("%s[%d]", name, i)
+			t, err := norm(field, s)
+			if err != nil {
+				return nil, nil, err
+			}
+			if prev, ok := where[t]; ok {
+				return nil, nil, fmt.Errorf("%w: lexicon %s %s duplicates %s (both are %q once normalised)", ErrInvalid, field, entryName(s), prev, t)
+			}
+			where[t] = field
+			out = append(out, t)
+		}
+		return out, where, nil
+	}
+	var out Lexicon
+	var err error
+	var termAt, stopAt map[string]string
+	if out.Terms, termAt, err = list("terms", in.Terms); err != nil {
+		return Lexicon{}, err
+	}
+	if out.StopWords, stopAt, err = list("stop_words", in.StopWords); err != nil {
+		return Lexicon{}, err
+	}
+	for t, field := range stopAt {
+		if prev, ok := termAt[t]; ok {
+			return Lexicon{}, fmt.Errorf("%w: lexicon %s %q is also %s: a stop word cannot be a term", ErrInvalid, field, t, prev)
+		}
+	}
+	keyAt := map[string]string{}
+	for i, s := range in.Synonyms {
+		field := fmt.Sprintf("synonyms[%d]", i)
+		key, err := norm(field+".term", s.Term)
+		if err != nil {
+			return Lexicon{}, err
+		}
+		if prev, ok := keyAt[key]; ok {
+			return Lexicon{}, fmt.Errorf("%w: lexicon %s.term %s duplicates %s.term (both are %q once normalised)", ErrInvalid, field, entryName(s.Term), prev, key)
+		}
+		keyAt[key] = field
+		if prev, ok := stopAt[key]; ok {
+			return Lexicon{}, fmt.Errorf("%w: lexicon %s.term %q is also %s: a stop word is dropped from queries, so it cannot have synonyms", ErrInvalid, field, key, prev)
+		}
+		if len(s.Alternatives) == 0 {
+			return Lexicon{}, fmt.Errorf("%w: lexicon %s (%q) has no alternatives", ErrInvalid, field, key)
+		}
+		if len(s.Alternatives) > MaxSynonymAlternatives {
+			return Lexicon{}, fmt.Errorf("%w: lexicon %s (%q) has %d alternatives, over the limit of %d", ErrInvalid, field, key, len(s.Alternatives), MaxSynonymAlternatives)
+		}
+		alts, altAt, err := list(field+".alternatives", s.Alternatives)
+		if err != nil {
+			return Lexicon{}, err
+		}
+		if f, ok := altAt[key]; ok {
+			return Lexicon{}, fmt.Errorf("%w: lexicon %s %q is the synonym's own term", ErrInvalid, f, key)
+		}
+		for _, alt := range alts {
+			if prev, ok := stopAt[alt]; ok {
+				return Lexicon{}, fmt.Errorf("%w: lexicon %s %q is also %s: it would be dropped from every query", ErrInvalid, altAt[alt], alt, prev)
+			}
+		}
+		out.Synonyms = append(out.Synonyms, Synonym{Term: key, Alternatives: alts})
+	}
+	return out, nil
+}
+
+// Vocab is a normalised Lexicon compiled for segmentation and query
+// expansion. It is immutable and safe for concurrent use; a nil *Vocab is an
+// empty lexicon.
+type Vocab struct {
+	lex      Lexicon
+	terms    matcher
+	synonyms matcher
+	synAlts  map[string][]string
+	stop     map[string]bool
+}
+
+// newVocab compiles a lexicon that NormalizeLexicon returned (or one read
+// back from the store).
+func newVocab(l Lexicon) *Vocab {
+	v := &Vocab{lex: l, terms: newMatcher(l.Terms), synAlts: map[string][]string{}, stop: map[string]bool{}}
+	keys := make([]string, 0, len(l.Synonyms))
+	for _, s := range l.Synonyms {
+		keys = append(keys, s.Term)
+		v.synAlts[s.Term] = s.Alternatives
+	}
+	v.synonyms = newMatcher(keys)
+	for _, w := range l.StopWords {
+		v.stop[w] = true
+	}
+	return v
+}
+
+// Lexicon returns the lexicon v was compiled from (the empty Lexicon for nil).
+// Callers must not modify its slices.
+func (v *Vocab) Lexicon() Lexicon {
+	if v == nil {
+		return Lexicon{}
+	}
+	return v.lex
+}
+
+// Version is the log position of the write that set the lexicon.
+func (v *Vocab) Version() uint64 {
+	if v == nil {
+		return 0
+	}
+	return v.lex.Version
+}
+
+// IsTerm reports whether t is one of the lexicon's terms.
+func (v *Vocab) IsTerm(t string) bool { return v != nil && v.terms.has(t) }
+
+// HasStopWords reports whether the lexicon has stop words.
+func (v *Vocab) HasStopWords() bool { return v != nil && len(v.stop) > 0 }
+
+// HasSynonyms reports whether the lexicon has synonyms.
+func (v *Vocab) HasSynonyms() bool { return v != nil && len(v.synAlts) > 0 }
+
+// IsStopWord reports whether t (a normalised query term) is a stop word.
+func (v *Vocab) IsStopWord(t string) bool { return v != nil && v.stop[t] }
+
+// SynonymMatches calls fn for each synonym key found in the normalised text,
+// leftmost-longest and not overlapping, with its alternatives. fn must not
+// modify alts.
+func (v *Vocab) SynonymMatches(text string, fn func(key string, alts []string)) {
+	if v == nil || len(v.synAlts) == 0 {
+		return
+	}
+	v.synonyms.scan(text, func(s, e int) bool {
+		fn(text[s:e], v.synAlts[text[s:e]])
+		return true
+	})
+}
+
+// matcher finds whole entries in normalised text: a set keyed by the entry,
+// plus, per first rune, the distinct byte lengths of the entries starting with
+// it (longest first). A scan costs one map lookup per rune and one per
+// candidate length, so a large lexicon does not slow segmentation down much.
+type matcher struct {
+	set  map[string]bool
+	lens map[rune][]int
+}
+
+func newMatcher(entries []string) matcher {
+	m := matcher{set: map[string]bool{}, lens: map[rune][]int{}}
+	for _, e := range entries {
+		if e == "" || m.set[e] {
+			continue
+		}
+		m.set[e] = true
+		r, _ := utf8.DecodeRuneInString(e)
+		if !slices.Contains(m.lens[r], len(e)) {
+			m.lens[r] = append(m.lens[r], len(e))
+		}
+	}
+	for r := range m.lens {
+		slices.SortFunc(m.lens[r], func(a, b int) int { return b - a })
+	}
+	return m
+}
+
+func (m matcher) has(t string) bool { return m.set[t] }
+
+func (m matcher) empty() bool { return len(m.set) == 0 }
+
+// found reports whether text contains an entry.
+func (m matcher) found(text string) bool {
+	found := false
+	m.scan(text, func(int, int) bool { found = true; return false })
+	return found
+}
+
+// scan calls fn(start, end) for each entry found in text, left to right,
+// longest first at each position, without overlaps, until fn returns false. An entry that starts or
+// ends with a letter or digit of a code ("xq-7700") matches only where that
+// code run starts or ends, so "xq-7700" is not found in "xq-77001".
+func (m matcher) scan(text string, fn func(start, end int) bool) {
+	if len(m.set) == 0 {
+		return
+	}
+	for i := 0; i < len(text); {
+		r, size := utf8.DecodeRuneInString(text[i:])
+		end := -1
+		if ls := m.lens[r]; ls != nil && !(isCodeRune(r) && codeBefore(text[:i])) {
+			for _, l := range ls {
+				if i+l > len(text) || !m.set[text[i:i+l]] {
+					continue
+				}
+				last, _ := utf8.DecodeLastRuneInString(text[i : i+l])
+				if isCodeRune(last) && codeAfter(text[i+l:]) {
+					continue
+				}
+				end = i + l
+				break
+			}
+		}
+		if end < 0 {
+			i += size
+			continue
+		}
+		if !fn(i, end) {
+			return
+		}
+		i = end
+	}
+}
+
+// codeBefore reports whether a code run continues up to the end of s.
+func codeBefore(s string) bool {
+	r, size := utf8.DecodeLastRuneInString(s)
+	if isCodeRune(r) {
+		return true
+	}
+	if isJoiner(r) {
+		r2, _ := utf8.DecodeLastRuneInString(s[:len(s)-size])
+		return isCodeRune(r2)
+	}
+	return false
+}
+
+// codeAfter reports whether a code run continues from the start of s.
+func codeAfter(s string) bool {
+	r, size := utf8.DecodeRuneInString(s)
+	if isCodeRune(r) {
+		return true
+	}
+	return isJoiner(r) && nextIsCode(s[size:])
+}

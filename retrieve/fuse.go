@@ -1,0 +1,195 @@
+package retrieve
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/zhisou/zhisou/index"
+)
+
+// Mode chooses the candidate sources of a search.
+type Mode int
+
+// Modes. The zero value is ModeFused.
+const (
+	// ModeFused fuses BM25, outline match and graph expansion.
+	ModeFused Mode = iota
+	// ModeBM25 ranks by BM25F (with document evidence) alone.
+	ModeBM25
+	// ModeOutline ranks the chunks of the sections whose heading paths match.
+	ModeOutline
+	// ModeGraph ranks the chunks reached through the keyword graph.
+	ModeGraph
+)
+
+var modeNames = []string{"fused", "bm25", "outline", "graph"}
+
+func (m Mode) String() string {
+	if int(m) < len(modeNames) {
+		return modeNames[m]
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode parses a mode name: fused, bm25, outline or graph.
+func ParseMode(s string) (Mode, error) {
+	if i := slices.Index(modeNames, strings.ToLower(strings.TrimSpace(s))); i >= 0 {
+		return Mode(i), nil
+	}
+	return 0, fmt.Errorf("%w: mode %q: want one of %s", ErrInvalid, s, strings.Join(modeNames, ", "))
+}
+
+// Source names, as reported in evidence.
+const (
+	SourceBM25    = "bm25"
+	SourceOutline = "outline"
+	SourceGraph   = "graph"
+)
+
+// Evidence says how a hit was found.
+type Evidence struct {
+	// Sources that found the hit, among bm25, outline and graph.
+	Sources []string
+	// FusedRank is the hit's 1-based rank after fusion (before any rerank);
+	// BM25Rank, OutlineRank and GraphRank its rank in each source's list (0:
+	// not in that list).
+	FusedRank, BM25Rank, OutlineRank, GraphRank int
+	// BM25, Outline and Graph are the source scores (0: not found by it).
+	BM25, Outline, Graph float64
+	// OutlinePath is the heading path of the section the outline matched.
+	OutlinePath []string
+	// GraphPath is the keyword path through the graph: [seed] when a query
+	// word is one of the chunk's keywords, [seed, neighbour] for one hop.
+	GraphPath []string
+}
+
+// sourceDepth is the number of candidates taken from each source for fusion.
+const sourceDepth = 100
+
+type fusedHit struct {
+	hit   index.Hit
+	ev    Evidence
+	score float64
+}
+
+// candidates runs the sources the mode asks for and returns the top k hits in
+// order, with their evidence, and the BM25 search statistics. stage is called
+// after each step with its name.
+func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.QueryTerm, k int, stage func(string)) ([]index.Hit, []Evidence, index.SearchStats, error) {
+	var st index.SearchStats
+	var lists [3][]index.Hit
+	var err error
+	depth := max(k, sourceDepth)
+	w := req.weights
+	if req.Mode == ModeBM25 || req.Mode == ModeFused && w.BM25 > 0 {
+		n := depth
+		if req.Mode == ModeBM25 {
+			n = k
+		}
+		if lists[0], st, err = s.store.Search(ctx, req.Collection, terms, req.Filter, n); err != nil {
+			return nil, nil, st, err
+		}
+		stage(SourceBM25)
+	}
+	if req.Mode == ModeOutline || req.Mode == ModeFused && w.Outline > 0 {
+		if lists[1], err = s.store.OutlineSearch(ctx, req.Collection, terms, req.Filter, depth); err != nil {
+			return nil, nil, st, err
+		}
+		stage(SourceOutline)
+	}
+	if req.Mode == ModeGraph || req.Mode == ModeFused && w.Graph > 0 {
+		if lists[2], err = s.store.GraphSearch(ctx, req.Collection, terms, req.Filter, depth); err != nil {
+			return nil, nil, st, err
+		}
+		stage(SourceGraph)
+	}
+	switch req.Mode {
+	case ModeBM25:
+		w = index.FusionWeights{BM25: 1}
+	case ModeOutline:
+		w = index.FusionWeights{Outline: 1}
+	case ModeGraph:
+		w = index.FusionWeights{Graph: 1}
+	}
+	hits, ev := fuse(lists, w, k, req.Mode != ModeFused)
+	stage("fuse")
+	return hits, ev, st, nil
+}
+
+// fuse merges the sources' lists: each source's scores are divided by its best
+// score (so every source lies in 0..1 and none swamps the others), weighted
+// and summed. Ties go to the better BM25 rank, then the chunk id. A hit keeps
+// the BM25 hit's matched terms (the outline's when BM25 did not find it). With
+// raw, a hit keeps its source's own score (for a single-source mode).
+func fuse(lists [3][]index.Hit, w index.FusionWeights, k int, raw bool) ([]index.Hit, []Evidence) {
+	weights := [3]float64{w.BM25, w.Outline, w.Graph}
+	names := [3]string{SourceBM25, SourceOutline, SourceGraph}
+	byID := map[string]*fusedHit{}
+	var order []*fusedHit
+	for s, list := range lists {
+		if len(list) == 0 || weights[s] == 0 {
+			continue
+		}
+		top := list[0].Score
+		for i, h := range list {
+			f := byID[h.ChunkID]
+			if f == nil {
+				f = &fusedHit{hit: h}
+				byID[h.ChunkID] = f
+				order = append(order, f)
+			}
+			norm := 0.0
+			switch {
+			case raw:
+				norm = h.Score
+			case top > 0:
+				norm = h.Score / top
+			}
+			f.score += weights[s] * norm
+			f.ev.Sources = append(f.ev.Sources, names[s])
+			switch s {
+			case 0:
+				f.ev.BM25Rank, f.ev.BM25 = i+1, h.Score
+				f.hit.Matched = h.Matched
+			case 1:
+				f.ev.OutlineRank, f.ev.Outline, f.ev.OutlinePath = i+1, h.Score, h.Via
+				if f.ev.BM25Rank == 0 {
+					f.hit.Matched = h.Matched
+				}
+			case 2:
+				f.ev.GraphRank, f.ev.Graph, f.ev.GraphPath = i+1, h.Score, h.Via
+			}
+		}
+	}
+	slices.SortStableFunc(order, func(a, b *fusedHit) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		ra, rb := a.ev.BM25Rank, b.ev.BM25Rank
+		if ra == 0 {
+			ra = 1 << 30
+		}
+		if rb == 0 {
+			rb = 1 << 30
+		}
+		if c := cmp.Compare(ra, rb); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.hit.ChunkID, b.hit.ChunkID)
+	})
+	if len(order) > k {
+		order = order[:k]
+	}
+	hits := make([]index.Hit, len(order))
+	ev := make([]Evidence, len(order))
+	for i, f := range order {
+		hits[i] = f.hit
+		hits[i].Score = f.score
+		ev[i] = f.ev
+		ev[i].FusedRank = i + 1
+	}
+	return hits, ev
+}
