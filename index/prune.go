@@ -15,7 +15,7 @@ import (
 // the best chunks by BM25 is found without scoring the chunks that cannot
 // reach it, and the postings of common terms are mostly not walked.
 //
-// Doc numbers are taken a window (4 096) at a time. A term's bound in a
+// Doc numbers are taken a window (1 024) at a time. A term's bound in a
 // window is weight·idf·saturate(the sum over its fields of the largest pseudo
 // term frequency in the window); the snapshot's cache keeps those maxima.
 // Once the pool is full, the lowest-bound terms whose window bounds together
@@ -42,8 +42,10 @@ import (
 const pruneSlack = 1e-9
 
 // prunable reports whether the pruned search computes what scoreAll does:
-// document frequency from the words field equals scoreAll's count only when
-// every word field is scored, and the bounds need non-negative weights.
+// the cache counts a term's document frequency over all its fields, which is
+// scoreAll's count only when every word field is scored (weight > 0; a
+// posting's pseudo term frequency is then positive, which marks a match), and
+// the bounds need non-negative weights.
 func prunable(p bm25Params, terms []QueryTerm) bool {
 	for f := range gramField {
 		if !(p.weights[f] > 0) {
@@ -94,7 +96,7 @@ type pruner struct {
 	touched [window / 64]uint64 // bit set: has an essential term
 	flagged [window / 64]uint64 // bit set: a candidate
 	nflag   int
-	filter  bool     // whether allowed and sorted restrict the search
+	filter  bool     // whether allowed restricts the search
 	allowed []uint64 // bit set of allowed doc numbers
 }
 
@@ -197,7 +199,8 @@ func (pr *pruner) open(ctx context.Context, r bindex.IndexReader, cache *snapCac
 
 // taatPostings is where MaxScore starts to pay: below it, scoring every
 // cached posting term at a time into dense accumulators (a few ns a
-// posting) costs less than walking documents through a heap of cursors.
+// posting) costs less than the windows' bookkeeping (measured on cmrc2018:
+// 0.8× the time of MaxScore there).
 const taatPostings = 16 << 10
 
 // scoreTAAT scores every cached posting of the terms (in query order, as
