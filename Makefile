@@ -74,7 +74,8 @@ fuzz-ci:
 CMRC    ?= ../shared/eval/cmrc2018
 LONGSET ?=
 bench:
-	ZHISOU_BENCH_SET=$(abspath $(CMRC)) $(GO) test -run='^$$' -bench=. -benchmem ./index/ ./retrieve/ | tee bench.out
+	@ZHISOU_BENCH_SET=$(abspath $(CMRC)) $(GO) test -run='^$$' -bench=. -benchmem ./index/ ./retrieve/ > bench.out; \
+	  status=$$?; cat bench.out; if [ $$status -ne 0 ]; then rm -f bench.out; exit $$status; fi
 	@awk '/^BenchmarkBM25\// { split($$1, n, "/"); t[n[2] "/" n[3]] = $$3 } \
 	  END { for (s in t) if (s ~ /pruned/) { e = s; sub(/pruned.*/, "exhaustive", e); sub(/-[0-9]+$$/, "", e); \
 	    for (x in t) if (index(x, e) == 1) printf "BM25 %s: pruned/exhaustive = %.2f\n", s, t[s] / t[x] } }' bench.out
