@@ -33,6 +33,9 @@ var (
 
 func cmrcDir() string {
 	if d := os.Getenv("ZHISOU_BENCH_SET"); d != "" {
+		if _, err := os.Stat(filepath.Join(d, "corpus.jsonl")); err != nil {
+			return "" // skipped, as when cmrc2018 is absent
+		}
 		return d
 	}
 	wd, _ := os.Getwd()
@@ -49,7 +52,7 @@ func benchSetup(b *testing.B) (*retrieve.Searcher, *index.Store) {
 	b.Helper()
 	dir := cmrcDir()
 	if dir == "" {
-		b.Skip("cmrc2018 not found (set ZHISOU_BENCH_SET)")
+		b.Skip("no eval set: cmrc2018 not found, or $ZHISOU_BENCH_SET has no corpus.jsonl")
 	}
 	benchOnce.Do(func() {
 		ctx := context.Background()
