@@ -38,6 +38,9 @@ const (
 	OutlineMinCover = 0.3
 	// OutlineSections is the number of best-matching sections that contribute.
 	OutlineSections = 10
+	// GraphChunksPerKeyword bounds the chunks one activated keyword reaches
+	// (its strongest edges), so a common keyword costs no more than a rare one.
+	GraphChunksPerKeyword = 256
 )
 
 type gDoc struct {
@@ -71,6 +74,18 @@ type kwNode struct {
 	chunks map[*gChunk]float64 // edge weights
 	co     map[string]int32    // co-occurrence counts with other keywords
 	nbrs   atomic.Pointer[nbrList]
+	top    atomic.Pointer[edgeList]
+}
+
+// edgeList is a keyword's strongest edges, cached for one graph version.
+type edgeList struct {
+	version uint64
+	list    []edge
+}
+
+type edge struct {
+	c *gChunk
+	w float64
 }
 
 type nbrList struct {
@@ -95,13 +110,15 @@ type graph struct {
 	chunks   map[string]*gChunk
 	kws      map[string]*kwNode
 	sections map[string]*gSection
-	// secIndex maps an analysed heading word to the sections it occurs in.
-	secIndex map[string]map[*gSection]float64
+	// secIndex maps an analysed heading word to the sections it occurs in;
+	// leafIndex to those whose own (most specific) heading has it.
+	secIndex  map[string]map[*gSection]float64
+	leafIndex map[string]map[*gSection]struct{}
 }
 
 func newGraph(an *Analyzer, vocab func() *Vocab) *graph {
 	return &graph{an: an, vocab: vocab, docs: map[string]*gDoc{}, chunks: map[string]*gChunk{}, kws: map[string]*kwNode{},
-		sections: map[string]*gSection{}, secIndex: map[string]map[*gSection]float64{}}
+		sections: map[string]*gSection{}, secIndex: map[string]map[*gSection]float64{}, leafIndex: map[string]map[*gSection]struct{}{}}
 }
 
 // Heading levels: a word in the most specific heading says the most.
@@ -183,6 +200,14 @@ func (g *graph) linkChunk(c *gChunk, secTerms map[string]map[string]float64) {
 				g.secIndex[t] = m
 			}
 			m[sec] = w
+			if w == levelLeaf {
+				l := g.leafIndex[t]
+				if l == nil {
+					l = map[*gSection]struct{}{}
+					g.leafIndex[t] = l
+				}
+				l[sec] = struct{}{}
+			}
 		}
 	}
 	sec.chunks = append(sec.chunks, c)
@@ -213,6 +238,12 @@ func (g *graph) unlinkChunk(c *gChunk) {
 					delete(m, sec)
 					if len(m) == 0 {
 						delete(g.secIndex, t)
+					}
+				}
+				if l := g.leafIndex[t]; l != nil {
+					delete(l, sec)
+					if len(l) == 0 {
+						delete(g.leafIndex, t)
 					}
 				}
 			}
@@ -280,31 +311,37 @@ func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
 	type secScore struct {
 		score   float64
 		matched []string
-		leaf    bool
 	}
-	scores := map[*gSection]*secScore{}
+	// Only sections with a query word in their own heading can match, so
+	// they are the candidates; each is then scored over all query words, in
+	// query order (deterministic sums).
+	weights := make([]float64, len(terms))
 	var total float64
-	for _, qt := range terms {
+	cands := map[*gSection]struct{}{}
+	for i, qt := range terms {
 		if qt.Gram {
 			continue
 		}
-		m := g.secIndex[qt.Term]
-		df := float64(len(m))
-		w := qt.Weight * math.Log(1+(S-df+0.5)/(df+0.5))
-		total += w
-		for sec, lw := range m {
-			s := scores[sec]
-			if s == nil {
-				s = &secScore{}
-				scores[sec] = s
-			}
-			s.score += w * lw
-			s.matched = append(s.matched, qt.Term)
-			s.leaf = s.leaf || lw == levelLeaf
+		df := float64(len(g.secIndex[qt.Term]))
+		weights[i] = qt.Weight * math.Log(1+(S-df+0.5)/(df+0.5))
+		total += weights[i]
+		for sec := range g.leafIndex[qt.Term] {
+			cands[sec] = struct{}{}
 		}
 	}
-	if total == 0 {
+	if total == 0 || len(cands) == 0 {
 		return nil
+	}
+	scores := make(map[*gSection]*secScore, len(cands))
+	for sec := range cands {
+		s := &secScore{}
+		for i, qt := range terms {
+			if lw := sec.terms[qt.Term]; lw > 0 && !qt.Gram {
+				s.score += weights[i] * lw
+				s.matched = append(s.matched, qt.Term)
+			}
+		}
+		scores[sec] = s
 	}
 	type ranked struct {
 		sec *gSection
@@ -312,7 +349,7 @@ func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
 	}
 	var secs []ranked
 	for sec, s := range scores {
-		if s.leaf && s.score/total >= OutlineMinCover {
+		if s.score/total >= OutlineMinCover {
 			secs = append(secs, ranked{sec, s})
 		}
 	}
@@ -433,8 +470,8 @@ func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 	scores := map[*gChunk]*cs{}
 	for _, term := range order {
 		a := acts[term]
-		for c, w := range g.kws[term].chunks {
-			v := a.a * w
+		for _, e := range g.strongest(term) {
+			c, v := e.c, a.a*e.w
 			s := scores[c]
 			if s == nil {
 				s = &cs{}
@@ -446,21 +483,59 @@ func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 			}
 		}
 	}
-	out := make([]Hit, 0, len(scores))
+	type scored struct {
+		c *gChunk
+		*cs
+	}
+	ranked := make([]scored, 0, len(scores))
 	for c, s := range scores {
 		if c.passes(f) {
-			var matched []string
-			if len(s.via) == 1 {
-				matched = s.via // a query word that is one of the chunk's keywords
-			}
-			out = append(out, c.hit(s.score, matched, s.via))
+			ranked = append(ranked, scored{c, s})
 		}
 	}
-	sortHits(out)
-	if len(out) > k {
-		out = out[:k]
+	slices.SortFunc(ranked, func(a, b scored) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.c.id, b.c.id)
+	})
+	if len(ranked) > k {
+		ranked = ranked[:k]
+	}
+	out := make([]Hit, len(ranked))
+	for i, r := range ranked {
+		var matched []string
+		if len(r.via) == 1 {
+			matched = r.via // a query word that is one of the chunk's keywords
+		}
+		out[i] = r.c.hit(r.score, matched, r.via)
 	}
 	return out
+}
+
+// strongest returns a keyword's GraphChunksPerKeyword strongest edges, by
+// weight then chunk id, cached until the graph changes. Called with g.mu
+// read-locked.
+func (g *graph) strongest(term string) []edge {
+	n := g.kws[term]
+	if l := n.top.Load(); l != nil && l.version == g.version {
+		return l.list
+	}
+	list := make([]edge, 0, len(n.chunks))
+	for c, w := range n.chunks {
+		list = append(list, edge{c, w})
+	}
+	slices.SortFunc(list, func(a, b edge) int {
+		if c := cmp.Compare(b.w, a.w); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.c.id, b.c.id)
+	})
+	if len(list) > GraphChunksPerKeyword {
+		list = slices.Clip(list[:GraphChunksPerKeyword])
+	}
+	n.top.Store(&edgeList{version: g.version, list: list})
+	return list
 }
 
 // neighbours returns a keyword's strongest co-occurring keywords by PMI (those
