@@ -26,6 +26,10 @@ type Analyzer struct {
 	// text with none of them is left alone, which skips OpenCC (7 MB/s) for the
 	// simplified text that is almost all we see.
 	trad []bool
+	// stable is a bitset over the BMP: bit r is set when normalisation leaves
+	// rune r as it is (outside the Han and full-width ranges, which are
+	// decided on their own), so a text of such runes needs no rewriting.
+	stable []uint64
 }
 
 // The Han ranges checked for traditional characters: CJK Extension A and the
@@ -85,7 +89,56 @@ func NewAnalyzer(opts AnalyzerOptions) (*Analyzer, error) {
 			a.trad[r-hanLo] = err == nil && c != string(r)
 		}
 	}
+	a.stable = make([]uint64, 0x10000/64)
+	for r := rune(0x80); r < 0x10000; r++ {
+		if r >= 0xD800 && r <= 0xDFFF || r >= hanLo && r <= hanHi || r >= 0xFF01 && r <= 0xFF5E {
+			continue
+		}
+		if a.normalizeRune(string(r)) == string(r) {
+			a.stable[r>>6] |= 1 << (r & 63)
+		}
+	}
 	return a, nil
+}
+
+// normalizeRune is the normalisation of one non-ASCII rune outside the Han
+// and full-width ranges (s holds it and may continue).
+func (a *Analyzer) normalizeRune(s string) string {
+	_, size := utf8.DecodeRuneInString(s)
+	if norm.NFKC.PropertiesString(s).Decomposition() != nil {
+		return strings.ToLower(norm.NFKC.String(s[:size]))
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return string(unicode.ToLower(r))
+}
+
+// isNormal reports whether Normalize would return s unchanged: no upper-case
+// ASCII, no full-width forms, no traditional characters, no rune that NFKC or
+// lower-casing rewrites, valid UTF-8. Most simplified-Chinese text is.
+func (a *Analyzer) isNormal(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return false
+		case r >= hanLo && r <= hanHi:
+			if a.trad[r-hanLo] {
+				return false
+			}
+		case r >= 0x10000 || a.stable[r>>6]&(1<<(r&63)) == 0:
+			return false
+		}
+		i += size
+	}
+	return true
 }
 
 // Normalized is text after normalisation, with a map back to the original.
@@ -93,7 +146,8 @@ type Normalized struct {
 	// Text is the normalised text.
 	Text string
 	// orig[i] is the byte offset in the original text of the rune that produced
-	// byte i of Text; orig[len(Text)] is the original length.
+	// byte i of Text; orig[len(Text)] is the original length. nil means the
+	// identity: the text was already normal.
 	orig []int
 }
 
@@ -101,6 +155,15 @@ type Normalized struct {
 func (n Normalized) Orig(i int) int {
 	if i < 0 {
 		return 0
+	}
+	if n.orig == nil {
+		if i >= len(n.Text) {
+			return len(n.Text)
+		}
+		for i > 0 && !utf8.RuneStart(n.Text[i]) {
+			i-- // like the map: every byte of a rune maps to the rune's start
+		}
+		return i
 	}
 	if i >= len(n.orig) {
 		return n.orig[len(n.orig)-1]
@@ -112,6 +175,14 @@ func (n Normalized) Orig(i int) int {
 // simplified conversion, keeping a byte map to the original text so that
 // highlights point into the caller's text. Invalid UTF-8 bytes become U+FFFD.
 func (a *Analyzer) Normalize(s string) Normalized {
+	if a.isNormal(s) {
+		return Normalized{Text: s}
+	}
+	return a.normalizeSlow(s)
+}
+
+// normalizeSlow is Normalize rune by rune, building the byte map.
+func (a *Analyzer) normalizeSlow(s string) Normalized {
 	var b strings.Builder
 	b.Grow(len(s))
 	orig := make([]int, 0, len(s)+1)
@@ -135,11 +206,7 @@ func (a *Analyzer) Normalize(s string) Normalized {
 		case r == utf8.RuneError && size == 1:
 			b.WriteRune(utf8.RuneError)
 		default:
-			if norm.NFKC.PropertiesString(s[i:]).Decomposition() != nil {
-				b.WriteString(strings.ToLower(norm.NFKC.String(s[i : i+size])))
-			} else {
-				b.WriteRune(unicode.ToLower(r))
-			}
+			b.WriteString(a.normalizeRune(s[i:]))
 		}
 		for range b.Len() - n {
 			orig = append(orig, i)

@@ -127,3 +127,34 @@ func FuzzAnalyze(f *testing.F) {
 		_ = an.Grams(s)
 	})
 }
+
+// TestNormalizeFastPath checks that the already-normal fast path gives what
+// the rune-by-rune path gives, text and byte map, and that it is taken for
+// ordinary simplified text.
+func TestNormalizeFastPath(t *testing.T) {
+	a := testAnalyzer(t)
+	cases := []string{
+		"", "客户说价格太贵时，先确认预算。", "PPR-9087 节能", "ppr-9087 节能", "價格", "ＰＰＲ－９０８７",
+		"㍿", "ﬁ", "e\u0301", "Ⅻ章", "①②", "「引号」《书名》…—", "\xff\xfe", "ǅ", "İstanbul", "😀表情", "ａｂｃ",
+		"第十二条 有限空间作业必须先通风、再检测、后作业。", "温度 25℃ ～ 30℃", "µs ΩΣ", "한국어",
+	}
+	for r := rune(0x80); r < 0x3400; r += 7 {
+		cases = append(cases, "价"+string(r)+"格")
+	}
+	for _, s := range cases {
+		fast, slow := a.Normalize(s), a.normalizeSlow(s)
+		if fast.Text != slow.Text {
+			t.Errorf("Normalize(%q) = %q, rune by rune %q", s, fast.Text, slow.Text)
+			continue
+		}
+		for i := 0; i <= len(fast.Text)+1; i++ {
+			if fast.Orig(i) != slow.Orig(i) {
+				t.Errorf("Normalize(%q).Orig(%d) = %d, rune by rune %d", s, i, fast.Orig(i), slow.Orig(i))
+				break
+			}
+		}
+	}
+	if !a.isNormal("客户说价格太贵时先确认预算。ppr-9087 「引号」") {
+		t.Error("ordinary simplified text does not take the fast path")
+	}
+}

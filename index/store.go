@@ -50,6 +50,8 @@ type Store struct {
 	// chunks caches decoded chunk versions for hits, keyed by collection and
 	// bleve id (id@hash): a key's value never changes.
 	chunks *ristretto.Cache[string, *Chunk]
+	// norms caches the normalised texts of chunk versions, for highlights.
+	norms *ristretto.Cache[string, *Normalized]
 
 	// The background re-indexer (see lexicon_store.go): stop cancels it,
 	// reindexDone is closed when it has returned, kick wakes it up.
@@ -132,7 +134,11 @@ func Open(ctx context.Context, dir string, an *Analyzer, opts Options) (*Store, 
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: chunk cache: %w", err), db.Close())
 	}
-	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
+	norms, err := newNormCache()
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open store: text cache: %w", err), db.Close())
+	}
+	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache, norms: norms,
 		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*Vocab{}}
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
@@ -367,6 +373,7 @@ func (s *Store) Close() error {
 	}
 	errs = append(errs, s.db.Close())
 	s.chunks.Close()
+	s.norms.Close()
 	return errors.Join(errs...)
 }
 

@@ -292,7 +292,7 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 		out[i] = Hit{
 			ChunkID: h.ChunkID, DocID: c.DocID, Title: c.DocTitle, HeadingPath: c.HeadingPath,
 			Text: c.Text, Score: h.Score, Matched: h.Matched,
-			Highlights: s.Highlights(c.Text, h.Matched), Question: c.Question,
+			Highlights: highlights(s.store.NormalizedText(req.Collection, &c), c.Text, h.Matched), Question: c.Question,
 		}
 		if req.WithContext {
 			out[i].Context, err = s.sectionText(ctx, req.Collection, c, docs)
@@ -309,9 +309,16 @@ func (s *Searcher) Highlights(text string, matched []string) []Span {
 	if len(matched) == 0 {
 		return nil
 	}
-	// Terms are found in the normalised text and mapped back, which is much
-	// cheaper than segmenting every hit again.
-	n := s.an.Normalize(text)
+	return highlights(s.an.Normalize(text), text, matched)
+}
+
+// highlights finds the matched terms in n, the normalisation of text, and maps
+// them back to byte ranges of text: much cheaper than segmenting every hit
+// again.
+func highlights(n index.Normalized, text string, matched []string) []Span {
+	if len(matched) == 0 {
+		return nil
+	}
 	var spans []Span
 	for _, m := range matched {
 		if m == "" {
