@@ -40,7 +40,7 @@ const (
 	OutlineSections = 10
 	// GraphChunksPerKeyword bounds the chunks one activated keyword reaches
 	// (its strongest edges), so a common keyword costs no more than a rare one.
-	GraphChunksPerKeyword = 256
+	GraphChunksPerKeyword = 64
 )
 
 type gDoc struct {
