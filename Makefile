@@ -80,9 +80,9 @@ bench:
 	  END { for (s in t) if (s ~ /pruned/) { e = s; sub(/pruned.*/, "exhaustive", e); sub(/-[0-9]+$$/, "", e); \
 	    for (x in t) if (index(x, e) == 1) printf "BM25 %s: pruned/exhaustive = %.2f\n", s, t[s] / t[x] } }' bench.out
 	@rm -f bench.out
-	@if [ -d $(CMRC) ]; then $(GO) run ./cmd/zhisou eval -data $(CMRC) -baseline bleve; fi
-	$(GO) run ./cmd/zhisou eval -data testdata/eval -corpus testdata/courses -baseline bleve
-	@if [ -n "$(LONGSET)" ]; then $(GO) run ./cmd/zhisou eval -data $(LONGSET) -baseline bleve; fi
+	@if [ -d $(CMRC) ]; then $(GO) run ./cmd/zhisou eval -data $(CMRC) -baseline bleve -warm; fi
+	$(GO) run ./cmd/zhisou eval -data testdata/eval -corpus testdata/courses -baseline bleve -warm
+	@if [ -n "$(LONGSET)" ]; then $(GO) run ./cmd/zhisou eval -data $(LONGSET) -baseline bleve -warm; fi
 
 eval:
 	$(GO) run ./cmd/zhisou eval -data testdata/eval -corpus testdata/courses -baseline bleve
