@@ -54,28 +54,10 @@ func TestLibreOfficeDocx(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Title != tt.title {
-				t.Errorf("title = %q, want %q", d.Title, tt.title)
-			}
 			if len(d.Chunks) < tt.minimumChunk {
 				t.Errorf("%d chunks, want at least %d", len(d.Chunks), tt.minimumChunk)
 			}
-			paths := map[string]bool{}
-			var all strings.Builder
-			for _, c := range d.Chunks {
-				paths[index.HeadingString(c.HeadingPath)] = true
-				all.WriteString(c.Text + "\n")
-			}
-			for _, p := range tt.wantPaths {
-				if !paths[p] {
-					t.Errorf("no chunk under %q; paths: %v", p, paths)
-				}
-			}
-			for _, s := range tt.wantInText {
-				if !strings.Contains(all.String(), s) {
-					t.Errorf("text lacks %q", s)
-				}
-			}
+			checkConverted(t, d, tt.title, tt.wantPaths, tt.wantInText)
 		})
 	}
 }
@@ -132,28 +114,35 @@ func TestLibreOfficePptx(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Title != tt.title {
-				t.Errorf("title = %q, want %q", d.Title, tt.title)
-			}
 			if len(d.Chunks) != tt.chunks {
 				t.Errorf("%d chunks, want %d", len(d.Chunks), tt.chunks)
 			}
-			paths := map[string]bool{}
-			var all strings.Builder
-			for _, c := range d.Chunks {
-				paths[index.HeadingString(c.HeadingPath)] = true
-				all.WriteString(c.Text + "\n")
-			}
-			for _, p := range tt.wantPaths {
-				if !paths[p] {
-					t.Errorf("no chunk under %q; paths: %v", p, paths)
-				}
-			}
-			for _, s := range tt.wantInText {
-				if !strings.Contains(all.String(), s) {
-					t.Errorf("text lacks %q", s)
-				}
-			}
+			checkConverted(t, d, tt.title, tt.wantPaths, tt.wantInText)
 		})
+	}
+}
+
+// checkConverted checks a document read from a converted file: its title, a
+// chunk under each wanted heading path, and each wanted string in its text.
+func checkConverted(t *testing.T, d index.Document, title string, wantPaths, wantInText []string) {
+	t.Helper()
+	if d.Title != title {
+		t.Errorf("title = %q, want %q", d.Title, title)
+	}
+	paths := map[string]bool{}
+	var all strings.Builder
+	for _, c := range d.Chunks {
+		paths[index.HeadingString(c.HeadingPath)] = true
+		all.WriteString(c.Text + "\n")
+	}
+	for _, p := range wantPaths {
+		if !paths[p] {
+			t.Errorf("no chunk under %q; paths: %v", p, paths)
+		}
+	}
+	for _, s := range wantInText {
+		if !strings.Contains(all.String(), s) {
+			t.Errorf("text lacks %q", s)
+		}
 	}
 }

@@ -13,8 +13,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/ledongthuc/pdf"
-
-	"github.com/zhisou/zhisou/index"
 )
 
 // TestPDFFixtures reads PDFs that real tools wrote from the testdata courses
@@ -92,28 +90,10 @@ func TestPDFFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Title != tt.title {
-				t.Errorf("title = %q, want %q", d.Title, tt.title)
-			}
 			if len(d.Chunks) < tt.minChunks {
 				t.Errorf("%d chunks, want at least %d", len(d.Chunks), tt.minChunks)
 			}
-			paths := map[string]bool{}
-			var all strings.Builder
-			for _, c := range d.Chunks {
-				paths[index.HeadingString(c.HeadingPath)] = true
-				all.WriteString(c.Text + "\n")
-			}
-			for _, p := range tt.wantPaths {
-				if !paths[p] {
-					t.Errorf("no chunk under %q; paths: %v", p, paths)
-				}
-			}
-			for _, s := range tt.wantInText {
-				if !strings.Contains(all.String(), s) {
-					t.Errorf("text lacks %q", s)
-				}
-			}
+			checkConverted(t, d, tt.title, tt.wantPaths, tt.wantInText)
 		})
 	}
 }
