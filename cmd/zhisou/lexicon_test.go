@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,13 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/zhisou/zhisou/index"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
@@ -34,30 +28,8 @@ func lexiconServer(t *testing.T) (retrievalv1.RetrievalServiceClient, *index.Sto
 
 func lexiconServerGRPC(t *testing.T) (retrievalv1.RetrievalServiceClient, *index.Store, *grpc.Server) {
 	t.Helper()
-	store, err := index.Open(context.Background(), t.TempDir(), testAnalyzer(t), index.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.DiscardHandler)
-	svc := &server{store: store, search: retrieve.New(store, retrieve.Options{}), logger: logger}
-	gs, err := newGRPCServer(logger, prometheus.NewRegistry(), svc, health.NewServer())
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis := bufconn.Listen(1 << 20)
-	go gs.Serve(lis)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		gs.Stop()
-		store.Close()
-	})
-	return retrievalv1.NewRetrievalServiceClient(conn), store, gs
+	c, _, _, store, gs := serveBufconn(t, retrieve.Options{})
+	return c, store, gs
 }
 
 // The course: one lesson uses the jargon term 三明治反馈法 and the product

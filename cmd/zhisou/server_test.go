@@ -67,15 +67,22 @@ func testServerWith(t *testing.T, opts retrieve.Options) retrievalv1.RetrievalSe
 
 func testServerOpts(t *testing.T, opts retrieve.Options) (retrievalv1.RetrievalServiceClient, *grpc.ClientConn, *prometheus.Registry) {
 	t.Helper()
+	c, conn, reg, _, _ := serveBufconn(t, opts)
+	return c, conn, reg
+}
+
+// serveBufconn runs the gRPC server on a fresh store over an in-memory
+// connection, stopped when the test ends.
+func serveBufconn(t *testing.T, opts retrieve.Options) (retrievalv1.RetrievalServiceClient, *grpc.ClientConn, *prometheus.Registry, *index.Store, *grpc.Server) {
+	t.Helper()
 	store, err := index.Open(context.Background(), t.TempDir(), testAnalyzer(t), index.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.DiscardHandler)
 	svc := &server{store: store, search: retrieve.New(store, opts), logger: logger}
-	hs := health.NewServer()
 	reg := prometheus.NewRegistry()
-	gs, err := newGRPCServer(logger, reg, svc, hs)
+	gs, err := newGRPCServer(logger, reg, svc, health.NewServer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +99,7 @@ func testServerOpts(t *testing.T, opts retrieve.Options) (retrievalv1.RetrievalS
 		gs.Stop()
 		store.Close()
 	})
-	return retrievalv1.NewRetrievalServiceClient(conn), conn, reg
+	return retrievalv1.NewRetrievalServiceClient(conn), conn, reg, store, gs
 }
 
 const salesMD = `# 第二章 价格异议处理
