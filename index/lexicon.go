@@ -53,10 +53,11 @@ func entryName(s string) string {
 	if utf8.RuneCountInString(s) <= 24 {
 		return fmt.Sprintf("%q", s)
 	}
-	return fmt.Sprintf("%q… (%d characters)", truncateRunes(s, 24), utf8.RuneCountInString(s))
+	return fmt.Sprintf("%q… (%d characters)", TruncateRunes(s, 24), utf8.RuneCountInString(s))
 }
 
-func truncateRunes(s string, n int) string {
+// TruncateRunes returns the first n characters of s (all of s when shorter).
+func TruncateRunes(s string, n int) string {
 	i := 0
 	for j := range s {
 		if i == n {

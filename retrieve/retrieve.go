@@ -193,7 +193,7 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 	t := start
 	terms := s.QueryTermsIn(req.Collection, req.Query)
 	if len(terms) == 0 {
-		return Result{}, fmt.Errorf("%w: no searchable words in %q", ErrEmptyQuery, truncate(req.Query, 40))
+		return Result{}, fmt.Errorf("%w: no searchable words in %q", ErrEmptyQuery, index.TruncateRunes(req.Query, 40))
 	}
 	t = stage("analyse", t)
 	k := req.TopK
@@ -369,7 +369,7 @@ func (s *Searcher) sectionText(ctx context.Context, collection string, c index.C
 	}
 	if errors.Is(err, index.ErrNotFound) {
 		// Deleted since its chunk was read.
-		return truncate(c.Text, s.opts.MaxContextRunes), nil
+		return index.TruncateRunes(c.Text, s.opts.MaxContextRunes), nil
 	}
 	if err != nil {
 		return "", err
@@ -387,7 +387,7 @@ func (s *Searcher) sectionText(ctx context.Context, collection string, c index.C
 	if at < 0 {
 		// The document was rewritten after the chunk was read: the hit's own
 		// text is all the context there is.
-		return truncate(c.Text, s.opts.MaxContextRunes), nil
+		return index.TruncateRunes(c.Text, s.opts.MaxContextRunes), nil
 	}
 	// Grow a window of whole chunks around the hit until the bound; each
 	// added chunk costs its length plus the "\n" that joins it.
@@ -409,16 +409,5 @@ func (s *Searcher) sectionText(ctx context.Context, collection string, c index.C
 			break
 		}
 	}
-	return truncate(strings.Join(parts[lo:hi], "\n"), s.opts.MaxContextRunes), nil
-}
-
-func truncate(s string, n int) string {
-	i := 0
-	for j := range s {
-		if i == n {
-			return s[:j]
-		}
-		i++
-	}
-	return s
+	return index.TruncateRunes(strings.Join(parts[lo:hi], "\n"), s.opts.MaxContextRunes), nil
 }
