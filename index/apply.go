@@ -37,7 +37,9 @@ func (s *Store) applyBadger(r *Record) error {
 			}
 			cfg := *r.Config
 			cfg.CreatedSeq = r.Seq
-			err = writeJSON(txn, []byte(collectionKeyP+r.Collection), &cfg)
+			if err = writeJSON(txn, []byte(collectionKeyP+r.Collection), &cfg); err == nil {
+				err = putUint(txn, graphVersionKey(r.Collection), graphVersion)
+			}
 		case OpDeleteCollection:
 			err = txn.Delete([]byte(collectionKeyP + r.Collection))
 		case OpUpsert:

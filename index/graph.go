@@ -723,3 +723,64 @@ func (s *Store) verifyGraph(c *coll) error {
 	}
 	return nil
 }
+
+// graphVersion is the version of the chunk keywords a collection's chunks
+// carry; a collection written before keywords existed has none, and
+// upgradeGraph re-indexes it.
+const graphVersion = 1
+
+func graphVersionKey(name string) []byte { return []byte(collectionDataP + name + "/graphv") }
+
+// upgradeGraph queues every chunk of a collection written before chunk
+// keywords existed for a background re-index (the lexicon's re-index, which
+// extracts keywords and updates the graph through the log), once. Called
+// during Open, before the re-indexer starts.
+func (s *Store) upgradeGraph(c *coll) error {
+	name := c.cfg.Name
+	var queued int
+	err := s.db.Update(func(txn *badger.Txn) error {
+		v, err := getUint(txn, graphVersionKey(name))
+		if err != nil || v >= graphVersion {
+			return err
+		}
+		p, err := readReindexState(txn, name)
+		if err != nil {
+			return err
+		}
+		ids := slices.Clone(p.remaining())
+		seen := map[string]bool{}
+		for _, id := range ids {
+			seen[id] = true
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + name + docKeyInfix), PrefetchValues: true})
+		for it.Rewind(); it.Valid(); it.Next() {
+			var d Document
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
+				it.Close()
+				return fmt.Errorf("document %s: %w", it.Item().Key(), err)
+			}
+			for _, ch := range d.Chunks {
+				if !seen[ch.ID] {
+					seen[ch.ID] = true
+					ids = append(ids, ch.ID)
+				}
+			}
+		}
+		it.Close()
+		if err := writeReindexState(txn, name, reindexState{IDs: ids}); err != nil {
+			return err
+		}
+		queued = len(ids)
+		return putUint(txn, graphVersionKey(name), graphVersion)
+	})
+	if err != nil {
+		return fmt.Errorf("upgrade graph of %s: %w", name, err)
+	}
+	if queued > 0 {
+		c.mu.Lock()
+		c.pending = queued
+		c.mu.Unlock()
+		s.logger.Info("collection written before keyword extraction: re-indexing in the background", "collection", name, "chunks", queued)
+	}
+	return nil
+}

@@ -2,10 +2,12 @@ package index
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -267,5 +269,84 @@ func TestOutlineUsesLexicon(t *testing.T) {
 	}
 	if err := s.Verify(ctx, "c"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestUpgradeOldStore opens a store written before chunk keywords existed
+// (simulated by stripping them and the graph version) and checks that the
+// chunks are re-indexed in the background into the same graph a fresh store
+// builds.
+func TestUpgradeOldStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(ctx, "c", slices.Clone(graphFixture)); err != nil {
+		t.Fatal(err)
+	}
+	want := dumpGraph(t, s, "c")
+	err := s.db.Update(func(txn *badger.Txn) error {
+		for _, infix := range []string{docKeyInfix, chunkKeyInfix} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + "c" + infix), PrefetchValues: true})
+			var keys [][]byte
+			var vals [][]byte
+			for it.Rewind(); it.Valid(); it.Next() {
+				v, err := it.Item().ValueCopy(nil)
+				if err != nil {
+					it.Close()
+					return err
+				}
+				var m map[string]any
+				if err := json.Unmarshal(v, &m); err != nil {
+					it.Close()
+					return err
+				}
+				delete(m, "keywords")
+				if chunks, ok := m["chunks"].([]any); ok {
+					for _, ch := range chunks {
+						delete(ch.(map[string]any), "keywords")
+					}
+				}
+				b, _ := json.Marshal(m)
+				keys, vals = append(keys, it.Item().KeyCopy(nil)), append(vals, b)
+			}
+			it.Close()
+			for i := range keys {
+				if err := txn.Set(keys[i], vals[i]); err != nil {
+					return err
+				}
+			}
+		}
+		return txn.Delete(graphVersionKey("c"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, dir)
+	if err := s.WaitReindex(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, dumpGraph(t, s, "c")); diff != "" {
+		t.Errorf("graph after the upgrade differs from a fresh one (-fresh +upgraded):\n%s", diff)
+	}
+	if err := s.Verify(ctx, "c"); err != nil {
+		t.Error(err)
+	}
+	// Once upgraded, a reopen queues nothing.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, dir)
+	c, _ := s.get("c")
+	c.mu.RLock()
+	pending := c.pending
+	c.mu.RUnlock()
+	if pending != 0 {
+		t.Errorf("after the upgrade, a reopen queued %d chunks", pending)
 	}
 }

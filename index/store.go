@@ -178,6 +178,11 @@ func (s *Store) recover(ctx context.Context) error {
 	if err := s.loadCollections(); err != nil {
 		return err
 	}
+	for _, c := range s.colls {
+		if err := s.upgradeGraph(c); err != nil {
+			return err
+		}
+	}
 	low := s.pos
 	for _, c := range s.colls {
 		p, err := s.openCollectionText(ctx, c, truncated)
