@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -228,5 +229,57 @@ func TestIngestQuestionBank(t *testing.T) {
 	}
 	if len(res.Hits) != 1 || res.Hits[0].Question == nil || res.Hits[0].Question.Answer != "D" || len(res.Hits[0].Question.Options) != 4 {
 		t.Errorf("search -json (干粉灭火器) hits = %+v, want the question with answer D and 4 options", res.Hits)
+	}
+}
+
+// TestSearchExplain checks that 'zhisou search -explain' prints each hit's
+// evidence, that -mode picks one source, and that bad modes and weights are
+// refused with the flag named.
+func TestSearchExplain(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "store")
+	env := envOf(map[string]string{"ZHISOU_STORE": store})
+	var out, errOut bytes.Buffer
+	if err := runT(t, []string{"ingest", "-collection", "kb", "../../testdata/courses/safety"}, env, &out, &errOut); err != nil {
+		t.Fatalf("ingest: %v\n%s", err, errOut.String())
+	}
+	out.Reset()
+	if err := runT(t, []string{"search", "-collection", "kb", "-k", "3", "-explain", "有限空间作业"}, env, &out, &errOut); err != nil {
+		t.Fatalf("search -explain: %v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"evidence: fused rank 1, found by bm25", "     bm25     rank 1, score ", "     matched  "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("search -explain output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := runT(t, []string{"search", "-collection", "kb", "-k", "3", "-mode", "outline", "-json", "事故报告"}, env, &out, &errOut); err != nil {
+		t.Fatalf("search -mode outline: %v\n%s", err, errOut.String())
+	}
+	var res struct {
+		Hits []hitView `json:"hits"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Hits) == 0 {
+		t.Fatal("search -mode outline 事故报告: no hits")
+	}
+	for _, h := range res.Hits {
+		if h.Evidence == nil || !slices.Equal(h.Evidence.Sources, []string{"outline"}) || len(h.Evidence.OutlinePath) == 0 {
+			t.Errorf("-mode outline hit %s evidence %+v, want the outline alone with its section", h.ChunkID, h.Evidence)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-mode", "vector"}, `mode "vector"`},
+		{[]string{"-w-graph", "-1"}, "fusion weight graph -1"},
+		{[]string{"-w-bm25", "NaN"}, "fusion weight bm25 NaN"},
+	} {
+		err := runT(t, append(append([]string{"search", "-collection", "kb"}, tt.args...), "事故"), env, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("search %v = %v, want an error naming %q", tt.args, err, tt.want)
+		}
 	}
 }
