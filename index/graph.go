@@ -332,26 +332,28 @@ func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
 	if total == 0 || len(cands) == 0 {
 		return nil
 	}
-	scores := make(map[*gSection]*secScore, len(cands))
-	for sec := range cands {
-		s := &secScore{}
-		for i, qt := range terms {
-			if lw := sec.terms[qt.Term]; lw > 0 && !qt.Gram {
-				s.score += weights[i] * lw
-				s.matched = append(s.matched, qt.Term)
-			}
-		}
-		scores[sec] = s
-	}
 	type ranked struct {
 		sec *gSection
 		*secScore
 	}
 	var secs []ranked
-	for sec, s := range scores {
-		if s.score/total >= OutlineMinCover {
-			secs = append(secs, ranked{sec, s})
+	for sec := range cands {
+		score := 0.0
+		for i, qt := range terms {
+			if lw := sec.terms[qt.Term]; lw > 0 && !qt.Gram {
+				score += weights[i] * lw
+			}
 		}
+		if score/total < OutlineMinCover {
+			continue
+		}
+		s := &secScore{score: score}
+		for _, qt := range terms {
+			if sec.terms[qt.Term] > 0 && !qt.Gram {
+				s.matched = append(s.matched, qt.Term)
+			}
+		}
+		secs = append(secs, ranked{sec, s})
 	}
 	slices.SortFunc(secs, func(a, b ranked) int {
 		if c := cmp.Compare(b.score, a.score); c != 0 {
@@ -463,37 +465,37 @@ func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 		return nil
 	}
 	type cs struct {
+		c     *gChunk
 		score float64
 		best  float64
 		via   []string
 	}
-	scores := map[*gChunk]*cs{}
+	at := map[*gChunk]int32{}
+	var scores []cs
 	for _, term := range order {
 		a := acts[term]
 		for _, e := range g.strongest(term) {
-			c, v := e.c, a.a*e.w
-			s := scores[c]
-			if s == nil {
-				s = &cs{}
-				scores[c] = s
+			v := a.a * e.w
+			i, ok := at[e.c]
+			if !ok {
+				i = int32(len(scores))
+				at[e.c] = i
+				scores = append(scores, cs{c: e.c})
 			}
+			s := &scores[i]
 			s.score += v
 			if v > s.best {
 				s.best, s.via = v, a.via
 			}
 		}
 	}
-	type scored struct {
-		c *gChunk
-		*cs
-	}
-	ranked := make([]scored, 0, len(scores))
-	for c, s := range scores {
-		if c.passes(f) {
-			ranked = append(ranked, scored{c, s})
+	ranked := scores[:0]
+	for _, s := range scores {
+		if s.c.passes(f) {
+			ranked = append(ranked, s)
 		}
 	}
-	slices.SortFunc(ranked, func(a, b scored) int {
+	slices.SortFunc(ranked, func(a, b cs) int {
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}

@@ -73,7 +73,7 @@ func testServerOpts(t *testing.T, opts retrieve.Options) (retrievalv1.RetrievalS
 
 // serveBufconn runs the gRPC server on a fresh store over an in-memory
 // connection, stopped when the test ends.
-func serveBufconn(t *testing.T, opts retrieve.Options) (retrievalv1.RetrievalServiceClient, *grpc.ClientConn, *prometheus.Registry, *index.Store, *grpc.Server) {
+func serveBufconn(t testing.TB, opts retrieve.Options) (retrievalv1.RetrievalServiceClient, *grpc.ClientConn, *prometheus.Registry, *index.Store, *grpc.Server) {
 	t.Helper()
 	store, err := index.Open(context.Background(), t.TempDir(), testAnalyzer(t), index.Options{})
 	if err != nil {
