@@ -227,6 +227,8 @@ type evalMetrics struct {
 	// top10Latency is the latency of a second pass asking for 10 hits (the
 	// API's default) instead of 100.
 	top10Latency map[string]float64
+	// longTop10Latency is the same for the long questions.
+	longTop10Latency map[string]float64
 	// extraLatency is the time the outline and graph sources and the fusion
 	// took per query (their debug stages), in fused mode.
 	extraLatency map[string]float64
@@ -263,6 +265,17 @@ type evalResult struct {
 	zhisou, bleve       *evalMetrics
 	zhisouRun, bleveRun map[string][]rankedDoc
 	queries             []evalQuery
+}
+
+// longOnly returns the latencies of the long questions (lat is in query order).
+func longOnly(set *evalSet, lat []time.Duration) []time.Duration {
+	var out []time.Duration
+	for i, q := range set.queries {
+		if i < len(lat) && utf8.RuneCountInString(q.Text) >= longQueryRunes {
+			out = append(out, lat[i])
+		}
+	}
+	return out
 }
 
 // longQueryRunes is where a "long question" starts: everyday questions of 20
@@ -411,7 +424,7 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 			return nil, fmt.Errorf("query %s: %w", q.ID, err)
 		}
 	}
-	res.zhisou.top10Latency = percentiles(lat10)
+	res.zhisou.top10Latency, res.zhisou.longTop10Latency = percentiles(lat10), percentiles(longOnly(cfg.set, lat10))
 	res.zhisou.Docs = int(info.Stats.Docs)
 	res.zhisou.IngestSeconds = ingestTook.Seconds()
 
@@ -472,7 +485,7 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 			}
 			lat = append(lat, time.Since(start))
 		}
-		res.bleve.top10Latency = percentiles(lat)
+		res.bleve.top10Latency, res.bleve.longTop10Latency = percentiles(lat), percentiles(longOnly(cfg.set, lat))
 		res.bleve.Docs = len(docs)
 		res.bleve.IngestSeconds = took.Seconds()
 	}
@@ -530,12 +543,7 @@ func score(set *evalSet, run map[string][]rankedDoc, lat []time.Duration) *evalM
 		}
 	}
 	all.Latency = percentiles(lat)
-	var long []time.Duration
-	for i, q := range set.queries {
-		if i < len(lat) && utf8.RuneCountInString(q.Text) >= longQueryRunes {
-			long = append(long, lat[i])
-		}
-	}
+	long := longOnly(set, lat)
 	all.longQueries, all.longLatency = len(long), percentiles(long)
 	return all
 }
@@ -658,6 +666,11 @@ func printEval(w io.Writer, res *evalResult) {
 	if z.longQueries > 0 {
 		for _, p := range []string{"p50", "p99"} {
 			row(fmt.Sprintf("%d queries ≥%d chars %s ms", z.longQueries, longQueryRunes, p), z.longLatency[p], b.longLatency[p], true)
+		}
+		if z.longTop10Latency != nil {
+			for _, p := range []string{"p50", "p99"} {
+				row(fmt.Sprintf("same, top 10 %s ms", p), z.longTop10Latency[p], b.longTop10Latency[p], true)
+			}
 		}
 	}
 	if z.extraLatency != nil {
