@@ -45,7 +45,6 @@ const (
 
 type gDoc struct {
 	id     string
-	title  string
 	meta   map[string]string
 	chunks []*gChunk // in document order
 }
@@ -62,7 +61,6 @@ type gChunk struct {
 // document.
 type gSection struct {
 	key    string
-	doc    *gDoc
 	path   []string
 	chunks []*gChunk // in document order
 	// terms are the analysed words of the document title and heading path,
@@ -73,24 +71,19 @@ type gSection struct {
 type kwNode struct {
 	chunks map[*gChunk]float64 // edge weights
 	co     map[string]int32    // co-occurrence counts with other keywords
-	nbrs   atomic.Pointer[nbrList]
-	top    atomic.Pointer[edgeList]
+	nbrs   atomic.Pointer[versioned[nbr]]
+	top    atomic.Pointer[versioned[edge]]
 }
 
-// edgeList is a keyword's strongest edges, cached for one graph version.
-type edgeList struct {
+// versioned is a list derived from the graph, cached for one graph version.
+type versioned[T any] struct {
 	version uint64
-	list    []edge
+	list    []T
 }
 
 type edge struct {
 	c *gChunk
 	w float64
-}
-
-type nbrList struct {
-	version uint64
-	list    []nbr
 }
 
 type nbr struct {
@@ -110,15 +103,16 @@ type graph struct {
 	chunks   map[string]*gChunk
 	kws      map[string]*kwNode
 	sections map[string]*gSection
-	// secIndex maps an analysed heading word to the sections it occurs in;
-	// leafIndex to those whose own (most specific) heading has it.
-	secIndex  map[string]map[*gSection]float64
-	leafIndex map[string]map[*gSection]struct{}
+	// secIndex maps an analysed heading word to the sections it occurs in
+	// (its weight in each is in the section's terms); leafIndex to those
+	// whose own (most specific) heading has it.
+	secIndex  map[string]sectionSet
+	leafIndex map[string]sectionSet
 }
 
 func newGraph(an *Analyzer, vocab func() *Vocab) *graph {
 	return &graph{an: an, vocab: vocab, docs: map[string]*gDoc{}, chunks: map[string]*gChunk{}, kws: map[string]*kwNode{},
-		sections: map[string]*gSection{}, secIndex: map[string]map[*gSection]float64{}, leafIndex: map[string]map[*gSection]struct{}{}}
+		sections: map[string]*gSection{}, secIndex: map[string]sectionSet{}, leafIndex: map[string]sectionSet{}}
 }
 
 // Heading levels: a word in the most specific heading says the most.
@@ -157,7 +151,7 @@ func (g *graph) put(docID string, d *Document) {
 	if d == nil {
 		return
 	}
-	gd := &gDoc{id: d.ID, title: d.Title, meta: d.Metadata}
+	gd := &gDoc{id: d.ID, meta: d.Metadata}
 	g.docs[d.ID] = gd
 	for i := range d.Chunks {
 		ch := &d.Chunks[i]
@@ -191,22 +185,12 @@ func (g *graph) linkChunk(c *gChunk, secTerms map[string]map[string]float64) {
 	key := sectionKey(c.doc.id, c.path)
 	sec := g.sections[key]
 	if sec == nil {
-		sec = &gSection{key: key, doc: c.doc, path: c.path, terms: secTerms[key]}
+		sec = &gSection{key: key, path: c.path, terms: secTerms[key]}
 		g.sections[key] = sec
 		for t, w := range sec.terms {
-			m := g.secIndex[t]
-			if m == nil {
-				m = map[*gSection]float64{}
-				g.secIndex[t] = m
-			}
-			m[sec] = w
+			addSection(g.secIndex, t, sec)
 			if w == levelLeaf {
-				l := g.leafIndex[t]
-				if l == nil {
-					l = map[*gSection]struct{}{}
-					g.leafIndex[t] = l
-				}
-				l[sec] = struct{}{}
+				addSection(g.leafIndex, t, sec)
 			}
 		}
 	}
@@ -227,6 +211,27 @@ func (g *graph) linkChunk(c *gChunk, secTerms map[string]map[string]float64) {
 	}
 }
 
+// sectionSet is a set of sections.
+type sectionSet map[*gSection]struct{}
+
+func addSection(index map[string]sectionSet, term string, sec *gSection) {
+	set := index[term]
+	if set == nil {
+		set = sectionSet{}
+		index[term] = set
+	}
+	set[sec] = struct{}{}
+}
+
+func removeSection(index map[string]sectionSet, term string, sec *gSection) {
+	if set := index[term]; set != nil {
+		delete(set, sec)
+		if len(set) == 0 {
+			delete(index, term)
+		}
+	}
+}
+
 func (g *graph) unlinkChunk(c *gChunk) {
 	delete(g.chunks, c.id)
 	if sec := c.sec; sec != nil {
@@ -234,18 +239,8 @@ func (g *graph) unlinkChunk(c *gChunk) {
 		if len(sec.chunks) == 0 {
 			delete(g.sections, sec.key)
 			for t := range sec.terms {
-				if m := g.secIndex[t]; m != nil {
-					delete(m, sec)
-					if len(m) == 0 {
-						delete(g.secIndex, t)
-					}
-				}
-				if l := g.leafIndex[t]; l != nil {
-					delete(l, sec)
-					if len(l) == 0 {
-						delete(g.leafIndex, t)
-					}
-				}
+				removeSection(g.secIndex, t, sec)
+				removeSection(g.leafIndex, t, sec)
 			}
 		}
 	}
@@ -452,11 +447,9 @@ func (g *graph) activate(terms []QueryTerm) (map[string]*activation, []string) {
 	return acts, order
 }
 
-// expand spreads activation from the query's words that are keywords (seeds,
-// weighted by query weight × keyword idf) to their strongest co-occurring
-// keywords (PMI, at most GraphDegree per seed, damped by GraphDecay), then
-// scores chunks by the activation of their keywords × edge weight. Via is the
-// keyword path that contributed most: [seed] or [seed, neighbour].
+// expand scores chunks by the activation (see activate) of their keywords ×
+// edge weight, over each keyword's GraphChunksPerKeyword strongest edges. Via
+// is the keyword path that contributed most: [seed] or [seed, neighbour].
 func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
@@ -536,7 +529,7 @@ func (g *graph) strongest(term string) []edge {
 	if len(list) > GraphChunksPerKeyword {
 		list = slices.Clip(list[:GraphChunksPerKeyword])
 	}
-	n.top.Store(&edgeList{version: g.version, list: list})
+	n.top.Store(&versioned[edge]{version: g.version, list: list})
 	return list
 }
 
@@ -577,7 +570,7 @@ func (g *graph) neighbours(term string) []nbr {
 	if len(list) > GraphDegree {
 		list = list[:GraphDegree]
 	}
-	n.nbrs.Store(&nbrList{version: g.version, list: list})
+	n.nbrs.Store(&versioned[nbr]{version: g.version, list: list})
 	return list
 }
 
@@ -588,24 +581,6 @@ func sortHits(h []Hit) {
 		}
 		return cmp.Compare(a.ChunkID, b.ChunkID)
 	})
-}
-
-// GraphStats describes a collection's graph.
-type GraphStats struct {
-	Docs, Chunks, Keywords, Sections int
-	// CoEdges is the number of distinct keyword pairs seen together.
-	CoEdges int
-}
-
-func (g *graph) stats() GraphStats {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	st := GraphStats{Docs: len(g.docs), Chunks: len(g.chunks), Keywords: len(g.kws), Sections: len(g.sections)}
-	for _, n := range g.kws {
-		st.CoEdges += len(n.co)
-	}
-	st.CoEdges /= 2
-	return st
 }
 
 // OutlineSearch returns the chunks of the sections whose heading paths best
@@ -632,26 +607,6 @@ func (s *Store) GraphSearch(ctx context.Context, collection string, terms []Quer
 		return nil, err
 	}
 	return c.graph.expand(terms, &f, k), nil
-}
-
-// GraphStats describes a collection's outline and keyword graph.
-func (s *Store) GraphStats(collection string) (GraphStats, error) {
-	c, err := s.get(collection)
-	if err != nil {
-		return GraphStats{}, err
-	}
-	return c.graph.stats(), nil
-}
-
-func (c *coll) checkFilter(collection string, f Filter) error {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	for key := range f.Metadata {
-		if !c.metaKeys[key] {
-			return fmt.Errorf("%w: filter on metadata field %q, which no document in %q has", ErrInvalid, key, collection)
-		}
-	}
-	return nil
 }
 
 // loadGraph builds a collection's graph from its stored documents.
@@ -694,10 +649,10 @@ func (g *graph) canonical() string {
 		}
 		lines = append(lines, fmt.Sprintf("sec %q %v", key, ids))
 	}
-	for term, m := range g.secIndex {
+	for term, set := range g.secIndex {
 		var keys []string
-		for sec, w := range m {
-			keys = append(keys, fmt.Sprintf("%q=%.1f", sec.key, w))
+		for sec := range set {
+			keys = append(keys, fmt.Sprintf("%q=%.1f", sec.key, sec.terms[term]))
 		}
 		slices.Sort(keys)
 		lines = append(lines, fmt.Sprintf("head %s %v", term, keys))

@@ -427,6 +427,29 @@ func (c *coll) info() CollectionInfo {
 	return CollectionInfo{Collection: c.cfg, Stats: c.stats, MetadataKeys: keys}
 }
 
+// checkFilter refuses a metadata filter on a key that no document of the
+// collection has (a typo would otherwise silently match nothing).
+func (c *coll) checkFilter(collection string, f Filter) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for key := range f.Metadata {
+		if !c.metaKeys[key] {
+			return fmt.Errorf("%w: filter on metadata field %q, which no document in %q has", ErrInvalid, key, collection)
+		}
+	}
+	return nil
+}
+
+// FusionWeights returns a collection's fusion weights (see
+// Collection.FusionWeights), without building the rest of its info.
+func (s *Store) FusionWeights(name string) (FusionWeights, error) {
+	c, err := s.get(name)
+	if err != nil {
+		return FusionWeights{}, err
+	}
+	return c.cfg.FusionWeights(), nil
+}
+
 // Collection returns one collection.
 func (s *Store) Collection(name string) (CollectionInfo, error) {
 	c, err := s.get(name)
@@ -819,13 +842,10 @@ func (s *Store) search(ctx context.Context, collection string, terms []QueryTerm
 			}
 		}
 	}
-	for key := range f.Metadata {
-		if !c.metaKeys[key] {
-			c.mu.RUnlock()
-			return nil, SearchStats{}, fmt.Errorf("%w: filter on metadata field %q, which no document in %q has", ErrInvalid, key, collection)
-		}
-	}
 	c.mu.RUnlock()
+	if err := c.checkFilter(collection, f); err != nil {
+		return nil, SearchStats{}, err
+	}
 	r, err := c.text.reader()
 	if err != nil {
 		return nil, SearchStats{}, fmt.Errorf("search %s: %w", collection, err)

@@ -204,11 +204,11 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 	if req.Weights != nil {
 		req.weights = *req.Weights
 	} else {
-		info, err := s.store.Collection(req.Collection)
+		w, err := s.store.FusionWeights(req.Collection)
 		if err != nil {
 			return Result{}, err
 		}
-		req.weights = info.FusionWeights()
+		req.weights = w
 	}
 	hits, evidence, st, err := s.candidates(ctx, &req, terms, k, func(name string) { t = stage(name, t) })
 	if err != nil {
