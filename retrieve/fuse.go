@@ -83,36 +83,33 @@ func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.Q
 	var lists [3][]index.Hit
 	var err error
 	depth := max(k, sourceDepth)
+	// A single-source mode weighs that source alone.
 	w := req.weights
-	if req.Mode == ModeBM25 || req.Mode == ModeFused && w.BM25 > 0 {
-		n := depth
-		if req.Mode == ModeBM25 {
-			n = k
-		}
-		if lists[0], st, err = s.store.Search(ctx, req.Collection, terms, req.Filter, n); err != nil {
+	switch req.Mode {
+	case ModeBM25:
+		w, depth = index.FusionWeights{BM25: 1}, k
+	case ModeOutline:
+		w = index.FusionWeights{Outline: 1}
+	case ModeGraph:
+		w = index.FusionWeights{Graph: 1}
+	}
+	if w.BM25 > 0 {
+		if lists[0], st, err = s.store.Search(ctx, req.Collection, terms, req.Filter, depth); err != nil {
 			return nil, nil, st, err
 		}
 		stage(SourceBM25)
 	}
-	if req.Mode == ModeOutline || req.Mode == ModeFused && w.Outline > 0 {
+	if w.Outline > 0 {
 		if lists[1], err = s.store.OutlineSearch(ctx, req.Collection, terms, req.Filter, depth); err != nil {
 			return nil, nil, st, err
 		}
 		stage(SourceOutline)
 	}
-	if req.Mode == ModeGraph || req.Mode == ModeFused && w.Graph > 0 {
+	if w.Graph > 0 {
 		if lists[2], err = s.store.GraphSearch(ctx, req.Collection, terms, req.Filter, depth); err != nil {
 			return nil, nil, st, err
 		}
 		stage(SourceGraph)
-	}
-	switch req.Mode {
-	case ModeBM25:
-		w = index.FusionWeights{BM25: 1}
-	case ModeOutline:
-		w = index.FusionWeights{Outline: 1}
-	case ModeGraph:
-		w = index.FusionWeights{Graph: 1}
 	}
 	hits, ev := fuse(lists, w, k, req.Mode != ModeFused)
 	stage("fuse")

@@ -217,16 +217,9 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 		}
 		return Result{}, err
 	}
-	out, err := s.hydrate(ctx, req, terms, hits)
+	out, err := s.hydrate(ctx, req, terms, hits, evidence)
 	if err != nil {
 		return Result{}, err
-	}
-	ev := make(map[string]*Evidence, len(hits))
-	for i := range hits {
-		ev[hits[i].ChunkID] = &evidence[i]
-	}
-	for i := range out {
-		out[i].Evidence = *ev[out[i].ChunkID]
 	}
 	t = stage("fetch", t)
 	var info *RerankInfo
@@ -249,11 +242,13 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 	return res, nil
 }
 
-// hydrate loads chunk texts and titles and computes highlights and context.
-func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.QueryTerm, hits []index.Hit) ([]Hit, error) {
+// hydrate loads chunk texts and titles and computes highlights and context;
+// ev[i] is the evidence of hits[i].
+func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.QueryTerm, hits []index.Hit, ev []Evidence) ([]Hit, error) {
 	if len(hits) == 0 {
 		return nil, nil
 	}
+	all := hits
 	hits, chunks, err := s.store.HitChunks(ctx, req.Collection, hits)
 	if err != nil {
 		return nil, err
@@ -271,7 +266,11 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 	}
 	docs := map[string]index.Document{} // for section context
 	out := make([]Hit, len(hits))
+	j := 0 // HitChunks keeps hits in order, dropping those gone: find each one's evidence
 	for i, h := range hits {
+		for all[j].ChunkID != h.ChunkID {
+			j++
+		}
 		c := chunks[i]
 		// Evidence: the words that matched; bigrams only when no word did.
 		// A text is listed once.
@@ -293,6 +292,7 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 			ChunkID: h.ChunkID, DocID: c.DocID, Title: c.DocTitle, HeadingPath: c.HeadingPath,
 			Text: c.Text, Score: h.Score, Matched: h.Matched,
 			Highlights: highlights(s.store.NormalizedText(req.Collection, &c), c.Text, h.Matched), Question: c.Question,
+			Evidence: ev[j],
 		}
 		if req.WithContext {
 			out[i].Context, err = s.sectionText(ctx, req.Collection, c, docs)
