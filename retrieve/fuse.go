@@ -42,6 +42,10 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("%w: mode %q: want one of %s", ErrInvalid, s, strings.Join(modeNames, ", "))
 }
 
+// StageFuse is the name of the fusion step in Debug.Stages (the sources'
+// steps are named like the sources).
+const StageFuse = "fuse"
+
 // Source names, as reported in evidence.
 const (
 	SourceBM25    = "bm25"
@@ -112,7 +116,7 @@ func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.Q
 		stage(SourceGraph)
 	}
 	hits, ev := fuse(lists, w, k, req.Mode != ModeFused)
-	stage("fuse")
+	stage(StageFuse)
 	return hits, ev, st, nil
 }
 

@@ -39,7 +39,7 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	rf.register(fs)
 	withRerank := fs.Bool("rerank", false, "rerank with the LLM configured by -rerank-url or -rerank-config, and report status counts, tokens and cost")
 	modeName := fs.String("mode", "fused", "candidate sources: fused, bm25, outline or graph")
-	warm := fs.Bool("warm", false, "run every query once, untimed, before the timed pass (zhisou and the baseline): steady-state latency instead of a cold first pass")
+	warm := fs.Bool("warm", false, "run every query twice, untimed, before the timed pass (zhisou and the baseline): steady-state latency instead of a cold first pass")
 	var fw fusionFlags
 	fw.register(fs)
 	fs.Usage = func() {
@@ -251,7 +251,8 @@ type evalConfig struct {
 	reranker   retrieve.Reranker
 	mode       retrieve.Mode
 	weights    *index.FusionWeights // nil: the collection's
-	// warm runs every query once, untimed, before the timed pass (both sides).
+	// warm runs every query warmPasses times, untimed, before the timed
+	// pass (both sides).
 	warm bool
 }
 
@@ -266,6 +267,9 @@ type evalResult struct {
 	zhisouRun, bleveRun map[string][]rankedDoc
 	queries             []evalQuery
 }
+
+// warmPasses is the number of untimed passes of -warm.
+const warmPasses = 2
 
 // longOnly returns the latencies of the long questions (lat is in query order).
 func longOnly(set *evalSet, lat []time.Duration) []time.Duration {
@@ -350,12 +354,15 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 	s := retrieve.New(store, retrieve.Options{MaxTopK: evalMaxChunks, Reranker: cfg.reranker})
 	res.rerank = map[string]int{}
 	res.zhisouRun = map[string][]rankedDoc{}
-	// Warm-up: two untimed passes, with a pause for the background decoder
-	// to cache the terms the first pass asked for, so the timed pass measures
-	// a warm index.
-	for pass := 0; cfg.warm && pass < 2; pass++ {
+	request := func(q evalQuery, k int) retrieve.Request {
+		return retrieve.Request{Collection: collection, Query: q.Text, TopK: k, Mode: cfg.mode, Weights: cfg.weights}
+	}
+	// Warm-up: untimed passes, with a pause for the background decoder to
+	// cache the terms the first pass asked for, so the timed pass measures a
+	// warm index.
+	for pass := 0; cfg.warm && pass < warmPasses; pass++ {
 		for _, q := range cfg.set.queries {
-			if _, err := s.Search(ctx, retrieve.Request{Collection: collection, Query: q.Text, TopK: evalDepth, Mode: cfg.mode, Weights: cfg.weights}); err != nil && !errors.Is(err, retrieve.ErrEmptyQuery) {
+			if _, err := s.Search(ctx, request(q, evalDepth)); err != nil && !errors.Is(err, retrieve.ErrEmptyQuery) {
 				return nil, fmt.Errorf("warm-up query %s: %w", q.ID, err)
 			}
 		}
@@ -370,13 +377,15 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 		var ranked []rankedDoc
 		for k := evalDepth; ; k *= 4 {
 			start := time.Now()
-			r, err := s.Search(ctx, retrieve.Request{Collection: collection, Query: q.Text, TopK: min(k, evalMaxChunks), Mode: cfg.mode, Weights: cfg.weights, Debug: true})
+			req := request(q, min(k, evalMaxChunks))
+			req.Debug = true
+			r, err := s.Search(ctx, req)
 			if k == evalDepth {
 				lat = append(lat, time.Since(start))
 				if cfg.mode == retrieve.ModeFused && r.Debug != nil {
 					var d time.Duration
 					for _, st := range r.Debug.Stages {
-						if st.Name == retrieve.SourceOutline || st.Name == retrieve.SourceGraph || st.Name == "fuse" {
+						if st.Name == retrieve.SourceOutline || st.Name == retrieve.SourceGraph || st.Name == retrieve.StageFuse {
 							d += st.Took
 						}
 					}
@@ -418,7 +427,9 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 	lat10 := make([]time.Duration, 0, len(cfg.set.queries))
 	for _, q := range cfg.set.queries {
 		start := time.Now()
-		_, err := s.Search(ctx, retrieve.Request{Collection: collection, Query: q.Text, TopK: 10, Mode: cfg.mode, Weights: cfg.weights, Rerank: retrieve.RerankOff})
+		req := request(q, 10)
+		req.Rerank = retrieve.RerankOff
+		_, err := s.Search(ctx, req)
 		lat10 = append(lat10, time.Since(start))
 		if err != nil && !errors.Is(err, retrieve.ErrEmptyQuery) {
 			return nil, fmt.Errorf("query %s: %w", q.ID, err)
@@ -455,7 +466,7 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 		}
 		took := time.Since(start)
 		res.bleveRun = map[string][]rankedDoc{}
-		if cfg.warm {
+		for pass := 0; cfg.warm && pass < warmPasses; pass++ {
 			for _, q := range cfg.set.queries {
 				if _, _, err := b.Search(ctx, q.Text, evalDepth); err != nil {
 					return nil, fmt.Errorf("baseline warm-up query %s: %w", q.ID, err)
