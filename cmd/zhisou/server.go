@@ -703,7 +703,7 @@ func searchRequestFromProto(req *retrievalv1.SearchRequest) (retrieve.Request, e
 	if w := req.GetFusion(); w != nil {
 		fw := fusionFromProto(w)
 		if err := fw.Validate(); err != nil {
-			return retrieve.Request{}, invalid("fusion: %v", strings.TrimPrefix(err.Error(), index.ErrInvalid.Error()+": "))
+			return retrieve.Request{}, fmt.Errorf("fusion: %w", err)
 		}
 		weights = &fw
 	}
