@@ -49,9 +49,7 @@ type Store struct {
 
 	// chunks caches decoded chunk versions for hits, keyed by collection and
 	// bleve id (id@hash): a key's value never changes.
-	chunks *ristretto.Cache[string, *Chunk]
-	// norms caches the normalised texts of chunk versions, for highlights.
-	norms *ristretto.Cache[string, *Normalized]
+	chunks *ristretto.Cache[string, *cachedChunk]
 
 	// The background re-indexer (see lexicon_store.go): stop cancels it,
 	// reindexDone is closed when it has returned, kick wakes it up.
@@ -130,15 +128,11 @@ func Open(ctx context.Context, dir string, an *Analyzer, opts Options) (*Store, 
 		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	cache, err := ristretto.NewCache(&ristretto.Config[string, *Chunk]{NumCounters: 200_000, MaxCost: 32 << 20, BufferItems: 64})
+	cache, err := ristretto.NewCache(&ristretto.Config[string, *cachedChunk]{NumCounters: 200_000, MaxCost: chunkCacheBytes, BufferItems: 64})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: chunk cache: %w", err), db.Close())
 	}
-	norms, err := newNormCache()
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open store: text cache: %w", err), db.Close())
-	}
-	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache, norms: norms,
+	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
 		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*Vocab{}}
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
@@ -378,7 +372,6 @@ func (s *Store) Close() error {
 	}
 	errs = append(errs, s.db.Close())
 	s.chunks.Close()
-	s.norms.Close()
 	return errors.Join(errs...)
 }
 
@@ -785,38 +778,49 @@ func (s *Store) ListDocuments(ctx context.Context, collection, after string, lim
 	return out, more, err
 }
 
-// HitChunks returns the stored chunks of search hits, in order, dropping the
-// hits whose chunk is gone: while a document is rewritten, bleve can still
-// list a chunk that Badger has just replaced. Chunk versions are immutable, so
-// they are served from a cache when they can be; callers must not modify the
+// chunkCacheBytes bounds the cache of chunk versions read for hits.
+const chunkCacheBytes = 96 << 20
+
+// cachedChunk is a chunk version with its normalised text (for highlights).
+type cachedChunk struct {
+	c    Chunk
+	norm Normalized
+}
+
+// HitChunks returns the stored chunks of search hits and their normalised
+// texts (see Analyzer.Normalize), in order, dropping the hits whose chunk is
+// gone: while a document is rewritten, bleve can still list a chunk that
+// Badger has just replaced. Chunk versions are immutable, so they are served
+// from a cache, normalised once, when they can be; callers must not modify the
 // returned chunks' slices.
-func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([]Hit, []Chunk, error) {
+func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([]Hit, []Chunk, []Normalized, error) {
 	keptHits := make([]Hit, 0, len(hits))
 	out := make([]Chunk, 0, len(hits))
+	norms := make([]Normalized, 0, len(hits))
 	err := s.db.View(func(txn *badger.Txn) error {
 		for _, h := range hits {
 			key := collection + "\x00" + h.version
-			if c, ok := s.chunks.Get(key); ok {
-				keptHits, out = append(keptHits, h), append(out, *c)
-				continue
+			cc, ok := s.chunks.Get(key)
+			if !ok {
+				var c Chunk
+				err := readJSON(txn, chunkKey(collection, h.ChunkID), &c)
+				if errors.Is(err, ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("chunk %q: %w", h.ChunkID, err)
+				}
+				if bleveID(&c) != h.version {
+					continue // replaced since the search read the index
+				}
+				cc = &cachedChunk{c: c, norm: s.an.Normalize(c.Text)}
+				s.chunks.Set(key, cc, int64(2*len(c.Text)+8*len(cc.norm.orig)+128))
 			}
-			var c Chunk
-			err := readJSON(txn, chunkKey(collection, h.ChunkID), &c)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("chunk %q: %w", h.ChunkID, err)
-			}
-			if bleveID(&c) != h.version {
-				continue // replaced since the search read the index
-			}
-			s.chunks.Set(key, &c, int64(len(c.Text)+64))
-			keptHits, out = append(keptHits, h), append(out, c)
+			keptHits, out, norms = append(keptHits, h), append(out, cc.c), append(norms, cc.norm)
 		}
 		return nil
 	})
-	return keptHits, out, err
+	return keptHits, out, norms, err
 }
 
 // Search scores the collection's chunks against analysed query terms with BM25F

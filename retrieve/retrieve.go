@@ -249,7 +249,7 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 		return nil, nil
 	}
 	all := hits
-	hits, chunks, err := s.store.HitChunks(ctx, req.Collection, hits)
+	hits, chunks, norms, err := s.store.HitChunks(ctx, req.Collection, hits)
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +291,7 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 		out[i] = Hit{
 			ChunkID: h.ChunkID, DocID: c.DocID, Title: c.DocTitle, HeadingPath: c.HeadingPath,
 			Text: c.Text, Score: h.Score, Matched: h.Matched,
-			Highlights: highlights(s.store.NormalizedText(req.Collection, &c), c.Text, h.Matched), Question: c.Question,
+			Highlights: highlights(norms[i], c.Text, h.Matched), Question: c.Question,
 			Evidence: ev[j],
 		}
 		if req.WithContext {
