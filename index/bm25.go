@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"slices"
 	"strings"
 
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	bindex "github.com/blevesearch/bleve_index_api"
+
+	"github.com/zhisou/zhisou/internal/topk"
 )
 
 // QueryTerm is one analysed query term with its weight (1 for a term the user
@@ -281,7 +282,7 @@ func (acc *accumulators) best(pool int) []candidate {
 		h = append(h, acc.score[num])
 	}
 	acc.heap = h
-	kth := kthLargest(h, min(pool, len(h)))
+	kth := topk.Kth(h, min(pool, len(h)))
 	var cands []candidate
 	for _, num := range acc.touched {
 		if acc.score[num] >= kth {
@@ -314,11 +315,19 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 			ids[i] = id
 		}
 	}
-	// The pool is ranked as small records; Hits are made for the k best only.
+	// The pool is ranked as small records, through indexes; Hits are made for
+	// the k best only.
 	pool := make([]pooled, len(cands))
 	for i, c := range cands {
 		chunk := chunkIDOf(ids[i])
 		pool[i] = pooled{version: ids[i], chunk: chunk, doc: docIDOf(chunk), bm25: c.score, score: c.score, matched: c.matched}
+	}
+	scratch := make([]float64, 0, len(pool))
+	tieBreak := func(a, b *pooled) int {
+		if c := cmp.Compare(a.chunk, b.chunk); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.version, b.version)
 	}
 	if p.docWeight > 0 || p.coverWeight > 0 {
 		// Passage + document evidence, from the docPool best chunks: a share
@@ -329,39 +338,34 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 		// on k, so neither does the ranking.
 		// Only the docPool best need their order (the document sums add
 		// up in it); the rest only look their document up.
-		pool = sortBest(pool, docPool, func(p *pooled) float64 { return p.bm25 }, func(a, b *pooled) int {
-			if c := cmp.Compare(b.bm25, a.bm25); c != 0 {
+		top := topk.Best(len(pool), docPool, func(i int) float64 { return pool[i].bm25 }, func(a, b int32) int {
+			if c := cmp.Compare(pool[b].bm25, pool[a].bm25); c != 0 {
 				return c
 			}
-			if c := cmp.Compare(a.chunk, b.chunk); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.version, b.version)
-		})
+			return tieBreak(&pool[a], &pool[b])
+		}, scratch)
 		type docAgg struct {
 			sum  float64
 			mask uint64
 		}
-		top := min(docPool, len(pool))
-		aggOf := make(map[string]int32, top)
-		aggs := make([]docAgg, 0, top+1)
-		aggs = append(aggs, docAgg{}) // aggs[0]: a document with no chunk in the pool
-		at := make([]int32, len(pool))
-		for i := range pool {
+		aggOf := make(map[string]int32, len(top))
+		aggs := make([]docAgg, 1, len(top)+1) // aggs[0]: a document with no chunk in the pool
+		for _, i := range top {
 			a, ok := aggOf[pool[i].doc]
-			if !ok && i < top {
+			if !ok {
 				a = int32(len(aggs))
 				aggOf[pool[i].doc] = a
 				aggs = append(aggs, docAgg{})
 			}
-			if i < top {
-				aggs[a].sum += pool[i].bm25
-				aggs[a].mask |= pool[i].matched
-			}
-			at[i] = a
+			aggs[a].sum += pool[i].bm25
+			aggs[a].mask |= pool[i].matched
+		}
+		tot := 0.0
+		for _, w := range termW[:len(terms)] {
+			tot += w
 		}
 		for i := range pool {
-			agg := aggs[at[i]]
+			agg := aggs[aggOf[pool[i].doc]]
 			// Coverage is the weight of the query terms the document's top
 			// chunks match together, scaled by the share this chunk matches
 			// itself: documents that cover the question rank higher, and
@@ -369,10 +373,9 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 			// gains on one with more. (own is the weight of the terms the
 			// chunk matches, and is what the document's sum is reduced by:
 			// kept as it was when the weights were tuned.)
-			cover, own, tot := 0.0, 0.0, 0.0
+			cover, own := 0.0, 0.0
 			for ti, w := range termW[:len(terms)] {
 				bit := uint64(1) << ti
-				tot += w
 				if pool[i].matched&bit != 0 {
 					own += w
 				}
@@ -386,67 +389,27 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 			pool[i].score = pool[i].bm25 + p.docWeight*(agg.sum-own) + p.coverWeight*cover
 		}
 	}
-	pool = sortBest(pool, k, func(p *pooled) float64 { return p.score }, func(a, b *pooled) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
+	best := topk.Best(len(pool), k, func(i int) float64 { return pool[i].score }, func(a, b int32) int {
+		if c := cmp.Compare(pool[b].score, pool[a].score); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(a.chunk, b.chunk); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.version, b.version)
-	})
-	pool = pool[:min(k, len(pool))]
+		return tieBreak(&pool[a], &pool[b])
+	}, scratch)
 	n := 0
-	for _, h := range pool {
-		n += bits.OnesCount64(h.matched)
+	for _, i := range best {
+		n += bits.OnesCount64(pool[i].matched)
 	}
 	matched := make([]string, 0, n)
-	hits := make([]Hit, len(pool))
-	for i, h := range pool {
+	hits := make([]Hit, len(best))
+	for j, i := range best {
+		h := &pool[i]
 		start := len(matched)
 		for m := h.matched; m != 0; m &= m - 1 {
 			matched = append(matched, terms[bits.TrailingZeros64(m)].Term)
 		}
-		hits[i] = Hit{ChunkID: h.chunk, Score: h.score, BM25: h.bm25, Matched: matched[start:len(matched):len(matched)], version: h.version, matched: h.matched}
+		hits[j] = Hit{ChunkID: h.chunk, Score: h.score, BM25: h.bm25, Matched: matched[start:len(matched):len(matched)], version: h.version, matched: h.matched}
 	}
 	return hits, nil
-}
-
-// sortBest returns the pool with its n best by cmp first, in cmp order (the
-// rest follow in no order). cmp orders by key descending first, so the n
-// best are among the entries whose key is at least the n-th largest key:
-// only those are sorted, through a permutation (indexes move, not records).
-func sortBest(pool []pooled, n int, key func(*pooled) float64, cmp func(a, b *pooled) int) []pooled {
-	perm := make([]int32, 0, len(pool))
-	if n < len(pool) {
-		keys := make([]float64, len(pool))
-		for i := range pool {
-			keys[i] = key(&pool[i])
-		}
-		kth := kthLargest(keys, n)
-		for i := range pool {
-			if key(&pool[i]) >= kth {
-				perm = append(perm, int32(i))
-			}
-		}
-	} else {
-		for i := range pool {
-			perm = append(perm, int32(i))
-		}
-	}
-	slices.SortFunc(perm, func(a, b int32) int { return cmp(&pool[a], &pool[b]) })
-	out := make([]pooled, 0, len(pool))
-	in := make([]bool, len(pool))
-	for _, j := range perm {
-		out = append(out, pool[j])
-		in[j] = true
-	}
-	for i := range pool {
-		if !in[i] {
-			out = append(out, pool[i])
-		}
-	}
-	return out
 }
 
 // pooled is a chunk of the pool while it is ranked.
@@ -454,41 +417,6 @@ type pooled struct {
 	version, chunk, doc string
 	bm25, score         float64
 	matched             uint64
-}
-
-// kthLargest returns the k-th largest of xs (1 ≤ k ≤ len(xs)), reordering
-// xs: quickselect with a three-way partition (scores tie often), linear on
-// average.
-func kthLargest(xs []float64, k int) float64 {
-	lo, hi, want := 0, len(xs), k-1 // want: the index in descending order
-	for hi-lo > 1 {
-		a, b, c := xs[lo], xs[lo+(hi-lo)/2], xs[hi-1]
-		pivot := max(min(a, b), min(max(a, b), c)) // median of three
-		// xs[lo:gt] > pivot, xs[gt:i] == pivot, xs[lt:hi] < pivot.
-		gt, i, lt := lo, lo, hi
-		for i < lt {
-			switch x := xs[i]; {
-			case x > pivot:
-				xs[gt], xs[i] = xs[i], xs[gt]
-				gt++
-				i++
-			case x < pivot:
-				lt--
-				xs[lt], xs[i] = xs[i], xs[lt]
-			default:
-				i++
-			}
-		}
-		switch {
-		case want < gt:
-			hi = gt
-		case want < lt:
-			return pivot
-		default:
-			lo = lt
-		}
-	}
-	return xs[lo]
 }
 
 // minHeap is a min-heap of scores (push and down in prune.go).

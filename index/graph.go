@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/zhisou/zhisou/internal/topk"
 )
 
 // The outline and keyword graph of a collection.
@@ -50,11 +52,12 @@ type gDoc struct {
 }
 
 type gChunk struct {
-	id, hash string
-	doc      *gDoc
-	path     []string
-	kws      []Keyword
-	sec      *gSection
+	// version is the chunk's bleve id, id@hash; id is its prefix.
+	id, version string
+	doc         *gDoc
+	path        []string
+	kws         []Keyword
+	sec         *gSection
 }
 
 // gSection is a leaf of the outline: the chunks under one heading path of one
@@ -155,7 +158,8 @@ func (g *graph) put(docID string, d *Document) {
 	g.docs[d.ID] = gd
 	for i := range d.Chunks {
 		ch := &d.Chunks[i]
-		c := &gChunk{id: ch.ID, hash: ch.Hash, doc: gd, path: ch.HeadingPath, kws: ch.Keywords}
+		version := bleveID(ch)
+		c := &gChunk{id: version[:len(ch.ID)], version: version, doc: gd, path: ch.HeadingPath, kws: ch.Keywords}
 		gd.chunks = append(gd.chunks, c)
 		g.linkChunk(c, secTerms)
 	}
@@ -287,7 +291,7 @@ func (c *gChunk) passes(f *Filter) bool {
 }
 
 func (c *gChunk) hit(score float64, matched, via []string) Hit {
-	return Hit{ChunkID: c.id, Score: score, Matched: matched, Via: via, version: c.id + "@" + c.hash}
+	return Hit{ChunkID: c.id, Score: score, Matched: matched, Via: via, version: c.version}
 }
 
 // outline finds the sections whose title and heading path match the query and
@@ -463,8 +467,8 @@ func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 		best  float64
 		via   []string
 	}
-	at := map[*gChunk]int32{}
-	var scores []cs
+	at := make(map[*gChunk]int32, 4*GraphChunksPerKeyword)
+	scores := make([]cs, 0, 4*GraphChunksPerKeyword)
 	for _, term := range order {
 		a := acts[term]
 		for _, e := range g.strongest(term) {
@@ -488,17 +492,15 @@ func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 			ranked = append(ranked, s)
 		}
 	}
-	slices.SortFunc(ranked, func(a, b cs) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
+	best := topk.Best(len(ranked), k, func(i int) float64 { return ranked[i].score }, func(a, b int32) int {
+		if c := cmp.Compare(ranked[b].score, ranked[a].score); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.c.id, b.c.id)
-	})
-	if len(ranked) > k {
-		ranked = ranked[:k]
-	}
-	out := make([]Hit, len(ranked))
-	for i, r := range ranked {
+		return cmp.Compare(ranked[a].c.id, ranked[b].c.id)
+	}, nil)
+	out := make([]Hit, len(best))
+	for i, j := range best {
+		r := &ranked[j]
 		var matched []string
 		if len(r.via) == 1 {
 			matched = r.via // a query word that is one of the chunk's keywords

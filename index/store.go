@@ -794,14 +794,20 @@ type cachedChunk struct {
 // from a cache, normalised once, when they can be; callers must not modify the
 // returned chunks' slices.
 func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([]Hit, []Chunk, []Normalized, error) {
-	keptHits := make([]Hit, 0, len(hits))
-	out := make([]Chunk, 0, len(hits))
-	norms := make([]Normalized, 0, len(hits))
-	err := s.db.View(func(txn *badger.Txn) error {
-		for _, h := range hits {
-			key := collection + "\x00" + h.version
-			cc, ok := s.chunks.Get(key)
-			if !ok {
+	found := make([]*cachedChunk, len(hits))
+	missing := false
+	for i, h := range hits {
+		var ok bool
+		if found[i], ok = s.chunks.Get(collection + "\x00" + h.version); !ok {
+			missing = true
+		}
+	}
+	if missing { // read the others in one transaction
+		err := s.db.View(func(txn *badger.Txn) error {
+			for i, h := range hits {
+				if found[i] != nil {
+					continue
+				}
 				var c Chunk
 				err := readJSON(txn, chunkKey(collection, h.ChunkID), &c)
 				if errors.Is(err, ErrNotFound) {
@@ -813,14 +819,25 @@ func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([
 				if bleveID(&c) != h.version {
 					continue // replaced since the search read the index
 				}
-				cc = &cachedChunk{c: c, norm: s.an.Normalize(c.Text)}
-				s.chunks.Set(key, cc, int64(2*len(c.Text)+8*len(cc.norm.orig)+128))
+				cc := &cachedChunk{c: c, norm: s.an.Normalize(c.Text)}
+				s.chunks.Set(collection+"\x00"+h.version, cc, int64(2*len(c.Text)+8*len(cc.norm.orig)+128))
+				found[i] = cc
 			}
-			keptHits, out, norms = append(keptHits, h), append(out, cc.c), append(norms, cc.norm)
+			return nil
+		})
+		if err != nil {
+			return nil, nil, nil, err
 		}
-		return nil
-	})
-	return keptHits, out, norms, err
+	}
+	keptHits := make([]Hit, 0, len(hits))
+	out := make([]Chunk, 0, len(hits))
+	norms := make([]Normalized, 0, len(hits))
+	for i, cc := range found {
+		if cc != nil {
+			keptHits, out, norms = append(keptHits, hits[i]), append(out, cc.c), append(norms, cc.norm)
+		}
+	}
+	return keptHits, out, norms, nil
 }
 
 // Search scores the collection's chunks against analysed query terms with BM25F

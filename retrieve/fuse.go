@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/internal/topk"
 )
 
 // Mode chooses the candidate sources of a search.
@@ -73,10 +74,13 @@ type Evidence struct {
 // sourceDepth is the number of candidates taken from each source for fusion.
 const sourceDepth = 100
 
+// fusedHit is a chunk while the lists are fused: its score and where it is
+// in each list.
 type fusedHit struct {
-	hit   index.Hit
-	ev    Evidence
 	score float64
+	id    string
+	// at[s] is the hit's 1-based rank in list s (0: not in it).
+	at [3]int32
 }
 
 // candidates runs the sources the mode asks for and returns the top k hits in
@@ -127,21 +131,27 @@ func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.Q
 // raw, a hit keeps its source's own score (for a single-source mode).
 func fuse(lists [3][]index.Hit, w index.FusionWeights, k int, raw bool) ([]index.Hit, []Evidence) {
 	weights := [3]float64{w.BM25, w.Outline, w.Graph}
-	names := [3]string{SourceBM25, SourceOutline, SourceGraph}
-	byID := map[string]*fusedHit{}
-	var order []*fusedHit
+	n := 0
+	for s, list := range lists {
+		if weights[s] != 0 {
+			n += len(list)
+		}
+	}
+	all := make([]fusedHit, 0, n)
+	byID := make(map[string]int32, n)
 	for s, list := range lists {
 		if len(list) == 0 || weights[s] == 0 {
 			continue
 		}
 		top := list[0].Score
 		for i, h := range list {
-			f := byID[h.ChunkID]
-			if f == nil {
-				f = &fusedHit{hit: h}
-				byID[h.ChunkID] = f
-				order = append(order, f)
+			j, ok := byID[h.ChunkID]
+			if !ok {
+				j = int32(len(all))
+				byID[h.ChunkID] = j
+				all = append(all, fusedHit{id: h.ChunkID})
 			}
+			f := &all[j]
 			norm := 0.0
 			switch {
 			case raw:
@@ -150,47 +160,76 @@ func fuse(lists [3][]index.Hit, w index.FusionWeights, k int, raw bool) ([]index
 				norm = h.Score / top
 			}
 			f.score += weights[s] * norm
-			f.ev.Sources = append(f.ev.Sources, names[s])
-			switch s {
-			case 0:
-				f.ev.BM25Rank, f.ev.BM25 = i+1, h.Score
-				f.hit.Matched = h.Matched
-			case 1:
-				f.ev.OutlineRank, f.ev.Outline, f.ev.OutlinePath = i+1, h.Score, h.Via
-				if f.ev.BM25Rank == 0 {
-					f.hit.Matched = h.Matched
-				}
-			case 2:
-				f.ev.GraphRank, f.ev.Graph, f.ev.GraphPath = i+1, h.Score, h.Via
-			}
+			f.at[s] = int32(i + 1)
 		}
 	}
-	slices.SortStableFunc(order, func(a, b *fusedHit) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
-			return c
-		}
-		ra, rb := a.ev.BM25Rank, b.ev.BM25Rank
-		if ra == 0 {
-			ra = 1 << 30
-		}
-		if rb == 0 {
-			rb = 1 << 30
-		}
-		if c := cmp.Compare(ra, rb); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.hit.ChunkID, b.hit.ChunkID)
-	})
-	if len(order) > k {
-		order = order[:k]
-	}
+	order := topk.Best(len(all), k, func(i int) float64 { return all[i].score }, func(a, b int32) int { return fusedBefore(&all[a], &all[b]) }, nil)
 	hits := make([]index.Hit, len(order))
 	ev := make([]Evidence, len(order))
-	for i, f := range order {
-		hits[i] = f.hit
+	for i, j := range order {
+		f := &all[j]
+		e := &ev[i]
+		e.FusedRank = i + 1
+		sources := 0
+		for s, at := range f.at {
+			if at == 0 {
+				continue
+			}
+			sources |= 1 << s
+			h := &lists[s][at-1]
+			switch s {
+			case 0:
+				hits[i] = *h
+				e.BM25Rank, e.BM25 = int(at), h.Score
+			case 1:
+				if f.at[0] == 0 {
+					hits[i] = *h
+				}
+				e.OutlineRank, e.Outline, e.OutlinePath = int(at), h.Score, h.Via
+			case 2:
+				if f.at[0] == 0 && f.at[1] == 0 {
+					hits[i] = *h
+				}
+				e.GraphRank, e.Graph, e.GraphPath = int(at), h.Score, h.Via
+			}
+		}
+		e.Sources = sourceSets[sources]
 		hits[i].Score = f.score
-		ev[i] = f.ev
-		ev[i].FusedRank = i + 1
 	}
 	return hits, ev
+}
+
+// sourceSets[m] lists the sources of bit set m (bit 0 bm25, 1 outline, 2
+// graph), in that order; shared, read only.
+var sourceSets = func() [8][]string {
+	names := [3]string{SourceBM25, SourceOutline, SourceGraph}
+	var sets [8][]string
+	for m := range sets {
+		for s, name := range names {
+			if m&(1<<s) != 0 {
+				sets[m] = append(sets[m], name)
+			}
+		}
+		sets[m] = slices.Clip(sets[m])
+	}
+	return sets
+}()
+
+// fusedBefore orders fused hits: score descending, then the better BM25 rank
+// (none last), then chunk id.
+func fusedBefore(a, b *fusedHit) int {
+	if c := cmp.Compare(b.score, a.score); c != 0 {
+		return c
+	}
+	ra, rb := a.at[0], b.at[0]
+	if ra == 0 {
+		ra = 1 << 30
+	}
+	if rb == 0 {
+		rb = 1 << 30
+	}
+	if c := cmp.Compare(ra, rb); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
 }
