@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"strings"
+	"sync"
 
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	bindex "github.com/blevesearch/bleve_index_api"
@@ -283,7 +284,13 @@ func (acc *accumulators) best(pool int) []candidate {
 	}
 	acc.heap = h
 	kth := topk.Kth(h, min(pool, len(h)))
-	var cands []candidate
+	n := 0
+	for _, num := range acc.touched {
+		if acc.score[num] >= kth {
+			n++
+		}
+	}
+	cands := make([]candidate, 0, n)
 	for _, num := range acc.touched {
 		if acc.score[num] >= kth {
 			cands = append(cands, candidate{num: uint64(num), score: acc.score[num], matched: acc.matched[num]})
@@ -297,9 +304,11 @@ func (acc *accumulators) best(pool int) []candidate {
 // The exhaustive search (cache nil) reads ids from bleve, the pruned one
 // through the snapshot's cache.
 func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, terms []QueryTerm, termW *[MaxQueryTerms]float64, cands []candidate, k int) ([]Hit, error) {
-	ids := make([]string, len(cands))
+	fs := finishScratches.Get().(*finishScratch)
+	defer fs.put()
+	ids := grow(&fs.ids, len(cands))
 	if cache != nil {
-		nums := make([]uint64, len(cands))
+		nums := grow(&fs.nums, len(cands))
 		for i, c := range cands {
 			nums[i] = c.num
 		}
@@ -317,12 +326,12 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 	}
 	// The pool is ranked as small records, through indexes; Hits are made for
 	// the k best only.
-	pool := make([]pooled, len(cands))
+	pool := grow(&fs.pool, len(cands))
 	for i, c := range cands {
 		chunk := chunkIDOf(ids[i])
 		pool[i] = pooled{version: ids[i], chunk: chunk, doc: docIDOf(chunk), bm25: c.score, score: c.score, matched: c.matched}
 	}
-	scratch := make([]float64, 0, len(pool))
+	scratch := grow(&fs.keys, len(pool))
 	tieBreak := func(a, b *pooled) int {
 		if c := cmp.Compare(a.chunk, b.chunk); c != 0 {
 			return c
@@ -344,12 +353,8 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 			}
 			return tieBreak(&pool[a], &pool[b])
 		}, scratch)
-		type docAgg struct {
-			sum  float64
-			mask uint64
-		}
-		aggOf := make(map[string]int32, len(top))
-		aggs := make([]docAgg, 1, len(top)+1) // aggs[0]: a document with no chunk in the pool
+		aggOf := fs.aggOf
+		aggs := append(fs.aggs[:0], docAgg{}) // aggs[0]: a document with no chunk in the pool
 		for _, i := range top {
 			a, ok := aggOf[pool[i].doc]
 			if !ok {
@@ -360,6 +365,7 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 			aggs[a].sum += pool[i].bm25
 			aggs[a].mask |= pool[i].matched
 		}
+		fs.aggs = aggs
 		tot := 0.0
 		for _, w := range termW[:len(terms)] {
 			tot += w
@@ -410,6 +416,41 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 		hits[j] = Hit{ChunkID: h.chunk, Score: h.score, BM25: h.bm25, Matched: matched[start:len(matched):len(matched)], version: h.version, matched: h.matched}
 	}
 	return hits, nil
+}
+
+// finishScratch is finish's working memory, reused across searches.
+type finishScratch struct {
+	nums  []uint64
+	ids   []string
+	pool  []pooled
+	keys  []float64
+	aggOf map[string]int32 // document id → index in aggs
+	aggs  []docAgg
+}
+
+var finishScratches = sync.Pool{New: func() any { return &finishScratch{aggOf: map[string]int32{}} }}
+
+// put clears the scratch (it must not keep strings alive) and returns it.
+func (fs *finishScratch) put() {
+	clear(fs.ids)
+	clear(fs.pool)
+	clear(fs.aggOf)
+	finishScratches.Put(fs)
+}
+
+// grow returns (*buf)[:n], reallocating *buf when it is too small.
+func grow[T any](buf *[]T, n int) []T {
+	if cap(*buf) < n {
+		*buf = make([]T, n)
+	}
+	*buf = (*buf)[:n]
+	return *buf
+}
+
+// docAgg is what the pool's best chunks of one document add up to.
+type docAgg struct {
+	sum  float64
+	mask uint64
 }
 
 // pooled is a chunk of the pool while it is ranked.

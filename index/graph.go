@@ -307,16 +307,12 @@ func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
 	if S == 0 {
 		return nil
 	}
-	type secScore struct {
-		score   float64
-		matched []string
-	}
 	// Only sections with a query word in their own heading can match, so
 	// they are the candidates; each is then scored over all query words, in
 	// query order (deterministic sums).
 	weights := make([]float64, len(terms))
 	var total float64
-	cands := map[*gSection]struct{}{}
+	cands := make(map[*gSection]struct{}, 64)
 	for i, qt := range terms {
 		if qt.Gram {
 			continue
@@ -332,10 +328,11 @@ func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
 		return nil
 	}
 	type ranked struct {
-		sec *gSection
-		*secScore
+		sec   *gSection
+		score float64
 	}
-	var secs []ranked
+	secs := make([]ranked, 0, len(cands))
+	filtered := !f.IsZero()
 	for sec := range cands {
 		score := 0.0
 		for i, qt := range terms {
@@ -346,38 +343,38 @@ func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
 		if score/total < OutlineMinCover {
 			continue
 		}
-		s := &secScore{score: score}
-		for _, qt := range terms {
-			if sec.terms[qt.Term] > 0 && !qt.Gram {
-				s.matched = append(s.matched, qt.Term)
-			}
+		// A section none of whose chunks pass the filter does not count
+		// among the OutlineSections.
+		if filtered && !slices.ContainsFunc(sec.chunks, func(c *gChunk) bool { return c.passes(f) }) {
+			continue
 		}
-		secs = append(secs, ranked{sec, s})
+		secs = append(secs, ranked{sec, score})
 	}
-	slices.SortFunc(secs, func(a, b ranked) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
+	best := topk.Best(len(secs), OutlineSections, func(i int) float64 { return secs[i].score }, func(a, b int32) int {
+		if c := cmp.Compare(secs[b].score, secs[a].score); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.sec.key, b.sec.key)
-	})
+		return cmp.Compare(secs[a].sec.key, secs[b].sec.key)
+	}, nil)
 	var out []Hit
-	taken := 0
-	for _, s := range secs {
-		if taken == OutlineSections || len(out) >= k {
+	for _, j := range best {
+		if len(out) >= k {
 			break
 		}
-		any := false
+		s := secs[j]
+		var matched []string
+		for _, qt := range terms {
+			if s.sec.terms[qt.Term] > 0 && !qt.Gram {
+				matched = append(matched, qt.Term)
+			}
+		}
 		i := 0
 		for _, c := range s.sec.chunks {
 			if !c.passes(f) {
 				continue
 			}
-			any = true
-			out = append(out, c.hit(s.score/total/(1+0.2*float64(i)), s.matched, s.sec.path))
+			out = append(out, c.hit(s.score/total/(1+0.2*float64(i)), matched, s.sec.path))
 			i++
-		}
-		if any {
-			taken++
 		}
 	}
 	sortHits(out)

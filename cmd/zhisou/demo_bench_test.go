@@ -4,22 +4,19 @@ import (
 	"context"
 	"testing"
 
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/retrieve"
 )
 
-// BenchmarkDemoSearch is what the server does for one search on the demo
-// store (the testdata courses): the eval queries, top 10, fused, converted to
-// the API's response. Compare with 'zhisou bench' to see the gRPC overhead.
-func BenchmarkDemoSearch(b *testing.B) {
+// loadDemoCourses ingests the demo courses into collection c of st and
+// returns the eval query texts.
+func loadDemoCourses(b *testing.B, st *index.Store, c string) []string {
 	ctx := context.Background()
-	st, err := index.Open(ctx, b.TempDir(), testAnalyzer(b), index.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
+	if err := st.CreateCollection(ctx, index.DefaultCollection(c)); err != nil {
 		b.Fatal(err)
 	}
 	ins, _, err := ingest.ReadAll([]string{"../../testdata/courses"}, 0)
@@ -34,27 +31,83 @@ func BenchmarkDemoSearch(b *testing.B) {
 		}
 		docs = append(docs, d)
 	}
-	if _, err := st.Upsert(ctx, "c", docs); err != nil {
+	if _, err := st.Upsert(ctx, c, docs); err != nil {
 		b.Fatal(err)
 	}
 	set, err := loadEvalSet("../../testdata/eval", "")
 	if err != nil {
 		b.Fatal(err)
 	}
+	queries := make([]string, len(set.queries))
+	for i, q := range set.queries {
+		queries[i] = q.Text
+	}
+	return queries
+}
+
+// BenchmarkDemoSearch is what the server does for one search on the demo
+// store (the testdata courses): the eval queries, top 10, fused, converted to
+// the API's response. Compare with 'zhisou bench' to see the gRPC overhead.
+func BenchmarkDemoSearch(b *testing.B) {
+	ctx := context.Background()
+	st, err := index.Open(ctx, b.TempDir(), testAnalyzer(b), index.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	queries := loadDemoCourses(b, st, "c")
 	s := retrieve.New(st, retrieve.Options{})
-	for _, q := range set.queries { // warm the caches
-		if _, err := s.Search(ctx, retrieve.Request{Collection: "c", Query: q.Text}); err != nil {
+	for _, q := range queries { // warm the caches
+		if _, err := s.Search(ctx, retrieve.Request{Collection: "c", Query: q}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		res, err := s.Search(ctx, retrieve.Request{Collection: "c", Query: set.queries[i%len(set.queries)].Text})
+		res, err := s.Search(ctx, retrieve.Request{Collection: "c", Query: queries[i%len(queries)]})
 		if err != nil {
 			b.Fatal(err)
 		}
 		_ = searchResultToProto(res)
 		i++
+	}
+}
+
+// BenchmarkGRPCDemoSearch is BenchmarkDemoSearch through the gRPC server
+// (interceptors, validation, conversion, marshalling) over an in-memory
+// connection; its ping sub-benchmark is the bare round trip (a health check)
+// on the same connection.
+func BenchmarkGRPCDemoSearch(b *testing.B) {
+	c, conn, _, st, _ := serveBufconn(b, retrieve.Options{})
+	queries := loadDemoCourses(b, st, "c")
+	ctx := context.Background()
+	search := func(i int) error {
+		_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "c", Query: queries[i%len(queries)]})
+		return err
+	}
+	for i := range queries { // warm the caches
+		if err := search(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	h := healthpb.NewHealthClient(conn)
+	for _, bc := range []struct {
+		name string
+		call func(i int) error
+	}{
+		{"search", search},
+		{"ping", func(int) error { _, err := h.Check(ctx, &healthpb.HealthCheckRequest{}); return err }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if err := bc.call(i); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }
