@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 	"sync"
 
@@ -345,25 +346,55 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 		// one does not (a lesson that answers a question as a whole often
 		// spreads its words over several passages). The pool does not depend
 		// on k, so neither does the ranking.
-		// Only the docPool best need their order (the document sums add
-		// up in it); the rest only look their document up.
-		top := topk.Best(len(pool), docPool, func(i int) float64 { return pool[i].bm25 }, func(a, b int32) int {
+		// A document's sum adds its chunks among the docPool best in rank
+		// order (bm25, then chunk id): the ranking only needs the order
+		// within each document, so the pool is grouped by document and
+		// each group sorted, instead of sorting the pool.
+		byRank := func(a, b int32) int {
 			if c := cmp.Compare(pool[b].bm25, pool[a].bm25); c != 0 {
 				return c
 			}
 			return tieBreak(&pool[a], &pool[b])
-		}, scratch)
+		}
+		top := fs.topOf(pool, byRank)
 		aggOf := fs.aggOf
 		aggs := append(fs.aggs[:0], docAgg{}) // aggs[0]: a document with no chunk in the pool
-		for _, i := range top {
+		at := grow(&fs.at, len(pool))
+		for i := range pool {
+			at[i] = 0
+			if !top[i] {
+				continue
+			}
 			a, ok := aggOf[pool[i].doc]
 			if !ok {
 				a = int32(len(aggs))
 				aggOf[pool[i].doc] = a
 				aggs = append(aggs, docAgg{})
 			}
-			aggs[a].sum += pool[i].bm25
-			aggs[a].mask |= pool[i].matched
+			at[i] = a
+			aggs[a].n++
+		}
+		// Group the top chunks by document (counting sort), each group in
+		// rank order, and add up.
+		start := int32(0)
+		for a := range aggs {
+			aggs[a].start, start = start, start+aggs[a].n
+		}
+		grouped := grow(&fs.grouped, int(start))
+		for i := range pool {
+			if a := at[i]; a > 0 {
+				grouped[aggs[a].start+aggs[a].fill] = int32(i)
+				aggs[a].fill++
+			}
+		}
+		for a := range aggs[1:] {
+			g := &aggs[a+1]
+			group := grouped[g.start : g.start+g.n]
+			slices.SortFunc(group, byRank)
+			for _, i := range group {
+				g.sum += pool[i].bm25
+				g.mask |= pool[i].matched
+			}
 		}
 		fs.aggs = aggs
 		tot := 0.0
@@ -371,7 +402,11 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 			tot += w
 		}
 		for i := range pool {
-			agg := aggs[aggOf[pool[i].doc]]
+			a := at[i]
+			if !top[i] { // its document's entry, if the document has top chunks
+				a = aggOf[pool[i].doc]
+			}
+			agg := aggs[a]
 			// Coverage is the weight of the query terms the document's top
 			// chunks match together, scaled by the share this chunk matches
 			// itself: documents that cover the question rank higher, and
@@ -426,6 +461,10 @@ type finishScratch struct {
 	keys  []float64
 	aggOf map[string]int32 // document id → index in aggs
 	aggs  []docAgg
+	top   []bool
+	at    []int32
+	// grouped holds the pool's top entries grouped by document.
+	grouped []int32
 }
 
 var finishScratches = sync.Pool{New: func() any { return &finishScratch{aggOf: map[string]int32{}} }}
@@ -451,6 +490,43 @@ func grow[T any](buf *[]T, n int) []T {
 type docAgg struct {
 	sum  float64
 	mask uint64
+	// n is the number of the document's chunks among the best; they are
+	// grouped[start:start+n], placed fill so far.
+	n, start, fill int32
+}
+
+// topOf marks the docPool first entries of the pool in order cmp (which
+// orders by bm25 descending first) in fs.top, and returns it.
+func (fs *finishScratch) topOf(pool []pooled, cmp func(a, b int32) int) []bool {
+	top := grow(&fs.top, len(pool))
+	if len(pool) <= docPool {
+		for i := range top {
+			top[i] = true
+		}
+		return top
+	}
+	keys := grow(&fs.keys, len(pool))
+	for i := range pool {
+		keys[i] = pool[i].bm25
+	}
+	kth := topk.Kth(keys, docPool)
+	need := docPool
+	tied := fs.grouped[:0]
+	for i := range pool {
+		top[i] = pool[i].bm25 > kth
+		if top[i] {
+			need--
+		} else if pool[i].bm25 == kth {
+			tied = append(tied, int32(i))
+		}
+	}
+	// Ties at the cut go by chunk id, as in the full order.
+	slices.SortFunc(tied, cmp)
+	for _, i := range tied[:need] {
+		top[i] = true
+	}
+	fs.grouped = tied
+	return top
 }
 
 // pooled is a chunk of the pool while it is ranked.

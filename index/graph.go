@@ -333,10 +333,17 @@ func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
 	}
 	secs := make([]ranked, 0, len(cands))
 	filtered := !f.IsZero()
+	// The words that can add to a score (adding 0 changes no sum).
+	scoring := make([]int, 0, len(terms))
+	for i, qt := range terms {
+		if !qt.Gram && weights[i] != 0 {
+			scoring = append(scoring, i)
+		}
+	}
 	for sec := range cands {
 		score := 0.0
-		for i, qt := range terms {
-			if lw := sec.terms[qt.Term]; lw > 0 && !qt.Gram {
+		for _, i := range scoring {
+			if lw := sec.terms[terms[i].Term]; lw > 0 {
 				score += weights[i] * lw
 			}
 		}
