@@ -54,6 +54,8 @@ type gDoc struct {
 type gChunk struct {
 	// version is the chunk's bleve id, id@hash; id is its prefix.
 	id, version string
+	// slot is the chunk's index in graph.slots, for dense per-search arrays.
+	slot int32
 	doc         *gDoc
 	path        []string
 	kws         []Keyword
@@ -111,6 +113,9 @@ type graph struct {
 	// whose own (most specific) heading has it.
 	secIndex  map[string]sectionSet
 	leafIndex map[string]sectionSet
+	// slots numbers the chunks densely (nil: a free slot, listed in free).
+	slots []*gChunk
+	free  []int32
 }
 
 func newGraph(an *Analyzer, vocab func() *Vocab) *graph {
@@ -186,6 +191,13 @@ func (g *graph) headingTerms(title string, path []string) map[string]float64 {
 
 func (g *graph) linkChunk(c *gChunk, secTerms map[string]map[string]float64) {
 	g.chunks[c.id] = c
+	if n := len(g.free); n > 0 {
+		c.slot, g.free = g.free[n-1], g.free[:n-1]
+	} else {
+		c.slot = int32(len(g.slots))
+		g.slots = append(g.slots, nil)
+	}
+	g.slots[c.slot] = c
 	key := sectionKey(c.doc.id, c.path)
 	sec := g.sections[key]
 	if sec == nil {
@@ -238,6 +250,8 @@ func removeSection(index map[string]sectionSet, term string, sec *gSection) {
 
 func (g *graph) unlinkChunk(c *gChunk) {
 	delete(g.chunks, c.id)
+	g.slots[c.slot] = nil
+	g.free = append(g.free, c.slot)
 	if sec := c.sec; sec != nil {
 		sec.chunks = slices.DeleteFunc(sec.chunks, func(x *gChunk) bool { return x == c })
 		if len(sec.chunks) == 0 {
@@ -471,16 +485,18 @@ func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 		best  float64
 		via   []string
 	}
-	at := make(map[*gChunk]int32, 4*GraphChunksPerKeyword)
+	// at[slot] is 1 + the chunk's index in scores (0: not reached yet).
+	atp := slotScratch.Get().(*[]int32)
+	at := grow(atp, len(g.slots))
 	scores := make([]cs, 0, 4*GraphChunksPerKeyword)
 	for _, term := range order {
 		a := acts[term]
 		for _, e := range g.strongest(term) {
 			v := a.a * e.w
-			i, ok := at[e.c]
-			if !ok {
+			i := at[e.c.slot] - 1
+			if i < 0 {
 				i = int32(len(scores))
-				at[e.c] = i
+				at[e.c.slot] = i + 1
 				scores = append(scores, cs{c: e.c})
 			}
 			s := &scores[i]
@@ -490,6 +506,10 @@ func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 			}
 		}
 	}
+	for _, s := range scores {
+		at[s.c.slot] = 0
+	}
+	slotScratch.Put(atp)
 	ranked := scores[:0]
 	for _, s := range scores {
 		if s.c.passes(f) {
@@ -513,6 +533,9 @@ func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 	}
 	return out
 }
+
+// slotScratch holds zeroed []int32 indexed by chunk slot, for expand.
+var slotScratch = sync.Pool{New: func() any { return new([]int32) }}
 
 // strongest returns a keyword's GraphChunksPerKeyword strongest edges, by
 // weight then chunk id, cached until the graph changes. Called with g.mu

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -69,6 +70,9 @@ func TestGraphIncrementalMatchesRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	incremental := dumpGraph(t, s, "c")
+	// The searches over it (which number chunks in reused slots after the
+	// edits) must rank as over a graph built afresh.
+	searched := graphSearches(t, s)
 	if !strings.Contains(incremental, "kw 滤芯") || strings.Contains(incremental, "应对步骤") {
 		t.Fatalf("graph after edits lacks 滤芯 or keeps the deleted document:\n%s", incremental)
 	}
@@ -81,6 +85,9 @@ func TestGraphIncrementalMatchesRebuild(t *testing.T) {
 	if diff := cmp.Diff(incremental, dumpGraph(t, s, "c")); diff != "" {
 		t.Errorf("graph after reopen differs from the incrementally maintained one (-incremental +reopened):\n%s", diff)
 	}
+	if diff := cmp.Diff(searched, graphSearches(t, s)); diff != "" {
+		t.Errorf("graph and outline searches after reopen differ (-incremental +reopened):\n%s", diff)
+	}
 	// A fresh store given only the final documents has the same graph too.
 	fresh := openTestStore(t, t.TempDir())
 	if err := fresh.CreateCollection(ctx, DefaultCollection("c")); err != nil {
@@ -92,6 +99,37 @@ func TestGraphIncrementalMatchesRebuild(t *testing.T) {
 	if diff := cmp.Diff(incremental, dumpGraph(t, fresh, "c")); diff != "" {
 		t.Errorf("incremental graph differs from one built from the final documents (-incremental +fresh):\n%s", diff)
 	}
+	if diff := cmp.Diff(searched, graphSearches(t, fresh)); diff != "" {
+		t.Errorf("graph and outline searches differ from a fresh store's (-incremental +fresh):\n%s", diff)
+	}
+}
+
+// graphSearches renders the graph and outline searches of collection c for
+// a few queries.
+func graphSearches(t *testing.T, s *Store) []string {
+	t.Helper()
+	var out []string
+	for _, q := range [][]string{{"滤芯"}, {"空压机", "节能"}, {"客户", "信任"}, {"润滑油", "更换", "故障"}} {
+		var terms []QueryTerm
+		for _, w := range q {
+			terms = append(terms, QueryTerm{Term: w, Weight: 1})
+		}
+		g, err := s.GraphSearch(context.Background(), "c", terms, Filter{}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := s.OutlineSearch(context.Background(), "c", terms, Filter{}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range append(g, o...) {
+			out = append(out, fmt.Sprintf("%v: %s %.6f %v", q, h.ChunkID, h.Score, h.Via))
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no graph or outline hits")
+	}
+	return out
 }
 
 func TestOutlineSearch(t *testing.T) {
