@@ -414,16 +414,7 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 			// gains on one with more. (own is the weight of the terms the
 			// chunk matches, and is what the document's sum is reduced by:
 			// kept as it was when the weights were tuned.)
-			cover, own := 0.0, 0.0
-			for ti, w := range termW[:len(terms)] {
-				bit := uint64(1) << ti
-				if pool[i].matched&bit != 0 {
-					own += w
-				}
-				if agg.mask&bit != 0 {
-					cover += w
-				}
-			}
+			own, cover := maskWeight(termW, pool[i].matched), maskWeight(termW, agg.mask)
 			if tot > 0 {
 				cover *= own / tot
 			}
@@ -451,6 +442,16 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 		hits[j] = Hit{ChunkID: h.chunk, Score: h.score, BM25: h.bm25, Matched: matched[start:len(matched):len(matched)], version: h.version, matched: h.matched}
 	}
 	return hits, nil
+}
+
+// maskWeight sums the weights of the terms whose bits are set in mask, in
+// term order.
+func maskWeight(termW *[MaxQueryTerms]float64, mask uint64) float64 {
+	sum := 0.0
+	for ; mask != 0; mask &= mask - 1 {
+		sum += termW[bits.TrailingZeros64(mask)]
+	}
+	return sum
 }
 
 // finishScratch is finish's working memory, reused across searches.

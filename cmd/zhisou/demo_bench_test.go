@@ -14,7 +14,7 @@ import (
 
 // loadDemoCourses ingests the demo courses into collection c of st and
 // returns the eval query texts.
-func loadDemoCourses(b *testing.B, st *index.Store, c string) []string {
+func loadDemoCourses(b testing.TB, st *index.Store, c string) []string {
 	ctx := context.Background()
 	if err := st.CreateCollection(ctx, index.DefaultCollection(c)); err != nil {
 		b.Fatal(err)
