@@ -333,93 +333,8 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 		pool[i] = pooled{version: ids[i], chunk: chunk, doc: docIDOf(chunk), bm25: c.score, score: c.score, matched: c.matched}
 	}
 	scratch := grow(&fs.keys, len(pool))
-	tieBreak := func(a, b *pooled) int {
-		if c := cmp.Compare(a.chunk, b.chunk); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.version, b.version)
-	}
 	if p.docWeight > 0 || p.coverWeight > 0 {
-		// Passage + document evidence, from the docPool best chunks: a share
-		// of the scores of the document's other chunks, and the weights of
-		// the query terms that the document's other chunks match and this
-		// one does not (a lesson that answers a question as a whole often
-		// spreads its words over several passages). The pool does not depend
-		// on k, so neither does the ranking.
-		// A document's sum adds its chunks among the docPool best in rank
-		// order (bm25, then chunk id): the ranking only needs the order
-		// within each document, so the pool is grouped by document and
-		// each group sorted, instead of sorting the pool.
-		byRank := func(a, b int32) int {
-			if c := cmp.Compare(pool[b].bm25, pool[a].bm25); c != 0 {
-				return c
-			}
-			return tieBreak(&pool[a], &pool[b])
-		}
-		top := fs.topOf(pool, byRank)
-		aggOf := fs.aggOf
-		aggs := append(fs.aggs[:0], docAgg{}) // aggs[0]: a document with no chunk in the pool
-		at := grow(&fs.at, len(pool))
-		for i := range pool {
-			at[i] = 0
-			if !top[i] {
-				continue
-			}
-			a, ok := aggOf[pool[i].doc]
-			if !ok {
-				a = int32(len(aggs))
-				aggOf[pool[i].doc] = a
-				aggs = append(aggs, docAgg{})
-			}
-			at[i] = a
-			aggs[a].n++
-		}
-		// Group the top chunks by document (counting sort), each group in
-		// rank order, and add up.
-		start := int32(0)
-		for a := range aggs {
-			aggs[a].start, start = start, start+aggs[a].n
-		}
-		grouped := grow(&fs.grouped, int(start))
-		for i := range pool {
-			if a := at[i]; a > 0 {
-				grouped[aggs[a].start+aggs[a].fill] = int32(i)
-				aggs[a].fill++
-			}
-		}
-		for a := range aggs[1:] {
-			g := &aggs[a+1]
-			group := grouped[g.start : g.start+g.n]
-			slices.SortFunc(group, byRank)
-			for _, i := range group {
-				g.sum += pool[i].bm25
-				g.mask |= pool[i].matched
-			}
-		}
-		fs.aggs = aggs
-		tot := 0.0
-		for _, w := range termW[:len(terms)] {
-			tot += w
-		}
-		for i := range pool {
-			a := at[i]
-			if !top[i] { // its document's entry, if the document has top chunks
-				a = aggOf[pool[i].doc]
-			}
-			agg := aggs[a]
-			// Coverage is the weight of the query terms the document's top
-			// chunks match together, scaled by the share this chunk matches
-			// itself: documents that cover the question rank higher, and
-			// within a document a passage with fewer of the words never
-			// gains on one with more. (own is the weight of the terms the
-			// chunk matches, and is what the document's sum is reduced by:
-			// kept as it was when the weights were tuned.)
-			own, cover := maskWeight(termW, pool[i].matched), maskWeight(termW, agg.mask)
-			if tot > 0 {
-				cover *= own / tot
-			}
-			pool[i].score = pool[i].bm25 + p.docWeight*(agg.sum-own) + p.coverWeight*cover
-		}
+		fs.docEvidence(pool, p, termW, len(terms))
 	}
 	best := topk.Best(len(pool), k, func(i int) float64 { return pool[i].score }, func(a, b int32) int {
 		if c := cmp.Compare(pool[b].score, pool[a].score); c != 0 {
@@ -442,6 +357,89 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 		hits[j] = Hit{ChunkID: h.chunk, Score: h.score, BM25: h.bm25, Matched: matched[start:len(matched):len(matched)], version: h.version, matched: h.matched}
 	}
 	return hits, nil
+}
+
+// docEvidence sets the score of each chunk of the pool to its BM25 plus the
+// evidence of its document: a share of the scores of the document's other
+// chunks among the docPool best, and the weights of the query terms that they
+// match (a lesson that answers a question as a whole often spreads its words
+// over several passages). The pool does not depend on k, so neither does the
+// ranking.
+func (fs *finishScratch) docEvidence(pool []pooled, p bm25Params, termW *[MaxQueryTerms]float64, nterms int) {
+	// A document's sum adds its chunks among the docPool best in rank
+	// order (bm25, then chunk id): the ranking only needs the order
+	// within each document, so the pool is grouped by document and
+	// each group sorted, instead of sorting the pool.
+	byRank := func(a, b int32) int {
+		if c := cmp.Compare(pool[b].bm25, pool[a].bm25); c != 0 {
+			return c
+		}
+		return tieBreak(&pool[a], &pool[b])
+	}
+	top := fs.topOf(pool, byRank)
+	aggOf := fs.aggOf
+	aggs := append(fs.aggs[:0], docAgg{}) // aggs[0]: a document with no chunk in the pool
+	at := grow(&fs.at, len(pool))
+	for i := range pool {
+		at[i] = 0
+		if !top[i] {
+			continue
+		}
+		a, ok := aggOf[pool[i].doc]
+		if !ok {
+			a = int32(len(aggs))
+			aggOf[pool[i].doc] = a
+			aggs = append(aggs, docAgg{})
+		}
+		at[i] = a
+		aggs[a].n++
+	}
+	// Group the top chunks by document (counting sort), each group in
+	// rank order, and add up.
+	start := int32(0)
+	for a := range aggs {
+		aggs[a].start, start = start, start+aggs[a].n
+	}
+	grouped := grow(&fs.grouped, int(start))
+	for i := range pool {
+		if a := at[i]; a > 0 {
+			grouped[aggs[a].start+aggs[a].fill] = int32(i)
+			aggs[a].fill++
+		}
+	}
+	for a := range aggs[1:] {
+		g := &aggs[a+1]
+		group := grouped[g.start : g.start+g.n]
+		slices.SortFunc(group, byRank)
+		for _, i := range group {
+			g.sum += pool[i].bm25
+			g.mask |= pool[i].matched
+		}
+	}
+	fs.aggs = aggs
+	tot := 0.0
+	for _, w := range termW[:nterms] {
+		tot += w
+	}
+	for i := range pool {
+		a := at[i]
+		if !top[i] { // its document's entry, if the document has top chunks
+			a = aggOf[pool[i].doc]
+		}
+		agg := aggs[a]
+		// Coverage is the weight of the query terms the document's top
+		// chunks match together, scaled by the share this chunk matches
+		// itself: documents that cover the question rank higher, and
+		// within a document a passage with fewer of the words never
+		// gains on one with more. (own is the weight of the terms the
+		// chunk matches, and is what the document's sum is reduced by:
+		// kept as it was when the weights were tuned.)
+		own, cover := maskWeight(termW, pool[i].matched), maskWeight(termW, agg.mask)
+		if tot > 0 {
+			cover *= own / tot
+		}
+		pool[i].score = pool[i].bm25 + p.docWeight*(agg.sum-own) + p.coverWeight*cover
+	}
 }
 
 // maskWeight sums the weights of the terms whose bits are set in mask, in
@@ -528,6 +526,14 @@ func (fs *finishScratch) topOf(pool []pooled, cmp func(a, b int32) int) []bool {
 	}
 	fs.grouped = tied
 	return top
+}
+
+// tieBreak orders pooled chunks of equal score: by chunk id, then version.
+func tieBreak(a, b *pooled) int {
+	if c := cmp.Compare(a.chunk, b.chunk); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.version, b.version)
 }
 
 // pooled is a chunk of the pool while it is ranked.

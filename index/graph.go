@@ -56,10 +56,10 @@ type gChunk struct {
 	id, version string
 	// slot is the chunk's index in graph.slots, for dense per-search arrays.
 	slot int32
-	doc         *gDoc
-	path        []string
-	kws         []Keyword
-	sec         *gSection
+	doc  *gDoc
+	path []string
+	kws  []Keyword
+	sec  *gSection
 }
 
 // gSection is a leaf of the outline: the chunks under one heading path of one
