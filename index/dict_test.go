@@ -28,9 +28,9 @@ func stockSeg(t testing.TB) *gse.Segmenter {
 
 // TestBuildDictSmall compares buildDict with gse's LoadDictStr on a small
 // text with the awkward lines: keys that differ only in case (the first line
-// wins), a word repeated with another frequency, lines without a frequency or
-// below the minimum, extra fields, carriage returns, blank lines; parsed in
-// one part and in several, so that repeats fall in different parts.
+// wins), a word repeated with another frequency or after a tab, lines without
+// a frequency or below the minimum, extra fields, carriage returns, blank
+// lines; dealt into one range of keys and into many.
 func TestBuildDictSmall(t *testing.T) {
 	const text = "价格 100 n\n" +
 		"4S店 3 n\n" +
@@ -44,6 +44,7 @@ func TestBuildDictSmall(t *testing.T) {
 		"多字段 7 v extra more\n" +
 		"无词性 9\n" +
 		" 前空格 8 a\n" +
+		"\t客户 60 v\n" +
 		"4s店 30 v\n" +
 		"价格 999 v\n" +
 		"客户经理 40 n\n" +
@@ -54,11 +55,11 @@ func TestBuildDictSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := dictString(stock.Dict)
-	for _, parts := range []int{1, 2, 3, 5, 40} {
+	for _, ranges := range []int{1, 2, 3, 5, 40} {
 		mine := &gse.Segmenter{SkipLog: true}
-		buildDictParts(mine, text, parts)
+		buildDictRanges(mine, text, ranges, 2)
 		if got := dictString(mine.Dict); got != want {
-			t.Errorf("%d parts:\n got %s\nwant %s", parts, got, want)
+			t.Errorf("%d ranges:\n got %s\nwant %s", ranges, got, want)
 		}
 	}
 }
