@@ -45,9 +45,11 @@ type AnalyzerOptions struct {
 }
 
 // NewAnalyzer loads the segmentation dictionary and the traditional →
-// simplified tables. The embedded dictionary takes about 0.9 s and 130 MB
-// on two cores (gse's own LoadDictEmbed takes 1.7 s: see buildDict); the
-// tables, 30 ms, are built meanwhile.
+// simplified tables. The embedded dictionary takes 130 MB and, on two
+// cores, about 55% of the time of gse's own LoadDictEmbed("zh_s") (0.9 s
+// against 1.7 s in a fresh process; see buildDict); the tables, 30 ms, are
+// built meanwhile. Do not load another gse dictionary concurrently: gse
+// loads its HMM model into package maps without a lock.
 func NewAnalyzer(opts AnalyzerOptions) (*Analyzer, error) {
 	a := &Analyzer{}
 	a.seg.SkipLog = true

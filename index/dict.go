@@ -14,9 +14,10 @@ import (
 
 // gseZhS is the text of gse's embedded simplified-Chinese dictionary
 // (data/dict/zh/s_1.txt), which gse keeps unexported: LoadDictEmbed("zh_s")
-// is its only reader. A renamed variable in another gse version fails the
-// link, not silently; a build without gse's embedding (tag ne) leaves it
-// empty, and NewAnalyzer then loads the stock way.
+// is its only reader. When it is empty, NewAnalyzer loads the stock way:
+// so in a build without gse's embedding (tag ne), and if another gse
+// version renamed the variable (the link does not fail: this declaration
+// then defines it), which TestBuildDictMatchesGse reports.
 //
 //go:linkname gseZhS github.com/go-ego/gse.zhS
 var gseZhS string
