@@ -1,0 +1,179 @@
+package index
+
+import (
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
+	_ "unsafe" // for go:linkname
+
+	"github.com/go-ego/gse"
+)
+
+// gseZhS is the text of gse's embedded simplified-Chinese dictionary
+// (data/dict/zh/s_1.txt), which gse keeps unexported: LoadDictEmbed("zh_s")
+// is its only reader. When it is empty, NewAnalyzer loads the stock way:
+// so in a build without gse's embedding (tag ne), and if another gse
+// version renamed the variable (the link does not fail: this declaration
+// then defines it), which TestBuildDictMatchesGse reports.
+//
+//go:linkname gseZhS github.com/go-ego/gse.zhS
+var gseZhS string
+
+// buildDict loads a gse dictionary text into seg, as seg.LoadDictStr(text)
+// does, in about 60% of the time. LoadDictStr parses the lines one by one
+// and inserts them in file order into the double-array trie; inserting in
+// key order is faster (each node's children arrive in order), and so is
+// CalcToken on the sorted tokens. Here the lines are dealt by their first
+// character into ranges of keys, each range parsed and sorted on another
+// core while the one before is inserted; gse's own ToToken, AddToken and
+// CalcToken do the rest.
+//
+// The dictionary is the same: the same tokens with the same frequencies and
+// parts of speech, the same total and maximum length, so the same
+// segmentation. Only the order of seg.Dict.Tokens differs (sorted by key
+// rather than by line). Where two lines give one key (keys are lower-cased:
+// "4S店" and "4s店"), the first line's token is kept, as AddToken keeps it:
+// both lines fall in one range, sorted by key and then by line.
+func buildDict(seg *gse.Segmenter, text string) {
+	buildDictRanges(seg, text, 16, runtime.GOMAXPROCS(0)-1)
+}
+
+// buildDictRanges is buildDict with the keys cut into n ranges (1 to 256),
+// parsed by the given number of workers (at least one).
+func buildDictRanges(seg *gse.Segmenter, text string, n, workers int) {
+	n = min(max(n, 1), 256)
+	if seg.Dict == nil {
+		seg.Dict = gse.NewDict()
+		seg.Init() // sets MinTokenFreq, which parsing reads
+	}
+	ranges := keyRanges(seg, text, n)
+	parts := make([]dictPart, len(ranges))
+	parsed := make([]chan struct{}, len(ranges))
+	for i := range parsed {
+		parsed[i] = make(chan struct{})
+	}
+	var next atomic.Int64
+	for range max(1, workers) {
+		go func() {
+			for i := int(next.Add(1) - 1); i < len(ranges); i = int(next.Add(1) - 1) {
+				parts[i] = parseDict(seg, ranges[i])
+				close(parsed[i])
+			}
+		}()
+	}
+	seg.Dict.Tokens = slices.Grow(seg.Dict.Tokens, strings.Count(text, "\n")+1)
+	for i := range parts {
+		<-parsed[i]
+		p := parts[i]
+		for _, k := range p.keys {
+			seg.Dict.AddToken(p.toks[k.i])
+		}
+		parts[i] = dictPart{}
+	}
+	seg.CalcToken()
+}
+
+// keyRanges deals the lines of text into n ranges of about equal size by
+// the first character of their key, in order, each range's lines in file
+// order. A line's range depends on its key alone, so lines with one key
+// share a range.
+func keyRanges(seg *gse.Segmenter, text string, n int) [][]string {
+	sep := seg.DictSep + " "
+	lines := strings.Count(text, "\n") + 1
+	first := make([]uint16, 0, lines)
+	var count [1 << 16]int
+	for line := range strings.SplitSeq(text, "\n") {
+		word, _, _ := strings.Cut(line, sep)
+		r := keyStart(strings.TrimLeftFunc(word, unicode.IsSpace)) // as TrimSpace, for the first rune
+		first = append(first, r)
+		count[r]++
+	}
+	// Cut the first characters, in order, into n runs of about lines/n.
+	var rangeOf [1 << 16]uint8
+	seen := 0
+	for r, c := range count {
+		rangeOf[r] = uint8(min(n-1, seen*n/lines))
+		seen += c
+	}
+	ranges := make([][]string, n)
+	for i := range ranges {
+		ranges[i] = make([]string, 0, lines/n*5/4)
+	}
+	i := 0
+	for line := range strings.SplitSeq(text, "\n") {
+		r := rangeOf[first[i]]
+		ranges[r] = append(ranges[r], line)
+		i++
+	}
+	return ranges
+}
+
+// keyStart is the first character of word's trie key (gse lower-cases ASCII
+// letters), or 0xFFFF for all beyond the Basic Multilingual Plane.
+func keyStart(word string) uint16 {
+	r, _ := utf8.DecodeRuneInString(word)
+	if 'A' <= r && r <= 'Z' {
+		r += 'a' - 'A'
+	}
+	return uint16(min(r, 0xFFFF))
+}
+
+// dictPart is a run of parsed dictionary lines: their tokens in file order,
+// and their trie keys sorted.
+type dictPart struct {
+	toks []gse.Token
+	keys []dictKey // sorted by key, then by i
+}
+
+// dictKey is the trie key of toks[i].
+type dictKey struct {
+	key string
+	i   int
+}
+
+// parseDict parses dictionary lines as gse's LoadDictStr does: fields
+// separated by DictSep and a space, the text, the frequency and an optional
+// part of speech; lines that seg.Size gives no frequency are skipped.
+func parseDict(seg *gse.Segmenter, lines []string) dictPart {
+	p := dictPart{toks: make([]gse.Token, 0, len(lines)), keys: make([]dictKey, 0, len(lines))}
+	sep := seg.DictSep + " "
+	for _, line := range lines {
+		// LoadDictStr uses strings.Split(line, sep); only the first three
+		// fields and whether there are one, two or more are read.
+		size := 1
+		word, rest, ok := strings.Cut(line, sep)
+		freqText, pos := "", ""
+		if ok {
+			size = 2
+			freqText, rest, ok = strings.Cut(rest, sep)
+			if ok {
+				size = 3
+				pos, _, _ = strings.Cut(rest, sep)
+				pos = strings.TrimSpace(strings.Trim(pos, "\n"))
+			}
+			freqText = strings.TrimSpace(freqText)
+		}
+		word = strings.TrimSpace(word)
+		freq := seg.Size(size, word, freqText)
+		if freq == 0 {
+			continue
+		}
+		tok := seg.ToToken(word, freq, pos)
+		key := word
+		if !tok.Equals(word) { // ASCII letters are lower-cased
+			key = tok.Text()
+		}
+		p.keys = append(p.keys, dictKey{key: key, i: len(p.toks)})
+		p.toks = append(p.toks, tok)
+	}
+	slices.SortFunc(p.keys, func(a, b dictKey) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return a.i - b.i
+	})
+	return p
+}
