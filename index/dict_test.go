@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/go-ego/gse"
 )
@@ -251,4 +253,59 @@ func BenchmarkNewAnalyzer(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestCalcTokenMatchesGse checks calcToken against gse's CalcToken on the
+// same dictionary, field by field: every token's distance, and its
+// sub-segments (the same dictionary tokens, by pointer, at the same byte
+// offsets). On a small text with kana, Latin and one-character words, and
+// (without -short) on the whole zh_s.
+func TestCalcTokenMatchesGse(t *testing.T) {
+	if !tokenLayoutOK() {
+		t.Fatal("gseToken no longer mirrors gse.Token (another gse version?): calcToken falls back to gse's one-core CalcToken")
+	}
+	texts := map[string]string{"small": "价格 100 n\n价格战 20 n\n战 30 n\n客户经理 40 n\n客户 50 n\n经理 60 n\n" +
+		"カタカナ 5 n\nカ 7 n\nタ 7 n\nカタ 3 n\nabc 12 eng\nab 4 eng\n一 900 m\n一一 9 m\n一一一 2 m\n"}
+	if !testing.Short() {
+		texts["zh_s"] = gseZhS
+	}
+	for name, text := range texts {
+		t.Run(name, func(t *testing.T) {
+			seg := &gse.Segmenter{SkipLog: true}
+			buildDictRanges(seg, text, 4, 1) // calcToken on two goroutines
+			type calc struct {
+				distance float32
+				segments []gse.Segment // copies: gse's CalcToken allocates anew
+			}
+			record := func() []calc {
+				toks := unsafe.Slice((*gseToken)(unsafe.Pointer(unsafe.SliceData(seg.Dict.Tokens))), len(seg.Dict.Tokens))
+				out := make([]calc, len(toks))
+				for i := range toks {
+					out[i].distance = toks[i].distance
+					out[i].segments = make([]gse.Segment, 0) // non-nil, as both leave them
+					for _, s := range toks[i].segments {
+						out[i].segments = append(out[i].segments, *s)
+					}
+					if toks[i].segments == nil {
+						out[i].segments = nil
+					}
+				}
+				return out
+			}
+			mine := record()
+			seg.CalcToken()
+			stock := record()
+			subs := 0
+			for i := range stock {
+				if !reflect.DeepEqual(mine[i], stock[i]) {
+					t.Fatalf("token %q: calcToken %+v, gse's CalcToken %+v", seg.Dict.Tokens[i].Text(), mine[i], stock[i])
+				}
+				subs += len(stock[i].segments)
+			}
+			if subs == 0 {
+				t.Fatal("no token has sub-segments: the comparison tested nothing")
+			}
+			t.Logf("%d tokens, %d sub-segments alike", len(stock), subs)
+		})
+	}
 }
