@@ -71,6 +71,32 @@ type gSection struct {
 	// terms are the analysed words of the document title and heading path,
 	// each with the weight of the most specific level it occurs at.
 	terms map[string]float64
+	// words are the same words as the graph's heading-word entries, for
+	// lookups by pointer on the query path.
+	words []secWord
+}
+
+// secWord is one of a section's heading words, with its weight there.
+type secWord struct {
+	h *headWord
+	w float64
+}
+
+// weight is the weight of heading word h in the section (0 if absent).
+func (sec *gSection) weight(h *headWord) float64 {
+	for i := range sec.words {
+		if sec.words[i].h == h {
+			return sec.words[i].w
+		}
+	}
+	return 0
+}
+
+// headWord lists the sections an analysed heading word occurs in. Sections
+// refer to it by pointer: it lives while any section has the word.
+type headWord struct {
+	secs sectionSet // sections whose title or heading path has the word
+	leaf sectionSet // those whose own (most specific) heading has it
 }
 
 type kwNode struct {
@@ -108,11 +134,9 @@ type graph struct {
 	chunks   map[string]*gChunk
 	kws      map[string]*kwNode
 	sections map[string]*gSection
-	// secIndex maps an analysed heading word to the sections it occurs in
-	// (its weight in each is in the section's terms); leafIndex to those
-	// whose own (most specific) heading has it.
-	secIndex  map[string]sectionSet
-	leafIndex map[string]sectionSet
+	// heads maps an analysed heading word to the sections it occurs in
+	// (its weight in each is in the section's terms).
+	heads map[string]*headWord
 	// slots numbers the chunks densely (nil: a free slot, listed in free).
 	slots []*gChunk
 	free  []int32
@@ -120,7 +144,7 @@ type graph struct {
 
 func newGraph(an *Analyzer, vocab func() *Vocab) *graph {
 	return &graph{an: an, vocab: vocab, docs: map[string]*gDoc{}, chunks: map[string]*gChunk{}, kws: map[string]*kwNode{},
-		sections: map[string]*gSection{}, secIndex: map[string]sectionSet{}, leafIndex: map[string]sectionSet{}}
+		sections: map[string]*gSection{}, heads: map[string]*headWord{}}
 }
 
 // Heading levels: a word in the most specific heading says the most.
@@ -203,11 +227,18 @@ func (g *graph) linkChunk(c *gChunk, secTerms map[string]map[string]float64) {
 	if sec == nil {
 		sec = &gSection{key: key, path: c.path, terms: secTerms[key]}
 		g.sections[key] = sec
+		sec.words = make([]secWord, 0, len(sec.terms))
 		for t, w := range sec.terms {
-			addSection(g.secIndex, t, sec)
-			if w == levelLeaf {
-				addSection(g.leafIndex, t, sec)
+			h := g.heads[t]
+			if h == nil {
+				h = &headWord{secs: sectionSet{}, leaf: sectionSet{}}
+				g.heads[t] = h
 			}
+			h.secs[sec] = struct{}{}
+			if w == levelLeaf {
+				h.leaf[sec] = struct{}{}
+			}
+			sec.words = append(sec.words, secWord{h, w})
 		}
 	}
 	sec.chunks = append(sec.chunks, c)
@@ -230,23 +261,6 @@ func (g *graph) linkChunk(c *gChunk, secTerms map[string]map[string]float64) {
 // sectionSet is a set of sections.
 type sectionSet map[*gSection]struct{}
 
-func addSection(index map[string]sectionSet, term string, sec *gSection) {
-	set := index[term]
-	if set == nil {
-		set = sectionSet{}
-		index[term] = set
-	}
-	set[sec] = struct{}{}
-}
-
-func removeSection(index map[string]sectionSet, term string, sec *gSection) {
-	if set := index[term]; set != nil {
-		delete(set, sec)
-		if len(set) == 0 {
-			delete(index, term)
-		}
-	}
-}
 
 func (g *graph) unlinkChunk(c *gChunk) {
 	delete(g.chunks, c.id)
@@ -257,8 +271,13 @@ func (g *graph) unlinkChunk(c *gChunk) {
 		if len(sec.chunks) == 0 {
 			delete(g.sections, sec.key)
 			for t := range sec.terms {
-				removeSection(g.secIndex, t, sec)
-				removeSection(g.leafIndex, t, sec)
+				if h := g.heads[t]; h != nil {
+					delete(h.secs, sec)
+					delete(h.leaf, sec)
+					if len(h.secs) == 0 {
+						delete(g.heads, t)
+					}
+				}
 			}
 		}
 	}
@@ -325,18 +344,24 @@ func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
 	// they are the candidates; each is then scored over all query words, in
 	// query order (deterministic sums).
 	weights := make([]float64, len(terms))
+	heads := make([]*headWord, len(terms))
 	var total float64
 	cands := make(map[*gSection]struct{}, 64)
 	for i, qt := range terms {
 		if qt.Gram {
 			continue
 		}
-		df := float64(len(g.secIndex[qt.Term]))
+		h := g.heads[qt.Term]
+		df := 0.0
+		if h != nil {
+			df = float64(len(h.secs))
+			heads[i] = h
+			for sec := range h.leaf {
+				cands[sec] = struct{}{}
+			}
+		}
 		weights[i] = qt.Weight * math.Log(1+(S-df+0.5)/(df+0.5))
 		total += weights[i]
-		for sec := range g.leafIndex[qt.Term] {
-			cands[sec] = struct{}{}
-		}
 	}
 	if total == 0 || len(cands) == 0 {
 		return nil
@@ -347,17 +372,18 @@ func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
 	}
 	secs := make([]ranked, 0, len(cands))
 	filtered := !f.IsZero()
-	// The words that can add to a score (adding 0 changes no sum).
+	// The words that can add to a score (adding 0 changes no sum): those
+	// in some heading.
 	scoring := make([]int, 0, len(terms))
-	for i, qt := range terms {
-		if !qt.Gram && weights[i] != 0 {
+	for i := range terms {
+		if heads[i] != nil && weights[i] != 0 {
 			scoring = append(scoring, i)
 		}
 	}
 	for sec := range cands {
 		score := 0.0
 		for _, i := range scoring {
-			if lw := sec.terms[terms[i].Term]; lw > 0 {
+			if lw := sec.weight(heads[i]); lw > 0 {
 				score += weights[i] * lw
 			}
 		}
@@ -384,8 +410,8 @@ func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
 		}
 		s := secs[j]
 		var matched []string
-		for _, qt := range terms {
-			if s.sec.terms[qt.Term] > 0 && !qt.Gram {
+		for i, qt := range terms {
+			if heads[i] != nil && s.sec.weight(heads[i]) > 0 {
 				matched = append(matched, qt.Term)
 			}
 		}
@@ -678,10 +704,11 @@ func (g *graph) canonical() string {
 		}
 		lines = append(lines, fmt.Sprintf("sec %q %v", key, ids))
 	}
-	for term, set := range g.secIndex {
+	for term, h := range g.heads {
 		var keys []string
-		for sec := range set {
-			keys = append(keys, fmt.Sprintf("%q=%.1f", sec.key, sec.terms[term]))
+		for sec := range h.secs {
+			_, leaf := h.leaf[sec]
+			keys = append(keys, fmt.Sprintf("%q=%.1f/%v/%v", sec.key, sec.terms[term], sec.weight(h), leaf))
 		}
 		slices.Sort(keys)
 		lines = append(lines, fmt.Sprintf("head %s %v", term, keys))
