@@ -261,7 +261,6 @@ func (g *graph) linkChunk(c *gChunk, secTerms map[string]map[string]float64) {
 // sectionSet is a set of sections.
 type sectionSet map[*gSection]struct{}
 
-
 func (g *graph) unlinkChunk(c *gChunk) {
 	delete(g.chunks, c.id)
 	g.slots[c.slot] = nil
