@@ -5,19 +5,24 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/zhisou/zhisou/ingest"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 )
 
 // cmdBench is a load test: it drives a running server with the queries of an
 // eval set from several clients for a fixed time, then does the same with bare
 // health checks (a gRPC round trip that does no work), and prints throughput
-// and latency percentiles for both.
+// and latency percentiles for both. With -ingest, a third phase searches the
+// same way while files are ingested through the server, until they are done:
+// search latency under writes.
 func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := flag.NewFlagSet("zhisou bench", flag.ContinueOnError)
 	var c common
@@ -27,8 +32,10 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "how long each phase runs")
 	k := fs.Int("k", 10, "top_k of each search")
 	warmup := fs.Duration("warmup", 2*time.Second, "searches sent before the measured phases, not counted (the server's caches fill)")
+	ingestPath := fs.String("ingest", "", "a file or folder to ingest through the server during a last phase of searches (search latency under writes)")
+	ingestColl := fs.String("ingest-collection", "", "collection -ingest writes to (default: -collection, the one searched)")
 	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "usage: zhisou bench [-addr 127.0.0.1:7700] [-collection default] [-concurrency 4] [-duration 10s] [-warmup 2s]\n\n")
+		fmt.Fprintf(env.stderr, "usage: zhisou bench [-addr 127.0.0.1:7700] [-collection default] [-concurrency 4] [-duration 10s] [-warmup 2s] [-ingest PATH]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := env.parse(fs, args); err != nil {
@@ -41,6 +48,14 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("bench: -duration %s: want more than 0 and at most 1h", *duration)
 	case *warmup < 0 || *warmup > time.Hour:
 		return fmt.Errorf("bench: -warmup %s: want 0 to 1h", *warmup)
+	}
+	if *ingestPath != "" {
+		if _, err := os.Stat(*ingestPath); err != nil {
+			return fmt.Errorf("bench: -ingest: %w", err)
+		}
+	}
+	if *ingestColl == "" {
+		*ingestColl = c.collection
 	}
 	set, err := loadQueries(*queries)
 	if err != nil {
@@ -64,7 +79,7 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 			return fmt.Errorf("bench warm-up: %w", err)
 		}
 	}
-	fmt.Fprintf(env.stdout, "%-10s %9s %7s %9s %9s %9s %9s\n", "phase", "requests", "errors", "qps", "p50 ms", "p95 ms", "p99 ms")
+	fmt.Fprintf(env.stdout, "%-13s %9s %7s %9s %9s %9s %9s\n", "phase", "requests", "errors", "qps", "p50 ms", "p95 ms", "p99 ms")
 	var p50 [2]float64
 	for i, phase := range []struct {
 		name string
@@ -74,7 +89,7 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", phase.name, err)
 		}
-		fmt.Fprintf(env.stdout, "%-10s %9d %7d %9.0f %9.3f %9.3f %9.3f\n", phase.name, r.requests, r.errors, r.qps, r.p[0], r.p[1], r.p[2])
+		fmt.Fprintf(env.stdout, "%-13s %9d %7d %9.0f %9.3f %9.3f %9.3f\n", phase.name, r.requests, r.errors, r.qps, r.p[0], r.p[1], r.p[2])
 		p50[i] = r.p[0]
 		if r.firstErr != nil {
 			fmt.Fprintf(env.stderr, "bench %s: first error: %v\n", phase.name, r.firstErr)
@@ -82,6 +97,53 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if p50[1] > 0 {
 		fmt.Fprintf(env.stdout, "search p50 / bare gRPC round trip p50 = %.2f\n", p50[0]/p50[1])
+	}
+	if *ingestPath != "" {
+		return benchUnderIngest(ctx, env, c.addr, *concurrency, search, *ingestPath, *ingestColl)
+	}
+	return nil
+}
+
+// benchUnderIngest runs the searches from n clients while path is ingested
+// into collection through the server at addr, and prints the phase's line
+// and the ingest's report.
+func benchUnderIngest(ctx context.Context, env *cmdEnv, addr string, n int, search benchCall, path, collection string) error {
+	conn, client, err := dial(addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	gs := grpcSink{addr: addr, client: client, logger: slog.New(slog.DiscardHandler)}
+	if err := gs.ensureCollection(ctx, collection); err != nil {
+		return fmt.Errorf("bench -ingest: %w", err)
+	}
+	ictx, done := context.WithCancel(ctx)
+	var rep ingest.Report
+	var ierr error
+	go func() {
+		defer done()
+		rep, ierr = ingest.Run(ctx, gs, []string{path}, ingest.Options{Collection: collection})
+	}()
+	r, err := runBench(ictx, addr, n, time.Hour, search)
+	<-ictx.Done()
+	if ierr != nil {
+		return fmt.Errorf("bench -ingest: %w", ierr)
+	}
+	if errors.Is(err, errNoRequest) {
+		err = nil // the ingest ended before a search did: a line of zeros
+	}
+	if err != nil {
+		return fmt.Errorf("bench search+ingest: %w", err)
+	}
+	fmt.Fprintf(env.stdout, "%-13s %9d %7d %9.0f %9.3f %9.3f %9.3f\n", "search+ingest", r.requests, r.errors, r.qps, r.p[0], r.p[1], r.p[2])
+	var text int64
+	for _, f := range rep.Formats {
+		text += f.TextBytes
+	}
+	fmt.Fprintf(env.stdout, "ingest into %q meanwhile: %d files (%d failed), %.3f MB of text, %d documents added, %d updated, in %.2f s\n",
+		collection, rep.Files, len(rep.Failed), float64(text)/1e6, rep.Added, rep.Updated, rep.Took.Seconds())
+	if r.firstErr != nil {
+		fmt.Fprintf(env.stderr, "bench search+ingest: first error: %v\n", r.firstErr)
 	}
 	return nil
 }
@@ -97,6 +159,9 @@ func loadQueries(path string) ([]evalQuery, error) {
 	}
 	return set, nil
 }
+
+// errNoRequest is runBench's error when no call completed in the phase.
+var errNoRequest = errors.New("no request completed")
 
 type benchCall func(ctx context.Context, c retrievalv1.RetrievalServiceClient, h healthpb.HealthClient, i int) error
 
@@ -162,7 +227,7 @@ func runBench(ctx context.Context, addr string, n int, d time.Duration, call ben
 		if res.firstErr != nil {
 			return res, res.firstErr
 		}
-		return res, errors.New("no request completed")
+		return res, errNoRequest
 	}
 	slices.Sort(lat)
 	for i, q := range []float64{0.50, 0.95, 0.99} {

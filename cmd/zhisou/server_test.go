@@ -508,6 +508,31 @@ func TestBenchCommand(t *testing.T) {
 	if err := runT(t, []string{"bench", "-addr", lis.Addr().String(), "-concurrency", "0"}, envOf(nil), &out, &errOut); err == nil || !strings.Contains(err.Error(), "-concurrency") {
 		t.Errorf("bench -concurrency 0 = %v, want an error naming -concurrency", err)
 	}
+	if err := runT(t, []string{"bench", "-addr", lis.Addr().String(), "-ingest", filepath.Join(t.TempDir(), "missing")}, envOf(nil), &out, &errOut); err == nil || !strings.Contains(err.Error(), "-ingest") {
+		t.Errorf("bench -ingest missing = %v, want an error naming -ingest", err)
+	}
+
+	// -ingest: a last phase searches while the courses are ingested into
+	// another collection through the server; they are there afterwards.
+	out.Reset()
+	err = runT(t, []string{"bench", "-addr", lis.Addr().String(), "-duration", "200ms", "-warmup", "0s", "-concurrency", "1",
+		"-queries", "../../testdata/eval/queries.jsonl", "-ingest", "../../testdata/courses", "-ingest-collection", "live"}, envOf(nil), &out, &errOut)
+	if err != nil {
+		t.Fatalf("bench -ingest: %v\n%s", err, errOut.String())
+	}
+	var files, failed int
+	for _, line := range strings.Split(out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, `ingest into "live" meanwhile: `); ok {
+			fmt.Sscanf(rest, "%d files (%d failed)", &files, &failed)
+		}
+	}
+	if !strings.Contains(out.String(), "search+ingest") || files == 0 || failed != 0 {
+		t.Errorf("bench -ingest output:\n%s\nwant a search+ingest phase and the ingest's files, none failed", out.String())
+	}
+	got, err := c.GetCollection(t.Context(), &retrievalv1.GetCollectionRequest{Name: "live"})
+	if err != nil || got.GetCollection().GetDocumentCount() < int64(files) {
+		t.Errorf("collection live after bench -ingest: %v, %v; want at least %d documents", got, err, files)
+	}
 }
 
 func mustDial(t *testing.T, addr string) *grpc.ClientConn {
