@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -75,20 +76,7 @@ func benchSetup(b *testing.B) (*retrieve.Searcher, *index.Store) {
 			benchErr = err
 			return
 		}
-		ins, failed, err := ingest.ReadAll([]string{filepath.Join(dir, "corpus.jsonl")}, 0)
-		if err != nil || len(failed) > 0 {
-			benchErr = err
-			return
-		}
-		sink := ingest.Local{Store: st}
-		for i := 0; i < len(ins); i += 256 {
-			if _, err := sink.Upsert(ctx, "c", ins[i:min(i+256, len(ins))]); err != nil {
-				benchErr = err
-				return
-			}
-		}
-		if err := st.ForceMerge(ctx, "c"); err != nil {
-			benchErr = err
+		if benchErr = loadBenchCorpus(ctx, st, "c", dir); benchErr != nil {
 			return
 		}
 		f, err := os.Open(filepath.Join(dir, "queries.jsonl"))
@@ -175,6 +163,82 @@ func BenchmarkBM25(b *testing.B) {
 				b.ReportMetric(float64(cands)/float64(i), "chunks/op")
 			})
 		}
+	}
+}
+
+// loadBenchCorpus ingests the set's corpus into collection, which must exist,
+// and merges its bleve index into one segment.
+func loadBenchCorpus(ctx context.Context, st *index.Store, collection, dir string) error {
+	ins, failed, err := ingest.ReadAll([]string{filepath.Join(dir, "corpus.jsonl")}, 0)
+	if err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return failed[0]
+	}
+	sink := ingest.Local{Store: st}
+	for i := 0; i < len(ins); i += 256 {
+		if _, err := sink.Upsert(ctx, collection, ins[i:min(i+256, len(ins))]); err != nil {
+			return err
+		}
+	}
+	return st.ForceMerge(ctx, collection)
+}
+
+var (
+	writeOnce sync.Once
+	writeErr  error
+)
+
+// BenchmarkSearchAfterWrite is a long question's search (top 10) right after
+// a one-chunk write to the same collection, against the same search without
+// the write: what a write costs the searches that follow it (a new bleve
+// snapshot, so new postings caches; a new graph version). The writes go to a
+// copy of the corpus in collection "w", so the other benchmarks' store does
+// not change. The write is not timed; the background work it starts is.
+func BenchmarkSearchAfterWrite(b *testing.B) {
+	s, st := benchSetup(b)
+	writeOnce.Do(func() {
+		ctx := context.Background()
+		if writeErr = st.CreateCollection(ctx, index.DefaultCollection("w")); writeErr == nil {
+			writeErr = loadBenchCorpus(ctx, st, "w", cmrcDir())
+		}
+		for range 2 { // warm, as the eval's -warm
+			for _, q := range benchLong {
+				if _, err := s.Search(ctx, retrieve.Request{Collection: "w", Query: q, TopK: 10}); err != nil && writeErr == nil {
+					writeErr = err
+				}
+			}
+		}
+	})
+	if writeErr != nil {
+		b.Fatal(writeErr)
+	}
+	for _, write := range []bool{false, true} {
+		name := "no-write"
+		if write {
+			name = "after-write"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if write {
+					b.StopTimer()
+					id := fmt.Sprint("write-", i%50)
+					d := index.Document{ID: id, Title: "写入", Chunks: []index.Chunk{{ID: id + "#0", DocID: id,
+						Text: fmt.Sprintf("第%d次写入的内容：客户关心价格和服务。", i)}}}
+					if _, err := st.Upsert(b.Context(), "w", []index.Document{d}); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				if _, err := s.Search(b.Context(), retrieve.Request{Collection: "w", Query: benchLong[i%len(benchLong)], TopK: 10}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }
 
