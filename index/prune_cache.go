@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/blevesearch/bleve/v2/index/scorch"
@@ -15,8 +16,10 @@ import (
 // doc numbers and BM25F pseudo term frequencies (bleve spends ~100 ns a
 // posting decoding; an array costs a few), with their largest value per
 // window of doc numbers, the term's document frequency, and the external ids
-// of doc numbers. A write or a merge makes a
-// new snapshot, and the first search on it starts a new cache.
+// of doc numbers. A write or a merge makes a new snapshot, and the first
+// search on it starts a new cache, assembled term by term from the raw
+// postings the collection keeps per segment (segcache.go): only the segments
+// new to the snapshot are decoded from bleve.
 
 // cacheBudget bounds a collection's cached postings (bytes); past it terms
 // are evicted at random.
@@ -48,8 +51,10 @@ type termKey struct {
 
 // snapCache is the cache of one snapshot under one set of BM25 parameters.
 type snapCache struct {
-	snap *scorch.IndexSnapshot
-	p    bm25Params
+	snap   *scorch.IndexSnapshot
+	p      bm25Params
+	layout segLayout
+	raw    *rawCache // the collection's, shared by its snapshots
 
 	mu    sync.RWMutex
 	terms map[termKey]*termData
@@ -67,11 +72,7 @@ func (t *text) cacheFor(r bindex.IndexReader, p bm25Params) (*snapCache, error) 
 	if c := t.cache.Load(); c != nil && c.snap == snap && c.p == p {
 		return c, nil
 	}
-	n, err := maxDocNum(r)
-	if err != nil {
-		return nil, err
-	}
-	c := &snapCache{snap: snap, p: p, terms: map[termKey]*termData{}, ids: make([]string, n)}
+	c := t.newSnapCache(snap, p)
 	t.cache.Store(c)
 	select {
 	case t.warm <- warmRequest{p: p}:
@@ -80,9 +81,23 @@ func (t *text) cacheFor(r bindex.IndexReader, p bm25Params) (*snapCache, error) 
 	return c, nil
 }
 
-// term returns a term's postings, reading them from bleve on a miss when
-// they are at most limit (0: any number); nil when they are more.
-func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm, limit int, st *SearchStats) (*termData, error) {
+// newSnapCache starts the cache of snap under p, and has the raw cache keep
+// the snapshot's segments only.
+func (t *text) newSnapCache(snap *scorch.IndexSnapshot, p bm25Params) *snapCache {
+	c := &snapCache{snap: snap, p: p, layout: newSegLayout(snap), raw: t.raw, terms: map[termKey]*termData{}}
+	t.raw.retain(c.layout.segs)
+	n := uint64(0)
+	for _, s := range c.layout.segs {
+		n += s.Segment().Count()
+	}
+	c.ids = make([]string, n)
+	return c
+}
+
+// term returns a term's postings, assembling them on a miss when the
+// postings to decode from bleve (in the segments the raw cache misses) are at
+// most limit (anyPostings: any number); nil when they are more.
+func (c *snapCache) term(ctx context.Context, qt QueryTerm, limit int, st *SearchStats) (*termData, error) {
 	key := termKey{qt.Term, qt.Gram}
 	c.mu.RLock()
 	td := c.terms[key]
@@ -90,7 +105,7 @@ func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm
 	if td != nil {
 		return td, nil
 	}
-	td, size, err := readTerm(ctx, r, c.p, qt, limit, st)
+	td, size, err := c.readTerm(ctx, qt, limit, st)
 	if err != nil || td == nil {
 		return nil, err
 	}
@@ -115,15 +130,20 @@ func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm
 	return td, nil
 }
 
-// inlinePostings is the most postings a search decodes into the cache
-// itself (rare terms: a few µs); terms beyond it go to the warmer, and the
-// search scores bleve's postings meanwhile.
+// inlinePostings is the most postings a search decodes from bleve itself
+// (rare terms, or common terms in the segments new since the raw cache saw
+// them: a few µs); terms beyond it go to the warmer, and the search scores
+// bleve's postings meanwhile. Assembling a term from raw postings already
+// decoded costs a few ns a posting and is not counted.
 const inlinePostings = 4096
 
-// load makes sure the terms are cached: it decodes the missing ones while
-// they stay within inlinePostings, and asks the warmer for the rest (without
-// waiting: when the warmer is busy, a later search asks again). It reports
-// whether every term is cached.
+// anyPostings is term's limit for decoding however many postings.
+const anyPostings = math.MaxInt
+
+// load makes sure the terms are cached: it assembles the missing ones while
+// the postings it decodes stay within inlinePostings, and asks the warmer for
+// the rest (without waiting: when the warmer is busy, a later search asks
+// again). It reports whether every term is cached. r is c's snapshot.
 func (c *snapCache) load(ctx context.Context, r bindex.IndexReader, terms []QueryTerm, warm chan<- warmRequest, st *SearchStats) (bool, error) {
 	budget := inlinePostings
 	var big []QueryTerm
@@ -134,19 +154,15 @@ func (c *snapCache) load(ctx context.Context, r bindex.IndexReader, terms []Quer
 		if td != nil {
 			continue
 		}
-		if budget > 0 {
-			td, err := c.term(ctx, r, qt, budget, st)
-			if err != nil {
-				return false, err
-			}
-			if td != nil {
-				for _, f := range td.fields {
-					budget -= len(f.docs)
-				}
-				continue
-			}
+		decoded := st.Decoded
+		td, err := c.term(ctx, qt, max(budget, 0), st)
+		if err != nil {
+			return false, err
 		}
-		big = append(big, qt)
+		budget -= st.Decoded - decoded
+		if td == nil {
+			big = append(big, qt)
+		}
 	}
 	if len(big) == 0 {
 		return true, nil
@@ -156,73 +172,6 @@ func (c *snapCache) load(ctx context.Context, r bindex.IndexReader, terms []Quer
 	default:
 	}
 	return false, nil
-}
-
-func readTerm(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryTerm, limit int, st *SearchStats) (*termData, int, error) {
-	term := []byte(qt.Term)
-	var tfrs [numFields]bindex.TermFieldReader
-	var fs [numFields]int
-	n, total := 0, 0
-	closeAll := func() {
-		for _, t := range tfrs[:n] {
-			t.Close()
-		}
-	}
-	for f, field := range scoredFields {
-		if (f == gramField) != qt.Gram {
-			continue
-		}
-		tfr, err := r.TermFieldReader(ctx, term, field, true, true, false)
-		if err != nil {
-			closeAll()
-			return nil, 0, err
-		}
-		if tfr.Count() == 0 {
-			tfr.Close()
-			continue
-		}
-		total += int(tfr.Count())
-		tfrs[n], fs[n] = tfr, f
-		n++
-	}
-	defer closeAll()
-	if limit > 0 && total > limit {
-		return nil, 0, nil
-	}
-	td := &termData{}
-	size := 64 + len(qt.Term)
-	var tfd bindex.TermFieldDoc
-	for k, tfr := range tfrs[:n] {
-		f := fs[k]
-		fp := fieldPostings{f: f, docs: make([]uint32, 0, tfr.Count()), ptf: make([]float64, 0, tfr.Count())}
-		for {
-			d, err := tfr.Next(&tfd)
-			if err != nil {
-				return nil, 0, err
-			}
-			if d == nil {
-				break
-			}
-			if st.Decoded++; st.Decoded%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return nil, 0, err
-				}
-			}
-			x := p.pseudoTF(f, float64(d.Freq), fieldLength(d.Norm))
-			num := binary.BigEndian.Uint64(d.ID)
-			fp.docs = append(fp.docs, uint32(num))
-			fp.ptf = append(fp.ptf, x)
-			w := int(num / window)
-			for len(fp.winMax) <= w {
-				fp.winMax = append(fp.winMax, 0)
-			}
-			fp.winMax[w] = max(fp.winMax[w], x)
-		}
-		size += 12*len(fp.docs) + 8*len(fp.winMax) + 96
-		td.fields = append(td.fields, fp)
-	}
-	td.df = td.docFreq(nil)
-	return td, size, nil
 }
 
 // docFreq counts the chunks that have the term in any of its fields and
@@ -294,8 +243,9 @@ func (t *text) startPrewarm(p bm25Params) {
 
 // prewarm decodes the terms too common to be decoded by a search itself
 // (more than inlinePostings/2 postings in a field) into the current
-// snapshot's cache, up to three quarters of its budget: after it, a search
-// finds every term cached or decodes it cheaply.
+// snapshot's cache, up to three quarters of its budget, and stops when a
+// newer snapshot's cache replaces it: after it, a search finds every term
+// cached or decodes it cheaply.
 func (t *text) prewarm(ctx context.Context, p bm25Params) error {
 	r, err := t.reader()
 	if err != nil {
@@ -334,17 +284,18 @@ func (t *text) prewarm(ctx context.Context, p bm25Params) error {
 		c.mu.RLock()
 		full := c.bytes > cacheBudget*3/4
 		c.mu.RUnlock()
-		if full {
-			break
+		if full || t.cache.Load() != c {
+			break // a newer snapshot's cache is the one to fill
 		}
-		if _, err := c.term(ctx, r, qt, 0, &st); err != nil {
+		if _, err := c.term(ctx, qt, anyPostings, &st); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// prime decodes the terms missing from the current snapshot's cache.
+// prime decodes the terms missing from the current snapshot's cache, until
+// a newer snapshot's cache replaces it.
 func (t *text) prime(ctx context.Context, p bm25Params, terms []QueryTerm) error {
 	r, err := t.reader()
 	if err != nil {
@@ -357,7 +308,10 @@ func (t *text) prime(ctx context.Context, p bm25Params, terms []QueryTerm) error
 	}
 	var st SearchStats
 	for _, qt := range terms {
-		if _, err := c.term(ctx, r, qt, 0, &st); err != nil {
+		if t.cache.Load() != c {
+			break // a newer snapshot's cache is the one to fill
+		}
+		if _, err := c.term(ctx, qt, anyPostings, &st); err != nil {
 			return err
 		}
 	}

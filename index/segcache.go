@@ -1,0 +1,317 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	segment "github.com/blevesearch/scorch_segment_api/v2"
+)
+
+// A write or a merge makes a new bleve snapshot, but scorch segments are
+// immutable and a new snapshot mostly shares them with the previous one: a
+// batch appends a small segment, a merge replaces a few, a deletion changes
+// only a segment's deleted bitmap. So under the snapshot caches, the
+// collection keeps each term's raw postings per segment (local doc numbers,
+// frequencies and norms, deleted docs included), and a snapshot's termData is
+// assembled from them (a few ns a posting) after decoding only the segments
+// not seen yet (~100 ns a posting): after a write, a common term costs the
+// postings of the new segment.
+//
+// A segment is known by its scorch id, which stays with it across snapshots
+// (persisting an in-memory segment keeps the id and the doc numbers; a merge
+// makes a segment with a new id).
+
+// rawBudget bounds a collection's raw postings (bytes); past it entries are
+// evicted at random.
+const rawBudget = 128 << 20
+
+// rawPosting is one posting as the segment stores it.
+type rawPosting struct {
+	doc  uint32 // the segment's local doc number
+	freq uint32
+	norm float32 // exactly the segment's norm (stored as a float32)
+}
+
+// rawTerm is one term's postings in one segment, per scored field (nil:
+// none), deleted docs included.
+type rawTerm struct {
+	fields [numFields][]rawPosting
+	n      int // postings in all fields
+	size   int // bytes, for the budget
+}
+
+// rawCache holds a collection's raw postings by segment id and term. Only
+// the segments of the latest snapshot started (retain) are kept: a search
+// on an older snapshot decodes the segments since merged away without
+// caching them.
+type rawCache struct {
+	mu    sync.RWMutex
+	segs  map[uint64]map[termKey]*rawTerm
+	bytes int
+	// decodes counts segments decoded (a term's postings in one segment):
+	// the misses, for tests.
+	decodes atomic.Int64
+}
+
+func newRawCache() *rawCache {
+	return &rawCache{segs: map[uint64]map[termKey]*rawTerm{}}
+}
+
+// retain drops the segments not in segs and makes room for those in it.
+func (rc *rawCache) retain(segs []*scorch.SegmentSnapshot) {
+	keep := make(map[uint64]bool, len(segs))
+	for _, s := range segs {
+		keep[s.Id()] = true
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for id, terms := range rc.segs {
+		if !keep[id] {
+			for _, rt := range terms {
+				rc.bytes -= rt.size
+			}
+			delete(rc.segs, id)
+		}
+	}
+	for id := range keep {
+		if rc.segs[id] == nil {
+			rc.segs[id] = map[termKey]*rawTerm{}
+		}
+	}
+}
+
+// lookup fills rts[i] with the term's raw postings in segs[i] (nil: not
+// cached) and returns how many are missing.
+func (rc *rawCache) lookup(segs []*scorch.SegmentSnapshot, key termKey, rts []*rawTerm) int {
+	missing := 0
+	rc.mu.RLock()
+	for i, s := range segs {
+		if rts[i] = rc.segs[s.Id()][key]; rts[i] == nil {
+			missing++
+		}
+	}
+	rc.mu.RUnlock()
+	return missing
+}
+
+// put caches a term's raw postings in segment id, if the segment is kept.
+func (rc *rawCache) put(id uint64, key termKey, rt *rawTerm) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	terms := rc.segs[id]
+	if terms == nil || terms[key] != nil || rt.size > rawBudget {
+		return
+	}
+	if rc.bytes+rt.size > rawBudget {
+		// Evict at random (map order) down to 7/8 of the budget: the
+		// entries in use come back at their next miss.
+	evict:
+		for _, ts := range rc.segs {
+			for k, old := range ts {
+				if rc.bytes+rt.size <= rawBudget*7/8 {
+					break evict
+				}
+				rc.bytes -= old.size
+				delete(ts, k)
+			}
+		}
+	}
+	terms[key] = rt
+	rc.bytes += rt.size
+}
+
+// segPostings are a term's postings lists in one segment, per scored field
+// (nil: none), opened with no deleted docs excepted.
+type segPostings struct {
+	lists [numFields]segment.PostingsList
+	n     int // postings in all fields
+}
+
+// openRaw opens the term's postings lists in seg, as IndexSnapshot's
+// TermFieldReader does but keeping deleted docs.
+func openRaw(seg segment.Segment, qt QueryTerm) (segPostings, error) {
+	var sp segPostings
+	term := []byte(qt.Term)
+	for f, field := range scoredFields {
+		if (f == gramField) != qt.Gram {
+			continue
+		}
+		dict, err := seg.Dictionary(field)
+		if err != nil {
+			return sp, err
+		}
+		pl, err := dict.PostingsList(term, nil, nil)
+		if err != nil {
+			return sp, err
+		}
+		if n := int(pl.Count()); n > 0 {
+			sp.lists[f] = pl
+			sp.n += n
+		}
+	}
+	return sp, nil
+}
+
+// decodeRaw reads the postings lists.
+func decodeRaw(ctx context.Context, sp segPostings, st *SearchStats) (*rawTerm, error) {
+	rt := &rawTerm{size: 64}
+	for f, pl := range sp.lists {
+		if pl == nil {
+			continue
+		}
+		ps := make([]rawPosting, 0, pl.Count())
+		it := pl.Iterator(true, true, false, nil)
+		for {
+			p, err := it.Next()
+			if err != nil {
+				return nil, err
+			}
+			if p == nil {
+				break
+			}
+			if st.Decoded++; st.Decoded%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
+			freq := p.Frequency()
+			if freq > math.MaxUint32 {
+				return nil, fmt.Errorf("decode postings: term frequency %d out of range", freq)
+			}
+			ps = append(ps, rawPosting{doc: uint32(p.Number()), freq: uint32(freq), norm: float32(p.Norm())})
+		}
+		rt.fields[f] = ps
+		rt.n += len(ps)
+		rt.size += 12*cap(ps) + 24
+	}
+	return rt, nil
+}
+
+// segLayout is how a snapshot lays its segments out in doc numbers.
+type segLayout struct {
+	segs []*scorch.SegmentSnapshot
+	// offsets[i] is the global doc number of segs[i]'s doc 0: the segments'
+	// full sizes (deleted docs included) summed, as scorch's introducer
+	// sets IndexSnapshot.offsets (unexported).
+	offsets []uint64
+	// deleted[i] is segs[i]'s deleted docs as a bit set (nil: none).
+	deleted [][]uint64
+}
+
+func newSegLayout(snap *scorch.IndexSnapshot) segLayout {
+	segs := snap.Segments()
+	l := segLayout{segs: segs, offsets: make([]uint64, len(segs)), deleted: make([][]uint64, len(segs))}
+	var running uint64
+	for i, s := range segs {
+		l.offsets[i] = running
+		n := s.Segment().Count()
+		running += n
+		if d := s.Deleted(); d != nil && !d.IsEmpty() {
+			bits := make([]uint64, n/64+1)
+			it := d.Iterator()
+			for it.HasNext() {
+				x := it.Next()
+				if uint64(x) < n {
+					bits[x/64] |= 1 << (x % 64)
+				}
+			}
+			l.deleted[i] = bits
+		}
+	}
+	return l
+}
+
+// assemble builds the snapshot's termData from the term's raw postings in
+// each of its segments (rts[i] in segs[i]): what readTermTFR reads through
+// bleve's TermFieldReader, bit for bit. It returns the size in bytes.
+func (l *segLayout) assemble(p bm25Params, qt QueryTerm, rts []*rawTerm) (*termData, int) {
+	td := &termData{}
+	size := 64 + len(qt.Term)
+	for f := range numFields {
+		if (f == gramField) != qt.Gram {
+			continue
+		}
+		n := 0
+		for _, rt := range rts {
+			n += len(rt.fields[f])
+		}
+		if n == 0 {
+			continue
+		}
+		fp := fieldPostings{f: f, docs: make([]uint32, 0, n), ptf: make([]float64, 0, n)}
+		for i, rt := range rts {
+			ps := rt.fields[f]
+			if len(ps) == 0 {
+				continue
+			}
+			off, del := l.offsets[i], l.deleted[i]
+			for _, x := range ps {
+				if del != nil && del[x.doc/64]&(1<<(x.doc%64)) != 0 {
+					continue
+				}
+				v := p.pseudoTF(f, float64(x.freq), fieldLength(float64(x.norm)))
+				num := off + uint64(x.doc)
+				fp.docs = append(fp.docs, uint32(num))
+				fp.ptf = append(fp.ptf, v)
+				w := int(num / window)
+				for len(fp.winMax) <= w {
+					fp.winMax = append(fp.winMax, 0)
+				}
+				fp.winMax[w] = max(fp.winMax[w], v)
+			}
+		}
+		if len(fp.docs) == 0 {
+			continue // every posting deleted: bleve's reader has none
+		}
+		size += 12*len(fp.docs) + 8*len(fp.winMax) + 96
+		td.fields = append(td.fields, fp)
+	}
+	td.df = td.docFreq(nil)
+	return td, size
+}
+
+// readTerm returns a term's postings in the snapshot, assembled from the raw
+// cache after decoding (and caching) the segments missing from it, when
+// those have at most limit postings (deleted docs count); nil when they have
+// more.
+func (c *snapCache) readTerm(ctx context.Context, qt QueryTerm, limit int, st *SearchStats) (*termData, int, error) {
+	key := termKey{qt.Term, qt.Gram}
+	rts := make([]*rawTerm, len(c.layout.segs))
+	if c.raw.lookup(c.layout.segs, key, rts) > 0 {
+		type pending struct {
+			i  int
+			sp segPostings
+		}
+		var todo []pending
+		total := 0
+		for i, s := range c.layout.segs {
+			if rts[i] != nil {
+				continue
+			}
+			sp, err := openRaw(s.Segment(), qt)
+			if err != nil {
+				return nil, 0, err
+			}
+			total += sp.n
+			todo = append(todo, pending{i, sp})
+		}
+		if total > limit {
+			return nil, 0, nil
+		}
+		for _, pd := range todo {
+			rt, err := decodeRaw(ctx, pd.sp, st)
+			if err != nil {
+				return nil, 0, err
+			}
+			c.raw.decodes.Add(1)
+			c.raw.put(c.layout.segs[pd.i].Id(), key, rt)
+			rts[pd.i] = rt
+		}
+	}
+	td, size := c.layout.assemble(c.p, qt, rts)
+	return td, size, nil
+}

@@ -1,0 +1,325 @@
+package index
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	bindex "github.com/blevesearch/bleve_index_api"
+)
+
+// readTermTFR reads a term's postings through bleve's snapshot-wide
+// TermFieldReader: how the cache read them before the raw cache, kept as the
+// reference that assembling from raw postings must equal bit for bit.
+func readTermTFR(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryTerm, st *SearchStats) (*termData, int, error) {
+	term := []byte(qt.Term)
+	var tfrs [numFields]bindex.TermFieldReader
+	var fs [numFields]int
+	n := 0
+	closeAll := func() {
+		for _, t := range tfrs[:n] {
+			t.Close()
+		}
+	}
+	for f, field := range scoredFields {
+		if (f == gramField) != qt.Gram {
+			continue
+		}
+		tfr, err := r.TermFieldReader(ctx, term, field, true, true, false)
+		if err != nil {
+			closeAll()
+			return nil, 0, err
+		}
+		if tfr.Count() == 0 {
+			tfr.Close()
+			continue
+		}
+		tfrs[n], fs[n] = tfr, f
+		n++
+	}
+	defer closeAll()
+	td := &termData{}
+	size := 64 + len(qt.Term)
+	var tfd bindex.TermFieldDoc
+	for k, tfr := range tfrs[:n] {
+		f := fs[k]
+		fp := fieldPostings{f: f, docs: make([]uint32, 0, tfr.Count()), ptf: make([]float64, 0, tfr.Count())}
+		for {
+			d, err := tfr.Next(&tfd)
+			if err != nil {
+				return nil, 0, err
+			}
+			if d == nil {
+				break
+			}
+			if st.Decoded++; st.Decoded%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, 0, err
+				}
+			}
+			x := p.pseudoTF(f, float64(d.Freq), fieldLength(d.Norm))
+			num := binary.BigEndian.Uint64(d.ID)
+			fp.docs = append(fp.docs, uint32(num))
+			fp.ptf = append(fp.ptf, x)
+			w := int(num / window)
+			for len(fp.winMax) <= w {
+				fp.winMax = append(fp.winMax, 0)
+			}
+			fp.winMax[w] = max(fp.winMax[w], x)
+		}
+		size += 12*len(fp.docs) + 8*len(fp.winMax) + 96
+		td.fields = append(td.fields, fp)
+	}
+	td.df = td.docFreq(nil)
+	return td, size, nil
+}
+
+// TestAssembledMatchesTFR checks that a term's postings assembled from the
+// per-segment raw cache equal those read through bleve's TermFieldReader,
+// field by field and bit for bit, for every word and gram term of a random
+// corpus, across successive snapshots: batches appended, documents rewritten
+// and deleted (deleted docs in shared segments), background and forced
+// merges. It also checks that after a write only the segments new to the
+// snapshot are decoded, and that assembling under other BM25 parameters,
+// from several goroutines, decodes nothing.
+func TestAssembledMatchesTFR(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a random corpus in many snapshots")
+	}
+	ctx := t.Context()
+	rng := rand.New(rand.NewPCG(3, 5))
+	word := zipfVocab(rng)
+	s := openTestStore(t, t.TempDir())
+	coll := DefaultCollection("r")
+	if err := s.CreateCollection(ctx, coll); err != nil {
+		t.Fatal(err)
+	}
+	tx := s.colls["r"].text
+	var docs []Document
+	newDoc := func() Document {
+		var secs []string
+		for range 1 + rng.IntN(4) {
+			var ws []string
+			for range 2 + rng.IntN(25) {
+				ws = append(ws, word())
+			}
+			secs = append(secs, strings.Join(ws, "，")+"。")
+		}
+		return doc(fmt.Sprintf("d%04d", len(docs)), word()+word(), secs...)
+	}
+	seen := map[termKey]bool{} // terms assembled in the previous round
+	prevSegs := map[uint64]bool{}
+	var reused, decoded int // known terms' postings
+	for round := range 10 {
+		// The write: a batch of new documents, rewrites, deletions.
+		// The first batch makes a segment above scorch's floor segment
+		// size (2 000 chunks), which its merge policy tends to keep.
+		var batch []Document
+		n := 100 + rng.IntN(200)
+		if round == 0 {
+			n = 1200
+		}
+		for range n {
+			d := newDoc()
+			docs = append(docs, d)
+			batch = append(batch, d)
+		}
+		if _, err := s.Upsert(ctx, "r", batch); err != nil {
+			t.Fatal(err)
+		}
+		if round > 0 {
+			var rewrites []Document
+			var dels []string
+			picked := map[int]bool{}
+			for range 5 + rng.IntN(20) {
+				i := rng.IntN(len(docs))
+				if picked[i] {
+					continue
+				}
+				picked[i] = true
+				if rng.IntN(2) == 0 {
+					docs[i].Chunks[0].Text = word() + "，" + word() + "，" + word() + "。"
+					docs[i].Hash, docs[i].Chunks[0].Hash = "", ""
+					rewrites = append(rewrites, docs[i])
+				} else {
+					dels = append(dels, docs[i].ID)
+				}
+			}
+			if _, err := s.Upsert(ctx, "r", rewrites); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Delete(ctx, "r", dels); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round == 6 {
+			if err := s.ForceMerge(ctx, "r"); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		r, err := tx.reader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap := r.(*scorch.IndexSnapshot)
+		c := s.colls["r"]
+		c.mu.RLock()
+		p := newBM25Params(c.cfg, c.stats)
+		c.mu.RUnlock()
+		p.k1, p.b = 0.5+2*rng.Float64(), rng.Float64()
+		sc := tx.newSnapCache(snap, p)
+		var old, added []QueryTerm
+		inRound := map[termKey]bool{}
+		for f, field := range scoredFields {
+			d, err := r.FieldDict(field)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				e, err := d.Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e == nil {
+					break
+				}
+				qt := QueryTerm{Term: e.Term, Gram: f == gramField}
+				k := termKey{qt.Term, qt.Gram}
+				switch {
+				case inRound[k]: // in another word field
+				case seen[k]:
+					old = append(old, qt)
+				default:
+					added = append(added, qt)
+				}
+				inRound[k] = true
+			}
+			d.Close()
+		}
+		added = append(added, QueryTerm{Term: "不在语料"}, QueryTerm{Term: "不在", Gram: true})
+		newSegs := 0
+		for _, sg := range sc.layout.segs {
+			if !prevSegs[sg.Id()] {
+				newSegs++
+			}
+		}
+
+		// check returns the postings it decoded and those of the term's
+		// raw postings in all the snapshot's segments.
+		check := func(sc *snapCache, qt QueryTerm) (decoded, total int) {
+			t.Helper()
+			var st SearchStats
+			want, wantSize, err := readTermTFR(ctx, r, sc.p, qt, &SearchStats{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, gotSize, err := sc.readTerm(ctx, qt, anyPostings, &st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := diffTermData(got, want); diff != "" || gotSize != wantSize {
+				t.Errorf("round %d: term %+v assembled != read through bleve (size %d, want %d): %s", round, qt, gotSize, wantSize, diff)
+			}
+			rts := make([]*rawTerm, len(sc.layout.segs))
+			if missing := tx.raw.lookup(sc.layout.segs, termKey{qt.Term, qt.Gram}, rts); missing > 0 {
+				t.Fatalf("round %d: term %+v missing from the raw cache in %d segments after assembly", round, qt, missing)
+			}
+			for _, rt := range rts {
+				total += rt.n
+			}
+			return st.Decoded, total
+		}
+		// Terms cached in the previous snapshot: only its new segments
+		// are decoded.
+		before := tx.raw.decodes.Load()
+		for _, qt := range old {
+			d, n := check(sc, qt)
+			decoded += d
+			reused += n - d
+		}
+		if got, want := tx.raw.decodes.Load()-before, int64(len(old)*newSegs); got != want {
+			t.Errorf("round %d: %d segment decodes for %d known terms, want %d (%d of %d segments new)", round, got, len(old), want, newSegs, len(sc.layout.segs))
+		}
+		for _, qt := range added {
+			check(sc, qt)
+		}
+
+		// Under other parameters, on several goroutines: all from the raw
+		// cache.
+		p2 := p
+		p2.k1, p2.b = 0.5+2*rng.Float64(), rng.Float64()
+		sc2 := tx.newSnapCache(snap, p2)
+		before = tx.raw.decodes.Load()
+		all := append(old, added...)
+		var wg sync.WaitGroup
+		for g := range 3 {
+			wg.Go(func() {
+				for i := g; i < len(all); i += 2 {
+					if _, err := sc2.term(ctx, all[i], anyPostings, &SearchStats{}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if got := tx.raw.decodes.Load() - before; got != 0 {
+			t.Errorf("round %d: %d segment decodes with every term cached, want 0", round, got)
+		}
+		for _, qt := range all[:min(len(all), 50)] {
+			check(sc2, qt)
+		}
+
+		seen = inRound
+		clear(prevSegs)
+		for _, sg := range sc.layout.segs {
+			prevSegs[sg.Id()] = true
+		}
+		t.Logf("round %d: %d segments (%d new), %d known terms, %d new terms", round, len(sc.layout.segs), newSegs, len(old), len(added))
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("known terms' postings after a write: %d reused, %d decoded", reused, decoded)
+	if reused <= decoded {
+		t.Errorf("known terms' postings after a write: %d reused, %d decoded; want mostly reused", reused, decoded)
+	}
+}
+
+// diffTermData describes how got differs from want ("" when equal, floats
+// compared bit for bit).
+func diffTermData(got, want *termData) string {
+	if got.df != want.df {
+		return fmt.Sprintf("df %d, want %d", got.df, want.df)
+	}
+	if len(got.fields) != len(want.fields) {
+		return fmt.Sprintf("%d fields, want %d", len(got.fields), len(want.fields))
+	}
+	for i, g := range got.fields {
+		w := want.fields[i]
+		if g.f != w.f {
+			return fmt.Sprintf("fields[%d] is field %d, want %d", i, g.f, w.f)
+		}
+		if len(g.docs) != len(w.docs) || len(g.ptf) != len(w.ptf) || len(g.winMax) != len(w.winMax) {
+			return fmt.Sprintf("field %d: %d docs, %d ptf, %d windows; want %d, %d, %d", g.f, len(g.docs), len(g.ptf), len(g.winMax), len(w.docs), len(w.ptf), len(w.winMax))
+		}
+		for j := range g.docs {
+			if g.docs[j] != w.docs[j] || math.Float64bits(g.ptf[j]) != math.Float64bits(w.ptf[j]) {
+				return fmt.Sprintf("field %d posting %d: doc %d ptf %v, want doc %d ptf %v", g.f, j, g.docs[j], g.ptf[j], w.docs[j], w.ptf[j])
+			}
+		}
+		for j := range g.winMax {
+			if math.Float64bits(g.winMax[j]) != math.Float64bits(w.winMax[j]) {
+				return fmt.Sprintf("field %d window %d: max %v, want %v", g.f, j, g.winMax[j], w.winMax[j])
+			}
+		}
+	}
+	return ""
+}
