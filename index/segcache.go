@@ -33,7 +33,9 @@ const rawBudget = 128 << 20
 type rawPosting struct {
 	doc  uint32 // the segment's local doc number
 	freq uint32
-	norm float32 // exactly the segment's norm (stored as a float32)
+	// length is fieldLength of the posting's norm (an integer: the field's
+	// length in terms).
+	length uint32
 }
 
 // rawTerm is one term's postings in one segment, per scored field (nil:
@@ -178,11 +180,11 @@ func decodeRaw(ctx context.Context, sp segPostings, st *SearchStats) (*rawTerm, 
 					return nil, err
 				}
 			}
-			freq := p.Frequency()
-			if freq > math.MaxUint32 {
-				return nil, fmt.Errorf("decode postings: term frequency %d out of range", freq)
+			freq, length := p.Frequency(), fieldLength(p.Norm())
+			if freq > math.MaxUint32 || length > math.MaxUint32 {
+				return nil, fmt.Errorf("decode postings: term frequency %d or field length %v out of range", freq, length)
 			}
-			ps = append(ps, rawPosting{doc: uint32(p.Number()), freq: uint32(freq), norm: float32(p.Norm())})
+			ps = append(ps, rawPosting{doc: uint32(p.Number()), freq: uint32(freq), length: uint32(length)})
 		}
 		rt.fields[f] = ps
 		rt.n += len(ps)
@@ -235,38 +237,44 @@ func (l *segLayout) assemble(p bm25Params, qt QueryTerm, rts []*rawTerm) (*termD
 		if (f == gramField) != qt.Gram {
 			continue
 		}
-		n := 0
-		for _, rt := range rts {
-			n += len(rt.fields[f])
+		// Sized for every posting; trimmed to the live ones.
+		n, last := 0, uint64(0)
+		for i, rt := range rts {
+			if ps := rt.fields[f]; len(ps) > 0 {
+				n += len(ps)
+				last = l.offsets[i] + uint64(ps[len(ps)-1].doc)
+			}
 		}
 		if n == 0 {
 			continue
 		}
-		fp := fieldPostings{f: f, docs: make([]uint32, 0, n), ptf: make([]float64, 0, n)}
+		docs, ptf, winMax := make([]uint32, n), make([]float64, n), make([]float64, last/window+1)
+		// Doc numbers ascend: the current window's largest ptf is kept
+		// in cw, cm and stored when the window changes (max is
+		// associative and commutative, so winMax is as if updated by
+		// each posting).
+		k, cw, cm := 0, uint32(0), 0.0
 		for i, rt := range rts {
-			ps := rt.fields[f]
-			if len(ps) == 0 {
-				continue
-			}
-			off, del := l.offsets[i], l.deleted[i]
-			for _, x := range ps {
+			off, del := uint32(l.offsets[i]), l.deleted[i]
+			for _, x := range rt.fields[f] {
 				if del != nil && del[x.doc/64]&(1<<(x.doc%64)) != 0 {
 					continue
 				}
-				v := p.pseudoTF(f, float64(x.freq), fieldLength(float64(x.norm)))
-				num := off + uint64(x.doc)
-				fp.docs = append(fp.docs, uint32(num))
-				fp.ptf = append(fp.ptf, v)
-				w := int(num / window)
-				for len(fp.winMax) <= w {
-					fp.winMax = append(fp.winMax, 0)
+				v := p.pseudoTF(f, float64(x.freq), float64(x.length))
+				num := off + x.doc
+				docs[k], ptf[k] = num, v
+				k++
+				if w := num / window; w != cw {
+					winMax[cw], cw, cm = cm, w, 0
 				}
-				fp.winMax[w] = max(fp.winMax[w], v)
+				cm = max(cm, v)
 			}
 		}
-		if len(fp.docs) == 0 {
+		winMax[cw] = cm
+		if k == 0 {
 			continue // every posting deleted: bleve's reader has none
 		}
+		fp := fieldPostings{f: f, docs: docs[:k], ptf: ptf[:k], winMax: winMax[:docs[k-1]/window+1]}
 		size += 12*len(fp.docs) + 8*len(fp.winMax) + 96
 		td.fields = append(td.fields, fp)
 	}

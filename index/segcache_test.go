@@ -323,3 +323,76 @@ func diffTermData(got, want *termData) string {
 	}
 	return ""
 }
+
+// BenchmarkTermPostings compares reading a common term's postings (客户, in
+// each of 10 000 chunks over several segments) through bleve's
+// TermFieldReader, decoding them through the segments into an empty raw
+// cache, and assembling them from the raw cache.
+func BenchmarkTermPostings(b *testing.B) {
+	ctx := b.Context()
+	s := openTestStore(b, b.TempDir())
+	if err := s.CreateCollection(ctx, DefaultCollection("b")); err != nil {
+		b.Fatal(err)
+	}
+	var docs []Document
+	for i := range 10000 {
+		docs = append(docs, doc(fmt.Sprintf("d%d", i), "说明", "客户的需求是培训的目标。"))
+	}
+	for i := 0; i < len(docs); i += 2000 {
+		if _, err := s.Upsert(ctx, "b", docs[i:i+2000]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tx := s.colls["b"].text
+	r, err := tx.reader()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	c := s.colls["b"]
+	p := newBM25Params(c.cfg, c.stats)
+	qt := QueryTerm{Term: "客户"}
+	sc := tx.newSnapCache(r.(*scorch.IndexSnapshot), p)
+	td, _, err := sc.readTerm(ctx, qt, anyPostings, &SearchStats{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	postings := 0
+	for _, f := range td.fields {
+		postings += len(f.docs)
+	}
+	b.Logf("%d postings in %d segments", postings, len(sc.layout.segs))
+	perPosting := func(b *testing.B) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*postings), "ns/posting")
+	}
+	b.Run("tfr", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := readTermTFR(ctx, r, p, qt, &SearchStats{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perPosting(b)
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sc.raw = newRawCache() // empty: every segment decoded
+			sc.raw.retain(sc.layout.segs)
+			if _, _, err := sc.readTerm(ctx, qt, anyPostings, &SearchStats{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perPosting(b)
+	})
+	sc.raw = tx.raw
+	b.Run("assemble", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := sc.readTerm(ctx, qt, anyPostings, &SearchStats{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perPosting(b)
+	})
+}
