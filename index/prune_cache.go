@@ -15,11 +15,11 @@ import (
 // for the next search on the same snapshot: a term's postings decoded into
 // doc numbers and BM25F pseudo term frequencies (bleve spends ~100 ns a
 // posting decoding; an array costs a few), with their largest value per
-// window of doc numbers, the term's document frequency, and the external ids
-// of doc numbers. A write or a merge makes a new snapshot, and the first
-// search on it starts a new cache, assembled term by term from the raw
-// postings the collection keeps per segment (segcache.go): only the segments
-// new to the snapshot are decoded from bleve.
+// window of doc numbers, and the term's document frequency. A write or a
+// merge makes a new snapshot, and the first search on it starts a new cache,
+// assembled term by term from the raw postings the collection keeps per
+// segment (segcache.go), with the external ids of doc numbers: only the
+// segments new to the snapshot are read from bleve.
 
 // cacheBudget bounds a collection's cached postings (bytes); past it terms
 // are evicted at random.
@@ -59,7 +59,6 @@ type snapCache struct {
 	mu    sync.RWMutex
 	terms map[termKey]*termData
 	bytes int
-	ids   []string // external ids by doc number; "" not yet read
 }
 
 // cacheFor returns the cache of the reader's snapshot and p, starting a new
@@ -86,11 +85,6 @@ func (t *text) cacheFor(r bindex.IndexReader, p bm25Params) (*snapCache, error) 
 func (t *text) newSnapCache(snap *scorch.IndexSnapshot, p bm25Params) *snapCache {
 	c := &snapCache{snap: snap, p: p, layout: newSegLayout(snap), raw: t.raw, terms: map[termKey]*termData{}}
 	t.raw.retain(c.layout.segs)
-	n := uint64(0)
-	for _, s := range c.layout.segs {
-		n += s.Segment().Count()
-	}
-	c.ids = make([]string, n)
 	return c
 }
 
@@ -318,17 +312,10 @@ func (t *text) prime(ctx context.Context, p bm25Params, terms []QueryTerm) error
 	return nil
 }
 
-// externalIDs fills ids[i] with the external id of nums[i].
+// externalIDs fills ids[i] with the external id of nums[i], from the raw
+// cache's ids of the snapshot's segments when it has them.
 func (c *snapCache) externalIDs(r bindex.IndexReader, nums []uint64, ids []string) error {
-	missing := false
-	c.mu.RLock()
-	for i, n := range nums {
-		if ids[i] = c.ids[n]; ids[i] == "" {
-			missing = true
-		}
-	}
-	c.mu.RUnlock()
-	if !missing {
+	if !c.raw.ids(&c.layout, nums, ids) {
 		return nil
 	}
 	var buf [8]byte
@@ -343,11 +330,7 @@ func (c *snapCache) externalIDs(r bindex.IndexReader, nums []uint64, ids []strin
 		}
 		ids[i] = id
 	}
-	c.mu.Lock()
-	for i, n := range nums {
-		c.ids[n] = ids[i]
-	}
-	c.mu.Unlock()
+	c.raw.putIDs(&c.layout, nums, ids)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -54,13 +55,16 @@ type rawCache struct {
 	mu    sync.RWMutex
 	segs  map[uint64]map[termKey]*rawTerm
 	bytes int
+	// docIDs holds the kept segments' external ids by local doc number
+	// ("": not read yet; nil: none read).
+	docIDs map[uint64][]string
 	// decodes counts segments decoded (a term's postings in one segment):
 	// the misses, for tests.
 	decodes atomic.Int64
 }
 
 func newRawCache() *rawCache {
-	return &rawCache{segs: map[uint64]map[termKey]*rawTerm{}}
+	return &rawCache{segs: map[uint64]map[termKey]*rawTerm{}, docIDs: map[uint64][]string{}}
 }
 
 // retain drops the segments not in segs and makes room for those in it.
@@ -77,6 +81,7 @@ func (rc *rawCache) retain(segs []*scorch.SegmentSnapshot) {
 				rc.bytes -= rt.size
 			}
 			delete(rc.segs, id)
+			delete(rc.docIDs, id)
 		}
 	}
 	for id := range keep {
@@ -124,6 +129,45 @@ func (rc *rawCache) put(id uint64, key termKey, rt *rawTerm) {
 	}
 	terms[key] = rt
 	rc.bytes += rt.size
+}
+
+// ids fills ids[i] with the cached external id of global doc number nums[i]
+// in l ("" when not cached) and reports whether any is missing.
+func (rc *rawCache) ids(l *segLayout, nums []uint64, ids []string) bool {
+	missing := false
+	rc.mu.RLock()
+	defer rc.mu.RUnlock()
+	for i, n := range nums {
+		si, local := l.locate(n)
+		ids[i] = ""
+		if s := rc.docIDs[l.segs[si].Id()]; s != nil {
+			ids[i] = s[local]
+		}
+		if ids[i] == "" {
+			missing = true
+		}
+	}
+	return missing
+}
+
+// putIDs caches ids[i] as the external id of global doc number nums[i] in
+// l, if its segment is kept.
+func (rc *rawCache) putIDs(l *segLayout, nums []uint64, ids []string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for i, n := range nums {
+		si, local := l.locate(n)
+		seg := l.segs[si]
+		if rc.segs[seg.Id()] == nil {
+			continue
+		}
+		s := rc.docIDs[seg.Id()]
+		if s == nil {
+			s = make([]string, seg.Segment().Count())
+			rc.docIDs[seg.Id()] = s
+		}
+		s[local] = ids[i]
+	}
 }
 
 // segPostings are a term's postings lists in one segment, per scored field
@@ -225,6 +269,13 @@ func newSegLayout(snap *scorch.IndexSnapshot) segLayout {
 		}
 	}
 	return l
+}
+
+// locate returns the index of the segment holding global doc number num and
+// num's local doc number there, as IndexSnapshot does.
+func (l *segLayout) locate(num uint64) (int, uint64) {
+	i := sort.Search(len(l.offsets), func(i int) bool { return l.offsets[i] > num }) - 1
+	return i, num - l.offsets[i]
 }
 
 // assemble builds the snapshot's termData from the term's raw postings in

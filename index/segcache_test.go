@@ -86,8 +86,9 @@ func readTermTFR(ctx context.Context, r bindex.IndexReader, p bm25Params, qt Que
 // corpus, across successive snapshots: batches appended, documents rewritten
 // and deleted (deleted docs in shared segments), background and forced
 // merges. It also checks that after a write only the segments new to the
-// snapshot are decoded, and that assembling under other BM25 parameters,
-// from several goroutines, decodes nothing.
+// snapshot are decoded, that assembling under other BM25 parameters, from
+// several goroutines, decodes nothing, and that the external ids of doc
+// numbers, cached per segment, are bleve's.
 func TestAssembledMatchesTFR(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a random corpus in many snapshots")
@@ -275,6 +276,36 @@ func TestAssembledMatchesTFR(t *testing.T) {
 		}
 		for _, qt := range all[:min(len(all), 50)] {
 			check(sc2, qt)
+		}
+
+		// External ids: read, then cached per segment; the doc numbers
+		// of segments kept from the previous snapshot may be cached
+		// already.
+		var maxDoc uint64
+		for _, sg := range sc.layout.segs {
+			maxDoc += sg.Segment().Count()
+		}
+		nums := make([]uint64, 300)
+		for i := range nums {
+			nums[i] = rng.Uint64N(maxDoc)
+		}
+		for pass := range 2 {
+			ids := make([]string, len(nums))
+			if err := sc.externalIDs(r, nums, ids); err != nil {
+				t.Fatal(err)
+			}
+			for i, n := range nums {
+				want, err := r.ExternalID(binary.BigEndian.AppendUint64(nil, n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ids[i] != want {
+					t.Errorf("round %d pass %d: external id of %d = %q, want %q", round, pass, n, ids[i], want)
+				}
+			}
+		}
+		if tx.raw.ids(&sc.layout, nums, make([]string, len(nums))) {
+			t.Errorf("round %d: external ids not cached after reading them", round)
 		}
 
 		seen = inRound
