@@ -104,6 +104,10 @@ func (c *snapCache) term(ctx context.Context, qt QueryTerm, limit int, st *Searc
 		return nil, err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if have := c.terms[key]; have != nil {
+		return have, nil // read meanwhile by another search or the warmer
+	}
 	if c.bytes+size > cacheBudget {
 		// Evict terms at random (map order) down to 7/8 of the budget:
 		// the terms in use come back at their next miss.
@@ -120,7 +124,6 @@ func (c *snapCache) term(ctx context.Context, qt QueryTerm, limit int, st *Searc
 		c.terms[key] = td
 		c.bytes += size
 	}
-	c.mu.Unlock()
 	return td, nil
 }
 

@@ -367,6 +367,7 @@ func (c *snapCache) readTerm(ctx context.Context, qt QueryTerm, limit int, st *S
 				return nil, 0, err
 			}
 			c.raw.decodes.Add(1)
+			rt.size += len(qt.Term)
 			c.raw.put(c.layout.segs[pd.i].Id(), key, rt)
 			rts[pd.i] = rt
 		}

@@ -356,9 +356,10 @@ func diffTermData(got, want *termData) string {
 }
 
 // BenchmarkTermPostings compares reading a common term's postings (客户, in
-// each of 10 000 chunks over several segments) through bleve's
+// each of 10 100 chunks over several segments) through bleve's
 // TermFieldReader, decoding them through the segments into an empty raw
-// cache, and assembling them from the raw cache.
+// cache, decoding the last (100-chunk) segment only, as after a write, and
+// assembling them from the raw cache.
 func BenchmarkTermPostings(b *testing.B) {
 	ctx := b.Context()
 	s := openTestStore(b, b.TempDir())
@@ -373,6 +374,14 @@ func BenchmarkTermPostings(b *testing.B) {
 		if _, err := s.Upsert(ctx, "b", docs[i:i+2000]); err != nil {
 			b.Fatal(err)
 		}
+	}
+	// A write after them: a small segment of 100 chunks at the end.
+	var more []Document
+	for i := range 100 {
+		more = append(more, doc(fmt.Sprintf("e%d", i), "说明", "客户的需求是培训的目标。"))
+	}
+	if _, err := s.Upsert(ctx, "b", more); err != nil {
+		b.Fatal(err)
 	}
 	tx := s.colls["b"].text
 	r, err := tx.reader()
@@ -417,6 +426,20 @@ func BenchmarkTermPostings(b *testing.B) {
 		perPosting(b)
 	})
 	sc.raw = tx.raw
+	last := sc.layout.segs[len(sc.layout.segs)-1].Id()
+	b.Run("after-write", func(b *testing.B) {
+		// The last segment decoded, the others assembled.
+		b.ReportAllocs()
+		for b.Loop() {
+			sc.raw.mu.Lock()
+			delete(sc.raw.segs[last], termKey{qt.Term, qt.Gram})
+			sc.raw.mu.Unlock()
+			if _, _, err := sc.readTerm(ctx, qt, anyPostings, &SearchStats{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perPosting(b)
+	})
 	b.Run("assemble", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
