@@ -450,3 +450,77 @@ func BenchmarkTermPostings(b *testing.B) {
 		perPosting(b)
 	})
 }
+
+// TestFirstSearchAfterWrite checks that after a write the first search
+// assembles its terms itself, common ones included (客户 has more postings
+// than a search decodes inline), decoding only the new segment: its
+// snapshot's cache is complete without the warmer, and the search pruned.
+func TestFirstSearchAfterWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("indexes 5 000 chunks")
+	}
+	ctx := t.Context()
+	s := openTestStore(t, t.TempDir())
+	coll := DefaultCollection("p")
+	coll.DocWeight, coll.CoverWeight = 0, 0
+	if err := s.CreateCollection(ctx, coll); err != nil {
+		t.Fatal(err)
+	}
+	var docs []Document
+	for i := range 5000 {
+		text := "客户的需求是培训的目标。"
+		if i%50 == 0 {
+			text += "有限空间作业必须先通风。"
+		}
+		docs = append(docs, doc(fmt.Sprintf("d%d", i), "说明", text))
+	}
+	for i := 0; i < len(docs); i += 1000 {
+		if _, err := s.Upsert(ctx, "p", docs[i:i+1000]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.ForceMerge(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	terms := []QueryTerm{{Term: "客户", Weight: 1}, {Term: "培训", Weight: 1}, {Term: "通风", Weight: 1}, {Term: "通风", Weight: 0.5, Gram: true}}
+	prunedSearch(t, s, "p", terms, Filter{}, 3)
+
+	tx := s.colls["p"].text
+	c := s.colls["p"]
+	for i := range 3 {
+		if _, err := s.Upsert(ctx, "p", []Document{doc(fmt.Sprintf("new%d", i), "说明", "客户的需求是通风。")}); err != nil {
+			t.Fatal(err)
+		}
+		c.mu.RLock()
+		p := newBM25Params(c.cfg, c.stats)
+		c.mu.RUnlock()
+		r, err := tx.reader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := tx.cacheFor(r, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st SearchStats
+		ok, err := sc.load(ctx, r, terms, nil, &st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok || st.Decoded > inlinePostings {
+			t.Errorf("write %d: first load: cached %v, %d postings decoded; want true, at most %d", i, ok, st.Decoded, inlinePostings)
+		}
+		r.Close()
+		want, _, err := s.search(ctx, "p", terms, Filter{}, 3, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, gst, err := s.search(ctx, "p", terms, Filter{}, 3, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gst.Exhaustive || !sameHits(got, want) {
+			t.Errorf("write %d: search exhaustive %v, same hits as exhaustive %v; want false, true", i, gst.Exhaustive, sameHits(got, want))
+		}
+	}
+}
