@@ -58,6 +58,8 @@ type rawCache struct {
 	// docIDs holds the kept segments' external ids by local doc number
 	// ("": not read yet; nil: none read).
 	docIDs map[uint64][]string
+	// latest is the largest segment id of the snapshot last retained.
+	latest uint64
 	// decodes counts segments decoded (a term's postings in one segment):
 	// the misses, for tests.
 	decodes atomic.Int64
@@ -67,14 +69,25 @@ func newRawCache() *rawCache {
 	return &rawCache{segs: map[uint64]map[termKey]*rawTerm{}, docIDs: map[uint64][]string{}}
 }
 
-// retain drops the segments not in segs and makes room for those in it.
+// retain drops the segments not in segs and makes room for those in it,
+// unless segs are an older snapshot's than the last retained: scorch numbers
+// segments in the order it makes them (batches and merges alike; a merge's
+// id is above those it merges), so an older snapshot lacks the newer's
+// largest id. Searches still on an older snapshot call it when they start
+// its cache after a newer one's.
 func (rc *rawCache) retain(segs []*scorch.SegmentSnapshot) {
 	keep := make(map[uint64]bool, len(segs))
+	latest := uint64(0)
 	for _, s := range segs {
 		keep[s.Id()] = true
+		latest = max(latest, s.Id())
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	if latest < rc.latest {
+		return
+	}
+	rc.latest = latest
 	for id, terms := range rc.segs {
 		if !keep[id] {
 			for _, rt := range terms {

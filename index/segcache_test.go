@@ -88,7 +88,9 @@ func readTermTFR(ctx context.Context, r bindex.IndexReader, p bm25Params, qt Que
 // merges. It also checks that after a write only the segments new to the
 // snapshot are decoded, that assembling under other BM25 parameters, from
 // several goroutines, decodes nothing, and that the external ids of doc
-// numbers, cached per segment, are bleve's.
+// numbers, cached per segment, are bleve's; and that a search still on the
+// previous snapshot reads its own postings and leaves the raw cache to the
+// current one.
 func TestAssembledMatchesTFR(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a random corpus in many snapshots")
@@ -116,7 +118,8 @@ func TestAssembledMatchesTFR(t *testing.T) {
 	}
 	seen := map[termKey]bool{} // terms assembled in the previous round
 	prevSegs := map[uint64]bool{}
-	var reused, decoded int // known terms' postings
+	var prev bindex.IndexReader // the previous round's snapshot
+	var reused, decoded int     // known terms' postings
 	for round := range 10 {
 		// The write: a batch of new documents, rewrites, deletions.
 		// The first batch makes a segment above scorch's floor segment
@@ -314,9 +317,43 @@ func TestAssembledMatchesTFR(t *testing.T) {
 			prevSegs[sg.Id()] = true
 		}
 		t.Logf("round %d: %d segments (%d new), %d known terms, %d new terms", round, len(sc.layout.segs), newSegs, len(old), len(added))
-		if err := r.Close(); err != nil {
-			t.Fatal(err)
+		// A search still on the previous snapshot: its cache starting
+		// after this one's must not drop this one's segments, and its
+		// terms, with the segments since merged away decoded again, are
+		// its own.
+		if prev != nil {
+			psc := tx.newSnapCache(prev.(*scorch.IndexSnapshot), p)
+			for _, qt := range all[:min(len(all), 50)] {
+				var st SearchStats
+				want, _, err := readTermTFR(ctx, prev, p, qt, &st)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _, err := psc.readTerm(ctx, qt, anyPostings, &st)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := diffTermData(got, want); diff != "" {
+					t.Errorf("round %d: term %+v on the previous snapshot: assembled != read through bleve: %s", round, qt, diff)
+				}
+			}
+			if err := prev.Close(); err != nil {
+				t.Fatal(err)
+			}
+			before := tx.raw.decodes.Load()
+			for _, qt := range all {
+				if _, _, err := sc.readTerm(ctx, qt, anyPostings, &SearchStats{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := tx.raw.decodes.Load() - before; got != 0 {
+				t.Errorf("round %d: %d segment decodes after an older snapshot's cache started, want 0", round, got)
+			}
 		}
+		prev = r
+	}
+	if err := prev.Close(); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("known terms' postings after a write: %d reused, %d decoded", reused, decoded)
 	if reused <= decoded {
