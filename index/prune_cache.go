@@ -275,6 +275,9 @@ func (t *text) prewarm(ctx context.Context, p bm25Params) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if t.cache.Load() != c {
+			return nil // a newer snapshot's cache is the one to fill
+		}
 	}
 	var st SearchStats
 	for _, qt := range common {
