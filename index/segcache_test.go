@@ -561,3 +561,87 @@ func TestFirstSearchAfterWrite(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSearchAfterWrite times searches on a collection of 8 000 random
+// documents (about 20 000 chunks in 8 batches), with 8 queries of 3-6 words
+// from zipfVocab, k=10: steady (the snapshot's cache primed), and after
+// a write (a one-document upsert, untimed, before the query set: the first
+// searches on each new snapshot, while the warmer prewarms it).
+func BenchmarkSearchAfterWrite(b *testing.B) {
+	ctx := b.Context()
+	rng := rand.New(rand.NewPCG(1, 2))
+	word := zipfVocab(rng)
+	s := openTestStore(b, b.TempDir())
+	coll := DefaultCollection("w")
+	if err := s.CreateCollection(ctx, coll); err != nil {
+		b.Fatal(err)
+	}
+	newDoc := func(id string) Document {
+		var secs []string
+		for range 1 + rng.IntN(4) {
+			var ws []string
+			for range 2 + rng.IntN(25) {
+				ws = append(ws, word())
+			}
+			secs = append(secs, strings.Join(ws, "，")+"。")
+		}
+		return doc(id, word()+word(), secs...)
+	}
+	for batch := range 8 {
+		var docs []Document
+		for i := range 1000 {
+			docs = append(docs, newDoc(fmt.Sprintf("d%d_%d", batch, i)))
+		}
+		if _, err := s.Upsert(ctx, "w", docs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var queries [][]QueryTerm
+	for range 8 {
+		var q []QueryTerm
+		for range 3 + rng.IntN(4) {
+			q = append(q, QueryTerm{Term: word(), Weight: 1})
+		}
+		queries = append(queries, q)
+	}
+	// Every query's terms in the current snapshot's cache.
+	prime := func(b *testing.B) {
+		c := s.colls["w"]
+		c.mu.RLock()
+		p := newBM25Params(c.cfg, c.stats)
+		c.mu.RUnlock()
+		for _, q := range queries {
+			if err := c.text.prime(ctx, p, q); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	run := func(b *testing.B, write bool) {
+		prime(b)
+		exhaustive, searches, n := 0, 0, 0
+		for b.Loop() {
+			if write {
+				b.StopTimer()
+				n++
+				if _, err := s.Upsert(ctx, "w", []Document{newDoc(fmt.Sprintf("n%d", n))}); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			for _, q := range queries {
+				_, st, err := s.search(ctx, "w", q, Filter{}, 10, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				searches++
+				if st.Exhaustive {
+					exhaustive++
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(searches)/1e3, "us/search")
+		b.ReportMetric(float64(exhaustive)/float64(searches), "exhaustive/search")
+	}
+	b.Run("steady", func(b *testing.B) { run(b, false) })
+	b.Run("after-write", func(b *testing.B) { run(b, true) })
+}
