@@ -142,7 +142,7 @@ func (t *text) scorePruned(ctx context.Context, r bindex.IndexReader, cache *sna
 		}
 		pr.filter = true
 	}
-	if err := pr.open(ctx, r, cache, p, terms, termW, &st); err != nil {
+	if err := pr.open(ctx, cache, p, terms, termW, &st); err != nil {
 		return nil, st, err
 	}
 	if len(pr.terms) == 0 {
@@ -173,9 +173,9 @@ func (t *text) scorePruned(ctx context.Context, r bindex.IndexReader, cache *sna
 
 // open finds each term's document frequency, weight and bound, sets up its
 // cursors and sorts the terms by bound.
-func (pr *pruner) open(ctx context.Context, r bindex.IndexReader, cache *snapCache, p bm25Params, terms []QueryTerm, termW *[MaxQueryTerms]float64, st *SearchStats) error {
+func (pr *pruner) open(ctx context.Context, cache *snapCache, p bm25Params, terms []QueryTerm, termW *[MaxQueryTerms]float64, st *SearchStats) error {
 	for ti, qt := range terms {
-		td, err := cache.term(ctx, r, qt, 0, st)
+		td, err := cache.term(ctx, qt, anyPostings, st)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/blevesearch/bleve/v2/index/scorch"
@@ -14,9 +15,11 @@ import (
 // for the next search on the same snapshot: a term's postings decoded into
 // doc numbers and BM25F pseudo term frequencies (bleve spends ~100 ns a
 // posting decoding; an array costs a few), with their largest value per
-// window of doc numbers, the term's document frequency, and the external ids
-// of doc numbers. A write or a merge makes a
-// new snapshot, and the first search on it starts a new cache.
+// window of doc numbers, and the term's document frequency. A write or a
+// merge makes a new snapshot, and the first search on it starts a new cache,
+// assembled term by term from the raw postings the collection keeps per
+// segment (segcache.go), with the external ids of doc numbers: only the
+// segments new to the snapshot are read from bleve.
 
 // cacheBudget bounds a collection's cached postings (bytes); past it terms
 // are evicted at random.
@@ -48,13 +51,14 @@ type termKey struct {
 
 // snapCache is the cache of one snapshot under one set of BM25 parameters.
 type snapCache struct {
-	snap *scorch.IndexSnapshot
-	p    bm25Params
+	snap   *scorch.IndexSnapshot
+	p      bm25Params
+	layout segLayout
+	raw    *rawCache // the collection's, shared by its snapshots
 
 	mu    sync.RWMutex
 	terms map[termKey]*termData
 	bytes int
-	ids   []string // external ids by doc number; "" not yet read
 }
 
 // cacheFor returns the cache of the reader's snapshot and p, starting a new
@@ -67,11 +71,7 @@ func (t *text) cacheFor(r bindex.IndexReader, p bm25Params) (*snapCache, error) 
 	if c := t.cache.Load(); c != nil && c.snap == snap && c.p == p {
 		return c, nil
 	}
-	n, err := maxDocNum(r)
-	if err != nil {
-		return nil, err
-	}
-	c := &snapCache{snap: snap, p: p, terms: map[termKey]*termData{}, ids: make([]string, n)}
+	c := t.newSnapCache(snap, p)
 	t.cache.Store(c)
 	select {
 	case t.warm <- warmRequest{p: p}:
@@ -80,9 +80,18 @@ func (t *text) cacheFor(r bindex.IndexReader, p bm25Params) (*snapCache, error) 
 	return c, nil
 }
 
-// term returns a term's postings, reading them from bleve on a miss when
-// they are at most limit (0: any number); nil when they are more.
-func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm, limit int, st *SearchStats) (*termData, error) {
+// newSnapCache starts the cache of snap under p, and has the raw cache keep
+// the snapshot's segments only.
+func (t *text) newSnapCache(snap *scorch.IndexSnapshot, p bm25Params) *snapCache {
+	c := &snapCache{snap: snap, p: p, layout: newSegLayout(snap), raw: t.raw, terms: map[termKey]*termData{}}
+	t.raw.retain(c.layout.segs)
+	return c
+}
+
+// term returns a term's postings, assembling them on a miss when the
+// postings to decode from bleve (in the segments the raw cache misses) are at
+// most limit (anyPostings: any number); nil when they are more.
+func (c *snapCache) term(ctx context.Context, qt QueryTerm, limit int, st *SearchStats) (*termData, error) {
 	key := termKey{qt.Term, qt.Gram}
 	c.mu.RLock()
 	td := c.terms[key]
@@ -90,11 +99,15 @@ func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm
 	if td != nil {
 		return td, nil
 	}
-	td, size, err := readTerm(ctx, r, c.p, qt, limit, st)
+	td, size, err := c.readTerm(ctx, qt, limit, st)
 	if err != nil || td == nil {
 		return nil, err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if have := c.terms[key]; have != nil {
+		return have, nil // read meanwhile by another search or the warmer
+	}
 	if c.bytes+size > cacheBudget {
 		// Evict terms at random (map order) down to 7/8 of the budget:
 		// the terms in use come back at their next miss.
@@ -111,19 +124,23 @@ func (c *snapCache) term(ctx context.Context, r bindex.IndexReader, qt QueryTerm
 		c.terms[key] = td
 		c.bytes += size
 	}
-	c.mu.Unlock()
 	return td, nil
 }
 
-// inlinePostings is the most postings a search decodes into the cache
-// itself (rare terms: a few µs); terms beyond it go to the warmer, and the
-// search scores bleve's postings meanwhile.
+// inlinePostings is the most postings a search decodes from bleve itself
+// (rare terms, or common terms in the segments new since the raw cache saw
+// them: a few µs); terms beyond it go to the warmer, and the search scores
+// bleve's postings meanwhile. Assembling a term from raw postings already
+// decoded costs a few ns a posting and is not counted.
 const inlinePostings = 4096
 
-// load makes sure the terms are cached: it decodes the missing ones while
-// they stay within inlinePostings, and asks the warmer for the rest (without
-// waiting: when the warmer is busy, a later search asks again). It reports
-// whether every term is cached.
+// anyPostings is term's limit for decoding however many postings.
+const anyPostings = math.MaxInt
+
+// load makes sure the terms are cached: it assembles the missing ones while
+// the postings it decodes stay within inlinePostings, and asks the warmer for
+// the rest (without waiting: when the warmer is busy, a later search asks
+// again). It reports whether every term is cached. r is c's snapshot.
 func (c *snapCache) load(ctx context.Context, r bindex.IndexReader, terms []QueryTerm, warm chan<- warmRequest, st *SearchStats) (bool, error) {
 	budget := inlinePostings
 	var big []QueryTerm
@@ -134,19 +151,15 @@ func (c *snapCache) load(ctx context.Context, r bindex.IndexReader, terms []Quer
 		if td != nil {
 			continue
 		}
-		if budget > 0 {
-			td, err := c.term(ctx, r, qt, budget, st)
-			if err != nil {
-				return false, err
-			}
-			if td != nil {
-				for _, f := range td.fields {
-					budget -= len(f.docs)
-				}
-				continue
-			}
+		decoded := st.Decoded
+		td, err := c.term(ctx, qt, max(budget, 0), st)
+		if err != nil {
+			return false, err
 		}
-		big = append(big, qt)
+		budget -= st.Decoded - decoded
+		if td == nil {
+			big = append(big, qt)
+		}
 	}
 	if len(big) == 0 {
 		return true, nil
@@ -156,73 +169,6 @@ func (c *snapCache) load(ctx context.Context, r bindex.IndexReader, terms []Quer
 	default:
 	}
 	return false, nil
-}
-
-func readTerm(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryTerm, limit int, st *SearchStats) (*termData, int, error) {
-	term := []byte(qt.Term)
-	var tfrs [numFields]bindex.TermFieldReader
-	var fs [numFields]int
-	n, total := 0, 0
-	closeAll := func() {
-		for _, t := range tfrs[:n] {
-			t.Close()
-		}
-	}
-	for f, field := range scoredFields {
-		if (f == gramField) != qt.Gram {
-			continue
-		}
-		tfr, err := r.TermFieldReader(ctx, term, field, true, true, false)
-		if err != nil {
-			closeAll()
-			return nil, 0, err
-		}
-		if tfr.Count() == 0 {
-			tfr.Close()
-			continue
-		}
-		total += int(tfr.Count())
-		tfrs[n], fs[n] = tfr, f
-		n++
-	}
-	defer closeAll()
-	if limit > 0 && total > limit {
-		return nil, 0, nil
-	}
-	td := &termData{}
-	size := 64 + len(qt.Term)
-	var tfd bindex.TermFieldDoc
-	for k, tfr := range tfrs[:n] {
-		f := fs[k]
-		fp := fieldPostings{f: f, docs: make([]uint32, 0, tfr.Count()), ptf: make([]float64, 0, tfr.Count())}
-		for {
-			d, err := tfr.Next(&tfd)
-			if err != nil {
-				return nil, 0, err
-			}
-			if d == nil {
-				break
-			}
-			if st.Decoded++; st.Decoded%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return nil, 0, err
-				}
-			}
-			x := p.pseudoTF(f, float64(d.Freq), fieldLength(d.Norm))
-			num := binary.BigEndian.Uint64(d.ID)
-			fp.docs = append(fp.docs, uint32(num))
-			fp.ptf = append(fp.ptf, x)
-			w := int(num / window)
-			for len(fp.winMax) <= w {
-				fp.winMax = append(fp.winMax, 0)
-			}
-			fp.winMax[w] = max(fp.winMax[w], x)
-		}
-		size += 12*len(fp.docs) + 8*len(fp.winMax) + 96
-		td.fields = append(td.fields, fp)
-	}
-	td.df = td.docFreq(nil)
-	return td, size, nil
 }
 
 // docFreq counts the chunks that have the term in any of its fields and
@@ -294,8 +240,9 @@ func (t *text) startPrewarm(p bm25Params) {
 
 // prewarm decodes the terms too common to be decoded by a search itself
 // (more than inlinePostings/2 postings in a field) into the current
-// snapshot's cache, up to three quarters of its budget: after it, a search
-// finds every term cached or decodes it cheaply.
+// snapshot's cache, up to three quarters of its budget, and stops when a
+// newer snapshot's cache replaces it: after it, a search finds every term
+// cached or decodes it cheaply.
 func (t *text) prewarm(ctx context.Context, p bm25Params) error {
 	r, err := t.reader()
 	if err != nil {
@@ -328,23 +275,27 @@ func (t *text) prewarm(ctx context.Context, p bm25Params) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if t.cache.Load() != c {
+			return nil // a newer snapshot's cache is the one to fill
+		}
 	}
 	var st SearchStats
 	for _, qt := range common {
 		c.mu.RLock()
 		full := c.bytes > cacheBudget*3/4
 		c.mu.RUnlock()
-		if full {
-			break
+		if full || t.cache.Load() != c {
+			break // a newer snapshot's cache is the one to fill
 		}
-		if _, err := c.term(ctx, r, qt, 0, &st); err != nil {
+		if _, err := c.term(ctx, qt, anyPostings, &st); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// prime decodes the terms missing from the current snapshot's cache.
+// prime decodes the terms missing from the current snapshot's cache, until
+// a newer snapshot's cache replaces it.
 func (t *text) prime(ctx context.Context, p bm25Params, terms []QueryTerm) error {
 	r, err := t.reader()
 	if err != nil {
@@ -357,24 +308,20 @@ func (t *text) prime(ctx context.Context, p bm25Params, terms []QueryTerm) error
 	}
 	var st SearchStats
 	for _, qt := range terms {
-		if _, err := c.term(ctx, r, qt, 0, &st); err != nil {
+		if t.cache.Load() != c {
+			break // a newer snapshot's cache is the one to fill
+		}
+		if _, err := c.term(ctx, qt, anyPostings, &st); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// externalIDs fills ids[i] with the external id of nums[i].
+// externalIDs fills ids[i] with the external id of nums[i], from the raw
+// cache's ids of the snapshot's segments when it has them.
 func (c *snapCache) externalIDs(r bindex.IndexReader, nums []uint64, ids []string) error {
-	missing := false
-	c.mu.RLock()
-	for i, n := range nums {
-		if ids[i] = c.ids[n]; ids[i] == "" {
-			missing = true
-		}
-	}
-	c.mu.RUnlock()
-	if !missing {
+	if !c.raw.ids(&c.layout, nums, ids) {
 		return nil
 	}
 	var buf [8]byte
@@ -389,11 +336,7 @@ func (c *snapCache) externalIDs(r bindex.IndexReader, nums []uint64, ids []strin
 		}
 		ids[i] = id
 	}
-	c.mu.Lock()
-	for i, n := range nums {
-		c.ids[n] = ids[i]
-	}
-	c.mu.Unlock()
+	c.raw.putIDs(&c.layout, nums, ids)
 	return nil
 }
 

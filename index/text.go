@@ -71,6 +71,7 @@ type text struct {
 	// terms to decode into it to the warmer goroutine, which stops when
 	// stopWarm is called (close calls it and waits).
 	cache    atomic.Pointer[snapCache]
+	raw      *rawCache // the segments' raw postings under the caches
 	warm     chan warmRequest
 	stopWarm context.CancelFunc
 	warmWG   sync.WaitGroup
@@ -136,7 +137,7 @@ func openText(dir string) (*text, error) {
 		return nil, fmt.Errorf("open bleve index %s: %w", dir, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &text{idx: idx, dir: dir, taatLimit: taatPostings, warm: make(chan warmRequest, 64), stopWarm: cancel}
+	t := &text{idx: idx, dir: dir, taatLimit: taatPostings, raw: newRawCache(), warm: make(chan warmRequest, 64), stopWarm: cancel}
 	t.warmWG.Add(1)
 	go func() {
 		defer t.warmWG.Done()
