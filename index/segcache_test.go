@@ -562,12 +562,12 @@ func TestFirstSearchAfterWrite(t *testing.T) {
 	}
 }
 
-// BenchmarkSearchAfterWrite times searches on a collection of 8 000 random
+// BenchmarkPrunedAfterWrite times searches on a collection of 8 000 random
 // documents (about 20 000 chunks in 8 batches), with 8 queries of 3-6 words
 // from zipfVocab, k=10: steady (the snapshot's cache primed), and after
 // a write (a one-document upsert, untimed, before the query set: the first
 // searches on each new snapshot, while the warmer prewarms it).
-func BenchmarkSearchAfterWrite(b *testing.B) {
+func BenchmarkPrunedAfterWrite(b *testing.B) {
 	ctx := b.Context()
 	rng := rand.New(rand.NewPCG(1, 2))
 	word := zipfVocab(rng)
