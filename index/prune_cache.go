@@ -253,31 +253,9 @@ func (t *text) prewarm(ctx context.Context, p bm25Params) error {
 	if err != nil {
 		return err
 	}
-	var common []QueryTerm
-	for f, field := range scoredFields {
-		d, err := r.FieldDict(field)
-		if err != nil {
-			return err
-		}
-		for {
-			e, err := d.Next()
-			if err != nil || e == nil {
-				d.Close()
-				if err != nil {
-					return err
-				}
-				break
-			}
-			if e.Count > inlinePostings/2 {
-				common = append(common, QueryTerm{Term: e.Term, Gram: f == gramField})
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if t.cache.Load() != c {
-			return nil // a newer snapshot's cache is the one to fill
-		}
+	common, err := t.commonTerms(ctx, r, c)
+	if err != nil || common == nil {
+		return err
 	}
 	var st SearchStats
 	for _, qt := range common {
@@ -292,6 +270,61 @@ func (t *text) prewarm(ctx context.Context, p bm25Params) error {
 		}
 	}
 	return nil
+}
+
+// commonList is the warmer's list of the terms that prewarm decodes, and
+// the number of documents of the snapshot it was read from.
+type commonList struct {
+	terms []QueryTerm
+	docs  uint64
+	ok    bool
+}
+
+// commonTerms returns the terms with more than inlinePostings/2 postings in
+// a field: those read from r's field dictionaries, or the list read from an
+// earlier snapshot while the documents have changed in number by at most an
+// eighth since. Scanning the dictionaries at every write, when the postings
+// themselves are mostly cached, took most of the warmer's time (the terms a
+// write makes common meanwhile are read as searches meet them). It returns
+// nil when a newer snapshot's cache replaces c during the scan. Called by
+// the warmer goroutine alone.
+func (t *text) commonTerms(ctx context.Context, r bindex.IndexReader, c *snapCache) ([]QueryTerm, error) {
+	docs, err := r.DocCount()
+	if err != nil {
+		return nil, err
+	}
+	if l := t.common; l.ok && docs >= l.docs-l.docs/8 && docs <= l.docs+l.docs/8 {
+		return l.terms, nil
+	}
+	t.dictScans++
+	common := []QueryTerm{}
+	for f, field := range scoredFields {
+		d, err := r.FieldDict(field)
+		if err != nil {
+			return nil, err
+		}
+		for {
+			e, err := d.Next()
+			if err != nil || e == nil {
+				d.Close()
+				if err != nil {
+					return nil, err
+				}
+				break
+			}
+			if e.Count > inlinePostings/2 {
+				common = append(common, QueryTerm{Term: e.Term, Gram: f == gramField})
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if t.cache.Load() != c {
+			return nil, nil // a newer snapshot's cache is the one to fill
+		}
+	}
+	t.common = commonList{terms: common, docs: docs, ok: true}
+	return common, nil
 }
 
 // prime decodes the terms missing from the current snapshot's cache, until

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -644,4 +645,64 @@ func BenchmarkPrunedAfterWrite(b *testing.B) {
 	}
 	b.Run("steady", func(b *testing.B) { run(b, false) })
 	b.Run("after-write", func(b *testing.B) { run(b, true) })
+}
+
+// TestPrewarmReusesCommonTerms checks that the warmer scans the field
+// dictionaries for common terms once, and again only when the documents
+// have changed in number by more than an eighth: after a small write it
+// prewarms the new snapshot from the list it has.
+func TestPrewarmReusesCommonTerms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("indexes 3 500 chunks")
+	}
+	ctx := t.Context()
+	s := openTestStore(t, t.TempDir())
+	if err := s.CreateCollection(ctx, DefaultCollection("p")); err != nil {
+		t.Fatal(err)
+	}
+	write := func(prefix string, n int) {
+		t.Helper()
+		var docs []Document
+		for i := range n {
+			docs = append(docs, doc(fmt.Sprintf("%s%d", prefix, i), "说明", "客户的需求是培训的目标。"))
+		}
+		if _, err := s.Upsert(ctx, "p", docs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("d", 3000)
+	c := s.colls["p"]
+	tx := c.text
+	// Stop the warmer: the test calls prewarm itself.
+	tx.stopWarm()
+	tx.warmWG.Wait()
+	tx.common, tx.dictScans = commonList{}, 0 // whatever it did before
+	prewarm := func() *snapCache {
+		t.Helper()
+		c.mu.RLock()
+		p := newBM25Params(c.cfg, c.stats)
+		c.mu.RUnlock()
+		if err := tx.prewarm(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		return tx.cache.Load()
+	}
+	cached := func(sc *snapCache) bool {
+		sc.mu.RLock()
+		defer sc.mu.RUnlock()
+		return sc.terms[termKey{term: "客户"}] != nil
+	}
+	sc := prewarm()
+	if tx.dictScans != 1 || !slices.Contains(tx.common.terms, QueryTerm{Term: "客户"}) || !cached(sc) {
+		t.Fatalf("first prewarm: %d scans, common terms %d (客户 among them: %v), 客户 cached %v; want 1 scan, 客户 common and cached",
+			tx.dictScans, len(tx.common.terms), slices.Contains(tx.common.terms, QueryTerm{Term: "客户"}), cached(sc))
+	}
+	write("small", 10)
+	if sc2 := prewarm(); sc2 == sc || tx.dictScans != 1 || !cached(sc2) {
+		t.Errorf("after a small write: new cache %v, %d scans, 客户 cached %v; want a new cache prewarmed from the list, 1 scan", sc2 != sc, tx.dictScans, cached(sc2))
+	}
+	write("big", 500)
+	if sc3 := prewarm(); tx.dictScans != 2 || !cached(sc3) {
+		t.Errorf("after a write of a sixth more documents: %d scans, 客户 cached %v; want 2 scans", tx.dictScans, cached(sc3))
+	}
 }

@@ -75,6 +75,11 @@ type text struct {
 	warm     chan warmRequest
 	stopWarm context.CancelFunc
 	warmWG   sync.WaitGroup
+	// common is the warmer's list of common terms; dictScans counts the
+	// field-dictionary scans that made it (for tests). The warmer goroutine
+	// alone uses them.
+	common    commonList
+	dictScans int
 }
 
 func textMapping() (*mapping.IndexMappingImpl, error) {
