@@ -180,6 +180,25 @@ func slicesEqual(a, b []string) bool {
 	return true
 }
 
+// writeVentCorpus writes 5 000 one-chunk documents to collection in five
+// batches: every one has 客户 and 培训, one in fifty also 有限空间作业 and 通风.
+func writeVentCorpus(t *testing.T, s *Store, collection string) {
+	t.Helper()
+	var docs []Document
+	for i := range 5000 {
+		text := "客户的需求是培训的目标。"
+		if i%50 == 0 {
+			text += "有限空间作业必须先通风。"
+		}
+		docs = append(docs, doc(fmt.Sprintf("d%d", i), "说明", text))
+	}
+	for i := 0; i < len(docs); i += 1000 {
+		if _, err := s.Upsert(t.Context(), collection, docs[i:i+1000]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestPruningSkipsPostings checks that pruning does its job: for a query
 // with words in every chunk and a word in one chunk of fifty, the pruned
 // search scores far fewer chunks than the exhaustive one, for the same hits
@@ -196,19 +215,7 @@ func TestPruningSkipsPostings(t *testing.T) {
 	if testing.Short() {
 		t.Skip("indexes 5 000 chunks")
 	}
-	var docs []Document
-	for i := range 5000 {
-		text := "客户的需求是培训的目标。"
-		if i%50 == 0 {
-			text += "有限空间作业必须先通风。"
-		}
-		docs = append(docs, doc(fmt.Sprintf("d%d", i), "说明", text))
-	}
-	for i := 0; i < len(docs); i += 1000 {
-		if _, err := s.Upsert(ctx, "p", docs[i:i+1000]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeVentCorpus(t, s, "p")
 	s.colls["p"].text.taatLimit = 0 // MaxScore whatever the size
 	terms := []QueryTerm{{Term: "客户", Weight: 1}, {Term: "培训", Weight: 1}, {Term: "通风", Weight: 1}, {Term: "目标", Weight: 1}}
 	want, wst, err := s.search(ctx, "p", terms, Filter{}, 3, true)

@@ -106,17 +106,7 @@ func TestAssembledMatchesTFR(t *testing.T) {
 	}
 	tx := s.colls["r"].text
 	var docs []Document
-	newDoc := func() Document {
-		var secs []string
-		for range 1 + rng.IntN(4) {
-			var ws []string
-			for range 2 + rng.IntN(25) {
-				ws = append(ws, word())
-			}
-			secs = append(secs, strings.Join(ws, "，")+"。")
-		}
-		return doc(fmt.Sprintf("d%04d", len(docs)), word()+word(), secs...)
-	}
+	newDoc := func() Document { return randomDoc(rng, word, fmt.Sprintf("d%04d", len(docs))) }
 	seen := map[termKey]bool{} // terms assembled in the previous round
 	prevSegs := map[uint64]bool{}
 	var prev bindex.IndexReader // the previous round's snapshot
@@ -504,19 +494,7 @@ func TestFirstSearchAfterWrite(t *testing.T) {
 	if err := s.CreateCollection(ctx, coll); err != nil {
 		t.Fatal(err)
 	}
-	var docs []Document
-	for i := range 5000 {
-		text := "客户的需求是培训的目标。"
-		if i%50 == 0 {
-			text += "有限空间作业必须先通风。"
-		}
-		docs = append(docs, doc(fmt.Sprintf("d%d", i), "说明", text))
-	}
-	for i := 0; i < len(docs); i += 1000 {
-		if _, err := s.Upsert(ctx, "p", docs[i:i+1000]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeVentCorpus(t, s, "p")
 	if err := s.ForceMerge(ctx, "p"); err != nil {
 		t.Fatal(err)
 	}
@@ -577,21 +555,10 @@ func BenchmarkPrunedAfterWrite(b *testing.B) {
 	if err := s.CreateCollection(ctx, coll); err != nil {
 		b.Fatal(err)
 	}
-	newDoc := func(id string) Document {
-		var secs []string
-		for range 1 + rng.IntN(4) {
-			var ws []string
-			for range 2 + rng.IntN(25) {
-				ws = append(ws, word())
-			}
-			secs = append(secs, strings.Join(ws, "，")+"。")
-		}
-		return doc(id, word()+word(), secs...)
-	}
 	for batch := range 8 {
 		var docs []Document
 		for i := range 1000 {
-			docs = append(docs, newDoc(fmt.Sprintf("d%d_%d", batch, i)))
+			docs = append(docs, randomDoc(rng, word, fmt.Sprintf("d%d_%d", batch, i)))
 		}
 		if _, err := s.Upsert(ctx, "w", docs); err != nil {
 			b.Fatal(err)
@@ -624,7 +591,7 @@ func BenchmarkPrunedAfterWrite(b *testing.B) {
 			if write {
 				b.StopTimer()
 				n++
-				if _, err := s.Upsert(ctx, "w", []Document{newDoc(fmt.Sprintf("n%d", n))}); err != nil {
+				if _, err := s.Upsert(ctx, "w", []Document{randomDoc(rng, word, fmt.Sprintf("n%d", n))}); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
@@ -705,4 +672,18 @@ func TestPrewarmReusesCommonTerms(t *testing.T) {
 	if sc3 := prewarm(); tx.dictScans != 2 || !cached(sc3) {
 		t.Errorf("after a write of a sixth more documents: %d scans, 客户 cached %v; want 2 scans", tx.dictScans, cached(sc3))
 	}
+}
+
+// randomDoc is a document of 1-4 sections of 2-26 words drawn by word, with
+// a two-word title.
+func randomDoc(rng *rand.Rand, word func() string, id string) Document {
+	var secs []string
+	for range 1 + rng.IntN(4) {
+		var ws []string
+		for range 2 + rng.IntN(25) {
+			ws = append(ws, word())
+		}
+		secs = append(secs, strings.Join(ws, "，")+"。")
+	}
+	return doc(id, word()+word(), secs...)
 }
