@@ -68,11 +68,8 @@ type gSection struct {
 	key    string
 	path   []string
 	chunks []*gChunk // in document order
-	// terms are the analysed words of the document title and heading path,
+	// words are the analysed words of the document title and heading path,
 	// each with the weight of the most specific level it occurs at.
-	terms map[string]float64
-	// words are the same words as the graph's heading-word entries, for
-	// lookups by pointer on the query path.
 	words []secWord
 }
 
@@ -93,8 +90,10 @@ func (sec *gSection) weight(h *headWord) float64 {
 }
 
 // headWord lists the sections an analysed heading word occurs in. Sections
-// refer to it by pointer: it lives while any section has the word.
+// refer to it by pointer (a query looks each of its words up once): it lives
+// while any section has the word.
 type headWord struct {
+	term string
 	secs sectionSet // sections whose title or heading path has the word
 	leaf sectionSet // those whose own (most specific) heading has it
 }
@@ -135,7 +134,7 @@ type graph struct {
 	kws      map[string]*kwNode
 	sections map[string]*gSection
 	// heads maps an analysed heading word to the sections it occurs in
-	// (its weight in each is in the section's terms).
+	// (its weight in each is in the section's words).
 	heads map[string]*headWord
 	// slots numbers the chunks densely (nil: a free slot, listed in free).
 	slots []*gChunk
@@ -225,13 +224,13 @@ func (g *graph) linkChunk(c *gChunk, secTerms map[string]map[string]float64) {
 	key := sectionKey(c.doc.id, c.path)
 	sec := g.sections[key]
 	if sec == nil {
-		sec = &gSection{key: key, path: c.path, terms: secTerms[key]}
+		terms := secTerms[key]
+		sec = &gSection{key: key, path: c.path, words: make([]secWord, 0, len(terms))}
 		g.sections[key] = sec
-		sec.words = make([]secWord, 0, len(sec.terms))
-		for t, w := range sec.terms {
+		for t, w := range terms {
 			h := g.heads[t]
 			if h == nil {
-				h = &headWord{secs: sectionSet{}, leaf: sectionSet{}}
+				h = &headWord{term: t, secs: sectionSet{}, leaf: sectionSet{}}
 				g.heads[t] = h
 			}
 			h.secs[sec] = struct{}{}
@@ -269,13 +268,12 @@ func (g *graph) unlinkChunk(c *gChunk) {
 		sec.chunks = slices.DeleteFunc(sec.chunks, func(x *gChunk) bool { return x == c })
 		if len(sec.chunks) == 0 {
 			delete(g.sections, sec.key)
-			for t := range sec.terms {
-				if h := g.heads[t]; h != nil {
-					delete(h.secs, sec)
-					delete(h.leaf, sec)
-					if len(h.secs) == 0 {
-						delete(g.heads, t)
-					}
+			for _, sw := range sec.words {
+				h := sw.h
+				delete(h.secs, sec)
+				delete(h.leaf, sec)
+				if len(h.secs) == 0 {
+					delete(g.heads, h.term)
 				}
 			}
 		}
@@ -707,7 +705,7 @@ func (g *graph) canonical() string {
 		var keys []string
 		for sec := range h.secs {
 			_, leaf := h.leaf[sec]
-			keys = append(keys, fmt.Sprintf("%q=%.1f/%v/%v", sec.key, sec.terms[term], sec.weight(h), leaf))
+			keys = append(keys, fmt.Sprintf("%q=%.1f/%v/%v", sec.key, sec.weight(h), leaf, h.term == term))
 		}
 		slices.Sort(keys)
 		lines = append(lines, fmt.Sprintf("head %s %v", term, keys))
