@@ -52,15 +52,7 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 		// 1 000-3 000 chunks: several windows of doc numbers, so that
 		// later windows are pruned against a full pool.
 		for i := range 500 + rng.IntN(500) {
-			var secs []string
-			for range 1 + rng.IntN(4) {
-				var ws []string
-				for range 2 + rng.IntN(25) {
-					ws = append(ws, word())
-				}
-				secs = append(secs, strings.Join(ws, "，")+"。")
-			}
-			d := doc(fmt.Sprintf("d%03d", i), word()+word(), secs...)
+			d := randomDoc(rng, word, fmt.Sprintf("d%03d", i))
 			d.Metadata = map[string]string{"team": strconv.Itoa(i % 3)}
 			docs = append(docs, d)
 		}
