@@ -21,7 +21,11 @@ import (
 // NewAnalyzer returns, nothing in it is written.
 type Analyzer struct {
 	seg gse.Segmenter
-	t2s *opencc.OpenCC
+	// subs gives the dictionary tokens' sub-segments; read them through it,
+	// never through Token.Segments, which buildDict leaves empty (nil subs,
+	// as with DictFiles, reads Token.Segments).
+	subs *subTable
+	t2s  *opencc.OpenCC
 	// trad[r-hanLo] is true for a Han rune that OpenCC converts on its own: a
 	// text with none of them is left alone, which skips OpenCC (7 MB/s) for the
 	// simplified text that is almost all we see.
@@ -45,11 +49,12 @@ type AnalyzerOptions struct {
 }
 
 // NewAnalyzer loads the segmentation dictionary and the traditional →
-// simplified tables. The embedded dictionary takes 130 MB and, on two
-// cores, about 55% of the time of gse's own LoadDictEmbed("zh_s") (0.9 s
-// against 1.7 s in a fresh process; see buildDict); the tables, 30 ms, are
-// built meanwhile. Do not load another gse dictionary concurrently: gse
-// loads its HMM model into package maps without a lock.
+// simplified tables. On two cores the embedded dictionary takes about a
+// third of the time of gse's own LoadDictEmbed("zh_s"), 0.5–0.65 s against
+// 1.8 s in a fresh process, and allocates 220 MB against 410 MB (see
+// buildDict: words' sub-words are computed on first use); the tables,
+// 30 ms, are built meanwhile. Do not load another gse dictionary
+// concurrently: gse loads its HMM model into package maps without a lock.
 func NewAnalyzer(opts AnalyzerOptions) (*Analyzer, error) {
 	a := &Analyzer{}
 	a.seg.SkipLog = true
@@ -75,7 +80,7 @@ func (a *Analyzer) loadDict(files []string) error {
 	case gseZhS != "":
 		// Text is converted to simplified Chinese before segmentation, so the
 		// traditional dictionary (zh_t, another second and 70 MB) is not needed.
-		buildDict(&a.seg, gseZhS)
+		a.subs = buildDict(&a.seg, gseZhS)
 	default:
 		err = a.seg.LoadDictEmbed("zh_s")
 	}
@@ -321,7 +326,7 @@ func (a *Analyzer) SubTerms(term string) []string {
 	segs := a.seg.ModeSegment([]byte(term), true)
 	var out []string
 	for i := range segs {
-		collectSub(segs[i].Token(), func(t string) {
+		a.collectSub(segs[i].Token(), func(t string) {
 			if t != term && isWordy(t) {
 				out = append(out, t)
 			}
@@ -330,10 +335,10 @@ func (a *Analyzer) SubTerms(term string) []string {
 	return out
 }
 
-func collectSub(tok *gse.Token, emit func(string)) {
-	for _, s := range tok.Segments() {
+func (a *Analyzer) collectSub(tok *gse.Token, emit func(string)) {
+	for _, s := range a.subs.of(tok) {
 		emit(s.Token().Text())
-		collectSub(s.Token(), emit)
+		a.collectSub(s.Token(), emit)
 	}
 }
 
@@ -457,15 +462,15 @@ func (a *Analyzer) segmentHan(text string, start, end int, fine bool, emit func(
 		s, e := start+segs[i].Start(), start+segs[i].End()
 		emit(s, e)
 		if fine {
-			emitSub(segs[i].Token(), s, emit)
+			a.emitSub(segs[i].Token(), s, emit)
 		}
 	}
 }
 
-func emitSub(tok *gse.Token, base int, emit func(int, int)) {
-	for _, sub := range tok.Segments() {
+func (a *Analyzer) emitSub(tok *gse.Token, base int, emit func(int, int)) {
+	for _, sub := range a.subs.of(tok) {
 		emit(base+sub.Start(), base+sub.End())
-		emitSub(sub.Token(), base+sub.Start(), emit)
+		a.emitSub(sub.Token(), base+sub.Start(), emit)
 	}
 }
 

@@ -26,27 +26,37 @@ import (
 var gseZhS string
 
 // buildDict loads a gse dictionary text into seg, as seg.LoadDictStr(text)
-// does, in about 60% of the time. LoadDictStr parses the lines one by one
-// and inserts them in file order into the double-array trie; inserting in
-// key order is faster (each node's children arrive in order), and so is
-// CalcToken on the sorted tokens. Here the lines are dealt by their first
-// character into ranges of keys, each range parsed and sorted on another
-// core while the one before is inserted; gse's own ToToken, AddToken and
-// CalcToken do the rest.
+// does, in about 40% of the time, and returns the table of the tokens'
+// sub-segments. LoadDictStr parses the lines one by one, inserts them in
+// file order into the double-array trie, then has CalcToken compute every
+// token's distance and sub-segmentation. Here inserting is in key order,
+// which is faster (each node's children arrive in order): the lines are
+// dealt by their first character into ranges of keys, each range parsed and
+// sorted on another core while the one before is inserted, with gse's own
+// ToToken and AddToken. Then the distances are computed, and the
+// sub-segments are left to the table, which computes each token's on first
+// use (subTable).
 //
-// The dictionary is the same: the same tokens with the same frequencies and
-// parts of speech, the same total and maximum length, so the same
-// segmentation. Only the order of seg.Dict.Tokens differs (sorted by key
-// rather than by line). Where two lines give one key (keys are lower-cased:
-// "4S店" and "4s店"), the first line's token is kept, as AddToken keeps it:
-// both lines fall in one range, sorted by key and then by line.
-func buildDict(seg *gse.Segmenter, text string) {
-	buildDictRanges(seg, text, 16, runtime.GOMAXPROCS(0)-1)
+// The dictionary is the same: the same tokens with the same frequencies,
+// distances and parts of speech, the same total and maximum length, so the
+// same segmentation, and the table gives the sub-segments CalcToken gives.
+// Only the order of seg.Dict.Tokens differs (sorted by key rather than by
+// line), and the tokens' own sub-segments (Token.Segments) are left empty:
+// gse reads them only in its search-mode output functions (ToString,
+// ToSlice, ToPos with searchMode), which zhisou does not use. Where two
+// lines give one key (keys are lower-cased: "4S店" and "4s店"), the first
+// line's token is kept, as AddToken keeps it: both lines fall in one range,
+// sorted by key and then by line.
+//
+// When gseToken no longer mirrors gse.Token (another gse version), gse's
+// CalcToken fills the tokens' sub-segments as usual and the table is nil.
+func buildDict(seg *gse.Segmenter, text string) *subTable {
+	return buildDictRanges(seg, text, 16, runtime.GOMAXPROCS(0)-1)
 }
 
 // buildDictRanges is buildDict with the keys cut into n ranges (1 to 256),
 // parsed by the given number of workers (at least one).
-func buildDictRanges(seg *gse.Segmenter, text string, n, workers int) {
+func buildDictRanges(seg *gse.Segmenter, text string, n, workers int) *subTable {
 	n = min(max(n, 1), 256)
 	if seg.Dict == nil {
 		seg.Dict = gse.NewDict()
@@ -76,20 +86,26 @@ func buildDictRanges(seg *gse.Segmenter, text string, n, workers int) {
 		}
 		parts[i] = dictPart{}
 	}
-	calcToken(seg, max(1, workers+1))
+	if !tokenLayoutOK() {
+		seg.CalcToken()
+		return nil
+	}
+	calcDistances(seg)
+	return newSubTable(seg)
 }
 
 // gseSegmentWords is gse's dynamic-programming segmentation of one text,
-// the step of CalcToken that takes its time (about 0.45 s for zh_s, on one
-// core). It only reads the dictionary.
+// which CalcToken runs on every token (about 0.45 s for zh_s, on one core).
+// It only reads the dictionary.
 //
 //go:linkname gseSegmentWords github.com/go-ego/gse.(*Segmenter).segmentWords
 func gseSegmentWords(seg *gse.Segmenter, text []gse.Text, searchMode bool) []gse.Segment
 
 // gseToken mirrors gse.Token, whose fields are unexported, so that
-// calcToken can set what CalcToken sets. tokenLayoutOK checks the mirror
-// against gse.Token field by field; when they differ (another gse version),
-// calcToken calls gse's own CalcToken instead.
+// calcDistances can set what CalcToken sets and subTable can read a token's
+// text. tokenLayoutOK checks the mirror against gse.Token field by field;
+// when they differ (another gse version), buildDict calls gse's own
+// CalcToken instead.
 type gseToken struct {
 	text     []gse.Text
 	freq     float64
@@ -114,39 +130,61 @@ var tokenLayoutOK = sync.OnceValue(func() bool {
 	return true
 })
 
-// calcToken does what seg.CalcToken does, with the sub-segmentation of the
-// tokens shared among the given number of goroutines: each token's
-// sub-segments are computed from the finished distances and the trie, which
-// no goroutine writes, and stored in that token alone. The result is the
-// same, field by field (TestBuildDictMatchesGse and TestCalcTokenMatchesGse).
-func calcToken(seg *gse.Segmenter, workers int) {
-	if !tokenLayoutOK() || workers < 2 {
-		seg.CalcToken()
-		return
-	}
-	toks := unsafe.Slice((*gseToken)(unsafe.Pointer(unsafe.SliceData(seg.Dict.Tokens))), len(seg.Dict.Tokens))
+// mirrorTokens is the dictionary's tokens seen through gseToken; only when
+// tokenLayoutOK.
+func mirrorTokens(d *gse.Dictionary) []gseToken {
+	return unsafe.Slice((*gseToken)(unsafe.Pointer(unsafe.SliceData(d.Tokens))), len(d.Tokens))
+}
+
+// calcDistances sets every token's distance as CalcToken does (the
+// segmentation's path costs), leaving the sub-segments to a subTable.
+func calcDistances(seg *gse.Segmenter) {
 	logTotalFreq := float32(math.Log2(seg.Dict.TotalFreq()))
+	toks := mirrorTokens(seg.Dict)
 	for i := range toks {
 		toks[i].distance = logTotalFreq - float32(math.Log2(toks[i].freq))
 	}
-	// Tokens are dealt in blocks, as they come, to balance the work.
-	const block = 4096
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				lo := int(next.Add(block)) - block
-				if lo >= len(toks) {
-					return
-				}
-				for i := lo; i < min(lo+block, len(toks)); i++ {
-					toks[i].segments = subSegmentsOf(gseSegmentWords(seg, toks[i].text, true))
-				}
-			}
-		})
+}
+
+// subTable holds the dictionary tokens' sub-segments (the dictionary words
+// within a word: 客户经理 → 客户, 经理), computed the way CalcToken computes
+// them but each on first use: CalcToken computes all 352 275 of zh_s at
+// load, about 0.2 s of start-up on two cores, and most are never read.
+// A token's sub-segments depend only on the finished dictionary, which
+// nothing writes after buildDict, so any goroutine may compute them; the
+// first stored is kept, and all are equal. Safe for concurrent use.
+type subTable struct {
+	seg   *gse.Segmenter
+	toks  []gseToken // seg.Dict.Tokens, through the mirror
+	cells []atomic.Pointer[[]*gse.Segment]
+}
+
+func newSubTable(seg *gse.Segmenter) *subTable {
+	toks := mirrorTokens(seg.Dict)
+	return &subTable{seg: seg, toks: toks, cells: make([]atomic.Pointer[[]*gse.Segment], len(toks))}
+}
+
+// of returns tok's sub-segments, as tok.Segments() would after CalcToken.
+// A token that is not the dictionary's (gse makes one-character tokens
+// for characters it does not know) has its own, which are none.
+func (s *subTable) of(tok *gse.Token) []*gse.Segment {
+	if s == nil || len(s.toks) == 0 {
+		return tok.Segments()
 	}
-	wg.Wait()
+	p, base := uintptr(unsafe.Pointer(tok)), uintptr(unsafe.Pointer(&s.toks[0]))
+	size := unsafe.Sizeof(gseToken{})
+	if p < base || p >= base+uintptr(len(s.toks))*size {
+		return tok.Segments()
+	}
+	i := (p - base) / size
+	if segs := s.cells[i].Load(); segs != nil {
+		return *segs
+	}
+	segs := subSegmentsOf(gseSegmentWords(s.seg, s.toks[i].text, true))
+	if !s.cells[i].CompareAndSwap(nil, &segs) {
+		return *s.cells[i].Load()
+	}
+	return segs
 }
 
 // subSegmentsOf keeps the segments CalcToken keeps: all but single Japanese

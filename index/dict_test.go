@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"unsafe"
 
 	"github.com/go-ego/gse"
 )
@@ -56,24 +55,28 @@ func TestBuildDictSmall(t *testing.T) {
 	if err := stock.LoadDictStr(text); err != nil {
 		t.Fatal(err)
 	}
-	want := dictString(stock.Dict)
+	want := dictString(stock.Dict, nil)
 	for _, ranges := range []int{1, 2, 3, 5, 40} {
 		mine := &gse.Segmenter{SkipLog: true}
-		buildDictRanges(mine, text, ranges, 2)
-		if got := dictString(mine.Dict); got != want {
+		subs := buildDictRanges(mine, text, ranges, 2)
+		if subs == nil {
+			t.Fatal("no sub-segment table: gseToken no longer mirrors gse.Token")
+		}
+		if got := dictString(mine.Dict, subs); got != want {
 			t.Errorf("%d ranges:\n got %s\nwant %s", ranges, got, want)
 		}
 	}
 }
 
 // dictString is a dictionary's tokens in key order, with their frequencies,
-// parts of speech and sub-segments, and its totals.
-func dictString(d *gse.Dictionary) string {
+// parts of speech and sub-segments (from subs; nil: the tokens' own), and
+// its totals.
+func dictString(d *gse.Dictionary, subs *subTable) string {
 	var lines []string
 	for i := range d.Tokens {
 		tk := &d.Tokens[i]
 		v, _, err := d.Value([]byte(tk.Text()))
-		lines = append(lines, fmt.Sprintf("%s/%v/%s/%s/%v", tk.Text(), tk.Freq(), tk.Pos(), subSegments(tk), err == nil && &d.Tokens[v] == tk))
+		lines = append(lines, fmt.Sprintf("%s/%v/%s/%s/%v", tk.Text(), tk.Freq(), tk.Pos(), subSegments(subs, tk), err == nil && &d.Tokens[v] == tk))
 	}
 	slices.Sort(lines)
 	return fmt.Sprintf("%d tokens, total %v, max %d: %s", d.NumTokens(), d.TotalFreq(), d.MaxTokenLen(), strings.Join(lines, " "))
@@ -81,8 +84,10 @@ func dictString(d *gse.Dictionary) string {
 
 // TestBuildDictMatchesGse checks that buildDict builds the dictionary that
 // gse's LoadDictEmbed("zh_s") builds: the same tokens with the same
-// frequencies, parts of speech and sub-segments, and so the same
-// segmentation of every text in testdata/courses and the cmrc2018 set.
+// frequencies and parts of speech, the same sub-segments through the
+// Analyzer's table, and so the same segmentation of every text in
+// testdata/courses and the cmrc2018 set, in the Analyzer's terms with
+// sub-words and in gse's own segmentation.
 func TestBuildDictMatchesGse(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads the dictionary twice (3 s)")
@@ -112,9 +117,9 @@ func TestBuildDictMatchesGse(t *testing.T) {
 		if err != nil || v < 0 || v >= md.NumTokens() {
 			t.Errorf("token %q: not in buildDict's dictionary (%v)", key, err)
 			bad++
-		} else if mt := &md.Tokens[v]; mt.Text() != key || mt.Freq() != st.Freq() || mt.Pos() != st.Pos() || subSegments(mt) != subSegments(st) {
+		} else if mt := &md.Tokens[v]; mt.Text() != key || mt.Freq() != st.Freq() || mt.Pos() != st.Pos() || subSegments(an.subs, mt) != subSegments(nil, st) {
 			t.Errorf("token %q: stock %v %q %s, buildDict %q %v %q %s",
-				key, st.Freq(), st.Pos(), subSegments(st), mt.Text(), mt.Freq(), mt.Pos(), subSegments(mt))
+				key, st.Freq(), st.Pos(), subSegments(nil, st), mt.Text(), mt.Freq(), mt.Pos(), subSegments(an.subs, mt))
 			bad++
 		}
 		if bad >= 10 {
@@ -122,8 +127,12 @@ func TestBuildDictMatchesGse(t *testing.T) {
 		}
 	}
 
+	if an.subs == nil {
+		t.Fatal("NewAnalyzer made no sub-segment table: gseToken no longer mirrors gse.Token")
+	}
 	stockAn := *an
 	stockAn.seg = *stock
+	stockAn.subs = nil // the stock tokens' own sub-segments
 	texts := segTexts(t)
 	// Both segmenters and analyzers are safe for concurrent use: compare
 	// on all cores.
@@ -134,11 +143,16 @@ func TestBuildDictMatchesGse(t *testing.T) {
 		wg.Go(func() {
 			for i := w; i < len(texts) && failed.Load() < 5; i += workers {
 				s, b := texts[i], []byte(texts[i])
-				// Segment, with each word's tree of sub-words.
-				same(t, &failed, "Segment", s, gse.ToString(stock.Segment(b), true), gse.ToString(mine.Segment(b), true))
+				// gse's segmentation (the sub-words are compared through
+				// the Analyzer's Tokens and SubTerms).
+				same(t, &failed, "Segment", s, gse.ToString(stock.Segment(b)), gse.ToString(mine.Segment(b)))
 				same(t, &failed, "Cut(hmm)", s, strings.Join(stock.Cut(s, true), "|"), strings.Join(mine.Cut(s, true), "|"))
 				same(t, &failed, "Tokens", s, tokenString(stockAn.Tokens(s)), tokenString(an.Tokens(s)))
-				same(t, &failed, "QueryTokens", s, tokenString(stockAn.QueryTokens(s)), tokenString(an.QueryTokens(s)))
+				qt := an.QueryTokens(s)
+				same(t, &failed, "QueryTokens", s, tokenString(stockAn.QueryTokens(s)), tokenString(qt))
+				for _, tk := range qt {
+					same(t, &failed, "SubTerms", tk.Term, strings.Join(stockAn.SubTerms(tk.Term), "|"), strings.Join(an.SubTerms(tk.Term), "|"))
+				}
 			}
 		})
 	}
@@ -158,12 +172,13 @@ func same(t *testing.T, failed *atomic.Int32, what, text, stock, mine string) {
 	}
 }
 
-// subSegments is a token's tree of dictionary sub-segments, as text.
-func subSegments(tok *gse.Token) string {
+// subSegments is a token's tree of dictionary sub-segments, as text, read
+// through subs (nil: the tokens' own).
+func subSegments(subs *subTable, tok *gse.Token) string {
 	var b strings.Builder
 	var walk func(*gse.Token)
 	walk = func(tok *gse.Token) {
-		for _, s := range tok.Segments() {
+		for _, s := range subs.of(tok) {
 			b.WriteString("(" + s.Token().Text())
 			walk(s.Token())
 			b.WriteString(")")
@@ -255,57 +270,78 @@ func BenchmarkNewAnalyzer(b *testing.B) {
 	})
 }
 
-// TestCalcTokenMatchesGse checks calcToken against gse's CalcToken on the
-// same dictionary, field by field: every token's distance, and its
-// sub-segments (the same dictionary tokens, by pointer, at the same byte
-// offsets). On a small text with kana, Latin and one-character words, and
-// (without -short) on the whole zh_s.
-func TestCalcTokenMatchesGse(t *testing.T) {
+// TestSubTableMatchesCalcToken checks buildDict's distances and its table of
+// sub-segments against gse's CalcToken on the same dictionary, field by
+// field: every token's distance, and its sub-segments (the same dictionary
+// tokens, by pointer, at the same byte offsets), the table read from two
+// goroutines at once. On a small text with kana, Latin and one-character
+// words, and (without -short) on the whole zh_s.
+func TestSubTableMatchesCalcToken(t *testing.T) {
 	if !tokenLayoutOK() {
-		t.Fatal("gseToken no longer mirrors gse.Token (another gse version?): calcToken falls back to gse's one-core CalcToken")
+		t.Fatal("gseToken no longer mirrors gse.Token (another gse version?): buildDict falls back to gse's one-core CalcToken")
 	}
 	texts := map[string]string{"small": "价格 100 n\n价格战 20 n\n战 30 n\n客户经理 40 n\n客户 50 n\n经理 60 n\n" +
 		"カタカナ 5 n\nカ 7 n\nタ 7 n\nカタ 3 n\nabc 12 eng\nab 4 eng\n一 900 m\n一一 9 m\n一一一 2 m\n"}
 	if !testing.Short() {
 		texts["zh_s"] = gseZhS
 	}
+	type calc struct {
+		distance float32
+		segments []gse.Segment // copies: gse's CalcToken allocates anew
+	}
+	record := func(seg *gse.Segmenter, subs *subTable, workers int) []calc {
+		toks := seg.Dict.Tokens
+		out := make([]calc, len(toks))
+		var wg sync.WaitGroup
+		for w := range workers { // each token read by every worker
+			wg.Go(func() {
+				for j := range toks {
+					i := (j + w*len(toks)/workers) % len(toks) // starting apart
+					var segs []gse.Segment
+					for _, s := range subs.of(&toks[i]) {
+						segs = append(segs, *s)
+					}
+					if w == 0 {
+						out[i] = calc{distance: mirrorTokens(seg.Dict)[i].distance, segments: segs}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return out
+	}
 	for name, text := range texts {
 		t.Run(name, func(t *testing.T) {
 			seg := &gse.Segmenter{SkipLog: true}
-			buildDictRanges(seg, text, 4, 1) // calcToken on two goroutines
-			type calc struct {
-				distance float32
-				segments []gse.Segment // copies: gse's CalcToken allocates anew
+			subs := buildDictRanges(seg, text, 4, 1)
+			if subs == nil {
+				t.Fatal("no sub-segment table")
 			}
-			record := func() []calc {
-				toks := unsafe.Slice((*gseToken)(unsafe.Pointer(unsafe.SliceData(seg.Dict.Tokens))), len(seg.Dict.Tokens))
-				out := make([]calc, len(toks))
-				for i := range toks {
-					out[i].distance = toks[i].distance
-					out[i].segments = make([]gse.Segment, 0) // non-nil, as both leave them
-					for _, s := range toks[i].segments {
-						out[i].segments = append(out[i].segments, *s)
-					}
-					if toks[i].segments == nil {
-						out[i].segments = nil
-					}
+			for i := range seg.Dict.Tokens {
+				if n := len(seg.Dict.Tokens[i].Segments()); n > 0 {
+					t.Fatalf("token %q has %d sub-segments of its own: buildDict computed them at load", seg.Dict.Tokens[i].Text(), n)
 				}
-				return out
 			}
-			mine := record()
+			mine := record(seg, subs, 2)
+			for i := range seg.Dict.Tokens { // computed once, then kept
+				tok := &seg.Dict.Tokens[i]
+				if a, b := subs.of(tok), subs.of(tok); len(a) > 0 && &a[0] != &b[0] {
+					t.Fatalf("token %q: its sub-segments were computed again", tok.Text())
+				}
+			}
 			seg.CalcToken()
-			stock := record()
-			subs := 0
+			stock := record(seg, nil, 1)
+			subsegs := 0
 			for i := range stock {
 				if !reflect.DeepEqual(mine[i], stock[i]) {
-					t.Fatalf("token %q: calcToken %+v, gse's CalcToken %+v", seg.Dict.Tokens[i].Text(), mine[i], stock[i])
+					t.Fatalf("token %q: buildDict %+v, gse's CalcToken %+v", seg.Dict.Tokens[i].Text(), mine[i], stock[i])
 				}
-				subs += len(stock[i].segments)
+				subsegs += len(stock[i].segments)
 			}
-			if subs == 0 {
+			if subsegs == 0 {
 				t.Fatal("no token has sub-segments: the comparison tested nothing")
 			}
-			t.Logf("%d tokens, %d sub-segments alike", len(stock), subs)
+			t.Logf("%d tokens, %d sub-segments alike", len(stock), subsegs)
 		})
 	}
 }
