@@ -20,7 +20,9 @@ import (
 // cmdBench is a load test: it drives a running server with the queries of an
 // eval set from several clients for a fixed time, then does the same with bare
 // health checks (a gRPC round trip that does no work), and prints throughput
-// and latency percentiles for both. With -ingest, a third phase searches the
+// and latency percentiles for both, and the median of the time the server
+// reports for its own search (SearchResponse.took): the rest of a call's time
+// is the call. With -ingest, a third phase searches the
 // same way while files are ingested through the server, until they are done:
 // search latency under writes.
 func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
@@ -65,13 +67,13 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 	for i, q := range set {
 		texts[i] = q.Text
 	}
-	search := func(ctx context.Context, client retrievalv1.RetrievalServiceClient, _ healthpb.HealthClient, i int) error {
-		_, err := client.Search(ctx, &retrievalv1.SearchRequest{Collection: c.collection, Query: texts[i%len(texts)], TopK: int32(*k)})
-		return err
+	search := func(ctx context.Context, client retrievalv1.RetrievalServiceClient, _ healthpb.HealthClient, i int) (time.Duration, error) {
+		resp, err := client.Search(ctx, &retrievalv1.SearchRequest{Collection: c.collection, Query: texts[i%len(texts)], TopK: int32(*k)})
+		return resp.GetTook().AsDuration(), err
 	}
-	ping := func(ctx context.Context, _ retrievalv1.RetrievalServiceClient, h healthpb.HealthClient, _ int) error {
+	ping := func(ctx context.Context, _ retrievalv1.RetrievalServiceClient, h healthpb.HealthClient, _ int) (time.Duration, error) {
 		_, err := h.Check(ctx, &healthpb.HealthCheckRequest{})
-		return err
+		return 0, err
 	}
 	fmt.Fprintf(env.stdout, "bench %s, collection %q, %d queries, concurrency %d, %s per phase after %s of warm-up\n", c.addr, c.collection, len(texts), *concurrency, *duration, *warmup)
 	if *warmup > 0 {
@@ -79,8 +81,9 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 			return fmt.Errorf("bench warm-up: %w", err)
 		}
 	}
-	fmt.Fprintf(env.stdout, "%-13s %9s %7s %9s %9s %9s %9s\n", "phase", "requests", "errors", "qps", "p50 ms", "p95 ms", "p99 ms")
+	fmt.Fprintf(env.stdout, "%-13s %9s %7s %9s %9s %9s %9s %12s\n", "phase", "requests", "errors", "qps", "p50 ms", "p95 ms", "p99 ms", "server p50")
 	var p50 [2]float64
+	var server float64
 	for i, phase := range []struct {
 		name string
 		call benchCall
@@ -89,14 +92,21 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", phase.name, err)
 		}
-		fmt.Fprintf(env.stdout, "%-13s %9d %7d %9.0f %9.3f %9.3f %9.3f\n", phase.name, r.requests, r.errors, r.qps, r.p[0], r.p[1], r.p[2])
+		r.print(env, phase.name)
 		p50[i] = r.p[0]
+		if i == 0 {
+			server = r.server
+		}
 		if r.firstErr != nil {
 			fmt.Fprintf(env.stderr, "bench %s: first error: %v\n", phase.name, r.firstErr)
 		}
 	}
 	if p50[1] > 0 {
-		fmt.Fprintf(env.stdout, "search p50 / bare gRPC round trip p50 = %.2f\n", p50[0]/p50[1])
+		fmt.Fprintf(env.stdout, "search p50 / bare gRPC round trip p50 = %.2f", p50[0]/p50[1])
+		if server >= 0 {
+			fmt.Fprintf(env.stdout, "; the server's own search p50 %.3f ms, the rest %.3f ms = %.2f round trips", server, p50[0]-server, (p50[0]-server)/p50[1])
+		}
+		fmt.Fprintln(env.stdout)
 	}
 	if *ingestPath != "" {
 		return benchUnderIngest(ctx, env, c.addr, *concurrency, search, *ingestPath, *ingestColl)
@@ -135,7 +145,7 @@ func benchUnderIngest(ctx context.Context, env *cmdEnv, addr string, n int, sear
 	if err != nil {
 		return fmt.Errorf("bench search+ingest: %w", err)
 	}
-	fmt.Fprintf(env.stdout, "%-13s %9d %7d %9.0f %9.3f %9.3f %9.3f\n", "search+ingest", r.requests, r.errors, r.qps, r.p[0], r.p[1], r.p[2])
+	r.print(env, "search+ingest")
 	var text int64
 	for _, f := range rep.Formats {
 		text += f.TextBytes
@@ -163,13 +173,25 @@ func loadQueries(path string) ([]evalQuery, error) {
 // errNoRequest is runBench's error when no call completed in the phase.
 var errNoRequest = errors.New("no request completed")
 
-type benchCall func(ctx context.Context, c retrievalv1.RetrievalServiceClient, h healthpb.HealthClient, i int) error
+// benchCall makes call i; it returns the time the server reports it took,
+// if it reports one (0 if not).
+type benchCall func(ctx context.Context, c retrievalv1.RetrievalServiceClient, h healthpb.HealthClient, i int) (time.Duration, error)
 
 type benchResult struct {
 	requests, errors int
 	qps              float64
 	p                [3]float64 // p50, p95, p99 in ms
+	server           float64    // p50 of the times the server reported, in ms; -1 when none did
 	firstErr         error
+}
+
+// print writes the phase's line of the table.
+func (r benchResult) print(env *cmdEnv, phase string) {
+	server := "-"
+	if r.server >= 0 {
+		server = fmt.Sprintf("%.3f", r.server)
+	}
+	fmt.Fprintf(env.stdout, "%-13s %9d %7d %9.0f %9.3f %9.3f %9.3f %12s\n", phase, r.requests, r.errors, r.qps, r.p[0], r.p[1], r.p[2], server)
 }
 
 // runBench runs call from n clients until d has passed; every loop is bounded
@@ -179,7 +201,7 @@ func runBench(ctx context.Context, addr string, n int, d time.Duration, call ben
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	var mu sync.Mutex
-	var lat []time.Duration
+	var lat, server []time.Duration
 	var res benchResult
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -193,12 +215,12 @@ func runBench(ctx context.Context, addr string, n int, d time.Duration, call ben
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var mine []time.Duration
+			var mine, mineServer []time.Duration
 			errs := 0
 			var first error
 			for i := w; ctx.Err() == nil; i += n {
 				t0 := time.Now()
-				err := call(ctx, client, h, i)
+				took, err := call(ctx, client, h, i)
 				if ctx.Err() != nil || !time.Now().Before(deadline) {
 					break // the phase ended during this call: do not count it
 				}
@@ -210,9 +232,13 @@ func runBench(ctx context.Context, addr string, n int, d time.Duration, call ben
 					continue
 				}
 				mine = append(mine, time.Since(t0))
+				if took > 0 {
+					mineServer = append(mineServer, took)
+				}
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
+			server = append(server, mineServer...)
 			res.errors += errs
 			if res.firstErr == nil {
 				res.firstErr = first
@@ -229,9 +255,15 @@ func runBench(ctx context.Context, addr string, n int, d time.Duration, call ben
 		}
 		return res, errNoRequest
 	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	slices.Sort(lat)
 	for i, q := range []float64{0.50, 0.95, 0.99} {
-		res.p[i] = float64(lat[min(len(lat)-1, int(q*float64(len(lat))))].Microseconds()) / 1000
+		res.p[i] = ms(lat[min(len(lat)-1, int(q*float64(len(lat))))])
+	}
+	res.server = -1
+	if len(server) > 0 {
+		slices.Sort(server)
+		res.server = ms(server[len(server)/2])
 	}
 	res.qps = float64(len(lat)) / elapsed.Seconds()
 	return res, nil

@@ -497,13 +497,23 @@ func TestBenchCommand(t *testing.T) {
 		t.Fatalf("bench: %v\n%s", err, errOut.String())
 	}
 	var requests, errs int
+	var qps, p50, p95, p99, server float64
+	pingServer := ""
 	for _, line := range strings.Split(out.String(), "\n") {
-		if strings.HasPrefix(line, "search ") {
-			fmt.Sscanf(strings.TrimPrefix(line, "search"), "%d %d", &requests, &errs)
+		if rest, ok := strings.CutPrefix(line, "search "); ok {
+			fmt.Sscanf(rest, "%d %d %f %f %f %f %f", &requests, &errs, &qps, &p50, &p95, &p99, &server)
+		}
+		if f := strings.Fields(line); len(f) == 8 && f[0] == "grpc-ping" {
+			pingServer = f[7]
 		}
 	}
-	if requests == 0 || errs != 0 || !strings.Contains(out.String(), "grpc-ping") {
-		t.Errorf("bench output:\n%s\nwant search requests > 0 with no errors, and a grpc-ping phase", out.String())
+	if requests == 0 || errs != 0 || pingServer != "-" {
+		t.Errorf("bench output:\n%s\nwant search requests > 0 with no errors, and a grpc-ping phase without a server time", out.String())
+	}
+	// Every search's own time is within its call's, so their medians are
+	// in that order too.
+	if server <= 0 || server > p50 || !strings.Contains(out.String(), "the server's own search p50") {
+		t.Errorf("bench output:\n%s\nwant the server's own search p50 (%v) above 0 and at most the call's p50 (%v), and in the summary", out.String(), server, p50)
 	}
 	if err := runT(t, []string{"bench", "-addr", lis.Addr().String(), "-concurrency", "0"}, envOf(nil), &out, &errOut); err == nil || !strings.Contains(err.Error(), "-concurrency") {
 		t.Errorf("bench -concurrency 0 = %v, want an error naming -concurrency", err)
