@@ -391,3 +391,37 @@ func TestUpgradeOldStore(t *testing.T) {
 		t.Errorf("after the upgrade, a reopen queued %d chunks", pending)
 	}
 }
+
+// TestOpenNamesCorruptDocumentRecord: a document record that does not
+// decode fails the open with an error naming it, with more records after it
+// than the graph loader holds in flight (its pipeline must drain, not
+// stall).
+func TestOpenNamesCorruptDocumentRecord(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, testAnalyzer(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	var docs []Document
+	for i := range 1500 {
+		docs = append(docs, doc(fmt.Sprintf("d%04d", i), "价格异议", fmt.Sprintf("客户第%d次说价格太贵，先认同再给方案。", i)))
+	}
+	if _, err := s.Upsert(ctx, "c", docs); err != nil {
+		t.Fatal(err)
+	}
+	bad := docKey("c", "d0100")
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(bad, []byte(`{"id": "d0100", "chunks": [`)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(ctx, dir, testAnalyzer(t), Options{})
+	if err == nil || !strings.Contains(err.Error(), string(bad)) {
+		t.Fatalf("open with a corrupt record = %v, want an error naming %q", err, bad)
+	}
+}
