@@ -399,13 +399,7 @@ func TestUpgradeOldStore(t *testing.T) {
 func TestOpenNamesCorruptDocumentRecord(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir, testAnalyzer(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithCollection(t, dir, "c")
 	var docs []Document
 	for i := range 1500 {
 		docs = append(docs, doc(fmt.Sprintf("d%04d", i), "价格异议", fmt.Sprintf("客户第%d次说价格太贵，先认同再给方案。", i)))
@@ -420,7 +414,7 @@ func TestOpenNamesCorruptDocumentRecord(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(ctx, dir, testAnalyzer(t), Options{})
+	_, err := Open(ctx, dir, testAnalyzer(t), Options{})
 	if err == nil || !strings.Contains(err.Error(), string(bad)) {
 		t.Fatalf("open with a corrupt record = %v, want an error naming %q", err, bad)
 	}

@@ -393,13 +393,7 @@ func TestReplaceLexiconBadInput(t *testing.T) {
 func TestReindexResumesAfterCrash(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir, testAnalyzer(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithCollection(t, dir, "c")
 	if _, err := s.Upsert(ctx, "c", slices.Clone(lexDocs)); err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,20 @@ func openTestStore(t testing.TB, dir string) *Store {
 	return s
 }
 
+// openWithCollection opens a store in dir and creates collection c in it;
+// the test closes it.
+func openWithCollection(t testing.TB, dir, c string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dir, testAnalyzer(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateCollection(context.Background(), DefaultCollection(c)); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // doc builds a document with one chunk per section text.
 func doc(id, title string, sections ...string) Document {
 	d := Document{ID: id, Title: title}
@@ -449,13 +463,7 @@ func TestCollectionIsolation(t *testing.T) {
 func TestRecovery(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir, testAnalyzer(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithCollection(t, dir, "c")
 	if _, err := s.Upsert(ctx, "c", fixture[:2]); err != nil {
 		t.Fatal(err)
 	}
