@@ -179,31 +179,74 @@ func (a *Analyzer) isNormal(s string) bool {
 type Normalized struct {
 	// Text is the normalised text.
 	Text string
-	// orig[i] is the byte offset in the original text of the rune that produced
-	// byte i of Text; orig[len(Text)] is the original length. nil means the
-	// identity: the text was already normal.
-	orig []int
+	// shifts map Text's runes back to the original text: the rune at byte p
+	// of Text came from the original rune at byte p + delta of the last shift
+	// at or before p. A shift starts wherever that difference changes (after
+	// a full-width comma, at each rune of a character that normalises to
+	// several), so Chinese text needs one every few dozen bytes, where a
+	// byte-by-byte map took 8 bytes a byte, and highlighting 100 hits missed
+	// the CPU caches on it. nil means the identity: the text was already
+	// normal.
+	shifts []shift
+	// origLen is the original text's length (when shifts is set).
+	origLen int
 }
 
-// Orig maps a byte offset in the normalised text to one in the original text.
+// shift is where the offset from Text back to the original changes.
+type shift struct{ at, delta int }
+
+// Orig maps a byte offset in the normalised text to one in the original text:
+// the start of the original rune that produced the byte (every byte of a rune
+// maps to it), and the original length for len(Text) and beyond.
 func (n Normalized) Orig(i int) int {
 	if i < 0 {
 		return 0
 	}
-	if n.orig == nil {
-		if i >= len(n.Text) {
+	if i >= len(n.Text) {
+		if n.shifts == nil {
 			return len(n.Text)
 		}
-		for i > 0 && !utf8.RuneStart(n.Text[i]) {
-			i-- // like the map: every byte of a rune maps to the rune's start
-		}
+		return n.origLen
+	}
+	for i > 0 && !utf8.RuneStart(n.Text[i]) {
+		i-- // every byte of a rune maps to the rune's start
+	}
+	if n.shifts == nil {
 		return i
 	}
-	if i >= len(n.orig) {
-		return n.orig[len(n.orig)-1]
+	// The last shift at or before i; the first is at 0.
+	lo, hi := 0, len(n.shifts)
+	for hi-lo > 1 {
+		m := int(uint(lo+hi) >> 1)
+		if n.shifts[m].at <= i {
+			lo = m
+		} else {
+			hi = m
+		}
 	}
-	return n.orig[i]
+	return i + n.shifts[lo].delta
 }
+
+// newNormalized is text with its byte map to the original text (orig[i]: the
+// original offset of the rune that produced byte i; orig[len(text)]: the
+// original length), kept as shifts.
+func newNormalized(text string, orig []int) Normalized {
+	n := Normalized{Text: text, origLen: orig[len(orig)-1], shifts: []shift{}}
+	for p := 0; p < len(text); {
+		_, size := utf8.DecodeRuneInString(text[p:])
+		if d := orig[p] - p; len(n.shifts) == 0 || n.shifts[len(n.shifts)-1].delta != d {
+			n.shifts = append(n.shifts, shift{at: p, delta: d})
+		}
+		p += size
+	}
+	if len(n.shifts) == 0 { // empty text
+		n.shifts = append(n.shifts, shift{})
+	}
+	return n
+}
+
+// memBytes is about the memory n holds beyond its text.
+func (n Normalized) memBytes() int { return 16 * len(n.shifts) }
 
 // Normalize applies NFKC (full-width → half-width), lower case and traditional →
 // simplified conversion, keeping a byte map to the original text so that
@@ -217,6 +260,11 @@ func (a *Analyzer) Normalize(s string) Normalized {
 
 // normalizeSlow is Normalize rune by rune, building the byte map.
 func (a *Analyzer) normalizeSlow(s string) Normalized {
+	return newNormalized(a.normalizeMap(s))
+}
+
+// normalizeMap is normalizeSlow's text and byte map (see newNormalized).
+func (a *Analyzer) normalizeMap(s string) (string, []int) {
 	var b strings.Builder
 	b.Grow(len(s))
 	orig := make([]int, 0, len(s)+1)
@@ -248,8 +296,7 @@ func (a *Analyzer) normalizeSlow(s string) Normalized {
 		i += size
 	}
 	orig = append(orig, len(s))
-	text, orig := a.toSimplified(b.String(), orig)
-	return Normalized{Text: text, orig: orig}
+	return a.toSimplified(b.String(), orig)
 }
 
 // toSimplified converts traditional characters. OpenCC converts phrase by phrase;

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -157,4 +158,47 @@ func TestNormalizeFastPath(t *testing.T) {
 	if !a.isNormal("客户说价格太贵时先确认预算。ppr-9087 「引号」") {
 		t.Error("ordinary simplified text does not take the fast path")
 	}
+}
+
+// TestNormalizedShiftsMatchByteMap checks Orig, kept as shifts, against the
+// byte-by-byte map normalisation builds, at every offset (and before and
+// past the ends): on every text of testdata and cmrc2018, and on random
+// texts of full-width characters, traditional characters, characters that
+// normalise to several, capitals, emoji and invalid bytes.
+func TestNormalizedShiftsMatchByteMap(t *testing.T) {
+	an := testAnalyzer(t)
+	texts := segTexts(t)
+	alphabet := []string{"价", "格", "，", "。", "Ａ", "ｂ", "１", "A", "z", "9", " ", "價", "錢", "說", "㍿", "①", "ｶ", "😀", "\xff", "\xe4\xbd", "-", "\n"}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 3000 {
+		var b strings.Builder
+		for range r.IntN(40) {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		texts = append(texts, b.String())
+	}
+	changed := 0
+	for _, s := range texts {
+		text, orig := an.normalizeMap(s)
+		n := an.Normalize(s)
+		if n.Text != text {
+			t.Fatalf("Normalize(%q).Text = %q, the map's text %q", s, n.Text, text)
+		}
+		if n.shifts != nil {
+			changed++
+		}
+		for i := -2; i <= len(text)+2; i++ {
+			want := 0
+			if i >= 0 {
+				want = orig[min(i, len(orig)-1)]
+			}
+			if got := n.Orig(i); got != want {
+				t.Fatalf("Normalize(%q).Orig(%d) = %d, want %d (text %q)", s, i, got, want, text)
+			}
+		}
+	}
+	if changed < len(texts)/2 {
+		t.Fatalf("only %d of %d texts changed in normalisation: the shifts were hardly tested", changed, len(texts))
+	}
+	t.Logf("%d texts, %d changed by normalisation", len(texts), changed)
 }

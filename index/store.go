@@ -128,7 +128,7 @@ func Open(ctx context.Context, dir string, an *Analyzer, opts Options) (*Store, 
 		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	cache, err := ristretto.NewCache(&ristretto.Config[string, *cachedChunk]{NumCounters: 200_000, MaxCost: chunkCacheBytes, BufferItems: 64})
+	cache, err := ristretto.NewCache(&ristretto.Config[string, *cachedChunk]{NumCounters: 200_000, MaxCost: chunkCacheBytes, BufferItems: 1024})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: chunk cache: %w", err), db.Close())
 	}
@@ -820,7 +820,7 @@ func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([
 					continue // replaced since the search read the index
 				}
 				cc := &cachedChunk{c: c, norm: s.an.Normalize(c.Text)}
-				s.chunks.Set(collection+"\x00"+h.version, cc, int64(2*len(c.Text)+8*len(cc.norm.orig)+128))
+				s.chunks.Set(collection+"\x00"+h.version, cc, int64(2*len(c.Text)+cc.norm.memBytes()+128))
 				found[i] = cc
 			}
 			return nil
