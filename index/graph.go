@@ -101,8 +101,12 @@ type headWord struct {
 }
 
 type kwNode struct {
+	term   string
 	chunks map[*gChunk]float64 // edge weights
-	co     map[string]int32    // co-occurrence counts with other keywords
+	// co counts the chunks the keyword shares with each other keyword (by
+	// node: a pointer hashes faster than a word, and a keyword's node lives
+	// as long as any chunk has it, so as long as any count with it).
+	co map[*kwNode]int32
 	nbrs   atomic.Pointer[versioned[nbr]]
 	top    atomic.Pointer[versioned[edge]]
 }
@@ -254,16 +258,20 @@ func (g *graph) linkChunk(c *gChunk, secTerms map[string]map[string]float64) {
 	}
 	sec.chunks = append(sec.chunks, c)
 	c.sec = sec
+	nodes := make([]*kwNode, len(c.kws))
 	for i, k := range c.kws {
 		n := g.kws[k.Term]
 		if n == nil {
-			n = &kwNode{chunks: map[*gChunk]float64{}, co: map[string]int32{}}
+			n = &kwNode{term: k.Term, chunks: map[*gChunk]float64{}, co: map[*kwNode]int32{}}
 			g.kws[k.Term] = n
 		}
 		n.chunks[c] = k.Weight
-		for j, o := range c.kws {
+		nodes[i] = n
+	}
+	for i, n := range nodes {
+		for j, o := range nodes {
 			if i != j {
-				n.co[o.Term]++
+				n.co[o]++
 			}
 		}
 	}
@@ -290,21 +298,26 @@ func (g *graph) unlinkChunk(c *gChunk) {
 			}
 		}
 	}
+	// The nodes first: a node goes when its last chunk does, and its
+	// counts with the others are still to be decreased.
+	nodes := make([]*kwNode, len(c.kws))
 	for i, k := range c.kws {
-		n := g.kws[k.Term]
+		nodes[i] = g.kws[k.Term]
+	}
+	for i, n := range nodes {
 		if n == nil {
 			continue
 		}
 		delete(n.chunks, c)
-		for j, o := range c.kws {
-			if i != j {
-				if n.co[o.Term]--; n.co[o.Term] <= 0 {
-					delete(n.co, o.Term)
+		for j, o := range nodes {
+			if i != j && o != nil {
+				if n.co[o]--; n.co[o] <= 0 {
+					delete(n.co, o)
 				}
 			}
 		}
 		if len(n.chunks) == 0 {
-			delete(g.kws, k.Term)
+			delete(g.kws, n.term)
 		}
 	}
 }
@@ -612,17 +625,13 @@ func (g *graph) neighbours(term string) []nbr {
 	}
 	dfA := float64(len(n.chunks))
 	var list []nbr
-	for o, c := range n.co {
+	for on, c := range n.co {
 		if c < minCo {
-			continue
-		}
-		on := g.kws[o]
-		if on == nil {
 			continue
 		}
 		pmi := math.Log(float64(c) * N / (dfA * float64(len(on.chunks))))
 		if pmi > 0 {
-			list = append(list, nbr{o, pmi})
+			list = append(list, nbr{on.term, pmi})
 		}
 	}
 	slices.SortFunc(list, func(a, b nbr) int {
@@ -746,7 +755,7 @@ func (g *graph) canonical() string {
 			edges = append(edges, fmt.Sprintf("%s=%.3f", ch.id, w))
 		}
 		for o, cnt := range n.co {
-			co = append(co, fmt.Sprintf("%s=%d", o, cnt))
+			co = append(co, fmt.Sprintf("%s=%d", o.term, cnt))
 		}
 		slices.Sort(edges)
 		slices.Sort(co)
