@@ -106,9 +106,9 @@ type kwNode struct {
 	// co counts the chunks the keyword shares with each other keyword (by
 	// node: a pointer hashes faster than a word, and a keyword's node lives
 	// as long as any chunk has it, so as long as any count with it).
-	co map[*kwNode]int32
-	nbrs   atomic.Pointer[versioned[nbr]]
-	top    atomic.Pointer[versioned[edge]]
+	co   map[*kwNode]int32
+	nbrs atomic.Pointer[versioned[nbr]]
+	top  atomic.Pointer[versioned[edge]]
 }
 
 // versioned is a list derived from the graph, cached for one graph version.
