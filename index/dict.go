@@ -26,7 +26,7 @@ import (
 var gseZhS string
 
 // buildDict loads a gse dictionary text into seg, as seg.LoadDictStr(text)
-// does, in about 40% of the time, and returns the table of the tokens'
+// does, in about a third of the time, and returns the table of the tokens
 // sub-segments. LoadDictStr parses the lines one by one, inserts them in
 // file order into the double-array trie, then has CalcToken compute every
 // token's distance and sub-segmentation. Here inserting is in key order,
