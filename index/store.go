@@ -791,9 +791,9 @@ type cachedChunk struct {
 // texts (see Analyzer.Normalize), in order, dropping the hits whose chunk is
 // gone: while a document is rewritten, bleve can still list a chunk that
 // Badger has just replaced. Chunk versions are immutable, so they are served
-// from a cache, normalised once, when they can be; callers must not modify the
-// returned chunks' slices.
-func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([]Hit, []Chunk, []Normalized, error) {
+// from a cache, normalised once, when they can be; the returned chunks are
+// the cache's, and callers must not modify them.
+func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([]Hit, []*Chunk, []Normalized, error) {
 	found := make([]*cachedChunk, len(hits))
 	missing := false
 	for i, h := range hits {
@@ -830,11 +830,11 @@ func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([
 		}
 	}
 	keptHits := make([]Hit, 0, len(hits))
-	out := make([]Chunk, 0, len(hits))
+	out := make([]*Chunk, 0, len(hits))
 	norms := make([]Normalized, 0, len(hits))
 	for i, cc := range found {
 		if cc != nil {
-			keptHits, out, norms = append(keptHits, hits[i]), append(out, cc.c), append(norms, cc.norm)
+			keptHits, out, norms = append(keptHits, hits[i]), append(out, &cc.c), append(norms, cc.norm)
 		}
 	}
 	return keptHits, out, norms, nil

@@ -266,6 +266,12 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 	}
 	docs := map[string]index.Document{} // for section context
 	out := make([]Hit, len(hits))
+	n := 0
+	for _, h := range hits {
+		n += len(h.Matched)
+	}
+	// All hits' evidence lists, one after the other.
+	matched := make([]string, 0, 2*n)
 	j := 0 // HitChunks keeps hits in order, dropping those gone: find each one's evidence
 	for i, h := range hits {
 		for all[j].ChunkID != h.ChunkID {
@@ -274,19 +280,25 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 		c := chunks[i]
 		// Evidence: the words that matched; bigrams only when no word did.
 		// A text is listed once.
-		var all, strong []string
+		start := len(matched)
 		for _, m := range h.Matched {
-			if slices.Contains(all, m) {
-				continue
-			}
-			all = append(all, m)
-			if word[m] {
-				strong = append(strong, m)
+			if !slices.Contains(matched[start:], m) {
+				matched = append(matched, m)
 			}
 		}
-		h.Matched = all
-		if len(strong) > 0 {
+		all := matched[start:len(matched):len(matched)]
+		start = len(matched)
+		for _, m := range all {
+			if word[m] {
+				matched = append(matched, m)
+			}
+		}
+		h.Matched = nil
+		switch strong := matched[start:len(matched):len(matched)]; {
+		case len(strong) > 0:
 			h.Matched = strong
+		case len(all) > 0:
+			h.Matched = all
 		}
 		out[i] = Hit{
 			ChunkID: h.ChunkID, DocID: c.DocID, Title: c.DocTitle, HeadingPath: c.HeadingPath,
@@ -295,7 +307,7 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 			Evidence: ev[j],
 		}
 		if req.WithContext {
-			out[i].Context, err = s.sectionText(ctx, req.Collection, c, docs)
+			out[i].Context, err = s.sectionText(ctx, req.Collection, *c, docs)
 			if err != nil {
 				return nil, err
 			}
