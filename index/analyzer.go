@@ -6,8 +6,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/blevesearch/bleve/v2/analysis"
-	"github.com/blevesearch/bleve/v2/registry"
 	"github.com/go-ego/gse"
 	"github.com/longbridgeapp/opencc"
 	"golang.org/x/text/unicode/norm"
@@ -542,32 +540,4 @@ func isWordy(t string) bool {
 		}
 	}
 	return false
-}
-
-// TokenizerName is the bleve tokenizer that runs an Analyzer. Only the stock-bleve
-// baseline uses it: zhisou's own index receives terms already analysed.
-const TokenizerName = "zhisou"
-
-// bleve finds tokenizers through a process-wide registry, so this is the one
-// global registration in the project (see STYLE.md §14). The Analyzer itself is
-// passed in the tokenizer's config map, so no analyzer is global.
-func init() {
-	registry.RegisterTokenizer(TokenizerName, func(cfg map[string]any, _ *registry.Cache) (analysis.Tokenizer, error) {
-		a, ok := cfg["analyzer"].(*Analyzer)
-		if !ok || a == nil {
-			return nil, fmt.Errorf("tokenizer %s: config has no *index.Analyzer under \"analyzer\"", TokenizerName)
-		}
-		return bleveTokenizer{a}, nil
-	})
-}
-
-type bleveTokenizer struct{ a *Analyzer }
-
-func (t bleveTokenizer) Tokenize(in []byte) analysis.TokenStream {
-	toks := t.a.Tokens(string(in))
-	out := make(analysis.TokenStream, len(toks))
-	for i, tk := range toks {
-		out[i] = &analysis.Token{Term: []byte(tk.Term), Start: tk.Start, End: tk.End, Position: i + 1, Type: analysis.Ideographic}
-	}
-	return out
 }

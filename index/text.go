@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/whitespace"
 	"github.com/blevesearch/bleve/v2/index/scorch"
@@ -85,7 +86,7 @@ type text struct {
 func textMapping() (*mapping.IndexMappingImpl, error) {
 	im := bleve.NewIndexMapping()
 	// Terms arrive pre-analysed; split on spaces only.
-	if err := im.AddCustomAnalyzer("terms", map[string]any{"type": "custom", "tokenizer": whitespace.Name}); err != nil {
+	if err := im.AddCustomAnalyzer("terms", map[string]any{"type": custom.Name, "tokenizer": whitespace.Name}); err != nil {
 		return nil, err
 	}
 	termField := func() *mapping.FieldMapping {

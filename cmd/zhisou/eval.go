@@ -22,6 +22,7 @@ import (
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/eval"
 	"github.com/zhisou/zhisou/rerank"
 	"github.com/zhisou/zhisou/retrieve"
 )
@@ -448,14 +449,14 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 			return nil, err
 		}
 		defer os.RemoveAll(bdir)
-		b, err := index.NewBaseline(filepath.Join(bdir, "index"), cfg.an)
+		b, err := eval.NewBaseline(filepath.Join(bdir, "index"), cfg.an)
 		if err != nil {
 			return nil, err
 		}
 		defer b.Close()
-		docs := make([]index.BaselineDoc, len(inputs))
+		docs := make([]eval.BaselineDoc, len(inputs))
 		for i, in := range inputs {
-			docs[i] = index.BaselineDoc{ID: in.ID, Title: in.Title, Text: in.Content}
+			docs[i] = eval.BaselineDoc{ID: in.ID, Title: in.Title, Text: in.Content}
 		}
 		start := time.Now()
 		if err := b.Add(docs); err != nil {
