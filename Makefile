@@ -42,8 +42,8 @@ breaking: tools
 	$(BUF) breaking --against '.git#branch=main'
 
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzAnalyze -fuzztime=20s ./index/
-	$(GO) test -run='^$$' -fuzz=FuzzTokensWithLexicon -fuzztime=20s ./index/
+	$(GO) test -run='^$$' -fuzz=FuzzAnalyze -fuzztime=20s ./index/analysis/
+	$(GO) test -run='^$$' -fuzz=FuzzTokensWithLexicon -fuzztime=20s ./index/analysis/
 	$(GO) test -run='^$$' -fuzz=FuzzBuild -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=20s ./ingest/
 	$(GO) test -run='^$$' -fuzz=FuzzHTML -fuzztime=20s ./ingest/
@@ -78,7 +78,7 @@ fuzz-ci:
 CMRC    ?= ../shared/eval/cmrc2018
 LONGSET ?=
 bench:
-	@ZHISOU_BENCH_SET=$(abspath $(CMRC)) $(GO) test -run='^$$' -bench=. -benchmem ./index/ ./retrieve/ > bench.out; \
+	@ZHISOU_BENCH_SET=$(abspath $(CMRC)) $(GO) test -run='^$$' -bench=. -benchmem ./index/... ./retrieve/ > bench.out; \
 	  status=$$?; cat bench.out; if [ $$status -ne 0 ]; then rm -f bench.out; exit $$status; fi
 	@awk '/^BenchmarkBM25\// { split($$1, n, "/"); t[n[2] "/" n[3]] = $$3 } \
 	  END { for (s in t) if (s ~ /pruned/) { e = s; sub(/pruned.*/, "exhaustive", e); sub(/-[0-9]+$$/, "", e); \

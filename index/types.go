@@ -178,7 +178,7 @@ type Chunk struct {
 	// Lens are the chunk's field lengths in terms (title, heading path, body,
 	// bigrams),
 	// filled by the store when it analyses the chunk.
-	Lens [numFields]int `json:"lens"`
+	Lens [NumFields]int `json:"lens"`
 	// Question is set when the chunk is one item of a question bank; Text is
 	// then its readable rendering (see Question.Render), so that BM25 searches
 	// every field.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
 )
 
 // Sink receives documents. *Local writes into a store in this process; the
@@ -485,7 +486,7 @@ func ReadCorpus(r interface{ Read([]byte) (int, error) }, source string) ([]Inpu
 
 // Local is a Sink that writes into a store opened in this process.
 type Local struct {
-	Store *index.Store
+	Store *store.Store
 	Chunk ChunkOptions
 }
 

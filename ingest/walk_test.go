@@ -16,6 +16,8 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/store"
 )
 
 // fakeSink is a Sink that keeps inputs in memory and records what it was
@@ -93,21 +95,21 @@ func (f *fakeSink) DocumentSources(ctx context.Context, collection string) (map[
 	return out, nil
 }
 
-var testAnalyzer = sync.OnceValues(func() (*index.Analyzer, error) {
-	return index.NewAnalyzer(index.AnalyzerOptions{})
+var testAnalyzer = sync.OnceValues(func() (*analysis.Analyzer, error) {
+	return analysis.New(analysis.Options{})
 })
 
 // newStore opens a store in a temporary directory with the collection "c".
 // The analyzer is loaded once per test binary.
-func newStore(t *testing.T) *index.Store {
+func newStore(t *testing.T) *store.Store {
 	t.Helper()
 	an, err := testAnalyzer()
 	if err != nil {
 		t.Fatalf("NewAnalyzer: %v", err)
 	}
-	store, err := index.Open(t.Context(), t.TempDir(), an, index.Options{})
+	store, err := store.Open(t.Context(), t.TempDir(), an, store.Options{})
 	if err != nil {
-		t.Fatalf("index.Open: %v", err)
+		t.Fatalf("store.Open: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := store.Close(); err != nil {

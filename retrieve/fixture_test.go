@@ -7,20 +7,22 @@ import (
 	"testing"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/retrieve"
 )
 
 var (
 	analyzerOnce sync.Once
-	analyzer     *index.Analyzer
+	analyzer     *analysis.Analyzer
 	analyzerErr  error
 )
 
 // testAnalyzer loads the embedded dictionary once per test binary (about 1 s).
-func testAnalyzer(t testing.TB) *index.Analyzer {
+func testAnalyzer(t testing.TB) *analysis.Analyzer {
 	t.Helper()
-	analyzerOnce.Do(func() { analyzer, analyzerErr = index.NewAnalyzer(index.AnalyzerOptions{}) })
+	analyzerOnce.Do(func() { analyzer, analyzerErr = analysis.New(analysis.Options{}) })
 	if analyzerErr != nil {
 		t.Fatal(analyzerErr)
 	}
@@ -135,10 +137,10 @@ var traditional = []source{
 
 // testStore opens a store in a temporary directory with the corpus in
 // collection "c" and the traditional corpus in collection "t".
-func testStore(t testing.TB) *index.Store {
+func testStore(t testing.TB) *store.Store {
 	t.Helper()
 	ctx := t.Context()
-	store, err := index.Open(ctx, t.TempDir(), testAnalyzer(t), index.Options{})
+	store, err := store.Open(ctx, t.TempDir(), testAnalyzer(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

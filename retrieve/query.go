@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
 )
 
 // Term weights. A user's word weighs 1; a dictionary sub-word of a long word
@@ -53,7 +54,7 @@ func (s *Searcher) QueryTermsIn(collection, q string) []index.QueryTerm {
 	return s.queryTerms(v, q)
 }
 
-func (s *Searcher) queryTerms(v *index.Vocab, q string) []index.QueryTerm {
+func (s *Searcher) queryTerms(v *analysis.Vocab, q string) []index.QueryTerm {
 	toks := s.an.QueryTokensIn(v, q)
 	gramText := q
 	if v.HasStopWords() {
@@ -143,8 +144,8 @@ func (s *Searcher) queryTerms(v *index.Vocab, q string) []index.QueryTerm {
 // dropStopWords removes the stop words from a query's tokens, and their
 // characters from the text its bigrams are taken from; a query made only of
 // stop words is left as it is.
-func dropStopWords(v *index.Vocab, toks []index.Token, q string) ([]index.Token, string) {
-	kept := slices.DeleteFunc(slices.Clone(toks), func(tk index.Token) bool { return v.IsStopWord(tk.Term) })
+func dropStopWords(v *analysis.Vocab, toks []analysis.Token, q string) ([]analysis.Token, string) {
+	kept := slices.DeleteFunc(slices.Clone(toks), func(tk analysis.Token) bool { return v.IsStopWord(tk.Term) })
 	if len(kept) == 0 || len(kept) == len(toks) {
 		return toks, q
 	}

@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/store"
 )
 
 // Errors callers branch on; all of them mean the request was bad.
@@ -58,13 +60,13 @@ func (o Options) withDefaults() Options {
 
 // Searcher runs queries against a store. It is safe for concurrent use.
 type Searcher struct {
-	store *index.Store
-	an    *index.Analyzer
+	store *store.Store
+	an    *analysis.Analyzer
 	opts  Options
 }
 
 // New returns a Searcher over store.
-func New(store *index.Store, opts Options) *Searcher {
+func New(store *store.Store, opts Options) *Searcher {
 	return &Searcher{store: store, an: store.Analyzer(), opts: opts.withDefaults()}
 }
 
@@ -193,7 +195,7 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 	t := start
 	terms := s.QueryTermsIn(req.Collection, req.Query)
 	if len(terms) == 0 {
-		return Result{}, fmt.Errorf("%w: no searchable words in %q", ErrEmptyQuery, index.TruncateRunes(req.Query, 40))
+		return Result{}, fmt.Errorf("%w: no searchable words in %q", ErrEmptyQuery, analysis.TruncateRunes(req.Query, 40))
 	}
 	t = stage("analyse", t)
 	k := req.TopK
@@ -327,7 +329,7 @@ func (s *Searcher) Highlights(text string, matched []string) []Span {
 // highlights finds the matched terms in n, the normalisation of text, and maps
 // them back to byte ranges of text: much cheaper than segmenting every hit
 // again.
-func highlights(n index.Normalized, text string, matched []string) []Span {
+func highlights(n analysis.Normalized, text string, matched []string) []Span {
 	if len(matched) == 0 {
 		return nil
 	}
@@ -381,7 +383,7 @@ func (s *Searcher) sectionText(ctx context.Context, collection string, c index.C
 	}
 	if errors.Is(err, index.ErrNotFound) {
 		// Deleted since its chunk was read.
-		return index.TruncateRunes(c.Text, s.opts.MaxContextRunes), nil
+		return analysis.TruncateRunes(c.Text, s.opts.MaxContextRunes), nil
 	}
 	if err != nil {
 		return "", err
@@ -399,7 +401,7 @@ func (s *Searcher) sectionText(ctx context.Context, collection string, c index.C
 	if at < 0 {
 		// The document was rewritten after the chunk was read: the hit's own
 		// text is all the context there is.
-		return index.TruncateRunes(c.Text, s.opts.MaxContextRunes), nil
+		return analysis.TruncateRunes(c.Text, s.opts.MaxContextRunes), nil
 	}
 	// Grow a window of whole chunks around the hit until the bound; each
 	// added chunk costs its length plus the "\n" that joins it.
@@ -421,5 +423,5 @@ func (s *Searcher) sectionText(ctx context.Context, collection string, c index.C
 			break
 		}
 	}
-	return index.TruncateRunes(strings.Join(parts[lo:hi], "\n"), s.opts.MaxContextRunes), nil
+	return analysis.TruncateRunes(strings.Join(parts[lo:hi], "\n"), s.opts.MaxContextRunes), nil
 }

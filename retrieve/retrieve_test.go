@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
 	"github.com/zhisou/zhisou/retrieve"
 )
 
@@ -340,7 +341,7 @@ func TestSearchQuestionWords(t *testing.T) {
 // checkHits checks what every result must satisfy: hits carry their document,
 // title and heading path; scores descend; highlights are sorted, disjoint
 // byte ranges of Text on rune boundaries, each covering a matched term.
-func checkHits(t *testing.T, an *index.Analyzer, query string, hits []retrieve.Hit) {
+func checkHits(t *testing.T, an *analysis.Analyzer, query string, hits []retrieve.Hit) {
 	t.Helper()
 	for i, h := range hits {
 		if h.DocID == "" || !strings.HasPrefix(h.ChunkID, h.DocID+"#") {
@@ -364,7 +365,7 @@ func checkHits(t *testing.T, an *index.Analyzer, query string, hits []retrieve.H
 	}
 }
 
-func checkHighlights(t *testing.T, an *index.Analyzer, query, text string, matched []string, spans []retrieve.Span) {
+func checkHighlights(t *testing.T, an *analysis.Analyzer, query, text string, matched []string, spans []retrieve.Span) {
 	t.Helper()
 	for j, sp := range spans {
 		if sp.Start < 0 || sp.End > len(text) || sp.Start >= sp.End {

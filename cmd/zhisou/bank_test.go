@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/retrieve"
 )
@@ -44,7 +45,7 @@ func TestThousandRowBank(t *testing.T) {
 		t.Fatalf("ReadAll = %v, %v", failed, err)
 	}
 	ctx := context.Background()
-	st, err := index.Open(ctx, t.TempDir(), testAnalyzer(t), index.Options{})
+	st, err := store.Open(ctx, t.TempDir(), testAnalyzer(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 )
@@ -145,7 +146,7 @@ func (g grpcSink) ensureCollection(ctx context.Context, name string) error {
 }
 
 // ensureLocalCollection creates the collection in a store if it is missing.
-func ensureLocalCollection(ctx context.Context, store *index.Store, name string) error {
+func ensureLocalCollection(ctx context.Context, store *store.Store, name string) error {
 	_, err := store.Collection(name)
 	if errors.Is(err, index.ErrNotFound) {
 		err = store.CreateCollection(ctx, index.DefaultCollection(name))

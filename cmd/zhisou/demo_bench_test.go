@@ -7,6 +7,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 	"github.com/zhisou/zhisou/retrieve"
@@ -14,7 +15,7 @@ import (
 
 // loadDemoCourses ingests the demo courses into collection c of st and
 // returns the eval query texts.
-func loadDemoCourses(b testing.TB, st *index.Store, c string) []string {
+func loadDemoCourses(b testing.TB, st *store.Store, c string) []string {
 	ctx := context.Background()
 	if err := st.CreateCollection(ctx, index.DefaultCollection(c)); err != nil {
 		b.Fatal(err)
@@ -50,7 +51,7 @@ func loadDemoCourses(b testing.TB, st *index.Store, c string) []string {
 // the API's response. Compare with 'zhisou bench' to see the gRPC overhead.
 func BenchmarkDemoSearch(b *testing.B) {
 	ctx := context.Background()
-	st, err := index.Open(ctx, b.TempDir(), testAnalyzer(b), index.Options{})
+	st, err := store.Open(ctx, b.TempDir(), testAnalyzer(b), store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

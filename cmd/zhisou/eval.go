@@ -21,6 +21,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/internal/eval"
 	"github.com/zhisou/zhisou/rerank"
@@ -242,7 +244,7 @@ type rankedDoc struct {
 
 type evalConfig struct {
 	set        *evalSet
-	an         *index.Analyzer
+	an         *analysis.Analyzer
 	existing   bool
 	store      string
 	collection string
@@ -318,7 +320,7 @@ func evaluate(ctx context.Context, cfg evalConfig) (*evalResult, error) {
 		defer os.RemoveAll(tmp)
 		storeDir, collection = tmp, "eval"
 	}
-	store, err := index.Open(ctx, storeDir, cfg.an, index.Options{})
+	store, err := store.Open(ctx, storeDir, cfg.an, store.Options{})
 	if err != nil {
 		return nil, err
 	}

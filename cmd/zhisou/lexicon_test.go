@@ -15,18 +15,19 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 	"github.com/zhisou/zhisou/retrieve"
 )
 
 // lexiconServer runs the gRPC server over an in-memory connection and also
 // returns its store, so that a test can wait for background re-indexing.
-func lexiconServer(t *testing.T) (retrievalv1.RetrievalServiceClient, *index.Store) {
+func lexiconServer(t *testing.T) (retrievalv1.RetrievalServiceClient, *store.Store) {
 	c, store, _ := lexiconServerGRPC(t)
 	return c, store
 }
 
-func lexiconServerGRPC(t *testing.T) (retrievalv1.RetrievalServiceClient, *index.Store, *grpc.Server) {
+func lexiconServerGRPC(t *testing.T) (retrievalv1.RetrievalServiceClient, *store.Store, *grpc.Server) {
 	t.Helper()
 	c, _, _, store, gs := serveBufconn(t, retrieve.Options{})
 	return c, store, gs

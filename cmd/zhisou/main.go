@@ -24,7 +24,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/store"
 )
 
 func main() {
@@ -110,7 +111,7 @@ type cmdEnv struct {
 	getenv         func(string) string
 	stdout, stderr io.Writer
 	// an, when set, is used instead of loading the dictionary.
-	an *index.Analyzer
+	an *analysis.Analyzer
 }
 
 // common are the flags shared by the subcommands.
@@ -175,16 +176,16 @@ func (e *cmdEnv) logger(level string) (*slog.Logger, error) {
 }
 
 // loadAnalyzer loads the segmentation dictionary once for the process.
-func (e *cmdEnv) loadAnalyzer(c *common, logger *slog.Logger) (*index.Analyzer, error) {
+func (e *cmdEnv) loadAnalyzer(c *common, logger *slog.Logger) (*analysis.Analyzer, error) {
 	if e.an != nil {
 		return e.an, nil
 	}
 	start := time.Now()
-	var opts index.AnalyzerOptions
+	var opts analysis.Options
 	if c.dict != "" {
 		opts.DictFiles = strings.Split(c.dict, ",")
 	}
-	an, err := index.NewAnalyzer(opts)
+	an, err := analysis.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -193,10 +194,10 @@ func (e *cmdEnv) loadAnalyzer(c *common, logger *slog.Logger) (*index.Analyzer, 
 }
 
 // openStore opens the data directory in this process.
-func (e *cmdEnv) openStore(ctx context.Context, c *common, logger *slog.Logger) (*index.Store, error) {
+func (e *cmdEnv) openStore(ctx context.Context, c *common, logger *slog.Logger) (*store.Store, error) {
 	an, err := e.loadAnalyzer(c, logger)
 	if err != nil {
 		return nil, err
 	}
-	return index.Open(ctx, c.store, an, index.Options{Logger: logger})
+	return store.Open(ctx, c.store, an, store.Options{Logger: logger})
 }

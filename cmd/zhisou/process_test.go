@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 )
 
@@ -115,9 +115,9 @@ func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes; skipped under -short")
 	}
-	store := filepath.Join(t.TempDir(), "store")
+	storeDir := filepath.Join(t.TempDir(), "store")
 	addr := freeAddr(t)
-	srv := startServer(t, store, addr)
+	srv := startServer(t, storeDir, addr)
 	c := client(t, addr)
 	ctx := t.Context()
 	if _, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: "kb"}}); err != nil {
@@ -162,7 +162,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatalf("only %d documents acknowledged before the kill; want at least %d\n%s", len(ackedIDs), killAt*20, srv.stderr.String())
 	}
 
-	srv2 := startServer(t, store, addr)
+	srv2 := startServer(t, storeDir, addr)
 	for _, id := range ackedIDs {
 		d, err := c.GetDocument(ctx, &retrievalv1.GetDocumentRequest{Collection: "kb", DocumentId: id})
 		if err != nil {
@@ -184,7 +184,7 @@ func TestCrashSafety(t *testing.T) {
 	srv2.cmd.Process.Signal(syscall.SIGTERM) // graceful this time
 	<-srv2.done
 
-	s, err := index.Open(ctx, store, testAnalyzer(t), index.Options{})
+	s, err := store.Open(ctx, storeDir, testAnalyzer(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/retrieve"
 )
@@ -113,7 +114,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 }
 
 // loadDemo ingests a folder into the collection when the collection is empty.
-func loadDemo(ctx context.Context, env *cmdEnv, store *index.Store, collection, dir string) error {
+func loadDemo(ctx context.Context, env *cmdEnv, store *store.Store, collection, dir string) error {
 	info, err := store.Collection(collection)
 	if errors.Is(err, index.ErrNotFound) {
 		if err := store.CreateCollection(ctx, index.DefaultCollection(collection)); err != nil {

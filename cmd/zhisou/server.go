@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 	"github.com/zhisou/zhisou/rerank"
@@ -45,7 +46,7 @@ const (
 // convert, call the domain, convert back, and map errors through toStatus.
 type server struct {
 	retrievalv1.UnimplementedRetrievalServiceServer
-	store  *index.Store
+	store  *store.Store
 	search *retrieve.Searcher
 	chunk  ingest.ChunkOptions
 	logger *slog.Logger
@@ -241,7 +242,7 @@ func (s *server) CreateCollection(ctx context.Context, req *retrievalv1.CreateCo
 	return &retrievalv1.CreateCollectionResponse{Collection: collectionToProto(info)}, nil
 }
 
-func collectionToProto(c index.CollectionInfo) *retrievalv1.Collection {
+func collectionToProto(c store.CollectionInfo) *retrievalv1.Collection {
 	return &retrievalv1.Collection{
 		Name: c.Name, Description: c.Description, K1: &c.K1, B: &c.B,
 		FieldWeights:  &retrievalv1.FieldWeights{Title: c.Weights.Title, Heading: c.Weights.Heading, Body: c.Weights.Body},

@@ -29,6 +29,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 	"github.com/zhisou/zhisou/rerank/fakellm"
@@ -37,13 +39,13 @@ import (
 
 var (
 	testAnOnce sync.Once
-	testAn     *index.Analyzer
+	testAn     *analysis.Analyzer
 	testAnErr  error
 )
 
-func testAnalyzer(t testing.TB) *index.Analyzer {
+func testAnalyzer(t testing.TB) *analysis.Analyzer {
 	t.Helper()
-	testAnOnce.Do(func() { testAn, testAnErr = index.NewAnalyzer(index.AnalyzerOptions{}) })
+	testAnOnce.Do(func() { testAn, testAnErr = analysis.New(analysis.Options{}) })
 	if testAnErr != nil {
 		t.Fatal(testAnErr)
 	}
@@ -73,9 +75,9 @@ func testServerOpts(t *testing.T, opts retrieve.Options) (retrievalv1.RetrievalS
 
 // serveBufconn runs the gRPC server on a fresh store over an in-memory
 // connection, stopped when the test ends.
-func serveBufconn(t testing.TB, opts retrieve.Options) (retrievalv1.RetrievalServiceClient, *grpc.ClientConn, *prometheus.Registry, *index.Store, *grpc.Server) {
+func serveBufconn(t testing.TB, opts retrieve.Options) (retrievalv1.RetrievalServiceClient, *grpc.ClientConn, *prometheus.Registry, *store.Store, *grpc.Server) {
 	t.Helper()
-	store, err := index.Open(context.Background(), t.TempDir(), testAnalyzer(t), index.Options{})
+	store, err := store.Open(context.Background(), t.TempDir(), testAnalyzer(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +469,7 @@ func TestServerBadInput(t *testing.T) {
 
 // TestBenchCommand runs the load test briefly against a server on loopback.
 func TestBenchCommand(t *testing.T) {
-	store, err := index.Open(context.Background(), t.TempDir(), testAnalyzer(t), index.Options{})
+	store, err := store.Open(context.Background(), t.TempDir(), testAnalyzer(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,13 +7,12 @@ import (
 	"fmt"
 
 	"github.com/blevesearch/bleve/v2"
-	"github.com/blevesearch/bleve/v2/analysis"
+	bleveanalysis "github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/registry"
 	bindex "github.com/blevesearch/bleve_index_api"
-
-	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
 )
 
 // Baseline is stock bleve used the plain way: a scorch index with
@@ -31,7 +30,7 @@ type BaselineDoc struct {
 
 // NewBaseline creates an empty baseline index in dir (a scorch index on disk,
 // as bleve is normally used).
-func NewBaseline(dir string, an *index.Analyzer) (*Baseline, error) {
+func NewBaseline(dir string, an *analysis.Analyzer) (*Baseline, error) {
 	im := bleve.NewIndexMapping()
 	im.ScoringModel = bindex.BM25Scoring
 	if err := im.AddCustomTokenizer("zh_tok", map[string]any{"type": tokenizerName, "analyzer": an}); err != nil {
@@ -107,7 +106,7 @@ func (b *Baseline) ForceMerge(ctx context.Context) error {
 // Close releases the index.
 func (b *Baseline) Close() error { return b.idx.Close() }
 
-// tokenizerName is the bleve tokenizer that runs an index.Analyzer. Only the
+// tokenizerName is the bleve tokenizer that runs an analysis.Analyzer. Only the
 // baseline uses it: zhisou's own index receives terms already analysed.
 const tokenizerName = "zhisou"
 
@@ -117,22 +116,22 @@ const tokenizerName = "zhisou"
 // The Analyzer itself is passed in the tokenizer's config map, so no analyzer
 // is global.
 func init() {
-	registry.RegisterTokenizer(tokenizerName, func(cfg map[string]any, _ *registry.Cache) (analysis.Tokenizer, error) {
-		a, ok := cfg["analyzer"].(*index.Analyzer)
+	registry.RegisterTokenizer(tokenizerName, func(cfg map[string]any, _ *registry.Cache) (bleveanalysis.Tokenizer, error) {
+		a, ok := cfg["analyzer"].(*analysis.Analyzer)
 		if !ok || a == nil {
-			return nil, fmt.Errorf("tokenizer %s: config has no *index.Analyzer under \"analyzer\"", tokenizerName)
+			return nil, fmt.Errorf("tokenizer %s: config has no *analysis.Analyzer under \"analyzer\"", tokenizerName)
 		}
 		return bleveTokenizer{a}, nil
 	})
 }
 
-type bleveTokenizer struct{ a *index.Analyzer }
+type bleveTokenizer struct{ a *analysis.Analyzer }
 
-func (t bleveTokenizer) Tokenize(in []byte) analysis.TokenStream {
+func (t bleveTokenizer) Tokenize(in []byte) bleveanalysis.TokenStream {
 	toks := t.a.Tokens(string(in))
-	out := make(analysis.TokenStream, len(toks))
+	out := make(bleveanalysis.TokenStream, len(toks))
 	for i, tk := range toks {
-		out[i] = &analysis.Token{Term: []byte(tk.Term), Start: tk.Start, End: tk.End, Position: i + 1, Type: analysis.Ideographic}
+		out[i] = &bleveanalysis.Token{Term: []byte(tk.Term), Start: tk.Start, End: tk.End, Position: i + 1, Type: bleveanalysis.Ideographic}
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"cmp"
@@ -14,85 +14,14 @@ import (
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	bindex "github.com/blevesearch/bleve_index_api"
 
+	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/internal/topk"
 )
-
-// QueryTerm is one analysed query term with its weight (1 for a term the user
-// typed, less for expansions and question words).
-type QueryTerm struct {
-	Term   string
-	Weight float64
-	// Gram marks a character bigram, searched in the bigram field and weighted
-	// by the collection's GramWeight; other terms are words, searched in title,
-	// heading and body.
-	Gram bool
-}
-
-// MaxQueryTerms is the most terms a search scores; later terms are ignored
-// (callers cap their term lists, keeping the ones that matter).
-const MaxQueryTerms = 64
-
-// Filter restricts a search. Zero-valued fields do not restrict; set fields are
-// AND-ed; DocIDs are OR-ed among themselves.
-type Filter struct {
-	DocIDs []string
-	// Metadata requires each key to have exactly this value.
-	Metadata map[string]string
-	// HeadingPrefix keeps chunks whose heading path starts with these parts.
-	HeadingPrefix []string
-}
-
-// IsZero reports whether the filter restricts nothing.
-func (f Filter) IsZero() bool {
-	return len(f.DocIDs) == 0 && len(f.Metadata) == 0 && len(f.HeadingPrefix) == 0
-}
-
-// Hit is a scored chunk.
-type Hit struct {
-	ChunkID string
-	// Score ranks hits: BM25 plus the document evidence.
-	Score float64
-	// BM25 is the chunk's own BM25F (+ bigram) score.
-	BM25 float64
-	// Matched lists the query terms found in the chunk, in query order.
-	Matched []string
-	// Via is the outline or graph evidence of a hit from those sources: the
-	// matched section's heading path, or the keyword path ([seed] or
-	// [seed, neighbour]) through the graph.
-	Via []string
-	// version is the chunk's bleve id (id@hash): the key of an immutable
-	// chunk version, so it can be cached.
-	version string
-	matched uint64
-}
-
-// SearchStats reports the work a search did.
-type SearchStats struct {
-	// Postings is the number of postings scored or skipped over.
-	Postings int
-	// Decoded is the number of postings decoded from bleve into the
-	// snapshot's cache (the pruned search's misses).
-	Decoded int
-	// Exhaustive reports that every posting was scored: the collection's
-	// parameters do not allow pruning, or a term was not cached yet.
-	Exhaustive bool
-	// Candidates is the number of chunks scored: every chunk that matched
-	// a term for the exhaustive search, the chunks that could reach the
-	// pool for the pruned one.
-	Candidates int
-}
-
-// Stats are a collection's corpus statistics, kept in Badger with the data.
-type Stats struct {
-	Docs   int64            `json:"docs"`
-	Chunks int64            `json:"chunks"`
-	SumLen [numFields]int64 `json:"sum_len"`
-}
 
 // bm25Params are the scoring parameters taken from a collection and its stats.
 type bm25Params struct {
 	k1, b   float64
-	weights [numFields]float64
+	weights [index.NumFields]float64
 	n       float64
 	// docWeight is the share of a document's other pooled chunk scores added
 	// to a chunk's score (0: chunks are scored alone).
@@ -100,12 +29,12 @@ type bm25Params struct {
 	// coverWeight scales the idf-weighted query terms that only the
 	// document's other chunks match.
 	coverWeight float64
-	avgLen      [numFields]float64
+	avgLen      [index.NumFields]float64
 }
 
-func newBM25Params(c Collection, st Stats) bm25Params {
-	p := bm25Params{k1: c.K1, b: c.B, weights: [numFields]float64{c.Weights.Title, c.Weights.Heading, c.Weights.Body, 1}, n: float64(st.Chunks), docWeight: c.DocWeight, coverWeight: c.CoverWeight}
-	for f := range numFields {
+func newBM25Params(c index.Collection, st index.Stats) bm25Params {
+	p := bm25Params{k1: c.K1, b: c.B, weights: [index.NumFields]float64{c.Weights.Title, c.Weights.Heading, c.Weights.Body, 1}, n: float64(st.Chunks), docWeight: c.DocWeight, coverWeight: c.CoverWeight}
+	for f := range index.NumFields {
 		if st.Chunks > 0 {
 			p.avgLen[f] = float64(st.SumLen[f]) / float64(st.Chunks)
 		}
@@ -147,15 +76,15 @@ type candidate struct {
 // BM25, or the k best without document evidence) is found with MaxScore
 // pruning (prune.go); exhaustive scores every posting instead, and is the
 // reference the pruned search must equal.
-func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, terms []QueryTerm, allowed map[uint64]struct{}, k int, exhaustive bool) ([]Hit, SearchStats, error) {
-	if len(terms) > MaxQueryTerms {
-		terms = terms[:MaxQueryTerms]
+func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, terms []index.QueryTerm, allowed map[uint64]struct{}, k int, exhaustive bool) ([]index.Hit, index.SearchStats, error) {
+	if len(terms) > index.MaxQueryTerms {
+		terms = terms[:index.MaxQueryTerms]
 	}
 	if k <= 0 {
-		return nil, SearchStats{}, nil
+		return nil, index.SearchStats{}, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, SearchStats{}, err
+		return nil, index.SearchStats{}, err
 	}
 	// Document evidence looks at a deeper pool than k, so that a chunk whose
 	// document has other matching chunks can move up.
@@ -165,8 +94,8 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 	}
 	var (
 		cands []candidate
-		termW [MaxQueryTerms]float64
-		st    SearchStats
+		termW [index.MaxQueryTerms]float64
+		st    index.SearchStats
 		err   error
 	)
 	var cache *snapCache
@@ -203,8 +132,8 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 // scoreAll scores every posting of every term (term at a time, into dense
 // accumulators) and returns the candidates whose score is at least the
 // pool-th best, with each term's weight·idf in termW.
-func (t *text) scoreAll(ctx context.Context, r bindex.IndexReader, p bm25Params, terms []QueryTerm, allowed map[uint64]struct{}, pool int, termW *[MaxQueryTerms]float64) ([]candidate, SearchStats, error) {
-	var st SearchStats
+func (t *text) scoreAll(ctx context.Context, r bindex.IndexReader, p bm25Params, terms []index.QueryTerm, allowed map[uint64]struct{}, pool int, termW *[index.MaxQueryTerms]float64) ([]candidate, index.SearchStats, error) {
+	var st index.SearchStats
 	maxDoc, err := maxDocNum(r)
 	if err != nil {
 		return nil, st, err
@@ -304,7 +233,7 @@ func (acc *accumulators) best(pool int) []candidate {
 // document evidence, and the final order, cut to k.
 // The exhaustive search (cache nil) reads ids from bleve, the pruned one
 // through the snapshot's cache.
-func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, terms []QueryTerm, termW *[MaxQueryTerms]float64, cands []candidate, k int) ([]Hit, error) {
+func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, terms []index.QueryTerm, termW *[index.MaxQueryTerms]float64, cands []candidate, k int) ([]index.Hit, error) {
 	fs := finishScratches.Get().(*finishScratch)
 	defer fs.put()
 	ids := grow(&fs.ids, len(cands))
@@ -347,14 +276,14 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 		n += bits.OnesCount64(pool[i].matched)
 	}
 	matched := make([]string, 0, n)
-	hits := make([]Hit, len(best))
+	hits := make([]index.Hit, len(best))
 	for j, i := range best {
 		h := &pool[i]
 		start := len(matched)
 		for m := h.matched; m != 0; m &= m - 1 {
 			matched = append(matched, terms[bits.TrailingZeros64(m)].Term)
 		}
-		hits[j] = Hit{ChunkID: h.chunk, Score: h.score, BM25: h.bm25, Matched: matched[start:len(matched):len(matched)], version: h.version, matched: h.matched}
+		hits[j] = index.Hit{ChunkID: h.chunk, Score: h.score, BM25: h.bm25, Matched: matched[start:len(matched):len(matched)], ChunkVersion: h.version}
 	}
 	return hits, nil
 }
@@ -365,7 +294,7 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 // match (a lesson that answers a question as a whole often spreads its words
 // over several passages). The pool does not depend on k, so neither does the
 // ranking.
-func (fs *finishScratch) docEvidence(pool []pooled, p bm25Params, termW *[MaxQueryTerms]float64, nterms int) {
+func (fs *finishScratch) docEvidence(pool []pooled, p bm25Params, termW *[index.MaxQueryTerms]float64, nterms int) {
 	// A document's sum adds its chunks among the docPool best in rank
 	// order (bm25, then chunk id): the ranking only needs the order
 	// within each document, so the pool is grouped by document and
@@ -444,7 +373,7 @@ func (fs *finishScratch) docEvidence(pool []pooled, p bm25Params, termW *[MaxQue
 
 // maskWeight sums the weights of the terms whose bits are set in mask, in
 // term order.
-func maskWeight(termW *[MaxQueryTerms]float64, mask uint64) float64 {
+func maskWeight(termW *[index.MaxQueryTerms]float64, mask uint64) float64 {
 	sum := 0.0
 	for ; mask != 0; mask &= mask - 1 {
 		sum += termW[bits.TrailingZeros64(mask)]
@@ -615,7 +544,7 @@ func fieldLength(norm float64) float64 {
 }
 
 // filterSet evaluates a filter into the set of allowed bleve doc numbers.
-func (t *text) filterSet(ctx context.Context, r bindex.IndexReader, f Filter) (map[uint64]struct{}, error) {
+func (t *text) filterSet(ctx context.Context, r bindex.IndexReader, f index.Filter) (map[uint64]struct{}, error) {
 	if f.IsZero() {
 		return nil, nil
 	}

@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
 	bindex "github.com/blevesearch/bleve_index_api"
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
 )
 
 // Fields of a chunk in the bleve index. title, heading and body hold terms
@@ -32,16 +34,11 @@ const (
 	fieldScope   = "scope"
 )
 
-// numFields is the number of scored fields: title, heading and body (words,
-// scored together with BM25F) and gram (character bigrams of all three, scored
-// as a second BM25 model and added with the collection's GramWeight).
-const numFields = 4
-
 // gramField is the index of the bigram field in scoredFields.
 const gramField = 3
 
 // scoredFields are the scored fields, in the order of Chunk.Lens.
-var scoredFields = [numFields]string{fieldTitle, fieldHeading, fieldBody, fieldGram}
+var scoredFields = [index.NumFields]string{fieldTitle, fieldHeading, fieldBody, fieldGram}
 
 var posKey = []byte("zhisou_pos")
 
@@ -174,7 +171,7 @@ func (t *text) pos() (uint64, error) {
 
 // bleveID is the bleve document id of a chunk version: an unchanged chunk keeps
 // its id, so re-indexing a document touches only the chunks that changed.
-func bleveID(c *Chunk) string { return c.ID + "@" + c.Hash }
+func bleveID(c *index.Chunk) string { return c.ID + "@" + c.Hash }
 
 // chunkIDOf strips the version suffix from a bleve id.
 func chunkIDOf(bid string) string {
@@ -185,23 +182,26 @@ func chunkIDOf(bid string) string {
 }
 
 // analysed holds a chunk's terms per scored field.
-type analysed [numFields][]string
+type analysed [index.NumFields][]string
+
+// keywords are the chunk's keywords (see Analyzer.Keywords).
+func (t *analysed) keywords(an *analysis.Analyzer) []index.Keyword { return an.Keywords(t[2], t[1]) }
 
 // analyseChunk analyses a chunk's fields with the collection's lexicon v (nil
 // for none).
-func (a *Analyzer) analyseChunk(v *Vocab, title string, c *Chunk) analysed {
+func analyseChunk(an *analysis.Analyzer, v *analysis.Vocab, title string, c *index.Chunk) analysed {
 	var out analysed
-	for i, s := range [3]string{title, HeadingString(c.HeadingPath), c.Text} {
-		n := a.Normalize(s)
-		for _, tk := range a.tokensOf(n, v) {
+	for i, s := range [3]string{title, index.HeadingString(c.HeadingPath), c.Text} {
+		n := an.Normalize(s)
+		for _, tk := range an.TokensOf(n, v) {
 			out[i] = append(out[i], strings.ReplaceAll(tk.Term, " ", ""))
 		}
-		out[gramField] = append(out[gramField], grams(n.Text)...)
+		out[gramField] = append(out[gramField], analysis.GramsOf(n.Text)...)
 	}
 	return out
 }
 
-func bleveDoc(d *Document, c *Chunk, terms analysed) map[string]any {
+func bleveDoc(d *index.Document, c *index.Chunk, terms analysed) map[string]any {
 	meta := make([]string, 0, len(d.Metadata))
 	for k, v := range d.Metadata {
 		meta = append(meta, metaTerm(k, v))

@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	segment "github.com/blevesearch/scorch_segment_api/v2"
+	"github.com/zhisou/zhisou/index"
 )
 
 // A write or a merge makes a new bleve snapshot, but scorch segments are
@@ -43,7 +44,7 @@ type rawPosting struct {
 // rawTerm is one term's postings in one segment, per scored field (nil:
 // none), deleted docs included.
 type rawTerm struct {
-	fields [numFields][]rawPosting
+	fields [index.NumFields][]rawPosting
 	n      int // postings in all fields
 	size   int // bytes, for the budget
 }
@@ -187,13 +188,13 @@ func (rc *rawCache) putIDs(l *segLayout, nums []uint64, ids []string) {
 // segPostings are a term's postings lists in one segment, per scored field
 // (nil: none), opened with no deleted docs excepted.
 type segPostings struct {
-	lists [numFields]segment.PostingsList
+	lists [index.NumFields]segment.PostingsList
 	n     int // postings in all fields
 }
 
 // openRaw opens the term's postings lists in seg, as IndexSnapshot's
 // TermFieldReader does but keeping deleted docs.
-func openRaw(seg segment.Segment, qt QueryTerm) (segPostings, error) {
+func openRaw(seg segment.Segment, qt index.QueryTerm) (segPostings, error) {
 	var sp segPostings
 	term := []byte(qt.Term)
 	for f, field := range scoredFields {
@@ -217,7 +218,7 @@ func openRaw(seg segment.Segment, qt QueryTerm) (segPostings, error) {
 }
 
 // decodeRaw reads the postings lists.
-func decodeRaw(ctx context.Context, sp segPostings, st *SearchStats) (*rawTerm, error) {
+func decodeRaw(ctx context.Context, sp segPostings, st *index.SearchStats) (*rawTerm, error) {
 	rt := &rawTerm{size: 64}
 	for f, pl := range sp.lists {
 		if pl == nil {
@@ -295,10 +296,10 @@ func (l *segLayout) locate(num uint64) (int, uint64) {
 // assemble builds the snapshot's termData from the term's raw postings in
 // each of its segments (rts[i] in segs[i]): what readTermTFR reads through
 // bleve's TermFieldReader, bit for bit. It returns the size in bytes.
-func (l *segLayout) assemble(p bm25Params, qt QueryTerm, rts []*rawTerm) (*termData, int) {
+func (l *segLayout) assemble(p bm25Params, qt index.QueryTerm, rts []*rawTerm) (*termData, int) {
 	td := &termData{}
 	size := 64 + len(qt.Term)
-	for f := range numFields {
+	for f := range index.NumFields {
 		if (f == gramField) != qt.Gram {
 			continue
 		}
@@ -380,7 +381,7 @@ func (td *termData) unionCount() int {
 // cache after decoding (and caching) the segments missing from it, when
 // those have at most limit postings (deleted docs count); nil when they have
 // more.
-func (c *snapCache) readTerm(ctx context.Context, qt QueryTerm, limit int, st *SearchStats) (*termData, int, error) {
+func (c *snapCache) readTerm(ctx context.Context, qt index.QueryTerm, limit int, st *index.SearchStats) (*termData, int, error) {
 	key := termKey{qt.Term, qt.Gram}
 	rts := make([]*rawTerm, len(c.layout.segs))
 	if c.raw.lookup(c.layout.segs, key, rts) > 0 {

@@ -1,4 +1,4 @@
-package index
+package analysis
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 // It normalises (NFKC, lower case, traditional → simplified), then segments Han
 // runs with gse and keeps Latin/digit runs (product codes such as "PPR-9087") whole.
 // An Analyzer is loaded once per process and is safe for concurrent use: after
-// NewAnalyzer returns, nothing in it is written.
+// New returns, nothing in it is written.
 type Analyzer struct {
 	seg gse.Segmenter
 	// subs gives the dictionary tokens' sub-segments; read them through it,
@@ -38,22 +38,22 @@ type Analyzer struct {
 // Unified Ideographs block.
 const hanLo, hanHi = 0x3400, 0x9FFF
 
-// AnalyzerOptions configures NewAnalyzer. The zero value loads gse's embedded
+// Options configures New. The zero value loads gse's embedded
 // simplified-Chinese dictionary.
-type AnalyzerOptions struct {
+type Options struct {
 	// DictFiles, when set, are gse dictionary files loaded instead of the
 	// embedded dictionary (tests use a tiny one).
 	DictFiles []string
 }
 
-// NewAnalyzer loads the segmentation dictionary and the traditional →
+// New loads the segmentation dictionary and the traditional →
 // simplified tables. On two cores the embedded dictionary takes about a
 // third of the time of gse's own LoadDictEmbed("zh_s"), 0.5–0.65 s against
 // 1.8 s in a fresh process, and allocates 220 MB against 410 MB (see
 // buildDict: words' sub-words are computed on first use); the tables,
 // 30 ms, are built meanwhile. Do not load another gse dictionary
 // concurrently: gse loads its HMM model into package maps without a lock.
-func NewAnalyzer(opts AnalyzerOptions) (*Analyzer, error) {
+func New(opts Options) (*Analyzer, error) {
 	a := &Analyzer{}
 	a.seg.SkipLog = true
 	dictErr := make(chan error, 1)
@@ -243,8 +243,8 @@ func newNormalized(text string, orig []int) Normalized {
 	return n
 }
 
-// memBytes is about the memory n holds beyond its text.
-func (n Normalized) memBytes() int { return 16 * len(n.shifts) }
+// MemBytes is about the memory n holds beyond its text.
+func (n Normalized) MemBytes() int { return 16 * len(n.shifts) }
 
 // Normalize applies NFKC (full-width → half-width), lower case and traditional →
 // simplified conversion, keeping a byte map to the original text so that
@@ -391,13 +391,16 @@ func (a *Analyzer) tokens(s string, fine bool) []Token {
 	return a.tokensFine(a.Normalize(s), fine, nil)
 }
 
-func (a *Analyzer) tokensOf(n Normalized, v *Vocab) []Token { return a.tokensFine(n, true, v) }
+// TokensOf is the index-time (fine) segmentation of normalised text with the
+// lexicon v (nil for none).
+func (a *Analyzer) TokensOf(n Normalized, v *Vocab) []Token { return a.tokensFine(n, true, v) }
 
 // Grams returns the character bigrams of the Han runs of s (a one-character
 // run gives its character), in order.
-func (a *Analyzer) Grams(s string) []string { return grams(a.Normalize(s).Text) }
+func (a *Analyzer) Grams(s string) []string { return GramsOf(a.Normalize(s).Text) }
 
-func grams(text string) []string {
+// GramsOf is Grams of text that is already normalised (Normalized.Text).
+func GramsOf(text string) []string {
 	var out []string
 	var run []rune
 	flush := func() {
@@ -430,7 +433,7 @@ func (a *Analyzer) tokensFine(n Normalized, fine bool, v *Vocab) []Token {
 		}
 		out = append(out, Token{Term: t, Start: n.Orig(start), End: n.Orig(end)})
 	}
-	if v == nil || v.terms.empty() {
+	if v == nil || v.terms.Empty() {
 		a.segmentRange(text, 0, fine, emit)
 		return out
 	}

@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/dgraph-io/badger/v4"
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
 )
 
 // A lexicon change is one OpLexicon record. Applying it to Badger stores the
@@ -48,16 +50,16 @@ func (p reindexState) remaining() []string {
 
 // lexiconState is what a collection keeps in memory about its lexicon.
 type lexiconState struct {
-	vocab   *Vocab
+	vocab   *analysis.Vocab
 	pending int
 	// docs are the documents whose chunk keywords a re-index changed: the
 	// keyword graph takes them again.
-	docs []*Document
+	docs []*index.Document
 }
 
 // LexiconInfo is a collection's lexicon and the state of its re-indexing.
 type LexiconInfo struct {
-	Lexicon
+	index.Lexicon
 	// PendingReindex is the number of chunks still to be re-indexed in the
 	// background after lexicon changes.
 	PendingReindex int
@@ -66,10 +68,10 @@ type LexiconInfo struct {
 // vocabIn returns the compiled lexicon stored for a collection (nil if it has
 // none), reusing the compiled one when the stored version has not changed.
 // Called with wmu held or during Open.
-func (s *Store) vocabIn(txn *badger.Txn, name string) (*Vocab, error) {
-	var lex Lexicon
+func (s *Store) vocabIn(txn *badger.Txn, name string) (*analysis.Vocab, error) {
+	var lex index.Lexicon
 	err := readJSON(txn, lexiconKey(name), &lex)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, index.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -78,7 +80,7 @@ func (s *Store) vocabIn(txn *badger.Txn, name string) (*Vocab, error) {
 	if v := s.vocabs[name]; v != nil && v.Version() == lex.Version {
 		return v, nil
 	}
-	v := newVocab(lex)
+	v := analysis.NewVocab(lex)
 	s.vocabs[name] = v
 	return v, nil
 }
@@ -86,7 +88,7 @@ func (s *Store) vocabIn(txn *badger.Txn, name string) (*Vocab, error) {
 func readReindexState(txn *badger.Txn, name string) (reindexState, error) {
 	var p reindexState
 	err := readJSON(txn, reindexKey(name), &p)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, index.ErrNotFound) {
 		err = nil
 	}
 	return p, err
@@ -132,7 +134,7 @@ func (s *Store) setLexiconState(name string, st *lexiconState) {
 
 // lexiconBadger stores a new lexicon and adds the chunks whose text contains
 // an added or removed term to the re-index list.
-func (s *Store) lexiconBadger(txn *badger.Txn, r *Record) (*lexiconState, error) {
+func (s *Store) lexiconBadger(txn *badger.Txn, r *index.Record) (*lexiconState, error) {
 	name := r.Collection
 	if _, err := txn.Get([]byte(collectionKeyP + name)); err != nil {
 		return nil, nil // collection deleted after this record was written
@@ -140,8 +142,8 @@ func (s *Store) lexiconBadger(txn *badger.Txn, r *Record) (*lexiconState, error)
 	if r.Lexicon == nil {
 		return nil, errors.New("lexicon record without a lexicon")
 	}
-	var old Lexicon
-	if err := readJSON(txn, lexiconKey(name), &old); err != nil && !errors.Is(err, ErrNotFound) {
+	var old index.Lexicon
+	if err := readJSON(txn, lexiconKey(name), &old); err != nil && !errors.Is(err, index.ErrNotFound) {
 		return nil, err
 	}
 	lex := *r.Lexicon
@@ -154,7 +156,7 @@ func (s *Store) lexiconBadger(txn *badger.Txn, r *Record) (*lexiconState, error)
 		return nil, err
 	}
 	ids := slices.Clone(p.remaining())
-	if changed := newMatcher(changedTerms(old.Terms, lex.Terms)); !changed.empty() {
+	if changed := analysis.NewMatcher(changedTerms(old.Terms, lex.Terms)); !changed.Empty() {
 		queued := map[string]bool{}
 		for _, id := range ids {
 			queued[id] = true
@@ -163,7 +165,7 @@ func (s *Store) lexiconBadger(txn *badger.Txn, r *Record) (*lexiconState, error)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			var ch Chunk
+			var ch index.Chunk
 			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &ch) }); err != nil {
 				return nil, fmt.Errorf("read chunk %s: %w", it.Item().Key(), err)
 			}
@@ -176,7 +178,7 @@ func (s *Store) lexiconBadger(txn *badger.Txn, r *Record) (*lexiconState, error)
 	if err := writeReindexState(txn, name, reindexState{IDs: ids}); err != nil {
 		return nil, err
 	}
-	return &lexiconState{vocab: newVocab(lex), pending: len(ids)}, nil
+	return &lexiconState{vocab: analysis.NewVocab(lex), pending: len(ids)}, nil
 }
 
 // changedTerms returns the terms in exactly one of old and cur.
@@ -205,9 +207,9 @@ func changedTerms(old, cur []string) []string {
 
 // containsAny reports whether a chunk's analysed fields (title, heading path,
 // text), normalised, contain an entry of m.
-func (s *Store) containsAny(m matcher, ch *Chunk) bool {
-	for _, f := range [3]string{ch.DocTitle, HeadingString(ch.HeadingPath), ch.Text} {
-		if m.found(s.an.Normalize(f).Text) {
+func (s *Store) containsAny(m analysis.Matcher, ch *index.Chunk) bool {
+	for _, f := range [3]string{ch.DocTitle, index.HeadingString(ch.HeadingPath), ch.Text} {
+		if m.Found(s.an.Normalize(f).Text) {
 			return true
 		}
 	}
@@ -218,7 +220,7 @@ func (s *Store) containsAny(m matcher, ch *Chunk) bool {
 // and stores their new field lengths and keywords in the chunk and in its
 // document's chunk reference, and the lengths in the collection's statistics. A chunk deleted or replaced
 // since it was queued is skipped: its new version was analysed when written.
-func (s *Store) reindexBadger(txn *badger.Txn, r *Record) (*Stats, *lexiconState, error) {
+func (s *Store) reindexBadger(txn *badger.Txn, r *index.Record) (*index.Stats, *lexiconState, error) {
 	name := r.Collection
 	if _, err := txn.Get([]byte(collectionKeyP + name)); err != nil {
 		return nil, nil, nil
@@ -232,9 +234,9 @@ func (s *Store) reindexBadger(txn *badger.Txn, r *Record) (*Stats, *lexiconState
 		return nil, nil, err
 	}
 	statsChanged := false
-	changed := map[string]*Document{}
+	changed := map[string]*index.Document{}
 	for _, id := range r.ChunkIDs {
-		var ch Chunk
+		var ch index.Chunk
 		d, ref, err := currentChunk(txn, name, id, &ch)
 		if err != nil {
 			return nil, nil, err
@@ -242,12 +244,12 @@ func (s *Store) reindexBadger(txn *badger.Txn, r *Record) (*Stats, *lexiconState
 		if ref == nil {
 			continue
 		}
-		a := s.an.analyseChunk(v, ch.DocTitle, &ch)
-		var lens [numFields]int
-		for f := range numFields {
+		a := analyseChunk(s.an, v, ch.DocTitle, &ch)
+		var lens [index.NumFields]int
+		for f := range index.NumFields {
 			lens[f] = len(a[f])
 		}
-		kws := s.an.keywords(a)
+		kws := a.keywords(s.an)
 		if ref.Lens == lens && ch.Lens == lens && slices.Equal(ref.Keywords, kws) && slices.Equal(ch.Keywords, kws) {
 			continue
 		}
@@ -288,17 +290,17 @@ func (s *Store) reindexBadger(txn *badger.Txn, r *Record) (*Stats, *lexiconState
 // currentChunk reads chunk id into ch and its document, and returns the
 // document's reference to that chunk version; a nil reference means the chunk
 // or its document is gone, or the document no longer holds this version.
-func currentChunk(txn *badger.Txn, name, id string, ch *Chunk) (*Document, *Chunk, error) {
+func currentChunk(txn *badger.Txn, name, id string, ch *index.Chunk) (*index.Document, *index.Chunk, error) {
 	err := readJSON(txn, chunkKey(name, id), ch)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, index.ErrNotFound) {
 		return nil, nil, nil
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	var d Document
+	var d index.Document
 	err = readJSON(txn, docKey(name, ch.DocID), &d)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, index.ErrNotFound) {
 		return nil, nil, nil
 	}
 	if err != nil {
@@ -316,11 +318,11 @@ func currentChunk(txn *badger.Txn, name, id string, ch *Chunk) (*Document, *Chun
 // under the lexicon in force. It reads the chunks from Badger, which is at
 // least as far along as bleve: during catch-up a chunk may already be a later
 // version, which the later record that wrote it leaves in place.
-func (s *Store) reindexText(c *coll, batch *bleve.Batch, r *Record) error {
+func (s *Store) reindexText(c *coll, batch *bleve.Batch, r *index.Record) error {
 	v := c.vocab.Load()
 	return s.db.View(func(txn *badger.Txn) error {
 		for _, id := range r.ChunkIDs {
-			var ch Chunk
+			var ch index.Chunk
 			d, ref, err := currentChunk(txn, c.cfg.Name, id, &ch)
 			if err != nil {
 				return err
@@ -328,7 +330,7 @@ func (s *Store) reindexText(c *coll, batch *bleve.Batch, r *Record) error {
 			if ref == nil {
 				continue
 			}
-			if err := batch.Index(bleveID(&ch), bleveDoc(d, &ch, s.an.analyseChunk(v, d.Title, &ch))); err != nil {
+			if err := batch.Index(bleveID(&ch), bleveDoc(d, &ch, analyseChunk(s.an, v, d.Title, &ch))); err != nil {
 				return err
 			}
 		}
@@ -354,7 +356,7 @@ func (c *coll) lexiconInfo() LexiconInfo {
 
 // Vocab returns the compiled lexicon in force for a collection (nil if it has
 // none), for query analysis. It is immutable: a change replaces it.
-func (s *Store) Vocab(collection string) (*Vocab, error) {
+func (s *Store) Vocab(collection string) (*analysis.Vocab, error) {
 	c, err := s.get(collection)
 	if err != nil {
 		return nil, err
@@ -368,7 +370,7 @@ func (s *Store) Vocab(collection string) (*Vocab, error) {
 // how many chunks are waiting (those of earlier changes not yet done
 // included). A lexicon equal to the one in force writes nothing. Bad entries
 // give an error wrapping ErrInvalid that names the entry.
-func (s *Store) ReplaceLexicon(ctx context.Context, collection string, lex Lexicon) (LexiconInfo, error) {
+func (s *Store) ReplaceLexicon(ctx context.Context, collection string, lex index.Lexicon) (LexiconInfo, error) {
 	if _, err := s.get(collection); err != nil {
 		return LexiconInfo{}, err
 	}
@@ -385,7 +387,7 @@ func (s *Store) ReplaceLexicon(ctx context.Context, collection string, lex Lexic
 	if sameLexicon(c.vocab.Load().Lexicon(), norm) {
 		return c.lexiconInfo(), nil
 	}
-	recs := []Record{{Op: OpLexicon, Collection: collection, Lexicon: &norm}}
+	recs := []index.Record{{Op: index.OpLexicon, Collection: collection, Lexicon: &norm}}
 	if err := s.commit(ctx, c, recs, nil); err != nil {
 		return LexiconInfo{}, err
 	}
@@ -393,9 +395,9 @@ func (s *Store) ReplaceLexicon(ctx context.Context, collection string, lex Lexic
 	return c.lexiconInfo(), nil
 }
 
-func sameLexicon(a, b Lexicon) bool {
+func sameLexicon(a, b index.Lexicon) bool {
 	return slices.Equal(a.Terms, b.Terms) && slices.Equal(a.StopWords, b.StopWords) &&
-		slices.EqualFunc(a.Synonyms, b.Synonyms, func(x, y Synonym) bool {
+		slices.EqualFunc(a.Synonyms, b.Synonyms, func(x, y index.Synonym) bool {
 			return x.Term == y.Term && slices.Equal(x.Alternatives, y.Alternatives)
 		})
 }
@@ -528,7 +530,7 @@ func (s *Store) reindexStep(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	ids = ids[:min(len(ids), reindexBatch)]
-	recs := []Record{{Op: OpReindex, Collection: c.cfg.Name, ChunkIDs: slices.Clone(ids)}}
+	recs := []index.Record{{Op: index.OpReindex, Collection: c.cfg.Name, ChunkIDs: slices.Clone(ids)}}
 	if err := s.commit(ctx, c, recs, nil); err != nil {
 		return false, fmt.Errorf("re-index %d chunks of %s: %w", len(ids), c.cfg.Name, err)
 	}
@@ -552,7 +554,7 @@ func (s *Store) verifyLexicon(ctx context.Context, c *coll) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + name + docKeyInfix), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			var d Document
+			var d index.Document
 			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
 				return err
 			}
@@ -562,19 +564,19 @@ func (s *Store) verifyLexicon(ctx context.Context, c *coll) error {
 						return err
 					}
 				}
-				var ch Chunk
+				var ch index.Chunk
 				if err := readJSON(txn, chunkKey(name, ref.ID), &ch); err != nil {
 					return fmt.Errorf("verify %s: chunk %s: %w", name, ref.ID, err)
 				}
-				a := s.an.analyseChunk(v, d.Title, &ch)
-				var lens [numFields]int
-				for f := range numFields {
+				a := analyseChunk(s.an, v, d.Title, &ch)
+				var lens [index.NumFields]int
+				for f := range index.NumFields {
 					lens[f] = len(a[f])
 				}
 				if ref.Lens != lens || ch.Lens != lens {
 					return fmt.Errorf("verify %s: chunk %s has field lengths %v (document says %v); with the lexicon at version %d they are %v", name, ref.ID, ch.Lens, ref.Lens, v.Version(), lens)
 				}
-				if kws := s.an.keywords(a); !slices.Equal(ref.Keywords, kws) || !slices.Equal(ch.Keywords, kws) {
+				if kws := a.keywords(s.an); !slices.Equal(ref.Keywords, kws) || !slices.Equal(ch.Keywords, kws) {
 					return fmt.Errorf("verify %s: chunk %s has keywords %v (document says %v); with the lexicon at version %d they are %v", name, ref.ID, ch.Keywords, ref.Keywords, v.Version(), kws)
 				}
 			}

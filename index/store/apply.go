@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"context"
@@ -9,29 +9,30 @@ import (
 	"github.com/blevesearch/bleve/v2"
 	bindex "github.com/blevesearch/bleve_index_api"
 	"github.com/dgraph-io/badger/v4"
+	"github.com/zhisou/zhisou/index"
 )
 
 // applyBadger applies one log record to Badger in one transaction that also
 // moves Badger's position, so a crash leaves either both or neither. Records at
 // or below the position are skipped, which makes replay idempotent. Called with
 // wmu held (or during Open).
-func (s *Store) applyBadger(r *Record) error {
+func (s *Store) applyBadger(r *index.Record) error {
 	if r.Seq <= s.pos {
 		return nil
 	}
-	if r.Op == OpDeleteCollection {
+	if r.Op == index.OpDeleteCollection {
 		// DropPrefix cannot join a transaction; replaying it is harmless.
 		if err := s.db.DropPrefix(collPrefix(r.Collection)); err != nil {
 			return fmt.Errorf("apply %d: drop collection %s: %w", r.Seq, r.Collection, err)
 		}
 	}
-	var newStats *Stats
+	var newStats *index.Stats
 	var newMeta []string
 	var newLex *lexiconState
 	err := s.db.Update(func(txn *badger.Txn) error {
 		var err error
 		switch r.Op {
-		case OpCreateCollection:
+		case index.OpCreateCollection:
 			if _, gerr := txn.Get([]byte(collectionKeyP + r.Collection)); gerr == nil {
 				break // already created
 			}
@@ -40,15 +41,15 @@ func (s *Store) applyBadger(r *Record) error {
 			if err = writeJSON(txn, []byte(collectionKeyP+r.Collection), &cfg); err == nil {
 				err = putUint(txn, graphVersionKey(r.Collection), graphVersion)
 			}
-		case OpDeleteCollection:
+		case index.OpDeleteCollection:
 			err = txn.Delete([]byte(collectionKeyP + r.Collection))
-		case OpUpsert:
+		case index.OpUpsert:
 			newStats, newMeta, err = s.upsertBadger(txn, r)
-		case OpDelete:
+		case index.OpDelete:
 			newStats, err = s.deleteBadger(txn, r)
-		case OpLexicon:
+		case index.OpLexicon:
 			newLex, err = s.lexiconBadger(txn, r)
-		case OpReindex:
+		case index.OpReindex:
 			newStats, newLex, err = s.reindexBadger(txn, r)
 		default:
 			err = fmt.Errorf("unknown op %q", r.Op)
@@ -71,9 +72,9 @@ func (s *Store) applyBadger(r *Record) error {
 		s.mu.RUnlock()
 		if c != nil && newStats != nil {
 			// The record changed the collection: mirror it in the graph.
-			if r.Op == OpUpsert {
+			if r.Op == index.OpUpsert {
 				c.graph.put(r.Doc.ID, r.Doc)
-			} else if r.Op == OpDelete {
+			} else if r.Op == index.OpDelete {
 				c.graph.put(r.DocID, nil)
 			}
 		}
@@ -91,28 +92,28 @@ func (s *Store) applyBadger(r *Record) error {
 	return nil
 }
 
-func (s *Store) readStats(txn *badger.Txn, collection string) (Stats, error) {
-	var st Stats
+func (s *Store) readStats(txn *badger.Txn, collection string) (index.Stats, error) {
+	var st index.Stats
 	err := readJSON(txn, statsKey(collection), &st)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, index.ErrNotFound) {
 		err = nil
 	}
 	return st, err
 }
 
-func addLens(st *Stats, c *Chunk, sign int64) {
+func addLens(st *index.Stats, c *index.Chunk, sign int64) {
 	st.Chunks += sign
-	for f := range numFields {
+	for f := range index.NumFields {
 		st.SumLen[f] += sign * int64(c.Lens[f])
 	}
 }
 
-func (s *Store) upsertBadger(txn *badger.Txn, r *Record) (*Stats, []string, error) {
+func (s *Store) upsertBadger(txn *badger.Txn, r *index.Record) (*index.Stats, []string, error) {
 	coll, d := r.Collection, r.Doc
 	if _, err := txn.Get([]byte(collectionKeyP + coll)); err != nil {
 		return nil, nil, nil // collection deleted after this record was written
 	}
-	v := r.version()
+	v := r.DocVersion()
 	tomb, err := getUint(txn, tombKey(coll, d.ID))
 	if err != nil {
 		return nil, nil, err
@@ -124,9 +125,9 @@ func (s *Store) upsertBadger(txn *badger.Txn, r *Record) (*Stats, []string, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	var old Document
+	var old index.Document
 	switch err := readJSON(txn, docKey(coll, d.ID), &old); {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, index.ErrNotFound):
 		st.Docs++
 	case err != nil:
 		return nil, nil, err
@@ -152,7 +153,7 @@ func (s *Store) upsertBadger(txn *badger.Txn, r *Record) (*Stats, []string, erro
 	}
 	stored := *d
 	stored.Version = v
-	stored.Chunks = make([]Chunk, len(d.Chunks))
+	stored.Chunks = make([]index.Chunk, len(d.Chunks))
 	for i := range d.Chunks {
 		c := &d.Chunks[i]
 		addLens(&st, c, 1)
@@ -178,18 +179,18 @@ func (s *Store) upsertBadger(txn *badger.Txn, r *Record) (*Stats, []string, erro
 	return &st, newMeta, writeJSON(txn, statsKey(coll), &st)
 }
 
-func (s *Store) deleteBadger(txn *badger.Txn, r *Record) (*Stats, error) {
+func (s *Store) deleteBadger(txn *badger.Txn, r *index.Record) (*index.Stats, error) {
 	coll := r.Collection
 	if _, err := txn.Get([]byte(collectionKeyP + coll)); err != nil {
 		return nil, nil
 	}
-	v := r.version()
+	v := r.DocVersion()
 	if err := putUint(txn, tombKey(coll, r.DocID), v); err != nil {
 		return nil, err
 	}
-	var old Document
+	var old index.Document
 	switch err := readJSON(txn, docKey(coll, r.DocID), &old); {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, index.ErrNotFound):
 		return nil, nil
 	case err != nil:
 		return nil, err
@@ -217,7 +218,7 @@ func (s *Store) deleteBadger(txn *badger.Txn, r *Record) (*Stats, error) {
 // are analysed again). Bleve mirrors Badger's decisions: an upsert that Badger
 // has since superseded (newer version or tombstone) is skipped, because a later
 // record will bring the index to Badger's state.
-func (s *Store) applyText(ctx context.Context, c *coll, recs []Record, terms map[string]analysed) error {
+func (s *Store) applyText(ctx context.Context, c *coll, recs []index.Record, terms map[string]analysed) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -234,7 +235,7 @@ func (s *Store) applyText(ctx context.Context, c *coll, recs []Record, terms map
 	for i := range recs {
 		r := &recs[i]
 		docID := r.DocID
-		if r.Op == OpUpsert {
+		if r.Op == index.OpUpsert {
 			docID = r.Doc.ID
 		}
 		if touched[docID] {
@@ -261,16 +262,16 @@ func (s *Store) applyText(ctx context.Context, c *coll, recs []Record, terms map
 	return nil
 }
 
-func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader bindex.IndexReader, batch *bleve.Batch, r *Record, terms map[string]analysed) error {
+func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader bindex.IndexReader, batch *bleve.Batch, r *index.Record, terms map[string]analysed) error {
 	switch r.Op {
-	case OpLexicon:
+	case index.OpLexicon:
 		return nil // the chunks it changes follow as OpReindex records
-	case OpReindex:
+	case index.OpReindex:
 		return s.reindexText(c, batch, r)
 	}
 	t := c.text
 	docID := r.DocID
-	if r.Op == OpUpsert {
+	if r.Op == index.OpUpsert {
 		docID = r.Doc.ID
 	}
 	existing, err := t.docChunks(ctx, reader, docID)
@@ -278,14 +279,14 @@ func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader bindex.Inde
 		return err
 	}
 	want := map[string]bool{}
-	if r.Op == OpUpsert {
+	if r.Op == index.OpUpsert {
 		superseded := false
 		err := s.db.View(func(txn *badger.Txn) error {
-			var cur Document
+			var cur index.Document
 			err := readJSON(txn, docKey(c.cfg.Name, docID), &cur)
 			if err == nil {
-				superseded = cur.Version > r.version()
-			} else if errors.Is(err, ErrNotFound) {
+				superseded = cur.Version > r.DocVersion()
+			} else if errors.Is(err, index.ErrNotFound) {
 				superseded = true // deleted later: a later delete record follows
 				err = nil
 			}
@@ -308,7 +309,7 @@ func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader bindex.Inde
 			batch.Delete(id)
 		}
 	}
-	if r.Op != OpUpsert {
+	if r.Op != index.OpUpsert {
 		return nil
 	}
 	for i := range r.Doc.Chunks {
@@ -319,7 +320,7 @@ func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader bindex.Inde
 		}
 		a, ok := terms[id]
 		if !ok {
-			a = s.an.analyseChunk(c.vocab.Load(), r.Doc.Title, ch)
+			a = analyseChunk(s.an, c.vocab.Load(), r.Doc.Title, ch)
 		}
 		if err := batch.Index(id, bleveDoc(r.Doc, ch, a)); err != nil {
 			return err

@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"cmp"
@@ -6,11 +6,13 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/zhisou/zhisou/index"
 )
 
 // referenceDocEvidence is docEvidence written plainly: the pool sorted by
 // rank, document sums added up in that order over the docPool best.
-func referenceDocEvidence(pool []pooled, p bm25Params, termW *[MaxQueryTerms]float64, nterms int) {
+func referenceDocEvidence(pool []pooled, p bm25Params, termW *[index.MaxQueryTerms]float64, nterms int) {
 	order := make([]int, len(pool))
 	for i := range order {
 		order[i] = i
@@ -73,7 +75,7 @@ func TestDocEvidenceMatchesReference(t *testing.T) {
 	for round := range 300 {
 		n := 1 + r.IntN(3*docPool)
 		nterms := 1 + r.IntN(20)
-		var termW [MaxQueryTerms]float64
+		var termW [index.MaxQueryTerms]float64
 		for i := range nterms {
 			termW[i] = r.Float64() * 3
 		}

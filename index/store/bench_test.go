@@ -1,4 +1,4 @@
-package index_test
+package store_test
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/retrieve"
 )
@@ -25,7 +27,7 @@ import (
 var (
 	benchOnce    sync.Once
 	benchSearch  *retrieve.Searcher
-	benchStore   *index.Store
+	benchStore   *store.Store
 	benchShort   []string
 	benchLong    []string
 	benchErr     error
@@ -49,7 +51,7 @@ func cmrcDir() string {
 	return ""
 }
 
-func benchSetup(b *testing.B) (*retrieve.Searcher, *index.Store) {
+func benchSetup(b *testing.B) (*retrieve.Searcher, *store.Store) {
 	b.Helper()
 	dir := cmrcDir()
 	if dir == "" {
@@ -57,7 +59,7 @@ func benchSetup(b *testing.B) (*retrieve.Searcher, *index.Store) {
 	}
 	benchOnce.Do(func() {
 		ctx := context.Background()
-		an, err := index.NewAnalyzer(index.AnalyzerOptions{})
+		an, err := analysis.New(analysis.Options{})
 		if err != nil {
 			benchErr = err
 			return
@@ -67,7 +69,7 @@ func benchSetup(b *testing.B) (*retrieve.Searcher, *index.Store) {
 			benchErr = err
 			return
 		}
-		st, err := index.Open(ctx, benchDirRoot, an, index.Options{})
+		st, err := store.Open(ctx, benchDirRoot, an, store.Options{})
 		if err != nil {
 			benchErr = err
 			return
@@ -168,7 +170,7 @@ func BenchmarkBM25(b *testing.B) {
 
 // loadBenchCorpus ingests the set's corpus into collection, which must exist,
 // and merges its bleve index into one segment.
-func loadBenchCorpus(ctx context.Context, st *index.Store, collection, dir string) error {
+func loadBenchCorpus(ctx context.Context, st *store.Store, collection, dir string) error {
 	ins, failed, err := ingest.ReadAll([]string{filepath.Join(dir, "corpus.jsonl")}, 0)
 	if err != nil {
 		return err

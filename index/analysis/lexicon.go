@@ -1,4 +1,4 @@
-package index
+package analysis
 
 import (
 	"fmt"
@@ -6,46 +6,9 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/zhisou/zhisou/index"
 )
-
-// Lexicon limits. An entry is one term, stop word, synonym key or alternative.
-const (
-	// MaxLexiconEntryRunes is the longest entry, in characters after
-	// normalisation: terms are words and product codes, not sentences.
-	MaxLexiconEntryRunes = 64
-	// MaxLexiconEntries caps the entries of one lexicon, all lists together.
-	MaxLexiconEntries = 50_000
-	// MaxSynonymAlternatives caps the alternatives of one synonym entry: each
-	// adds terms to every query that contains the key.
-	MaxSynonymAlternatives = 16
-)
-
-// Lexicon is a collection's own vocabulary: terms that segmentation keeps
-// whole, synonyms that expand queries, and stop words that queries drop.
-// Entries are normalised like text (NFKC, lower case, traditional →
-// simplified); a stored Lexicon holds them normalised.
-type Lexicon struct {
-	// Terms are kept whole by segmentation, in indexed text and in queries
-	// (indexed text also keeps their usual pieces, so a search for a piece
-	// still finds them).
-	Terms []string `json:"terms,omitempty"`
-	// Synonyms expand a query that contains a key with its alternatives, at
-	// a lower weight. Expansion is one hop: an alternative's own synonyms are
-	// not added, so cycles (a→b, b→a) are harmless.
-	Synonyms []Synonym `json:"synonyms,omitempty"`
-	// StopWords are dropped from queries (a query of stop words only is
-	// searched as written). They do not change indexing.
-	StopWords []string `json:"stop_words,omitempty"`
-	// Version is the log position of the write that set the lexicon; 0 for
-	// a collection that never had one.
-	Version uint64 `json:"version,omitempty"`
-}
-
-// Synonym is one synonym entry: a key and the words searched with it.
-type Synonym struct {
-	Term         string   `json:"term"`
-	Alternatives []string `json:"alternatives"`
-}
 
 // entryName shows an entry in an error message: the whole of a short one, the
 // start of a long one.
@@ -75,32 +38,32 @@ func TruncateRunes(s string, n int) string {
 // rejected; so are duplicates (after normalisation: "XQ-7700" and "xq-7700"
 // are the same entry), a synonym of itself, and a word that is both a stop
 // word and a term or synonym. Synonym cycles are accepted: expansion is one hop.
-func (a *Analyzer) NormalizeLexicon(in Lexicon) (Lexicon, error) {
+func (a *Analyzer) NormalizeLexicon(in index.Lexicon) (index.Lexicon, error) {
 	n := len(in.Terms) + len(in.StopWords) + len(in.Synonyms)
 	for _, s := range in.Synonyms {
 		n += len(s.Alternatives)
 	}
-	if n > MaxLexiconEntries {
-		return Lexicon{}, fmt.Errorf("%w: lexicon has %d entries, over the limit of %d", ErrInvalid, n, MaxLexiconEntries)
+	if n > index.MaxLexiconEntries {
+		return index.Lexicon{}, fmt.Errorf("%w: lexicon has %d entries, over the limit of %d", index.ErrInvalid, n, index.MaxLexiconEntries)
 	}
 	norm := func(field, s string) (string, error) {
 		if !utf8.ValidString(s) {
-			return "", fmt.Errorf("%w: lexicon %s is not valid UTF-8", ErrInvalid, field)
+			return "", fmt.Errorf("%w: lexicon %s is not valid UTF-8", index.ErrInvalid, field)
 		}
-		if utf8.RuneCountInString(s) > 4*MaxLexiconEntryRunes {
+		if utf8.RuneCountInString(s) > 4*index.MaxLexiconEntryRunes {
 			// Checked before normalising so a huge entry costs nothing.
-			return "", fmt.Errorf("%w: lexicon %s %s is over the limit of %d characters", ErrInvalid, field, entryName(s), MaxLexiconEntryRunes)
+			return "", fmt.Errorf("%w: lexicon %s %s is over the limit of %d characters", index.ErrInvalid, field, entryName(s), index.MaxLexiconEntryRunes)
 		}
 		t := strings.TrimSpace(a.Normalize(s).Text)
 		switch {
 		case t == "":
-			return "", fmt.Errorf("%w: lexicon %s is empty", ErrInvalid, field)
-		case utf8.RuneCountInString(t) > MaxLexiconEntryRunes:
-			return "", fmt.Errorf("%w: lexicon %s %s is over the limit of %d characters", ErrInvalid, field, entryName(s), MaxLexiconEntryRunes)
+			return "", fmt.Errorf("%w: lexicon %s is empty", index.ErrInvalid, field)
+		case utf8.RuneCountInString(t) > index.MaxLexiconEntryRunes:
+			return "", fmt.Errorf("%w: lexicon %s %s is over the limit of %d characters", index.ErrInvalid, field, entryName(s), index.MaxLexiconEntryRunes)
 		case strings.ContainsFunc(t, unicode.IsSpace):
-			return "", fmt.Errorf("%w: lexicon %s %s contains a space: an entry is one word or code", ErrInvalid, field, entryName(s))
+			return "", fmt.Errorf("%w: lexicon %s %s contains a space: an entry is one word or code", index.ErrInvalid, field, entryName(s))
 		case !isWordy(t):
-			return "", fmt.Errorf("%w: lexicon %s %s has no letter or digit", ErrInvalid, field, entryName(s))
+			return "", fmt.Errorf("%w: lexicon %s %s has no letter or digit", index.ErrInvalid, field, entryName(s))
 		}
 		return t, nil
 	}
@@ -115,25 +78,25 @@ func (a *Analyzer) NormalizeLexicon(in Lexicon) (Lexicon, error) {
 				return nil, nil, err
 			}
 			if prev, ok := where[t]; ok {
-				return nil, nil, fmt.Errorf("%w: lexicon %s %s duplicates %s (both are %q once normalised)", ErrInvalid, field, entryName(s), prev, t)
+				return nil, nil, fmt.Errorf("%w: lexicon %s %s duplicates %s (both are %q once normalised)", index.ErrInvalid, field, entryName(s), prev, t)
 			}
 			where[t] = field
 			out = append(out, t)
 		}
 		return out, where, nil
 	}
-	var out Lexicon
+	var out index.Lexicon
 	var err error
 	var termAt, stopAt map[string]string
 	if out.Terms, termAt, err = list("terms", in.Terms); err != nil {
-		return Lexicon{}, err
+		return index.Lexicon{}, err
 	}
 	if out.StopWords, stopAt, err = list("stop_words", in.StopWords); err != nil {
-		return Lexicon{}, err
+		return index.Lexicon{}, err
 	}
 	for t, field := range stopAt {
 		if prev, ok := termAt[t]; ok {
-			return Lexicon{}, fmt.Errorf("%w: lexicon %s %q is also %s: a stop word cannot be a term", ErrInvalid, field, t, prev)
+			return index.Lexicon{}, fmt.Errorf("%w: lexicon %s %q is also %s: a stop word cannot be a term", index.ErrInvalid, field, t, prev)
 		}
 	}
 	keyAt := map[string]string{}
@@ -141,34 +104,34 @@ func (a *Analyzer) NormalizeLexicon(in Lexicon) (Lexicon, error) {
 		field := fmt.Sprintf("synonyms[%d]", i)
 		key, err := norm(field+".term", s.Term)
 		if err != nil {
-			return Lexicon{}, err
+			return index.Lexicon{}, err
 		}
 		if prev, ok := keyAt[key]; ok {
-			return Lexicon{}, fmt.Errorf("%w: lexicon %s.term %s duplicates %s.term (both are %q once normalised)", ErrInvalid, field, entryName(s.Term), prev, key)
+			return index.Lexicon{}, fmt.Errorf("%w: lexicon %s.term %s duplicates %s.term (both are %q once normalised)", index.ErrInvalid, field, entryName(s.Term), prev, key)
 		}
 		keyAt[key] = field
 		if prev, ok := stopAt[key]; ok {
-			return Lexicon{}, fmt.Errorf("%w: lexicon %s.term %q is also %s: a stop word is dropped from queries, so it cannot have synonyms", ErrInvalid, field, key, prev)
+			return index.Lexicon{}, fmt.Errorf("%w: lexicon %s.term %q is also %s: a stop word is dropped from queries, so it cannot have synonyms", index.ErrInvalid, field, key, prev)
 		}
 		if len(s.Alternatives) == 0 {
-			return Lexicon{}, fmt.Errorf("%w: lexicon %s (%q) has no alternatives", ErrInvalid, field, key)
+			return index.Lexicon{}, fmt.Errorf("%w: lexicon %s (%q) has no alternatives", index.ErrInvalid, field, key)
 		}
-		if len(s.Alternatives) > MaxSynonymAlternatives {
-			return Lexicon{}, fmt.Errorf("%w: lexicon %s (%q) has %d alternatives, over the limit of %d", ErrInvalid, field, key, len(s.Alternatives), MaxSynonymAlternatives)
+		if len(s.Alternatives) > index.MaxSynonymAlternatives {
+			return index.Lexicon{}, fmt.Errorf("%w: lexicon %s (%q) has %d alternatives, over the limit of %d", index.ErrInvalid, field, key, len(s.Alternatives), index.MaxSynonymAlternatives)
 		}
 		alts, altAt, err := list(field+".alternatives", s.Alternatives)
 		if err != nil {
-			return Lexicon{}, err
+			return index.Lexicon{}, err
 		}
 		if f, ok := altAt[key]; ok {
-			return Lexicon{}, fmt.Errorf("%w: lexicon %s %q is the synonym's own term", ErrInvalid, f, key)
+			return index.Lexicon{}, fmt.Errorf("%w: lexicon %s %q is the synonym's own term", index.ErrInvalid, f, key)
 		}
 		for _, alt := range alts {
 			if prev, ok := stopAt[alt]; ok {
-				return Lexicon{}, fmt.Errorf("%w: lexicon %s %q is also %s: it would be dropped from every query", ErrInvalid, altAt[alt], alt, prev)
+				return index.Lexicon{}, fmt.Errorf("%w: lexicon %s %q is also %s: it would be dropped from every query", index.ErrInvalid, altAt[alt], alt, prev)
 			}
 		}
-		out.Synonyms = append(out.Synonyms, Synonym{Term: key, Alternatives: alts})
+		out.Synonyms = append(out.Synonyms, index.Synonym{Term: key, Alternatives: alts})
 	}
 	return out, nil
 }
@@ -177,23 +140,23 @@ func (a *Analyzer) NormalizeLexicon(in Lexicon) (Lexicon, error) {
 // expansion. It is immutable and safe for concurrent use; a nil *Vocab is an
 // empty lexicon.
 type Vocab struct {
-	lex      Lexicon
-	terms    matcher
-	synonyms matcher
+	lex      index.Lexicon
+	terms    Matcher
+	synonyms Matcher
 	synAlts  map[string][]string
 	stop     map[string]bool
 }
 
-// newVocab compiles a lexicon that NormalizeLexicon returned (or one read
+// NewVocab compiles a lexicon that NormalizeLexicon returned (or one read
 // back from the store).
-func newVocab(l Lexicon) *Vocab {
-	v := &Vocab{lex: l, terms: newMatcher(l.Terms), synAlts: map[string][]string{}, stop: map[string]bool{}}
+func NewVocab(l index.Lexicon) *Vocab {
+	v := &Vocab{lex: l, terms: NewMatcher(l.Terms), synAlts: map[string][]string{}, stop: map[string]bool{}}
 	keys := make([]string, 0, len(l.Synonyms))
 	for _, s := range l.Synonyms {
 		keys = append(keys, s.Term)
 		v.synAlts[s.Term] = s.Alternatives
 	}
-	v.synonyms = newMatcher(keys)
+	v.synonyms = NewMatcher(keys)
 	for _, w := range l.StopWords {
 		v.stop[w] = true
 	}
@@ -202,9 +165,9 @@ func newVocab(l Lexicon) *Vocab {
 
 // Lexicon returns the lexicon v was compiled from (the empty Lexicon for nil).
 // Callers must not modify its slices.
-func (v *Vocab) Lexicon() Lexicon {
+func (v *Vocab) Lexicon() index.Lexicon {
 	if v == nil {
-		return Lexicon{}
+		return index.Lexicon{}
 	}
 	return v.lex
 }
@@ -242,17 +205,18 @@ func (v *Vocab) SynonymMatches(text string, fn func(key string, alts []string)) 
 	})
 }
 
-// matcher finds whole entries in normalised text: a set keyed by the entry,
+// Matcher finds whole entries in normalised text: a set keyed by the entry,
 // plus, per first rune, the distinct byte lengths of the entries starting with
 // it (longest first). A scan costs one map lookup per rune and one per
 // candidate length, so a large lexicon does not slow segmentation down much.
-type matcher struct {
+type Matcher struct {
 	set  map[string]bool
 	lens map[rune][]int
 }
 
-func newMatcher(entries []string) matcher {
-	m := matcher{set: map[string]bool{}, lens: map[rune][]int{}}
+// NewMatcher compiles entries (normalised, as in a Lexicon) into a Matcher.
+func NewMatcher(entries []string) Matcher {
+	m := Matcher{set: map[string]bool{}, lens: map[rune][]int{}}
 	for _, e := range entries {
 		if e == "" || m.set[e] {
 			continue
@@ -269,12 +233,13 @@ func newMatcher(entries []string) matcher {
 	return m
 }
 
-func (m matcher) has(t string) bool { return m.set[t] }
+func (m Matcher) has(t string) bool { return m.set[t] }
 
-func (m matcher) empty() bool { return len(m.set) == 0 }
+// Empty reports whether the matcher has no entries.
+func (m Matcher) Empty() bool { return len(m.set) == 0 }
 
-// found reports whether text contains an entry.
-func (m matcher) found(text string) bool {
+// Found reports whether text contains an entry.
+func (m Matcher) Found(text string) bool {
 	found := false
 	m.scan(text, func(int, int) bool { found = true; return false })
 	return found
@@ -284,7 +249,7 @@ func (m matcher) found(text string) bool {
 // longest first at each position, without overlaps, until fn returns false. An entry that starts or
 // ends with a letter or digit of a code ("xq-7700") matches only where that
 // code run starts or ends, so "xq-7700" is not found in "xq-77001".
-func (m matcher) scan(text string, fn func(start, end int) bool) {
+func (m Matcher) scan(text string, fn func(start, end int) bool) {
 	if len(m.set) == 0 {
 		return
 	}

@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"context"
@@ -7,53 +7,8 @@ import (
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/zhisou/zhisou/index"
 )
-
-// Op is the kind of a log record.
-type Op string
-
-// Log record kinds.
-const (
-	OpCreateCollection Op = "create_collection"
-	OpDeleteCollection Op = "delete_collection"
-	OpUpsert           Op = "upsert"
-	OpDelete           Op = "delete"
-	// OpLexicon replaces a collection's lexicon (Record.Lexicon) and marks
-	// the chunks whose segmentation it changes for re-indexing.
-	OpLexicon Op = "lexicon"
-	// OpReindex analyses chunks (Record.ChunkIDs) again with the lexicon in
-	// force; the store appends these in the background after an OpLexicon.
-	OpReindex Op = "reindex"
-)
-
-// Record is one write in the sequenced log. Appliers apply records in Seq order
-// and idempotently: applying a record twice leaves the same state as once.
-type Record struct {
-	Seq        uint64      `json:"seq"`
-	Op         Op          `json:"op"`
-	Collection string      `json:"collection"`
-	Config     *Collection `json:"config,omitempty"`
-	Doc        *Document   `json:"doc,omitempty"`
-	DocID      string      `json:"doc_id,omitempty"`
-	// Version of a delete: it leaves a tombstone with this version.
-	Version uint64 `json:"version,omitempty"`
-	// Lexicon is the new lexicon of an OpLexicon record, normalised.
-	Lexicon *Lexicon `json:"lexicon,omitempty"`
-	// ChunkIDs are the chunks an OpReindex record analyses again.
-	ChunkIDs []string `json:"chunk_ids,omitempty"`
-}
-
-// version is the record's effective document version: the caller's, or the
-// log position when the caller gave none.
-func (r *Record) version() uint64 {
-	if r.Doc != nil && r.Doc.Version != 0 {
-		return r.Doc.Version
-	}
-	if r.Version != 0 {
-		return r.Version
-	}
-	return r.Seq
-}
 
 // Log is the sequenced write log. Locally it lives in the store's Badger; a
 // replicated log (NATS JetStream) can take its place without touching the
@@ -62,9 +17,9 @@ type Log interface {
 	// Append durably writes the records, assigning consecutive sequence numbers
 	// (written into recs), and returns the last one. When it returns nil the
 	// records survive a crash.
-	Append(ctx context.Context, recs []Record) (uint64, error)
+	Append(ctx context.Context, recs []index.Record) (uint64, error)
 	// Replay calls fn for each record with Seq > after, in order.
-	Replay(ctx context.Context, after uint64, fn func(Record) error) error
+	Replay(ctx context.Context, after uint64, fn func(index.Record) error) error
 	// Truncate drops records with Seq <= upto; they are applied everywhere.
 	Truncate(upto uint64) error
 	// Last returns the highest sequence number ever assigned.
@@ -104,7 +59,7 @@ func openBadgerLog(db *badger.DB) (*badgerLog, error) {
 
 func (l *badgerLog) Last() uint64 { return l.last }
 
-func (l *badgerLog) Append(ctx context.Context, recs []Record) (uint64, error) {
+func (l *badgerLog) Append(ctx context.Context, recs []index.Record) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -135,7 +90,7 @@ func (l *badgerLog) Append(ctx context.Context, recs []Record) (uint64, error) {
 	return seq, nil
 }
 
-func (l *badgerLog) Replay(ctx context.Context, after uint64, fn func(Record) error) error {
+func (l *badgerLog) Replay(ctx context.Context, after uint64, fn func(index.Record) error) error {
 	return l.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: logPrefix, PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
@@ -146,7 +101,7 @@ func (l *badgerLog) Replay(ctx context.Context, after uint64, fn func(Record) er
 					return err
 				}
 			}
-			var rec Record
+			var rec index.Record
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &rec) }); err != nil {
 				return fmt.Errorf("read log record %x: %w", it.Item().Key(), err)
 			}

@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
 )
 
 // Options configures Open. The zero value is valid.
@@ -37,7 +39,7 @@ type Store struct {
 	dir    string
 	db     *badger.DB
 	log    *badgerLog
-	an     *Analyzer
+	an     *analysis.Analyzer
 	logger *slog.Logger
 
 	wmu sync.Mutex // serialises writes and position changes
@@ -61,19 +63,19 @@ type Store struct {
 	progress   chan struct{}
 	// vocabs caches compiled lexicons by collection for applyBadger, which
 	// runs before collections are loaded at start; guarded by wmu.
-	vocabs map[string]*Vocab
+	vocabs map[string]*analysis.Vocab
 }
 
 type coll struct {
-	cfg   Collection
+	cfg   index.Collection
 	text  *text
 	graph *graph
 	// vocab is the lexicon in force (nil for none): read by every search and
 	// every write's analysis, replaced whole by an OpLexicon.
-	vocab atomic.Pointer[Vocab]
+	vocab atomic.Pointer[analysis.Vocab]
 
 	mu       sync.RWMutex // guards stats, metaKeys and pending
-	stats    Stats
+	stats    index.Stats
 	metaKeys map[string]bool
 	// pending is the number of chunks waiting to be re-indexed after a
 	// lexicon change.
@@ -104,7 +106,7 @@ func statsKey(c string) []byte      { return []byte(collectionDataP + c + statsK
 // process holds gives an error matching ErrLocked. On open each derived store
 // catches up from its own position in the log; a missing or damaged bleve index
 // is rebuilt from Badger.
-func Open(ctx context.Context, dir string, an *Analyzer, opts Options) (*Store, error) {
+func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) (*Store, error) {
 	if an == nil {
 		return nil, errors.New("open store: nil analyzer")
 	}
@@ -124,7 +126,7 @@ func Open(ctx context.Context, dir string, an *Analyzer, opts Options) (*Store, 
 	db, err := badger.Open(bo)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, fmt.Errorf("open store %s: %w (stop the server, or talk to it with -addr)", dir, ErrLocked)
+			return nil, fmt.Errorf("open store %s: %w (stop the server, or talk to it with -addr)", dir, index.ErrLocked)
 		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
@@ -133,7 +135,7 @@ func Open(ctx context.Context, dir string, an *Analyzer, opts Options) (*Store, 
 		return nil, errors.Join(fmt.Errorf("open store: chunk cache: %w", err), db.Close())
 	}
 	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
-		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*Vocab{}}
+		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}}
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
 	}
@@ -142,7 +144,7 @@ func Open(ctx context.Context, dir string, an *Analyzer, opts Options) (*Store, 
 }
 
 // Analyzer returns the analyzer the store indexes with.
-func (s *Store) Analyzer() *Analyzer { return s.an }
+func (s *Store) Analyzer() *analysis.Analyzer { return s.an }
 
 func (s *Store) recover(ctx context.Context) error {
 	var err error
@@ -162,7 +164,7 @@ func (s *Store) recover(ctx context.Context) error {
 	}
 	// Badger first: it is the truth the derived indexes are rebuilt from.
 	from := s.pos
-	err = s.log.Replay(ctx, s.pos, func(r Record) error { return s.applyBadger(&r) })
+	err = s.log.Replay(ctx, s.pos, func(r index.Record) error { return s.applyBadger(&r) })
 	if err != nil {
 		return fmt.Errorf("catch up badger: %w", err)
 	}
@@ -209,13 +211,13 @@ func (s *Store) loadCollections() error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionKeyP), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			var cfg Collection
+			var cfg index.Collection
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &cfg) }); err != nil {
 				return fmt.Errorf("read collection %s: %w", it.Item().Key(), err)
 			}
 			c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
 			c.graph = newGraph(s.an, c.vocab.Load)
-			if err := readJSON(txn, statsKey(cfg.Name), &c.stats); err != nil && !errors.Is(err, ErrNotFound) {
+			if err := readJSON(txn, statsKey(cfg.Name), &c.stats); err != nil && !errors.Is(err, index.ErrNotFound) {
 				return err
 			}
 			st, err := s.readLexiconState(txn, cfg.Name)
@@ -266,9 +268,9 @@ func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint6
 	if p >= s.pos {
 		return p, nil
 	}
-	var recs []Record
-	err = s.log.Replay(ctx, p, func(r Record) error {
-		if r.Collection == c.cfg.Name && (r.Op == OpUpsert || r.Op == OpDelete || r.Op == OpReindex) {
+	var recs []index.Record
+	err = s.log.Replay(ctx, p, func(r index.Record) error {
+		if r.Collection == c.cfg.Name && (r.Op == index.OpUpsert || r.Op == index.OpDelete || r.Op == index.OpReindex) {
 			recs = append(recs, r)
 		}
 		if len(recs) >= 256 {
@@ -314,16 +316,16 @@ func (s *Store) rebuildText(ctx context.Context, c *coll) (uint64, error) {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + c.cfg.Name + docKeyInfix), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			var d Document
+			var d index.Document
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &d) }); err != nil {
 				return err
 			}
 			for _, ref := range d.Chunks {
-				var ch Chunk
+				var ch index.Chunk
 				if err := readJSON(txn, chunkKey(c.cfg.Name, ref.ID), &ch); err != nil {
 					return err
 				}
-				if err := batch.Index(bleveID(&ch), bleveDoc(&d, &ch, s.an.analyseChunk(c.vocab.Load(), d.Title, &ch))); err != nil {
+				if err := batch.Index(bleveID(&ch), bleveDoc(&d, &ch, analyseChunk(s.an, c.vocab.Load(), d.Title, &ch))); err != nil {
 					return err
 				}
 				if n++; n%500 == 0 {
@@ -395,8 +397,8 @@ func (s *Store) Positions() (badgerPos uint64, text map[string]uint64, err error
 
 // CollectionInfo is a collection with its statistics.
 type CollectionInfo struct {
-	Collection
-	Stats        Stats
+	index.Collection
+	Stats        index.Stats
 	MetadataKeys []string
 }
 
@@ -404,11 +406,11 @@ func (s *Store) get(name string) (*coll, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return nil, ErrClosed
+		return nil, index.ErrClosed
 	}
 	c := s.colls[name]
 	if c == nil {
-		return nil, fmt.Errorf("collection %q: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("collection %q: %w", name, index.ErrNotFound)
 	}
 	return c, nil
 }
@@ -422,12 +424,12 @@ func (c *coll) info() CollectionInfo {
 
 // checkFilter refuses a metadata filter on a key that no document of the
 // collection has (a typo would otherwise silently match nothing).
-func (c *coll) checkFilter(collection string, f Filter) error {
+func (c *coll) checkFilter(collection string, f index.Filter) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for key := range f.Metadata {
 		if !c.metaKeys[key] {
-			return fmt.Errorf("%w: filter on metadata field %q, which no document in %q has", ErrInvalid, key, collection)
+			return fmt.Errorf("%w: filter on metadata field %q, which no document in %q has", index.ErrInvalid, key, collection)
 		}
 	}
 	return nil
@@ -435,10 +437,10 @@ func (c *coll) checkFilter(collection string, f Filter) error {
 
 // FusionWeights returns a collection's fusion weights (see
 // Collection.FusionWeights), without building the rest of its info.
-func (s *Store) FusionWeights(name string) (FusionWeights, error) {
+func (s *Store) FusionWeights(name string) (index.FusionWeights, error) {
 	c, err := s.get(name)
 	if err != nil {
-		return FusionWeights{}, err
+		return index.FusionWeights{}, err
 	}
 	return c.cfg.FusionWeights(), nil
 }
@@ -464,18 +466,18 @@ func (s *Store) Collections() []CollectionInfo {
 }
 
 // CreateCollection creates a collection; ErrExists if the name is taken.
-func (s *Store) CreateCollection(ctx context.Context, cfg Collection) error {
+func (s *Store) CreateCollection(ctx context.Context, cfg index.Collection) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if _, err := s.get(cfg.Name); err == nil {
-		return fmt.Errorf("collection %q: %w", cfg.Name, ErrExists)
-	} else if !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("collection %q: %w", cfg.Name, index.ErrExists)
+	} else if !errors.Is(err, index.ErrNotFound) {
 		return err
 	}
-	recs := []Record{{Op: OpCreateCollection, Collection: cfg.Name, Config: &cfg}}
+	recs := []index.Record{{Op: index.OpCreateCollection, Collection: cfg.Name, Config: &cfg}}
 	if _, err := s.log.Append(ctx, recs); err != nil {
 		return err
 	}
@@ -487,7 +489,7 @@ func (s *Store) CreateCollection(ctx context.Context, cfg Collection) error {
 
 // loadCollection opens a newly created collection's state.
 func (s *Store) loadCollection(ctx context.Context, name string) error {
-	var cfg Collection
+	var cfg index.Collection
 	if err := s.db.View(func(txn *badger.Txn) error { return readJSON(txn, []byte(collectionKeyP+name), &cfg) }); err != nil {
 		return err
 	}
@@ -515,7 +517,7 @@ func (s *Store) DeleteCollection(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	recs := []Record{{Op: OpDeleteCollection, Collection: name}}
+	recs := []index.Record{{Op: index.OpDeleteCollection, Collection: name}}
 	if _, err := s.log.Append(ctx, recs); err != nil {
 		return err
 	}
@@ -529,7 +531,7 @@ func (s *Store) DeleteCollection(ctx context.Context, name string) error {
 // write did. Documents must be built (chunks with ids) and pass Validate; Upsert
 // seals them (hashes). An unchanged document is not written at all; a document
 // whose version is older than the stored one, or than its tombstone, is Stale.
-func (s *Store) Upsert(ctx context.Context, collection string, docs []Document) ([]Outcome, error) {
+func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Document) ([]index.Outcome, error) {
 	c, err := s.get(collection)
 	if err != nil {
 		return nil, err
@@ -540,19 +542,19 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []Document) 
 			return nil, fmt.Errorf("document %d: %w", i, err)
 		}
 		if ids[docs[i].ID] {
-			return nil, fmt.Errorf("%w: document %q appears twice in one batch", ErrInvalid, docs[i].ID)
+			return nil, fmt.Errorf("%w: document %q appears twice in one batch", index.ErrInvalid, docs[i].ID)
 		}
 		ids[docs[i].ID] = true
 		docs[i].Seal()
 	}
 	// Analyse outside the write lock, on every core: segmentation is most of
 	// the cost of a write.
-	outcomes := make([]Outcome, len(docs))
+	outcomes := make([]index.Outcome, len(docs))
 	var todo []int
 	for i := range docs {
 		if o, err := s.decide(collection, &docs[i]); err != nil {
 			return nil, err
-		} else if o != Unchanged && o != Stale {
+		} else if o != index.Unchanged && o != index.Stale {
 			todo = append(todo, i)
 		}
 	}
@@ -570,14 +572,14 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []Document) 
 		v = cur
 		terms = s.analyseParallel(v, docs, todo)
 	}
-	var recs []Record
+	var recs []index.Record
 	for i := range docs {
 		o, err := s.decide(collection, &docs[i])
 		if err != nil {
 			return nil, err
 		}
 		outcomes[i] = o
-		if o == Unchanged || o == Stale {
+		if o == index.Unchanged || o == index.Stale {
 			continue
 		}
 		if len(docs[i].Chunks) > 0 {
@@ -585,7 +587,7 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []Document) 
 				s.analyseDoc(v, &docs[i], terms) // changed by another writer since the first look
 			}
 		}
-		recs = append(recs, Record{Op: OpUpsert, Collection: collection, Doc: &docs[i]})
+		recs = append(recs, index.Record{Op: index.OpUpsert, Collection: collection, Doc: &docs[i]})
 	}
 	if len(recs) == 0 {
 		return outcomes, nil
@@ -595,7 +597,7 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []Document) 
 
 // analyseParallel analyses the documents docs[i] for i in which, on up to
 // GOMAXPROCS goroutines, and returns their terms keyed by bleve id.
-func (s *Store) analyseParallel(v *Vocab, docs []Document, which []int) map[string]analysed {
+func (s *Store) analyseParallel(v *analysis.Vocab, docs []index.Document, which []int) map[string]analysed {
 	workers := min(runtime.GOMAXPROCS(0), len(which))
 	if workers <= 1 {
 		terms := map[string]analysed{}
@@ -624,29 +626,29 @@ func (s *Store) analyseParallel(v *Vocab, docs []Document, which []int) map[stri
 
 // analyseDoc analyses a document's chunks into terms (keyed by bleve id) and
 // records their field lengths.
-func (s *Store) analyseDoc(v *Vocab, d *Document, terms map[string]analysed) {
+func (s *Store) analyseDoc(v *analysis.Vocab, d *index.Document, terms map[string]analysed) {
 	for j := range d.Chunks {
 		ch := &d.Chunks[j]
-		a := s.an.analyseChunk(v, d.Title, ch)
-		for f := range numFields {
+		a := analyseChunk(s.an, v, d.Title, ch)
+		for f := range index.NumFields {
 			ch.Lens[f] = len(a[f])
 		}
-		ch.Keywords = s.an.keywords(a)
+		ch.Keywords = a.keywords(s.an)
 		terms[bleveID(ch)] = a
 	}
 }
 
 // Delete removes documents, leaving tombstones so an older write arriving later
 // cannot bring them back. A missing document is reported as Unchanged.
-func (s *Store) Delete(ctx context.Context, collection string, ids []string) ([]Outcome, error) {
+func (s *Store) Delete(ctx context.Context, collection string, ids []string) ([]index.Outcome, error) {
 	c, err := s.get(collection)
 	if err != nil {
 		return nil, err
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	outcomes := make([]Outcome, len(ids))
-	var recs []Record
+	outcomes := make([]index.Outcome, len(ids))
+	var recs []index.Record
 	for i, id := range ids {
 		var exists bool
 		err := s.db.View(func(txn *badger.Txn) error {
@@ -661,11 +663,11 @@ func (s *Store) Delete(ctx context.Context, collection string, ids []string) ([]
 			return nil, err
 		}
 		if !exists {
-			outcomes[i] = Unchanged
+			outcomes[i] = index.Unchanged
 			continue
 		}
-		outcomes[i] = Deleted
-		recs = append(recs, Record{Op: OpDelete, Collection: collection, DocID: id})
+		outcomes[i] = index.Deleted
+		recs = append(recs, index.Record{Op: index.OpDelete, Collection: collection, DocID: id})
 	}
 	if len(recs) == 0 {
 		return outcomes, nil
@@ -675,7 +677,7 @@ func (s *Store) Delete(ctx context.Context, collection string, ids []string) ([]
 
 // commit appends records to the log and applies them to Badger and bleve.
 // Called with wmu held.
-func (s *Store) commit(ctx context.Context, c *coll, recs []Record, terms map[string]analysed) error {
+func (s *Store) commit(ctx context.Context, c *coll, recs []index.Record, terms map[string]analysed) error {
 	if _, err := s.log.Append(ctx, recs); err != nil {
 		return err
 	}
@@ -690,30 +692,30 @@ func (s *Store) commit(ctx context.Context, c *coll, recs []Record, terms map[st
 }
 
 // decide reports what upserting d would do, from Badger's current state.
-func (s *Store) decide(collection string, d *Document) (Outcome, error) {
-	var o Outcome
+func (s *Store) decide(collection string, d *index.Document) (index.Outcome, error) {
+	var o index.Outcome
 	err := s.db.View(func(txn *badger.Txn) error {
 		tomb, err := getUint(txn, tombKey(collection, d.ID))
 		if err != nil {
 			return err
 		}
 		if d.Version != 0 && tomb != 0 && d.Version <= tomb {
-			o = Stale
+			o = index.Stale
 			return nil
 		}
-		var old Document
+		var old index.Document
 		err = readJSON(txn, docKey(collection, d.ID), &old)
 		switch {
-		case errors.Is(err, ErrNotFound):
-			o = Added
+		case errors.Is(err, index.ErrNotFound):
+			o = index.Added
 		case err != nil:
 			return err
 		case d.Version != 0 && d.Version < old.Version:
-			o = Stale
+			o = index.Stale
 		case old.Hash == d.Hash && old.Source == d.Source:
-			o = Unchanged
+			o = index.Unchanged
 		default:
-			o = Updated
+			o = index.Updated
 		}
 		return nil
 	})
@@ -722,11 +724,11 @@ func (s *Store) decide(collection string, d *Document) (Outcome, error) {
 
 // Document returns a stored document with its chunks (texts included), in
 // document order.
-func (s *Store) Document(ctx context.Context, collection, id string) (Document, error) {
+func (s *Store) Document(ctx context.Context, collection, id string) (index.Document, error) {
 	if _, err := s.get(collection); err != nil {
-		return Document{}, err
+		return index.Document{}, err
 	}
-	var d Document
+	var d index.Document
 	err := s.db.View(func(txn *badger.Txn) error {
 		if err := readJSON(txn, docKey(collection, id), &d); err != nil {
 			return fmt.Errorf("document %q: %w", id, err)
@@ -743,11 +745,11 @@ func (s *Store) Document(ctx context.Context, collection, id string) (Document, 
 
 // ListDocuments returns up to limit documents (without chunk texts) whose id is
 // greater than after, in id order, and whether more follow.
-func (s *Store) ListDocuments(ctx context.Context, collection, after string, limit int) ([]Document, bool, error) {
+func (s *Store) ListDocuments(ctx context.Context, collection, after string, limit int) ([]index.Document, bool, error) {
 	if _, err := s.get(collection); err != nil {
 		return nil, false, err
 	}
-	var out []Document
+	var out []index.Document
 	more := false
 	prefix := []byte(collectionDataP + collection + docKeyInfix)
 	err := s.db.View(func(txn *badger.Txn) error {
@@ -762,7 +764,7 @@ func (s *Store) ListDocuments(ctx context.Context, collection, after string, lim
 				more = true
 				return nil
 			}
-			var d Document
+			var d index.Document
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &d) }); err != nil {
 				return err
 			}
@@ -783,8 +785,8 @@ const chunkCacheBytes = 96 << 20
 
 // cachedChunk is a chunk version with its normalised text (for highlights).
 type cachedChunk struct {
-	c    Chunk
-	norm Normalized
+	c    index.Chunk
+	norm analysis.Normalized
 }
 
 // HitChunks returns the stored chunks of search hits and their normalised
@@ -793,12 +795,12 @@ type cachedChunk struct {
 // Badger has just replaced. Chunk versions are immutable, so they are served
 // from a cache, normalised once, when they can be; the returned chunks are
 // the cache's, and callers must not modify them.
-func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([]Hit, []*Chunk, []Normalized, error) {
+func (s *Store) HitChunks(ctx context.Context, collection string, hits []index.Hit) ([]index.Hit, []*index.Chunk, []analysis.Normalized, error) {
 	found := make([]*cachedChunk, len(hits))
 	missing := false
 	for i, h := range hits {
 		var ok bool
-		if found[i], ok = s.chunks.Get(collection + "\x00" + h.version); !ok {
+		if found[i], ok = s.chunks.Get(collection + "\x00" + h.ChunkVersion); !ok {
 			missing = true
 		}
 	}
@@ -808,19 +810,19 @@ func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([
 				if found[i] != nil {
 					continue
 				}
-				var c Chunk
+				var c index.Chunk
 				err := readJSON(txn, chunkKey(collection, h.ChunkID), &c)
-				if errors.Is(err, ErrNotFound) {
+				if errors.Is(err, index.ErrNotFound) {
 					continue
 				}
 				if err != nil {
 					return fmt.Errorf("chunk %q: %w", h.ChunkID, err)
 				}
-				if bleveID(&c) != h.version {
+				if bleveID(&c) != h.ChunkVersion {
 					continue // replaced since the search read the index
 				}
 				cc := &cachedChunk{c: c, norm: s.an.Normalize(c.Text)}
-				s.chunks.Set(collection+"\x00"+h.version, cc, int64(2*len(c.Text)+cc.norm.memBytes()+128))
+				s.chunks.Set(collection+"\x00"+h.ChunkVersion, cc, int64(2*len(c.Text)+cc.norm.MemBytes()+128))
 				found[i] = cc
 			}
 			return nil
@@ -829,9 +831,9 @@ func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([
 			return nil, nil, nil, err
 		}
 	}
-	keptHits := make([]Hit, 0, len(hits))
-	out := make([]*Chunk, 0, len(hits))
-	norms := make([]Normalized, 0, len(hits))
+	keptHits := make([]index.Hit, 0, len(hits))
+	out := make([]*index.Chunk, 0, len(hits))
+	norms := make([]analysis.Normalized, 0, len(hits))
 	for i, cc := range found {
 		if cc != nil {
 			keptHits, out, norms = append(keptHits, hits[i]), append(out, &cc.c), append(norms, cc.norm)
@@ -842,16 +844,16 @@ func (s *Store) HitChunks(ctx context.Context, collection string, hits []Hit) ([
 
 // Search scores the collection's chunks against analysed query terms with BM25F
 // and returns the top k that pass the filter.
-func (s *Store) Search(ctx context.Context, collection string, terms []QueryTerm, f Filter, k int) ([]Hit, SearchStats, error) {
+func (s *Store) Search(ctx context.Context, collection string, terms []index.QueryTerm, f index.Filter, k int) ([]index.Hit, index.SearchStats, error) {
 	return s.search(ctx, collection, terms, f, k, false)
 }
 
 // search is Search; exhaustive scores every posting instead of pruning (the
 // reference the pruned search is tested against).
-func (s *Store) search(ctx context.Context, collection string, terms []QueryTerm, f Filter, k int, exhaustive bool) ([]Hit, SearchStats, error) {
+func (s *Store) search(ctx context.Context, collection string, terms []index.QueryTerm, f index.Filter, k int, exhaustive bool) ([]index.Hit, index.SearchStats, error) {
 	c, err := s.get(collection)
 	if err != nil {
-		return nil, SearchStats{}, err
+		return nil, index.SearchStats{}, err
 	}
 	c.mu.RLock()
 	p := newBM25Params(c.cfg, c.stats)
@@ -865,16 +867,16 @@ func (s *Store) search(ctx context.Context, collection string, terms []QueryTerm
 	}
 	c.mu.RUnlock()
 	if err := c.checkFilter(collection, f); err != nil {
-		return nil, SearchStats{}, err
+		return nil, index.SearchStats{}, err
 	}
 	r, err := c.text.reader()
 	if err != nil {
-		return nil, SearchStats{}, fmt.Errorf("search %s: %w", collection, err)
+		return nil, index.SearchStats{}, fmt.Errorf("search %s: %w", collection, err)
 	}
 	defer r.Close()
 	allowed, err := c.text.filterSet(ctx, r, f)
 	if err != nil {
-		return nil, SearchStats{}, fmt.Errorf("search %s: filter: %w", collection, err)
+		return nil, index.SearchStats{}, fmt.Errorf("search %s: filter: %w", collection, err)
 	}
 	hits, st, err := c.text.search(ctx, r, p, terms, allowed, k, exhaustive)
 	if err != nil {
@@ -895,7 +897,7 @@ func (s *Store) ForceMerge(ctx context.Context, collection string) error {
 func readJSON(txn *badger.Txn, key []byte, v any) error {
 	item, err := txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return ErrNotFound
+		return index.ErrNotFound
 	}
 	if err != nil {
 		return err
@@ -938,20 +940,20 @@ func (s *Store) Verify(ctx context.Context, collection string) error {
 	s.wmu.Lock() // no writes while comparing
 	defer s.wmu.Unlock()
 	want := map[string]bool{}
-	var st Stats
+	var st index.Stats
 	prefix := []byte(collectionDataP + collection + docKeyInfix)
 	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			var d Document
+			var d index.Document
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &d) }); err != nil {
 				return err
 			}
 			st.Docs++
 			for i := range d.Chunks {
 				ref := &d.Chunks[i]
-				var ch Chunk
+				var ch index.Chunk
 				if err := readJSON(txn, chunkKey(collection, ref.ID), &ch); err != nil {
 					return fmt.Errorf("document %q: chunk %s: %w", d.ID, ref.ID, err)
 				}

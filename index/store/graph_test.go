@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/google/go-cmp/cmp"
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/indextest"
 )
 
 // dumpGraph renders a collection's graph canonically.
@@ -22,16 +24,16 @@ func dumpGraph(t *testing.T, s *Store, coll string) string {
 	return c.graph.canonical()
 }
 
-func section(id, title string, parts ...[2]string) Document {
-	d := Document{ID: id, Title: title}
+func section(id, title string, parts ...[2]string) index.Document {
+	d := index.Document{ID: id, Title: title}
 	for i, p := range parts {
 		path := []string{title, p[0]}
-		d.Chunks = append(d.Chunks, Chunk{ID: ChunkID(id, path, i), HeadingPath: path, Ordinal: i, Text: p[1]})
+		d.Chunks = append(d.Chunks, index.Chunk{ID: index.ChunkID(id, path, i), HeadingPath: path, Ordinal: i, Text: p[1]})
 	}
 	return d
 }
 
-var graphFixture = []Document{
+var graphFixture = []index.Document{
 	section("ppr", "PPR-9087 空压机",
 		[2]string{"节能原理", "PPR-9087 采用变频节能技术，空压机能耗降低三成，节能效果显著。"},
 		[2]string{"日常维护", "空压机每半年保养一次，保养时更换滤芯，滤芯必须使用原厂配件。"}),
@@ -47,7 +49,7 @@ func TestGraphIncrementalMatchesRebuild(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openTestStore(t, dir)
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+	if err := s.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
 		t.Fatal(err)
 	}
 	docs := slices.Clone(graphFixture)
@@ -59,14 +61,14 @@ func TestGraphIncrementalMatchesRebuild(t *testing.T) {
 	edited := section("ppr", "PPR-9087 空压机",
 		[2]string{"节能原理", "PPR-9087 采用变频节能技术，空压机能耗降低三成。"},
 		[2]string{"故障排查", "空压机压差升高时，先检查滤芯是否堵塞。"})
-	if _, err := s.Upsert(ctx, "c", []Document{edited}); err != nil {
+	if _, err := s.Upsert(ctx, "c", []index.Document{edited}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Delete(ctx, "c", []string{"sales"}); err != nil {
 		t.Fatal(err)
 	}
 	extra := section("trust", "建立信任", [2]string{"案例", "客户不信任小公司时，用案例和第三方认证建立信任。"})
-	if _, err := s.Upsert(ctx, "c", []Document{extra}); err != nil {
+	if _, err := s.Upsert(ctx, "c", []index.Document{extra}); err != nil {
 		t.Fatal(err)
 	}
 	incremental := dumpGraph(t, s, "c")
@@ -90,10 +92,10 @@ func TestGraphIncrementalMatchesRebuild(t *testing.T) {
 	}
 	// A fresh store given only the final documents has the same graph too.
 	fresh := openTestStore(t, t.TempDir())
-	if err := fresh.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+	if err := fresh.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fresh.Upsert(ctx, "c", []Document{edited, graphFixture[1], extra}); err != nil {
+	if _, err := fresh.Upsert(ctx, "c", []index.Document{edited, graphFixture[1], extra}); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(incremental, dumpGraph(t, fresh, "c")); diff != "" {
@@ -110,15 +112,15 @@ func graphSearches(t *testing.T, s *Store) []string {
 	t.Helper()
 	var out []string
 	for _, q := range [][]string{{"滤芯"}, {"空压机", "节能"}, {"客户", "信任"}, {"润滑油", "更换", "故障"}} {
-		var terms []QueryTerm
+		var terms []index.QueryTerm
 		for _, w := range q {
-			terms = append(terms, QueryTerm{Term: w, Weight: 1})
+			terms = append(terms, index.QueryTerm{Term: w, Weight: 1})
 		}
-		g, err := s.GraphSearch(context.Background(), "c", terms, Filter{}, 10)
+		g, err := s.GraphSearch(context.Background(), "c", terms, index.Filter{}, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		o, err := s.OutlineSearch(context.Background(), "c", terms, Filter{}, 10)
+		o, err := s.OutlineSearch(context.Background(), "c", terms, index.Filter{}, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,8 +137,8 @@ func graphSearches(t *testing.T, s *Store) []string {
 func TestOutlineSearch(t *testing.T) {
 	ctx := context.Background()
 	s := graphStore(t)
-	terms := []QueryTerm{{Term: "滤芯", Weight: 1}, {Term: "更换", Weight: 1}}
-	hits, err := s.OutlineSearch(ctx, "c", terms, Filter{}, 10)
+	terms := []index.QueryTerm{{Term: "滤芯", Weight: 1}, {Term: "更换", Weight: 1}}
+	hits, err := s.OutlineSearch(ctx, "c", terms, index.Filter{}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +149,7 @@ func TestOutlineSearch(t *testing.T) {
 		t.Errorf("outline path = %v, want %v", hits[0].Via, want)
 	}
 	// A match on the document title alone does not make a section match.
-	hits, err = s.OutlineSearch(ctx, "c", []QueryTerm{{Term: "配件", Weight: 1}, {Term: "手册", Weight: 1}}, Filter{}, 10)
+	hits, err = s.OutlineSearch(ctx, "c", []index.QueryTerm{{Term: "配件", Weight: 1}, {Term: "手册", Weight: 1}}, index.Filter{}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +157,7 @@ func TestOutlineSearch(t *testing.T) {
 		t.Errorf("OutlineSearch(配件 手册) = %v, want nothing: only the title matches", hitIDs(hits))
 	}
 	// Heading-path scoping applies to outline candidates.
-	hits, err = s.OutlineSearch(ctx, "c", terms, Filter{HeadingPrefix: []string{"PPR-9087 空压机"}}, 10)
+	hits, err = s.OutlineSearch(ctx, "c", terms, index.Filter{HeadingPrefix: []string{"PPR-9087 空压机"}}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,11 +173,11 @@ func TestGraphSearchReachesNeighbours(t *testing.T) {
 	s := graphStore(t)
 	// 节能 is a keyword of the 节能原理 chunk only; its neighbour 空压机 leads
 	// to the 日常维护 chunk, which does not contain 节能.
-	hits, err := s.GraphSearch(ctx, "c", []QueryTerm{{Term: "节能", Weight: 1}}, Filter{}, 10)
+	hits, err := s.GraphSearch(ctx, "c", []index.QueryTerm{{Term: "节能", Weight: 1}}, index.Filter{}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	byID := map[string]Hit{}
+	byID := map[string]index.Hit{}
 	for _, h := range hits {
 		byID[h.ChunkID] = h
 	}
@@ -191,7 +193,7 @@ func TestGraphSearchReachesNeighbours(t *testing.T) {
 		t.Fatal("fixture: the hop chunk must not contain the seed")
 	}
 	// Filters apply to graph candidates.
-	hits, err = s.GraphSearch(ctx, "c", []QueryTerm{{Term: "节能", Weight: 1}}, Filter{DocIDs: []string{"filter"}}, 10)
+	hits, err = s.GraphSearch(ctx, "c", []index.QueryTerm{{Term: "节能", Weight: 1}}, index.Filter{DocIDs: []string{"filter"}}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,20 +207,20 @@ func TestGraphSearchReachesNeighbours(t *testing.T) {
 func TestGraphSingleChunkCollection(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("one")); err != nil {
+	if err := s.CreateCollection(ctx, index.DefaultCollection("one")); err != nil {
 		t.Fatal(err)
 	}
 	d := section("only", "唯一文档", [2]string{"唯一章节", "空压机节能技术说明。"})
-	if _, err := s.Upsert(ctx, "one", []Document{d}); err != nil {
+	if _, err := s.Upsert(ctx, "one", []index.Document{d}); err != nil {
 		t.Fatal(err)
 	}
 	// Heading words for the outline, a keyword for the graph: with one chunk
 	// every idf is at its floor, and nothing may divide by zero.
-	terms := []QueryTerm{{Term: "唯一", Weight: 1}, {Term: "章节", Weight: 1}, {Term: "节能", Weight: 0.1}}
-	for name, search := range map[string]func(context.Context, string, []QueryTerm, Filter, int) ([]Hit, error){
+	terms := []index.QueryTerm{{Term: "唯一", Weight: 1}, {Term: "章节", Weight: 1}, {Term: "节能", Weight: 0.1}}
+	for name, search := range map[string]func(context.Context, string, []index.QueryTerm, index.Filter, int) ([]index.Hit, error){
 		"outline": s.OutlineSearch, "graph": s.GraphSearch,
 	} {
-		hits, err := search(ctx, "one", terms, Filter{}, 10)
+		hits, err := search(ctx, "one", terms, index.Filter{}, 10)
 		if err != nil || len(hits) != 1 || hits[0].ChunkID != d.Chunks[0].ID {
 			t.Errorf("%s search on a one-chunk collection = %v, %v; want its chunk", name, hitIDs(hits), err)
 		}
@@ -234,22 +236,22 @@ func TestGraphSingleChunkCollection(t *testing.T) {
 
 func TestFusionWeightsValidate(t *testing.T) {
 	nan := func() float64 { var z float64; return z / z }()
-	for _, w := range []FusionWeights{{BM25: -1}, {BM25: 1, Graph: nan}, {Outline: 11}, {}} {
+	for _, w := range []index.FusionWeights{{BM25: -1}, {BM25: 1, Graph: nan}, {Outline: 11}, {}} {
 		if err := w.Validate(); err == nil {
 			t.Errorf("FusionWeights%+v.Validate() = nil, want an error", w)
 		}
 	}
-	if err := DefaultFusion.Validate(); err != nil {
+	if err := index.DefaultFusion.Validate(); err != nil {
 		t.Errorf("DefaultFusion.Validate() = %v", err)
 	}
-	c := DefaultCollection("c")
+	c := index.DefaultCollection("c")
 	c.K1 = nan
 	if err := c.Validate(); err == nil {
 		t.Error("a collection with k1 NaN validated")
 	}
 }
 
-func hitIDs(hits []Hit) []string {
+func hitIDs(hits []index.Hit) []string {
 	ids := make([]string, len(hits))
 	for i, h := range hits {
 		ids[i] = h.ChunkID
@@ -275,7 +277,7 @@ func graphStore(t *testing.T) *Store {
 	t.Helper()
 	ctx := context.Background()
 	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+	if err := s.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Upsert(ctx, "c", slices.Clone(graphFixture)); err != nil {
@@ -287,24 +289,24 @@ func graphStore(t *testing.T) *Store {
 func TestOutlineUsesLexicon(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+	if err := s.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
 		t.Fatal(err)
 	}
 	d := section("fb", "反馈技巧", [2]string{"三明治反馈法", "先肯定，再提改进，最后鼓励。"}, [2]string{"其他方法", "反馈要及时，对事不对人。"})
-	if _, err := s.Upsert(ctx, "c", []Document{d}); err != nil {
+	if _, err := s.Upsert(ctx, "c", []index.Document{d}); err != nil {
 		t.Fatal(err)
 	}
-	terms := []QueryTerm{{Term: "三明治反馈法", Weight: 1}}
-	if hits, _ := s.OutlineSearch(ctx, "c", terms, Filter{}, 10); len(hits) != 0 {
+	terms := []index.QueryTerm{{Term: "三明治反馈法", Weight: 1}}
+	if hits, _ := s.OutlineSearch(ctx, "c", terms, index.Filter{}, 10); len(hits) != 0 {
 		t.Fatalf("before the lexicon, the whole term matched a heading: %v", hitIDs(hits))
 	}
-	if _, err := s.ReplaceLexicon(ctx, "c", Lexicon{Terms: []string{"三明治反馈法"}}); err != nil {
+	if _, err := s.ReplaceLexicon(ctx, "c", index.Lexicon{Terms: []string{"三明治反馈法"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.WaitReindex(ctx, "c"); err != nil {
 		t.Fatal(err)
 	}
-	hits, err := s.OutlineSearch(ctx, "c", terms, Filter{}, 10)
+	hits, err := s.OutlineSearch(ctx, "c", terms, index.Filter{}, 10)
 	if err != nil || len(hits) == 0 || hits[0].ChunkID != d.Chunks[0].ID {
 		t.Fatalf("after the lexicon, OutlineSearch(三明治反馈法) = %v, %v; want the 三明治反馈法 section", hitIDs(hits), err)
 	}
@@ -321,7 +323,7 @@ func TestUpgradeOldStore(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openTestStore(t, dir)
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+	if err := s.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Upsert(ctx, "c", slices.Clone(graphFixture)); err != nil {
@@ -400,9 +402,9 @@ func TestOpenNamesCorruptDocumentRecord(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openWithCollection(t, dir, "c")
-	var docs []Document
+	var docs []index.Document
 	for i := range 1500 {
-		docs = append(docs, doc(fmt.Sprintf("d%04d", i), "价格异议", fmt.Sprintf("客户第%d次说价格太贵，先认同再给方案。", i)))
+		docs = append(docs, indextest.Doc(fmt.Sprintf("d%04d", i), "价格异议", fmt.Sprintf("客户第%d次说价格太贵，先认同再给方案。", i)))
 	}
 	if _, err := s.Upsert(ctx, "c", docs); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"context"
@@ -8,21 +8,12 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/indextest"
 )
-
-// zipfVocab is a vocabulary drawn with a Zipf law, so that a few words are in
-// most chunks (like 的 and 是) and most are rare: the shape pruning works on.
-func zipfVocab(rng *rand.Rand) func() string {
-	words := strings.Fields("的 是 在 了 客户 价格 经理 安全 事故 上报 授权 反馈 信任 产品 节能 审批 培训 目标 团队 沟通 " +
-		"预算 价值 折扣 区域 下属 期望 检查点 模型 通风 检测 作业 部门 压力 设备 能耗 案例 认证 承诺 跟进 报价 " +
-		"合同 付款 发票 库存 物流 质量 投诉 退货 保修 维修 服务 渠道 市场 品牌 竞争 策略 计划 执行 复盘 总结")
-	z := rand.NewZipf(rng, 1.2, 2, uint64(len(words)-1))
-	return func() string { return words[z.Uint64()] }
-}
 
 // TestPrunedMatchesExhaustive checks that MaxScore returns exactly what
 // scoring every posting returns: the same chunks in the same order with the
@@ -36,11 +27,11 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 	}
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(7, 11))
-	word := zipfVocab(rng)
+	word := indextest.ZipfWords(rng)
 	var pruned, all int
 	for round := range 3 {
 		s := openTestStore(t, t.TempDir())
-		coll := DefaultCollection("r")
+		coll := index.DefaultCollection("r")
 		coll.K1, coll.B = 0.5+2*rng.Float64(), rng.Float64()
 		if round%2 == 1 {
 			coll.DocWeight, coll.CoverWeight = 0, 0
@@ -48,11 +39,11 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 		if err := s.CreateCollection(ctx, coll); err != nil {
 			t.Fatal(err)
 		}
-		var docs []Document
+		var docs []index.Document
 		// 1 000-3 000 chunks: several windows of doc numbers, so that
 		// later windows are pruned against a full pool.
 		for i := range 500 + rng.IntN(500) {
-			d := randomDoc(rng, word, fmt.Sprintf("d%03d", i))
+			d := indextest.RandomDoc(rng, word, fmt.Sprintf("d%03d", i))
 			d.Metadata = map[string]string{"team": strconv.Itoa(i % 3)}
 			docs = append(docs, d)
 		}
@@ -71,7 +62,7 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 			}
 		}
 		for q := range 60 {
-			var terms []QueryTerm
+			var terms []index.QueryTerm
 			for range 1 + rng.IntN(12) {
 				w := word()
 				gram := rng.IntN(4) == 0
@@ -80,10 +71,10 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 					w = string([]rune(w)[:2])
 				}
 				weight := []float64{1, 1, 0.4, 0.2, 0, rng.Float64()}[rng.IntN(6)]
-				terms = append(terms, QueryTerm{Term: w, Weight: weight, Gram: gram})
+				terms = append(terms, index.QueryTerm{Term: w, Weight: weight, Gram: gram})
 			}
 			k := []int{1, 3, 10, 50, 100, 1000}[rng.IntN(6)]
-			var f Filter
+			var f index.Filter
 			switch q % 4 {
 			case 1:
 				f.Metadata = map[string]string{"team": strconv.Itoa(rng.IntN(3))}
@@ -104,7 +95,7 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 				}
 				if !sameHits(got, want) {
 					t.Errorf("round %d: search(%v, %+v, k=%d), TAAT limit %d: pruned != exhaustive:\n%s", round, terms, f, k, limit,
-						cmp.Diff(want, got, cmp.AllowUnexported(Hit{})))
+						cmp.Diff(want, got, cmp.AllowUnexported(index.Hit{})))
 				}
 			}
 		}
@@ -120,7 +111,7 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 // prunedSearch decodes the terms into the snapshot's cache first (as the
 // background warmer would), then searches, and fails the test when the search
 // did not take the pruned path.
-func prunedSearch(t *testing.T, s *Store, coll string, terms []QueryTerm, f Filter, k int) ([]Hit, SearchStats) {
+func prunedSearch(t *testing.T, s *Store, coll string, terms []index.QueryTerm, f index.Filter, k int) ([]index.Hit, index.SearchStats) {
 	t.Helper()
 	c := s.colls[coll]
 	c.mu.RLock()
@@ -142,16 +133,16 @@ func prunedSearch(t *testing.T, s *Store, coll string, terms []QueryTerm, f Filt
 		}
 	}
 	t.Fatalf("search(%v) after priming the cache was exhaustive 100 times", terms)
-	return nil, SearchStats{}
+	return nil, index.SearchStats{}
 }
 
 // sameHits compares ids, order, matched terms and scores (to 1e-9).
-func sameHits(a, b []Hit) bool {
+func sameHits(a, b []index.Hit) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
-		if a[i].ChunkID != b[i].ChunkID || a[i].version != b[i].version || a[i].matched != b[i].matched ||
+		if a[i].ChunkID != b[i].ChunkID || a[i].ChunkVersion != b[i].ChunkVersion ||
 			math.Abs(a[i].Score-b[i].Score) > 1e-9 || math.Abs(a[i].BM25-b[i].BM25) > 1e-9 ||
 			!slicesEqual(a[i].Matched, b[i].Matched) {
 			return false
@@ -176,13 +167,13 @@ func slicesEqual(a, b []string) bool {
 // batches: every one has 客户 and 培训, one in fifty also 有限空间作业 and 通风.
 func writeVentCorpus(t *testing.T, s *Store, collection string) {
 	t.Helper()
-	var docs []Document
+	var docs []index.Document
 	for i := range 5000 {
 		text := "客户的需求是培训的目标。"
 		if i%50 == 0 {
 			text += "有限空间作业必须先通风。"
 		}
-		docs = append(docs, doc(fmt.Sprintf("d%d", i), "说明", text))
+		docs = append(docs, indextest.Doc(fmt.Sprintf("d%d", i), "说明", text))
 	}
 	for i := 0; i < len(docs); i += 1000 {
 		if _, err := s.Upsert(t.Context(), collection, docs[i:i+1000]); err != nil {
@@ -199,7 +190,7 @@ func writeVentCorpus(t *testing.T, s *Store, collection string) {
 func TestPruningSkipsPostings(t *testing.T) {
 	ctx := t.Context()
 	s := openTestStore(t, t.TempDir())
-	coll := DefaultCollection("p")
+	coll := index.DefaultCollection("p")
 	coll.DocWeight, coll.CoverWeight = 0, 0
 	if err := s.CreateCollection(ctx, coll); err != nil {
 		t.Fatal(err)
@@ -209,23 +200,23 @@ func TestPruningSkipsPostings(t *testing.T) {
 	}
 	writeVentCorpus(t, s, "p")
 	s.colls["p"].text.taatLimit = 0 // MaxScore whatever the size
-	terms := []QueryTerm{{Term: "客户", Weight: 1}, {Term: "培训", Weight: 1}, {Term: "通风", Weight: 1}, {Term: "目标", Weight: 1}}
-	want, wst, err := s.search(ctx, "p", terms, Filter{}, 3, true)
+	terms := []index.QueryTerm{{Term: "客户", Weight: 1}, {Term: "培训", Weight: 1}, {Term: "通风", Weight: 1}, {Term: "目标", Weight: 1}}
+	want, wst, err := s.search(ctx, "p", terms, index.Filter{}, 3, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The first search finds the terms missing from the snapshot's cache and
 	// scores every posting; once they are decoded, searches prune.
-	first, fst, err := s.search(ctx, "p", terms, Filter{}, 3, false)
+	first, fst, err := s.search(ctx, "p", terms, index.Filter{}, 3, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !fst.Exhaustive || !sameHits(first, want) {
 		t.Errorf("first search: exhaustive %v, same hits %v; want true, true", fst.Exhaustive, sameHits(first, want))
 	}
-	got, gst := prunedSearch(t, s, "p", terms, Filter{}, 3)
+	got, gst := prunedSearch(t, s, "p", terms, index.Filter{}, 3)
 	if !sameHits(got, want) {
-		t.Fatalf("pruned != exhaustive:\n%s", cmp.Diff(want, got, cmp.AllowUnexported(Hit{})))
+		t.Fatalf("pruned != exhaustive:\n%s", cmp.Diff(want, got, cmp.AllowUnexported(index.Hit{})))
 	}
 	t.Logf("pruned: %d postings, %d chunks scored; exhaustive: %d postings, %d chunks", gst.Postings, gst.Candidates, wst.Postings, wst.Candidates)
 	if gst.Candidates*3 > wst.Candidates {
@@ -254,7 +245,7 @@ func TestIndexFormat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+			if err := s.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.Upsert(ctx, "c", fixture); err != nil {
@@ -299,9 +290,9 @@ func TestIndexFormat(t *testing.T) {
 			if err := s2.Verify(ctx, "c"); err != nil {
 				t.Error(err)
 			}
-			terms := []QueryTerm{{Term: "价格", Weight: 1}, {Term: "客户", Weight: 1}}
-			got, _ := prunedSearch(t, s2, "c", terms, Filter{}, 10)
-			want, _, err := s2.search(ctx, "c", terms, Filter{}, 10, true)
+			terms := []index.QueryTerm{{Term: "价格", Weight: 1}, {Term: "客户", Weight: 1}}
+			got, _ := prunedSearch(t, s2, "c", terms, index.Filter{}, 10)
+			want, _, err := s2.search(ctx, "c", terms, index.Filter{}, 10, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -316,7 +307,7 @@ func TestIndexFormat(t *testing.T) {
 // with the context's error.
 func TestPrunedSearchCancelled(t *testing.T) {
 	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(t.Context(), DefaultCollection("c")); err != nil {
+	if err := s.CreateCollection(t.Context(), index.DefaultCollection("c")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Upsert(t.Context(), "c", fixture); err != nil {
@@ -324,7 +315,7 @@ func TestPrunedSearchCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, _, err := s.Search(ctx, "c", []QueryTerm{{Term: "客户", Weight: 1}}, Filter{}, 10); err == nil {
+	if _, _, err := s.Search(ctx, "c", []index.QueryTerm{{Term: "客户", Weight: 1}}, index.Filter{}, 10); err == nil {
 		t.Errorf("Search(cancelled ctx) = nil error, want context.Canceled")
 	}
 }

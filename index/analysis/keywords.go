@@ -1,4 +1,4 @@
-package index
+package analysis
 
 import (
 	"cmp"
@@ -6,18 +6,9 @@ import (
 	"slices"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/zhisou/zhisou/index"
 )
-
-// Keyword is a weighted chunk–keyword edge of the keyword graph.
-type Keyword struct {
-	Term string `json:"t"`
-	// Weight is the keyword's salience in the chunk, in (0, 1): saturated
-	// term frequency × normalised idf.
-	Weight float64 `json:"w"`
-}
-
-// MaxKeywords is the number of keywords extracted per chunk.
-const MaxKeywords = 8
 
 // keywordStop are frequent words that never make a keyword, whatever their
 // dictionary frequency says.
@@ -30,24 +21,24 @@ var keywordStop = map[string]bool{
 	"the": true, "and": true, "for": true, "with": true, "that": true, "this": true,
 }
 
-// keywords extracts a chunk's keywords from its analysed fields: TF-IDF over
-// the body and heading terms, with idf taken from gse's dictionary frequencies
+// Keywords extracts a chunk's keywords from its analysed body and heading-path
+// terms: TF-IDF over them, with idf taken from gse's dictionary frequencies
 // (a general-language prior that needs no corpus, so a chunk's keywords do not
 // depend on what else is in the collection or on ingest order). Terms of the
 // chunk's heading path count extra, and terms gse does not know (course jargon,
 // product codes) get the highest idf. The collection's own statistics weigh in
 // at query time: keyword document frequency and co-occurrence (PMI).
-func (a *Analyzer) keywords(terms analysed) []Keyword {
+func (a *Analyzer) Keywords(body, heading []string) []index.Keyword {
 	tf := map[string]float64{}
-	for _, t := range terms[2] {
+	for _, t := range body {
 		tf[t]++
 	}
-	for _, t := range terms[1] {
+	for _, t := range heading {
 		tf[t] += 1.5 // heading terms are what the section is about
 	}
 	total := a.seg.Dict.TotalFreq()
 	maxIDF := math.Log(total + 1)
-	out := make([]Keyword, 0, len(tf))
+	out := make([]index.Keyword, 0, len(tf))
 	for t, n := range tf {
 		if !keywordCandidate(t) {
 			continue
@@ -60,16 +51,16 @@ func (a *Analyzer) keywords(terms analysed) []Keyword {
 		if idf < 0.35 {
 			continue // common words (的确, 工作, 问题 …) say little about a chunk
 		}
-		out = append(out, Keyword{Term: t, Weight: n / (n + 1.2) * idf})
+		out = append(out, index.Keyword{Term: t, Weight: n / (n + 1.2) * idf})
 	}
-	slices.SortFunc(out, func(x, y Keyword) int {
+	slices.SortFunc(out, func(x, y index.Keyword) int {
 		if c := cmp.Compare(y.Weight, x.Weight); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.Term, y.Term)
 	})
-	if len(out) > MaxKeywords {
-		out = out[:MaxKeywords]
+	if len(out) > index.MaxKeywords {
+		out = out[:index.MaxKeywords]
 	}
 	for i := range out {
 		// rounded so the stored edges (and their JSON) are compact

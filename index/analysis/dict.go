@@ -1,4 +1,4 @@
-package index
+package analysis
 
 import (
 	"math"
@@ -17,7 +17,7 @@ import (
 
 // gseZhS is the text of gse's embedded simplified-Chinese dictionary
 // (data/dict/zh/s_1.txt), which gse keeps unexported: LoadDictEmbed("zh_s")
-// is its only reader. When it is empty, NewAnalyzer loads the stock way:
+// is its only reader. When it is empty, New loads the stock way:
 // so in a build without gse's embedding (tag ne), and if another gse
 // version renamed the variable (the link does not fail: this declaration
 // then defines it), which TestBuildDictMatchesGse reports.

@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"cmp"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
 	"github.com/zhisou/zhisou/internal/topk"
 )
 
@@ -60,7 +62,7 @@ type gChunk struct {
 	slot int32
 	doc  *gDoc
 	path []string
-	kws  []Keyword
+	kws  []index.Keyword
 	sec  *gSection
 }
 
@@ -128,10 +130,10 @@ type nbr struct {
 }
 
 type graph struct {
-	an *Analyzer
+	an *analysis.Analyzer
 	// vocab returns the collection's lexicon in force (nil for none), with
 	// which headings are analysed.
-	vocab func() *Vocab
+	vocab func() *analysis.Vocab
 
 	mu       sync.RWMutex
 	version  uint64
@@ -147,7 +149,7 @@ type graph struct {
 	free  []int32
 }
 
-func newGraph(an *Analyzer, vocab func() *Vocab) *graph {
+func newGraph(an *analysis.Analyzer, vocab func() *analysis.Vocab) *graph {
 	return &graph{an: an, vocab: vocab, docs: map[string]*gDoc{}, chunks: map[string]*gChunk{}, kws: map[string]*kwNode{},
 		sections: map[string]*gSection{}, heads: map[string]*headWord{}}
 }
@@ -164,13 +166,13 @@ func sectionKey(docID string, path []string) string {
 }
 
 // put replaces a document's part of the graph (d == nil removes it).
-func (g *graph) put(docID string, d *Document) {
+func (g *graph) put(docID string, d *index.Document) {
 	g.putAnalysed(docID, d, g.sectionTerms(d))
 }
 
 // sectionTerms analyses the headings of d's sections, for putAnalysed; it
 // takes no lock.
-func (g *graph) sectionTerms(d *Document) map[string]map[string]float64 {
+func (g *graph) sectionTerms(d *index.Document) map[string]map[string]float64 {
 	if d == nil {
 		return nil
 	}
@@ -185,7 +187,7 @@ func (g *graph) sectionTerms(d *Document) map[string]map[string]float64 {
 }
 
 // putAnalysed is put with d's headings analysed (sectionTerms(d)).
-func (g *graph) putAnalysed(docID string, d *Document, secTerms map[string]map[string]float64) {
+func (g *graph) putAnalysed(docID string, d *index.Document, secTerms map[string]map[string]float64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.version++
@@ -323,7 +325,7 @@ func (g *graph) unlinkChunk(c *gChunk) {
 }
 
 // passes reports whether a chunk passes a filter.
-func (c *gChunk) passes(f *Filter) bool {
+func (c *gChunk) passes(f *index.Filter) bool {
 	if len(f.DocIDs) > 0 && !slices.Contains(f.DocIDs, c.doc.id) {
 		return false
 	}
@@ -345,8 +347,8 @@ func (c *gChunk) passes(f *Filter) bool {
 	return true
 }
 
-func (c *gChunk) hit(score float64, matched, via []string) Hit {
-	return Hit{ChunkID: c.id, Score: score, Matched: matched, Via: via, version: c.version}
+func (c *gChunk) hit(score float64, matched, via []string) index.Hit {
+	return index.Hit{ChunkID: c.id, Score: score, Matched: matched, Via: via, ChunkVersion: c.version}
 }
 
 // outline finds the sections whose title and heading path match the query and
@@ -355,7 +357,7 @@ func (c *gChunk) hit(score float64, matched, via []string) Hit {
 // the query's idf-weighted words, at least one of them in its own (most
 // specific) heading: a match on the document title or a chapter heading alone
 // says little about which section answers.
-func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
+func (g *graph) outline(terms []index.QueryTerm, f *index.Filter, k int) []index.Hit {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	S := float64(len(g.sections))
@@ -425,7 +427,7 @@ func (g *graph) outline(terms []QueryTerm, f *Filter, k int) []Hit {
 		}
 		return cmp.Compare(secs[a].sec.key, secs[b].sec.key)
 	}, nil)
-	var out []Hit
+	var out []index.Hit
 	for _, j := range best {
 		if len(out) >= k {
 			break
@@ -467,7 +469,7 @@ type activation struct {
 // co-occurring keywords (× GraphDecay × PMI relative to the seed's best). It
 // returns the activations and the activated keywords in a fixed order, so
 // sums over them are deterministic. Called with g.mu read-locked.
-func (g *graph) activate(terms []QueryTerm) (map[string]*activation, []string) {
+func (g *graph) activate(terms []index.QueryTerm) (map[string]*activation, []string) {
 	N := float64(len(g.chunks))
 	if N == 0 {
 		return nil, nil
@@ -520,7 +522,7 @@ func (g *graph) activate(terms []QueryTerm) (map[string]*activation, []string) {
 // expand scores chunks by the activation (see activate) of their keywords ×
 // edge weight, over each keyword's GraphChunksPerKeyword strongest edges. Via
 // is the keyword path that contributed most: [seed] or [seed, neighbour].
-func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
+func (g *graph) expand(terms []index.QueryTerm, f *index.Filter, k int) []index.Hit {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	acts, order := g.activate(terms)
@@ -570,7 +572,7 @@ func (g *graph) expand(terms []QueryTerm, f *Filter, k int) []Hit {
 		}
 		return cmp.Compare(ranked[a].c.id, ranked[b].c.id)
 	}, nil)
-	out := make([]Hit, len(best))
+	out := make([]index.Hit, len(best))
 	for i, j := range best {
 		r := &ranked[j]
 		var matched []string
@@ -647,8 +649,8 @@ func (g *graph) neighbours(term string) []nbr {
 	return list
 }
 
-func sortHits(h []Hit) {
-	slices.SortFunc(h, func(a, b Hit) int {
+func sortHits(h []index.Hit) {
+	slices.SortFunc(h, func(a, b index.Hit) int {
 		if c := cmp.Compare(b.Score, a.Score); c != 0 {
 			return c
 		}
@@ -658,7 +660,7 @@ func sortHits(h []Hit) {
 
 // OutlineSearch returns the chunks of the sections whose heading paths best
 // match the query words (see OutlineMinCover), at most k, passing the filter.
-func (s *Store) OutlineSearch(ctx context.Context, collection string, terms []QueryTerm, f Filter, k int) ([]Hit, error) {
+func (s *Store) OutlineSearch(ctx context.Context, collection string, terms []index.QueryTerm, f index.Filter, k int) ([]index.Hit, error) {
 	c, err := s.get(collection)
 	if err != nil {
 		return nil, err
@@ -671,7 +673,7 @@ func (s *Store) OutlineSearch(ctx context.Context, collection string, terms []Qu
 
 // GraphSearch returns the chunks reached from the query words through the
 // keyword graph, at most k, passing the filter.
-func (s *Store) GraphSearch(ctx context.Context, collection string, terms []QueryTerm, f Filter, k int) ([]Hit, error) {
+func (s *Store) GraphSearch(ctx context.Context, collection string, terms []index.QueryTerm, f index.Filter, k int) ([]index.Hit, error) {
 	c, err := s.get(collection)
 	if err != nil {
 		return nil, err
@@ -689,7 +691,7 @@ func (s *Store) GraphSearch(ctx context.Context, collection string, terms []Quer
 func (s *Store) loadGraph(txn *badger.Txn, c *coll) error {
 	type loadedDoc struct {
 		key, value []byte
-		d          Document
+		d          index.Document
 		secTerms   map[string]map[string]float64
 		err        error
 		done       chan struct{}
@@ -831,7 +833,7 @@ func (s *Store) upgradeGraph(c *coll) error {
 		}
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + name + docKeyInfix), PrefetchValues: true})
 		for it.Rewind(); it.Valid(); it.Next() {
-			var d Document
+			var d index.Document
 			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
 				it.Close()
 				return fmt.Errorf("document %s: %w", it.Item().Key(), err)

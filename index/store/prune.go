@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"cmp"
@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	bindex "github.com/blevesearch/bleve_index_api"
+	"github.com/zhisou/zhisou/index"
 )
 
 // MaxScore pruning (Turtle & Flood 1995), window by window as in Lucene's
@@ -46,7 +47,7 @@ const pruneSlack = 1e-9
 // scoreAll's count only when every word field is scored (weight > 0; a
 // posting's pseudo term frequency is then positive, which marks a match), and
 // the bounds need non-negative weights.
-func prunable(p bm25Params, terms []QueryTerm) bool {
+func prunable(p bm25Params, terms []index.QueryTerm) bool {
 	for f := range gramField {
 		if !(p.weights[f] > 0) {
 			return false
@@ -117,8 +118,8 @@ func (t *text) putPruner(pr *pruner) {
 
 // scorePruned returns the same candidates as scoreAll (possibly in another
 // order), finding them with MaxScore.
-func (t *text) scorePruned(ctx context.Context, r bindex.IndexReader, cache *snapCache, p bm25Params, terms []QueryTerm, allowed map[uint64]struct{}, pool int, termW *[MaxQueryTerms]float64) ([]candidate, SearchStats, error) {
-	var st SearchStats
+func (t *text) scorePruned(ctx context.Context, r bindex.IndexReader, cache *snapCache, p bm25Params, terms []index.QueryTerm, allowed map[uint64]struct{}, pool int, termW *[index.MaxQueryTerms]float64) ([]candidate, index.SearchStats, error) {
+	var st index.SearchStats
 	if err := ctx.Err(); err != nil {
 		return nil, st, err
 	}
@@ -173,7 +174,7 @@ func (t *text) scorePruned(ctx context.Context, r bindex.IndexReader, cache *sna
 
 // open finds each term's document frequency, weight and bound, sets up its
 // cursors and sorts the terms by bound.
-func (pr *pruner) open(ctx context.Context, cache *snapCache, p bm25Params, terms []QueryTerm, termW *[MaxQueryTerms]float64, st *SearchStats) error {
+func (pr *pruner) open(ctx context.Context, cache *snapCache, p bm25Params, terms []index.QueryTerm, termW *[index.MaxQueryTerms]float64, st *index.SearchStats) error {
 	for ti, qt := range terms {
 		td, err := cache.term(ctx, qt, anyPostings, st)
 		if err != nil {
@@ -205,7 +206,7 @@ const taatPostings = 16 << 10
 
 // scoreTAAT scores every cached posting of the terms (in query order, as
 // scoreAll does: the same sums in the same order).
-func (t *text) scoreTAAT(r bindex.IndexReader, pr *pruner, p bm25Params, pool int, st SearchStats) ([]candidate, SearchStats, error) {
+func (t *text) scoreTAAT(r bindex.IndexReader, pr *pruner, p bm25Params, pool int, st index.SearchStats) ([]candidate, index.SearchStats, error) {
 	maxDoc, err := maxDocNum(r)
 	if err != nil {
 		return nil, st, err
@@ -279,7 +280,7 @@ func (c *cursor) seekPos(doc uint32) int {
 }
 
 // run finds the pool window by window.
-func (pr *pruner) run(ctx context.Context, p bm25Params, pool int, st *SearchStats) error {
+func (pr *pruner) run(ctx context.Context, p bm25Params, pool int, st *index.SearchStats) error {
 	pr.pool = pool
 	end := uint64(0)
 	for i := range pr.curs {
@@ -391,7 +392,7 @@ func (pr *pruner) run(ctx context.Context, p bm25Params, pool int, st *SearchSta
 // time in query order, fields in field order, as scoreAll does. A term's
 // postings in the window are walked when they are few next to the
 // candidates, else probed for each candidate.
-func (pr *pruner) scoreWindow(p bm25Params, base uint64, limit uint32, st *SearchStats) {
+func (pr *pruner) scoreWindow(p bm25Params, base uint64, limit uint32, st *index.SearchStats) {
 	for _, pt := range pr.terms {
 		any := false
 		for c := pt.lo; c < pt.hi; c++ {

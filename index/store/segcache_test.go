@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"context"
@@ -7,21 +7,22 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	bindex "github.com/blevesearch/bleve_index_api"
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/indextest"
 )
 
 // readTermTFR reads a term's postings through bleve's snapshot-wide
 // TermFieldReader: how the cache read them before the raw cache, kept as the
 // reference that assembling from raw postings must equal bit for bit.
-func readTermTFR(ctx context.Context, r bindex.IndexReader, p bm25Params, qt QueryTerm, st *SearchStats) (*termData, int, error) {
+func readTermTFR(ctx context.Context, r bindex.IndexReader, p bm25Params, qt index.QueryTerm, st *index.SearchStats) (*termData, int, error) {
 	term := []byte(qt.Term)
-	var tfrs [numFields]bindex.TermFieldReader
-	var fs [numFields]int
+	var tfrs [index.NumFields]bindex.TermFieldReader
+	var fs [index.NumFields]int
 	n := 0
 	closeAll := func() {
 		for _, t := range tfrs[:n] {
@@ -98,15 +99,15 @@ func TestAssembledMatchesTFR(t *testing.T) {
 	}
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(3, 5))
-	word := zipfVocab(rng)
+	word := indextest.ZipfWords(rng)
 	s := openTestStore(t, t.TempDir())
-	coll := DefaultCollection("r")
+	coll := index.DefaultCollection("r")
 	if err := s.CreateCollection(ctx, coll); err != nil {
 		t.Fatal(err)
 	}
 	tx := s.colls["r"].text
-	var docs []Document
-	newDoc := func() Document { return randomDoc(rng, word, fmt.Sprintf("d%04d", len(docs))) }
+	var docs []index.Document
+	newDoc := func() index.Document { return indextest.RandomDoc(rng, word, fmt.Sprintf("d%04d", len(docs))) }
 	seen := map[termKey]bool{} // terms assembled in the previous round
 	prevSegs := map[uint64]bool{}
 	var prev bindex.IndexReader // the previous round's snapshot
@@ -115,7 +116,7 @@ func TestAssembledMatchesTFR(t *testing.T) {
 		// The write: a batch of new documents, rewrites, deletions.
 		// The first batch makes a segment above scorch's floor segment
 		// size (2 000 chunks), which its merge policy tends to keep.
-		var batch []Document
+		var batch []index.Document
 		n := 100 + rng.IntN(200)
 		if round == 0 {
 			n = 1200
@@ -129,7 +130,7 @@ func TestAssembledMatchesTFR(t *testing.T) {
 			t.Fatal(err)
 		}
 		if round > 0 {
-			var rewrites []Document
+			var rewrites []index.Document
 			var dels []string
 			picked := map[int]bool{}
 			for range 5 + rng.IntN(20) {
@@ -170,7 +171,7 @@ func TestAssembledMatchesTFR(t *testing.T) {
 		c.mu.RUnlock()
 		p.k1, p.b = 0.5+2*rng.Float64(), rng.Float64()
 		sc := tx.newSnapCache(snap, p)
-		var old, added []QueryTerm
+		var old, added []index.QueryTerm
 		inRound := map[termKey]bool{}
 		for f, field := range scoredFields {
 			d, err := r.FieldDict(field)
@@ -185,7 +186,7 @@ func TestAssembledMatchesTFR(t *testing.T) {
 				if e == nil {
 					break
 				}
-				qt := QueryTerm{Term: e.Term, Gram: f == gramField}
+				qt := index.QueryTerm{Term: e.Term, Gram: f == gramField}
 				k := termKey{qt.Term, qt.Gram}
 				switch {
 				case inRound[k]: // in another word field
@@ -198,7 +199,7 @@ func TestAssembledMatchesTFR(t *testing.T) {
 			}
 			d.Close()
 		}
-		added = append(added, QueryTerm{Term: "不在语料"}, QueryTerm{Term: "不在", Gram: true})
+		added = append(added, index.QueryTerm{Term: "不在语料"}, index.QueryTerm{Term: "不在", Gram: true})
 		newSegs := 0
 		for _, sg := range sc.layout.segs {
 			if !prevSegs[sg.Id()] {
@@ -208,10 +209,10 @@ func TestAssembledMatchesTFR(t *testing.T) {
 
 		// check returns the postings it decoded and those of the term's
 		// raw postings in all the snapshot's segments.
-		check := func(sc *snapCache, qt QueryTerm) (decoded, total int) {
+		check := func(sc *snapCache, qt index.QueryTerm) (decoded, total int) {
 			t.Helper()
-			var st SearchStats
-			want, wantSize, err := readTermTFR(ctx, r, sc.p, qt, &SearchStats{})
+			var st index.SearchStats
+			want, wantSize, err := readTermTFR(ctx, r, sc.p, qt, &index.SearchStats{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +258,7 @@ func TestAssembledMatchesTFR(t *testing.T) {
 		for g := range 3 {
 			wg.Go(func() {
 				for i := g; i < len(all); i += 2 {
-					if _, err := sc2.term(ctx, all[i], anyPostings, &SearchStats{}); err != nil {
+					if _, err := sc2.term(ctx, all[i], anyPostings, &index.SearchStats{}); err != nil {
 						t.Error(err)
 						return
 					}
@@ -315,7 +316,7 @@ func TestAssembledMatchesTFR(t *testing.T) {
 		if prev != nil {
 			psc := tx.newSnapCache(prev.(*scorch.IndexSnapshot), p)
 			for _, qt := range all[:min(len(all), 50)] {
-				var st SearchStats
+				var st index.SearchStats
 				want, _, err := readTermTFR(ctx, prev, p, qt, &st)
 				if err != nil {
 					t.Fatal(err)
@@ -333,7 +334,7 @@ func TestAssembledMatchesTFR(t *testing.T) {
 			}
 			before := tx.raw.decodes.Load()
 			for _, qt := range all {
-				if _, _, err := sc.readTerm(ctx, qt, anyPostings, &SearchStats{}); err != nil {
+				if _, _, err := sc.readTerm(ctx, qt, anyPostings, &index.SearchStats{}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -391,12 +392,12 @@ func diffTermData(got, want *termData) string {
 func BenchmarkTermPostings(b *testing.B) {
 	ctx := b.Context()
 	s := openTestStore(b, b.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("b")); err != nil {
+	if err := s.CreateCollection(ctx, index.DefaultCollection("b")); err != nil {
 		b.Fatal(err)
 	}
-	var docs []Document
+	var docs []index.Document
 	for i := range 10000 {
-		docs = append(docs, doc(fmt.Sprintf("d%d", i), "说明", "客户的需求是培训的目标。"))
+		docs = append(docs, indextest.Doc(fmt.Sprintf("d%d", i), "说明", "客户的需求是培训的目标。"))
 	}
 	for i := 0; i < len(docs); i += 2000 {
 		if _, err := s.Upsert(ctx, "b", docs[i:i+2000]); err != nil {
@@ -404,9 +405,9 @@ func BenchmarkTermPostings(b *testing.B) {
 		}
 	}
 	// A write after them: a small segment of 100 chunks at the end.
-	var more []Document
+	var more []index.Document
 	for i := range 100 {
-		more = append(more, doc(fmt.Sprintf("e%d", i), "说明", "客户的需求是培训的目标。"))
+		more = append(more, indextest.Doc(fmt.Sprintf("e%d", i), "说明", "客户的需求是培训的目标。"))
 	}
 	if _, err := s.Upsert(ctx, "b", more); err != nil {
 		b.Fatal(err)
@@ -419,9 +420,9 @@ func BenchmarkTermPostings(b *testing.B) {
 	defer r.Close()
 	c := s.colls["b"]
 	p := newBM25Params(c.cfg, c.stats)
-	qt := QueryTerm{Term: "客户"}
+	qt := index.QueryTerm{Term: "客户"}
 	sc := tx.newSnapCache(r.(*scorch.IndexSnapshot), p)
-	td, _, err := sc.readTerm(ctx, qt, anyPostings, &SearchStats{})
+	td, _, err := sc.readTerm(ctx, qt, anyPostings, &index.SearchStats{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -436,7 +437,7 @@ func BenchmarkTermPostings(b *testing.B) {
 	b.Run("tfr", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, err := readTermTFR(ctx, r, p, qt, &SearchStats{}); err != nil {
+			if _, _, err := readTermTFR(ctx, r, p, qt, &index.SearchStats{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -447,7 +448,7 @@ func BenchmarkTermPostings(b *testing.B) {
 		for b.Loop() {
 			sc.raw = newRawCache() // empty: every segment decoded
 			sc.raw.retain(sc.layout.segs)
-			if _, _, err := sc.readTerm(ctx, qt, anyPostings, &SearchStats{}); err != nil {
+			if _, _, err := sc.readTerm(ctx, qt, anyPostings, &index.SearchStats{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -462,7 +463,7 @@ func BenchmarkTermPostings(b *testing.B) {
 			sc.raw.mu.Lock()
 			delete(sc.raw.segs[last], termKey{qt.Term, qt.Gram})
 			sc.raw.mu.Unlock()
-			if _, _, err := sc.readTerm(ctx, qt, anyPostings, &SearchStats{}); err != nil {
+			if _, _, err := sc.readTerm(ctx, qt, anyPostings, &index.SearchStats{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -471,7 +472,7 @@ func BenchmarkTermPostings(b *testing.B) {
 	b.Run("assemble", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, err := sc.readTerm(ctx, qt, anyPostings, &SearchStats{}); err != nil {
+			if _, _, err := sc.readTerm(ctx, qt, anyPostings, &index.SearchStats{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -489,7 +490,7 @@ func TestFirstSearchAfterWrite(t *testing.T) {
 	}
 	ctx := t.Context()
 	s := openTestStore(t, t.TempDir())
-	coll := DefaultCollection("p")
+	coll := index.DefaultCollection("p")
 	coll.DocWeight, coll.CoverWeight = 0, 0
 	if err := s.CreateCollection(ctx, coll); err != nil {
 		t.Fatal(err)
@@ -498,13 +499,13 @@ func TestFirstSearchAfterWrite(t *testing.T) {
 	if err := s.ForceMerge(ctx, "p"); err != nil {
 		t.Fatal(err)
 	}
-	terms := []QueryTerm{{Term: "客户", Weight: 1}, {Term: "培训", Weight: 1}, {Term: "通风", Weight: 1}, {Term: "通风", Weight: 0.5, Gram: true}}
-	prunedSearch(t, s, "p", terms, Filter{}, 3)
+	terms := []index.QueryTerm{{Term: "客户", Weight: 1}, {Term: "培训", Weight: 1}, {Term: "通风", Weight: 1}, {Term: "通风", Weight: 0.5, Gram: true}}
+	prunedSearch(t, s, "p", terms, index.Filter{}, 3)
 
 	tx := s.colls["p"].text
 	c := s.colls["p"]
 	for i := range 3 {
-		if _, err := s.Upsert(ctx, "p", []Document{doc(fmt.Sprintf("new%d", i), "说明", "客户的需求是通风。")}); err != nil {
+		if _, err := s.Upsert(ctx, "p", []index.Document{indextest.Doc(fmt.Sprintf("new%d", i), "说明", "客户的需求是通风。")}); err != nil {
 			t.Fatal(err)
 		}
 		c.mu.RLock()
@@ -518,7 +519,7 @@ func TestFirstSearchAfterWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var st SearchStats
+		var st index.SearchStats
 		ok, err := sc.load(ctx, r, terms, nil, &st)
 		if err != nil {
 			t.Fatal(err)
@@ -527,11 +528,11 @@ func TestFirstSearchAfterWrite(t *testing.T) {
 			t.Errorf("write %d: first load: cached %v, %d postings decoded; want true, at most %d", i, ok, st.Decoded, inlinePostings)
 		}
 		r.Close()
-		want, _, err := s.search(ctx, "p", terms, Filter{}, 3, true)
+		want, _, err := s.search(ctx, "p", terms, index.Filter{}, 3, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, gst, err := s.search(ctx, "p", terms, Filter{}, 3, false)
+		got, gst, err := s.search(ctx, "p", terms, index.Filter{}, 3, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -549,26 +550,26 @@ func TestFirstSearchAfterWrite(t *testing.T) {
 func BenchmarkPrunedAfterWrite(b *testing.B) {
 	ctx := b.Context()
 	rng := rand.New(rand.NewPCG(1, 2))
-	word := zipfVocab(rng)
+	word := indextest.ZipfWords(rng)
 	s := openTestStore(b, b.TempDir())
-	coll := DefaultCollection("w")
+	coll := index.DefaultCollection("w")
 	if err := s.CreateCollection(ctx, coll); err != nil {
 		b.Fatal(err)
 	}
 	for batch := range 8 {
-		var docs []Document
+		var docs []index.Document
 		for i := range 1000 {
-			docs = append(docs, randomDoc(rng, word, fmt.Sprintf("d%d_%d", batch, i)))
+			docs = append(docs, indextest.RandomDoc(rng, word, fmt.Sprintf("d%d_%d", batch, i)))
 		}
 		if _, err := s.Upsert(ctx, "w", docs); err != nil {
 			b.Fatal(err)
 		}
 	}
-	var queries [][]QueryTerm
+	var queries [][]index.QueryTerm
 	for range 8 {
-		var q []QueryTerm
+		var q []index.QueryTerm
 		for range 3 + rng.IntN(4) {
-			q = append(q, QueryTerm{Term: word(), Weight: 1})
+			q = append(q, index.QueryTerm{Term: word(), Weight: 1})
 		}
 		queries = append(queries, q)
 	}
@@ -591,13 +592,13 @@ func BenchmarkPrunedAfterWrite(b *testing.B) {
 			if write {
 				b.StopTimer()
 				n++
-				if _, err := s.Upsert(ctx, "w", []Document{randomDoc(rng, word, fmt.Sprintf("n%d", n))}); err != nil {
+				if _, err := s.Upsert(ctx, "w", []index.Document{indextest.RandomDoc(rng, word, fmt.Sprintf("n%d", n))}); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
 			}
 			for _, q := range queries {
-				_, st, err := s.search(ctx, "w", q, Filter{}, 10, false)
+				_, st, err := s.search(ctx, "w", q, index.Filter{}, 10, false)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -624,14 +625,14 @@ func TestPrewarmReusesCommonTerms(t *testing.T) {
 	}
 	ctx := t.Context()
 	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("p")); err != nil {
+	if err := s.CreateCollection(ctx, index.DefaultCollection("p")); err != nil {
 		t.Fatal(err)
 	}
 	write := func(prefix string, n int) {
 		t.Helper()
-		var docs []Document
+		var docs []index.Document
 		for i := range n {
-			docs = append(docs, doc(fmt.Sprintf("%s%d", prefix, i), "说明", "客户的需求是培训的目标。"))
+			docs = append(docs, indextest.Doc(fmt.Sprintf("%s%d", prefix, i), "说明", "客户的需求是培训的目标。"))
 		}
 		if _, err := s.Upsert(ctx, "p", docs); err != nil {
 			t.Fatal(err)
@@ -660,9 +661,9 @@ func TestPrewarmReusesCommonTerms(t *testing.T) {
 		return sc.terms[termKey{term: "客户"}] != nil
 	}
 	sc := prewarm()
-	if tx.dictScans != 1 || !slices.Contains(tx.common.terms, QueryTerm{Term: "客户"}) || !cached(sc) {
+	if tx.dictScans != 1 || !slices.Contains(tx.common.terms, index.QueryTerm{Term: "客户"}) || !cached(sc) {
 		t.Fatalf("first prewarm: %d scans, common terms %d (客户 among them: %v), 客户 cached %v; want 1 scan, 客户 common and cached",
-			tx.dictScans, len(tx.common.terms), slices.Contains(tx.common.terms, QueryTerm{Term: "客户"}), cached(sc))
+			tx.dictScans, len(tx.common.terms), slices.Contains(tx.common.terms, index.QueryTerm{Term: "客户"}), cached(sc))
 	}
 	write("small", 10)
 	if sc2 := prewarm(); sc2 == sc || tx.dictScans != 1 || !cached(sc2) {
@@ -672,18 +673,4 @@ func TestPrewarmReusesCommonTerms(t *testing.T) {
 	if sc3 := prewarm(); tx.dictScans != 2 || !cached(sc3) {
 		t.Errorf("after a write of a sixth more documents: %d scans, 客户 cached %v; want 2 scans", tx.dictScans, cached(sc3))
 	}
-}
-
-// randomDoc is a document of 1-4 sections of 2-26 words drawn by word, with
-// a two-word title.
-func randomDoc(rng *rand.Rand, word func() string, id string) Document {
-	var secs []string
-	for range 1 + rng.IntN(4) {
-		var ws []string
-		for range 2 + rng.IntN(25) {
-			ws = append(ws, word())
-		}
-		secs = append(secs, strings.Join(ws, "，")+"。")
-	}
-	return doc(id, word()+word(), secs...)
 }

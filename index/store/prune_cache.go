@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	bindex "github.com/blevesearch/bleve_index_api"
+	"github.com/zhisou/zhisou/index"
 )
 
 // A bleve snapshot never changes, so what a search reads from it can be kept
@@ -91,7 +92,7 @@ func (t *text) newSnapCache(snap *scorch.IndexSnapshot, p bm25Params) *snapCache
 // term returns a term's postings, assembling them on a miss when the
 // postings to decode from bleve (in the segments the raw cache misses) are at
 // most limit (anyPostings: any number); nil when they are more.
-func (c *snapCache) term(ctx context.Context, qt QueryTerm, limit int, st *SearchStats) (*termData, error) {
+func (c *snapCache) term(ctx context.Context, qt index.QueryTerm, limit int, st *index.SearchStats) (*termData, error) {
 	key := termKey{qt.Term, qt.Gram}
 	c.mu.RLock()
 	td := c.terms[key]
@@ -141,9 +142,9 @@ const anyPostings = math.MaxInt
 // the postings it decodes stay within inlinePostings, and asks the warmer for
 // the rest (without waiting: when the warmer is busy, a later search asks
 // again). It reports whether every term is cached. r is c's snapshot.
-func (c *snapCache) load(ctx context.Context, r bindex.IndexReader, terms []QueryTerm, warm chan<- warmRequest, st *SearchStats) (bool, error) {
+func (c *snapCache) load(ctx context.Context, r bindex.IndexReader, terms []index.QueryTerm, warm chan<- warmRequest, st *index.SearchStats) (bool, error) {
 	budget := inlinePostings
-	var big []QueryTerm
+	var big []index.QueryTerm
 	for _, qt := range terms {
 		c.mu.RLock()
 		td := c.terms[termKey{qt.Term, qt.Gram}]
@@ -179,7 +180,7 @@ func (td *termData) docFreq(keep func(uint32) bool) int {
 		return len(fs[0].docs)
 	}
 	// Merge the fields' sorted doc lists (at most three).
-	var at [numFields]int
+	var at [index.NumFields]int
 	n := 0
 	for {
 		next, ok := uint32(0), false
@@ -206,7 +207,7 @@ func (td *termData) docFreq(keep func(uint32) bool) int {
 // snapshot under p; with no terms, the snapshot's common terms (prewarm).
 type warmRequest struct {
 	p     bm25Params
-	terms []QueryTerm
+	terms []index.QueryTerm
 }
 
 // warmer decodes requested terms into the current snapshot's cache until
@@ -257,7 +258,7 @@ func (t *text) prewarm(ctx context.Context, p bm25Params) error {
 	if err != nil || common == nil {
 		return err
 	}
-	var st SearchStats
+	var st index.SearchStats
 	for _, qt := range common {
 		c.mu.RLock()
 		full := c.bytes > cacheBudget*3/4
@@ -275,7 +276,7 @@ func (t *text) prewarm(ctx context.Context, p bm25Params) error {
 // commonList is the warmer's list of the terms that prewarm decodes, and
 // the number of documents of the snapshot it was read from.
 type commonList struct {
-	terms []QueryTerm
+	terms []index.QueryTerm
 	docs  uint64
 	ok    bool
 }
@@ -288,7 +289,7 @@ type commonList struct {
 // write makes common meanwhile are read as searches meet them). It returns
 // nil when a newer snapshot's cache replaces c during the scan. Called by
 // the warmer goroutine alone.
-func (t *text) commonTerms(ctx context.Context, r bindex.IndexReader, c *snapCache) ([]QueryTerm, error) {
+func (t *text) commonTerms(ctx context.Context, r bindex.IndexReader, c *snapCache) ([]index.QueryTerm, error) {
 	docs, err := r.DocCount()
 	if err != nil {
 		return nil, err
@@ -297,7 +298,7 @@ func (t *text) commonTerms(ctx context.Context, r bindex.IndexReader, c *snapCac
 		return l.terms, nil
 	}
 	t.dictScans++
-	common := []QueryTerm{}
+	common := []index.QueryTerm{}
 	for f, field := range scoredFields {
 		d, err := r.FieldDict(field)
 		if err != nil {
@@ -313,7 +314,7 @@ func (t *text) commonTerms(ctx context.Context, r bindex.IndexReader, c *snapCac
 				break
 			}
 			if e.Count > inlinePostings/2 {
-				common = append(common, QueryTerm{Term: e.Term, Gram: f == gramField})
+				common = append(common, index.QueryTerm{Term: e.Term, Gram: f == gramField})
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -329,7 +330,7 @@ func (t *text) commonTerms(ctx context.Context, r bindex.IndexReader, c *snapCac
 
 // prime decodes the terms missing from the current snapshot's cache, until
 // a newer snapshot's cache replaces it.
-func (t *text) prime(ctx context.Context, p bm25Params, terms []QueryTerm) error {
+func (t *text) prime(ctx context.Context, p bm25Params, terms []index.QueryTerm) error {
 	r, err := t.reader()
 	if err != nil {
 		return err
@@ -339,7 +340,7 @@ func (t *text) prime(ctx context.Context, p bm25Params, terms []QueryTerm) error
 	if err != nil {
 		return err
 	}
-	var st SearchStats
+	var st index.SearchStats
 	for _, qt := range terms {
 		if t.cache.Load() != c {
 			break // a newer snapshot's cache is the one to fill

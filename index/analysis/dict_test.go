@@ -1,4 +1,4 @@
-package index
+package analysis
 
 import (
 	"bufio"
@@ -93,11 +93,11 @@ func TestBuildDictMatchesGse(t *testing.T) {
 		t.Skip("loads the dictionary twice (3 s)")
 	}
 	if gseZhS == "" {
-		t.Fatal("gseZhS is empty: gse's embedded dictionary text not found (renamed in this gse version?), so NewAnalyzer loads the slow way")
+		t.Fatal("gseZhS is empty: gse's embedded dictionary text not found (renamed in this gse version?), so New loads the slow way")
 	}
 	// One after the other: gse's Init loads its HMM model into package
 	// maps, unguarded.
-	an := testAnalyzer(t) // NewAnalyzer, so buildDict
+	an := testAnalyzer(t) // New, so buildDict
 	mine := &an.seg
 	stock := stockSeg(t)
 
@@ -128,7 +128,7 @@ func TestBuildDictMatchesGse(t *testing.T) {
 	}
 
 	if an.subs == nil {
-		t.Fatal("NewAnalyzer made no sub-segment table: gseToken no longer mirrors gse.Token")
+		t.Fatal("New made no sub-segment table: gseToken no longer mirrors gse.Token")
 	}
 	stockAn := *an
 	stockAn.seg = *stock
@@ -201,7 +201,7 @@ func tokenString(toks []Token) string {
 func segTexts(t *testing.T) []string {
 	t.Helper()
 	var texts []string
-	err := filepath.WalkDir("../testdata/courses", func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir("../../testdata/courses", func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -261,9 +261,9 @@ func BenchmarkNewAnalyzer(b *testing.B) {
 			buildDict(&gse.Segmenter{SkipLog: true}, gseZhS)
 		}
 	})
-	b.Run("NewAnalyzer", func(b *testing.B) {
+	b.Run("New", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := NewAnalyzer(AnalyzerOptions{}); err != nil {
+			if _, err := New(Options{}); err != nil {
 				b.Fatal(err)
 			}
 		}

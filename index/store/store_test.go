@@ -1,4 +1,4 @@
-package index
+package store
 
 import (
 	"context"
@@ -14,23 +14,13 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/indextest"
 )
 
-var (
-	testAnOnce sync.Once
-	testAn     *Analyzer
-	testAnErr  error
-)
-
-// testAnalyzer loads the embedded dictionary once per test binary (about 1 s).
-func testAnalyzer(t testing.TB) *Analyzer {
-	t.Helper()
-	testAnOnce.Do(func() { testAn, testAnErr = NewAnalyzer(AnalyzerOptions{}) })
-	if testAnErr != nil {
-		t.Fatal(testAnErr)
-	}
-	return testAn
-}
+// testAnalyzer is the shared test Analyzer.
+func testAnalyzer(t testing.TB) *analysis.Analyzer { return indextest.Analyzer(t) }
 
 func openTestStore(t testing.TB, dir string) *Store {
 	t.Helper()
@@ -50,56 +40,46 @@ func openWithCollection(t testing.TB, dir, c string) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateCollection(context.Background(), DefaultCollection(c)); err != nil {
+	if err := s.CreateCollection(context.Background(), index.DefaultCollection(c)); err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-// doc builds a document with one chunk per section text.
-func doc(id, title string, sections ...string) Document {
-	d := Document{ID: id, Title: title}
-	for i, text := range sections {
-		path := []string{fmt.Sprintf("第%d节", i+1)}
-		d.Chunks = append(d.Chunks, Chunk{ID: ChunkID(id, path, 0), HeadingPath: path, Ordinal: i, Text: text})
-	}
-	return d
-}
-
-var fixture = []Document{
-	doc("sales", "价格异议处理", "客户说价格太贵时，先确认客户的预算，再说明产品的价值。", "不要第一时间降价，折扣超过15%需要区域经理审批。"),
-	doc("leader", "新任经理的第一个月", "新任经理要和每位下属做一对一沟通，了解团队的期望。", "授权不是放任，要明确目标和检查点。反馈使用SBI模型。"),
-	doc("safety", "安全生产规定", "第十二条 有限空间作业必须先通风、再检测、后作业。", "事故发生后1小时内上报EHS部门。灭火器使用前检查压力。"),
-	doc("product", "PPR-9087 型号说明", "PPR-9087 是一款节能设备，价格比上一代高，但能耗降低三成。", "客户关心价格时，用节能收益说明价值。"),
-	doc("trust", "建立客户信任", "客户不信任小公司时，用案例和第三方认证建立信任。", "销售要兑现每一个承诺，及时跟进客户。"),
+var fixture = []index.Document{
+	indextest.Doc("sales", "价格异议处理", "客户说价格太贵时，先确认客户的预算，再说明产品的价值。", "不要第一时间降价，折扣超过15%需要区域经理审批。"),
+	indextest.Doc("leader", "新任经理的第一个月", "新任经理要和每位下属做一对一沟通，了解团队的期望。", "授权不是放任，要明确目标和检查点。反馈使用SBI模型。"),
+	indextest.Doc("safety", "安全生产规定", "第十二条 有限空间作业必须先通风、再检测、后作业。", "事故发生后1小时内上报EHS部门。灭火器使用前检查压力。"),
+	indextest.Doc("product", "PPR-9087 型号说明", "PPR-9087 是一款节能设备，价格比上一代高，但能耗降低三成。", "客户关心价格时，用节能收益说明价值。"),
+	indextest.Doc("trust", "建立客户信任", "客户不信任小公司时，用案例和第三方认证建立信任。", "销售要兑现每一个承诺，及时跟进客户。"),
 }
 
 // refScore is a direct, map-based implementation of the scoring the index
 // claims: BM25F over title/heading/body words plus GramWeight × BM25 over
 // bigrams, with true field lengths. It shares only the Analyzer with the index.
-func refScores(an *Analyzer, coll Collection, docs []Document, terms []QueryTerm) map[string]float64 {
+func refScores(an *analysis.Analyzer, coll index.Collection, docs []index.Document, terms []index.QueryTerm) map[string]float64 {
 	type chunkTerms struct {
 		id    string
 		terms analysed
 	}
 	var chunks []chunkTerms
-	var sum [numFields]float64
+	var sum [index.NumFields]float64
 	for _, d := range docs {
 		for i := range d.Chunks {
-			a := an.analyseChunk(nil, d.Title, &d.Chunks[i])
+			a := analyseChunk(an, nil, d.Title, &d.Chunks[i])
 			chunks = append(chunks, chunkTerms{d.Chunks[i].ID, a})
-			for f := range numFields {
+			for f := range index.NumFields {
 				sum[f] += float64(len(a[f]))
 			}
 		}
 	}
 	n := float64(len(chunks))
-	weights := [numFields]float64{coll.Weights.Title, coll.Weights.Heading, coll.Weights.Body, 1}
+	weights := [index.NumFields]float64{coll.Weights.Title, coll.Weights.Heading, coll.Weights.Body, 1}
 	out := map[string]float64{}
 	for _, qt := range terms {
 		tf := map[string]float64{}
 		for _, c := range chunks {
-			for f := range numFields {
+			for f := range index.NumFields {
 				if (f == gramField) != qt.Gram {
 					continue
 				}
@@ -133,27 +113,27 @@ func TestBM25MatchesReference(t *testing.T) {
 	ctx := t.Context()
 	an := testAnalyzer(t)
 	s := openTestStore(t, t.TempDir())
-	coll := DefaultCollection("ref")
+	coll := index.DefaultCollection("ref")
 	coll.DocWeight, coll.CoverWeight = 0, 0 // pure BM25F + bigrams: what the reference computes
 	if err := s.CreateCollection(ctx, coll); err != nil {
 		t.Fatal(err)
 	}
 	// One upsert per document: several bleve segments, merged later.
 	for _, d := range fixture {
-		if _, err := s.Upsert(ctx, "ref", []Document{d}); err != nil {
+		if _, err := s.Upsert(ctx, "ref", []index.Document{d}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	queries := [][]QueryTerm{
+	queries := [][]index.QueryTerm{
 		{{Term: "价格", Weight: 1}, {Term: "客户", Weight: 1}},
 		{{Term: "ppr-9087", Weight: 1}, {Term: "节能", Weight: 0.5}},
 		{{Term: "第十二条", Weight: 1}, {Term: "第十", Weight: 1, Gram: true}, {Term: "十二", Weight: 1, Gram: true}},
 		{{Term: "经理", Weight: 1}, {Term: "审批", Weight: 1}, {Term: "经理", Weight: 1, Gram: true}},
 		{{Term: "信任", Weight: 1}, {Term: "不存在的词", Weight: 1}},
 	}
-	var before [][]Hit
+	var before [][]index.Hit
 	for _, q := range queries {
-		hits, _, err := s.Search(ctx, "ref", q, Filter{}, 100)
+		hits, _, err := s.Search(ctx, "ref", q, index.Filter{}, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,11 +152,11 @@ func TestBM25MatchesReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, q := range queries {
-		hits, _, err := s.Search(ctx, "ref", q, Filter{}, 100)
+		hits, _, err := s.Search(ctx, "ref", q, index.Filter{}, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(before[i], hits, cmp.AllowUnexported(Hit{})); diff != "" {
+		if diff := cmp.Diff(before[i], hits, cmp.AllowUnexported(index.Hit{})); diff != "" {
 			t.Errorf("Search(%v) changed after a forced segment merge (-before +after):\n%s", q, diff)
 		}
 	}
@@ -194,13 +174,13 @@ func TestBM25RandomCorpus(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 3 {
 		s := openTestStore(t, t.TempDir())
-		coll := DefaultCollection("r")
+		coll := index.DefaultCollection("r")
 		coll.DocWeight, coll.CoverWeight = 0, 0
 		coll.K1, coll.B = 0.9+rng.Float64(), rng.Float64()
 		if err := s.CreateCollection(ctx, coll); err != nil {
 			t.Fatal(err)
 		}
-		var docs []Document
+		var docs []index.Document
 		for i := range 40 {
 			var secs []string
 			for range 1 + rng.IntN(3) {
@@ -210,7 +190,7 @@ func TestBM25RandomCorpus(t *testing.T) {
 				}
 				secs = append(secs, strings.Join(words, "，")+"。")
 			}
-			docs = append(docs, doc(fmt.Sprintf("d%d", i), vocab[rng.IntN(len(vocab))], secs...))
+			docs = append(docs, indextest.Doc(fmt.Sprintf("d%d", i), vocab[rng.IntN(len(vocab))], secs...))
 		}
 		for i := 0; i < len(docs); i += 7 {
 			if _, err := s.Upsert(ctx, "r", docs[i:min(i+7, len(docs))]); err != nil {
@@ -218,11 +198,11 @@ func TestBM25RandomCorpus(t *testing.T) {
 			}
 		}
 		for range 10 {
-			var q []QueryTerm
+			var q []index.QueryTerm
 			for range 1 + rng.IntN(4) {
-				q = append(q, QueryTerm{Term: vocab[rng.IntN(len(vocab))], Weight: 0.2 + rng.Float64(), Gram: rng.IntN(3) == 0})
+				q = append(q, index.QueryTerm{Term: vocab[rng.IntN(len(vocab))], Weight: 0.2 + rng.Float64(), Gram: rng.IntN(3) == 0})
 			}
-			hits, _, err := s.Search(ctx, "r", q, Filter{}, 1000)
+			hits, _, err := s.Search(ctx, "r", q, index.Filter{}, 1000)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,44 +222,60 @@ func TestBM25RandomCorpus(t *testing.T) {
 func TestUpsertSemantics(t *testing.T) {
 	ctx := t.Context()
 	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+	if err := s.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
 		t.Fatal(err)
 	}
-	upsert := func(d Document) Outcome {
+	upsert := func(d index.Document) index.Outcome {
 		t.Helper()
-		outs, err := s.Upsert(ctx, "c", []Document{d})
+		outs, err := s.Upsert(ctx, "c", []index.Document{d})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return outs[0]
 	}
-	a := doc("a", "标题", "第一段内容。", "第二段内容。")
+	a := indextest.Doc("a", "标题", "第一段内容。", "第二段内容。")
 	steps := []struct {
 		name string
-		do   func() Outcome
-		want Outcome
+		do   func() index.Outcome
+		want index.Outcome
 	}{
-		{"new document", func() Outcome { return upsert(a) }, Added},
-		{"same content", func() Outcome { return upsert(doc("a", "标题", "第一段内容。", "第二段内容。")) }, Unchanged},
-		{"one section edited", func() Outcome { return upsert(doc("a", "标题", "第一段内容。", "第二段改过了。")) }, Updated},
-		{"explicit version 100", func() Outcome { d := doc("a", "标题", "版本一百。"); d.Version = 100; return upsert(d) }, Updated},
-		{"older version is ignored", func() Outcome { d := doc("a", "标题", "旧版本。"); d.Version = 50; return upsert(d) }, Stale},
-		{"delete", func() Outcome {
+		{"new document", func() index.Outcome { return upsert(a) }, index.Added},
+		{"same content", func() index.Outcome {
+			return upsert(indextest.Doc("a", "标题", "第一段内容。", "第二段内容。"))
+		}, index.Unchanged},
+		{"one section edited", func() index.Outcome {
+			return upsert(indextest.Doc("a", "标题", "第一段内容。", "第二段改过了。"))
+		}, index.Updated},
+		{"explicit version 100", func() index.Outcome {
+			d := indextest.Doc("a", "标题", "版本一百。")
+			d.Version = 100
+			return upsert(d)
+		}, index.Updated},
+		{"older version is ignored", func() index.Outcome {
+			d := indextest.Doc("a", "标题", "旧版本。")
+			d.Version = 50
+			return upsert(d)
+		}, index.Stale},
+		{"delete", func() index.Outcome {
 			outs, err := s.Delete(ctx, "c", []string{"a"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return outs[0]
-		}, Deleted},
-		{"late write older than the tombstone", func() Outcome { d := doc("a", "标题", "迟到的写入。"); d.Version = 1; return upsert(d) }, Stale},
-		{"delete of a missing document", func() Outcome {
+		}, index.Deleted},
+		{"late write older than the tombstone", func() index.Outcome {
+			d := indextest.Doc("a", "标题", "迟到的写入。")
+			d.Version = 1
+			return upsert(d)
+		}, index.Stale},
+		{"delete of a missing document", func() index.Outcome {
 			outs, err := s.Delete(ctx, "c", []string{"nope"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return outs[0]
-		}, Unchanged},
-		{"write after delete without version", func() Outcome { return upsert(doc("a", "标题", "重新写入。")) }, Added},
+		}, index.Unchanged},
+		{"write after delete without version", func() index.Outcome { return upsert(indextest.Doc("a", "标题", "重新写入。")) }, index.Added},
 	}
 	for _, st := range steps {
 		if got := st.do(); got != st.want {
@@ -301,16 +297,16 @@ func TestUpsertSemantics(t *testing.T) {
 func TestEditReindexesOnlyChangedChunks(t *testing.T) {
 	ctx := t.Context()
 	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+	if err := s.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
 		t.Fatal(err)
 	}
-	v1 := doc("a", "标题", "第一段。", "第二段。", "第三段。")
-	if _, err := s.Upsert(ctx, "c", []Document{v1}); err != nil {
+	v1 := indextest.Doc("a", "标题", "第一段。", "第二段。", "第三段。")
+	if _, err := s.Upsert(ctx, "c", []index.Document{v1}); err != nil {
 		t.Fatal(err)
 	}
 	before := bleveIDs(t, s, "c")
-	v2 := doc("a", "标题", "第一段。", "第二段改了。", "第三段。")
-	if _, err := s.Upsert(ctx, "c", []Document{v2}); err != nil {
+	v2 := indextest.Doc("a", "标题", "第一段。", "第二段改了。", "第三段。")
+	if _, err := s.Upsert(ctx, "c", []index.Document{v2}); err != nil {
 		t.Fatal(err)
 	}
 	after := bleveIDs(t, s, "c")
@@ -363,7 +359,7 @@ func bleveIDs(t *testing.T, s *Store, coll string) map[string]bool {
 func TestFilters(t *testing.T) {
 	ctx := t.Context()
 	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+	if err := s.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
 		t.Fatal(err)
 	}
 	docs := slices.Clone(fixture)
@@ -373,21 +369,21 @@ func TestFilters(t *testing.T) {
 	if _, err := s.Upsert(ctx, "c", docs); err != nil {
 		t.Fatal(err)
 	}
-	q := []QueryTerm{{Term: "价格", Weight: 1}, {Term: "客户", Weight: 1}, {Term: "上报", Weight: 1}}
+	q := []index.QueryTerm{{Term: "价格", Weight: 1}, {Term: "客户", Weight: 1}, {Term: "上报", Weight: 1}}
 	tests := []struct {
 		name    string
-		f       Filter
+		f       index.Filter
 		wantDoc []string
 		wantErr error
 	}{
-		{"no filter", Filter{}, []string{"product", "safety", "sales", "trust"}, nil},
-		{"document ids", Filter{DocIDs: []string{"trust", "safety"}}, []string{"safety", "trust"}, nil},
-		{"metadata", Filter{Metadata: map[string]string{"course": "sales"}}, []string{"product", "sales"}, nil},
-		{"metadata and ids", Filter{Metadata: map[string]string{"course": "sales"}, DocIDs: []string{"sales"}}, []string{"sales"}, nil},
-		{"heading prefix", Filter{HeadingPrefix: []string{"第2节"}}, []string{"product", "safety", "sales", "trust"}, nil},
-		{"heading prefix and ids", Filter{HeadingPrefix: []string{"第1节"}, DocIDs: []string{"sales"}}, []string{"sales"}, nil},
-		{"unknown heading", Filter{HeadingPrefix: []string{"第9节"}}, nil, nil},
-		{"unknown metadata field", Filter{Metadata: map[string]string{"nope": "x"}}, nil, ErrInvalid},
+		{"no filter", index.Filter{}, []string{"product", "safety", "sales", "trust"}, nil},
+		{"document ids", index.Filter{DocIDs: []string{"trust", "safety"}}, []string{"safety", "trust"}, nil},
+		{"metadata", index.Filter{Metadata: map[string]string{"course": "sales"}}, []string{"product", "sales"}, nil},
+		{"metadata and ids", index.Filter{Metadata: map[string]string{"course": "sales"}, DocIDs: []string{"sales"}}, []string{"sales"}, nil},
+		{"heading prefix", index.Filter{HeadingPrefix: []string{"第2节"}}, []string{"product", "safety", "sales", "trust"}, nil},
+		{"heading prefix and ids", index.Filter{HeadingPrefix: []string{"第1节"}, DocIDs: []string{"sales"}}, []string{"sales"}, nil},
+		{"unknown heading", index.Filter{HeadingPrefix: []string{"第9节"}}, nil, nil},
+		{"unknown metadata field", index.Filter{Metadata: map[string]string{"nope": "x"}}, nil, index.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -415,43 +411,43 @@ func TestCollectionIsolation(t *testing.T) {
 	ctx := t.Context()
 	s := openTestStore(t, t.TempDir())
 	for _, name := range []string{"a", "b"} {
-		if err := s.CreateCollection(ctx, DefaultCollection(name)); err != nil {
+		if err := s.CreateCollection(ctx, index.DefaultCollection(name)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := s.Upsert(ctx, "a", fixture[:2]); err != nil {
 		t.Fatal(err)
 	}
-	q := []QueryTerm{{Term: "价格", Weight: 1}}
-	before, _, err := s.Search(ctx, "a", q, Filter{}, 10)
+	q := []index.QueryTerm{{Term: "价格", Weight: 1}}
+	before, _, err := s.Search(ctx, "a", q, index.Filter{}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Many documents about 价格 in b must not change a's scores.
-	var many []Document
+	var many []index.Document
 	for i := range 30 {
-		many = append(many, doc(fmt.Sprintf("b%d", i), "价格", "价格价格价格。"))
+		many = append(many, indextest.Doc(fmt.Sprintf("b%d", i), "价格", "价格价格价格。"))
 	}
 	if _, err := s.Upsert(ctx, "b", many); err != nil {
 		t.Fatal(err)
 	}
-	after, _, err := s.Search(ctx, "a", q, Filter{}, 10)
+	after, _, err := s.Search(ctx, "a", q, index.Filter{}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(before, after, cmp.AllowUnexported(Hit{})); diff != "" {
+	if diff := cmp.Diff(before, after, cmp.AllowUnexported(index.Hit{})); diff != "" {
 		t.Errorf("collection a's results changed when b was written (-before +after):\n%s", diff)
 	}
-	if err := s.CreateCollection(ctx, DefaultCollection("a")); !errors.Is(err, ErrExists) {
+	if err := s.CreateCollection(ctx, index.DefaultCollection("a")); !errors.Is(err, index.ErrExists) {
 		t.Errorf("CreateCollection(a) again = %v, want ErrExists", err)
 	}
 	if err := s.DeleteCollection(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Search(ctx, "b", q, Filter{}, 10); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.Search(ctx, "b", q, index.Filter{}, 10); !errors.Is(err, index.ErrNotFound) {
 		t.Errorf("Search(deleted collection) = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Upsert(ctx, "nope", fixture[:1]); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Upsert(ctx, "nope", fixture[:1]); !errors.Is(err, index.ErrNotFound) {
 		t.Errorf("Upsert(unknown collection) = %v, want ErrNotFound", err)
 	}
 }
@@ -468,12 +464,12 @@ func TestRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Crash simulation: append but do not apply.
-	pending := []Document{fixture[2], fixture[3]}
+	pending := []index.Document{fixture[2], fixture[3]}
 	for i := range pending {
 		pending[i].Seal()
 		s.analyseDoc(nil, &pending[i], map[string]analysed{})
 	}
-	recs := []Record{{Op: OpUpsert, Collection: "c", Doc: &pending[0]}, {Op: OpUpsert, Collection: "c", Doc: &pending[1]}, {Op: OpDelete, Collection: "c", DocID: fixture[0].ID}}
+	recs := []index.Record{{Op: index.OpUpsert, Collection: "c", Doc: &pending[0]}, {Op: index.OpUpsert, Collection: "c", Doc: &pending[1]}, {Op: index.OpDelete, Collection: "c", DocID: fixture[0].ID}}
 	if _, err := s.log.Append(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +504,7 @@ func TestRecovery(t *testing.T) {
 		if tp["c"] != bp {
 			t.Errorf("positions: badger %d, bleve %d; want equal", bp, tp["c"])
 		}
-		hits, _, err := s.Search(ctx, "c", []QueryTerm{{Term: "ppr-9087", Weight: 1}}, Filter{}, 5)
+		hits, _, err := s.Search(ctx, "c", []index.QueryTerm{{Term: "ppr-9087", Weight: 1}}, index.Filter{}, 5)
 		if err != nil || len(hits) == 0 {
 			t.Errorf("Search(ppr-9087) after recovery = %v, %v; want hits", hits, err)
 		}
@@ -533,7 +529,7 @@ func TestOpenLocked(t *testing.T) {
 	dir := t.TempDir()
 	openTestStore(t, dir)
 	_, err := Open(context.Background(), dir, testAnalyzer(t), Options{})
-	if !errors.Is(err, ErrLocked) {
+	if !errors.Is(err, index.ErrLocked) {
 		t.Fatalf("Open(held directory) = %v, want ErrLocked", err)
 	}
 	if !strings.Contains(err.Error(), "in use by another process") {
@@ -544,7 +540,7 @@ func TestOpenLocked(t *testing.T) {
 func TestConcurrentWritesAndReads(t *testing.T) {
 	ctx := t.Context()
 	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, DefaultCollection("c")); err != nil {
+	if err := s.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -555,12 +551,12 @@ func TestConcurrentWritesAndReads(t *testing.T) {
 			defer wg.Done()
 			for i := range 10 {
 				// Writers 0/1 and 2/3 write the same ids: serialised, idempotent.
-				d := doc(fmt.Sprintf("w%d-%d", w/2, i), "并发", "并发写入的内容，价格与客户。")
-				if _, err := s.Upsert(ctx, "c", []Document{d}); err != nil {
+				d := indextest.Doc(fmt.Sprintf("w%d-%d", w/2, i), "并发", "并发写入的内容，价格与客户。")
+				if _, err := s.Upsert(ctx, "c", []index.Document{d}); err != nil {
 					errs <- err
 					return
 				}
-				if _, _, err := s.Search(ctx, "c", []QueryTerm{{Term: "价格", Weight: 1}}, Filter{}, 5); err != nil {
+				if _, _, err := s.Search(ctx, "c", []index.QueryTerm{{Term: "价格", Weight: 1}}, index.Filter{}, 5); err != nil {
 					errs <- err
 					return
 				}
