@@ -255,6 +255,14 @@ func ChunkID(docID string, headingPath []string, ordinal int) string {
 	return docID + "#" + hex.EncodeToString(h.Sum(nil)[:6])
 }
 
+// DocIDOf returns the document id of a chunk id made by ChunkID.
+func DocIDOf(chunkID string) string {
+	if i := strings.LastIndexByte(chunkID, '#'); i >= 0 {
+		return chunkID[:i]
+	}
+	return chunkID
+}
+
 // Seal fills the chunk and document hashes. Call it after building a document.
 func (d *Document) Seal() {
 	keys := make([]string, 0, len(d.Metadata))

@@ -62,3 +62,16 @@ func RandomDoc(rng *rand.Rand, word func() string, id string) index.Document {
 	}
 	return Doc(id, word()+word(), secs...)
 }
+
+// Fixture is a small corpus of five training documents (sales, leadership,
+// safety, a product sheet, customer trust), two sections each. Each call
+// returns new documents: writing documents seals them in place.
+func Fixture() []index.Document {
+	return []index.Document{
+		Doc("sales", "价格异议处理", "客户说价格太贵时，先确认客户的预算，再说明产品的价值。", "不要第一时间降价，折扣超过15%需要区域经理审批。"),
+		Doc("leader", "新任经理的第一个月", "新任经理要和每位下属做一对一沟通，了解团队的期望。", "授权不是放任，要明确目标和检查点。反馈使用SBI模型。"),
+		Doc("safety", "安全生产规定", "第十二条 有限空间作业必须先通风、再检测、后作业。", "事故发生后1小时内上报EHS部门。灭火器使用前检查压力。"),
+		Doc("product", "PPR-9087 型号说明", "PPR-9087 是一款节能设备，价格比上一代高，但能耗降低三成。", "客户关心价格时，用节能收益说明价值。"),
+		Doc("trust", "建立客户信任", "客户不信任小公司时，用案例和第三方认证建立信任。", "销售要兑现每一个承诺，及时跟进客户。"),
+	}
+}

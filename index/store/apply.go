@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
-	"github.com/blevesearch/bleve/v2"
-	bindex "github.com/blevesearch/bleve_index_api"
 	"github.com/dgraph-io/badger/v4"
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/bm25"
 )
 
 // applyBadger applies one log record to Badger in one transaction that also
@@ -218,16 +216,16 @@ func (s *Store) deleteBadger(txn *badger.Txn, r *index.Record) (*index.Stats, er
 // are analysed again). Bleve mirrors Badger's decisions: an upsert that Badger
 // has since superseded (newer version or tombstone) is skipped, because a later
 // record will bring the index to Badger's state.
-func (s *Store) applyText(ctx context.Context, c *coll, recs []index.Record, terms map[string]analysed) error {
+func (s *Store) applyText(ctx context.Context, c *coll, recs []index.Record, terms map[string]bm25.Terms) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	t := c.text
-	batch := t.idx.NewBatch()
+	batch := t.NewBatch()
 	touched := map[string]bool{}
 	// One reader per batch: it sees the index as the batch started, which is
 	// right for every document the batch has not touched yet.
-	reader, err := t.reader()
+	reader, err := t.Reader()
 	if err != nil {
 		return err
 	}
@@ -240,13 +238,13 @@ func (s *Store) applyText(ctx context.Context, c *coll, recs []index.Record, ter
 		}
 		if touched[docID] {
 			// The batch must see its own earlier changes to this document.
-			if err := t.idx.Batch(batch); err != nil {
+			if err := t.Apply(batch); err != nil {
 				return err
 			}
-			batch = t.idx.NewBatch()
+			batch = t.NewBatch()
 			clear(touched)
 			reader.Close()
-			if reader, err = t.reader(); err != nil {
+			if reader, err = t.Reader(); err != nil {
 				return err
 			}
 		}
@@ -255,26 +253,25 @@ func (s *Store) applyText(ctx context.Context, c *coll, recs []index.Record, ter
 			return fmt.Errorf("apply %d to bleve index of %s: %w", r.Seq, c.cfg.Name, err)
 		}
 	}
-	batch.SetInternal(posKey, []byte(strconv.FormatUint(recs[len(recs)-1].Seq, 10)))
-	if err := t.idx.Batch(batch); err != nil {
+	batch.SetPos(recs[len(recs)-1].Seq)
+	if err := t.Apply(batch); err != nil {
 		return fmt.Errorf("write bleve index of %s: %w", c.cfg.Name, err)
 	}
 	return nil
 }
 
-func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader bindex.IndexReader, batch *bleve.Batch, r *index.Record, terms map[string]analysed) error {
+func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader *bm25.Reader, batch *bm25.Batch, r *index.Record, terms map[string]bm25.Terms) error {
 	switch r.Op {
 	case index.OpLexicon:
 		return nil // the chunks it changes follow as OpReindex records
 	case index.OpReindex:
 		return s.reindexText(c, batch, r)
 	}
-	t := c.text
 	docID := r.DocID
 	if r.Op == index.OpUpsert {
 		docID = r.Doc.ID
 	}
-	existing, err := t.docChunks(ctx, reader, docID)
+	existing, err := reader.DocChunks(ctx, docID)
 	if err != nil {
 		return err
 	}
@@ -299,7 +296,7 @@ func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader bindex.Inde
 			return nil
 		}
 		for i := range r.Doc.Chunks {
-			want[bleveID(&r.Doc.Chunks[i])] = true
+			want[bm25.ChunkVersion(&r.Doc.Chunks[i])] = true
 		}
 	}
 	have := map[string]bool{}
@@ -314,15 +311,15 @@ func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader bindex.Inde
 	}
 	for i := range r.Doc.Chunks {
 		ch := &r.Doc.Chunks[i]
-		id := bleveID(ch)
+		id := bm25.ChunkVersion(ch)
 		if have[id] {
 			continue
 		}
 		a, ok := terms[id]
 		if !ok {
-			a = analyseChunk(s.an, c.vocab.Load(), r.Doc.Title, ch)
+			a = bm25.Analyse(s.an, c.vocab.Load(), r.Doc.Title, ch)
 		}
-		if err := batch.Index(id, bleveDoc(r.Doc, ch, a)); err != nil {
+		if err := batch.Index(r.Doc, ch, a); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/bm25"
 	"github.com/zhisou/zhisou/internal/topk"
 )
 
@@ -204,7 +205,7 @@ func (g *graph) putAnalysed(docID string, d *index.Document, secTerms map[string
 	g.docs[d.ID] = gd
 	for i := range d.Chunks {
 		ch := &d.Chunks[i]
-		version := bleveID(ch)
+		version := bm25.ChunkVersion(ch)
 		c := &gChunk{id: version[:len(ch.ID)], version: version, doc: gd, path: ch.HeadingPath, kws: ch.Keywords}
 		gd.chunks = append(gd.chunks, c)
 		g.linkChunk(c, secTerms)
@@ -537,7 +538,11 @@ func (g *graph) expand(terms []index.QueryTerm, f *index.Filter, k int) []index.
 	}
 	// at[slot] is 1 + the chunk's index in scores (0: not reached yet).
 	atp := slotScratch.Get().(*[]int32)
-	at := grow(atp, len(g.slots))
+	if cap(*atp) < len(g.slots) {
+		*atp = make([]int32, len(g.slots))
+	}
+	*atp = (*atp)[:len(g.slots)]
+	at := *atp
 	scores := make([]cs, 0, 4*GraphChunksPerKeyword)
 	for _, term := range order {
 		a := acts[term]

@@ -8,10 +8,10 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/blevesearch/bleve/v2"
 	"github.com/dgraph-io/badger/v4"
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/bm25"
 )
 
 // A lexicon change is one OpLexicon record. Applying it to Badger stores the
@@ -244,12 +244,9 @@ func (s *Store) reindexBadger(txn *badger.Txn, r *index.Record) (*index.Stats, *
 		if ref == nil {
 			continue
 		}
-		a := analyseChunk(s.an, v, ch.DocTitle, &ch)
-		var lens [index.NumFields]int
-		for f := range index.NumFields {
-			lens[f] = len(a[f])
-		}
-		kws := a.keywords(s.an)
+		a := bm25.Analyse(s.an, v, ch.DocTitle, &ch)
+		lens := a.Lens()
+		kws := a.Keywords(s.an)
 		if ref.Lens == lens && ch.Lens == lens && slices.Equal(ref.Keywords, kws) && slices.Equal(ch.Keywords, kws) {
 			continue
 		}
@@ -318,7 +315,7 @@ func currentChunk(txn *badger.Txn, name, id string, ch *index.Chunk) (*index.Doc
 // under the lexicon in force. It reads the chunks from Badger, which is at
 // least as far along as bleve: during catch-up a chunk may already be a later
 // version, which the later record that wrote it leaves in place.
-func (s *Store) reindexText(c *coll, batch *bleve.Batch, r *index.Record) error {
+func (s *Store) reindexText(c *coll, batch *bm25.Batch, r *index.Record) error {
 	v := c.vocab.Load()
 	return s.db.View(func(txn *badger.Txn) error {
 		for _, id := range r.ChunkIDs {
@@ -330,7 +327,7 @@ func (s *Store) reindexText(c *coll, batch *bleve.Batch, r *index.Record) error 
 			if ref == nil {
 				continue
 			}
-			if err := batch.Index(bleveID(&ch), bleveDoc(d, &ch, analyseChunk(s.an, v, d.Title, &ch))); err != nil {
+			if err := batch.Index(d, &ch, bm25.Analyse(s.an, v, d.Title, &ch)); err != nil {
 				return err
 			}
 		}
@@ -568,15 +565,12 @@ func (s *Store) verifyLexicon(ctx context.Context, c *coll) error {
 				if err := readJSON(txn, chunkKey(name, ref.ID), &ch); err != nil {
 					return fmt.Errorf("verify %s: chunk %s: %w", name, ref.ID, err)
 				}
-				a := analyseChunk(s.an, v, d.Title, &ch)
-				var lens [index.NumFields]int
-				for f := range index.NumFields {
-					lens[f] = len(a[f])
-				}
+				a := bm25.Analyse(s.an, v, d.Title, &ch)
+				lens := a.Lens()
 				if ref.Lens != lens || ch.Lens != lens {
 					return fmt.Errorf("verify %s: chunk %s has field lengths %v (document says %v); with the lexicon at version %d they are %v", name, ref.ID, ch.Lens, ref.Lens, v.Version(), lens)
 				}
-				if kws := a.keywords(s.an); !slices.Equal(ref.Keywords, kws) || !slices.Equal(ch.Keywords, kws) {
+				if kws := a.Keywords(s.an); !slices.Equal(ref.Keywords, kws) || !slices.Equal(ch.Keywords, kws) {
 					return fmt.Errorf("verify %s: chunk %s has keywords %v (document says %v); with the lexicon at version %d they are %v", name, ref.ID, ch.Keywords, ref.Keywords, v.Version(), kws)
 				}
 			}

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/bm25"
 )
 
 // Options configures Open. The zero value is valid.
@@ -68,7 +68,7 @@ type Store struct {
 
 type coll struct {
 	cfg   index.Collection
-	text  *text
+	text  *bm25.Index
 	graph *graph
 	// vocab is the lexicon in force (nil for none): read by every search and
 	// every write's analysis, replaced whole by an OpLexicon.
@@ -190,7 +190,7 @@ func (s *Store) recover(ctx context.Context) error {
 	// Decode the common terms' postings in the background, so that the
 	// first searches after a start find them cached.
 	for _, c := range s.colls {
-		c.text.startPrewarm(newBM25Params(c.cfg, c.stats))
+		c.text.StartPrewarm(bm25.NewParams(c.cfg, c.stats))
 	}
 	if low > truncated {
 		if err := s.db.Sync(); err != nil {
@@ -245,22 +245,22 @@ func (s *Store) loadCollections() error {
 // by rebuilding it from Badger. It returns the index's position.
 func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint64) (uint64, error) {
 	dir := filepath.Join(s.dir, "bleve", c.cfg.Name)
-	t, err := openText(dir)
+	t, err := bm25.Open(dir)
 	var p uint64
 	if err == nil {
-		p, err = t.pos()
+		p, err = t.Pos()
 		if err != nil {
-			err = errors.Join(err, t.close())
+			err = errors.Join(err, t.Close())
 		}
 	}
 	if err != nil || p < truncated {
-		if errors.Is(err, errTextFormat) {
+		if errors.Is(err, bm25.ErrFormat) {
 			s.logger.Info("bleve index has an older format; rebuilding from badger", "collection", c.cfg.Name, "err", err)
 		} else if err != nil {
 			s.logger.Warn("bleve index unreadable; rebuilding from badger", "collection", c.cfg.Name, "err", err)
 		} else {
 			s.logger.Warn("bleve index is behind the retained log; rebuilding from badger", "collection", c.cfg.Name, "pos", p, "log_truncated", truncated)
-			_ = t.close() // rebuilt below; a close error changes nothing
+			_ = t.Close() // rebuilt below; a close error changes nothing
 		}
 		return s.rebuildText(ctx, c)
 	}
@@ -294,9 +294,9 @@ func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint6
 }
 
 func (s *Store) setTextPos(c *coll, p uint64) error {
-	b := c.text.idx.NewBatch()
-	b.SetInternal(posKey, []byte(strconv.FormatUint(p, 10)))
-	return c.text.idx.Batch(b)
+	b := c.text.NewBatch()
+	b.SetPos(p)
+	return c.text.Apply(b)
 }
 
 // rebuildText recreates a collection's bleve index from the chunks in Badger.
@@ -305,12 +305,12 @@ func (s *Store) rebuildText(ctx context.Context, c *coll) (uint64, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return 0, fmt.Errorf("rebuild bleve index of %s: %w", c.cfg.Name, err)
 	}
-	t, err := openText(dir)
+	t, err := bm25.Open(dir)
 	if err != nil {
 		return 0, err
 	}
 	c.text = t
-	batch := t.idx.NewBatch()
+	batch := t.NewBatch()
 	n := 0
 	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + c.cfg.Name + docKeyInfix), PrefetchValues: true})
@@ -325,17 +325,17 @@ func (s *Store) rebuildText(ctx context.Context, c *coll) (uint64, error) {
 				if err := readJSON(txn, chunkKey(c.cfg.Name, ref.ID), &ch); err != nil {
 					return err
 				}
-				if err := batch.Index(bleveID(&ch), bleveDoc(&d, &ch, analyseChunk(s.an, c.vocab.Load(), d.Title, &ch))); err != nil {
+				if err := batch.Index(&d, &ch, bm25.Analyse(s.an, c.vocab.Load(), d.Title, &ch)); err != nil {
 					return err
 				}
 				if n++; n%500 == 0 {
 					if err := ctx.Err(); err != nil {
 						return err
 					}
-					if err := t.idx.Batch(batch); err != nil {
+					if err := t.Apply(batch); err != nil {
 						return err
 					}
-					batch = t.idx.NewBatch()
+					batch = t.NewBatch()
 				}
 			}
 		}
@@ -344,8 +344,8 @@ func (s *Store) rebuildText(ctx context.Context, c *coll) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("rebuild bleve index of %s: %w", c.cfg.Name, err)
 	}
-	batch.SetInternal(posKey, []byte(strconv.FormatUint(s.pos, 10)))
-	if err := t.idx.Batch(batch); err != nil {
+	batch.SetPos(s.pos)
+	if err := t.Apply(batch); err != nil {
 		return 0, fmt.Errorf("rebuild bleve index of %s: %w", c.cfg.Name, err)
 	}
 	s.logger.Info("bleve index rebuilt from badger", "collection", c.cfg.Name, "chunks", n)
@@ -369,7 +369,7 @@ func (s *Store) Close() error {
 	var errs []error
 	for _, c := range s.colls {
 		if c.text != nil {
-			errs = append(errs, c.text.close())
+			errs = append(errs, c.text.Close())
 		}
 	}
 	errs = append(errs, s.db.Close())
@@ -386,7 +386,7 @@ func (s *Store) Positions() (badgerPos uint64, text map[string]uint64, err error
 	defer s.mu.RUnlock()
 	text = map[string]uint64{}
 	for name, c := range s.colls {
-		p, err := c.text.pos()
+		p, err := c.text.Pos()
 		if err != nil {
 			return 0, nil, err
 		}
@@ -495,13 +495,13 @@ func (s *Store) loadCollection(ctx context.Context, name string) error {
 	}
 	c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
 	c.graph = newGraph(s.an, c.vocab.Load)
-	t, err := openText(filepath.Join(s.dir, "bleve", name))
+	t, err := bm25.Open(filepath.Join(s.dir, "bleve", name))
 	if err != nil {
 		return err
 	}
 	c.text = t
 	if err := s.setTextPos(c, s.pos); err != nil {
-		return errors.Join(err, t.close())
+		return errors.Join(err, t.Close())
 	}
 	s.mu.Lock()
 	s.colls[name] = c
@@ -524,7 +524,7 @@ func (s *Store) DeleteCollection(ctx context.Context, name string) error {
 	s.mu.Lock()
 	delete(s.colls, name)
 	s.mu.Unlock()
-	return errors.Join(c.text.remove(), s.applyBadger(&recs[0]))
+	return errors.Join(c.text.Remove(), s.applyBadger(&recs[0]))
 }
 
 // Upsert writes documents into a collection and reports, per document, what the
@@ -583,7 +583,7 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Docu
 			continue
 		}
 		if len(docs[i].Chunks) > 0 {
-			if _, ok := terms[bleveID(&docs[i].Chunks[0])]; !ok {
+			if _, ok := terms[bm25.ChunkVersion(&docs[i].Chunks[0])]; !ok {
 				s.analyseDoc(v, &docs[i], terms) // changed by another writer since the first look
 			}
 		}
@@ -597,19 +597,19 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Docu
 
 // analyseParallel analyses the documents docs[i] for i in which, on up to
 // GOMAXPROCS goroutines, and returns their terms keyed by bleve id.
-func (s *Store) analyseParallel(v *analysis.Vocab, docs []index.Document, which []int) map[string]analysed {
+func (s *Store) analyseParallel(v *analysis.Vocab, docs []index.Document, which []int) map[string]bm25.Terms {
 	workers := min(runtime.GOMAXPROCS(0), len(which))
 	if workers <= 1 {
-		terms := map[string]analysed{}
+		terms := map[string]bm25.Terms{}
 		for _, i := range which {
 			s.analyseDoc(v, &docs[i], terms)
 		}
 		return terms
 	}
-	parts := make([]map[string]analysed, workers)
+	parts := make([]map[string]bm25.Terms, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
-		parts[w] = map[string]analysed{}
+		parts[w] = map[string]bm25.Terms{}
 		wg.Go(func() {
 			for j := w; j < len(which); j += workers {
 				s.analyseDoc(v, &docs[which[j]], parts[w])
@@ -626,15 +626,13 @@ func (s *Store) analyseParallel(v *analysis.Vocab, docs []index.Document, which 
 
 // analyseDoc analyses a document's chunks into terms (keyed by bleve id) and
 // records their field lengths.
-func (s *Store) analyseDoc(v *analysis.Vocab, d *index.Document, terms map[string]analysed) {
+func (s *Store) analyseDoc(v *analysis.Vocab, d *index.Document, terms map[string]bm25.Terms) {
 	for j := range d.Chunks {
 		ch := &d.Chunks[j]
-		a := analyseChunk(s.an, v, d.Title, ch)
-		for f := range index.NumFields {
-			ch.Lens[f] = len(a[f])
-		}
-		ch.Keywords = a.keywords(s.an)
-		terms[bleveID(ch)] = a
+		a := bm25.Analyse(s.an, v, d.Title, ch)
+		ch.Lens = a.Lens()
+		ch.Keywords = a.Keywords(s.an)
+		terms[bm25.ChunkVersion(ch)] = a
 	}
 }
 
@@ -677,7 +675,7 @@ func (s *Store) Delete(ctx context.Context, collection string, ids []string) ([]
 
 // commit appends records to the log and applies them to Badger and bleve.
 // Called with wmu held.
-func (s *Store) commit(ctx context.Context, c *coll, recs []index.Record, terms map[string]analysed) error {
+func (s *Store) commit(ctx context.Context, c *coll, recs []index.Record, terms map[string]bm25.Terms) error {
 	if _, err := s.log.Append(ctx, recs); err != nil {
 		return err
 	}
@@ -818,7 +816,7 @@ func (s *Store) HitChunks(ctx context.Context, collection string, hits []index.H
 				if err != nil {
 					return fmt.Errorf("chunk %q: %w", h.ChunkID, err)
 				}
-				if bleveID(&c) != h.ChunkVersion {
+				if bm25.ChunkVersion(&c) != h.ChunkVersion {
 					continue // replaced since the search read the index
 				}
 				cc := &cachedChunk{c: c, norm: s.an.Normalize(c.Text)}
@@ -856,29 +854,16 @@ func (s *Store) search(ctx context.Context, collection string, terms []index.Que
 		return nil, index.SearchStats{}, err
 	}
 	c.mu.RLock()
-	p := newBM25Params(c.cfg, c.stats)
-	if c.cfg.GramWeight != 1 {
-		terms = slices.Clone(terms)
-		for i := range terms {
-			if terms[i].Gram {
-				terms[i].Weight *= c.cfg.GramWeight
-			}
-		}
-	}
+	p := bm25.NewParams(c.cfg, c.stats)
 	c.mu.RUnlock()
 	if err := c.checkFilter(collection, f); err != nil {
 		return nil, index.SearchStats{}, err
 	}
-	r, err := c.text.reader()
-	if err != nil {
-		return nil, index.SearchStats{}, fmt.Errorf("search %s: %w", collection, err)
+	search := c.text.Search
+	if exhaustive {
+		search = c.text.SearchExhaustive
 	}
-	defer r.Close()
-	allowed, err := c.text.filterSet(ctx, r, f)
-	if err != nil {
-		return nil, index.SearchStats{}, fmt.Errorf("search %s: filter: %w", collection, err)
-	}
-	hits, st, err := c.text.search(ctx, r, p, terms, allowed, k, exhaustive)
+	hits, st, err := search(ctx, p, terms, f, k)
 	if err != nil {
 		return nil, st, fmt.Errorf("search %s: %w", collection, err)
 	}
@@ -891,7 +876,7 @@ func (s *Store) ForceMerge(ctx context.Context, collection string) error {
 	if err != nil {
 		return err
 	}
-	return c.text.forceMerge(ctx)
+	return c.text.ForceMerge(ctx)
 }
 
 func readJSON(txn *badger.Txn, key []byte, v any) error {
@@ -960,7 +945,7 @@ func (s *Store) Verify(ctx context.Context, collection string) error {
 				if ch.Hash != ref.Hash {
 					return fmt.Errorf("document %q: chunk %s has hash %s, document says %s", d.ID, ref.ID, ch.Hash, ref.Hash)
 				}
-				want[bleveID(ref)] = true
+				want[bm25.ChunkVersion(ref)] = true
 				addLens(&st, ref, 1)
 			}
 		}
@@ -978,30 +963,9 @@ func (s *Store) Verify(ctx context.Context, collection string) error {
 	if err := s.verifyGraph(c); err != nil {
 		return fmt.Errorf("verify %s: %w", collection, err)
 	}
-	r, err := c.text.reader()
+	got, err := c.text.Versions(ctx)
 	if err != nil {
 		return err
-	}
-	defer r.Close()
-	all, err := r.DocIDReaderAll()
-	if err != nil {
-		return err
-	}
-	defer all.Close()
-	got := map[string]bool{}
-	for {
-		id, err := all.Next()
-		if err != nil {
-			return err
-		}
-		if id == nil {
-			break
-		}
-		ext, err := r.ExternalID(id)
-		if err != nil {
-			return err
-		}
-		got[ext] = true
 	}
 	for id := range want {
 		if !got[id] {

@@ -13,9 +13,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/blevesearch/bleve/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/bm25"
 	"github.com/zhisou/zhisou/index/indextest"
 )
 
@@ -46,13 +48,7 @@ func openWithCollection(t testing.TB, dir, c string) *Store {
 	return s
 }
 
-var fixture = []index.Document{
-	indextest.Doc("sales", "价格异议处理", "客户说价格太贵时，先确认客户的预算，再说明产品的价值。", "不要第一时间降价，折扣超过15%需要区域经理审批。"),
-	indextest.Doc("leader", "新任经理的第一个月", "新任经理要和每位下属做一对一沟通，了解团队的期望。", "授权不是放任，要明确目标和检查点。反馈使用SBI模型。"),
-	indextest.Doc("safety", "安全生产规定", "第十二条 有限空间作业必须先通风、再检测、后作业。", "事故发生后1小时内上报EHS部门。灭火器使用前检查压力。"),
-	indextest.Doc("product", "PPR-9087 型号说明", "PPR-9087 是一款节能设备，价格比上一代高，但能耗降低三成。", "客户关心价格时，用节能收益说明价值。"),
-	indextest.Doc("trust", "建立客户信任", "客户不信任小公司时，用案例和第三方认证建立信任。", "销售要兑现每一个承诺，及时跟进客户。"),
-}
+var fixture = indextest.Fixture()
 
 // refScore is a direct, map-based implementation of the scoring the index
 // claims: BM25F over title/heading/body words plus GramWeight × BM25 over
@@ -60,13 +56,13 @@ var fixture = []index.Document{
 func refScores(an *analysis.Analyzer, coll index.Collection, docs []index.Document, terms []index.QueryTerm) map[string]float64 {
 	type chunkTerms struct {
 		id    string
-		terms analysed
+		terms bm25.Terms
 	}
 	var chunks []chunkTerms
 	var sum [index.NumFields]float64
 	for _, d := range docs {
 		for i := range d.Chunks {
-			a := analyseChunk(an, nil, d.Title, &d.Chunks[i])
+			a := bm25.Analyse(an, nil, d.Title, &d.Chunks[i])
 			chunks = append(chunks, chunkTerms{d.Chunks[i].ID, a})
 			for f := range index.NumFields {
 				sum[f] += float64(len(a[f]))
@@ -80,7 +76,7 @@ func refScores(an *analysis.Analyzer, coll index.Collection, docs []index.Docume
 		tf := map[string]float64{}
 		for _, c := range chunks {
 			for f := range index.NumFields {
-				if (f == gramField) != qt.Gram {
+				if (f == index.NumFields-1) != qt.Gram { // the last field holds the bigrams
 					continue
 				}
 				cnt := 0
@@ -329,31 +325,11 @@ func bleveIDs(t *testing.T, s *Store, coll string) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := c.text.reader()
+	out, err := c.text.Versions(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	all, err := r.DocIDReaderAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer all.Close()
-	out := map[string]bool{}
-	for {
-		id, err := all.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if id == nil {
-			return out
-		}
-		ext, err := r.ExternalID(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[ext] = true
-	}
+	return out
 }
 
 func TestFilters(t *testing.T) {
@@ -393,7 +369,7 @@ func TestFilters(t *testing.T) {
 			}
 			got := map[string]bool{}
 			for _, h := range hits {
-				got[docIDOf(h.ChunkID)] = true
+				got[index.DocIDOf(h.ChunkID)] = true
 			}
 			var gotDocs []string
 			for d := range got {
@@ -467,7 +443,7 @@ func TestRecovery(t *testing.T) {
 	pending := []index.Document{fixture[2], fixture[3]}
 	for i := range pending {
 		pending[i].Seal()
-		s.analyseDoc(nil, &pending[i], map[string]analysed{})
+		s.analyseDoc(nil, &pending[i], map[string]bm25.Terms{})
 	}
 	recs := []index.Record{{Op: index.OpUpsert, Collection: "c", Doc: &pending[0]}, {Op: index.OpUpsert, Collection: "c", Doc: &pending[1]}, {Op: index.OpDelete, Collection: "c", DocID: fixture[0].ID}}
 	if _, err := s.log.Append(ctx, recs); err != nil {
@@ -577,5 +553,67 @@ func TestConcurrentWritesAndReads(t *testing.T) {
 	}
 	if info.Stats.Docs != 20 {
 		t.Errorf("documents = %d, want 20", info.Stats.Docs)
+	}
+}
+
+// TestIndexFormatRebuilt checks that a bleve index stamped with another format
+// (one that bm25.Open rejects with ErrFormat) is rebuilt from Badger on open,
+// and that searches then find what they should.
+func TestIndexFormatRebuilt(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := openWithCollection(t, dir, "c")
+	if _, err := s.Upsert(ctx, "c", indextest.Fixture()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Stamp the index as bm25 stamps its format, with a format it never had,
+	// and leave a marker that a rebuild removes with the index.
+	bleveDir := filepath.Join(dir, "bleve", "c")
+	idx, err := bleve.Open(bleveDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := idx.NewBatch()
+	b.SetInternal([]byte("zhisou_format"), []byte("0"))
+	b.SetInternal([]byte("test_marker"), []byte("x"))
+	if err := errors.Join(idx.Batch(b), idx.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if ix, err := bm25.Open(bleveDir); !errors.Is(err, bm25.ErrFormat) {
+		if err == nil {
+			ix.Close()
+		}
+		t.Fatalf("bm25.Open(stamped index) = %v, want ErrFormat", err)
+	}
+
+	s2 := openTestStore(t, dir)
+	if err := s2.Verify(ctx, "c"); err != nil {
+		t.Error(err)
+	}
+	terms := []index.QueryTerm{{Term: "价格", Weight: 1}, {Term: "客户", Weight: 1}}
+	got, _, err := s2.Search(ctx, "c", terms, index.Filter{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := s2.search(ctx, "c", terms, index.Filter{}, 10, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || !slices.Equal(hitIDs(got), hitIDs(want)) {
+		t.Errorf("Search = %v, exhaustive %v; want equal and non-empty", hitIDs(got), hitIDs(want))
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	idx, err = bleve.Open(bleveDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	if m, err := idx.GetInternal([]byte("test_marker")); err != nil || len(m) != 0 {
+		t.Errorf("marker after reopening = %q, %v; want none (the index rebuilt)", m, err)
 	}
 }

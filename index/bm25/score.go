@@ -1,4 +1,4 @@
-package store
+package bm25
 
 import (
 	"cmp"
@@ -8,7 +8,6 @@ import (
 	"math"
 	"math/bits"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/blevesearch/bleve/v2/index/scorch"
@@ -18,8 +17,8 @@ import (
 	"github.com/zhisou/zhisou/internal/topk"
 )
 
-// bm25Params are the scoring parameters taken from a collection and its stats.
-type bm25Params struct {
+// Params are the scoring parameters taken from a collection and its stats.
+type Params struct {
 	k1, b   float64
 	weights [index.NumFields]float64
 	n       float64
@@ -29,11 +28,16 @@ type bm25Params struct {
 	// coverWeight scales the idf-weighted query terms that only the
 	// document's other chunks match.
 	coverWeight float64
-	avgLen      [index.NumFields]float64
+	// gramWeight scales the weight of bigram query terms.
+	gramWeight float64
+	avgLen     [index.NumFields]float64
 }
 
-func newBM25Params(c index.Collection, st index.Stats) bm25Params {
-	p := bm25Params{k1: c.K1, b: c.B, weights: [index.NumFields]float64{c.Weights.Title, c.Weights.Heading, c.Weights.Body, 1}, n: float64(st.Chunks), docWeight: c.DocWeight, coverWeight: c.CoverWeight}
+// NewParams takes the scoring parameters from a collection's configuration
+// (k1, b, field weights, GramWeight, document evidence) and its statistics
+// (chunk count, average field lengths).
+func NewParams(c index.Collection, st index.Stats) Params {
+	p := Params{k1: c.K1, b: c.B, weights: [index.NumFields]float64{c.Weights.Title, c.Weights.Heading, c.Weights.Body, 1}, n: float64(st.Chunks), docWeight: c.DocWeight, coverWeight: c.CoverWeight, gramWeight: c.GramWeight}
 	for f := range index.NumFields {
 		if st.Chunks > 0 {
 			p.avgLen[f] = float64(st.SumLen[f]) / float64(st.Chunks)
@@ -43,12 +47,12 @@ func newBM25Params(c index.Collection, st index.Stats) bm25Params {
 }
 
 // idf is the Robertson–Spärck Jones idf in Lucene's non-negative form.
-func (p bm25Params) idf(df int) float64 {
+func (p Params) idf(df int) float64 {
 	return math.Log(1 + (p.n-float64(df)+0.5)/(float64(df)+0.5))
 }
 
 // pseudoTF is BM25F's length-normalised, weighted term frequency of one field.
-func (p bm25Params) pseudoTF(f int, tf float64, length float64) float64 {
+func (p Params) pseudoTF(f int, tf float64, length float64) float64 {
 	norm := 1.0
 	if p.avgLen[f] > 0 {
 		norm = 1 - p.b + p.b*length/p.avgLen[f]
@@ -57,7 +61,7 @@ func (p bm25Params) pseudoTF(f int, tf float64, length float64) float64 {
 }
 
 // saturate turns a summed pseudo term frequency into the BM25 term score.
-func (p bm25Params) saturate(tf float64) float64 {
+func (p Params) saturate(tf float64) float64 {
 	return tf * (p.k1 + 1) / (p.k1 + tf)
 }
 
@@ -65,6 +69,44 @@ type candidate struct {
 	num     uint64
 	score   float64
 	matched uint64 // bit i: query term i matched
+}
+
+// Search scores the chunks that pass f against the query terms and returns
+// the k best, best first. A term's weight is the caller's (retrieve sets it:
+// 1 for a word the user typed, less for expansions) times the collection's
+// GramWeight for a bigram; its score in a chunk is BM25F over the title,
+// heading and body fields (or BM25 over the bigram field) with the idf and
+// field lengths of p, plus document evidence (see docEvidence). Search prunes
+// with MaxScore; the hits are exactly those of SearchExhaustive.
+func (t *Index) Search(ctx context.Context, p Params, terms []index.QueryTerm, f index.Filter, k int) ([]index.Hit, index.SearchStats, error) {
+	return t.searchFiltered(ctx, p, terms, f, k, false)
+}
+
+// SearchExhaustive is Search scoring every posting: the reference that the
+// pruned search is tested and benchmarked against.
+func (t *Index) SearchExhaustive(ctx context.Context, p Params, terms []index.QueryTerm, f index.Filter, k int) ([]index.Hit, index.SearchStats, error) {
+	return t.searchFiltered(ctx, p, terms, f, k, true)
+}
+
+func (t *Index) searchFiltered(ctx context.Context, p Params, terms []index.QueryTerm, f index.Filter, k int, exhaustive bool) ([]index.Hit, index.SearchStats, error) {
+	if p.gramWeight != 1 {
+		terms = slices.Clone(terms)
+		for i := range terms {
+			if terms[i].Gram {
+				terms[i].Weight *= p.gramWeight
+			}
+		}
+	}
+	r, err := t.reader()
+	if err != nil {
+		return nil, index.SearchStats{}, err
+	}
+	defer r.Close()
+	allowed, err := t.filterSet(ctx, r, f)
+	if err != nil {
+		return nil, index.SearchStats{}, fmt.Errorf("filter: %w", err)
+	}
+	return t.search(ctx, r, p, terms, allowed, k, exhaustive)
 }
 
 // search scores chunks with BM25F over the postings of the scored fields and
@@ -76,7 +118,7 @@ type candidate struct {
 // BM25, or the k best without document evidence) is found with MaxScore
 // pruning (prune.go); exhaustive scores every posting instead, and is the
 // reference the pruned search must equal.
-func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, terms []index.QueryTerm, allowed map[uint64]struct{}, k int, exhaustive bool) ([]index.Hit, index.SearchStats, error) {
+func (t *Index) search(ctx context.Context, r bindex.IndexReader, p Params, terms []index.QueryTerm, allowed map[uint64]struct{}, k int, exhaustive bool) ([]index.Hit, index.SearchStats, error) {
 	if len(terms) > index.MaxQueryTerms {
 		terms = terms[:index.MaxQueryTerms]
 	}
@@ -132,7 +174,7 @@ func (t *text) search(ctx context.Context, r bindex.IndexReader, p bm25Params, t
 // scoreAll scores every posting of every term (term at a time, into dense
 // accumulators) and returns the candidates whose score is at least the
 // pool-th best, with each term's weight·idf in termW.
-func (t *text) scoreAll(ctx context.Context, r bindex.IndexReader, p bm25Params, terms []index.QueryTerm, allowed map[uint64]struct{}, pool int, termW *[index.MaxQueryTerms]float64) ([]candidate, index.SearchStats, error) {
+func (t *Index) scoreAll(ctx context.Context, r bindex.IndexReader, p Params, terms []index.QueryTerm, allowed map[uint64]struct{}, pool int, termW *[index.MaxQueryTerms]float64) ([]candidate, index.SearchStats, error) {
 	var st index.SearchStats
 	maxDoc, err := maxDocNum(r)
 	if err != nil {
@@ -233,7 +275,7 @@ func (acc *accumulators) best(pool int) []candidate {
 // document evidence, and the final order, cut to k.
 // The exhaustive search (cache nil) reads ids from bleve, the pruned one
 // through the snapshot's cache.
-func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, terms []index.QueryTerm, termW *[index.MaxQueryTerms]float64, cands []candidate, k int) ([]index.Hit, error) {
+func (t *Index) finish(r bindex.IndexReader, cache *snapCache, p Params, terms []index.QueryTerm, termW *[index.MaxQueryTerms]float64, cands []candidate, k int) ([]index.Hit, error) {
 	fs := finishScratches.Get().(*finishScratch)
 	defer fs.put()
 	ids := grow(&fs.ids, len(cands))
@@ -259,7 +301,7 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 	pool := grow(&fs.pool, len(cands))
 	for i, c := range cands {
 		chunk := chunkIDOf(ids[i])
-		pool[i] = pooled{version: ids[i], chunk: chunk, doc: docIDOf(chunk), bm25: c.score, score: c.score, matched: c.matched}
+		pool[i] = pooled{version: ids[i], chunk: chunk, doc: index.DocIDOf(chunk), bm25: c.score, score: c.score, matched: c.matched}
 	}
 	scratch := grow(&fs.keys, len(pool))
 	if p.docWeight > 0 || p.coverWeight > 0 {
@@ -294,7 +336,7 @@ func (t *text) finish(r bindex.IndexReader, cache *snapCache, p bm25Params, term
 // match (a lesson that answers a question as a whole often spreads its words
 // over several passages). The pool does not depend on k, so neither does the
 // ranking.
-func (fs *finishScratch) docEvidence(pool []pooled, p bm25Params, termW *[index.MaxQueryTerms]float64, nterms int) {
+func (fs *finishScratch) docEvidence(pool []pooled, p Params, termW *[index.MaxQueryTerms]float64, nterms int) {
 	// A document's sum adds its chunks among the docPool best in rank
 	// order (bm25, then chunk id): the ranking only needs the order
 	// within each document, so the pool is grouped by document and
@@ -478,14 +520,6 @@ type minHeap []float64
 // docPool is how many top chunks document evidence is gathered from.
 const docPool = 200
 
-// docIDOf returns the document id part of a chunk id (see ChunkID).
-func docIDOf(chunkID string) string {
-	if i := strings.LastIndexByte(chunkID, '#'); i >= 0 {
-		return chunkID[:i]
-	}
-	return chunkID
-}
-
 // accumulators are one search's dense per-document arrays, indexed by bleve
 // doc number and reused across searches; between searches every entry is zero.
 type accumulators struct {
@@ -497,7 +531,7 @@ type accumulators struct {
 	heap     minHeap
 }
 
-func (t *text) getAcc(n int) *accumulators {
+func (t *Index) getAcc(n int) *accumulators {
 	a, _ := t.accs.Get().(*accumulators)
 	if a == nil {
 		a = &accumulators{}
@@ -509,7 +543,7 @@ func (t *text) getAcc(n int) *accumulators {
 }
 
 // putAcc zeroes what the search touched and returns the arrays for reuse.
-func (t *text) putAcc(a *accumulators) {
+func (t *Index) putAcc(a *accumulators) {
 	for _, num := range a.touched {
 		a.score[num], a.matched[num] = 0, 0
 	}
@@ -544,7 +578,7 @@ func fieldLength(norm float64) float64 {
 }
 
 // filterSet evaluates a filter into the set of allowed bleve doc numbers.
-func (t *text) filterSet(ctx context.Context, r bindex.IndexReader, f index.Filter) (map[uint64]struct{}, error) {
+func (t *Index) filterSet(ctx context.Context, r bindex.IndexReader, f index.Filter) (map[uint64]struct{}, error) {
 	if f.IsZero() {
 		return nil, nil
 	}
@@ -583,7 +617,7 @@ func (t *text) filterSet(ctx context.Context, r bindex.IndexReader, f index.Filt
 	return out, nil
 }
 
-func (t *text) collect(ctx context.Context, r bindex.IndexReader, field, term string, into map[uint64]struct{}) error {
+func (t *Index) collect(ctx context.Context, r bindex.IndexReader, field, term string, into map[uint64]struct{}) error {
 	tfr, err := r.TermFieldReader(ctx, []byte(term), field, false, false, false)
 	if err != nil {
 		return err

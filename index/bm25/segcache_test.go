@@ -1,4 +1,4 @@
-package store
+package bm25
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // readTermTFR reads a term's postings through bleve's snapshot-wide
 // TermFieldReader: how the cache read them before the raw cache, kept as the
 // reference that assembling from raw postings must equal bit for bit.
-func readTermTFR(ctx context.Context, r bindex.IndexReader, p bm25Params, qt index.QueryTerm, st *index.SearchStats) (*termData, int, error) {
+func readTermTFR(ctx context.Context, r bindex.IndexReader, p Params, qt index.QueryTerm, st *index.SearchStats) (*termData, int, error) {
 	term := []byte(qt.Term)
 	var tfrs [index.NumFields]bindex.TermFieldReader
 	var fs [index.NumFields]int
@@ -100,12 +100,9 @@ func TestAssembledMatchesTFR(t *testing.T) {
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(3, 5))
 	word := indextest.ZipfWords(rng)
-	s := openTestStore(t, t.TempDir())
 	coll := index.DefaultCollection("r")
-	if err := s.CreateCollection(ctx, coll); err != nil {
-		t.Fatal(err)
-	}
-	tx := s.colls["r"].text
+	s := newTestColl(t, coll)
+	tx := s.text
 	var docs []index.Document
 	newDoc := func() index.Document { return indextest.RandomDoc(rng, word, fmt.Sprintf("d%04d", len(docs))) }
 	seen := map[termKey]bool{} // terms assembled in the previous round
@@ -126,7 +123,7 @@ func TestAssembledMatchesTFR(t *testing.T) {
 			docs = append(docs, d)
 			batch = append(batch, d)
 		}
-		if _, err := s.Upsert(ctx, "r", batch); err != nil {
+		if err := s.Upsert(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
 		if round > 0 {
@@ -147,15 +144,15 @@ func TestAssembledMatchesTFR(t *testing.T) {
 					dels = append(dels, docs[i].ID)
 				}
 			}
-			if _, err := s.Upsert(ctx, "r", rewrites); err != nil {
+			if err := s.Upsert(ctx, rewrites); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.Delete(ctx, "r", dels); err != nil {
+			if err := s.Delete(ctx, dels); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if round == 6 {
-			if err := s.ForceMerge(ctx, "r"); err != nil {
+			if err := s.text.ForceMerge(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -165,10 +162,8 @@ func TestAssembledMatchesTFR(t *testing.T) {
 			t.Fatal(err)
 		}
 		snap := r.(*scorch.IndexSnapshot)
-		c := s.colls["r"]
-		c.mu.RLock()
-		p := newBM25Params(c.cfg, c.stats)
-		c.mu.RUnlock()
+		c := s
+		p := NewParams(c.cfg, c.stats)
 		p.k1, p.b = 0.5+2*rng.Float64(), rng.Float64()
 		sc := tx.newSnapCache(snap, p)
 		var old, added []index.QueryTerm
@@ -391,16 +386,13 @@ func diffTermData(got, want *termData) string {
 // assembling them from the raw cache.
 func BenchmarkTermPostings(b *testing.B) {
 	ctx := b.Context()
-	s := openTestStore(b, b.TempDir())
-	if err := s.CreateCollection(ctx, index.DefaultCollection("b")); err != nil {
-		b.Fatal(err)
-	}
+	s := newTestColl(b, index.DefaultCollection("b"))
 	var docs []index.Document
 	for i := range 10000 {
 		docs = append(docs, indextest.Doc(fmt.Sprintf("d%d", i), "说明", "客户的需求是培训的目标。"))
 	}
 	for i := 0; i < len(docs); i += 2000 {
-		if _, err := s.Upsert(ctx, "b", docs[i:i+2000]); err != nil {
+		if err := s.Upsert(ctx, docs[i:i+2000]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -409,17 +401,17 @@ func BenchmarkTermPostings(b *testing.B) {
 	for i := range 100 {
 		more = append(more, indextest.Doc(fmt.Sprintf("e%d", i), "说明", "客户的需求是培训的目标。"))
 	}
-	if _, err := s.Upsert(ctx, "b", more); err != nil {
+	if err := s.Upsert(ctx, more); err != nil {
 		b.Fatal(err)
 	}
-	tx := s.colls["b"].text
+	tx := s.text
 	r, err := tx.reader()
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	c := s.colls["b"]
-	p := newBM25Params(c.cfg, c.stats)
+	c := s
+	p := NewParams(c.cfg, c.stats)
 	qt := index.QueryTerm{Term: "客户"}
 	sc := tx.newSnapCache(r.(*scorch.IndexSnapshot), p)
 	td, _, err := sc.readTerm(ctx, qt, anyPostings, &index.SearchStats{})
@@ -489,28 +481,23 @@ func TestFirstSearchAfterWrite(t *testing.T) {
 		t.Skip("indexes 5 000 chunks")
 	}
 	ctx := t.Context()
-	s := openTestStore(t, t.TempDir())
 	coll := index.DefaultCollection("p")
 	coll.DocWeight, coll.CoverWeight = 0, 0
-	if err := s.CreateCollection(ctx, coll); err != nil {
-		t.Fatal(err)
-	}
-	writeVentCorpus(t, s, "p")
-	if err := s.ForceMerge(ctx, "p"); err != nil {
+	s := newTestColl(t, coll)
+	writeVentCorpus(t, s)
+	if err := s.text.ForceMerge(ctx); err != nil {
 		t.Fatal(err)
 	}
 	terms := []index.QueryTerm{{Term: "客户", Weight: 1}, {Term: "培训", Weight: 1}, {Term: "通风", Weight: 1}, {Term: "通风", Weight: 0.5, Gram: true}}
-	prunedSearch(t, s, "p", terms, index.Filter{}, 3)
+	prunedSearch(t, s, terms, index.Filter{}, 3)
 
-	tx := s.colls["p"].text
-	c := s.colls["p"]
+	tx := s.text
+	c := s
 	for i := range 3 {
-		if _, err := s.Upsert(ctx, "p", []index.Document{indextest.Doc(fmt.Sprintf("new%d", i), "说明", "客户的需求是通风。")}); err != nil {
+		if err := s.Upsert(ctx, []index.Document{indextest.Doc(fmt.Sprintf("new%d", i), "说明", "客户的需求是通风。")}); err != nil {
 			t.Fatal(err)
 		}
-		c.mu.RLock()
-		p := newBM25Params(c.cfg, c.stats)
-		c.mu.RUnlock()
+		p := NewParams(c.cfg, c.stats)
 		r, err := tx.reader()
 		if err != nil {
 			t.Fatal(err)
@@ -528,11 +515,11 @@ func TestFirstSearchAfterWrite(t *testing.T) {
 			t.Errorf("write %d: first load: cached %v, %d postings decoded; want true, at most %d", i, ok, st.Decoded, inlinePostings)
 		}
 		r.Close()
-		want, _, err := s.search(ctx, "p", terms, index.Filter{}, 3, true)
+		want, _, err := s.search(ctx, terms, index.Filter{}, 3, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, gst, err := s.search(ctx, "p", terms, index.Filter{}, 3, false)
+		got, gst, err := s.search(ctx, terms, index.Filter{}, 3, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -551,17 +538,14 @@ func BenchmarkPrunedAfterWrite(b *testing.B) {
 	ctx := b.Context()
 	rng := rand.New(rand.NewPCG(1, 2))
 	word := indextest.ZipfWords(rng)
-	s := openTestStore(b, b.TempDir())
 	coll := index.DefaultCollection("w")
-	if err := s.CreateCollection(ctx, coll); err != nil {
-		b.Fatal(err)
-	}
+	s := newTestColl(b, coll)
 	for batch := range 8 {
 		var docs []index.Document
 		for i := range 1000 {
 			docs = append(docs, indextest.RandomDoc(rng, word, fmt.Sprintf("d%d_%d", batch, i)))
 		}
-		if _, err := s.Upsert(ctx, "w", docs); err != nil {
+		if err := s.Upsert(ctx, docs); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -575,10 +559,8 @@ func BenchmarkPrunedAfterWrite(b *testing.B) {
 	}
 	// Every query's terms in the current snapshot's cache.
 	prime := func(b *testing.B) {
-		c := s.colls["w"]
-		c.mu.RLock()
-		p := newBM25Params(c.cfg, c.stats)
-		c.mu.RUnlock()
+		c := s
+		p := NewParams(c.cfg, c.stats)
 		for _, q := range queries {
 			if err := c.text.prime(ctx, p, q); err != nil {
 				b.Fatal(err)
@@ -592,13 +574,13 @@ func BenchmarkPrunedAfterWrite(b *testing.B) {
 			if write {
 				b.StopTimer()
 				n++
-				if _, err := s.Upsert(ctx, "w", []index.Document{indextest.RandomDoc(rng, word, fmt.Sprintf("n%d", n))}); err != nil {
+				if err := s.Upsert(ctx, []index.Document{indextest.RandomDoc(rng, word, fmt.Sprintf("n%d", n))}); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
 			}
 			for _, q := range queries {
-				_, st, err := s.search(ctx, "w", q, index.Filter{}, 10, false)
+				_, st, err := s.search(ctx, q, index.Filter{}, 10, false)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -624,22 +606,19 @@ func TestPrewarmReusesCommonTerms(t *testing.T) {
 		t.Skip("indexes 3 500 chunks")
 	}
 	ctx := t.Context()
-	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(ctx, index.DefaultCollection("p")); err != nil {
-		t.Fatal(err)
-	}
+	s := newTestColl(t, index.DefaultCollection("p"))
 	write := func(prefix string, n int) {
 		t.Helper()
 		var docs []index.Document
 		for i := range n {
 			docs = append(docs, indextest.Doc(fmt.Sprintf("%s%d", prefix, i), "说明", "客户的需求是培训的目标。"))
 		}
-		if _, err := s.Upsert(ctx, "p", docs); err != nil {
+		if err := s.Upsert(ctx, docs); err != nil {
 			t.Fatal(err)
 		}
 	}
 	write("d", 3000)
-	c := s.colls["p"]
+	c := s
 	tx := c.text
 	// Stop the warmer: the test calls prewarm itself.
 	tx.stopWarm()
@@ -647,9 +626,7 @@ func TestPrewarmReusesCommonTerms(t *testing.T) {
 	tx.common, tx.dictScans = commonList{}, 0 // whatever it did before
 	prewarm := func() *snapCache {
 		t.Helper()
-		c.mu.RLock()
-		p := newBM25Params(c.cfg, c.stats)
-		c.mu.RUnlock()
+		p := NewParams(c.cfg, c.stats)
 		if err := tx.prewarm(ctx, p); err != nil {
 			t.Fatal(err)
 		}

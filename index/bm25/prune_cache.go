@@ -1,4 +1,4 @@
-package store
+package bm25
 
 import (
 	"context"
@@ -53,7 +53,7 @@ type termKey struct {
 // snapCache is the cache of one snapshot under one set of BM25 parameters.
 type snapCache struct {
 	snap   *scorch.IndexSnapshot
-	p      bm25Params
+	p      Params
 	layout segLayout
 	raw    *rawCache // the collection's, shared by its snapshots
 
@@ -64,7 +64,7 @@ type snapCache struct {
 
 // cacheFor returns the cache of the reader's snapshot and p, starting a new
 // one when the snapshot or the parameters changed.
-func (t *text) cacheFor(r bindex.IndexReader, p bm25Params) (*snapCache, error) {
+func (t *Index) cacheFor(r bindex.IndexReader, p Params) (*snapCache, error) {
 	snap, ok := r.(*scorch.IndexSnapshot)
 	if !ok {
 		return nil, errNotScorch(r)
@@ -83,7 +83,7 @@ func (t *text) cacheFor(r bindex.IndexReader, p bm25Params) (*snapCache, error) 
 
 // newSnapCache starts the cache of snap under p, and has the raw cache keep
 // the snapshot's segments only.
-func (t *text) newSnapCache(snap *scorch.IndexSnapshot, p bm25Params) *snapCache {
+func (t *Index) newSnapCache(snap *scorch.IndexSnapshot, p Params) *snapCache {
 	c := &snapCache{snap: snap, p: p, layout: newSegLayout(snap), raw: t.raw, terms: map[termKey]*termData{}}
 	t.raw.retain(c.layout.segs)
 	return c
@@ -206,13 +206,13 @@ func (td *termData) docFreq(keep func(uint32) bool) int {
 // warmRequest asks the warmer to decode terms into the cache of the current
 // snapshot under p; with no terms, the snapshot's common terms (prewarm).
 type warmRequest struct {
-	p     bm25Params
+	p     Params
 	terms []index.QueryTerm
 }
 
 // warmer decodes requested terms into the current snapshot's cache until
 // ctx is done.
-func (t *text) warmer(ctx context.Context) {
+func (t *Index) warmer(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -228,9 +228,10 @@ func (t *text) warmer(ctx context.Context) {
 	}
 }
 
-// startPrewarm starts the cache of the current snapshot, which asks the
-// warmer to prewarm it.
-func (t *text) startPrewarm(p bm25Params) {
+// StartPrewarm starts the cache of the current snapshot, which asks the
+// warmer to prewarm it in the background: the first searches after a store
+// opens then find the common terms decoded.
+func (t *Index) StartPrewarm(p Params) {
 	r, err := t.reader()
 	if err != nil {
 		return // the first search tries again
@@ -244,7 +245,7 @@ func (t *text) startPrewarm(p bm25Params) {
 // snapshot's cache, up to three quarters of its budget, and stops when a
 // newer snapshot's cache replaces it: after it, a search finds every term
 // cached or decodes it cheaply.
-func (t *text) prewarm(ctx context.Context, p bm25Params) error {
+func (t *Index) prewarm(ctx context.Context, p Params) error {
 	r, err := t.reader()
 	if err != nil {
 		return err
@@ -289,7 +290,7 @@ type commonList struct {
 // write makes common meanwhile are read as searches meet them). It returns
 // nil when a newer snapshot's cache replaces c during the scan. Called by
 // the warmer goroutine alone.
-func (t *text) commonTerms(ctx context.Context, r bindex.IndexReader, c *snapCache) ([]index.QueryTerm, error) {
+func (t *Index) commonTerms(ctx context.Context, r bindex.IndexReader, c *snapCache) ([]index.QueryTerm, error) {
 	docs, err := r.DocCount()
 	if err != nil {
 		return nil, err
@@ -330,7 +331,7 @@ func (t *text) commonTerms(ctx context.Context, r bindex.IndexReader, c *snapCac
 
 // prime decodes the terms missing from the current snapshot's cache, until
 // a newer snapshot's cache replaces it.
-func (t *text) prime(ctx context.Context, p bm25Params, terms []index.QueryTerm) error {
+func (t *Index) prime(ctx context.Context, p Params, terms []index.QueryTerm) error {
 	r, err := t.reader()
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package store
+package bm25
 
 import (
 	"context"
@@ -30,15 +30,12 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 	word := indextest.ZipfWords(rng)
 	var pruned, all int
 	for round := range 3 {
-		s := openTestStore(t, t.TempDir())
 		coll := index.DefaultCollection("r")
 		coll.K1, coll.B = 0.5+2*rng.Float64(), rng.Float64()
 		if round%2 == 1 {
 			coll.DocWeight, coll.CoverWeight = 0, 0
 		}
-		if err := s.CreateCollection(ctx, coll); err != nil {
-			t.Fatal(err)
-		}
+		s := newTestColl(t, coll)
 		var docs []index.Document
 		// 1 000-3 000 chunks: several windows of doc numbers, so that
 		// later windows are pruned against a full pool.
@@ -50,14 +47,14 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 		// Several batches (segments), then rewrites of some documents
 		// (deleted postings in older segments).
 		for i := 0; i < len(docs); i += 200 {
-			if _, err := s.Upsert(ctx, "r", docs[i:min(i+200, len(docs))]); err != nil {
+			if err := s.Upsert(ctx, docs[i:min(i+200, len(docs))]); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for i := 0; i < len(docs); i += 25 {
 			docs[i].Chunks[0].Text = word() + "，" + word() + "，" + word() + "。"
 			docs[i].Hash, docs[i].Chunks[0].Hash = "", ""
-			if _, err := s.Upsert(ctx, "r", docs[i:i+1]); err != nil {
+			if err := s.Upsert(ctx, docs[i:i+1]); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -81,14 +78,14 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 			case 2:
 				f.DocIDs = []string{docs[rng.IntN(len(docs))].ID, docs[rng.IntN(len(docs))].ID}
 			}
-			want, wst, err := s.search(ctx, "r", terms, f, k, true)
+			want, wst, err := s.search(ctx, terms, f, k, true)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// MaxScore, and term at a time over the cache.
 			for _, limit := range []int{0, taatPostings} {
-				s.colls["r"].text.taatLimit = limit
-				got, gst := prunedSearch(t, s, "r", terms, f, k)
+				s.text.taatLimit = limit
+				got, gst := prunedSearch(t, s, terms, f, k)
 				if limit == 0 {
 					all += wst.Candidates
 					pruned += gst.Candidates
@@ -100,7 +97,7 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 			}
 		}
 		if round == 1 {
-			if err := s.ForceMerge(ctx, "r"); err != nil {
+			if err := s.text.ForceMerge(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -111,12 +108,10 @@ func TestPrunedMatchesExhaustive(t *testing.T) {
 // prunedSearch decodes the terms into the snapshot's cache first (as the
 // background warmer would), then searches, and fails the test when the search
 // did not take the pruned path.
-func prunedSearch(t *testing.T, s *Store, coll string, terms []index.QueryTerm, f index.Filter, k int) ([]index.Hit, index.SearchStats) {
+func prunedSearch(t *testing.T, s *testColl, terms []index.QueryTerm, f index.Filter, k int) ([]index.Hit, index.SearchStats) {
 	t.Helper()
-	c := s.colls[coll]
-	c.mu.RLock()
-	p := newBM25Params(c.cfg, c.stats)
-	c.mu.RUnlock()
+	c := s
+	p := c.params()
 	// bleve persists and merges segments in the background, each time with
 	// a new snapshot (and an empty cache): retry until the search sees the
 	// snapshot it was primed for.
@@ -124,7 +119,7 @@ func prunedSearch(t *testing.T, s *Store, coll string, terms []index.QueryTerm, 
 		if err := c.text.prime(t.Context(), p, terms); err != nil {
 			t.Fatal(err)
 		}
-		hits, st, err := s.search(t.Context(), coll, terms, f, k, false)
+		hits, st, err := s.search(t.Context(), terms, f, k, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,7 +160,7 @@ func slicesEqual(a, b []string) bool {
 
 // writeVentCorpus writes 5 000 one-chunk documents to collection in five
 // batches: every one has 客户 and 培训, one in fifty also 有限空间作业 and 通风.
-func writeVentCorpus(t *testing.T, s *Store, collection string) {
+func writeVentCorpus(t *testing.T, s *testColl) {
 	t.Helper()
 	var docs []index.Document
 	for i := range 5000 {
@@ -176,7 +171,7 @@ func writeVentCorpus(t *testing.T, s *Store, collection string) {
 		docs = append(docs, indextest.Doc(fmt.Sprintf("d%d", i), "说明", text))
 	}
 	for i := 0; i < len(docs); i += 1000 {
-		if _, err := s.Upsert(t.Context(), collection, docs[i:i+1000]); err != nil {
+		if err := s.Upsert(t.Context(), docs[i:i+1000]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -189,32 +184,29 @@ func writeVentCorpus(t *testing.T, s *Store, collection string) {
 // full).
 func TestPruningSkipsPostings(t *testing.T) {
 	ctx := t.Context()
-	s := openTestStore(t, t.TempDir())
 	coll := index.DefaultCollection("p")
 	coll.DocWeight, coll.CoverWeight = 0, 0
-	if err := s.CreateCollection(ctx, coll); err != nil {
-		t.Fatal(err)
-	}
+	s := newTestColl(t, coll)
 	if testing.Short() {
 		t.Skip("indexes 5 000 chunks")
 	}
-	writeVentCorpus(t, s, "p")
-	s.colls["p"].text.taatLimit = 0 // MaxScore whatever the size
+	writeVentCorpus(t, s)
+	s.text.taatLimit = 0 // MaxScore whatever the size
 	terms := []index.QueryTerm{{Term: "客户", Weight: 1}, {Term: "培训", Weight: 1}, {Term: "通风", Weight: 1}, {Term: "目标", Weight: 1}}
-	want, wst, err := s.search(ctx, "p", terms, index.Filter{}, 3, true)
+	want, wst, err := s.search(ctx, terms, index.Filter{}, 3, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The first search finds the terms missing from the snapshot's cache and
 	// scores every posting; once they are decoded, searches prune.
-	first, fst, err := s.search(ctx, "p", terms, index.Filter{}, 3, false)
+	first, fst, err := s.search(ctx, terms, index.Filter{}, 3, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !fst.Exhaustive || !sameHits(first, want) {
 		t.Errorf("first search: exhaustive %v, same hits %v; want true, true", fst.Exhaustive, sameHits(first, want))
 	}
-	got, gst := prunedSearch(t, s, "p", terms, index.Filter{}, 3)
+	got, gst := prunedSearch(t, s, terms, index.Filter{}, 3)
 	if !sameHits(got, want) {
 		t.Fatalf("pruned != exhaustive:\n%s", cmp.Diff(want, got, cmp.AllowUnexported(index.Hit{})))
 	}
@@ -224,98 +216,60 @@ func TestPruningSkipsPostings(t *testing.T) {
 	}
 }
 
-// TestIndexFormat checks that a bleve index stamped with another format is
-// rebuilt from Badger on open (and then searches find what they should),
-// while an index without the stamp (every index written before it) has the
-// current format and is kept.
-func TestIndexFormat(t *testing.T) {
-	ctx := t.Context()
+// TestPrunedSearchCancelled checks that a cancelled context stops a search
+// with the context's error.
+func TestPrunedSearchCancelled(t *testing.T) {
+	s := newTestColl(t, index.DefaultCollection("c"))
+	if err := s.Upsert(t.Context(), indextest.Fixture()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, _, err := s.search(ctx, []index.QueryTerm{{Term: "客户", Weight: 1}}, index.Filter{}, 10, false); err == nil {
+		t.Errorf("Search(cancelled ctx) = nil error, want context.Canceled")
+	}
+}
+
+// TestOpenChecksFormat checks that Open rejects an index stamped with another
+// format with ErrFormat (the store then rebuilds it), and opens an index
+// without the stamp (every index written before it) or with the current one.
+func TestOpenChecksFormat(t *testing.T) {
 	for _, tt := range []struct {
-		name        string
-		format      []byte // nil: no stamp
-		wantRebuilt bool
+		name    string
+		format  []byte // nil: no stamp
+		wantErr bool
 	}{
 		{"other format", []byte("0"), true},
 		{"no stamp", nil, false},
 		{"current", []byte(textFormat), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s, err := Open(ctx, dir, testAnalyzer(t), Options{})
+			dir := filepath.Join(t.TempDir(), "bleve")
+			ix, err := Open(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.CreateCollection(ctx, index.DefaultCollection("c")); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.Upsert(ctx, "c", fixture); err != nil {
-				t.Fatal(err)
-			}
-			// A marker the rebuild would remove with the index.
-			b := s.colls["c"].text.idx.NewBatch()
-			b.SetInternal([]byte("test_marker"), []byte("x"))
+			b := ix.idx.NewBatch()
 			if tt.format == nil {
 				b.DeleteInternal(formatKey)
 			} else {
 				b.SetInternal(formatKey, tt.format)
 			}
-			if err := s.colls["c"].text.idx.Batch(b); err != nil {
+			if err := ix.idx.Batch(b); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Close(); err != nil {
+			if err := ix.Close(); err != nil {
 				t.Fatal(err)
 			}
-			tx, err := openText(filepath.Join(dir, "bleve", "c"))
+			ix, err = Open(dir)
 			if err == nil {
-				if err := tx.close(); err != nil {
+				if err := ix.Close(); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if gotErr := errors.Is(err, errTextFormat); gotErr != tt.wantRebuilt {
-				t.Fatalf("openText() = %v; want a format error: %v", err, tt.wantRebuilt)
-			}
-
-			s2 := openTestStore(t, dir)
-			idx := s2.colls["c"].text.idx
-			m, err := idx.GetInternal([]byte("test_marker"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rebuilt := len(m) == 0; rebuilt != tt.wantRebuilt {
-				t.Errorf("index rebuilt = %v, want %v", rebuilt, tt.wantRebuilt)
-			}
-			if f, err := idx.GetInternal(formatKey); tt.wantRebuilt && (err != nil || string(f) != textFormat) {
-				t.Errorf("format after rebuild = %q, %v; want %q", f, err, textFormat)
-			}
-			if err := s2.Verify(ctx, "c"); err != nil {
-				t.Error(err)
-			}
-			terms := []index.QueryTerm{{Term: "价格", Weight: 1}, {Term: "客户", Weight: 1}}
-			got, _ := prunedSearch(t, s2, "c", terms, index.Filter{}, 10)
-			want, _, err := s2.search(ctx, "c", terms, index.Filter{}, 10, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) == 0 || !sameHits(got, want) {
-				t.Errorf("Search = %d hits, exhaustive %d; want equal and non-empty", len(got), len(want))
+			if gotErr := errors.Is(err, ErrFormat); gotErr != tt.wantErr {
+				t.Fatalf("Open() = %v; want ErrFormat: %v", err, tt.wantErr)
 			}
 		})
-	}
-}
-
-// TestPrunedSearchCancelled checks that a cancelled context stops a search
-// with the context's error.
-func TestPrunedSearchCancelled(t *testing.T) {
-	s := openTestStore(t, t.TempDir())
-	if err := s.CreateCollection(t.Context(), index.DefaultCollection("c")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Upsert(t.Context(), "c", fixture); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if _, _, err := s.Search(ctx, "c", []index.QueryTerm{{Term: "客户", Weight: 1}}, index.Filter{}, 10); err == nil {
-		t.Errorf("Search(cancelled ctx) = nil error, want context.Canceled")
 	}
 }

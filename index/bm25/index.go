@@ -1,4 +1,4 @@
-package store
+package bm25
 
 import (
 	"context"
@@ -51,12 +51,12 @@ var formatKey = []byte("zhisou_format")
 // without the key has format 1, the first mapping (the current one).
 const textFormat = "1"
 
-// errTextFormat means the bleve index was built with another mapping.
-var errTextFormat = errors.New("bleve index format is not " + textFormat)
+// ErrFormat means the bleve index was built with another mapping.
+var ErrFormat = errors.New("bleve index format is not " + textFormat)
 
-// text is one collection's bleve index: a derived BM25 index that can always be
-// rebuilt from Badger.
-type text struct {
+// Index is one collection's bleve index: a derived BM25 index that the
+// store can always rebuild from Badger. It is safe for concurrent use.
+type Index struct {
 	idx bleve.Index
 	dir string
 	// accs holds *accumulators for reuse by searches, pruners *pruner.
@@ -108,8 +108,8 @@ func textMapping() (*mapping.IndexMappingImpl, error) {
 	return im, nil
 }
 
-// openText opens the bleve index in dir, creating it when missing.
-func openText(dir string) (*text, error) {
+// Open opens the bleve index in dir, creating it when missing.
+func Open(dir string) (*Index, error) {
 	idx, err := bleve.Open(dir)
 	if errors.Is(err, bleve.ErrorIndexPathDoesNotExist) {
 		m, merr := textMapping()
@@ -130,7 +130,7 @@ func openText(dir string) (*text, error) {
 			f = []byte("1")
 		}
 		if err == nil && string(f) != textFormat {
-			err = fmt.Errorf("%w (it is %q)", errTextFormat, f)
+			err = fmt.Errorf("%w (it is %q)", ErrFormat, f)
 		}
 		if err != nil {
 			err = errors.Join(err, idx.Close())
@@ -140,7 +140,7 @@ func openText(dir string) (*text, error) {
 		return nil, fmt.Errorf("open bleve index %s: %w", dir, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &text{idx: idx, dir: dir, taatLimit: taatPostings, raw: newRawCache(), warm: make(chan warmRequest, 64), stopWarm: cancel}
+	t := &Index{idx: idx, dir: dir, taatLimit: taatPostings, raw: newRawCache(), warm: make(chan warmRequest, 64), stopWarm: cancel}
 	t.warmWG.Add(1)
 	go func() {
 		defer t.warmWG.Done()
@@ -149,19 +149,20 @@ func openText(dir string) (*text, error) {
 	return t, nil
 }
 
-func (t *text) close() error {
+// Close stops the prewarmer and closes the bleve index.
+func (t *Index) Close() error {
 	t.stopWarm()
 	t.warmWG.Wait()
 	return t.idx.Close()
 }
 
-// remove closes and deletes the index files.
-func (t *text) remove() error {
-	return errors.Join(t.close(), os.RemoveAll(t.dir))
+// Remove closes and deletes the index files.
+func (t *Index) Remove() error {
+	return errors.Join(t.Close(), os.RemoveAll(t.dir))
 }
 
-// pos returns the log position this index has applied.
-func (t *text) pos() (uint64, error) {
+// Pos returns the log position this index has applied (see Batch.SetPos).
+func (t *Index) Pos() (uint64, error) {
 	b, err := t.idx.GetInternal(posKey)
 	if err != nil || len(b) == 0 {
 		return 0, err
@@ -169,9 +170,10 @@ func (t *text) pos() (uint64, error) {
 	return strconv.ParseUint(string(b), 10, 64)
 }
 
-// bleveID is the bleve document id of a chunk version: an unchanged chunk keeps
-// its id, so re-indexing a document touches only the chunks that changed.
-func bleveID(c *index.Chunk) string { return c.ID + "@" + c.Hash }
+// ChunkVersion is the bleve document id of a chunk version (its ID and content
+// hash): an unchanged chunk keeps its id, so re-indexing a document touches
+// only the chunks that changed. Hits carry it as index.Hit.ChunkVersion.
+func ChunkVersion(c *index.Chunk) string { return c.ID + "@" + c.Hash }
 
 // chunkIDOf strips the version suffix from a bleve id.
 func chunkIDOf(bid string) string {
@@ -181,16 +183,26 @@ func chunkIDOf(bid string) string {
 	return bid
 }
 
-// analysed holds a chunk's terms per scored field.
-type analysed [index.NumFields][]string
+// Terms holds a chunk's terms per scored field.
+type Terms [index.NumFields][]string
 
-// keywords are the chunk's keywords (see Analyzer.Keywords).
-func (t *analysed) keywords(an *analysis.Analyzer) []index.Keyword { return an.Keywords(t[2], t[1]) }
+// Keywords are the chunk's keywords (see analysis.Analyzer.Keywords).
+func (t *Terms) Keywords(an *analysis.Analyzer) []index.Keyword { return an.Keywords(t[2], t[1]) }
 
-// analyseChunk analyses a chunk's fields with the collection's lexicon v (nil
-// for none).
-func analyseChunk(an *analysis.Analyzer, v *analysis.Vocab, title string, c *index.Chunk) analysed {
-	var out analysed
+// Lens are the field lengths in terms, as index.Chunk.Lens keeps them.
+func (t *Terms) Lens() [index.NumFields]int {
+	var lens [index.NumFields]int
+	for f := range index.NumFields {
+		lens[f] = len(t[f])
+	}
+	return lens
+}
+
+// Analyse analyses a chunk's fields (the document title, the chunk's heading
+// path and text) with the collection's lexicon v (nil for none): the terms
+// that Batch.Index indexes and the store counts in its statistics.
+func Analyse(an *analysis.Analyzer, v *analysis.Vocab, title string, c *index.Chunk) Terms {
+	var out Terms
 	for i, s := range [3]string{title, index.HeadingString(c.HeadingPath), c.Text} {
 		n := an.Normalize(s)
 		for _, tk := range an.TokensOf(n, v) {
@@ -201,7 +213,7 @@ func analyseChunk(an *analysis.Analyzer, v *analysis.Vocab, title string, c *ind
 	return out
 }
 
-func bleveDoc(d *index.Document, c *index.Chunk, terms analysed) map[string]any {
+func bleveDoc(d *index.Document, c *index.Chunk, terms Terms) map[string]any {
 	meta := make([]string, 0, len(d.Metadata))
 	for k, v := range d.Metadata {
 		meta = append(meta, metaTerm(k, v))
@@ -233,9 +245,26 @@ func scopeTerm(path []string) string {
 	return strings.Join(parts, " > ")
 }
 
-// docChunks returns the bleve ids indexed for a document.
-func (t *text) docChunks(ctx context.Context, r bindex.IndexReader, docID string) ([]string, error) {
-	tfr, err := r.TermFieldReader(ctx, []byte(docID), fieldDoc, false, false, false)
+// Reader is a point-in-time view of the index, for writers that must see what
+// is indexed before they change it. Close it after use.
+type Reader struct{ r bindex.IndexReader }
+
+// Reader opens a view of the index as it is now.
+func (t *Index) Reader() (*Reader, error) {
+	r, err := t.reader()
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{r}, nil
+}
+
+// Close releases the view.
+func (r *Reader) Close() error { return r.r.Close() }
+
+// DocChunks returns the chunk versions (see ChunkVersion) indexed for a
+// document.
+func (r *Reader) DocChunks(ctx context.Context, docID string) ([]string, error) {
+	tfr, err := r.r.TermFieldReader(ctx, []byte(docID), fieldDoc, false, false, false)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +279,7 @@ func (t *text) docChunks(ctx context.Context, r bindex.IndexReader, docID string
 		if d == nil {
 			return ids, nil
 		}
-		id, err := r.ExternalID(d.ID)
+		id, err := r.r.ExternalID(d.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -258,7 +287,63 @@ func (t *text) docChunks(ctx context.Context, r bindex.IndexReader, docID string
 	}
 }
 
-func (t *text) reader() (bindex.IndexReader, error) {
+// Versions returns every chunk version in the index (for verification; it
+// reads the whole index).
+func (t *Index) Versions(ctx context.Context) (map[string]bool, error) {
+	r, err := t.reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	all, err := r.DocIDReaderAll()
+	if err != nil {
+		return nil, err
+	}
+	defer all.Close()
+	got := map[string]bool{}
+	for n := 0; ; n++ {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		id, err := all.Next()
+		if err != nil {
+			return nil, err
+		}
+		if id == nil {
+			return got, nil
+		}
+		ext, err := r.ExternalID(id)
+		if err != nil {
+			return nil, err
+		}
+		got[ext] = true
+	}
+}
+
+// Batch is a set of changes that Apply writes at once, with the log position
+// they bring the index to.
+type Batch struct{ b *bleve.Batch }
+
+// NewBatch starts an empty batch.
+func (t *Index) NewBatch() *Batch { return &Batch{t.idx.NewBatch()} }
+
+// Index adds chunk c of document d with its analysed terms (see Analyse).
+func (b *Batch) Index(d *index.Document, c *index.Chunk, terms Terms) error {
+	return b.b.Index(ChunkVersion(c), bleveDoc(d, c, terms))
+}
+
+// Delete removes a chunk version.
+func (b *Batch) Delete(version string) { b.b.Delete(version) }
+
+// SetPos records the log position the index reaches when the batch is applied.
+func (b *Batch) SetPos(p uint64) { b.b.SetInternal(posKey, []byte(strconv.FormatUint(p, 10))) }
+
+// Apply writes the batch. A search that starts after Apply returns sees it.
+func (t *Index) Apply(b *Batch) error { return t.idx.Batch(b.b) }
+
+func (t *Index) reader() (bindex.IndexReader, error) {
 	adv, err := t.idx.Advanced()
 	if err != nil {
 		return nil, err
@@ -266,9 +351,9 @@ func (t *text) reader() (bindex.IndexReader, error) {
 	return adv.Reader()
 }
 
-// forceMerge merges all segments into one (tests use it to show that rankings
+// ForceMerge merges all segments into one (tests use it to show that rankings
 // do not depend on segment layout).
-func (t *text) forceMerge(ctx context.Context) error {
+func (t *Index) ForceMerge(ctx context.Context) error {
 	adv, err := t.idx.Advanced()
 	if err != nil {
 		return err

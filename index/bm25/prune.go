@@ -1,4 +1,4 @@
-package store
+package bm25
 
 import (
 	"cmp"
@@ -47,7 +47,7 @@ const pruneSlack = 1e-9
 // scoreAll's count only when every word field is scored (weight > 0; a
 // posting's pseudo term frequency is then positive, which marks a match), and
 // the bounds need non-negative weights.
-func prunable(p bm25Params, terms []index.QueryTerm) bool {
+func prunable(p Params, terms []index.QueryTerm) bool {
 	for f := range gramField {
 		if !(p.weights[f] > 0) {
 			return false
@@ -101,14 +101,14 @@ type pruner struct {
 	allowed []uint64 // bit set of allowed doc numbers
 }
 
-func (t *text) getPruner() *pruner {
+func (t *Index) getPruner() *pruner {
 	if pr, _ := t.pruners.Get().(*pruner); pr != nil {
 		return pr
 	}
 	return &pruner{}
 }
 
-func (t *text) putPruner(pr *pruner) {
+func (t *Index) putPruner(pr *pruner) {
 	clear(pr.curs)
 	pr.terms, pr.curs, pr.order, pr.ubw = pr.terms[:0], pr.curs[:0], pr.order[:0], pr.ubw[:0]
 	pr.scores, pr.cands = pr.scores[:0], pr.cands[:0]
@@ -118,7 +118,7 @@ func (t *text) putPruner(pr *pruner) {
 
 // scorePruned returns the same candidates as scoreAll (possibly in another
 // order), finding them with MaxScore.
-func (t *text) scorePruned(ctx context.Context, r bindex.IndexReader, cache *snapCache, p bm25Params, terms []index.QueryTerm, allowed map[uint64]struct{}, pool int, termW *[index.MaxQueryTerms]float64) ([]candidate, index.SearchStats, error) {
+func (t *Index) scorePruned(ctx context.Context, r bindex.IndexReader, cache *snapCache, p Params, terms []index.QueryTerm, allowed map[uint64]struct{}, pool int, termW *[index.MaxQueryTerms]float64) ([]candidate, index.SearchStats, error) {
 	var st index.SearchStats
 	if err := ctx.Err(); err != nil {
 		return nil, st, err
@@ -174,7 +174,7 @@ func (t *text) scorePruned(ctx context.Context, r bindex.IndexReader, cache *sna
 
 // open finds each term's document frequency, weight and bound, sets up its
 // cursors and sorts the terms by bound.
-func (pr *pruner) open(ctx context.Context, cache *snapCache, p bm25Params, terms []index.QueryTerm, termW *[index.MaxQueryTerms]float64, st *index.SearchStats) error {
+func (pr *pruner) open(ctx context.Context, cache *snapCache, p Params, terms []index.QueryTerm, termW *[index.MaxQueryTerms]float64, st *index.SearchStats) error {
 	for ti, qt := range terms {
 		td, err := cache.term(ctx, qt, anyPostings, st)
 		if err != nil {
@@ -206,7 +206,7 @@ const taatPostings = 16 << 10
 
 // scoreTAAT scores every cached posting of the terms (in query order, as
 // scoreAll does: the same sums in the same order).
-func (t *text) scoreTAAT(r bindex.IndexReader, pr *pruner, p bm25Params, pool int, st index.SearchStats) ([]candidate, index.SearchStats, error) {
+func (t *Index) scoreTAAT(r bindex.IndexReader, pr *pruner, p Params, pool int, st index.SearchStats) ([]candidate, index.SearchStats, error) {
 	maxDoc, err := maxDocNum(r)
 	if err != nil {
 		return nil, st, err
@@ -280,7 +280,7 @@ func (c *cursor) seekPos(doc uint32) int {
 }
 
 // run finds the pool window by window.
-func (pr *pruner) run(ctx context.Context, p bm25Params, pool int, st *index.SearchStats) error {
+func (pr *pruner) run(ctx context.Context, p Params, pool int, st *index.SearchStats) error {
 	pr.pool = pool
 	end := uint64(0)
 	for i := range pr.curs {
@@ -392,7 +392,7 @@ func (pr *pruner) run(ctx context.Context, p bm25Params, pool int, st *index.Sea
 // time in query order, fields in field order, as scoreAll does. A term's
 // postings in the window are walked when they are few next to the
 // candidates, else probed for each candidate.
-func (pr *pruner) scoreWindow(p bm25Params, base uint64, limit uint32, st *index.SearchStats) {
+func (pr *pruner) scoreWindow(p Params, base uint64, limit uint32, st *index.SearchStats) {
 	for _, pt := range pr.terms {
 		any := false
 		for c := pt.lo; c < pt.hi; c++ {

@@ -1,4 +1,4 @@
-package store
+package bm25
 
 import (
 	"cmp"
@@ -12,7 +12,7 @@ import (
 
 // referenceDocEvidence is docEvidence written plainly: the pool sorted by
 // rank, document sums added up in that order over the docPool best.
-func referenceDocEvidence(pool []pooled, p bm25Params, termW *[index.MaxQueryTerms]float64, nterms int) {
+func referenceDocEvidence(pool []pooled, p Params, termW *[index.MaxQueryTerms]float64, nterms int) {
 	order := make([]int, len(pool))
 	for i := range order {
 		order[i] = i
@@ -70,7 +70,7 @@ func referenceDocEvidence(pool []pooled, p bm25Params, termW *[index.MaxQueryTer
 // docPool, with scores that tie at the cut, and scratch reused between calls.
 func TestDocEvidenceMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	p := bm25Params{docWeight: 0.3, coverWeight: 0.7}
+	p := Params{docWeight: 0.3, coverWeight: 0.7}
 	fs := &finishScratch{aggOf: map[string]int32{}}
 	for round := range 300 {
 		n := 1 + r.IntN(3*docPool)

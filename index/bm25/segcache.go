@@ -1,4 +1,4 @@
-package store
+package bm25
 
 import (
 	"context"
@@ -296,7 +296,7 @@ func (l *segLayout) locate(num uint64) (int, uint64) {
 // assemble builds the snapshot's termData from the term's raw postings in
 // each of its segments (rts[i] in segs[i]): what readTermTFR reads through
 // bleve's TermFieldReader, bit for bit. It returns the size in bytes.
-func (l *segLayout) assemble(p bm25Params, qt index.QueryTerm, rts []*rawTerm) (*termData, int) {
+func (l *segLayout) assemble(p Params, qt index.QueryTerm, rts []*rawTerm) (*termData, int) {
 	td := &termData{}
 	size := 64 + len(qt.Term)
 	for f := range index.NumFields {
