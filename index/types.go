@@ -255,6 +255,20 @@ func ChunkID(docID string, headingPath []string, ordinal int) string {
 	return docID + "#" + hex.EncodeToString(h.Sum(nil)[:6])
 }
 
+// ChunkVersion is the key of an immutable chunk version: its ID and content
+// hash. It is the chunk's document id in the bleve index, so an unchanged
+// chunk keeps its id and re-indexing a document touches only the chunks that
+// changed; hits carry it as Hit.ChunkVersion.
+func ChunkVersion(c *Chunk) string { return c.ID + "@" + c.Hash }
+
+// ChunkIDOfVersion returns the chunk id of a chunk version.
+func ChunkIDOfVersion(v string) string {
+	if i := strings.LastIndexByte(v, '@'); i >= 0 {
+		return v[:i]
+	}
+	return v
+}
+
 // DocIDOf returns the document id of a chunk id made by ChunkID.
 func DocIDOf(chunkID string) string {
 	if i := strings.LastIndexByte(chunkID, '#'); i >= 0 {

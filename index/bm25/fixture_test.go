@@ -48,7 +48,7 @@ func (c *testColl) remove(b *Batch, id string) {
 		return
 	}
 	for i := range old.Chunks {
-		b.Delete(ChunkVersion(&old.Chunks[i]))
+		b.Delete(index.ChunkVersion(&old.Chunks[i]))
 		c.addLens(&old.Chunks[i], -1)
 	}
 	c.stats.Docs--

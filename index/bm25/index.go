@@ -170,19 +170,6 @@ func (t *Index) Pos() (uint64, error) {
 	return strconv.ParseUint(string(b), 10, 64)
 }
 
-// ChunkVersion is the bleve document id of a chunk version (its ID and content
-// hash): an unchanged chunk keeps its id, so re-indexing a document touches
-// only the chunks that changed. Hits carry it as index.Hit.ChunkVersion.
-func ChunkVersion(c *index.Chunk) string { return c.ID + "@" + c.Hash }
-
-// chunkIDOf strips the version suffix from a bleve id.
-func chunkIDOf(bid string) string {
-	if i := strings.LastIndexByte(bid, '@'); i >= 0 {
-		return bid[:i]
-	}
-	return bid
-}
-
 // Terms holds a chunk's terms per scored field.
 type Terms [index.NumFields][]string
 
@@ -331,7 +318,7 @@ func (t *Index) NewBatch() *Batch { return &Batch{t.idx.NewBatch()} }
 
 // Index adds chunk c of document d with its analysed terms (see Analyse).
 func (b *Batch) Index(d *index.Document, c *index.Chunk, terms Terms) error {
-	return b.b.Index(ChunkVersion(c), bleveDoc(d, c, terms))
+	return b.b.Index(index.ChunkVersion(c), bleveDoc(d, c, terms))
 }
 
 // Delete removes a chunk version.

@@ -300,7 +300,7 @@ func (t *Index) finish(r bindex.IndexReader, cache *snapCache, p Params, terms [
 	// the k best only.
 	pool := grow(&fs.pool, len(cands))
 	for i, c := range cands {
-		chunk := chunkIDOf(ids[i])
+		chunk := index.ChunkIDOfVersion(ids[i])
 		pool[i] = pooled{version: ids[i], chunk: chunk, doc: index.DocIDOf(chunk), bm25: c.score, score: c.score, matched: c.matched}
 	}
 	scratch := grow(&fs.keys, len(pool))

@@ -71,9 +71,9 @@ func (s *Store) applyBadger(r *index.Record) error {
 		if c != nil && newStats != nil {
 			// The record changed the collection: mirror it in the graph.
 			if r.Op == index.OpUpsert {
-				c.graph.put(r.Doc.ID, r.Doc)
+				c.graph.Put(r.Doc.ID, r.Doc)
 			} else if r.Op == index.OpDelete {
-				c.graph.put(r.DocID, nil)
+				c.graph.Put(r.DocID, nil)
 			}
 		}
 		if c != nil {
@@ -296,7 +296,7 @@ func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader *bm25.Reade
 			return nil
 		}
 		for i := range r.Doc.Chunks {
-			want[bm25.ChunkVersion(&r.Doc.Chunks[i])] = true
+			want[index.ChunkVersion(&r.Doc.Chunks[i])] = true
 		}
 	}
 	have := map[string]bool{}
@@ -311,7 +311,7 @@ func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader *bm25.Reade
 	}
 	for i := range r.Doc.Chunks {
 		ch := &r.Doc.Chunks[i]
-		id := bm25.ChunkVersion(ch)
+		id := index.ChunkVersion(ch)
 		if have[id] {
 			continue
 		}

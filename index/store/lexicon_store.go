@@ -125,7 +125,7 @@ func (s *Store) setLexiconState(name string, st *lexiconState) {
 	}
 	c.vocab.Store(st.vocab)
 	for _, d := range st.docs {
-		c.graph.put(d.ID, d)
+		c.graph.Put(d.ID, d)
 	}
 	c.mu.Lock()
 	c.pending = st.pending

@@ -20,6 +20,7 @@ import (
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
 	"github.com/zhisou/zhisou/index/bm25"
+	"github.com/zhisou/zhisou/index/graph"
 )
 
 // Options configures Open. The zero value is valid.
@@ -69,7 +70,7 @@ type Store struct {
 type coll struct {
 	cfg   index.Collection
 	text  *bm25.Index
-	graph *graph
+	graph *graph.Graph
 	// vocab is the lexicon in force (nil for none): read by every search and
 	// every write's analysis, replaced whole by an OpLexicon.
 	vocab atomic.Pointer[analysis.Vocab]
@@ -216,7 +217,7 @@ func (s *Store) loadCollections() error {
 				return fmt.Errorf("read collection %s: %w", it.Item().Key(), err)
 			}
 			c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
-			c.graph = newGraph(s.an, c.vocab.Load)
+			c.graph = graph.New(s.an, c.vocab.Load)
 			if err := readJSON(txn, statsKey(cfg.Name), &c.stats); err != nil && !errors.Is(err, index.ErrNotFound) {
 				return err
 			}
@@ -494,7 +495,7 @@ func (s *Store) loadCollection(ctx context.Context, name string) error {
 		return err
 	}
 	c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
-	c.graph = newGraph(s.an, c.vocab.Load)
+	c.graph = graph.New(s.an, c.vocab.Load)
 	t, err := bm25.Open(filepath.Join(s.dir, "bleve", name))
 	if err != nil {
 		return err
@@ -583,7 +584,7 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Docu
 			continue
 		}
 		if len(docs[i].Chunks) > 0 {
-			if _, ok := terms[bm25.ChunkVersion(&docs[i].Chunks[0])]; !ok {
+			if _, ok := terms[index.ChunkVersion(&docs[i].Chunks[0])]; !ok {
 				s.analyseDoc(v, &docs[i], terms) // changed by another writer since the first look
 			}
 		}
@@ -632,7 +633,7 @@ func (s *Store) analyseDoc(v *analysis.Vocab, d *index.Document, terms map[strin
 		a := bm25.Analyse(s.an, v, d.Title, ch)
 		ch.Lens = a.Lens()
 		ch.Keywords = a.Keywords(s.an)
-		terms[bm25.ChunkVersion(ch)] = a
+		terms[index.ChunkVersion(ch)] = a
 	}
 }
 
@@ -816,7 +817,7 @@ func (s *Store) HitChunks(ctx context.Context, collection string, hits []index.H
 				if err != nil {
 					return fmt.Errorf("chunk %q: %w", h.ChunkID, err)
 				}
-				if bm25.ChunkVersion(&c) != h.ChunkVersion {
+				if index.ChunkVersion(&c) != h.ChunkVersion {
 					continue // replaced since the search read the index
 				}
 				cc := &cachedChunk{c: c, norm: s.an.Normalize(c.Text)}
@@ -945,7 +946,7 @@ func (s *Store) Verify(ctx context.Context, collection string) error {
 				if ch.Hash != ref.Hash {
 					return fmt.Errorf("document %q: chunk %s has hash %s, document says %s", d.ID, ref.ID, ch.Hash, ref.Hash)
 				}
-				want[bm25.ChunkVersion(ref)] = true
+				want[index.ChunkVersion(ref)] = true
 				addLens(&st, ref, 1)
 			}
 		}

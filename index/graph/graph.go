@@ -1,0 +1,698 @@
+// Package graph is a collection's outline and keyword graph, in memory:
+// sections (heading paths) with their chunks and analysed headings, keyword
+// nodes with their chunk edges and co-occurrence counts. It answers the outline
+// match (Outline) and keyword expansion (Expand) candidate sources.
+//
+// Its edges are stored in Badger with the documents they come from: each
+// chunk reference in a document record carries the chunk's heading path,
+// ordinal and keywords (the weighted chunk–keyword edges), written in the same
+// transaction as the chunk, so the graph is exactly as crash-safe as the rest.
+// The derived parts — keyword nodes with their document frequency, keyword–
+// keyword co-occurrence counts, sections (outline containment) with their
+// analysed headings — are built in memory from those records when the store
+// opens and kept up to date incrementally as each upsert or delete is applied:
+// a write touches only its own document's nodes and edges, never a rebuild.
+package graph
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/internal/topk"
+)
+
+// Graph tuning.
+const (
+	// degree bounds the co-occurrence neighbours a seed keyword spreads
+	// to (the strongest by PMI).
+	degree = 8
+	// decay is the share of a seed's activation that reaches a neighbour.
+	decay = 0.5
+	// outlineMinCover is the share of the query (by idf weight) a heading path
+	// must match for its section to contribute chunks.
+	outlineMinCover = 0.3
+	// outlineSections is the number of best-matching sections that contribute.
+	outlineSections = 10
+	// chunksPerKeyword bounds the chunks one activated keyword reaches
+	// (its strongest edges), so a common keyword costs no more than a rare one.
+	chunksPerKeyword = 64
+)
+
+type gDoc struct {
+	id     string
+	meta   map[string]string
+	chunks []*gChunk // in document order
+}
+
+type gChunk struct {
+	// version is the chunk's bleve id, id@hash; id is its prefix.
+	id, version string
+	// slot is the chunk's index in graph.slots, for dense per-search arrays.
+	slot int32
+	doc  *gDoc
+	path []string
+	kws  []index.Keyword
+	sec  *gSection
+}
+
+// gSection is a leaf of the outline: the chunks under one heading path of one
+// document.
+type gSection struct {
+	key    string
+	path   []string
+	chunks []*gChunk // in document order
+	// words are the analysed words of the document title and heading path,
+	// each with the weight of the most specific level it occurs at.
+	words []secWord
+}
+
+// secWord is one of a section's heading words, with its weight there.
+type secWord struct {
+	h *headWord
+	w float64
+}
+
+// weight is the weight of heading word h in the section (0 if absent).
+func (sec *gSection) weight(h *headWord) float64 {
+	for i := range sec.words {
+		if sec.words[i].h == h {
+			return sec.words[i].w
+		}
+	}
+	return 0
+}
+
+// headWord lists the sections an analysed heading word occurs in. Sections
+// refer to it by pointer (a query looks each of its words up once): it lives
+// while any section has the word.
+type headWord struct {
+	term string
+	secs sectionSet // sections whose title or heading path has the word
+	leaf sectionSet // those whose own (most specific) heading has it
+}
+
+type kwNode struct {
+	term   string
+	chunks map[*gChunk]float64 // edge weights
+	// co counts the chunks the keyword shares with each other keyword (by
+	// node: a pointer hashes faster than a word, and a keyword's node lives
+	// as long as any chunk has it, so as long as any count with it).
+	co   map[*kwNode]int32
+	nbrs atomic.Pointer[versioned[nbr]]
+	top  atomic.Pointer[versioned[edge]]
+}
+
+// versioned is a list derived from the graph, cached for one graph version.
+type versioned[T any] struct {
+	version uint64
+	list    []T
+}
+
+type edge struct {
+	c *gChunk
+	w float64
+}
+
+type nbr struct {
+	term string
+	pmi  float64
+}
+
+type Graph struct {
+	an *analysis.Analyzer
+	// vocab returns the collection's lexicon in force (nil for none), with
+	// which headings are analysed.
+	vocab func() *analysis.Vocab
+
+	mu       sync.RWMutex
+	version  uint64
+	docs     map[string]*gDoc
+	chunks   map[string]*gChunk
+	kws      map[string]*kwNode
+	sections map[string]*gSection
+	// heads maps an analysed heading word to the sections it occurs in
+	// (its weight in each is in the section's words).
+	heads map[string]*headWord
+	// slots numbers the chunks densely (nil: a free slot, listed in free).
+	slots []*gChunk
+	free  []int32
+}
+
+func New(an *analysis.Analyzer, vocab func() *analysis.Vocab) *Graph {
+	return &Graph{an: an, vocab: vocab, docs: map[string]*gDoc{}, chunks: map[string]*gChunk{}, kws: map[string]*kwNode{},
+		sections: map[string]*gSection{}, heads: map[string]*headWord{}}
+}
+
+// Heading levels: a word in the most specific heading says the most.
+const (
+	levelLeaf     = 1.0
+	levelAncestor = 0.6
+	levelTitle    = 0.5
+)
+
+func sectionKey(docID string, path []string) string {
+	return docID + "\x1f" + strings.Join(path, "\x1f")
+}
+
+// put replaces a document's part of the graph (d == nil removes it).
+func (g *Graph) Put(docID string, d *index.Document) {
+	g.PutAnalysed(docID, d, g.SectionTerms(d))
+}
+
+// sectionTerms analyses the headings of d's sections, for putAnalysed; it
+// takes no lock.
+func (g *Graph) SectionTerms(d *index.Document) map[string]map[string]float64 {
+	if d == nil {
+		return nil
+	}
+	secTerms := map[string]map[string]float64{}
+	for i := range d.Chunks {
+		key := sectionKey(d.ID, d.Chunks[i].HeadingPath)
+		if _, ok := secTerms[key]; !ok {
+			secTerms[key] = g.headingTerms(d.Title, d.Chunks[i].HeadingPath)
+		}
+	}
+	return secTerms
+}
+
+// putAnalysed is put with d's headings analysed (sectionTerms(d)).
+func (g *Graph) PutAnalysed(docID string, d *index.Document, secTerms map[string]map[string]float64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.version++
+	if old := g.docs[docID]; old != nil {
+		for _, c := range old.chunks {
+			g.unlinkChunk(c)
+		}
+		delete(g.docs, docID)
+	}
+	if d == nil {
+		return
+	}
+	gd := &gDoc{id: d.ID, meta: d.Metadata}
+	g.docs[d.ID] = gd
+	for i := range d.Chunks {
+		ch := &d.Chunks[i]
+		version := index.ChunkVersion(ch)
+		c := &gChunk{id: version[:len(ch.ID)], version: version, doc: gd, path: ch.HeadingPath, kws: ch.Keywords}
+		gd.chunks = append(gd.chunks, c)
+		g.linkChunk(c, secTerms)
+	}
+}
+
+func (g *Graph) headingTerms(title string, path []string) map[string]float64 {
+	terms := map[string]float64{}
+	v := g.vocab()
+	add := func(s string, w float64) {
+		for _, t := range g.an.TokensIn(v, s) {
+			terms[t.Term] = max(terms[t.Term], w)
+		}
+	}
+	add(title, levelTitle)
+	for i, p := range path {
+		if i == len(path)-1 {
+			add(p, levelLeaf)
+		} else {
+			add(p, levelAncestor)
+		}
+	}
+	return terms
+}
+
+func (g *Graph) linkChunk(c *gChunk, secTerms map[string]map[string]float64) {
+	g.chunks[c.id] = c
+	if n := len(g.free); n > 0 {
+		c.slot, g.free = g.free[n-1], g.free[:n-1]
+	} else {
+		c.slot = int32(len(g.slots))
+		g.slots = append(g.slots, nil)
+	}
+	g.slots[c.slot] = c
+	key := sectionKey(c.doc.id, c.path)
+	sec := g.sections[key]
+	if sec == nil {
+		terms := secTerms[key]
+		sec = &gSection{key: key, path: c.path, words: make([]secWord, 0, len(terms))}
+		g.sections[key] = sec
+		for t, w := range terms {
+			h := g.heads[t]
+			if h == nil {
+				h = &headWord{term: t, secs: sectionSet{}, leaf: sectionSet{}}
+				g.heads[t] = h
+			}
+			h.secs[sec] = struct{}{}
+			if w == levelLeaf {
+				h.leaf[sec] = struct{}{}
+			}
+			sec.words = append(sec.words, secWord{h, w})
+		}
+	}
+	sec.chunks = append(sec.chunks, c)
+	c.sec = sec
+	nodes := make([]*kwNode, len(c.kws))
+	for i, k := range c.kws {
+		n := g.kws[k.Term]
+		if n == nil {
+			n = &kwNode{term: k.Term, chunks: map[*gChunk]float64{}, co: map[*kwNode]int32{}}
+			g.kws[k.Term] = n
+		}
+		n.chunks[c] = k.Weight
+		nodes[i] = n
+	}
+	for i, n := range nodes {
+		for j, o := range nodes {
+			if i != j {
+				n.co[o]++
+			}
+		}
+	}
+}
+
+// sectionSet is a set of sections.
+type sectionSet map[*gSection]struct{}
+
+func (g *Graph) unlinkChunk(c *gChunk) {
+	delete(g.chunks, c.id)
+	g.slots[c.slot] = nil
+	g.free = append(g.free, c.slot)
+	if sec := c.sec; sec != nil {
+		sec.chunks = slices.DeleteFunc(sec.chunks, func(x *gChunk) bool { return x == c })
+		if len(sec.chunks) == 0 {
+			delete(g.sections, sec.key)
+			for _, sw := range sec.words {
+				h := sw.h
+				delete(h.secs, sec)
+				delete(h.leaf, sec)
+				if len(h.secs) == 0 {
+					delete(g.heads, h.term)
+				}
+			}
+		}
+	}
+	// The nodes first: a node goes when its last chunk does, and its
+	// counts with the others are still to be decreased.
+	nodes := make([]*kwNode, len(c.kws))
+	for i, k := range c.kws {
+		nodes[i] = g.kws[k.Term]
+	}
+	for i, n := range nodes {
+		if n == nil {
+			continue
+		}
+		delete(n.chunks, c)
+		for j, o := range nodes {
+			if i != j && o != nil {
+				if n.co[o]--; n.co[o] <= 0 {
+					delete(n.co, o)
+				}
+			}
+		}
+		if len(n.chunks) == 0 {
+			delete(g.kws, n.term)
+		}
+	}
+}
+
+// passes reports whether a chunk passes a filter.
+func (c *gChunk) passes(f *index.Filter) bool {
+	if len(f.DocIDs) > 0 && !slices.Contains(f.DocIDs, c.doc.id) {
+		return false
+	}
+	for k, v := range f.Metadata {
+		if c.doc.meta[k] != v {
+			return false
+		}
+	}
+	if len(f.HeadingPrefix) > 0 {
+		if len(c.path) < len(f.HeadingPrefix) {
+			return false
+		}
+		for i, p := range f.HeadingPrefix {
+			if !strings.EqualFold(strings.TrimSpace(c.path[i]), strings.TrimSpace(p)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (c *gChunk) hit(score float64, matched, via []string) index.Hit {
+	return index.Hit{ChunkID: c.id, Score: score, Matched: matched, Via: via, ChunkVersion: c.version}
+}
+
+// outline finds the sections whose title and heading path match the query and
+// returns their chunks, the best sections first and a section's chunks in
+// document order with a gentle decay. A section must match outlineMinCover of
+// the query's idf-weighted words, at least one of them in its own (most
+// specific) heading: a match on the document title or a chapter heading alone
+// says little about which section answers.
+func (g *Graph) Outline(terms []index.QueryTerm, f *index.Filter, k int) []index.Hit {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	S := float64(len(g.sections))
+	if S == 0 {
+		return nil
+	}
+	// Only sections with a query word in their own heading can match, so
+	// they are the candidates; each is then scored over all query words, in
+	// query order (deterministic sums).
+	weights := make([]float64, len(terms))
+	heads := make([]*headWord, len(terms))
+	var total float64
+	cands := make(map[*gSection]struct{}, 64)
+	for i, qt := range terms {
+		if qt.Gram {
+			continue
+		}
+		h := g.heads[qt.Term]
+		df := 0.0
+		if h != nil {
+			df = float64(len(h.secs))
+			heads[i] = h
+			for sec := range h.leaf {
+				cands[sec] = struct{}{}
+			}
+		}
+		weights[i] = qt.Weight * math.Log(1+(S-df+0.5)/(df+0.5))
+		total += weights[i]
+	}
+	if total == 0 || len(cands) == 0 {
+		return nil
+	}
+	type ranked struct {
+		sec   *gSection
+		score float64
+	}
+	secs := make([]ranked, 0, len(cands))
+	filtered := !f.IsZero()
+	// The words that can add to a score (adding 0 changes no sum): those
+	// in some heading.
+	scoring := make([]int, 0, len(terms))
+	for i := range terms {
+		if heads[i] != nil && weights[i] != 0 {
+			scoring = append(scoring, i)
+		}
+	}
+	for sec := range cands {
+		score := 0.0
+		for _, i := range scoring {
+			if lw := sec.weight(heads[i]); lw > 0 {
+				score += weights[i] * lw
+			}
+		}
+		if score/total < outlineMinCover {
+			continue
+		}
+		// A section none of whose chunks pass the filter does not count
+		// among the outlineSections.
+		if filtered && !slices.ContainsFunc(sec.chunks, func(c *gChunk) bool { return c.passes(f) }) {
+			continue
+		}
+		secs = append(secs, ranked{sec, score})
+	}
+	best := topk.Best(len(secs), outlineSections, func(i int) float64 { return secs[i].score }, func(a, b int32) int {
+		if c := cmp.Compare(secs[b].score, secs[a].score); c != 0 {
+			return c
+		}
+		return cmp.Compare(secs[a].sec.key, secs[b].sec.key)
+	}, nil)
+	var out []index.Hit
+	for _, j := range best {
+		if len(out) >= k {
+			break
+		}
+		s := secs[j]
+		var matched []string
+		for i, qt := range terms {
+			if heads[i] != nil && s.sec.weight(heads[i]) > 0 {
+				matched = append(matched, qt.Term)
+			}
+		}
+		i := 0
+		for _, c := range s.sec.chunks {
+			if !c.passes(f) {
+				continue
+			}
+			out = append(out, c.hit(s.score/total/(1+0.2*float64(i)), matched, s.sec.path))
+			i++
+		}
+	}
+	sortHits(out)
+	if len(out) > k {
+		out = out[:k]
+	}
+	return out
+}
+
+// activation is a keyword's share of the spreading activation and the
+// keyword path that brought most of it.
+type activation struct {
+	a   float64
+	via []string
+	// seed is true for the query's own words.
+	seed bool
+}
+
+// activate spreads activation from the query's words that are keywords (seeds:
+// query weight × keyword idf) to each seed's degree strongest
+// co-occurring keywords (× decay × PMI relative to the seed's best). It
+// returns the activations and the activated keywords in a fixed order, so
+// sums over them are deterministic. Called with g.mu read-locked.
+func (g *Graph) activate(terms []index.QueryTerm) (map[string]*activation, []string) {
+	N := float64(len(g.chunks))
+	if N == 0 {
+		return nil, nil
+	}
+	acts := map[string]*activation{}
+	var order []string
+	for _, qt := range terms {
+		if qt.Gram {
+			continue
+		}
+		n := g.kws[qt.Term]
+		if n == nil {
+			continue
+		}
+		if _, ok := acts[qt.Term]; ok {
+			continue
+		}
+		df := float64(len(n.chunks))
+		acts[qt.Term] = &activation{a: qt.Weight * math.Log(1+(N-df+0.5)/(df+0.5)), via: []string{qt.Term}, seed: true}
+		order = append(order, qt.Term)
+	}
+	seeds := len(order)
+	for _, s := range order[:seeds] {
+		sa := acts[s].a
+		nbrs := g.neighbours(s)
+		if len(nbrs) == 0 {
+			continue
+		}
+		top := nbrs[0].pmi
+		for _, nb := range nbrs {
+			a := acts[nb.term]
+			if a != nil && a.seed {
+				continue
+			}
+			add := sa * decay * nb.pmi / top
+			if a == nil {
+				a = &activation{}
+				acts[nb.term] = a
+				order = append(order, nb.term)
+			}
+			if add > a.a { // keep the strongest path; sum the activation
+				a.via = []string{s, nb.term}
+			}
+			a.a += add
+		}
+	}
+	return acts, order
+}
+
+// expand scores chunks by the activation (see activate) of their keywords ×
+// edge weight, over each keyword's chunksPerKeyword strongest edges. Via
+// is the keyword path that contributed most: [seed] or [seed, neighbour].
+func (g *Graph) Expand(terms []index.QueryTerm, f *index.Filter, k int) []index.Hit {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	acts, order := g.activate(terms)
+	if len(order) == 0 {
+		return nil
+	}
+	type cs struct {
+		c     *gChunk
+		score float64
+		best  float64
+		via   []string
+	}
+	// at[slot] is 1 + the chunk's index in scores (0: not reached yet).
+	atp := slotScratch.Get().(*[]int32)
+	if cap(*atp) < len(g.slots) {
+		*atp = make([]int32, len(g.slots))
+	}
+	*atp = (*atp)[:len(g.slots)]
+	at := *atp
+	scores := make([]cs, 0, 4*chunksPerKeyword)
+	for _, term := range order {
+		a := acts[term]
+		for _, e := range g.strongest(term) {
+			v := a.a * e.w
+			i := at[e.c.slot] - 1
+			if i < 0 {
+				i = int32(len(scores))
+				at[e.c.slot] = i + 1
+				scores = append(scores, cs{c: e.c})
+			}
+			s := &scores[i]
+			s.score += v
+			if v > s.best {
+				s.best, s.via = v, a.via
+			}
+		}
+	}
+	for _, s := range scores {
+		at[s.c.slot] = 0
+	}
+	slotScratch.Put(atp)
+	ranked := scores[:0]
+	for _, s := range scores {
+		if s.c.passes(f) {
+			ranked = append(ranked, s)
+		}
+	}
+	best := topk.Best(len(ranked), k, func(i int) float64 { return ranked[i].score }, func(a, b int32) int {
+		if c := cmp.Compare(ranked[b].score, ranked[a].score); c != 0 {
+			return c
+		}
+		return cmp.Compare(ranked[a].c.id, ranked[b].c.id)
+	}, nil)
+	out := make([]index.Hit, len(best))
+	for i, j := range best {
+		r := &ranked[j]
+		var matched []string
+		if len(r.via) == 1 {
+			matched = r.via // a query word that is one of the chunk's keywords
+		}
+		out[i] = r.c.hit(r.score, matched, r.via)
+	}
+	return out
+}
+
+// slotScratch holds zeroed []int32 indexed by chunk slot, for expand.
+var slotScratch = sync.Pool{New: func() any { return new([]int32) }}
+
+// strongest returns a keyword's chunksPerKeyword strongest edges, by
+// weight then chunk id, cached until the graph changes. Called with g.mu
+// read-locked.
+func (g *Graph) strongest(term string) []edge {
+	n := g.kws[term]
+	if l := n.top.Load(); l != nil && l.version == g.version {
+		return l.list
+	}
+	list := make([]edge, 0, len(n.chunks))
+	for c, w := range n.chunks {
+		list = append(list, edge{c, w})
+	}
+	slices.SortFunc(list, func(a, b edge) int {
+		if c := cmp.Compare(b.w, a.w); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.c.id, b.c.id)
+	})
+	if len(list) > chunksPerKeyword {
+		list = slices.Clip(list[:chunksPerKeyword])
+	}
+	n.top.Store(&versioned[edge]{version: g.version, list: list})
+	return list
+}
+
+// neighbours returns a keyword's strongest co-occurring keywords by PMI (those
+// seen together in at least two chunks, or one in a small collection), cached
+// until the graph changes. Called with g.mu read-locked.
+func (g *Graph) neighbours(term string) []nbr {
+	n := g.kws[term]
+	if l := n.nbrs.Load(); l != nil && l.version == g.version {
+		return l.list
+	}
+	N := float64(len(g.chunks))
+	minCo := int32(2)
+	if N < 200 {
+		minCo = 1
+	}
+	dfA := float64(len(n.chunks))
+	var list []nbr
+	for on, c := range n.co {
+		if c < minCo {
+			continue
+		}
+		pmi := math.Log(float64(c) * N / (dfA * float64(len(on.chunks))))
+		if pmi > 0 {
+			list = append(list, nbr{on.term, pmi})
+		}
+	}
+	slices.SortFunc(list, func(a, b nbr) int {
+		if c := cmp.Compare(b.pmi, a.pmi); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.term, b.term)
+	})
+	if len(list) > degree {
+		list = list[:degree]
+	}
+	n.nbrs.Store(&versioned[nbr]{version: g.version, list: list})
+	return list
+}
+
+func sortHits(h []index.Hit) {
+	slices.SortFunc(h, func(a, b index.Hit) int {
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ChunkID, b.ChunkID)
+	})
+}
+
+// canonical renders the graph as sorted text: keyword nodes with their edges
+// and co-occurrence counts, sections with their chunks, and the heading index.
+// Two graphs are equal when their renderings are.
+func (g *Graph) Canonical() string {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	var lines []string
+	for term, n := range g.kws {
+		var edges, co []string
+		for ch, w := range n.chunks {
+			edges = append(edges, fmt.Sprintf("%s=%.3f", ch.id, w))
+		}
+		for o, cnt := range n.co {
+			co = append(co, fmt.Sprintf("%s=%d", o.term, cnt))
+		}
+		slices.Sort(edges)
+		slices.Sort(co)
+		lines = append(lines, fmt.Sprintf("kw %s df=%d edges=%v co=%v", term, len(n.chunks), edges, co))
+	}
+	for key, sec := range g.sections {
+		var ids []string
+		for _, ch := range sec.chunks {
+			ids = append(ids, ch.id)
+		}
+		lines = append(lines, fmt.Sprintf("sec %q %v", key, ids))
+	}
+	for term, h := range g.heads {
+		var keys []string
+		for sec := range h.secs {
+			_, leaf := h.leaf[sec]
+			keys = append(keys, fmt.Sprintf("%q=%.1f/%v/%v", sec.key, sec.weight(h), leaf, h.term == term))
+		}
+		slices.Sort(keys)
+		lines = append(lines, fmt.Sprintf("head %s %v", term, keys))
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
