@@ -12,8 +12,10 @@ all: check
 
 check: lint test
 
+# The binary the README calls, ./bin/zhisou; everything else compiled as a check.
 build:
 	$(GO) build ./...
+	$(GO) build -o bin/zhisou ./cmd/zhisou
 
 # The README's test command. The cmrc2018 quality check runs without the race
 # detector (it is slow under it and tests no concurrency).
