@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-ego/gse"
 	"github.com/longbridgeapp/opencc"
+	"github.com/zhisou/zhisou/index/analysis/internal/gsedict"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -20,9 +21,9 @@ import (
 type Analyzer struct {
 	seg gse.Segmenter
 	// subs gives the dictionary tokens' sub-segments; read them through it,
-	// never through Token.Segments, which buildDict leaves empty (nil subs,
+	// never through Token.Segments, which gsedict.Load leaves empty (nil subs,
 	// as with DictFiles, reads Token.Segments).
-	subs *subTable
+	subs *gsedict.Table
 	t2s  *opencc.OpenCC
 	// trad[r-hanLo] is true for a Han rune that OpenCC converts on its own: a
 	// text with none of them is left alone, which skips OpenCC (7 MB/s) for the
@@ -75,10 +76,10 @@ func (a *Analyzer) loadDict(files []string) error {
 	switch {
 	case len(files) > 0:
 		err = a.seg.LoadDict(strings.Join(files, ","))
-	case gseZhS != "":
+	case gsedict.Embedded() != "":
 		// Text is converted to simplified Chinese before segmentation, so the
 		// traditional dictionary (zh_t, another second and 70 MB) is not needed.
-		a.subs = buildDict(&a.seg, gseZhS)
+		a.subs = gsedict.Load(&a.seg, gsedict.Embedded())
 	default:
 		err = a.seg.LoadDictEmbed("zh_s")
 	}
@@ -381,7 +382,7 @@ func (a *Analyzer) SubTerms(term string) []string {
 }
 
 func (a *Analyzer) collectSub(tok *gse.Token, emit func(string)) {
-	for _, s := range a.subs.of(tok) {
+	for _, s := range a.subs.Of(tok) {
 		emit(s.Token().Text())
 		a.collectSub(s.Token(), emit)
 	}
@@ -516,7 +517,7 @@ func (a *Analyzer) segmentHan(text string, start, end int, fine bool, emit func(
 }
 
 func (a *Analyzer) emitSub(tok *gse.Token, base int, emit func(int, int)) {
-	for _, sub := range a.subs.of(tok) {
+	for _, sub := range a.subs.Of(tok) {
 		emit(base+sub.Start(), base+sub.End())
 		a.emitSub(sub.Token(), base+sub.Start(), emit)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/go-ego/gse"
+	"github.com/zhisou/zhisou/index/analysis/internal/gsedict"
 )
 
 // stockSeg loads the embedded dictionary the stock way.
@@ -27,61 +27,6 @@ func stockSeg(t testing.TB) *gse.Segmenter {
 	return seg
 }
 
-// TestBuildDictSmall compares buildDict with gse's LoadDictStr on a small
-// text with the awkward lines: keys that differ only in case (the first line
-// wins), a word repeated with another frequency or after a tab, lines without
-// a frequency or below the minimum, extra fields, carriage returns, blank
-// lines; dealt into one range of keys and into many.
-func TestBuildDictSmall(t *testing.T) {
-	const text = "价格 100 n\n" +
-		"4S店 3 n\n" +
-		"客户 50 n\r\n" +
-		"\n" +
-		"价格战 20 n\n" +
-		"无频率\n" +
-		"低频 1 n\n" +
-		"坏频 x n\n" +
-		"单 500 n\n" +
-		"多字段 7 v extra more\n" +
-		"无词性 9\n" +
-		" 前空格 8 a\n" +
-		"\t客户 60 v\n" +
-		"4s店 30 v\n" +
-		"价格 999 v\n" +
-		"客户经理 40 n\n" +
-		"abc 12 eng\n" +
-		"ABC 13 nz\n"
-	stock := &gse.Segmenter{SkipLog: true}
-	if err := stock.LoadDictStr(text); err != nil {
-		t.Fatal(err)
-	}
-	want := dictString(stock.Dict, nil)
-	for _, ranges := range []int{1, 2, 3, 5, 40} {
-		mine := &gse.Segmenter{SkipLog: true}
-		subs := buildDictRanges(mine, text, ranges, 2)
-		if subs == nil {
-			t.Fatal("no sub-segment table: gseToken no longer mirrors gse.Token")
-		}
-		if got := dictString(mine.Dict, subs); got != want {
-			t.Errorf("%d ranges:\n got %s\nwant %s", ranges, got, want)
-		}
-	}
-}
-
-// dictString is a dictionary's tokens in key order, with their frequencies,
-// parts of speech and sub-segments (from subs; nil: the tokens' own), and
-// its totals.
-func dictString(d *gse.Dictionary, subs *subTable) string {
-	var lines []string
-	for i := range d.Tokens {
-		tk := &d.Tokens[i]
-		v, _, err := d.Value([]byte(tk.Text()))
-		lines = append(lines, fmt.Sprintf("%s/%v/%s/%s/%v", tk.Text(), tk.Freq(), tk.Pos(), subSegments(subs, tk), err == nil && &d.Tokens[v] == tk))
-	}
-	slices.Sort(lines)
-	return fmt.Sprintf("%d tokens, total %v, max %d: %s", d.NumTokens(), d.TotalFreq(), d.MaxTokenLen(), strings.Join(lines, " "))
-}
-
 // TestBuildDictMatchesGse checks that buildDict builds the dictionary that
 // gse's LoadDictEmbed("zh_s") builds: the same tokens with the same
 // frequencies and parts of speech, the same sub-segments through the
@@ -92,12 +37,12 @@ func TestBuildDictMatchesGse(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads the dictionary twice (3 s)")
 	}
-	if gseZhS == "" {
-		t.Fatal("gseZhS is empty: gse's embedded dictionary text not found (renamed in this gse version?), so New loads the slow way")
+	if gsedict.Embedded() == "" {
+		t.Fatal("gsedict.Embedded() is empty: gse's embedded dictionary text not found (renamed in this gse version?), so New loads the slow way")
 	}
 	// One after the other: gse's Init loads its HMM model into package
 	// maps, unguarded.
-	an := testAnalyzer(t) // New, so buildDict
+	an := testAnalyzer(t) // New, so gsedict.Load
 	mine := &an.seg
 	stock := stockSeg(t)
 
@@ -174,11 +119,11 @@ func same(t *testing.T, failed *atomic.Int32, what, text, stock, mine string) {
 
 // subSegments is a token's tree of dictionary sub-segments, as text, read
 // through subs (nil: the tokens' own).
-func subSegments(subs *subTable, tok *gse.Token) string {
+func subSegments(subs *gsedict.Table, tok *gse.Token) string {
 	var b strings.Builder
 	var walk func(*gse.Token)
 	walk = func(tok *gse.Token) {
-		for _, s := range subs.of(tok) {
+		for _, s := range subs.Of(tok) {
 			b.WriteString("(" + s.Token().Text())
 			walk(s.Token())
 			b.WriteString(")")
@@ -248,19 +193,9 @@ func segTexts(t *testing.T) []string {
 	return slices.DeleteFunc(texts, func(s string) bool { return s == "" })
 }
 
-// BenchmarkNewAnalyzer loads the embedded dictionary gse's way and
-// buildDict's way, and builds a whole Analyzer.
+// BenchmarkNewAnalyzer builds a whole Analyzer (see gsedict's BenchmarkLoad
+// for the dictionary alone).
 func BenchmarkNewAnalyzer(b *testing.B) {
-	b.Run("gse-LoadDictEmbed", func(b *testing.B) {
-		for b.Loop() {
-			stockSeg(b)
-		}
-	})
-	b.Run("buildDict", func(b *testing.B) {
-		for b.Loop() {
-			buildDict(&gse.Segmenter{SkipLog: true}, gseZhS)
-		}
-	})
 	b.Run("New", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := New(Options{}); err != nil {
@@ -268,80 +203,4 @@ func BenchmarkNewAnalyzer(b *testing.B) {
 			}
 		}
 	})
-}
-
-// TestSubTableMatchesCalcToken checks buildDict's distances and its table of
-// sub-segments against gse's CalcToken on the same dictionary, field by
-// field: every token's distance, and its sub-segments (the same dictionary
-// tokens, by pointer, at the same byte offsets), the table read from two
-// goroutines at once. On a small text with kana, Latin and one-character
-// words, and (without -short) on the whole zh_s.
-func TestSubTableMatchesCalcToken(t *testing.T) {
-	if !tokenLayoutOK() {
-		t.Fatal("gseToken no longer mirrors gse.Token (another gse version?): buildDict falls back to gse's one-core CalcToken")
-	}
-	texts := map[string]string{"small": "价格 100 n\n价格战 20 n\n战 30 n\n客户经理 40 n\n客户 50 n\n经理 60 n\n" +
-		"カタカナ 5 n\nカ 7 n\nタ 7 n\nカタ 3 n\nabc 12 eng\nab 4 eng\n一 900 m\n一一 9 m\n一一一 2 m\n"}
-	if !testing.Short() {
-		texts["zh_s"] = gseZhS
-	}
-	type calc struct {
-		distance float32
-		segments []gse.Segment // copies: gse's CalcToken allocates anew
-	}
-	record := func(seg *gse.Segmenter, subs *subTable, workers int) []calc {
-		toks := seg.Dict.Tokens
-		out := make([]calc, len(toks))
-		var wg sync.WaitGroup
-		for w := range workers { // each token read by every worker
-			wg.Go(func() {
-				for j := range toks {
-					i := (j + w*len(toks)/workers) % len(toks) // starting apart
-					var segs []gse.Segment
-					for _, s := range subs.of(&toks[i]) {
-						segs = append(segs, *s)
-					}
-					if w == 0 {
-						out[i] = calc{distance: mirrorTokens(seg.Dict)[i].distance, segments: segs}
-					}
-				}
-			})
-		}
-		wg.Wait()
-		return out
-	}
-	for name, text := range texts {
-		t.Run(name, func(t *testing.T) {
-			seg := &gse.Segmenter{SkipLog: true}
-			subs := buildDictRanges(seg, text, 4, 1)
-			if subs == nil {
-				t.Fatal("no sub-segment table")
-			}
-			for i := range seg.Dict.Tokens {
-				if n := len(seg.Dict.Tokens[i].Segments()); n > 0 {
-					t.Fatalf("token %q has %d sub-segments of its own: buildDict computed them at load", seg.Dict.Tokens[i].Text(), n)
-				}
-			}
-			mine := record(seg, subs, 2)
-			for i := range seg.Dict.Tokens { // computed once, then kept
-				tok := &seg.Dict.Tokens[i]
-				if a, b := subs.of(tok), subs.of(tok); len(a) > 0 && &a[0] != &b[0] {
-					t.Fatalf("token %q: its sub-segments were computed again", tok.Text())
-				}
-			}
-			seg.CalcToken()
-			stock := record(seg, nil, 1)
-			subsegs := 0
-			for i := range stock {
-				if !reflect.DeepEqual(mine[i], stock[i]) {
-					t.Fatalf("token %q: buildDict %+v, gse's CalcToken %+v", seg.Dict.Tokens[i].Text(), mine[i], stock[i])
-				}
-				subsegs += len(stock[i].segments)
-			}
-			if subsegs == 0 {
-				t.Fatal("no token has sub-segments: the comparison tested nothing")
-			}
-			t.Logf("%d tokens, %d sub-segments alike", len(stock), subsegs)
-		})
-	}
 }

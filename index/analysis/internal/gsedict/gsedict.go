@@ -1,4 +1,9 @@
-package analysis
+// Package gsedict loads gse's embedded simplified-Chinese dictionary about
+// three times faster than gse does, and computes dictionary words' sub-words
+// on first use. It is the only code that reaches into gse's unexported state
+// (go:linkname, and unsafe through a mirror of gse.Token), so it is tied to
+// one gse version: SupportedGse. Its tests fail on any other version.
+package gsedict
 
 import (
 	"math"
@@ -15,17 +20,30 @@ import (
 	"github.com/go-ego/gse"
 )
 
+// SupportedGse is the gse module version whose internals this package
+// mirrors. TestSupportedGse fails on any other: check the mirror (gseToken,
+// the linknamed names, CalcToken's steps) against the new gse, then update it.
+const SupportedGse = "v0.80.3"
+
 // gseZhS is the text of gse's embedded simplified-Chinese dictionary
 // (data/dict/zh/s_1.txt), which gse keeps unexported: LoadDictEmbed("zh_s")
-// is its only reader. When it is empty, New loads the stock way:
-// so in a build without gse's embedding (tag ne), and if another gse
-// version renamed the variable (the link does not fail: this declaration
-// then defines it), which TestBuildDictMatchesGse reports.
+// is its only reader. It is empty in a build without gse's embedding (tag
+// ne), and if another gse version renamed the variable (the link does not
+// fail: this declaration then defines it), which TestEmbeddedFound reports.
 //
 //go:linkname gseZhS github.com/go-ego/gse.zhS
 var gseZhS string
 
-// buildDict loads a gse dictionary text into seg, as seg.LoadDictStr(text)
+// Embedded returns the text of gse's embedded zh_s dictionary, or "" when it
+// cannot be reached (then load the stock way: seg.LoadDictEmbed("zh_s")).
+func Embedded() string { return gseZhS }
+
+// Mirrored reports whether this package's mirror of gse.Token matches the
+// gse in the build. When it does not, Load falls back to gse's own (three
+// times slower) CalcToken and returns a nil Table.
+func Mirrored() bool { return tokenLayoutOK() }
+
+// Load loads a gse dictionary text into seg, as seg.LoadDictStr(text)
 // does, in about a third of the time, and returns the table of the tokens
 // sub-segments. LoadDictStr parses the lines one by one, inserts them in
 // file order into the double-array trie, then has CalcToken compute every
@@ -35,7 +53,7 @@ var gseZhS string
 // sorted on another core while the one before is inserted, with gse's own
 // ToToken and AddToken. Then the distances are computed, and the
 // sub-segments are left to the table, which computes each token's on first
-// use (subTable).
+// use (Table).
 //
 // The dictionary is the same: the same tokens with the same frequencies,
 // distances and parts of speech, the same total and maximum length, so the
@@ -50,13 +68,13 @@ var gseZhS string
 //
 // When gseToken no longer mirrors gse.Token (another gse version), gse's
 // CalcToken fills the tokens' sub-segments as usual and the table is nil.
-func buildDict(seg *gse.Segmenter, text string) *subTable {
+func Load(seg *gse.Segmenter, text string) *Table {
 	return buildDictRanges(seg, text, 16, runtime.GOMAXPROCS(0)-1)
 }
 
-// buildDictRanges is buildDict with the keys cut into n ranges (1 to 256),
+// buildDictRanges is Load with the keys cut into n ranges (1 to 256),
 // parsed by the given number of workers (at least one).
-func buildDictRanges(seg *gse.Segmenter, text string, n, workers int) *subTable {
+func buildDictRanges(seg *gse.Segmenter, text string, n, workers int) *Table {
 	n = min(max(n, 1), 256)
 	if seg.Dict == nil {
 		seg.Dict = gse.NewDict()
@@ -102,9 +120,9 @@ func buildDictRanges(seg *gse.Segmenter, text string, n, workers int) *subTable 
 func gseSegmentWords(seg *gse.Segmenter, text []gse.Text, searchMode bool) []gse.Segment
 
 // gseToken mirrors gse.Token, whose fields are unexported, so that
-// calcDistances can set what CalcToken sets and subTable can read a token's
+// calcDistances can set what CalcToken sets and Table can read a token's
 // text. tokenLayoutOK checks the mirror against gse.Token field by field;
-// when they differ (another gse version), buildDict calls gse's own
+// when they differ (another gse version), Load calls gse's own
 // CalcToken instead.
 type gseToken struct {
 	text     []gse.Text
@@ -137,7 +155,7 @@ func mirrorTokens(d *gse.Dictionary) []gseToken {
 }
 
 // calcDistances sets every token's distance as CalcToken does (the
-// segmentation's path costs), leaving the sub-segments to a subTable.
+// segmentation's path costs), leaving the sub-segments to a Table.
 func calcDistances(seg *gse.Segmenter) {
 	logTotalFreq := float32(math.Log2(seg.Dict.TotalFreq()))
 	toks := mirrorTokens(seg.Dict)
@@ -146,28 +164,29 @@ func calcDistances(seg *gse.Segmenter) {
 	}
 }
 
-// subTable holds the dictionary tokens' sub-segments (the dictionary words
+// Table holds the dictionary tokens' sub-segments (the dictionary words
 // within a word: 客户经理 → 客户, 经理), computed the way CalcToken computes
 // them but each on first use: CalcToken computes all 352 275 of zh_s at
 // load, about 0.2 s of start-up on two cores, and most are never read.
 // A token's sub-segments depend only on the finished dictionary, which
-// nothing writes after buildDict, so any goroutine may compute them; the
+// nothing writes after Load, so any goroutine may compute them; the
 // first stored is kept, and all are equal. Safe for concurrent use.
-type subTable struct {
+type Table struct {
 	seg   *gse.Segmenter
 	toks  []gseToken // seg.Dict.Tokens, through the mirror
 	cells []atomic.Pointer[[]*gse.Segment]
 }
 
-func newSubTable(seg *gse.Segmenter) *subTable {
+func newSubTable(seg *gse.Segmenter) *Table {
 	toks := mirrorTokens(seg.Dict)
-	return &subTable{seg: seg, toks: toks, cells: make([]atomic.Pointer[[]*gse.Segment], len(toks))}
+	return &Table{seg: seg, toks: toks, cells: make([]atomic.Pointer[[]*gse.Segment], len(toks))}
 }
 
-// of returns tok's sub-segments, as tok.Segments() would after CalcToken.
+// Of returns tok's sub-segments, as tok.Segments() would after CalcToken;
+// a nil Table returns tok.Segments().
 // A token that is not the dictionary's (gse makes one-character tokens
 // for characters it does not know) has its own, which are none.
-func (s *subTable) of(tok *gse.Token) []*gse.Segment {
+func (s *Table) Of(tok *gse.Token) []*gse.Segment {
 	if s == nil || len(s.toks) == 0 {
 		return tok.Segments()
 	}
