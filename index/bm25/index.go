@@ -340,8 +340,11 @@ func (t *Index) reader() (bindex.IndexReader, error) {
 
 // ForceMerge merges all segments into one (tests use it to show that rankings
 // do not depend on segment layout).
-func (t *Index) ForceMerge(ctx context.Context) error {
-	adv, err := t.idx.Advanced()
+func (t *Index) ForceMerge(ctx context.Context) error { return MergeSegments(ctx, t.idx) }
+
+// MergeSegments merges the segments of a scorch bleve index into one.
+func MergeSegments(ctx context.Context, idx bleve.Index) error {
+	adv, err := idx.Advanced()
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/blevesearch/bleve/v2/registry"
 	bindex "github.com/blevesearch/bleve_index_api"
 	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/bm25"
 )
 
 // Baseline is stock bleve used the plain way: a scorch index with
@@ -91,17 +92,7 @@ func (b *Baseline) Search(ctx context.Context, q string, k int) ([]string, []flo
 }
 
 // ForceMerge merges the index's segments into one.
-func (b *Baseline) ForceMerge(ctx context.Context) error {
-	adv, err := b.idx.Advanced()
-	if err != nil {
-		return err
-	}
-	s, ok := adv.(*scorch.Scorch)
-	if !ok {
-		return fmt.Errorf("force merge: index is %T, not scorch", adv)
-	}
-	return s.ForceMerge(ctx, nil)
-}
+func (b *Baseline) ForceMerge(ctx context.Context) error { return bm25.MergeSegments(ctx, b.idx) }
 
 // Close releases the index.
 func (b *Baseline) Close() error { return b.idx.Close() }

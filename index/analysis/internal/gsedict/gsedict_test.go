@@ -228,3 +228,44 @@ func TestEmbeddedFound(t *testing.T) {
 		t.Fatal("gseToken no longer mirrors gse.Token: Load falls back to gse's one-core CalcToken")
 	}
 }
+
+// TestLoadMatchesGse checks that Load builds the dictionary that gse's
+// LoadDictEmbed("zh_s") builds: the same tokens with the same frequencies and
+// parts of speech, and the same sub-segments through the Table.
+func TestLoadMatchesGse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads the dictionary twice (3 s)")
+	}
+	mine := &gse.Segmenter{SkipLog: true}
+	subs := Load(mine, Embedded())
+	if subs == nil {
+		t.Fatal("Load made no sub-segment table: gseToken no longer mirrors gse.Token")
+	}
+	stock := stockSeg(t)
+	sd, md := stock.Dict, mine.Dict
+	if sd.NumTokens() != md.NumTokens() || sd.TotalFreq() != md.TotalFreq() || sd.MaxTokenLen() != md.MaxTokenLen() {
+		t.Fatalf("tokens, total frequency, max length: stock %d, %v, %d; Load %d, %v, %d",
+			sd.NumTokens(), sd.TotalFreq(), sd.MaxTokenLen(), md.NumTokens(), md.TotalFreq(), md.MaxTokenLen())
+	}
+	if sd.NumTokens() < 300_000 {
+		t.Fatalf("stock dictionary has %d tokens, want the full zh_s", sd.NumTokens())
+	}
+	bad := 0
+	for i := range sd.Tokens {
+		st := &sd.Tokens[i]
+		key := st.Text()
+		v, _, err := md.Value([]byte(key))
+		if err != nil || v < 0 || v >= md.NumTokens() {
+			t.Errorf("token %q: not in Load's dictionary (%v)", key, err)
+			bad++
+		} else if mt := &md.Tokens[v]; mt.Text() != key || mt.Freq() != st.Freq() || mt.Pos() != st.Pos() || subSegments(subs, mt) != subSegments(nil, st) {
+			t.Errorf("token %q: stock %v %q %s, Load %q %v %q %s",
+				key, st.Freq(), st.Pos(), subSegments(nil, st), mt.Text(), mt.Freq(), mt.Pos(), subSegments(subs, mt))
+			bad++
+		}
+		if bad >= 10 {
+			t.Fatal("too many differences")
+		}
+	}
+
+}
