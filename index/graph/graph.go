@@ -125,13 +125,15 @@ type nbr struct {
 	pmi  float64
 }
 
+// Graph is one collection's outline and keyword graph. It is safe for
+// concurrent use: writes (Put) take its lock exclusively, searches shared.
 type Graph struct {
 	an *analysis.Analyzer
 	// vocab returns the collection's lexicon in force (nil for none), with
 	// which headings are analysed.
 	vocab func() *analysis.Vocab
 
-	mu       sync.RWMutex
+	mu       sync.RWMutex // guards everything below; a leaf lock
 	version  uint64
 	docs     map[string]*gDoc
 	chunks   map[string]*gChunk
@@ -145,6 +147,8 @@ type Graph struct {
 	free  []int32
 }
 
+// New returns an empty graph whose headings are analysed by an with the
+// lexicon that vocab returns at the time (nil for none).
 func New(an *analysis.Analyzer, vocab func() *analysis.Vocab) *Graph {
 	return &Graph{an: an, vocab: vocab, docs: map[string]*gDoc{}, chunks: map[string]*gChunk{}, kws: map[string]*kwNode{},
 		sections: map[string]*gSection{}, heads: map[string]*headWord{}}
@@ -161,18 +165,23 @@ func sectionKey(docID string, path []string) string {
 	return docID + "\x1f" + strings.Join(path, "\x1f")
 }
 
-// put replaces a document's part of the graph (d == nil removes it).
+// Put replaces a document's part of the graph (d == nil removes it). The
+// chunks' Keywords, set when the store analyses them, are their edges.
 func (g *Graph) Put(docID string, d *index.Document) {
 	g.PutAnalysed(docID, d, g.SectionTerms(d))
 }
 
-// sectionTerms analyses the headings of d's sections, for putAnalysed; it
-// takes no lock.
-func (g *Graph) SectionTerms(d *index.Document) map[string]map[string]float64 {
+// SectionTerms are the analysed heading words of a document's sections, with
+// their weights, keyed by section: what PutAnalysed links.
+type SectionTerms map[string]map[string]float64
+
+// SectionTerms analyses the headings of d's sections, for PutAnalysed; it
+// takes no lock, so loaders call it on several goroutines.
+func (g *Graph) SectionTerms(d *index.Document) SectionTerms {
 	if d == nil {
 		return nil
 	}
-	secTerms := map[string]map[string]float64{}
+	secTerms := SectionTerms{}
 	for i := range d.Chunks {
 		key := sectionKey(d.ID, d.Chunks[i].HeadingPath)
 		if _, ok := secTerms[key]; !ok {
@@ -182,8 +191,8 @@ func (g *Graph) SectionTerms(d *index.Document) map[string]map[string]float64 {
 	return secTerms
 }
 
-// putAnalysed is put with d's headings analysed (sectionTerms(d)).
-func (g *Graph) PutAnalysed(docID string, d *index.Document, secTerms map[string]map[string]float64) {
+// PutAnalysed is Put with d's headings already analysed (SectionTerms(d)).
+func (g *Graph) PutAnalysed(docID string, d *index.Document, secTerms SectionTerms) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.version++
@@ -226,7 +235,7 @@ func (g *Graph) headingTerms(title string, path []string) map[string]float64 {
 	return terms
 }
 
-func (g *Graph) linkChunk(c *gChunk, secTerms map[string]map[string]float64) {
+func (g *Graph) linkChunk(c *gChunk, secTerms SectionTerms) {
 	g.chunks[c.id] = c
 	if n := len(g.free); n > 0 {
 		c.slot, g.free = g.free[n-1], g.free[:n-1]
@@ -347,7 +356,7 @@ func (c *gChunk) hit(score float64, matched, via []string) index.Hit {
 	return index.Hit{ChunkID: c.id, Score: score, Matched: matched, Via: via, ChunkVersion: c.version}
 }
 
-// outline finds the sections whose title and heading path match the query and
+// Outline finds the sections whose title and heading path match the query and
 // returns their chunks, the best sections first and a section's chunks in
 // document order with a gentle decay. A section must match outlineMinCover of
 // the query's idf-weighted words, at least one of them in its own (most
@@ -515,7 +524,7 @@ func (g *Graph) activate(terms []index.QueryTerm) (map[string]*activation, []str
 	return acts, order
 }
 
-// expand scores chunks by the activation (see activate) of their keywords ×
+// Expand scores chunks by the activation (see activate) of their keywords ×
 // edge weight, over each keyword's chunksPerKeyword strongest edges. Via
 // is the keyword path that contributed most: [seed] or [seed, neighbour].
 func (g *Graph) Expand(terms []index.QueryTerm, f *index.Filter, k int) []index.Hit {
@@ -658,7 +667,7 @@ func sortHits(h []index.Hit) {
 	})
 }
 
-// canonical renders the graph as sorted text: keyword nodes with their edges
+// Canonical renders the graph as sorted text: keyword nodes with their edges
 // and co-occurrence counts, sections with their chunks, and the heading index.
 // Two graphs are equal when their renderings are.
 func (g *Graph) Canonical() string {

@@ -50,7 +50,7 @@ func (s *Store) loadGraph(txn *badger.Txn, c *coll) error {
 	type loadedDoc struct {
 		key, value []byte
 		d          index.Document
-		secTerms   map[string]map[string]float64
+		secTerms   graph.SectionTerms
 		err        error
 		done       chan struct{}
 	}
