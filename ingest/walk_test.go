@@ -16,8 +16,8 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/zhisou/zhisou/index"
-	"github.com/zhisou/zhisou/index/analysis"
 	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/index/store/storetest"
 )
 
 // fakeSink is a Sink that keeps inputs in memory and records what it was
@@ -95,31 +95,10 @@ func (f *fakeSink) DocumentSources(ctx context.Context, collection string) (map[
 	return out, nil
 }
 
-var testAnalyzer = sync.OnceValues(func() (*analysis.Analyzer, error) {
-	return analysis.New(analysis.Options{})
-})
-
 // newStore opens a store in a temporary directory with the collection "c".
-// The analyzer is loaded once per test binary.
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	an, err := testAnalyzer()
-	if err != nil {
-		t.Fatalf("NewAnalyzer: %v", err)
-	}
-	store, err := store.Open(t.Context(), t.TempDir(), an, store.Options{})
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := store.Close(); err != nil {
-			t.Errorf("Store.Close: %v", err)
-		}
-	})
-	if err := store.CreateCollection(t.Context(), index.DefaultCollection("c")); err != nil {
-		t.Fatalf("CreateCollection: %v", err)
-	}
-	return store
+	return storetest.WithCollections(t, "c")
 }
 
 // writeFiles writes files (path relative to root → content), making folders.

@@ -3,31 +3,19 @@ package retrieve_test
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/indextest"
 	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/index/store/storetest"
 	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/retrieve"
 )
 
-var (
-	analyzerOnce sync.Once
-	analyzer     *analysis.Analyzer
-	analyzerErr  error
-)
-
-// testAnalyzer loads the embedded dictionary once per test binary (about 1 s).
-func testAnalyzer(t testing.TB) *analysis.Analyzer {
-	t.Helper()
-	analyzerOnce.Do(func() { analyzer, analyzerErr = analysis.New(analysis.Options{}) })
-	if analyzerErr != nil {
-		t.Fatal(analyzerErr)
-	}
-	return analyzer
-}
+// testAnalyzer is the shared test Analyzer.
+func testAnalyzer(t testing.TB) *analysis.Analyzer { return indextest.Analyzer(t) }
 
 // source is a training document as an author writes it.
 type source struct {
@@ -139,20 +127,8 @@ var traditional = []source{
 // collection "c" and the traditional corpus in collection "t".
 func testStore(t testing.TB) *store.Store {
 	t.Helper()
-	ctx := t.Context()
-	store, err := store.Open(ctx, t.TempDir(), testAnalyzer(t), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := store.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	st := storetest.WithCollections(t, "c", "t")
 	for name, srcs := range map[string][]source{"c": corpus, "t": traditional} {
-		if err := store.CreateCollection(ctx, index.DefaultCollection(name)); err != nil {
-			t.Fatal(err)
-		}
 		var docs []index.Document
 		for _, s := range srcs {
 			d, err := ingest.Build(ingest.Input{ID: s.id, Format: ingest.Markdown, Content: s.content, Metadata: s.meta}, s.chunks)
@@ -161,11 +137,11 @@ func testStore(t testing.TB) *store.Store {
 			}
 			docs = append(docs, d)
 		}
-		if _, err := store.Upsert(ctx, name, docs); err != nil {
+		if _, err := st.Upsert(t.Context(), name, docs); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return store
+	return st
 }
 
 // testSearcher returns a Searcher over a fresh test store.
