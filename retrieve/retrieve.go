@@ -65,9 +65,9 @@ type Searcher struct {
 	opts  Options
 }
 
-// New returns a Searcher over store.
-func New(store *store.Store, opts Options) *Searcher {
-	return &Searcher{store: store, an: store.Analyzer(), opts: opts.withDefaults()}
+// New returns a Searcher over st.
+func New(st *store.Store, opts Options) *Searcher {
+	return &Searcher{store: st, an: st.Analyzer(), opts: opts.withDefaults()}
 }
 
 // Options returns the effective options (defaults filled in).
