@@ -1,8 +1,10 @@
-// Package retrieve answers queries: it normalises and segments the query,
-// weights its terms (question words count little, dictionary sub-words of long
-// terms are added at a lower weight), scores chunks with BM25F through the
-// index, and returns hits with their heading path, highlights and, on request,
-// the enclosing section.
+// Package retrieve answers queries: it normalises and segments the query and
+// weights its terms (query.go: question words count little, dictionary
+// sub-words and lexicon synonyms are added at a lower weight), gathers
+// candidates from three sources — BM25F (index/bm25), the outline match and
+// the keyword graph (index/graph) — and fuses them (fuse.go), optionally
+// reranks them with an LLM (rerank.go), and returns hits with their heading
+// path, highlights, evidence and, on request, the enclosing section.
 package retrieve
 
 import (
