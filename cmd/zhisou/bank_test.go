@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/zhisou/zhisou/internal/service/servicetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func TestThousandRowBank(t *testing.T) {
 		t.Fatalf("ReadAll = %v, %v", failed, err)
 	}
 	ctx := context.Background()
-	st, err := index.Open(ctx, t.TempDir(), testAnalyzer(t), index.Options{})
+	st, err := index.Open(ctx, t.TempDir(), servicetest.Analyzer(t), index.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

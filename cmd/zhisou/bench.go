@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"slices"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/grpcapi"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 )
 
@@ -118,13 +118,13 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 // into collection through the server at addr, and prints the phase's line
 // and the ingest's report.
 func benchUnderIngest(ctx context.Context, env *cmdEnv, addr string, n int, search benchCall, path, collection string) error {
-	conn, client, err := dial(addr)
+	conn, client, err := grpcapi.Dial(addr)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	gs := grpcSink{addr: addr, client: client, logger: slog.New(slog.DiscardHandler)}
-	if err := gs.ensureCollection(ctx, collection); err != nil {
+	gs := grpcapi.Sink{Addr: addr, Client: client}
+	if err := gs.EnsureCollection(ctx, collection); err != nil {
 		return fmt.Errorf("bench -ingest: %w", err)
 	}
 	ictx, done := context.WithCancel(ctx)
@@ -206,7 +206,7 @@ func runBench(ctx context.Context, addr string, n int, d time.Duration, call ben
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := range n {
-		conn, client, err := dial(addr)
+		conn, client, err := grpcapi.Dial(addr)
 		if err != nil {
 			return res, err
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
+	"github.com/zhisou/zhisou/internal/service/servicetest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,7 +20,7 @@ func runT(t *testing.T, args []string, getenv func(string) string, stdout, stder
 	if len(args) == 0 {
 		return run(t.Context(), args, getenv, stdout, stderr)
 	}
-	return runEnv(t.Context(), &cmdEnv{getenv: getenv, stdout: stdout, stderr: stderr, an: testAnalyzer(t)}, args)
+	return runEnv(t.Context(), &cmdEnv{getenv: getenv, stdout: stdout, stderr: stderr, an: servicetest.Analyzer(t)}, args)
 }
 
 // env returns a getenv over a map.
@@ -48,8 +50,8 @@ func courseFolder(t *testing.T) string {
 		t.Fatal(err)
 	}
 	writeFiles(t, dir, map[string][]byte{
-		"sales/price.md":     []byte(salesMD),
-		"safety/rules.md":    []byte(safetyMD),
+		"sales/price.md":     []byte(grpcapitest.SalesMD),
+		"safety/rules.md":    []byte(grpcapitest.SafetyMD),
 		"sales/followup.txt": gbk,
 		"broken.md":          {0x00, 0x01, 0x02, 0xff, 0x00},
 		"empty.txt":          {},
@@ -168,8 +170,8 @@ func TestEvalExistingCollection(t *testing.T) {
 	dir := t.TempDir()
 	store := filepath.Join(dir, "store")
 	writeFiles(t, dir, map[string][]byte{
-		"corpus/price.md":   []byte(salesMD),
-		"corpus/rules.md":   []byte(safetyMD),
+		"corpus/price.md":   []byte(grpcapitest.SalesMD),
+		"corpus/rules.md":   []byte(grpcapitest.SafetyMD),
 		"set/queries.jsonl": []byte(`{"id":"q1","text":"有限空间作业"}` + "\n"),
 		"set/qrels.tsv":     []byte("q1\trules\t1\n"),
 	})

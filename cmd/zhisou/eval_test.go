@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/zhisou/zhisou/internal/service/servicetest"
 	"github.com/zhisou/zhisou/rerank/fakellm"
 	"github.com/zhisou/zhisou/retrieve"
 )
@@ -37,7 +38,7 @@ func TestEvalTestdataGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := evaluate(t.Context(), evalConfig{set: set, an: testAnalyzer(t), baseline: true})
+	res, err := evaluate(t.Context(), evalConfig{set: set, an: servicetest.Analyzer(t), baseline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestEvalTestdataGolden(t *testing.T) {
 	checkAgainstBaseline(t, "testdata", res, map[string]bool{"recall@1": true, "recall@5": true, "mrr@10": true})
 
 	// The fused default against BM25 alone (the target).
-	bm25, err := evaluate(t.Context(), evalConfig{set: set, an: testAnalyzer(t), mode: retrieve.ModeBM25})
+	bm25, err := evaluate(t.Context(), evalConfig{set: set, an: servicetest.Analyzer(t), mode: retrieve.ModeBM25})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestEvalCMRC2018(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := evaluate(t.Context(), evalConfig{set: set, an: testAnalyzer(t), baseline: true})
+	res, err := evaluate(t.Context(), evalConfig{set: set, an: servicetest.Analyzer(t), baseline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestEvalCMRC2018(t *testing.T) {
 		}
 	}
 	checkAgainstBaseline(t, "cmrc2018", res, map[string]bool{"recall@100": true})
-	bm25, err := evaluate(t.Context(), evalConfig{set: set, an: testAnalyzer(t), mode: retrieve.ModeBM25})
+	bm25, err := evaluate(t.Context(), evalConfig{set: set, an: servicetest.Analyzer(t), mode: retrieve.ModeBM25})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,9 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/grpcapi"
 )
 
 func cmdIngest(ctx context.Context, env *cmdEnv, args []string) error {
@@ -59,13 +61,13 @@ it opens that data directory itself, which works only while no server holds it.
 		}
 		sink = ingest.Local{Store: store}
 	} else {
-		conn, client, err := dial(c.addr)
+		conn, client, err := grpcapi.Dial(c.addr)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		gs := grpcSink{addr: c.addr, client: client, logger: logger}
-		if err := gs.ensureCollection(ctx, c.collection); err != nil {
+		gs := grpcapi.Sink{Addr: c.addr, Client: client}
+		if err := gs.EnsureCollection(ctx, c.collection); err != nil {
 			return err
 		}
 		sink = gs
@@ -137,3 +139,15 @@ func printFormats(w io.Writer, rep ingest.Report) {
 
 // errNoQuery is returned by search without a query.
 var errNoQuery = errors.New("search: no query given")
+
+// ensureLocalCollection creates the collection in a store if it is missing.
+func ensureLocalCollection(ctx context.Context, store *index.Store, name string) error {
+	_, err := store.Collection(name)
+	if errors.Is(err, index.ErrNotFound) {
+		err = store.CreateCollection(ctx, index.DefaultCollection(name))
+		if errors.Is(err, index.ErrExists) {
+			err = nil
+		}
+	}
+	return err
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/zhisou/zhisou/internal/service/servicetest"
 	"net"
 	"os"
 	"os/exec"
@@ -184,7 +185,7 @@ func TestCrashSafety(t *testing.T) {
 	srv2.cmd.Process.Signal(syscall.SIGTERM) // graceful this time
 	<-srv2.done
 
-	s, err := index.Open(ctx, store, testAnalyzer(t), index.Options{})
+	s, err := index.Open(ctx, store, servicetest.Analyzer(t), index.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/internal/grpcapi"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 	"github.com/zhisou/zhisou/retrieve"
 )
@@ -147,11 +148,11 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 		if err != nil {
 			return fmt.Errorf("search: %w", err)
 		}
-		pr := searchResultToProto(res)
+		pr := grpcapi.SearchResultToProto(res)
 		hits, dbg, took = viewsFromProto(pr)
 		rr = pr.GetRerank()
 	} else {
-		conn, client, err := dial(c.addr)
+		conn, client, err := grpcapi.Dial(c.addr)
 		if err != nil {
 			return err
 		}
@@ -160,14 +161,14 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 			Collection: c.collection, Query: query, TopK: int32(*k), WithContext: *withContext, Debug: *debug,
 			Rerank: []retrievalv1.RerankMode{retrievalv1.RerankMode_RERANK_MODE_UNSPECIFIED, retrievalv1.RerankMode_RERANK_MODE_OFF, retrievalv1.RerankMode_RERANK_MODE_REQUIRED}[mode],
 			Filter: &retrievalv1.SearchFilter{DocumentIds: filter.DocIDs, Metadata: filter.Metadata, HeadingPrefix: filter.HeadingPrefix},
-			Mode:   searchModeProto(smode),
+			Mode:   grpcapi.SearchModeToProto(smode),
 		}
 		if weights != nil {
-			preq.Fusion = fusionToProto(*weights)
+			preq.Fusion = grpcapi.FusionToProto(*weights)
 		}
 		resp, err := client.Search(ctx, preq)
 		if err != nil {
-			return fmt.Errorf("search: %w", clientErr(c.addr, err))
+			return fmt.Errorf("search: %w", grpcapi.ClientErr(c.addr, err))
 		}
 		hits, dbg, took = viewsFromProto(resp)
 		rr = resp.GetRerank()
@@ -196,7 +197,7 @@ func viewsFromProto(resp *retrievalv1.SearchResponse) ([]hitView, *debugView, ti
 		v := hitView{
 			Rank: i + 1, ChunkID: h.GetChunkId(), DocumentID: h.GetDocumentId(), Title: h.GetDocumentTitle(),
 			HeadingPath: h.GetHeadingPath(), Text: h.GetText(), Score: h.GetScore(), Matched: h.GetMatchedTerms(), Context: h.GetContext(),
-			Highlights: [][2]int{}, Question: questionFromProto(h.GetQuestion()),
+			Highlights: [][2]int{}, Question: grpcapi.QuestionFromProto(h.GetQuestion()),
 		}
 		if e := h.GetEvidence(); e != nil {
 			v.Evidence = &evidenceView{
@@ -270,15 +271,6 @@ func printEvidence(w io.Writer, h hitView) {
 	if len(h.Matched) > 0 {
 		fmt.Fprintf(w, "     matched  %s\n", strings.Join(h.Matched, " "))
 	}
-}
-
-func searchModeProto(m retrieve.Mode) retrievalv1.SearchMode {
-	for pm, rm := range searchModes {
-		if rm == m && pm != retrievalv1.SearchMode_SEARCH_MODE_UNSPECIFIED {
-			return pm
-		}
-	}
-	return retrievalv1.SearchMode_SEARCH_MODE_UNSPECIFIED
 }
 
 // snippet returns about n runes of text around the first highlight, with the

@@ -17,6 +17,8 @@ import (
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/grpcapi"
+	"github.com/zhisou/zhisou/internal/service"
 	"github.com/zhisou/zhisou/retrieve"
 )
 
@@ -65,11 +67,14 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 	}
-	svc := &server{store: store, search: retrieve.New(store, retrieve.Options{Reranker: reranker}), logger: logger}
 	hs := health.NewServer()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gs, err := newGRPCServer(logger, reg, svc, hs)
+	svc, err := service.New(store, service.Options{Retrieve: retrieve.Options{Reranker: reranker}, Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	gs, err := grpcapi.NewServer(logger, reg, svc, hs)
 	if err != nil {
 		return err
 	}
