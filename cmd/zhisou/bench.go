@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/eval"
 	"github.com/zhisou/zhisou/internal/grpcapi"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 )
@@ -159,8 +160,8 @@ func benchUnderIngest(ctx context.Context, env *cmdEnv, addr string, n int, sear
 }
 
 // loadQueries reads the "text" of each line of a queries.jsonl file.
-func loadQueries(path string) ([]evalQuery, error) {
-	set, err := loadEvalQueries(path)
+func loadQueries(path string) ([]eval.Query, error) {
+	set, err := eval.LoadQueries(path)
 	if err != nil {
 		return nil, err
 	}

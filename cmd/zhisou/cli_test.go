@@ -148,6 +148,8 @@ func TestCommandErrors(t *testing.T) {
 		{"ingest to a server that is not running", []string{"ingest", "-addr", "127.0.0.1:1", t.TempDir()}, "no zhisou server at 127.0.0.1:1"},
 		{"eval without -data", []string{"eval"}, "-data is required"},
 		{"eval with an unknown baseline", []string{"eval", "-data", t.TempDir(), "-baseline", "lucene"}, "only baseline"},
+		// Rejected before the set (here missing) is read.
+		{"eval with a baseline and an existing collection", []string{"eval", "-data", t.TempDir(), "-baseline", "bleve", "-collection", "kb"}, "drop -collection"},
 		{"bad log level", []string{"search", "-store", store, "-log-level", "loud", "x"}, "log-level"},
 	}
 	for _, tt := range tests {
