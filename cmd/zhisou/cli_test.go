@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
-	"github.com/zhisou/zhisou/internal/service/servicetest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +11,9 @@ import (
 	"testing"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
+	"github.com/zhisou/zhisou/internal/service/servicetest"
 )
 
 // runT is run with the test binary's analyzer preloaded.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/zhisou/zhisou/internal/service/servicetest"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/internal/service/servicetest"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 )
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
 	"math"
 	"net"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 	"github.com/zhisou/zhisou/rerank/fakellm"
 	"github.com/zhisou/zhisou/retrieve"

@@ -2,16 +2,16 @@ package grpcapi_test
 
 import (
 	"context"
-	"github.com/zhisou/zhisou/internal/eval"
-	"github.com/zhisou/zhisou/internal/grpcapi"
-	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
-	"github.com/zhisou/zhisou/internal/service/servicetest"
 	"testing"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/eval"
+	"github.com/zhisou/zhisou/internal/grpcapi"
+	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
+	"github.com/zhisou/zhisou/internal/service/servicetest"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 	"github.com/zhisou/zhisou/retrieve"
 )
