@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
 	"github.com/zhisou/zhisou/internal/service/servicetest"
 )
@@ -286,5 +287,37 @@ func TestSearchExplain(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("search %v = %v, want an error naming %q", tt.args, err, tt.want)
 		}
+	}
+}
+
+// TestHelpListsIngestFormats: 'zhisou help' names every extension ingest
+// reads, taken from ingest's own refusal of an unknown one.
+func TestHelpListsIngestFormats(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string][]byte{"notes.zzz": []byte("x")})
+	_, failed, err := ingest.ReadAll([]string{dir}, 1<<20)
+	if err != nil || len(failed) != 1 {
+		t.Fatalf("ingest.ReadAll(a .zzz file) = %v, %v; want one failure", failed, err)
+	}
+	_, list, ok := strings.Cut(failed[0].Error(), "(reads ")
+	if !ok {
+		t.Fatalf("ingest's refusal %q does not list what it reads", failed[0])
+	}
+	exts := strings.Split(strings.TrimSuffix(list, ")"), ", ")
+	var out, errOut bytes.Buffer
+	if err := runT(t, []string{"help"}, envOf(nil), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	words := map[string]bool{}
+	for _, w := range strings.FieldsFunc(out.String(), func(r rune) bool { return r != '.' && (r < 'a' || r > 'z') }) {
+		words[w] = true
+	}
+	for _, ext := range exts {
+		if !words[ext] {
+			t.Errorf("zhisou help does not name %s, which ingest reads:\n%s", ext, out.String())
+		}
+	}
+	if len(exts) < 14 {
+		t.Errorf("ingest lists %d extensions (%q), want at least 14", len(exts), exts)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -94,8 +95,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	hs.SetServingStatus("retrieval.v1.RetrievalService", healthpb.HealthCheckResponse_SERVING)
 
 	logger.Info("serving", "addr", lis.Addr().String(), "store", c.store, "startup", time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(env.stderr, "zhisou is serving on %s (store %s). Try:\n  go run ./cmd/zhisou search -addr %s -collection %s '客户嫌价格太贵怎么办'\n  grpcurl -plaintext -d '{\"collection\":\"%s\",\"query\":\"第十二条\"}' %s retrieval.v1.RetrievalService/Search\n",
-		lis.Addr(), c.store, lis.Addr(), c.collection, c.collection, lis.Addr())
+	printTryHint(env.stderr, lis.Addr().String(), c.store, c.collection, store.Collections())
 
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(lis) }()
@@ -138,4 +138,23 @@ func loadDemo(ctx context.Context, env *cmdEnv, store *index.Store, collection, 
 		fmt.Fprintf(env.stderr, "demo: %s\n", f)
 	}
 	return nil
+}
+
+// printTryHint prints how to query the server: with a collection that
+// exists (preferred, the -collection flag, when it does), or how to fill
+// one when there is none.
+func printTryHint(w io.Writer, addr, storeDir, preferred string, colls []index.CollectionInfo) {
+	if len(colls) == 0 {
+		fmt.Fprintf(w, "zhisou is serving on %s (store %s), which has no collection yet. Try:\n  go run ./cmd/zhisou ingest -addr %s -collection %s testdata/courses\n",
+			addr, storeDir, addr, preferred)
+		return
+	}
+	name := colls[0].Name
+	for _, c := range colls {
+		if c.Name == preferred {
+			name = preferred
+		}
+	}
+	fmt.Fprintf(w, "zhisou is serving on %s (store %s). Try:\n  go run ./cmd/zhisou search -addr %s -collection %s '客户嫌价格太贵怎么办'\n  grpcurl -plaintext -d '{\"collection\":\"%s\",\"query\":\"第十二条\"}' %s retrieval.v1.RetrievalService/Search\n",
+		addr, storeDir, addr, name, name, addr)
 }
