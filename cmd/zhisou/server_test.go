@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net"
@@ -370,3 +371,54 @@ func TestServerRerankStreamPartial(t *testing.T) {
 }
 
 // TestServerTranscript: a transcript sent over gRPC keeps whole turns.
+
+// TestSearchRerankThroughServer is the rerank demo while a server holds the
+// store: 'zhisou search -rerank -rerank-url' fetches the hits from the
+// server and reranks them here, in the fake LLM's order; the server itself
+// has no reranker.
+func TestSearchRerankThroughServer(t *testing.T) {
+	lis, c := serveTCP(t)
+	grpcapitest.Seed(t, c)
+	addr := lis.Addr().String()
+	search := func(extra ...string) (hits []hitView, rerank map[string]any) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		args := append(append([]string{"search", "-addr", addr, "-collection", "kb", "-k", "3", "-json"}, extra...), "价值 预算 客户")
+		if err := runT(t, args, envOf(map[string]string{"ZHISOU_RERANK_API_KEY": "x"}), &out, &errOut); err != nil {
+			t.Fatalf("zhisou %q: %v\n%s", args, err, errOut.String())
+		}
+		var res struct {
+			Hits   []hitView      `json:"hits"`
+			Rerank map[string]any `json:"rerank"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("zhisou %q printed %q: %v", args, out.String(), err)
+		}
+		return res.Hits, res.Rerank
+	}
+	plain, _ := search("-rerank=off")
+	if len(plain) < 3 {
+		t.Fatalf("search without rerank: %d hits, want 3", len(plain))
+	}
+	fake := fakellm.New(t, fakellm.Permutation(3, 1, 2))
+	hits, ri := search("-rerank", "-rerank-url", fake.URL, "-rerank-model", "m")
+	var got []string
+	for _, h := range hits {
+		got = append(got, h.ChunkID)
+	}
+	want := []string{plain[2].ChunkID, plain[0].ChunkID, plain[1].ChunkID}
+	if diff := cmp.Diff(want, got); diff != "" || ri["status"] != "ok" || ri["top_changed"] != true {
+		t.Errorf("search -rerank through the server: rerank %v, order (-want +got):\n%s", ri, diff)
+	}
+	if fake.Count() == 0 {
+		t.Error("the fake LLM got no request")
+	}
+	// Required, and the provider fails: an error, not the retrieval order.
+	broken := fakellm.New(t, fakellm.HTMLError(502))
+	var out, errOut bytes.Buffer
+	err := runT(t, []string{"search", "-addr", addr, "-collection", "kb", "-rerank", "-rerank-url", broken.URL, "-rerank-model", "m", "价值"},
+		envOf(map[string]string{"ZHISOU_RERANK_API_KEY": "x"}), &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "rerank unavailable") {
+		t.Errorf("search -rerank with a failing provider = %v, want rerank unavailable", err)
+	}
+}
