@@ -81,13 +81,19 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *runFile != "" {
-		if err := res.WriteRuns(*runFile); err != nil {
+	return printEval(env, res, *runFile, *jsonOut)
+}
+
+// printEval writes the run files when runFile is set, the report, and with
+// jsonOut the metrics as JSON on the last line.
+func printEval(env *cmdEnv, res *eval.Result, runFile string, jsonOut bool) error {
+	if runFile != "" {
+		if err := res.WriteRuns(runFile); err != nil {
 			return err
 		}
 	}
 	eval.Print(env.stdout, res)
-	if *jsonOut {
+	if jsonOut {
 		b, err := res.JSON()
 		if err != nil {
 			return err

@@ -73,26 +73,13 @@ it opens that data directory itself, which works only while no server holds it.
 		sink = gs
 	}
 	opts := ingest.Options{Collection: c.collection, Prune: *prune, MaxFileSize: *maxSize}
-	var bar *progressbar.ProgressBar
-	if f, ok := env.stderr.(*os.File); ok && !*quiet && term.IsTerminal(int(f.Fd())) {
-		opts.Progress = func(done, total int) {
-			if bar == nil {
-				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(env.stderr), progressbar.OptionSetDescription("ingest"),
-					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-			}
-			_ = bar.Set(done) // drawing errors do not matter
-		}
-	} else if !*quiet {
-		// Not a terminal (a log, a pipe): a line at every tenth of the files.
-		opts.Progress = func(done, total int) {
-			if done == total || done*10/total != (done-1)*10/total {
-				fmt.Fprintf(env.stderr, "ingest: %d/%d files\n", done, total)
-			}
-		}
+	var finish func()
+	if !*quiet {
+		opts.Progress, finish = progress(env)
 	}
 	rep, err := ingest.Run(ctx, sink, fs.Args(), opts)
-	if bar != nil {
-		_ = bar.Finish()
+	if finish != nil {
+		finish()
 	}
 	printReport(env, rep)
 	if err != nil {
@@ -102,6 +89,31 @@ it opens that data directory itself, which works only while no server holds it.
 		return exitError{code: 1, msg: fmt.Sprintf("ingest: %d of %d files failed", len(rep.Failed), rep.Files)}
 	}
 	return nil
+}
+
+// progress returns ingest's progress callback and what to call when the
+// ingest ends: a progress bar on a terminal, else (a log, a pipe) a line at
+// every tenth of the files.
+func progress(env *cmdEnv) (func(done, total int), func()) {
+	if f, ok := env.stderr.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		return func(done, total int) {
+			if done == total || done*10/total != (done-1)*10/total {
+				fmt.Fprintf(env.stderr, "ingest: %d/%d files\n", done, total)
+			}
+		}, nil
+	}
+	var bar *progressbar.ProgressBar
+	return func(done, total int) {
+			if bar == nil {
+				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(env.stderr), progressbar.OptionSetDescription("ingest"),
+					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+			}
+			_ = bar.Set(done) // drawing errors do not matter
+		}, func() {
+			if bar != nil {
+				_ = bar.Finish() // drawing errors do not matter
+			}
+		}
 }
 
 func printReport(env *cmdEnv, rep ingest.Report) {

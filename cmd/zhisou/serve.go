@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -80,16 +82,11 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	if *metricsAddr != "" {
-		ml, err := net.Listen("tcp", *metricsAddr)
+		hsrv, err := serveMetrics(*metricsAddr, reg, logger)
 		if err != nil {
-			return fmt.Errorf("serve: metrics: %w", err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go hsrv.Serve(ml) // ends when Close is called below
 		defer hsrv.Close()
-		logger.Info("metrics", "addr", "http://"+ml.Addr().String()+"/metrics")
 	}
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("retrieval.v1.RetrievalService", healthpb.HealthCheckResponse_SERVING)
@@ -97,6 +94,12 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	logger.Info("serving", "addr", lis.Addr().String(), "store", c.store, "startup", time.Since(start).Round(time.Millisecond))
 	printTryHint(env.stderr, lis.Addr().String(), c.store, c.collection, store.Collections())
 
+	return serveUntilDone(ctx, gs, hs, lis, *grace, logger)
+}
+
+// serveUntilDone serves on lis until ctx ends, then shuts down: health
+// NOT_SERVING, GracefulStop, and Stop once grace has passed.
+func serveUntilDone(ctx context.Context, gs *grpc.Server, hs *health.Server, lis net.Listener, grace time.Duration, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(lis) }()
 	select {
@@ -104,17 +107,32 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", "grace", *grace)
+	logger.Info("shutting down", "grace", grace)
 	hs.Shutdown() // NOT_SERVING, so load balancers stop sending
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(*grace):
+	case <-time.After(grace):
 		gs.Stop()
 		<-stopped
 	}
 	return nil
+}
+
+// serveMetrics serves reg's metrics on http://addr/metrics until the
+// returned server is closed.
+func serveMetrics(addr string, reg *prometheus.Registry, logger *slog.Logger) (*http.Server, error) {
+	ml, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("serve: metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go hsrv.Serve(ml) // ends when the caller closes hsrv
+	logger.Info("metrics", "addr", "http://"+ml.Addr().String()+"/metrics")
+	return hsrv, nil
 }
 
 // loadDemo ingests a folder into the collection when the collection is empty.
