@@ -1,7 +1,6 @@
-// Package service is the one Go API behind every front door (gRPC today;
-// HTTP, MCP and the console next): collections, documents, search, lexicon.
-// It owns validation, limits, page tokens and building documents into chunks;
-// doors only convert, and classify errors with errors.Is/As on its sentinels.
+// Package service is the one Go API every front door calls (gRPC, HTTP, MCP):
+// collections, documents, search and lexicon. It owns validation, limits, page
+// tokens and building documents; its errors match its sentinels (errors.Is).
 package service
 
 import (
