@@ -144,7 +144,7 @@ func (t bleveTokenizer) Tokenize(in []byte) analysis.TokenStream {
 // runBaseline indexes the corpus with stock bleve, force-merges it, warms up
 // on request, and times the same two passes as zhisou's: depth 100 (scored)
 // and top 10.
-func runBaseline(ctx context.Context, cfg Config, inputs []ingest.Input) (*Metrics, map[string][]rankedDoc, error) {
+func runBaseline(ctx context.Context, cfg Config, inputs []ingest.Input) (*metrics, map[string][]rankedDoc, error) {
 	dir, err := os.MkdirTemp("", "zhisou-eval-bleve-")
 	if err != nil {
 		return nil, nil, err

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 // qualityKeys are the metrics compared with the baseline (latency is not a
 // quality metric and is noisy).
-func qualityRows(m *Metrics) [][2]any {
+func qualityRows(m *metrics) [][2]any {
 	return [][2]any{
 		{"recall@1", m.Recall1}, {"recall@5", m.Recall5}, {"recall@10", m.Recall10}, {"recall@100", m.Recall100},
 		{"hit@10", m.Hit10}, {"mrr@10", m.MRR10}, {"ndcg@10", m.NDCG10},
@@ -91,7 +91,7 @@ func TestEvalTestdataGolden(t *testing.T) {
 
 // checkFusedNotWorse fails when the fused ranking is below BM25 alone on
 // recall@10, mrr@10 or ndcg@10.
-func checkFusedNotWorse(t *testing.T, set string, fused, bm25 *Metrics) {
+func checkFusedNotWorse(t *testing.T, set string, fused, bm25 *metrics) {
 	t.Helper()
 	t.Logf("%s fused vs bm25: recall@10 %.4f/%.4f mrr@10 %.4f/%.4f ndcg@10 %.4f/%.4f", set, fused.Recall10, bm25.Recall10, fused.MRR10, bm25.MRR10, fused.NDCG10, bm25.NDCG10)
 	for _, m := range []struct {

@@ -9,8 +9,8 @@ import (
 	"unicode/utf8"
 )
 
-// Metrics are the numbers eval reports for one side; the JSON keys are fixed.
-type Metrics struct {
+// metrics are the numbers eval reports for one side; the JSON keys are fixed.
+type metrics struct {
 	Queries       int                `json:"queries"`
 	Docs          int                `json:"docs"`
 	Recall1       float64            `json:"recall@1"`
@@ -22,7 +22,7 @@ type Metrics struct {
 	NDCG10        float64            `json:"ndcg@10"`
 	Latency       map[string]float64 `json:"latency_ms"`
 	IngestSeconds float64            `json:"ingest_seconds"`
-	byKind        map[string]*Metrics
+	byKind        map[string]*metrics
 	// longQueries and longLatency are the latency of the queries of at
 	// least longQueryRunes characters (not in the JSON, whose keys are fixed).
 	longQueries int
@@ -60,9 +60,9 @@ func longOnly(set *Set, lat []time.Duration) []time.Duration {
 
 // score computes the metrics of a run; lat is each query's latency, in
 // query order.
-func score(set *Set, run map[string][]rankedDoc, lat []time.Duration) *Metrics {
-	all := &Metrics{byKind: map[string]*Metrics{}}
-	add := func(m *Metrics, q Query) {
+func score(set *Set, run map[string][]rankedDoc, lat []time.Duration) *metrics {
+	all := &metrics{byKind: map[string]*metrics{}}
+	add := func(m *metrics, q Query) {
 		rels := set.Qrels[q.ID]
 		ranked := run[q.ID]
 		m.Queries++
@@ -83,12 +83,12 @@ func score(set *Set, run map[string][]rankedDoc, lat []time.Duration) *Metrics {
 		add(all, q)
 		if q.Kind != "" {
 			if all.byKind[q.Kind] == nil {
-				all.byKind[q.Kind] = &Metrics{}
+				all.byKind[q.Kind] = &metrics{}
 			}
 			add(all.byKind[q.Kind], q)
 		}
 	}
-	for _, m := range append([]*Metrics{all}, slices.Collect(maps.Values(all.byKind))...) {
+	for _, m := range append([]*metrics{all}, slices.Collect(maps.Values(all.byKind))...) {
 		n := float64(max(m.Queries, 1))
 		for _, p := range []*float64{&m.Recall1, &m.Recall5, &m.Recall10, &m.Recall100, &m.Hit10, &m.MRR10, &m.NDCG10} {
 			*p = round4(*p / n)

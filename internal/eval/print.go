@@ -38,7 +38,7 @@ func writeRun(path string, run map[string][]rankedDoc) error {
 func (r *Result) JSON() ([]byte, error) {
 	var v any = r.zhisou
 	if r.bleve != nil {
-		v = map[string]*Metrics{"zhisou": r.zhisou, "bleve": r.bleve}
+		v = map[string]*metrics{"zhisou": r.zhisou, "bleve": r.bleve}
 	}
 	return json.Marshal(v)
 }
@@ -81,7 +81,7 @@ func printTable(w io.Writer, r *Result) {
 	}
 	z, b := r.zhisou, r.bleve
 	if b == nil {
-		b = &Metrics{Latency: map[string]float64{}, longLatency: map[string]float64{}}
+		b = &metrics{Latency: map[string]float64{}, longLatency: map[string]float64{}}
 	}
 	for _, c := range []struct {
 		name string
@@ -110,7 +110,7 @@ func printTable(w io.Writer, r *Result) {
 
 // printLatencyRows writes the rows of the second pass, the long questions
 // and the fusion's share, when they were measured.
-func printLatencyRows(row func(name string, z, b float64), z, b *Metrics) {
+func printLatencyRows(row func(name string, z, b float64), z, b *metrics) {
 	if z.top10Latency != nil {
 		for _, p := range []string{"p50", "p99"} {
 			row("top 10 latency "+p+" ms", z.top10Latency[p], b.top10Latency[p])
@@ -134,7 +134,7 @@ func printLatencyRows(row func(name string, z, b float64), z, b *Metrics) {
 }
 
 // printKinds writes recall, MRR and nDCG by query kind.
-func printKinds(w io.Writer, z *Metrics) {
+func printKinds(w io.Writer, z *metrics) {
 	fmt.Fprintln(w, "\nby query kind (zhisou):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "kind\tqueries\trecall@10\tmrr@10\tndcg@10\t")

@@ -49,7 +49,7 @@ func (c Config) Validate() error {
 
 // Result is what Run measured: Print writes it, WriteRuns and JSON export it.
 type Result struct {
-	zhisou, bleve       *Metrics
+	zhisou, bleve       *metrics
 	zhisouRun, bleveRun map[string][]rankedDoc
 	rerank              rerankSummary
 }
