@@ -21,7 +21,7 @@ build:
 # detector (it is slow under it and tests no concurrency).
 test:
 	$(GO) test -race ./...
-	$(GO) test -count=1 -run 'TestEvalCMRC2018' ./cmd/zhisou/
+	$(GO) test -count=1 -run 'TestEvalCMRC2018' ./internal/eval/
 
 test-short:
 	$(GO) test -short ./...

@@ -350,12 +350,12 @@ func TestRunLocal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads the segmentation dictionary")
 	}
-	store := newStore(t)
-	sink := Local{Store: store}
+	st := newStore(t)
+	sink := Local{Store: st}
 	root := runScenario(t, sink, "c", Options{})
 
 	ctx := t.Context()
-	d, err := store.Document(ctx, "c", "guide/a")
+	d, err := st.Document(ctx, "c", "guide/a")
 	if err != nil {
 		t.Fatalf("Document(%q) error = %v", "guide/a", err)
 	}
@@ -373,11 +373,11 @@ func TestRunLocal(t *testing.T) {
 	}
 	// The corrupt files kept their documents as they were.
 	for _, id := range []string{"top", "q2", "q3"} {
-		if _, err := store.Document(ctx, "c", id); err != nil {
+		if _, err := st.Document(ctx, "c", id); err != nil {
 			t.Errorf("Document(%q) error = %v, want the document kept", id, err)
 		}
 	}
-	if _, err := store.Document(ctx, "c", "guide/deep/b"); !errors.Is(err, index.ErrNotFound) {
+	if _, err := st.Document(ctx, "c", "guide/deep/b"); !errors.Is(err, index.ErrNotFound) {
 		t.Errorf("Document(%q) error = %v, want %v", "guide/deep/b", err, index.ErrNotFound)
 	}
 
@@ -393,14 +393,14 @@ func TestRunLocalBadInput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads the segmentation dictionary")
 	}
-	store := newStore(t)
+	st := newStore(t)
 	root := t.TempDir()
 	writeFiles(t, root, map[string]string{
 		"a.md":         "# 甲\n正文。",
 		"corpus.jsonl": `{"id":"t1","title":"只有标题"}` + "\n" + `{"id":"t2","text":"有正文。"}`,
 		"z.md":         "# 乙\n正文。",
 	})
-	rep, err := Run(t.Context(), Local{Store: store}, []string{root}, Options{Collection: "c"})
+	rep, err := Run(t.Context(), Local{Store: st}, []string{root}, Options{Collection: "c"})
 	if err != nil {
 		t.Fatalf("Run(%q) error = %v, want nil", root, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/indextest"
 	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/retrieve"
@@ -45,7 +46,7 @@ func TestThousandRowBank(t *testing.T) {
 		t.Fatalf("ReadAll = %v, %v", failed, err)
 	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), testAnalyzer(t), store.Options{})
+	st, err := store.Open(ctx, t.TempDir(), indextest.Analyzer(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,10 @@ import (
 	"testing"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/zhisou/zhisou/index/indextest"
+	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
 )
 
 // runT is run with the test binary's analyzer preloaded.
@@ -18,7 +22,7 @@ func runT(t *testing.T, args []string, getenv func(string) string, stdout, stder
 	if len(args) == 0 {
 		return run(t.Context(), args, getenv, stdout, stderr)
 	}
-	return runEnv(t.Context(), &cmdEnv{getenv: getenv, stdout: stdout, stderr: stderr, an: testAnalyzer(t)}, args)
+	return runEnv(t.Context(), &cmdEnv{getenv: getenv, stdout: stdout, stderr: stderr, an: indextest.Analyzer(t)}, args)
 }
 
 // env returns a getenv over a map.
@@ -48,8 +52,8 @@ func courseFolder(t *testing.T) string {
 		t.Fatal(err)
 	}
 	writeFiles(t, dir, map[string][]byte{
-		"sales/price.md":     []byte(salesMD),
-		"safety/rules.md":    []byte(safetyMD),
+		"sales/price.md":     []byte(grpcapitest.SalesMD),
+		"safety/rules.md":    []byte(grpcapitest.SafetyMD),
 		"sales/followup.txt": gbk,
 		"broken.md":          {0x00, 0x01, 0x02, 0xff, 0x00},
 		"empty.txt":          {},
@@ -146,6 +150,8 @@ func TestCommandErrors(t *testing.T) {
 		{"ingest to a server that is not running", []string{"ingest", "-addr", "127.0.0.1:1", t.TempDir()}, "no zhisou server at 127.0.0.1:1"},
 		{"eval without -data", []string{"eval"}, "-data is required"},
 		{"eval with an unknown baseline", []string{"eval", "-data", t.TempDir(), "-baseline", "lucene"}, "only baseline"},
+		// Rejected before the set (here missing) is read.
+		{"eval with a baseline and an existing collection", []string{"eval", "-data", t.TempDir(), "-baseline", "bleve", "-collection", "kb"}, "drop -collection"},
 		{"bad log level", []string{"search", "-store", store, "-log-level", "loud", "x"}, "log-level"},
 	}
 	for _, tt := range tests {
@@ -168,8 +174,8 @@ func TestEvalExistingCollection(t *testing.T) {
 	dir := t.TempDir()
 	store := filepath.Join(dir, "store")
 	writeFiles(t, dir, map[string][]byte{
-		"corpus/price.md":   []byte(salesMD),
-		"corpus/rules.md":   []byte(safetyMD),
+		"corpus/price.md":   []byte(grpcapitest.SalesMD),
+		"corpus/rules.md":   []byte(grpcapitest.SafetyMD),
 		"set/queries.jsonl": []byte(`{"id":"q1","text":"有限空间作业"}` + "\n"),
 		"set/qrels.tsv":     []byte("q1\trules\t1\n"),
 	})
@@ -281,5 +287,37 @@ func TestSearchExplain(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("search %v = %v, want an error naming %q", tt.args, err, tt.want)
 		}
+	}
+}
+
+// TestHelpListsIngestFormats: 'zhisou help' names every extension ingest
+// reads, taken from ingest's own refusal of an unknown one.
+func TestHelpListsIngestFormats(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string][]byte{"notes.zzz": []byte("x")})
+	_, failed, err := ingest.ReadAll([]string{dir}, 1<<20)
+	if err != nil || len(failed) != 1 {
+		t.Fatalf("ingest.ReadAll(a .zzz file) = %v, %v; want one failure", failed, err)
+	}
+	_, list, ok := strings.Cut(failed[0].Error(), "(reads ")
+	if !ok {
+		t.Fatalf("ingest's refusal %q does not list what it reads", failed[0])
+	}
+	exts := strings.Split(strings.TrimSuffix(list, ")"), ", ")
+	var out, errOut bytes.Buffer
+	if err := runT(t, []string{"help"}, envOf(nil), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	words := map[string]bool{}
+	for _, w := range strings.FieldsFunc(out.String(), func(r rune) bool { return r != '.' && (r < 'a' || r > 'z') }) {
+		words[w] = true
+	}
+	for _, ext := range exts {
+		if !words[ext] {
+			t.Errorf("zhisou help does not name %s, which ingest reads:\n%s", ext, out.String())
+		}
+	}
+	if len(exts) < 14 {
+		t.Errorf("ingest lists %d extensions (%q), want at least 14", len(exts), exts)
 	}
 }

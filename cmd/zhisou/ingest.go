@@ -14,7 +14,10 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/grpcapi"
 )
 
 func cmdIngest(ctx context.Context, env *cmdEnv, args []string) error {
@@ -49,48 +52,35 @@ it opens that data directory itself, which works only while no server holds it.
 	}
 	var sink ingest.Sink
 	if isSet(fs, "store") {
-		store, err := env.openStore(ctx, &c, logger)
+		st, err := env.openStore(ctx, &c, logger)
 		if err != nil {
 			return err
 		}
-		defer store.Close()
-		if err := ensureLocalCollection(ctx, store, c.collection); err != nil {
+		defer st.Close()
+		if err := ensureLocalCollection(ctx, st, c.collection); err != nil {
 			return err
 		}
-		sink = ingest.Local{Store: store}
+		sink = ingest.Local{Store: st}
 	} else {
-		conn, client, err := dial(c.addr)
+		conn, client, err := grpcapi.Dial(c.addr)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		gs := grpcSink{addr: c.addr, client: client, logger: logger}
-		if err := gs.ensureCollection(ctx, c.collection); err != nil {
+		gs := grpcapi.Sink{Addr: c.addr, Client: client}
+		if err := gs.EnsureCollection(ctx, c.collection); err != nil {
 			return err
 		}
 		sink = gs
 	}
 	opts := ingest.Options{Collection: c.collection, Prune: *prune, MaxFileSize: *maxSize}
-	var bar *progressbar.ProgressBar
-	if f, ok := env.stderr.(*os.File); ok && !*quiet && term.IsTerminal(int(f.Fd())) {
-		opts.Progress = func(done, total int) {
-			if bar == nil {
-				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(env.stderr), progressbar.OptionSetDescription("ingest"),
-					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-			}
-			_ = bar.Set(done) // drawing errors do not matter
-		}
-	} else if !*quiet {
-		// Not a terminal (a log, a pipe): a line at every tenth of the files.
-		opts.Progress = func(done, total int) {
-			if done == total || done*10/total != (done-1)*10/total {
-				fmt.Fprintf(env.stderr, "ingest: %d/%d files\n", done, total)
-			}
-		}
+	var finish func()
+	if !*quiet {
+		opts.Progress, finish = progress(env)
 	}
 	rep, err := ingest.Run(ctx, sink, fs.Args(), opts)
-	if bar != nil {
-		_ = bar.Finish()
+	if finish != nil {
+		finish()
 	}
 	printReport(env, rep)
 	if err != nil {
@@ -100,6 +90,31 @@ it opens that data directory itself, which works only while no server holds it.
 		return exitError{code: 1, msg: fmt.Sprintf("ingest: %d of %d files failed", len(rep.Failed), rep.Files)}
 	}
 	return nil
+}
+
+// progress returns ingest's progress callback and what to call when the
+// ingest ends: a progress bar on a terminal, else (a log, a pipe) a line at
+// every tenth of the files.
+func progress(env *cmdEnv) (func(done, total int), func()) {
+	if f, ok := env.stderr.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		return func(done, total int) {
+			if done == total || done*10/total != (done-1)*10/total {
+				fmt.Fprintf(env.stderr, "ingest: %d/%d files\n", done, total)
+			}
+		}, nil
+	}
+	var bar *progressbar.ProgressBar
+	return func(done, total int) {
+			if bar == nil {
+				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(env.stderr), progressbar.OptionSetDescription("ingest"),
+					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+			}
+			_ = bar.Set(done) // drawing errors do not matter
+		}, func() {
+			if bar != nil {
+				_ = bar.Finish() // drawing errors do not matter
+			}
+		}
 }
 
 func printReport(env *cmdEnv, rep ingest.Report) {
@@ -137,3 +152,15 @@ func printFormats(w io.Writer, rep ingest.Report) {
 
 // errNoQuery is returned by search without a query.
 var errNoQuery = errors.New("search: no query given")
+
+// ensureLocalCollection creates the collection in a store if it is missing.
+func ensureLocalCollection(ctx context.Context, st *store.Store, name string) error {
+	_, err := st.Collection(name)
+	if errors.Is(err, index.ErrNotFound) {
+		err = st.CreateCollection(ctx, index.DefaultCollection(name))
+		if errors.Is(err, index.ErrExists) {
+			err = nil
+		}
+	}
+	return err
+}

@@ -10,7 +10,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/internal/grpcapi"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 )
 
@@ -72,7 +72,7 @@ func cmdLexicon(ctx context.Context, env *cmdEnv, args []string) error {
 	if isSet(fs, "store") {
 		return lexiconLocal(ctx, env, &c, verb, want)
 	}
-	conn, client, err := dial(c.addr)
+	conn, client, err := grpcapi.Dial(c.addr)
 	if err != nil {
 		return err
 	}
@@ -80,13 +80,13 @@ func cmdLexicon(ctx context.Context, env *cmdEnv, args []string) error {
 	if verb == "get" {
 		resp, err := client.GetLexicon(ctx, &retrievalv1.GetLexiconRequest{Collection: c.collection})
 		if err != nil {
-			return fmt.Errorf("lexicon get: %w", clientErr(c.addr, err))
+			return fmt.Errorf("lexicon get: %w", grpcapi.ClientErr(c.addr, err))
 		}
 		return printLexicon(env, c.collection, resp.GetLexicon(), resp.GetVersion(), resp.GetPendingReindex())
 	}
 	resp, err := client.ReplaceLexicon(ctx, &retrievalv1.ReplaceLexiconRequest{Collection: c.collection, Lexicon: want})
 	if err != nil {
-		return fmt.Errorf("lexicon set: %w", clientErr(c.addr, err))
+		return fmt.Errorf("lexicon set: %w", grpcapi.ClientErr(c.addr, err))
 	}
 	fmt.Fprintf(env.stdout, "lexicon of %s set (version %d): %d terms, %d synonyms, %d stop words; %d chunks to re-index in the background\n",
 		c.collection, resp.GetVersion(), len(resp.GetLexicon().GetTerms()), len(resp.GetLexicon().GetSynonyms()), len(resp.GetLexicon().GetStopWords()), resp.GetReindexedChunks())
@@ -109,9 +109,9 @@ func lexiconLocal(ctx context.Context, env *cmdEnv, c *common, verb string, want
 		if err != nil {
 			return fmt.Errorf("lexicon get: %w", err)
 		}
-		return printLexicon(env, c.collection, lexiconToProto(info.Lexicon), info.Version, int64(info.PendingReindex))
+		return printLexicon(env, c.collection, grpcapi.LexiconToProto(info.Lexicon), info.Version, int64(info.PendingReindex))
 	}
-	info, err := store.ReplaceLexicon(ctx, c.collection, lexiconFromProto(want))
+	info, err := store.ReplaceLexicon(ctx, c.collection, grpcapi.LexiconFromProto(want))
 	if err != nil {
 		return fmt.Errorf("lexicon set: %w", err)
 	}
@@ -163,22 +163,4 @@ func printLexicon(env *cmdEnv, collection string, l *retrievalv1.Lexicon, versio
 	fmt.Fprintf(env.stdout, "%s\n", b)
 	fmt.Fprintf(env.stderr, "lexicon of %s: version %d, %d chunks waiting to be re-indexed\n", collection, version, pending)
 	return nil
-}
-
-// lexiconFromProto converts the API's lexicon to the store's (validation is
-// the store's: it names the bad entry).
-func lexiconFromProto(l *retrievalv1.Lexicon) index.Lexicon {
-	out := index.Lexicon{Terms: l.GetTerms(), StopWords: l.GetStopWords()}
-	for _, s := range l.GetSynonyms() {
-		out.Synonyms = append(out.Synonyms, index.Synonym{Term: s.GetTerm(), Alternatives: s.GetAlternatives()})
-	}
-	return out
-}
-
-func lexiconToProto(l index.Lexicon) *retrievalv1.Lexicon {
-	out := &retrievalv1.Lexicon{Terms: l.Terms, StopWords: l.StopWords}
-	for _, s := range l.Synonyms {
-		out.Synonyms = append(out.Synonyms, &retrievalv1.Synonym{Term: s.Term, Alternatives: s.Alternatives})
-	}
-	return out
 }

@@ -57,7 +57,10 @@ const usage = `usage: zhisou <command> [flags]
 
 commands:
   serve    run the gRPC server on an embedded data directory
-  ingest   ingest files or folders (Markdown, text, corpus.jsonl)
+  ingest   ingest files or folders: Markdown (.md .markdown), text (.txt .text),
+           HTML (.html .htm), transcripts (.srt .vtt, speaker-labelled .txt),
+           Word (.docx), PowerPoint (.pptx), PDF with a text layer (.pdf),
+           question banks or tables (.xlsx .csv), and corpus files (.jsonl)
   search   search a collection
   eval     score retrieval quality and latency on a labelled set
   bench    load-test a running server with eval queries (QPS, p50/p95/p99)

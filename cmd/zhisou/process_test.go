@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/zhisou/zhisou/index/indextest"
 	"github.com/zhisou/zhisou/index/store"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 )
@@ -69,10 +70,10 @@ type child struct {
 }
 
 // startServer starts 'zhisou serve' and waits until its health check says SERVING.
-func startServer(t *testing.T, store, addr string) *child {
+func startServer(t *testing.T, st, addr string) *child {
 	t.Helper()
 	c := &child{stderr: &bytes.Buffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(zhisouBinary(t), "serve", "-store", store, "-addr", addr, "-log-level", "warn")
+	c.cmd = exec.Command(zhisouBinary(t), "serve", "-store", st, "-addr", addr, "-log-level", "warn")
 	c.cmd.Stderr = c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -184,7 +185,7 @@ func TestCrashSafety(t *testing.T) {
 	srv2.cmd.Process.Signal(syscall.SIGTERM) // graceful this time
 	<-srv2.done
 
-	s, err := store.Open(ctx, storeDir, testAnalyzer(t), store.Options{})
+	s, err := store.Open(ctx, storeDir, indextest.Analyzer(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,9 +217,9 @@ func TestServerHeldStore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes; skipped under -short")
 	}
-	store := filepath.Join(t.TempDir(), "store")
+	st := filepath.Join(t.TempDir(), "store")
 	addr := freeAddr(t)
-	startServer(t, store, addr)
+	startServer(t, st, addr)
 	folder := t.TempDir()
 	files := map[string][]byte{}
 	for i := range 40 {
@@ -227,11 +228,11 @@ func TestServerHeldStore(t *testing.T) {
 	writeFiles(t, folder, files)
 
 	var out, errOut bytes.Buffer
-	err := runT(t, []string{"ingest", "-store", store, folder}, envOf(nil), &out, &errOut)
+	err := runT(t, []string{"ingest", "-store", st, folder}, envOf(nil), &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
 		t.Errorf("ingest -store on a held store = %v, want an error saying it is in use by another process", err)
 	}
-	err = runT(t, []string{"search", "-store", store, "销售"}, envOf(nil), &out, &errOut)
+	err = runT(t, []string{"search", "-store", st, "销售"}, envOf(nil), &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
 		t.Errorf("search -store on a held store = %v, want an error saying it is in use by another process", err)
 	}

@@ -6,15 +6,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/term"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/internal/grpcapi"
+	"github.com/zhisou/zhisou/internal/service"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+	"github.com/zhisou/zhisou/rerank"
 	"github.com/zhisou/zhisou/retrieve"
 )
 
@@ -84,7 +89,7 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 	var fw fusionFlags
 	fw.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "usage: zhisou search [flags] QUERY...\n\nSearches the server at -addr, or the data directory -store when that flag (or ZHISOU_STORE) is set.\n\n")
+		fmt.Fprintf(env.stderr, "usage: zhisou search [flags] QUERY...\n\nSearches the server at -addr, or the data directory -store when that flag (or ZHISOU_STORE) is set.\nWith -rerank-url or -rerank-config, the hits are reranked here, whichever way they were found.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := env.parse(fs, args); err != nil {
@@ -95,11 +100,51 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 		fs.Usage()
 		return errNoQuery
 	}
+	filter, err := searchFilter(metas, docs, headings)
+	if err != nil {
+		return err
+	}
+	smode, err := retrieve.ParseMode(*modeName)
+	if err != nil {
+		return fmt.Errorf("search: -mode: %w", err)
+	}
+	weights, err := fw.weights(fs)
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	reranker, err := rf.build(env.getenv)
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	logger, err := env.logger(c.logLevel)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req := retrieve.Request{
+		Collection: c.collection, Query: query, TopK: *k, Filter: filter, WithContext: *withContext, Debug: *debug,
+		Rerank: rerankMode.mode(), Mode: smode, Weights: weights,
+	}
+	var resp *retrievalv1.SearchResponse
+	if isSet(fs, "store") {
+		resp, err = searchLocal(ctx, env, &c, logger, req, reranker)
+	} else {
+		resp, err = searchRemote(ctx, c.addr, req, reranker)
+	}
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	return printSearch(env, query, resp, *jsonOut, *explain)
+}
+
+// searchFilter builds the filter from the -meta, -doc and -heading flags.
+func searchFilter(metas, docs, headings []string) (index.Filter, error) {
 	filter := index.Filter{DocIDs: docs}
 	for _, m := range metas {
 		key, val, ok := strings.Cut(m, "=")
 		if !ok || key == "" {
-			return fmt.Errorf("search: -meta %q: want KEY=VALUE", m)
+			return filter, fmt.Errorf("search: -meta %q: want KEY=VALUE", m)
 		}
 		if filter.Metadata == nil {
 			filter.Metadata = map[string]string{}
@@ -111,68 +156,101 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 			filter.HeadingPrefix = append(filter.HeadingPrefix, strings.TrimSpace(p))
 		}
 	}
-	mode := rerankMode.mode()
-	smode, err := retrieve.ParseMode(*modeName)
+	return filter, nil
+}
+
+// searchLocal searches the data directory opened in this process, through
+// the same service a server runs.
+func searchLocal(ctx context.Context, env *cmdEnv, c *common, logger *slog.Logger, req retrieve.Request, reranker retrieve.Reranker) (*retrievalv1.SearchResponse, error) {
+	store, err := env.openStore(ctx, c, logger)
 	if err != nil {
-		return fmt.Errorf("search: -mode: %w", err)
+		return nil, err
 	}
-	weights, err := fw.weights(fs)
+	defer store.Close()
+	svc, err := service.New(store, service.Options{Retrieve: retrieve.Options{Reranker: reranker}, Logger: logger})
 	if err != nil {
-		return fmt.Errorf("search: %w", err)
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	logger, err := env.logger(c.logLevel)
+	res, err := svc.Search(ctx, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var hits []hitView
-	var dbg *debugView
-	var took time.Duration
-	var rr *retrievalv1.RerankInfo
-	if isSet(fs, "store") {
-		store, err := env.openStore(ctx, &c, logger)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		reranker, err := rf.build(env.getenv)
-		if err != nil {
-			return fmt.Errorf("search: %w", err)
-		}
-		res, err := retrieve.New(store, retrieve.Options{Reranker: reranker}).Search(ctx, retrieve.Request{
-			Collection: c.collection, Query: query, TopK: *k, Filter: filter, WithContext: *withContext, Debug: *debug, Rerank: mode,
-			Mode: smode, Weights: weights,
-		})
-		if err != nil {
-			return fmt.Errorf("search: %w", err)
-		}
-		pr := searchResultToProto(res)
-		hits, dbg, took = viewsFromProto(pr)
-		rr = pr.GetRerank()
-	} else {
-		conn, client, err := dial(c.addr)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		preq := &retrievalv1.SearchRequest{
-			Collection: c.collection, Query: query, TopK: int32(*k), WithContext: *withContext, Debug: *debug,
-			Rerank: []retrievalv1.RerankMode{retrievalv1.RerankMode_RERANK_MODE_UNSPECIFIED, retrievalv1.RerankMode_RERANK_MODE_OFF, retrievalv1.RerankMode_RERANK_MODE_REQUIRED}[mode],
-			Filter: &retrievalv1.SearchFilter{DocumentIds: filter.DocIDs, Metadata: filter.Metadata, HeadingPrefix: filter.HeadingPrefix},
-			Mode:   searchModeProto(smode),
-		}
-		if weights != nil {
-			preq.Fusion = fusionToProto(*weights)
-		}
-		resp, err := client.Search(ctx, preq)
-		if err != nil {
-			return fmt.Errorf("search: %w", clientErr(c.addr, err))
-		}
-		hits, dbg, took = viewsFromProto(resp)
-		rr = resp.GetRerank()
+	return grpcapi.SearchResultToProto(res), nil
+}
+
+// searchRemote searches through the server at addr. With a reranker, the
+// server's own reranking is off and the hits are reranked here: that is how
+// a reranker is tried against a running server (which holds the store).
+func searchRemote(ctx context.Context, addr string, req retrieve.Request, reranker retrieve.Reranker) (*retrievalv1.SearchResponse, error) {
+	conn, client, err := grpcapi.Dial(addr)
+	if err != nil {
+		return nil, err
 	}
-	if *jsonOut {
+	defer conn.Close()
+	preq := &retrievalv1.SearchRequest{
+		Collection: req.Collection, Query: req.Query, TopK: int32(req.TopK), WithContext: req.WithContext, Debug: req.Debug,
+		Rerank: grpcapi.RerankModeToProto(req.Rerank),
+		Filter: &retrievalv1.SearchFilter{DocumentIds: req.Filter.DocIDs, Metadata: req.Filter.Metadata, HeadingPrefix: req.Filter.HeadingPrefix},
+		Mode:   grpcapi.SearchModeToProto(req.Mode),
+	}
+	if req.Weights != nil {
+		preq.Fusion = grpcapi.FusionToProto(*req.Weights)
+	}
+	rerankHere := reranker != nil && req.Rerank != retrieve.RerankOff
+	if rerankHere {
+		preq.Rerank = retrievalv1.RerankMode_RERANK_MODE_OFF
+		preq.TopK = int32(max(req.TopK, rerankPool))
+	}
+	resp, err := client.Search(ctx, preq)
+	if err != nil {
+		return nil, grpcapi.ClientErr(addr, err)
+	}
+	if rerankHere {
+		if err := rerankResponse(ctx, reranker, req, resp); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// rerankPool is how many hits the reranker sees whatever -k is, as on the
+// server.
+const rerankPool = 20
+
+// rerankResponse reorders the response's hits with the reranker, keeps the
+// top req.TopK, and says what it did in resp.Rerank. A failure keeps the
+// server's order, unless reranking was required.
+func rerankResponse(ctx context.Context, reranker retrieve.Reranker, req retrieve.Request, resp *retrievalv1.SearchResponse) error {
+	hits := resp.GetHits()
+	cands := make([]rerank.Candidate, len(hits))
+	for i, h := range hits {
+		cands[i] = rerank.Candidate{Heading: index.HeadingString(h.GetHeadingPath()), Title: h.GetDocumentTitle(), Text: h.GetText(), Score: h.GetScore()}
+	}
+	r := reranker.Rerank(ctx, req.Query, cands)
+	resp.Rerank = &retrievalv1.RerankInfo{
+		Status: string(r.Status), Provider: r.Provider, Took: durationpb.New(r.Latency), Cost: r.Cost, Cached: r.Cached, Partial: r.Partial,
+		PromptTokens: int32(r.Usage.Prompt), CompletionTokens: int32(r.Usage.Completion), ReasoningTokens: int32(r.Usage.Reasoning),
+	}
+	if err := r.Err(); err != nil && req.Rerank == retrieve.RerankRequired {
+		return fmt.Errorf("%w: %w", retrieve.ErrRerankUnavailable, err)
+	}
+	if r.Err() == nil && len(r.Order) == len(hits) {
+		out := make([]*retrievalv1.SearchHit, len(hits))
+		for i, j := range r.Order {
+			out[i] = hits[j]
+		}
+		resp.Rerank.TopChanged = len(out) > 0 && out[0].GetChunkId() != hits[0].GetChunkId()
+		resp.Hits = out
+	}
+	resp.Hits = resp.Hits[:min(len(resp.Hits), max(req.TopK, 0))]
+	return nil
+}
+
+// printSearch prints the response, readable or as JSON.
+func printSearch(env *cmdEnv, query string, resp *retrievalv1.SearchResponse, jsonOut, explain bool) error {
+	hits, dbg, took := viewsFromProto(resp)
+	rr := resp.GetRerank()
+	if jsonOut {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetEscapeHTML(false)
 		out := map[string]any{"query": query, "took_ms": float64(took.Microseconds()) / 1000, "hits": hits}
@@ -182,7 +260,7 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		return enc.Encode(out)
 	}
-	printHits(env, query, hits, dbg, took, *explain)
+	printHits(env, query, hits, dbg, took, explain)
 	if rr != nil && rr.GetStatus() != "off" {
 		fmt.Fprintf(env.stdout, "\nrerank: %s (provider %s, %s, tokens in %d / out %d / reasoning %d, cost %.6f, top changed %v)\n",
 			rr.GetStatus(), rr.GetProvider(), rr.GetTook().AsDuration().Round(time.Millisecond), rr.GetPromptTokens(), rr.GetCompletionTokens(), rr.GetReasoningTokens(), rr.GetCost(), rr.GetTopChanged())
@@ -196,7 +274,7 @@ func viewsFromProto(resp *retrievalv1.SearchResponse) ([]hitView, *debugView, ti
 		v := hitView{
 			Rank: i + 1, ChunkID: h.GetChunkId(), DocumentID: h.GetDocumentId(), Title: h.GetDocumentTitle(),
 			HeadingPath: h.GetHeadingPath(), Text: h.GetText(), Score: h.GetScore(), Matched: h.GetMatchedTerms(), Context: h.GetContext(),
-			Highlights: [][2]int{}, Question: questionFromProto(h.GetQuestion()),
+			Highlights: [][2]int{}, Question: grpcapi.QuestionFromProto(h.GetQuestion()),
 		}
 		if e := h.GetEvidence(); e != nil {
 			v.Evidence = &evidenceView{
@@ -270,15 +348,6 @@ func printEvidence(w io.Writer, h hitView) {
 	if len(h.Matched) > 0 {
 		fmt.Fprintf(w, "     matched  %s\n", strings.Join(h.Matched, " "))
 	}
-}
-
-func searchModeProto(m retrieve.Mode) retrievalv1.SearchMode {
-	for pm, rm := range searchModes {
-		if rm == m && pm != retrievalv1.SearchMode_SEARCH_MODE_UNSPECIFIED {
-			return pm
-		}
-	}
-	return retrievalv1.SearchMode_SEARCH_MODE_UNSPECIFIED
 }
 
 // snippet returns about n runes of text around the first highlight, with the

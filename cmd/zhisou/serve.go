@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -12,12 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/grpcapi"
+	"github.com/zhisou/zhisou/internal/service"
 	"github.com/zhisou/zhisou/retrieve"
 )
 
@@ -52,47 +57,50 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer lis.Close()
-	store, err := env.openStore(ctx, &c, logger)
+	st, err := env.openStore(ctx, &c, logger)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := store.Close(); err != nil {
+		if err := st.Close(); err != nil {
 			logger.Error("close store", "err", err)
 		}
 	}()
 	if *demo != "" {
-		if err := loadDemo(ctx, env, store, c.collection, *demo); err != nil {
+		if err := loadDemo(ctx, env, st, c.collection, *demo); err != nil {
 			return err
 		}
 	}
-	svc := &server{store: store, search: retrieve.New(store, retrieve.Options{Reranker: reranker}), logger: logger}
 	hs := health.NewServer()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gs, err := newGRPCServer(logger, reg, svc, hs)
+	svc, err := service.New(st, service.Options{Retrieve: retrieve.Options{Reranker: reranker}, Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	gs, err := grpcapi.NewServer(logger, reg, svc, hs)
 	if err != nil {
 		return err
 	}
 	if *metricsAddr != "" {
-		ml, err := net.Listen("tcp", *metricsAddr)
+		hsrv, err := serveMetrics(*metricsAddr, reg, logger)
 		if err != nil {
-			return fmt.Errorf("serve: metrics: %w", err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go hsrv.Serve(ml) // ends when Close is called below
 		defer hsrv.Close()
-		logger.Info("metrics", "addr", "http://"+ml.Addr().String()+"/metrics")
 	}
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("retrieval.v1.RetrievalService", healthpb.HealthCheckResponse_SERVING)
 
 	logger.Info("serving", "addr", lis.Addr().String(), "store", c.store, "startup", time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(env.stderr, "zhisou is serving on %s (store %s). Try:\n  go run ./cmd/zhisou search -addr %s -collection %s '客户嫌价格太贵怎么办'\n  grpcurl -plaintext -d '{\"collection\":\"%s\",\"query\":\"第十二条\"}' %s retrieval.v1.RetrievalService/Search\n",
-		lis.Addr(), c.store, lis.Addr(), c.collection, c.collection, lis.Addr())
+	printTryHint(env.stderr, lis.Addr().String(), c.store, c.collection, st.Collections())
 
+	return serveUntilDone(ctx, gs, hs, lis, *grace, logger)
+}
+
+// serveUntilDone serves on lis until ctx ends, then shuts down: health
+// NOT_SERVING, GracefulStop, and Stop once grace has passed.
+func serveUntilDone(ctx context.Context, gs *grpc.Server, hs *health.Server, lis net.Listener, grace time.Duration, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(lis) }()
 	select {
@@ -100,24 +108,39 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", "grace", *grace)
+	logger.Info("shutting down", "grace", grace)
 	hs.Shutdown() // NOT_SERVING, so load balancers stop sending
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(*grace):
+	case <-time.After(grace):
 		gs.Stop()
 		<-stopped
 	}
 	return nil
 }
 
+// serveMetrics serves reg's metrics on http://addr/metrics until the
+// returned server is closed.
+func serveMetrics(addr string, reg *prometheus.Registry, logger *slog.Logger) (*http.Server, error) {
+	ml, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("serve: metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go hsrv.Serve(ml) // ends when the caller closes hsrv
+	logger.Info("metrics", "addr", "http://"+ml.Addr().String()+"/metrics")
+	return hsrv, nil
+}
+
 // loadDemo ingests a folder into the collection when the collection is empty.
-func loadDemo(ctx context.Context, env *cmdEnv, store *store.Store, collection, dir string) error {
-	info, err := store.Collection(collection)
+func loadDemo(ctx context.Context, env *cmdEnv, st *store.Store, collection, dir string) error {
+	info, err := st.Collection(collection)
 	if errors.Is(err, index.ErrNotFound) {
-		if err := store.CreateCollection(ctx, index.DefaultCollection(collection)); err != nil {
+		if err := st.CreateCollection(ctx, index.DefaultCollection(collection)); err != nil {
 			return err
 		}
 	} else if err != nil {
@@ -125,7 +148,7 @@ func loadDemo(ctx context.Context, env *cmdEnv, store *store.Store, collection, 
 	} else if info.Stats.Docs > 0 {
 		return nil
 	}
-	rep, err := ingest.Run(ctx, ingest.Local{Store: store}, []string{dir}, ingest.Options{Collection: collection})
+	rep, err := ingest.Run(ctx, ingest.Local{Store: st}, []string{dir}, ingest.Options{Collection: collection})
 	if err != nil {
 		return fmt.Errorf("demo corpus %s: %w", dir, err)
 	}
@@ -134,4 +157,23 @@ func loadDemo(ctx context.Context, env *cmdEnv, store *store.Store, collection, 
 		fmt.Fprintf(env.stderr, "demo: %s\n", f)
 	}
 	return nil
+}
+
+// printTryHint prints how to query the server: with a collection that
+// exists (preferred, the -collection flag, when it does), or how to fill
+// one when there is none.
+func printTryHint(w io.Writer, addr, storeDir, preferred string, colls []store.CollectionInfo) {
+	if len(colls) == 0 {
+		fmt.Fprintf(w, "zhisou is serving on %s (store %s), which has no collection yet. Try:\n  go run ./cmd/zhisou ingest -addr %s -collection %s testdata/courses\n",
+			addr, storeDir, addr, preferred)
+		return
+	}
+	name := colls[0].Name
+	for _, c := range colls {
+		if c.Name == preferred {
+			name = preferred
+		}
+	}
+	fmt.Fprintf(w, "zhisou is serving on %s (store %s). Try:\n  go run ./cmd/zhisou search -addr %s -collection %s '客户嫌价格太贵怎么办'\n  grpcurl -plaintext -d '{\"collection\":\"%s\",\"query\":\"第十二条\"}' %s retrieval.v1.RetrievalService/Search\n",
+		addr, storeDir, addr, name, name, addr)
 }

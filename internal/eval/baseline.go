@@ -5,6 +5,9 @@ package eval
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/blevesearch/bleve/v2"
 	bleveanalysis "github.com/blevesearch/bleve/v2/analysis"
@@ -14,6 +17,7 @@ import (
 	bindex "github.com/blevesearch/bleve_index_api"
 	"github.com/zhisou/zhisou/index/analysis"
 	"github.com/zhisou/zhisou/index/bm25"
+	"github.com/zhisou/zhisou/ingest"
 )
 
 // Baseline is stock bleve used the plain way: a scorch index with
@@ -125,4 +129,68 @@ func (t bleveTokenizer) Tokenize(in []byte) bleveanalysis.TokenStream {
 		out[i] = &bleveanalysis.Token{Term: []byte(tk.Term), Start: tk.Start, End: tk.End, Position: i + 1, Type: bleveanalysis.Ideographic}
 	}
 	return out
+}
+
+// runBaseline indexes the corpus with stock bleve, force-merges it, warms up
+// on request, and times the same two passes as zhisou's: depth 100 (scored)
+// and top 10.
+func runBaseline(ctx context.Context, cfg Config, inputs []ingest.Input) (*metrics, map[string][]rankedDoc, error) {
+	dir, err := os.MkdirTemp("", "zhisou-eval-bleve-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	b, err := NewBaseline(filepath.Join(dir, "index"), cfg.Analyzer)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer b.Close()
+	docs := make([]BaselineDoc, len(inputs))
+	for i, in := range inputs {
+		docs[i] = BaselineDoc{ID: in.ID, Title: in.Title, Text: in.Content}
+	}
+	start := time.Now()
+	if err := b.Add(docs); err != nil {
+		return nil, nil, err
+	}
+	if err := b.ForceMerge(ctx); err != nil {
+		return nil, nil, err
+	}
+	took := time.Since(start)
+	queries := cfg.Set.Queries
+	for pass := 0; cfg.Warm && pass < warmPasses; pass++ {
+		for _, q := range queries {
+			if _, _, err := b.Search(ctx, q.Text, evalDepth); err != nil {
+				return nil, nil, fmt.Errorf("baseline warm-up query %s: %w", q.ID, err)
+			}
+		}
+	}
+	run := map[string][]rankedDoc{}
+	lat := make([]time.Duration, 0, len(queries))
+	for _, q := range queries {
+		start := time.Now()
+		ids, scores, err := b.Search(ctx, q.Text, evalDepth)
+		lat = append(lat, time.Since(start))
+		if err != nil {
+			return nil, nil, fmt.Errorf("baseline query %s: %w", q.ID, err)
+		}
+		ranked := make([]rankedDoc, len(ids))
+		for i := range ids {
+			ranked[i] = rankedDoc{ids[i], scores[i]}
+		}
+		run[q.ID] = ranked
+	}
+	m := score(cfg.Set, run, lat)
+	lat = lat[:0]
+	for _, q := range queries {
+		start := time.Now()
+		if _, _, err := b.Search(ctx, q.Text, 10); err != nil {
+			return nil, nil, fmt.Errorf("baseline query %s: %w", q.ID, err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	m.top10Latency, m.longTop10Latency = percentiles(lat), percentiles(longOnly(cfg.Set, lat))
+	m.Docs = len(docs)
+	m.IngestSeconds = took.Seconds()
+	return m, run, nil
 }

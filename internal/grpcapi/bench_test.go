@@ -1,4 +1,4 @@
-package main
+package grpcapi_test
 
 import (
 	"context"
@@ -8,7 +8,11 @@ import (
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/index/store/storetest"
 	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/eval"
+	"github.com/zhisou/zhisou/internal/grpcapi"
+	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 	"github.com/zhisou/zhisou/retrieve"
 )
@@ -35,12 +39,12 @@ func loadDemoCourses(b testing.TB, st *store.Store, c string) []string {
 	if _, err := st.Upsert(ctx, c, docs); err != nil {
 		b.Fatal(err)
 	}
-	set, err := loadEvalSet("../../testdata/eval", "")
+	set, err := eval.LoadQueries("../../testdata/eval/queries.jsonl")
 	if err != nil {
 		b.Fatal(err)
 	}
-	queries := make([]string, len(set.queries))
-	for i, q := range set.queries {
+	queries := make([]string, len(set))
+	for i, q := range set {
 		queries[i] = q.Text
 	}
 	return queries
@@ -51,11 +55,7 @@ func loadDemoCourses(b testing.TB, st *store.Store, c string) []string {
 // the API's response. Compare with 'zhisou bench' to see the gRPC overhead.
 func BenchmarkDemoSearch(b *testing.B) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, b.TempDir(), testAnalyzer(b), store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(b)
 	queries := loadDemoCourses(b, st, "c")
 	s := retrieve.New(st, retrieve.Options{})
 	for _, q := range queries { // warm the caches
@@ -70,7 +70,7 @@ func BenchmarkDemoSearch(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = searchResultToProto(res)
+		_ = grpcapi.SearchResultToProto(res)
 		i++
 	}
 }
@@ -80,8 +80,9 @@ func BenchmarkDemoSearch(b *testing.B) {
 // connection; its ping sub-benchmark is the bare round trip (a health check)
 // on the same connection.
 func BenchmarkGRPCDemoSearch(b *testing.B) {
-	c, conn, _, st, _ := serveBufconn(b, retrieve.Options{})
-	queries := loadDemoCourses(b, st, "c")
+	srv := grpcapitest.Serve(b, retrieve.Options{})
+	c, conn := srv.Client, srv.Conn
+	queries := loadDemoCourses(b, srv.Store, "c")
 	ctx := context.Background()
 	search := func(i int) error {
 		_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "c", Query: queries[i%len(queries)]})

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
+)
+
+// TestTryHint: the start-up hint names a collection that exists: the
+// -collection one when it does, else another; with none, it says how to
+// ingest one.
+func TestTryHint(t *testing.T) {
+	colls := func(names ...string) []store.CollectionInfo {
+		var out []store.CollectionInfo
+		for _, n := range names {
+			out = append(out, store.CollectionInfo{Collection: index.DefaultCollection(n)})
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		preferred string
+		colls     []store.CollectionInfo
+		want      []string
+		notWant   string
+	}{
+		{"the flag's collection exists", "default", colls("courses", "default"), []string{"-collection default '", `"collection":"default"`}, "courses"},
+		{"it does not", "default", colls("courses", "hr"), []string{"-collection courses '", `"collection":"courses"`}, "default"},
+		{"no collection", "default", nil, []string{"no collection yet", "ingest -addr 127.0.0.1:7700 -collection default testdata/courses"}, "search"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			printTryHint(&b, "127.0.0.1:7700", "zhisou-data", tt.preferred, tt.colls)
+			for _, w := range tt.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("printTryHint(%q, %d collections) =\n%s\nwant it to contain %q", tt.preferred, len(tt.colls), b.String(), w)
+				}
+			}
+			if strings.Contains(b.String(), tt.notWant) {
+				t.Errorf("printTryHint(%q, %d collections) =\n%s\nwant no %q", tt.preferred, len(tt.colls), b.String(), tt.notWant)
+			}
+		})
+	}
+}

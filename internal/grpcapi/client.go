@@ -1,0 +1,136 @@
+package grpcapi
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/service"
+	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+)
+
+// Dial connects to a server. The connection is lazy: errors show on the
+// first call. The caller closes the connection.
+func Dial(addr string) (*grpc.ClientConn, retrievalv1.RetrievalServiceClient, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize), grpc.MaxCallSendMsgSize(MaxRecvMsgSize)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to %s: %w", addr, err)
+	}
+	return conn, retrievalv1.NewRetrievalServiceClient(conn), nil
+}
+
+// ClientErr turns a gRPC error from the server at addr into one that names
+// the server and matches the sentinel errors the ingest runner and the
+// command branch on: ingest.ErrSinkUnavailable, index.ErrNotFound,
+// index.ErrInvalid, and the ctx errors.
+func ClientErr(addr string, err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		return fmt.Errorf("%w: no zhisou server at %s (%s); start one with 'zhisou serve', or use -store DIR to open a data directory directly", ingest.ErrSinkUnavailable, addr, st.Message())
+	case codes.NotFound:
+		return remoteError{st.Message(), index.ErrNotFound}
+	case codes.InvalidArgument:
+		return remoteError{st.Message(), index.ErrInvalid}
+	case codes.Canceled:
+		return context.Canceled
+	case codes.DeadlineExceeded:
+		return context.DeadlineExceeded
+	}
+	return fmt.Errorf("server %s: %s: %s", addr, st.Code(), st.Message())
+}
+
+// remoteError is a server's message that matches a local sentinel error.
+type remoteError struct {
+	msg      string
+	sentinel error
+}
+
+func (e remoteError) Error() string { return e.msg }
+func (e remoteError) Unwrap() error { return e.sentinel }
+
+// Sink is an ingest.Sink that sends documents to the server at Addr.
+type Sink struct {
+	Addr   string
+	Client retrievalv1.RetrievalServiceClient
+}
+
+// Upsert sends the inputs in one request; the server builds them.
+func (g Sink) Upsert(ctx context.Context, collection string, ins []ingest.Input) ([]index.Outcome, error) {
+	req := &retrievalv1.UpsertDocumentsRequest{Collection: collection}
+	for _, in := range ins {
+		req.Documents = append(req.Documents, inputToProto(in))
+	}
+	resp, err := g.Client.UpsertDocuments(ctx, req)
+	if err != nil {
+		return nil, ClientErr(g.Addr, err)
+	}
+	outs := make([]index.Outcome, len(resp.GetResults()))
+	for i, r := range resp.GetResults() {
+		switch r.GetOutcome() {
+		case retrievalv1.UpsertOutcome_UPSERT_OUTCOME_ADDED:
+			outs[i] = index.Added
+		case retrievalv1.UpsertOutcome_UPSERT_OUTCOME_UPDATED:
+			outs[i] = index.Updated
+		case retrievalv1.UpsertOutcome_UPSERT_OUTCOME_STALE:
+			outs[i] = index.Stale
+		default:
+			outs[i] = index.Unchanged
+		}
+	}
+	return outs, nil
+}
+
+// Delete deletes documents, in requests of at most service.MaxDocsPerUpsert ids.
+func (g Sink) Delete(ctx context.Context, collection string, ids []string) error {
+	for i := 0; i < len(ids); i += service.MaxDocsPerUpsert {
+		_, err := g.Client.DeleteDocuments(ctx, &retrievalv1.DeleteDocumentsRequest{Collection: collection, DocumentIds: ids[i:min(i+service.MaxDocsPerUpsert, len(ids))]})
+		if err != nil {
+			return ClientErr(g.Addr, err)
+		}
+	}
+	return nil
+}
+
+// DocumentSources lists every document's source, page by page.
+func (g Sink) DocumentSources(ctx context.Context, collection string) (map[string]string, error) {
+	out := map[string]string{}
+	token := ""
+	for {
+		resp, err := g.Client.ListDocuments(ctx, &retrievalv1.ListDocumentsRequest{Collection: collection, PageSize: service.MaxPageSize, PageToken: token})
+		if err != nil {
+			return nil, ClientErr(g.Addr, err)
+		}
+		for _, d := range resp.GetDocuments() {
+			out[d.GetId()] = d.GetSource()
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			return out, nil
+		}
+	}
+}
+
+// EnsureCollection creates the collection on the server if it is missing.
+func (g Sink) EnsureCollection(ctx context.Context, name string) error {
+	_, err := g.Client.GetCollection(ctx, &retrievalv1.GetCollectionRequest{Name: name})
+	if status.Code(err) == codes.NotFound {
+		_, err = g.Client.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: name}})
+		if status.Code(err) == codes.AlreadyExists {
+			err = nil
+		}
+	}
+	if err != nil {
+		return ClientErr(g.Addr, err)
+	}
+	return nil
+}

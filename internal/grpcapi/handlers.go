@@ -1,0 +1,200 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"google.golang.org/grpc"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/internal/service"
+	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+)
+
+// server adapts the service to the gRPC API. Handlers convert the request,
+// call the service (which validates), convert back, and map errors through
+// toStatus.
+type server struct {
+	retrievalv1.UnimplementedRetrievalServiceServer
+	svc    *service.Service
+	logger *slog.Logger
+}
+
+func (s *server) status(err error) error { return toStatus(s.logger, err) }
+
+// CreateCollection creates a collection with defaults for unset parameters.
+func (s *server) CreateCollection(ctx context.Context, req *retrievalv1.CreateCollectionRequest) (*retrievalv1.CreateCollectionResponse, error) {
+	pc := req.GetCollection()
+	if pc == nil {
+		return nil, s.status(service.Invalid("collection", "collection is required"))
+	}
+	spec := service.CollectionSpec{Name: pc.GetName(), Description: pc.GetDescription(), K1: pc.K1, B: pc.B}
+	if w := pc.GetFieldWeights(); w != nil {
+		spec.Weights = &index.FieldWeights{Title: w.GetTitle(), Heading: w.GetHeading(), Body: w.GetBody()}
+	}
+	if w := pc.GetFusion(); w != nil {
+		fw := fusionFromProto(w)
+		spec.Fusion = &fw
+	}
+	info, err := s.svc.CreateCollection(ctx, spec)
+	if err != nil {
+		return nil, s.status(err)
+	}
+	return &retrievalv1.CreateCollectionResponse{Collection: collectionToProto(info)}, nil
+}
+
+// ListCollections pages through collections by name.
+func (s *server) ListCollections(ctx context.Context, req *retrievalv1.ListCollectionsRequest) (*retrievalv1.ListCollectionsResponse, error) {
+	colls, next, err := s.svc.ListCollections(ctx, int(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	resp := &retrievalv1.ListCollectionsResponse{NextPageToken: next}
+	for _, c := range colls {
+		resp.Collections = append(resp.Collections, collectionToProto(c))
+	}
+	return resp, nil
+}
+
+// GetCollection returns one collection.
+func (s *server) GetCollection(ctx context.Context, req *retrievalv1.GetCollectionRequest) (*retrievalv1.GetCollectionResponse, error) {
+	info, err := s.svc.GetCollection(ctx, req.GetName())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	return &retrievalv1.GetCollectionResponse{Collection: collectionToProto(info)}, nil
+}
+
+// DeleteCollection deletes a collection.
+func (s *server) DeleteCollection(ctx context.Context, req *retrievalv1.DeleteCollectionRequest) (*retrievalv1.DeleteCollectionResponse, error) {
+	if err := s.svc.DeleteCollection(ctx, req.GetName()); err != nil {
+		return nil, s.status(err)
+	}
+	return &retrievalv1.DeleteCollectionResponse{}, nil
+}
+
+// UpsertDocuments writes documents; OK means durable.
+func (s *server) UpsertDocuments(ctx context.Context, req *retrievalv1.UpsertDocumentsRequest) (*retrievalv1.UpsertDocumentsResponse, error) {
+	res, err := s.svc.UpsertDocuments(ctx, service.UpsertRequest{Collection: req.GetCollection(), Documents: inputsFromProto(req.GetDocuments())})
+	if err != nil {
+		return nil, s.status(err)
+	}
+	resp := &retrievalv1.UpsertDocumentsResponse{}
+	for _, r := range res {
+		resp.Results = append(resp.Results, &retrievalv1.UpsertResult{DocumentId: r.DocumentID, Outcome: outcomeToProto[r.Outcome], ChunkCount: int32(r.Chunks)})
+	}
+	return resp, nil
+}
+
+// StreamUpsertDocuments writes batches as they arrive; every message names
+// the same collection.
+func (s *server) StreamUpsertDocuments(stream grpc.ClientStreamingServer[retrievalv1.StreamUpsertDocumentsRequest, retrievalv1.StreamUpsertDocumentsResponse]) error {
+	ctx := stream.Context()
+	resp := &retrievalv1.StreamUpsertDocumentsResponse{}
+	collection := ""
+	for n := 0; ; n++ {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(resp)
+		}
+		if err != nil {
+			return err
+		}
+		prefix := fmt.Sprintf("message %d: ", n)
+		if collection != "" && req.GetCollection() != "" && req.GetCollection() != collection {
+			return s.status(service.Invalid(prefix+"collection", "%scollection %q differs from the stream's %q", prefix, req.GetCollection(), collection))
+		}
+		res, err := s.svc.UpsertDocuments(ctx, service.UpsertRequest{Collection: req.GetCollection(), Documents: inputsFromProto(req.GetDocuments()), FieldPrefix: prefix})
+		if err != nil {
+			return s.status(err)
+		}
+		collection = req.GetCollection()
+		for _, r := range res {
+			switch r.Outcome {
+			case index.Added:
+				resp.Added++
+			case index.Updated:
+				resp.Updated++
+			case index.Unchanged:
+				resp.Unchanged++
+			case index.Stale:
+				resp.Stale++
+			}
+		}
+	}
+}
+
+// DeleteDocuments deletes documents by id.
+func (s *server) DeleteDocuments(ctx context.Context, req *retrievalv1.DeleteDocumentsRequest) (*retrievalv1.DeleteDocumentsResponse, error) {
+	deleted, missing, err := s.svc.DeleteDocuments(ctx, req.GetCollection(), req.GetDocumentIds())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	return &retrievalv1.DeleteDocumentsResponse{Deleted: deleted, Missing: missing}, nil
+}
+
+// GetDocument returns a document with its outline and chunks.
+func (s *server) GetDocument(ctx context.Context, req *retrievalv1.GetDocumentRequest) (*retrievalv1.GetDocumentResponse, error) {
+	d, err := s.svc.GetDocument(ctx, req.GetCollection(), req.GetDocumentId())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	resp := &retrievalv1.GetDocumentResponse{Document: docInfoToProto(d), Outline: outlineToProto(service.Outline(d.Chunks))}
+	for _, c := range d.Chunks {
+		resp.Chunks = append(resp.Chunks, &retrievalv1.Chunk{Id: c.ID, HeadingPath: c.HeadingPath, Ordinal: int32(c.Ordinal), Text: c.Text, Question: QuestionToProto(c.Question)})
+	}
+	return resp, nil
+}
+
+// ListDocuments pages through a collection's documents.
+func (s *server) ListDocuments(ctx context.Context, req *retrievalv1.ListDocumentsRequest) (*retrievalv1.ListDocumentsResponse, error) {
+	docs, next, err := s.svc.ListDocuments(ctx, req.GetCollection(), int(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	resp := &retrievalv1.ListDocumentsResponse{NextPageToken: next}
+	for _, d := range docs {
+		resp.Documents = append(resp.Documents, docInfoToProto(d))
+	}
+	return resp, nil
+}
+
+// Search answers a query.
+func (s *server) Search(ctx context.Context, req *retrievalv1.SearchRequest) (*retrievalv1.SearchResponse, error) {
+	r, err := searchRequestFromProto(req)
+	if err != nil {
+		return nil, s.status(err)
+	}
+	res, err := s.svc.Search(ctx, r)
+	if err != nil {
+		return nil, s.status(err)
+	}
+	return SearchResultToProto(res), nil
+}
+
+// GetLexicon returns a collection's lexicon.
+func (s *server) GetLexicon(ctx context.Context, req *retrievalv1.GetLexiconRequest) (*retrievalv1.GetLexiconResponse, error) {
+	info, err := s.svc.GetLexicon(ctx, req.GetCollection())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	return &retrievalv1.GetLexiconResponse{Lexicon: LexiconToProto(info.Lexicon), Version: info.Version, PendingReindex: int64(info.PendingReindex)}, nil
+}
+
+// ReplaceLexicon replaces a collection's lexicon; the chunks it affects are
+// re-indexed in the background.
+func (s *server) ReplaceLexicon(ctx context.Context, req *retrievalv1.ReplaceLexiconRequest) (*retrievalv1.ReplaceLexiconResponse, error) {
+	var lex *index.Lexicon
+	if req.GetLexicon() != nil {
+		l := LexiconFromProto(req.GetLexicon())
+		lex = &l
+	}
+	info, err := s.svc.ReplaceLexicon(ctx, req.GetCollection(), lex)
+	if err != nil {
+		return nil, s.status(err)
+	}
+	return &retrievalv1.ReplaceLexiconResponse{ReindexedChunks: int64(info.PendingReindex), Version: info.Version, Lexicon: LexiconToProto(info.Lexicon)}, nil
+}

@@ -1,0 +1,105 @@
+// Package grpcapi is the gRPC front door of the service: it converts between
+// proto messages and the service's Go types, maps errors to status codes in
+// one function, builds the server, and holds the client the command uses.
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/zhisou/zhisou/internal/service"
+	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+)
+
+// MaxRecvMsgSize bounds a message either way, on the server and the client.
+const MaxRecvMsgSize = 64 << 20
+
+// NewServer builds the whole gRPC server over svc: interceptors (metrics,
+// logging, then recovery innermost so a panic becomes INTERNAL and is still
+// logged and counted), message size limit, keepalive, health (hs) and
+// reflection. The gRPC metrics are registered on reg.
+func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Service, hs *health.Server) (*grpc.Server, error) {
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets([]float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}),
+	))
+	if err := reg.Register(metrics); err != nil {
+		return nil, fmt.Errorf("register gRPC metrics: %w", err)
+	}
+	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(func(c codes.Code) logging.Level {
+		switch c {
+		case codes.OK, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.Canceled:
+			return logging.LevelDebug
+		case codes.Internal, codes.Unknown, codes.DataLoss:
+			return logging.LevelError
+		}
+		return logging.LevelWarn
+	})}
+	recoverOpt := recovery.WithRecoveryHandler(func(p any) error {
+		logger.Error("panic in handler", "panic", fmt.Sprint(p))
+		return status.Error(codes.Internal, "internal error")
+	})
+	s := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(
+			metrics.UnaryServerInterceptor(),
+			logging.UnaryServerInterceptor(interceptorLogger(logger), logOpts...),
+			recovery.UnaryServerInterceptor(recoverOpt),
+		),
+		grpc.ChainStreamInterceptor(
+			metrics.StreamServerInterceptor(),
+			logging.StreamServerInterceptor(interceptorLogger(logger), logOpts...),
+			recovery.StreamServerInterceptor(recoverOpt),
+		),
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second}),
+	)
+	retrievalv1.RegisterRetrievalServiceServer(s, &server{svc: svc, logger: logger})
+	healthpb.RegisterHealthServer(s, hs)
+	reflection.Register(s)
+	metrics.InitializeMetrics(s)
+	return s, nil
+}
+
+func interceptorLogger(l *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		l.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+}
+
+// toStatus maps the service's errors to gRPC status codes, in one place.
+// Unknown errors are logged and returned as INTERNAL without detail.
+func toStatus(logger *slog.Logger, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	case errors.Is(err, service.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, service.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, service.ErrExists):
+		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, service.ErrClosed):
+		return status.Error(codes.Unavailable, "server is shutting down")
+	case errors.Is(err, service.ErrUnavailable):
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	logger.Error("internal error", "err", err)
+	return status.Error(codes.Internal, "internal error")
+}

@@ -1,0 +1,255 @@
+// Package loadtest drives a running server with queries from several
+// clients for a fixed time, then with bare health checks (a gRPC round trip
+// that does no work), and optionally while files are ingested through it;
+// it reports throughput and latency percentiles for each phase.
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/grpcapi"
+	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+)
+
+// Config is one load test.
+type Config struct {
+	// Addr is the server; Collection the collection searched.
+	Addr, Collection string
+	// Queries are sent in turn, each client starting at its own offset.
+	Queries []string
+	// TopK is the top_k of each search (0: the server's default).
+	TopK int
+	// Concurrency is the number of clients, each with its own connection.
+	Concurrency int
+	// Duration is the length of each measured phase.
+	Duration time.Duration
+	// Warmup is the time searches are sent, uncounted, before the phases.
+	Warmup time.Duration
+	// IngestPath, if set, is a file or folder ingested through the server
+	// into IngestCollection during a last phase of searches.
+	IngestPath, IngestCollection string
+}
+
+// Validate reports a Config that Run cannot use.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Queries) == 0:
+		return errors.New("no queries")
+	case c.Concurrency < 1:
+		return fmt.Errorf("concurrency %d: want at least 1", c.Concurrency)
+	case c.Duration <= 0:
+		return fmt.Errorf("duration %s: want more than 0", c.Duration)
+	case c.Warmup < 0:
+		return fmt.Errorf("warm-up %s: want 0 or more", c.Warmup)
+	}
+	return nil
+}
+
+// Run runs the load test and writes the report to out (a line a phase,
+// then the comparison of a search with a bare round trip) and the phases'
+// first errors to errOut.
+func Run(ctx context.Context, cfg Config, out, errOut io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	search := func(ctx context.Context, client retrievalv1.RetrievalServiceClient, _ healthpb.HealthClient, i int) (time.Duration, error) {
+		resp, err := client.Search(ctx, &retrievalv1.SearchRequest{Collection: cfg.Collection, Query: cfg.Queries[i%len(cfg.Queries)], TopK: int32(cfg.TopK)})
+		return resp.GetTook().AsDuration(), err
+	}
+	ping := func(ctx context.Context, _ retrievalv1.RetrievalServiceClient, h healthpb.HealthClient, _ int) (time.Duration, error) {
+		_, err := h.Check(ctx, &healthpb.HealthCheckRequest{})
+		return 0, err
+	}
+	fmt.Fprintf(out, "bench %s, collection %q, %d queries, concurrency %d, %s per phase after %s of warm-up\n", cfg.Addr, cfg.Collection, len(cfg.Queries), cfg.Concurrency, cfg.Duration, cfg.Warmup)
+	if cfg.Warmup > 0 {
+		if _, err := runPhase(ctx, cfg.Addr, cfg.Concurrency, cfg.Warmup, search); err != nil {
+			return fmt.Errorf("bench warm-up: %w", err)
+		}
+	}
+	fmt.Fprintf(out, "%-13s %9s %7s %9s %9s %9s %9s %12s\n", "phase", "requests", "errors", "qps", "p50 ms", "p95 ms", "p99 ms", "server p50")
+	var rs [2]result
+	for i, phase := range []struct {
+		name string
+		call call
+	}{{"search", search}, {"grpc-ping", ping}} {
+		r, err := runPhase(ctx, cfg.Addr, cfg.Concurrency, cfg.Duration, phase.call)
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", phase.name, err)
+		}
+		r.print(out, errOut, phase.name)
+		rs[i] = r
+	}
+	if p50 := rs[1].p[0]; p50 > 0 {
+		fmt.Fprintf(out, "search p50 / bare gRPC round trip p50 = %.2f", rs[0].p[0]/p50)
+		if server := rs[0].server; server >= 0 {
+			fmt.Fprintf(out, "; the server's own search p50 %.3f ms, the rest %.3f ms = %.2f round trips", server, rs[0].p[0]-server, (rs[0].p[0]-server)/p50)
+		}
+		fmt.Fprintln(out)
+	}
+	if cfg.IngestPath != "" {
+		return underIngest(ctx, cfg, search, out, errOut)
+	}
+	return nil
+}
+
+// underIngest runs the searches while cfg.IngestPath is ingested into
+// cfg.IngestCollection through the server, and prints the phase's line and
+// the ingest's report.
+func underIngest(ctx context.Context, cfg Config, search call, out, errOut io.Writer) error {
+	conn, client, err := grpcapi.Dial(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	gs := grpcapi.Sink{Addr: cfg.Addr, Client: client}
+	if err := gs.EnsureCollection(ctx, cfg.IngestCollection); err != nil {
+		return fmt.Errorf("bench -ingest: %w", err)
+	}
+	ictx, done := context.WithCancel(ctx)
+	var rep ingest.Report
+	var ierr error
+	go func() {
+		defer done()
+		rep, ierr = ingest.Run(ctx, gs, []string{cfg.IngestPath}, ingest.Options{Collection: cfg.IngestCollection})
+	}()
+	r, err := runPhase(ictx, cfg.Addr, cfg.Concurrency, time.Hour, search)
+	<-ictx.Done()
+	if ierr != nil {
+		return fmt.Errorf("bench -ingest: %w", ierr)
+	}
+	if errors.Is(err, errNoRequest) {
+		err = nil // the ingest ended before a search did: a line of zeros
+	}
+	if err != nil {
+		return fmt.Errorf("bench search+ingest: %w", err)
+	}
+	r.print(out, errOut, "search+ingest")
+	var text int64
+	for _, f := range rep.Formats {
+		text += f.TextBytes
+	}
+	fmt.Fprintf(out, "ingest into %q meanwhile: %d files (%d failed), %.3f MB of text, %d documents added, %d updated, in %.2f s\n",
+		cfg.IngestCollection, rep.Files, len(rep.Failed), float64(text)/1e6, rep.Added, rep.Updated, rep.Took.Seconds())
+	return nil
+}
+
+// errNoRequest is runPhase's error when no call completed in the phase.
+var errNoRequest = errors.New("no request completed")
+
+// call makes call i; it returns the time the server reports it took, if it
+// reports one (0 if not).
+type call func(ctx context.Context, c retrievalv1.RetrievalServiceClient, h healthpb.HealthClient, i int) (time.Duration, error)
+
+// result is one phase's numbers.
+type result struct {
+	requests, errors int
+	qps              float64
+	p                [3]float64 // p50, p95, p99 in ms
+	server           float64    // p50 of the times the server reported, in ms; -1 when none did
+	firstErr         error
+}
+
+// print writes the phase's line of the table to out, and its first error,
+// if any, to errOut.
+func (r result) print(out, errOut io.Writer, phase string) {
+	server := "-"
+	if r.server >= 0 {
+		server = fmt.Sprintf("%.3f", r.server)
+	}
+	fmt.Fprintf(out, "%-13s %9d %7d %9.0f %9.3f %9.3f %9.3f %12s\n", phase, r.requests, r.errors, r.qps, r.p[0], r.p[1], r.p[2], server)
+	if r.firstErr != nil {
+		fmt.Fprintf(errOut, "bench %s: first error: %v\n", phase, r.firstErr)
+	}
+}
+
+// runPhase runs call from n clients until d has passed; every loop is
+// bounded by that deadline.
+func runPhase(ctx context.Context, addr string, n int, d time.Duration, call call) (result, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	var mu sync.Mutex // guards lat, server and res below
+	var lat, server []time.Duration
+	var res result
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range n {
+		conn, client, err := grpcapi.Dial(addr)
+		if err != nil {
+			return res, err
+		}
+		defer conn.Close()
+		h := healthpb.NewHealthClient(conn)
+		wg.Go(func() {
+			mine, mineServer, errs, first := drive(ctx, deadline, client, h, w, n, call)
+			mu.Lock()
+			defer mu.Unlock()
+			lat = append(lat, mine...)
+			server = append(server, mineServer...)
+			res.errors += errs
+			if res.firstErr == nil {
+				res.firstErr = first
+			}
+		})
+	}
+	wg.Wait()
+	return res.summarise(lat, server, time.Since(start))
+}
+
+// drive is one client: it makes calls w, w+n, w+2n, ... until ctx ends, and
+// returns the latencies and server times of the calls that completed within
+// the phase, and the count and first of its errors.
+func drive(ctx context.Context, deadline time.Time, client retrievalv1.RetrievalServiceClient, h healthpb.HealthClient, w, n int, call call) (lat, server []time.Duration, errs int, first error) {
+	for i := w; ctx.Err() == nil; i += n {
+		t0 := time.Now()
+		took, err := call(ctx, client, h, i)
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			break // the phase ended during this call: do not count it
+		}
+		if err != nil {
+			errs++
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		lat = append(lat, time.Since(t0))
+		if took > 0 {
+			server = append(server, took)
+		}
+	}
+	return lat, server, errs, first
+}
+
+// summarise fills in the counts and percentiles from the latencies of the
+// completed calls.
+func (res result) summarise(lat, server []time.Duration, elapsed time.Duration) (result, error) {
+	res.requests = len(lat) + res.errors
+	if len(lat) == 0 {
+		if res.firstErr != nil {
+			return res, res.firstErr
+		}
+		return res, errNoRequest
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	slices.Sort(lat)
+	for i, q := range []float64{0.50, 0.95, 0.99} {
+		res.p[i] = ms(lat[min(len(lat)-1, int(q*float64(len(lat))))])
+	}
+	res.server = -1
+	if len(server) > 0 {
+		slices.Sort(server)
+		res.server = ms(server[len(server)/2])
+	}
+	res.qps = float64(len(lat)) / elapsed.Seconds()
+	return res, nil
+}

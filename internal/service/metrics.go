@@ -1,0 +1,57 @@
+package service
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zhisou/zhisou/retrieve"
+)
+
+// rerankMetrics count what the reranker did, by provider and status.
+type rerankMetrics struct {
+	calls      *prometheus.CounterVec   // provider, status
+	tokens     *prometheus.CounterVec   // provider, kind (prompt, completion, reasoning, cached)
+	seconds    *prometheus.HistogramVec // provider
+	topChanged *prometheus.CounterVec   // provider
+	cost       *prometheus.CounterVec   // provider
+}
+
+func newRerankMetrics(reg prometheus.Registerer) (*rerankMetrics, error) {
+	m := &rerankMetrics{
+		calls:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zhisou_rerank_total", Help: "Rerank attempts by provider and status (ok, timeout, rate_limited, refused, ...)."}, []string{"provider", "status"}),
+		tokens:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zhisou_rerank_tokens_total", Help: "Tokens the rerank providers reported, by kind."}, []string{"provider", "kind"}),
+		seconds:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zhisou_rerank_seconds", Help: "Rerank call time.", Buckets: []float64{.05, .1, .2, .3, .5, .75, 1, 1.2, 1.5, 2, 3, 5}}, []string{"provider"}),
+		topChanged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zhisou_rerank_top_changed_total", Help: "Reranks that changed the first hit."}, []string{"provider"}),
+		cost:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zhisou_rerank_cost_total", Help: "Estimated rerank cost from the configured prices."}, []string{"provider"}),
+	}
+	for _, c := range []prometheus.Collector{m.calls, m.tokens, m.seconds, m.topChanged, m.cost} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register rerank metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// observe counts one rerank; a nil m counts nothing.
+func (m *rerankMetrics) observe(ri *retrieve.RerankInfo) {
+	if m == nil || ri == nil || ri.Status == "off" {
+		return
+	}
+	p := ri.Provider
+	m.calls.WithLabelValues(p, ri.Status).Inc()
+	for kind, n := range map[string]int{"prompt": ri.Usage.Prompt, "completion": ri.Usage.Completion, "reasoning": ri.Usage.Reasoning, "cached": ri.Usage.Cached} {
+		if n > 0 {
+			m.tokens.WithLabelValues(p, kind).Add(float64(n))
+		}
+	}
+	if ri.Took > 0 {
+		m.seconds.WithLabelValues(p).Observe(ri.Took.Seconds())
+	}
+	if ri.TopChanged {
+		m.topChanged.WithLabelValues(p).Inc()
+	}
+	if ri.Cost > 0 {
+		m.cost.WithLabelValues(p).Add(ri.Cost)
+	}
+}

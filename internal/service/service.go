@@ -1,0 +1,170 @@
+// Package service is the one Go API every front door calls (gRPC, HTTP, MCP):
+// collections, documents, search and lexicon. It owns validation, limits, page
+// tokens and building documents; its errors match its sentinels (errors.Is).
+package service
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/retrieve"
+)
+
+// Request limits, enforced here for every front door; a request over one
+// fails with ErrInvalid.
+const (
+	// MaxDocsPerUpsert caps the documents of one upsert and the ids of one delete.
+	MaxDocsPerUpsert = 1000
+	// MaxPageSize caps the page size of the list calls.
+	MaxPageSize = 1000
+	// DefaultPageSize is the page size when the caller asks for 0.
+	DefaultPageSize = 100
+	// MaxFilterValues caps the values of a search filter, all fields together.
+	MaxFilterValues = 1000
+)
+
+// Errors callers branch on. Every error a Service method returns matches at
+// most one of them (errors.Is); an error that matches none is internal.
+var (
+	// ErrInvalid means the request was bad; a *FieldError names the field.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrNotFound means a collection or document does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists means a collection of that name already exists.
+	ErrExists = errors.New("already exists")
+	// ErrClosed means the store is closed: the process is shutting down.
+	ErrClosed = errors.New("store closed")
+	// ErrUnavailable means the request demanded reranking and it did not
+	// happen.
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// FieldError is a request field the service refused. It matches ErrInvalid
+// and, when there is one, the domain error behind it.
+type FieldError struct {
+	// Field is the field's path in the request, e.g. "documents[1].id".
+	Field string
+	// Err says what is wrong; its message names the field.
+	Err error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Invalid returns a *FieldError for field, with a message formatted from
+// format and args (which should name the field).
+func Invalid(field, format string, args ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))}
+}
+
+// invalidCause is Invalid for a domain error: the message is field: cause,
+// and the error also matches cause.
+func invalidCause(field string, cause error) error {
+	return &FieldError{Field: field, Err: fmt.Errorf("%w: %s: %w", ErrInvalid, field, cause)}
+}
+
+// kindError makes a domain error match one of this package's sentinels while
+// keeping its message and chain.
+type kindError struct {
+	kind, err error
+}
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// classify makes err match the sentinel of this package that its domain
+// error stands for; other errors (internal ones, ctx errors) pass unchanged.
+func classify(err error) error {
+	var kind error
+	switch {
+	case err == nil, errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrExists),
+		errors.Is(err, ErrClosed), errors.Is(err, ErrUnavailable):
+		return err
+	case errors.Is(err, retrieve.ErrInvalid), errors.Is(err, retrieve.ErrEmptyQuery),
+		errors.Is(err, index.ErrInvalid), errors.Is(err, ingest.ErrEmpty):
+		kind = ErrInvalid
+	case errors.Is(err, index.ErrNotFound):
+		kind = ErrNotFound
+	case errors.Is(err, index.ErrExists):
+		kind = ErrExists
+	case errors.Is(err, index.ErrClosed):
+		kind = ErrClosed
+	case errors.Is(err, retrieve.ErrRerankUnavailable):
+		kind = ErrUnavailable
+	default:
+		return err
+	}
+	return &kindError{kind: kind, err: err}
+}
+
+// Options configures a Service. The zero value is valid.
+type Options struct {
+	// Retrieve configures the searcher (reranker, limits).
+	Retrieve retrieve.Options
+	// Chunk sets the chunk sizes of upserted documents.
+	Chunk ingest.ChunkOptions
+	// Logger receives a line per rerank (Debug, Warn on a fallback); nil
+	// discards.
+	Logger *slog.Logger
+	// Registerer, if set, gets the rerank metrics (zhisou_rerank_*).
+	Registerer prometheus.Registerer
+}
+
+// Service is the API over one store. It is safe for concurrent use and holds
+// no lock of its own: the store and the searcher do their own locking.
+type Service struct {
+	store   *store.Store
+	search  *retrieve.Searcher
+	chunk   ingest.ChunkOptions
+	logger  *slog.Logger
+	metrics *rerankMetrics // nil without a Registerer
+}
+
+// New returns a Service over store; it fails only when the metrics cannot
+// be registered.
+func New(st *store.Store, opts Options) (*Service, error) {
+	s := &Service{store: st, search: retrieve.New(st, opts.Retrieve), chunk: opts.Chunk, logger: opts.Logger}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer != nil {
+		m, err := newRerankMetrics(opts.Registerer)
+		if err != nil {
+			return nil, err
+		}
+		s.metrics = m
+	}
+	return s, nil
+}
+
+// checkUTF8 fails when v is not valid UTF-8.
+func checkUTF8(field, v string) error {
+	if !utf8.ValidString(v) {
+		return Invalid(field, "%s is not valid UTF-8", field)
+	}
+	return nil
+}
+
+// checkName fails when a collection name is empty or not UTF-8 (the store
+// checks the rest of its syntax).
+func checkName(field, name string) error {
+	if name == "" {
+		return Invalid(field, "%s is empty", field)
+	}
+	return checkUTF8(field, name)
+}
+
+// checkID fails when a document id is empty or not UTF-8.
+func checkID(field, id string) error {
+	if id == "" {
+		return Invalid(field, "%s is empty", field)
+	}
+	return checkUTF8(field, id)
+}
