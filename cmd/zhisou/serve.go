@@ -164,7 +164,7 @@ func loadDemo(ctx context.Context, env *cmdEnv, st *store.Store, collection, dir
 // one when there is none.
 func printTryHint(w io.Writer, addr, storeDir, preferred string, colls []store.CollectionInfo) {
 	if len(colls) == 0 {
-		fmt.Fprintf(w, "zhisou is serving on %s (store %s), which has no collection yet. Try:\n  go run ./cmd/zhisou ingest -addr %s -collection %s testdata/courses\n",
+		fmt.Fprintf(w, "zhisou is serving on %s (store %s), which has no collection yet. Try (after make build):\n  ./bin/zhisou ingest -addr %s -collection %s testdata/courses\n",
 			addr, storeDir, addr, preferred)
 		return
 	}
@@ -174,6 +174,6 @@ func printTryHint(w io.Writer, addr, storeDir, preferred string, colls []store.C
 			name = preferred
 		}
 	}
-	fmt.Fprintf(w, "zhisou is serving on %s (store %s). Try:\n  go run ./cmd/zhisou search -addr %s -collection %s '客户嫌价格太贵怎么办'\n  grpcurl -plaintext -d '{\"collection\":\"%s\",\"query\":\"第十二条\"}' %s retrieval.v1.RetrievalService/Search\n",
+	fmt.Fprintf(w, "zhisou is serving on %s (store %s). Try (after make build):\n  ./bin/zhisou search -addr %s -collection %s '客户嫌价格太贵怎么办'\n  grpcurl -plaintext -d '{\"collection\":\"%s\",\"query\":\"第十二条\"}' %s retrieval.v1.RetrievalService/Search\n",
 		addr, storeDir, addr, name, name, addr)
 }
