@@ -1,16 +1,5 @@
 package index
 
-// Keyword is a weighted chunk–keyword edge of the keyword graph.
-type Keyword struct {
-	Term string `json:"t"`
-	// Weight is the keyword's salience in the chunk, in (0, 1): saturated
-	// term frequency × normalised idf.
-	Weight float64 `json:"w"`
-}
-
-// MaxKeywords is the number of keywords extracted per chunk.
-const MaxKeywords = 8
-
 // QueryTerm is one analysed query term with its weight (1 for a term the user
 // typed, less for expansions and question words).
 type QueryTerm struct {

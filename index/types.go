@@ -188,6 +188,17 @@ type Chunk struct {
 	Keywords []Keyword `json:"keywords,omitempty"`
 }
 
+// Keyword is a weighted chunk–keyword edge of the keyword graph.
+type Keyword struct {
+	Term string `json:"t"`
+	// Weight is the keyword's salience in the chunk, in (0, 1): saturated
+	// term frequency × normalised idf.
+	Weight float64 `json:"w"`
+}
+
+// MaxKeywords is the number of keywords extracted per chunk.
+const MaxKeywords = 8
+
 // Question is one item of a question bank (a row of a CSV 题库).
 type Question struct {
 	// Stem is the question itself (题干); never empty.
