@@ -324,6 +324,10 @@ func (d *Document) Seal() {
 
 // Validate reports what is wrong with a document before it is written.
 func (d *Document) Validate() error {
+	size := len(d.Title)
+	for i := range d.Chunks {
+		size += len(d.Chunks[i].Text)
+	}
 	switch {
 	case d.ID == "":
 		return fmt.Errorf("%w: document id is empty", ErrInvalid)
@@ -331,6 +335,10 @@ func (d *Document) Validate() error {
 		return fmt.Errorf("%w: document id is %d bytes, over the 512-byte limit", ErrInvalid, len(d.ID))
 	case strings.ContainsAny(d.ID, "\x00\n"):
 		return fmt.Errorf("%w: document id %q contains a NUL or newline", ErrInvalid, d.ID)
+	case size > MaxDocumentBytes:
+		return fmt.Errorf("%w: document %q has %.1f MiB of text, over the limit of %d MiB a document (split it into several documents)", ErrInvalid, d.ID, float64(size)/(1<<20), MaxDocumentBytes>>20)
+	case len(d.Metadata) > MaxMetadataKeys:
+		return fmt.Errorf("%w: document %q has %d metadata keys, over the limit of %d", ErrInvalid, d.ID, len(d.Metadata), MaxMetadataKeys)
 	}
 	for k := range d.Metadata {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
@@ -339,6 +347,17 @@ func (d *Document) Validate() error {
 	}
 	return nil
 }
+
+// Document limits, checked by Validate before a write is logged: a document
+// over them is refused with an error naming the limit, never acknowledged and
+// then failed.
+const (
+	// MaxDocumentBytes bounds a document's text (title and chunks), the size
+	// of the largest message the gRPC API takes.
+	MaxDocumentBytes = 64 << 20
+	// MaxMetadataKeys bounds a document's metadata keys.
+	MaxMetadataKeys = 256
+)
 
 // HeadingString joins a heading path the way it is shown and filtered on.
 func HeadingString(path []string) string { return strings.Join(path, " > ") }

@@ -24,10 +24,14 @@ func (s *Store) applyBadger(r *index.Record) error {
 			return fmt.Errorf("apply %d: drop collection %s: %w", r.Seq, r.Collection, err)
 		}
 	}
+	chunksDone, err := s.writeChunksFirst(r)
+	if err != nil {
+		return fmt.Errorf("apply %d (%s %s): %w", r.Seq, r.Op, r.Collection, err)
+	}
 	var newStats *index.Stats
 	var newMeta []string
 	var newLex *lexiconState
-	err := s.db.Update(func(txn *badger.Txn) error {
+	err = s.db.Update(func(txn *badger.Txn) error {
 		var err error
 		switch r.Op {
 		case index.OpCreateCollection:
@@ -42,15 +46,15 @@ func (s *Store) applyBadger(r *index.Record) error {
 		case index.OpDeleteCollection:
 			err = txn.Delete([]byte(collectionKeyP + r.Collection))
 		case index.OpUpsert:
-			newStats, newMeta, err = s.upsertBadger(txn, r)
+			newStats, newMeta, err = s.upsertBadger(txn, r, chunksDone)
 		case index.OpDelete:
-			newStats, err = s.deleteBadger(txn, r)
+			newStats, err = s.deleteBadger(txn, r, chunksDone)
 		case index.OpLexicon:
 			newLex, err = s.lexiconBadger(txn, r)
 		case index.OpReindex:
 			newStats, newLex, err = s.reindexBadger(txn, r)
 		default:
-			err = fmt.Errorf("unknown op %q", r.Op)
+			err = fmt.Errorf("%w: unknown op %q", errUnappliable, r.Op)
 		}
 		if err != nil {
 			return err
@@ -106,31 +110,20 @@ func addLens(st *index.Stats, c *index.Chunk, sign int64) {
 	}
 }
 
-func (s *Store) upsertBadger(txn *badger.Txn, r *index.Record) (*index.Stats, []string, error) {
+func (s *Store) upsertBadger(txn *badger.Txn, r *index.Record, chunksDone bool) (*index.Stats, []string, error) {
 	coll, d := r.Collection, r.Doc
-	if _, err := txn.Get([]byte(collectionKeyP + coll)); err != nil {
-		return nil, nil, nil // collection deleted after this record was written
-	}
-	v := r.DocVersion()
-	tomb, err := getUint(txn, tombKey(coll, d.ID))
-	if err != nil {
+	old, ok, err := upsertTarget(txn, r)
+	if err != nil || !ok {
 		return nil, nil, err
 	}
-	if tomb >= v {
-		return nil, nil, nil // a newer delete wins
-	}
+	v := r.DocVersion()
 	st, err := s.readStats(txn, coll)
 	if err != nil {
 		return nil, nil, err
 	}
-	var old index.Document
-	switch err := readJSON(txn, docKey(coll, d.ID), &old); {
-	case errors.Is(err, index.ErrNotFound):
+	if old == nil {
 		st.Docs++
-	case err != nil:
-		return nil, nil, err
-	case old.Version > v:
-		return nil, nil, nil // a newer version is stored
+		old = &index.Document{}
 	}
 	keep := map[string]string{}
 	for _, c := range d.Chunks {
@@ -139,7 +132,7 @@ func (s *Store) upsertBadger(txn *badger.Txn, r *index.Record) (*index.Stats, []
 	for i := range old.Chunks {
 		c := &old.Chunks[i]
 		addLens(&st, c, -1)
-		if h, ok := keep[c.ID]; !ok || h != c.Hash {
+		if h, ok := keep[c.ID]; !chunksDone && (!ok || h != c.Hash) {
 			if err := txn.Delete(chunkKey(coll, c.ID)); err != nil {
 				return nil, nil, err
 			}
@@ -155,7 +148,7 @@ func (s *Store) upsertBadger(txn *badger.Txn, r *index.Record) (*index.Stats, []
 	for i := range d.Chunks {
 		c := &d.Chunks[i]
 		addLens(&st, c, 1)
-		if oldHash[c.ID] != c.Hash {
+		if !chunksDone && oldHash[c.ID] != c.Hash {
 			if err := writeJSON(txn, chunkKey(coll, c.ID), c); err != nil {
 				return nil, nil, err
 			}
@@ -177,7 +170,7 @@ func (s *Store) upsertBadger(txn *badger.Txn, r *index.Record) (*index.Stats, []
 	return &st, newMeta, writeJSON(txn, statsKey(coll), &st)
 }
 
-func (s *Store) deleteBadger(txn *badger.Txn, r *index.Record) (*index.Stats, error) {
+func (s *Store) deleteBadger(txn *badger.Txn, r *index.Record, chunksDone bool) (*index.Stats, error) {
 	coll := r.Collection
 	if _, err := txn.Get([]byte(collectionKeyP + coll)); err != nil {
 		return nil, nil
@@ -200,6 +193,9 @@ func (s *Store) deleteBadger(txn *badger.Txn, r *index.Record) (*index.Stats, er
 	st.Docs--
 	for i := range old.Chunks {
 		addLens(&st, &old.Chunks[i], -1)
+		if chunksDone {
+			continue
+		}
 		if err := txn.Delete(chunkKey(coll, old.Chunks[i].ID)); err != nil {
 			return nil, err
 		}
@@ -232,6 +228,9 @@ func (s *Store) applyText(ctx context.Context, c *coll, recs []index.Record, ter
 	defer func() { reader.Close() }()
 	for i := range recs {
 		r := &recs[i]
+		if s.quarantined[r.Seq] {
+			continue // Badger never applied it
+		}
 		docID := r.DocID
 		if r.Op == index.OpUpsert {
 			docID = r.Doc.ID

@@ -65,6 +65,12 @@ type Store struct {
 	// vocabs caches compiled lexicons by collection for applyBadger, which
 	// runs before collections are loaded at start; guarded by wmu.
 	vocabs map[string]*analysis.Vocab
+	// quarantined holds the sequence numbers of the log records set aside
+	// because they could not be applied (see quarantine.go); guarded by wmu.
+	quarantined map[uint64]bool
+	// maxTxnBytes, when set, replaces half of Badger's transaction limit as
+	// the budget of a record's chunk writes (see large.go): tests lower it.
+	maxTxnBytes int64
 }
 
 type coll struct {
@@ -136,7 +142,7 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		return nil, errors.Join(fmt.Errorf("open store: chunk cache: %w", err), db.Close())
 	}
 	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
-		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}}
+		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}, quarantined: map[uint64]bool{}}
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
 	}
@@ -163,9 +169,20 @@ func (s *Store) recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read positions: %w", err)
 	}
-	// Badger first: it is the truth the derived indexes are rebuilt from.
+	if err := s.loadQuarantined(); err != nil {
+		return fmt.Errorf("read quarantined records: %w", err)
+	}
+	// Badger first: it is the truth the derived indexes are rebuilt from. A
+	// record that can never be applied is set aside, not left to fail every
+	// open.
 	from := s.pos
-	err = s.log.Replay(ctx, s.pos, func(r index.Record) error { return s.applyBadger(&r) })
+	err = s.log.Replay(ctx, s.pos, func(r index.Record) error {
+		_, err := s.applyOrQuarantine(&r)
+		if err != nil && s.quarantined[r.Seq] {
+			return nil
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("catch up badger: %w", err)
 	}
@@ -681,13 +698,23 @@ func (s *Store) commit(ctx context.Context, c *coll, recs []index.Record, terms 
 		return err
 	}
 	// From here the write is durable: a failure below is repaired by the
-	// catch-up at the next open, so apply even if ctx is cancelled.
+	// catch-up at the next open, so apply even if ctx is cancelled. A record
+	// that can never be applied is quarantined and reported, and the others
+	// are applied.
+	var failed []error
 	for i := range recs {
-		if err := s.applyBadger(&recs[i]); err != nil {
+		quarantined, err := s.applyOrQuarantine(&recs[i])
+		if err != nil && !quarantined {
 			return err
 		}
+		if quarantined {
+			failed = append(failed, fmt.Errorf("%w: %s %s: %w", index.ErrInvalid, recs[i].Op, recordDoc(&recs[i]), err))
+		}
 	}
-	return s.applyText(context.WithoutCancel(ctx), c, recs, terms)
+	if err := s.applyText(context.WithoutCancel(ctx), c, recs, terms); err != nil {
+		return err
+	}
+	return errors.Join(failed...)
 }
 
 // decide reports what upserting d would do, from Badger's current state.

@@ -2,11 +2,34 @@ package service
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/retrieve"
 )
+
+// registerStoreMetrics registers the store's gauges: zhisou_quarantined_records,
+// the log records set aside because they could not be applied (alert on it
+// above 0: see the store's quarantine).
+func registerStoreMetrics(reg prometheus.Registerer, st *store.Store, logger *slog.Logger) error {
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zhisou_quarantined_records",
+		Help: "Log records set aside because they could not be applied; their writes were refused. Alert when above 0.",
+	}, func() float64 {
+		q, err := st.Quarantined()
+		if err != nil {
+			logger.Error("read quarantined records", "err", err)
+			return -1
+		}
+		return float64(len(q))
+	})
+	if err := reg.Register(g); err != nil {
+		return fmt.Errorf("register store metrics: %w", err)
+	}
+	return nil
+}
 
 // rerankMetrics count what the reranker did, by provider and status.
 type rerankMetrics struct {

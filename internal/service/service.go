@@ -140,6 +140,14 @@ func New(st *store.Store, opts Options) (*Service, error) {
 			return nil, err
 		}
 		s.metrics = m
+		if err := registerStoreMetrics(opts.Registerer, st, s.logger); err != nil {
+			return nil, err
+		}
+	}
+	if q, err := st.Quarantined(); err != nil {
+		return nil, fmt.Errorf("read quarantined records: %w", err)
+	} else if len(q) > 0 {
+		s.logger.Warn("the store has quarantined log records: writes that could not be applied and were refused", "count", len(q), "newest_seq", q[len(q)-1].Seq, "newest_err", q[len(q)-1].Error)
 	}
 	return s, nil
 }
