@@ -21,6 +21,9 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrLocked means another process holds the data directory.
 	ErrLocked = errors.New("data directory is in use by another process")
+	// ErrDamaged means the data directory holds less than it had applied,
+	// or a file of it cannot be read: it is not served as if it were whole.
+	ErrDamaged = errors.New("data directory is damaged")
 	// ErrClosed means the store was closed.
 	ErrClosed = errors.New("store closed")
 )

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
 	"github.com/zhisou/zhisou/index/store"
 )
@@ -37,11 +38,24 @@ func main() {
 		if !errors.As(err, &ee) || ee.msg != "" {
 			fmt.Fprintln(os.Stderr, "zhisou:", err)
 		}
-		if errors.As(err, &ee) {
-			os.Exit(ee.code)
-		}
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitDamaged is the exit status of a command that refused a damaged data
+// directory (see store.StateFile).
+const exitDamaged = 3
+
+// exitCode is the process's exit status for a command's error.
+func exitCode(err error) int {
+	var ee exitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, index.ErrDamaged):
+		return exitDamaged
+	}
+	return 1
 }
 
 // exitError asks main for a specific exit code; an empty msg prints nothing
@@ -124,6 +138,9 @@ type common struct {
 	collection string
 	logLevel   string
 	dict       string
+	// acceptDamage opens a data directory that holds less than it had
+	// applied (store.Options.AcceptDamage).
+	acceptDamage bool
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -132,6 +149,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.collection, "collection", "default", "collection (knowledge base)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.dict, "dict", "", "gse dictionary file(s), comma-separated (default: the embedded simplified-Chinese dictionary)")
+	fs.BoolVar(&c.acceptDamage, "accept-damage", false, "open a data directory that holds less than it had applied (its badger files damaged or replaced), serving what is left; without it such a directory is refused with exit status 3")
 }
 
 // parse parses args, then fills every flag not given on the command line from
@@ -202,5 +220,5 @@ func (e *cmdEnv) openStore(ctx context.Context, c *common, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, c.store, an, store.Options{Logger: logger})
+	return store.Open(ctx, c.store, an, store.Options{Logger: logger, AcceptDamage: c.acceptDamage})
 }

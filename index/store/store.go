@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
@@ -28,6 +29,10 @@ type Options struct {
 	// Logger receives Badger's warnings and the store's recovery messages; nil
 	// discards them.
 	Logger *slog.Logger
+	// AcceptDamage opens a store that holds less than its state file says it
+	// had applied (see state.go), logging what is missing, instead of failing
+	// with ErrDamaged: the operator's explicit choice to serve what is left.
+	AcceptDamage bool
 }
 
 // Store is a data directory: Badger (the truth: collections, documents,
@@ -68,6 +73,14 @@ type Store struct {
 	// quarantined holds the sequence numbers of the log records set aside
 	// because they could not be applied (see quarantine.go); guarded by wmu.
 	quarantined map[uint64]bool
+	// acceptDamage is Options.AcceptDamage.
+	acceptDamage bool
+	// statePos is the position the state file last recorded; guarded by wmu.
+	statePos uint64
+	// stopState stops the state file's writer; stateDone is closed when it
+	// has returned.
+	stopState chan struct{}
+	stateDone chan struct{}
 	// maxTxnBytes, when set, replaces half of Badger's transaction limit as
 	// the budget of a record's chunk writes (see large.go): tests lower it.
 	maxTxnBytes int64
@@ -129,7 +142,16 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		WithSyncWrites(false). // the log append syncs; see badgerLog.Append
 		WithMemTableSize(32 << 20).
 		WithBlockCacheSize(64 << 20).
-		WithValueLogFileSize(256 << 20)
+		WithValueLogFileSize(256 << 20).
+		// Damage is an error, not silently different data: each block's
+		// checksum is verified when it is read, every value's read from the
+		// value log, and every table's once at open (verifyTables: a block
+		// that fails its check reads as absent in Badger's lookups).
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true)
+	if err := checkTableFiles(bo.Dir); err != nil {
+		return nil, fmt.Errorf("open store %s: %w; restore the data directory from a backup", dir, err)
+	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
@@ -137,16 +159,25 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
+	if err := verifyTables(db); err != nil {
+		if !opts.AcceptDamage {
+			return nil, errors.Join(fmt.Errorf("open store %s: %w; restore the data directory from a backup, or open it anyway with -accept-damage", dir, err), db.Close())
+		}
+		logger.Error("opening a damaged store, as -accept-damage asks", "err", err)
+	}
 	cache, err := ristretto.NewCache(&ristretto.Config[string, *cachedChunk]{NumCounters: 200_000, MaxCost: chunkCacheBytes, BufferItems: 1024})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: chunk cache: %w", err), db.Close())
 	}
 	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
-		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}, quarantined: map[uint64]bool{}}
+		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}, quarantined: map[uint64]bool{},
+		acceptDamage: opts.AcceptDamage}
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
 	}
 	s.startReindexer()
+	s.stopState, s.stateDone = make(chan struct{}), make(chan struct{})
+	go s.stateLoop(s.stopState, s.stateDone)
 	return s, nil
 }
 
@@ -196,6 +227,14 @@ func (s *Store) recover(ctx context.Context) error {
 		if err := s.upgradeGraph(c); err != nil {
 			return err
 		}
+	}
+	// Before the log is truncated: the check reads the records since the
+	// state file was written.
+	if err := s.checkState(ctx); err != nil {
+		return err
+	}
+	if err := s.saveState(); err != nil {
+		return err
 	}
 	low := s.pos
 	for _, c := range s.colls {
@@ -376,15 +415,26 @@ func (s *Store) Close() error {
 		s.stopReindex()
 		<-s.reindexDone
 	}
+	if s.stopState != nil {
+		select {
+		case <-s.stopState:
+		default:
+			close(s.stopState)
+		}
+		<-s.stateDone
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	var errs []error
+	if !s.isClosed() && s.stopState != nil {
+		errs = append(errs, s.saveState())
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
 	s.closed = true
-	var errs []error
 	for _, c := range s.colls {
 		if c.text != nil {
 			errs = append(errs, c.text.Close())
@@ -393,6 +443,12 @@ func (s *Store) Close() error {
 	errs = append(errs, s.db.Close())
 	s.chunks.Close()
 	return errors.Join(errs...)
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
 }
 
 // Positions reports the log position each store has applied: Badger's, and

@@ -1,0 +1,84 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/pb"
+	"github.com/dgraph-io/badger/v4/y"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zhisou/zhisou/index"
+)
+
+// Damaged Badger files must fail the open with an error, but badger v4.9.6
+// panics on some of them in goroutines of its own, where nothing can recover:
+// a table file cut short (its footer gone) makes OpenTable read past the end.
+// So the store checks what it can before Badger opens (checkTableFiles), and
+// what Badger can check after (verifyTables).
+
+// checkTableFiles checks every Badger table file's footer and index as
+// Table.initIndex reads them (table/table.go): the checksum length in the
+// last 4 bytes, the checksum before it, the index length before that, and
+// the index's checksum. A file that fails is named in the error.
+func checkTableFiles(dir string) error {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		if err := checkTableFile(p); err != nil {
+			return fmt.Errorf("%w: table file %s: %w", index.ErrDamaged, p, err)
+		}
+	}
+	return nil
+}
+
+func checkTableFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	pos := len(b) - 4
+	if pos < 0 {
+		return fmt.Errorf("%d bytes, shorter than its footer", len(b))
+	}
+	chkLen := int(binary.BigEndian.Uint32(b[pos:]))
+	if pos -= chkLen; chkLen > 1<<10 || pos < 4 {
+		return fmt.Errorf("checksum length %d does not fit in %d bytes: cut short or overwritten", chkLen, len(b))
+	}
+	var chk pb.Checksum
+	if err := proto.Unmarshal(b[pos:pos+chkLen], &chk); err != nil {
+		return fmt.Errorf("checksum unreadable: %w", err)
+	}
+	pos -= 4
+	idxLen := int(binary.BigEndian.Uint32(b[pos:]))
+	if idxLen > pos {
+		return fmt.Errorf("index length %d does not fit in %d bytes: cut short or overwritten", idxLen, len(b))
+	}
+	if err := y.VerifyChecksum(b[pos-idxLen:pos], &chk); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	return nil
+}
+
+// verifyTables checks the checksum of every block of every Badger table. In
+// badger v4.9.6 a block that fails the check makes Table.VerifyChecksum
+// dereference the nil block it got (table/table.go:711) instead of returning
+// the error; the check runs in this goroutine, so that panic is recovered as
+// the failure it reports. (For the same reason the store does not let Badger
+// verify tables as it opens them, in goroutines of its own.)
+func verifyTables(db *badger.DB) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: a table file under %s failed its checksum (badger: %v)", index.ErrDamaged, db.Opts().Dir, r)
+		}
+	}()
+	if err := db.VerifyChecksum(); err != nil {
+		return fmt.Errorf("%w: %w", index.ErrDamaged, err)
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package store
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/indextest"
+)
+
+// damagedStore writes the fixture into a store in a new directory and closes
+// it, so that the state file records it; then damage changes the directory.
+func damagedStore(t *testing.T, damage func(dir string)) string {
+	t.Helper()
+	dir := t.TempDir()
+	s := openWithCollection(t, dir, "c")
+	if _, err := s.Upsert(t.Context(), "c", indextest.Fixture()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	damage(dir)
+	return dir
+}
+
+// openDamaged opens dir, expecting ErrDamaged with a message that says
+// each of want; then opens it with AcceptDamage.
+func openDamaged(t *testing.T, dir string, want ...string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), dir, testAnalyzer(t), Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a damaged store succeeded; want ErrDamaged")
+	}
+	if !errors.Is(err, index.ErrDamaged) {
+		t.Fatalf("Open = %v; want ErrDamaged", err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Open error %q does not say %q", err, w)
+		}
+	}
+	s, err = Open(t.Context(), dir, testAnalyzer(t), Options{AcceptDamage: true})
+	if err != nil {
+		t.Fatalf("Open with AcceptDamage: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestStateTruncatedManifest: a MANIFEST truncated after its header makes
+// Badger open with no tables, so the store was served empty. The state file
+// shows it: the open fails with ErrDamaged naming the position and the state
+// file; accepting the damage opens what is left, and the next open accepts
+// that as the new state. (Truncated to nothing, Badger itself refuses it.)
+func TestStateTruncatedManifest(t *testing.T) {
+	dir := damagedStore(t, func(dir string) {
+		if err := os.Truncate(filepath.Join(dir, "badger", "MANIFEST"), 8); err != nil {
+			t.Fatal(err)
+		}
+	})
+	s := openDamaged(t, dir, "position", StateFile, "-accept-damage")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, dir) // the accepted state is the new normal
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStateLostCollection: the collection catalog lost (as when a damaged
+// table drops out at compaction) while the position stays: the open names
+// the missing collection.
+func TestStateLostCollection(t *testing.T) {
+	dir := damagedStore(t, func(dir string) {
+		db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "badger")).WithLogger(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte(collectionKeyP + "c")) })
+		if err = errors.Join(err, db.Close()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	s := openDamaged(t, dir, `collection "c" (5 documents) is missing`)
+	if len(s.Collections()) != 0 {
+		t.Errorf("collections after accepting the damage: %v", s.Collections())
+	}
+}
+
+// TestStateUnreadable: a state file that is not JSON is damage too.
+func TestStateUnreadable(t *testing.T) {
+	dir := damagedStore(t, func(dir string) {
+		if err := os.WriteFile(filepath.Join(dir, StateFile), []byte("{not json"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := Open(t.Context(), dir, testAnalyzer(t), Options{}); !errors.Is(err, index.ErrDamaged) || !strings.Contains(err.Error(), StateFile) {
+		t.Fatalf("Open = %v; want ErrDamaged naming %s", err, StateFile)
+	}
+}
+
+// TestStateAllowsDeletesSinceItWasWritten: a state file older than the last
+// writes (a crash within the second before it is rewritten) is no damage when
+// those writes deleted a collection it lists, or added documents.
+func TestStateAllowsDeletesSinceItWasWritten(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := openWithCollection(t, dir, "c")
+	if err := s.CreateCollection(ctx, index.DefaultCollection("gone")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(ctx, "c", indextest.Fixture()[:2]); err != nil {
+		t.Fatal(err)
+	}
+	s.wmu.Lock()
+	err := s.saveState()
+	s.wmu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteCollection(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(ctx, "c", indextest.Fixture()[2:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, StateFile), stale, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, dir)
+	if err := s.Verify(ctx, "c"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestStateFlippedTableBlock: one flipped block in a Badger table is found
+// by the table's checksum when the store opens, instead of reading as absent
+// keys (which is what a failed block check does in Badger's lookups).
+func TestStateFlippedTableBlock(t *testing.T) {
+	dir := damagedStore(t, func(dir string) {
+		// Force the data into a table: Badger flushes memtables on close
+		// only when they hold enough; open and flatten.
+		db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "badger")).WithLogger(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err = errors.Join(db.Flatten(1), db.Close()); err != nil {
+			t.Fatal(err)
+		}
+		ssts, _ := filepath.Glob(filepath.Join(dir, "badger", "*.sst"))
+		if len(ssts) == 0 {
+			t.Skip("no table file to damage")
+		}
+		for _, p := range ssts {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := len(b) / 4; i < len(b)/4+64 && i < len(b); i++ {
+				b[i] ^= 0xFF
+			}
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	s, err := Open(t.Context(), dir, testAnalyzer(t), Options{})
+	if err == nil {
+		verr := s.Verify(t.Context(), "c")
+		s.Close()
+		t.Fatalf("the store opened with a flipped table block (Verify: %v)", verr)
+	}
+	if !errors.Is(err, index.ErrDamaged) || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("Open = %v; want ErrDamaged, a checksum error", err)
+	}
+}
+
+// TestStateTruncatedTable: a table file cut short used to panic Badger in a
+// goroutine of its own, killing the process; the store names the file.
+func TestStateTruncatedTable(t *testing.T) {
+	var cut string
+	dir := damagedStore(t, func(dir string) {
+		db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "badger")).WithLogger(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err = errors.Join(db.Flatten(1), db.Close()); err != nil {
+			t.Fatal(err)
+		}
+		ssts, _ := filepath.Glob(filepath.Join(dir, "badger", "*.sst"))
+		if len(ssts) == 0 {
+			t.Fatal("no table file to cut")
+		}
+		cut = ssts[0]
+		fi, err := os.Stat(cut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(cut, fi.Size()/2); err != nil {
+			t.Fatal(err)
+		}
+	})
+	_, err := Open(t.Context(), dir, testAnalyzer(t), Options{})
+	if !errors.Is(err, index.ErrDamaged) || !strings.Contains(err.Error(), cut) {
+		t.Fatalf("Open = %v; want ErrDamaged naming %s", err, cut)
+	}
+}
