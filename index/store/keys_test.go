@@ -1,0 +1,85 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/zhisou/zhisou/index"
+)
+
+// TestKeys: a created key authenticates with its role and collections, a
+// wrong secret, an unknown id or a malformed token does not, a revoked key no
+// longer does, bad arguments are refused, and the secret is nowhere in the
+// data directory.
+func TestKeys(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	if has, err := s.HasKeys(); err != nil || has {
+		t.Fatalf("HasKeys on a new store = %v, %v", has, err)
+	}
+	token, k, err := s.CreateKey("app-a", RoleRead, []string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.KeyByToken(token)
+	if err != nil || got.ID != k.ID || got.Role != RoleRead || !got.Covers("a") || got.Covers("b") {
+		t.Fatalf("KeyByToken = %+v, %v; want the read key of collection a", got, err)
+	}
+	if has, _ := s.HasKeys(); !has {
+		t.Error("HasKeys after CreateKey = false")
+	}
+	for _, bad := range []string{"", "zsk_", token + "x", strings.Replace(token, k.ID, "000000000000", 1), "Bearer " + token} {
+		if _, err := s.KeyByToken(bad); !errors.Is(err, ErrBadKey) {
+			t.Errorf("KeyByToken(%q) = %v, want ErrBadKey", bad, err)
+		}
+	}
+	for _, args := range []struct {
+		name, role string
+		colls      []string
+	}{{"", RoleRead, []string{"a"}}, {"x", "owner", []string{"a"}}, {"x", RoleRead, nil}, {"x", RoleRead, []string{"Bad Name"}}} {
+		if _, _, err := s.CreateKey(args.name, args.role, args.colls); !errors.Is(err, index.ErrInvalid) {
+			t.Errorf("CreateKey(%q, %q, %q) = %v, want ErrInvalid", args.name, args.role, args.colls, err)
+		}
+	}
+	if _, err := s.RevokeKey(k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.KeyByToken(token); !errors.Is(err, ErrBadKey) || !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("KeyByToken(revoked) = %v, want ErrBadKey saying revoked", err)
+	}
+	if _, err := s.RevokeKey("nope"); !errors.Is(err, index.ErrNotFound) {
+		t.Errorf("RevokeKey(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	secret := token[len("zsk_")+len(k.ID)+1:]
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "badger")).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.DefaultIteratorOptions)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := it.Item().Value(func(v []byte) error {
+				if bytes.Contains(v, []byte(secret)) {
+					t.Errorf("the key's secret is stored under %s", it.Item().Key())
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
