@@ -61,7 +61,7 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 		texts[i] = q.Text
 	}
 	return loadtest.Run(ctx, loadtest.Config{
-		Addr: c.addr, Collection: c.collection, Queries: texts, TopK: *k,
+		Addr: c.addr, APIKey: c.apiKey, Collection: c.collection, Queries: texts, TopK: *k,
 		Concurrency: *concurrency, Duration: *duration, Warmup: *warmup,
 		IngestPath: *ingestPath, IngestCollection: *ingestColl,
 	}, env.stdout, env.stderr)

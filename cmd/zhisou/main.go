@@ -80,6 +80,7 @@ commands:
   bench    load-test a running server with eval queries (QPS, p50/p95/p99)
   fake-llm run a fake OpenAI-protocol server for reranker demos
   lexicon  get or replace a collection's lexicon (terms kept whole, synonyms, stop words)
+  keys     create, list or revoke API keys (a store with keys asks every call for one)
   help     show this text
 
 Run 'zhisou <command> -h' for the flags of a command.
@@ -115,6 +116,8 @@ func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 		return cmdFakeLLM(ctx, env, rest)
 	case "lexicon":
 		return cmdLexicon(ctx, env, rest)
+	case "keys":
+		return cmdKeys(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.stdout, usage)
 		return nil
@@ -138,6 +141,8 @@ type common struct {
 	collection string
 	logLevel   string
 	dict       string
+	// apiKey is sent to the server with every call.
+	apiKey string
 	// acceptDamage opens a data directory that holds less than it had
 	// applied (store.Options.AcceptDamage).
 	acceptDamage bool
@@ -149,6 +154,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.collection, "collection", "default", "collection (knowledge base)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.dict, "dict", "", "gse dictionary file(s), comma-separated (default: the embedded simplified-Chinese dictionary)")
+	fs.StringVar(&c.apiKey, "api-key", "", "API key sent to the server (zhisou keys create makes one); better given as ZHISOU_API_KEY, which ps does not show")
 	fs.BoolVar(&c.acceptDamage, "accept-damage", false, "open a data directory that holds less than it had applied (its badger files damaged or replaced), serving what is left; without it such a directory is refused with exit status 3")
 }
 

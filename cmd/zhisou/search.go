@@ -130,7 +130,7 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 	if isSet(fs, "store") {
 		resp, err = searchLocal(ctx, env, &c, logger, req, reranker)
 	} else {
-		resp, err = searchRemote(ctx, c.addr, req, reranker)
+		resp, err = searchRemote(ctx, &c, req, reranker)
 	}
 	if err != nil {
 		return fmt.Errorf("search: %w", err)
@@ -181,8 +181,9 @@ func searchLocal(ctx context.Context, env *cmdEnv, c *common, logger *slog.Logge
 // searchRemote searches through the server at addr. With a reranker, the
 // server's own reranking is off and the hits are reranked here: that is how
 // a reranker is tried against a running server (which holds the store).
-func searchRemote(ctx context.Context, addr string, req retrieve.Request, reranker retrieve.Reranker) (*retrievalv1.SearchResponse, error) {
-	conn, client, err := grpcapi.Dial(addr)
+func searchRemote(ctx context.Context, c *common, req retrieve.Request, reranker retrieve.Reranker) (*retrievalv1.SearchResponse, error) {
+	addr := c.addr
+	conn, client, err := grpcapi.Dial(addr, c.apiKey)
 	if err != nil {
 		return nil, err
 	}

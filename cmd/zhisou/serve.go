@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,7 +33,8 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	c.register(fs)
 	demo := fs.String("demo", "", "folder to ingest into -collection when that collection is empty (the README uses testdata/courses)")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight calls may finish after SIGTERM")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics (off when empty)")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics (off when empty; with keys, an admin key is needed)")
+	insecureAddr := fs.Bool("insecure", false, "serve a non-loopback -addr without API keys: anyone who reaches it may read, write and delete every collection")
 	var rf rerankFlags
 	rf.register(fs)
 	fs.Usage = func() {
@@ -71,10 +73,14 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 	}
+	requireAuth, err := authMode(st, lis.Addr(), *insecureAddr, logger)
+	if err != nil {
+		return err
+	}
 	hs := health.NewServer()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svc, err := service.New(st, service.Options{Retrieve: retrieve.Options{Reranker: reranker}, Logger: logger, Registerer: reg})
+	svc, err := service.New(st, service.Options{Retrieve: retrieve.Options{Reranker: reranker}, Logger: logger, Registerer: reg, RequireAuth: requireAuth})
 	if err != nil {
 		return err
 	}
@@ -83,7 +89,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	if *metricsAddr != "" {
-		hsrv, err := serveMetrics(*metricsAddr, reg, logger)
+		hsrv, err := serveMetrics(*metricsAddr, reg, svc, logger)
 		if err != nil {
 			return err
 		}
@@ -123,17 +129,62 @@ func serveUntilDone(ctx context.Context, gs *grpc.Server, hs *health.Server, lis
 
 // serveMetrics serves reg's metrics on http://addr/metrics until the
 // returned server is closed.
-func serveMetrics(addr string, reg *prometheus.Registry, logger *slog.Logger) (*http.Server, error) {
+func serveMetrics(addr string, reg *prometheus.Registry, svc *service.Service, logger *slog.Logger) (*http.Server, error) {
 	ml, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("serve: metrics: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/metrics", adminOnly(svc, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go hsrv.Serve(ml) // ends when the caller closes hsrv
 	logger.Info("metrics", "addr", "http://"+ml.Addr().String()+"/metrics")
 	return hsrv, nil
+}
+
+// authMode decides whether calls need API keys: when the store has keys, or
+// the server listens beyond loopback. Beyond loopback without keys it
+// refuses to start unless insecure is set.
+func authMode(st *store.Store, addr net.Addr, insecure bool, logger *slog.Logger) (bool, error) {
+	hasKeys, err := st.HasKeys()
+	if err != nil {
+		return false, fmt.Errorf("serve: read API keys: %w", err)
+	}
+	loopback := false
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		loopback = ta.IP.IsLoopback()
+	}
+	switch {
+	case hasKeys:
+		logger.Info("API keys required", "addr", addr.String())
+		return true, nil
+	case loopback:
+		return false, nil
+	case insecure:
+		logger.Warn("serving beyond loopback without API keys, as -insecure asks: anyone who reaches it may read, write and delete every collection", "addr", addr.String())
+		return false, nil
+	}
+	return false, fmt.Errorf("serve: %s is not a loopback address and the store has no API keys: create one with 'zhisou keys create -store DIR -name NAME -role admin -collections \"*\"' and restart, or pass -insecure to serve it open", addr)
+}
+
+// adminOnly serves h to callers with an admin key when the service requires
+// keys (the key as "Authorization: Bearer zsk_…"), and to anyone otherwise.
+func adminOnly(svc *service.Service, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if svc.AuthRequired() {
+			tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			k, err := svc.Authenticate(r.Context(), strings.TrimSpace(tok))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusUnauthorized)
+				return
+			}
+			if store.RoleRank(k.Role) < store.RoleRank(store.RoleAdmin) {
+				http.Error(w, "metrics need an admin key", http.StatusForbidden)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // loadDemo ingests a folder into the collection when the collection is empty.

@@ -15,11 +15,16 @@ import (
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 )
 
-// Dial connects to a server. The connection is lazy: errors show on the
-// first call. The caller closes the connection.
-func Dial(addr string) (*grpc.ClientConn, retrievalv1.RetrievalServiceClient, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize), grpc.MaxCallSendMsgSize(MaxRecvMsgSize)))
+// Dial connects to a server, sending apiKey (when not "") with every call.
+// The connection is lazy: errors show on the first call. The caller closes
+// the connection.
+func Dial(addr, apiKey string) (*grpc.ClientConn, retrievalv1.RetrievalServiceClient, error) {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize), grpc.MaxCallSendMsgSize(MaxRecvMsgSize))}
+	if apiKey != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(apiKey)))
+	}
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
@@ -42,6 +47,8 @@ func ClientErr(addr string, err error) error {
 		return remoteError{st.Message(), index.ErrNotFound}
 	case codes.InvalidArgument:
 		return remoteError{st.Message(), index.ErrInvalid}
+	case codes.Unauthenticated:
+		return fmt.Errorf("server %s refused the call: %s; give a key with -api-key or ZHISOU_API_KEY (zhisou keys create makes one)", addr, st.Message())
 	case codes.Canceled:
 		return context.Canceled
 	case codes.DeadlineExceeded:

@@ -53,16 +53,19 @@ func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Serv
 		logger.Error("panic in handler", "panic", fmt.Sprint(p))
 		return status.Error(codes.Internal, "internal error")
 	})
+	sl := statusLogger{logger}
 	s := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(
 			metrics.UnaryServerInterceptor(),
 			logging.UnaryServerInterceptor(interceptorLogger(logger), logOpts...),
 			recovery.UnaryServerInterceptor(recoverOpt),
+			authUnary(svc, sl),
 		),
 		grpc.ChainStreamInterceptor(
 			metrics.StreamServerInterceptor(),
 			logging.StreamServerInterceptor(interceptorLogger(logger), logOpts...),
 			recovery.StreamServerInterceptor(recoverOpt),
+			authStream(svc, sl),
 		),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -74,6 +77,12 @@ func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Serv
 	metrics.InitializeMetrics(s)
 	return s, nil
 }
+
+// statusLogger maps errors to status codes with toStatus, logging internal
+// ones.
+type statusLogger struct{ l *slog.Logger }
+
+func (s statusLogger) status(err error) error { return toStatus(s.l, err) }
 
 func interceptorLogger(l *slog.Logger) logging.Logger {
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
@@ -99,6 +108,10 @@ func toStatus(logger *slog.Logger, err error) error {
 		return status.Error(codes.Unavailable, "server is shutting down")
 	case errors.Is(err, service.ErrUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, service.ErrUnauthenticated):
+		return status.Error(codes.Unauthenticated, err.Error())
+	case errors.Is(err, service.ErrPermissionDenied):
+		return status.Error(codes.PermissionDenied, err.Error())
 	}
 	logger.Error("internal error", "err", err)
 	return status.Error(codes.Internal, "internal error")

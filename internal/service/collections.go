@@ -24,6 +24,9 @@ func (s *Service) CreateCollection(ctx context.Context, spec CollectionSpec) (st
 	if err := checkName("collection.name", spec.Name); err != nil {
 		return store.CollectionInfo{}, err
 	}
+	if err := s.allow(ctx, store.RoleAdmin, "create collections", spec.Name); err != nil {
+		return store.CollectionInfo{}, err
+	}
 	if err := checkUTF8("collection.description", spec.Description); err != nil {
 		return store.CollectionInfo{}, err
 	}
@@ -47,6 +50,7 @@ func (s *Service) CreateCollection(ctx context.Context, spec CollectionSpec) (st
 	if err := s.store.CreateCollection(ctx, cfg); err != nil {
 		return store.CollectionInfo{}, classify(err)
 	}
+	s.audit(ctx, "create collection", cfg.Name, 0)
 	info, err := s.store.Collection(cfg.Name)
 	return info, classify(err)
 }
@@ -54,13 +58,16 @@ func (s *Service) CreateCollection(ctx context.Context, spec CollectionSpec) (st
 // ListCollections returns a page of collections by name, and the token of
 // the next page ("" after the last).
 func (s *Service) ListCollections(ctx context.Context, pageSize int, pageToken string) ([]store.CollectionInfo, string, error) {
+	if err := s.allow(ctx, store.RoleRead, "list collections", ""); err != nil {
+		return nil, "", err
+	}
 	size, after, err := pageParams(pageSize, pageToken)
 	if err != nil {
 		return nil, "", err
 	}
 	var out []store.CollectionInfo
 	for _, c := range s.store.Collections() {
-		if c.Name <= after && after != "" {
+		if c.Name <= after && after != "" || !s.visible(ctx, c.Name) {
 			continue
 		}
 		if len(out) == size {
@@ -76,6 +83,9 @@ func (s *Service) GetCollection(ctx context.Context, name string) (store.Collect
 	if err := checkName("name", name); err != nil {
 		return store.CollectionInfo{}, err
 	}
+	if err := s.allow(ctx, store.RoleRead, "read collections", name); err != nil {
+		return store.CollectionInfo{}, err
+	}
 	info, err := s.store.Collection(name)
 	return info, classify(err)
 }
@@ -85,5 +95,12 @@ func (s *Service) DeleteCollection(ctx context.Context, name string) error {
 	if err := checkName("name", name); err != nil {
 		return err
 	}
-	return classify(s.store.DeleteCollection(ctx, name))
+	if err := s.allow(ctx, store.RoleAdmin, "delete collections", name); err != nil {
+		return err
+	}
+	if err := s.store.DeleteCollection(ctx, name); err != nil {
+		return classify(err)
+	}
+	s.audit(ctx, "delete collection", name, 0)
+	return nil
 }

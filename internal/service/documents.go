@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 )
 
@@ -35,6 +36,9 @@ func (s *Service) UpsertDocuments(ctx context.Context, req UpsertRequest) ([]Ups
 	if err := checkName(req.FieldPrefix+"collection", req.Collection); err != nil {
 		return nil, err
 	}
+	if err := s.allow(ctx, store.RoleWrite, "write documents", req.Collection); err != nil {
+		return nil, err
+	}
 	docs, err := s.buildDocuments(req.FieldPrefix+"documents", req.Documents)
 	if err != nil {
 		return nil, err
@@ -43,6 +47,7 @@ func (s *Service) UpsertDocuments(ctx context.Context, req UpsertRequest) ([]Ups
 	if err != nil {
 		return nil, classify(err)
 	}
+	s.audit(ctx, "upsert documents", req.Collection, len(docs))
 	res := make([]UpsertResult, len(outs))
 	for i, o := range outs {
 		res[i] = UpsertResult{DocumentID: docs[i].ID, Outcome: o, Chunks: len(docs[i].Chunks)}
@@ -130,6 +135,9 @@ func (s *Service) DeleteDocuments(ctx context.Context, collection string, ids []
 	if err := checkName("collection", collection); err != nil {
 		return nil, nil, err
 	}
+	if err := s.allow(ctx, store.RoleWrite, "delete documents", collection); err != nil {
+		return nil, nil, err
+	}
 	if len(ids) == 0 {
 		return nil, nil, Invalid("document_ids", "document_ids is empty")
 	}
@@ -145,6 +153,7 @@ func (s *Service) DeleteDocuments(ctx context.Context, collection string, ids []
 	if err != nil {
 		return nil, nil, classify(err)
 	}
+	s.audit(ctx, "delete documents", collection, len(ids))
 	for i, o := range outs {
 		if o == index.Deleted {
 			deleted = append(deleted, ids[i])
@@ -161,6 +170,9 @@ func (s *Service) GetDocument(ctx context.Context, collection, id string) (index
 	if err := checkName("collection", collection); err != nil {
 		return index.Document{}, err
 	}
+	if err := s.allow(ctx, store.RoleRead, "read documents", collection); err != nil {
+		return index.Document{}, err
+	}
 	if err := checkID("document_id", id); err != nil {
 		return index.Document{}, err
 	}
@@ -172,6 +184,9 @@ func (s *Service) GetDocument(ctx context.Context, collection, id string) (index
 // their chunks' text), and the token of the next page ("" after the last).
 func (s *Service) ListDocuments(ctx context.Context, collection string, pageSize int, pageToken string) ([]index.Document, string, error) {
 	if err := checkName("collection", collection); err != nil {
+		return nil, "", err
+	}
+	if err := s.allow(ctx, store.RoleRead, "list documents", collection); err != nil {
 		return nil, "", err
 	}
 	size, after, err := pageParams(pageSize, pageToken)

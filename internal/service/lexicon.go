@@ -12,6 +12,9 @@ func (s *Service) GetLexicon(ctx context.Context, collection string) (store.Lexi
 	if err := checkName("collection", collection); err != nil {
 		return store.LexiconInfo{}, err
 	}
+	if err := s.allow(ctx, store.RoleRead, "read lexicons", collection); err != nil {
+		return store.LexiconInfo{}, err
+	}
 	info, err := s.store.Lexicon(collection)
 	return info, classify(err)
 }
@@ -24,9 +27,16 @@ func (s *Service) ReplaceLexicon(ctx context.Context, collection string, lex *in
 	if err := checkName("collection", collection); err != nil {
 		return store.LexiconInfo{}, err
 	}
+	if err := s.allow(ctx, store.RoleWrite, "replace lexicons", collection); err != nil {
+		return store.LexiconInfo{}, err
+	}
 	if lex == nil {
 		return store.LexiconInfo{}, Invalid("lexicon", "lexicon is required (an empty lexicon clears it)")
 	}
 	info, err := s.store.ReplaceLexicon(ctx, collection, *lex)
-	return info, classify(err)
+	if err != nil {
+		return info, classify(err)
+	}
+	s.audit(ctx, "replace lexicon", collection, 0)
+	return info, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/rerank"
 	"github.com/zhisou/zhisou/retrieve"
 )
@@ -20,6 +21,9 @@ const MaxRerankTimeout = time.Minute
 // rerank timeout are within limits. Every rerank is counted and logged.
 func (s *Service) Search(ctx context.Context, req retrieve.Request) (retrieve.Result, error) {
 	if err := checkSearch(req); err != nil {
+		return retrieve.Result{}, err
+	}
+	if err := s.allow(ctx, store.RoleRead, "search", req.Collection); err != nil {
 		return retrieve.Result{}, err
 	}
 	res, err := s.search.Search(ctx, req)

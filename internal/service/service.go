@@ -85,7 +85,8 @@ func classify(err error) error {
 	var kind error
 	switch {
 	case err == nil, errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrExists),
-		errors.Is(err, ErrClosed), errors.Is(err, ErrUnavailable):
+		errors.Is(err, ErrClosed), errors.Is(err, ErrUnavailable), errors.Is(err, ErrUnauthenticated),
+		errors.Is(err, ErrPermissionDenied):
 		return err
 	case errors.Is(err, retrieve.ErrInvalid), errors.Is(err, retrieve.ErrEmptyQuery),
 		errors.Is(err, index.ErrInvalid), errors.Is(err, ingest.ErrEmpty):
@@ -115,6 +116,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer, if set, gets the rerank metrics (zhisou_rerank_*).
 	Registerer prometheus.Registerer
+	// RequireAuth makes every call need an API key whose role and
+	// collections allow it (see auth.go); unset, every call is allowed.
+	RequireAuth bool
 }
 
 // Service is the API over one store. It is safe for concurrent use and holds
@@ -125,12 +129,14 @@ type Service struct {
 	chunk   ingest.ChunkOptions
 	logger  *slog.Logger
 	metrics *rerankMetrics // nil without a Registerer
+	// requireAuth is Options.RequireAuth.
+	requireAuth bool
 }
 
 // New returns a Service over store; it fails only when the metrics cannot
 // be registered.
 func New(st *store.Store, opts Options) (*Service, error) {
-	s := &Service{store: st, search: retrieve.New(st, opts.Retrieve), chunk: opts.Chunk, logger: opts.Logger}
+	s := &Service{store: st, search: retrieve.New(st, opts.Retrieve), chunk: opts.Chunk, logger: opts.Logger, requireAuth: opts.RequireAuth}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}

@@ -37,13 +37,21 @@ type Server struct {
 // stopped when the test ends.
 func Serve(tb testing.TB, opts retrieve.Options) *Server {
 	tb.Helper()
+	return ServeWith(tb, service.Options{Retrieve: opts})
+}
+
+// ServeWith is Serve with the service's options (its logger and registerer
+// are the test server's own).
+func ServeWith(tb testing.TB, sopts service.Options) *Server {
+	tb.Helper()
 	st, err := store.Open(context.Background(), tb.TempDir(), indextest.Analyzer(tb), store.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	logger := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
-	svc, err := service.New(st, service.Options{Retrieve: opts, Logger: logger, Registerer: reg})
+	sopts.Logger, sopts.Registerer = logger, reg
+	svc, err := service.New(st, sopts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,184 @@
+package grpcapi_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
+	"github.com/zhisou/zhisou/internal/service"
+	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+)
+
+// call is one RPC of the API on one collection.
+type call func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error
+
+var md = retrievalv1.DocumentFormat_DOCUMENT_FORMAT_MARKDOWN
+
+// rpcs has a call for every method of RetrievalService, and the role it
+// needs. TestEveryRPCIsGuarded fails when the service has a method this table
+// lacks: a new RPC must say who may call it.
+var rpcs = map[string]struct {
+	role string
+	call call
+}{
+	"CreateCollection": {store.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: coll + "-new"}})
+		return err
+	}},
+	"ListCollections": {store.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.ListCollections(ctx, &retrievalv1.ListCollectionsRequest{})
+		return err
+	}},
+	"GetCollection": {store.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.GetCollection(ctx, &retrievalv1.GetCollectionRequest{Name: coll})
+		return err
+	}},
+	"DeleteCollection": {store.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.DeleteCollection(ctx, &retrievalv1.DeleteCollectionRequest{Name: coll + "-doomed"})
+		return err
+	}},
+	"UpsertDocuments": {store.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: coll, Documents: []*retrievalv1.Document{{Id: "n", Content: "# 新\n\n内容。", Format: md}}})
+		return err
+	}},
+	"StreamUpsertDocuments": {store.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		s, err := c.StreamUpsertDocuments(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.Send(&retrievalv1.StreamUpsertDocumentsRequest{Collection: coll, Documents: []*retrievalv1.Document{{Id: "s", Content: "# 流\n\n内容。", Format: md}}}); err != nil {
+			return err
+		}
+		_, err = s.CloseAndRecv()
+		return err
+	}},
+	"DeleteDocuments": {store.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.DeleteDocuments(ctx, &retrievalv1.DeleteDocumentsRequest{Collection: coll, DocumentIds: []string{"gone"}})
+		return err
+	}},
+	"GetDocument": {store.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.GetDocument(ctx, &retrievalv1.GetDocumentRequest{Collection: coll, DocumentId: "sales/price"})
+		return err
+	}},
+	"ListDocuments": {store.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.ListDocuments(ctx, &retrievalv1.ListDocumentsRequest{Collection: coll})
+		return err
+	}},
+	"Search": {store.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: coll, Query: "价格"})
+		return err
+	}},
+	"GetLexicon": {store.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.GetLexicon(ctx, &retrievalv1.GetLexiconRequest{Collection: coll})
+		return err
+	}},
+	"ReplaceLexicon": {store.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.ReplaceLexicon(ctx, &retrievalv1.ReplaceLexiconRequest{Collection: coll, Lexicon: &retrievalv1.Lexicon{Terms: []string{"价格异议"}}})
+		return err
+	}},
+}
+
+// TestEveryRPCIsGuarded: every method of the service is in rpcs.
+func TestEveryRPCIsGuarded(t *testing.T) {
+	var names []string
+	for _, m := range retrievalv1.RetrievalService_ServiceDesc.Methods {
+		names = append(names, m.MethodName)
+	}
+	for _, s := range retrievalv1.RetrievalService_ServiceDesc.Streams {
+		names = append(names, s.StreamName)
+	}
+	for _, n := range names {
+		if _, ok := rpcs[n]; !ok {
+			t.Errorf("RPC %s has no row in rpcs: say which role it needs and test that keys of other collections cannot use it", n)
+		}
+	}
+	if len(names) != len(rpcs) {
+		t.Errorf("the service has %d RPCs, rpcs lists %d", len(names), len(rpcs))
+	}
+}
+
+// TestKeyIsolation runs every RPC with keys of each role, scoped to
+// collection a (or to all), against collections a and b, and without a key:
+// a call succeeds exactly when the key's role suffices and it reaches the
+// collection; otherwise PERMISSION_DENIED, or UNAUTHENTICATED without a key
+// or with a revoked one. ListCollections shows a key only what it reaches.
+func TestKeyIsolation(t *testing.T) {
+	srv := grpcapitest.ServeWith(t, service.Options{RequireAuth: true})
+	admin, _, err := srv.Store.CreateKey("root", store.RoleAdmin, []string{store.AllCollections})
+	if err != nil {
+		t.Fatal(err)
+	}
+	asKey := func(tok string) context.Context {
+		return metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+tok)
+	}
+	setup := func() {
+		for _, name := range []string{"a", "b", "a-doomed", "b-doomed"} {
+			_, err := srv.Client.CreateCollection(asKey(admin), &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: name}})
+			if err != nil && status.Code(err) != codes.AlreadyExists {
+				t.Fatal(err)
+			}
+			if _, err := srv.Client.UpsertDocuments(asKey(admin), &retrievalv1.UpsertDocumentsRequest{Collection: name,
+				Documents: []*retrievalv1.Document{{Id: "sales/price", Content: grpcapitest.SalesMD, Format: md}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, name := range []string{"a-new", "b-new"} {
+			srv.Client.DeleteCollection(asKey(admin), &retrievalv1.DeleteCollectionRequest{Name: name})
+		}
+	}
+	setup()
+	type key struct {
+		name, role string
+		colls      []string
+	}
+	for _, k := range []key{{"read-a", store.RoleRead, []string{"a", "a-new", "a-doomed"}}, {"write-a", store.RoleWrite, []string{"a", "a-new", "a-doomed"}},
+		{"admin-a", store.RoleAdmin, []string{"a", "a-new", "a-doomed"}}, {"read-all", store.RoleRead, []string{store.AllCollections}}} {
+		tok, _, err := srv.Store.CreateKey(k.name, k.role, k.colls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rpc, r := range rpcs {
+			for _, coll := range []string{"a", "b"} {
+				setup()
+				err := r.call(asKey(tok), srv.Client, coll)
+				reaches := coll == "a" || slices.Contains(k.colls, store.AllCollections)
+				want := codes.OK
+				if store.RoleRank(k.role) < store.RoleRank(r.role) || (!reaches && rpc != "ListCollections") {
+					want = codes.PermissionDenied
+				}
+				if got := status.Code(err); got != want {
+					t.Errorf("key %s: %s on %s = %v (%v), want %v", k.name, rpc, coll, got, err, want)
+				}
+			}
+		}
+		resp, err := srv.Client.ListCollections(asKey(tok), &retrievalv1.ListCollectionsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range resp.GetCollections() {
+			if c.GetName()[0] == 'b' && !slices.Contains(k.colls, store.AllCollections) {
+				t.Errorf("key %s lists collection %s, which it does not reach", k.name, c.GetName())
+			}
+		}
+	}
+	revoked, rk, err := srv.Store.CreateKey("old", store.RoleAdmin, []string{store.AllCollections})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Store.RevokeKey(rk.ID); err != nil {
+		t.Fatal(err)
+	}
+	for rpc, r := range rpcs {
+		for name, ctx := range map[string]context.Context{"no key": t.Context(), "a revoked key": asKey(revoked), "a malformed key": asKey("zsk_nope")} {
+			if got := status.Code(r.call(ctx, srv.Client, "a")); got != codes.Unauthenticated {
+				t.Errorf("%s with %s = %v, want Unauthenticated", rpc, name, got)
+			}
+		}
+	}
+}
