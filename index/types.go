@@ -24,6 +24,9 @@ var (
 	// ErrDamaged means the data directory holds less than it had applied,
 	// or a file of it cannot be read: it is not served as if it were whole.
 	ErrDamaged = errors.New("data directory is damaged")
+	// ErrNoSpace means the data directory's disk is too full for a write:
+	// the write was refused, nothing acknowledged is lost.
+	ErrNoSpace = errors.New("no space left on the data directory's disk")
 	// ErrClosed means the store was closed.
 	ErrClosed = errors.New("store closed")
 )

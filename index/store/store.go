@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,9 @@ type Options struct {
 	// Logger receives Badger's warnings and the store's recovery messages; nil
 	// discards them.
 	Logger *slog.Logger
+	// MinFreeBytes is the free space that writes must leave on the data
+	// directory's filesystem (see space.go); 0 means DefaultMinFreeBytes.
+	MinFreeBytes uint64
 	// AcceptDamage opens a store that holds less than its state file says it
 	// had applied (see state.go), logging what is missing, instead of failing
 	// with ErrDamaged: the operator's explicit choice to serve what is left.
@@ -73,6 +77,8 @@ type Store struct {
 	// quarantined holds the sequence numbers of the log records set aside
 	// because they could not be applied (see quarantine.go); guarded by wmu.
 	quarantined map[uint64]bool
+	// minFree is Options.MinFreeBytes, defaulted.
+	minFree uint64
 	// acceptDamage is Options.AcceptDamage.
 	acceptDamage bool
 	// statePos is the position the state file last recorded; guarded by wmu.
@@ -149,6 +155,12 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		// that fails its check reads as absent in Badger's lookups).
 		WithChecksumVerificationMode(options.OnBlockRead).
 		WithVerifyValueChecksum(true)
+	if free, err := freeBytes(dir); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	} else if min := cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes); free < min {
+		return nil, fmt.Errorf("open store %s: %w: %s free, and opening needs %s (it catches up from its log); free some space and retry",
+			dir, index.ErrNoSpace, mib(free), mib(min))
+	}
 	if err := checkTableFiles(bo.Dir); err != nil {
 		return nil, fmt.Errorf("open store %s: %w; restore the data directory from a backup", dir, err)
 	}
@@ -171,7 +183,7 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 	}
 	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
 		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}, quarantined: map[uint64]bool{},
-		acceptDamage: opts.AcceptDamage}
+		acceptDamage: opts.AcceptDamage, minFree: cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes)}
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
 	}
@@ -552,6 +564,9 @@ func (s *Store) CreateCollection(ctx context.Context, cfg index.Collection) erro
 		return err
 	}
 	recs := []index.Record{{Op: index.OpCreateCollection, Collection: cfg.Name, Config: &cfg}}
+	if err := s.checkSpace("creating a collection", writeSize(recs)); err != nil {
+		return err
+	}
 	if _, err := s.log.Append(ctx, recs); err != nil {
 		return err
 	}
@@ -750,6 +765,9 @@ func (s *Store) Delete(ctx context.Context, collection string, ids []string) ([]
 // commit appends records to the log and applies them to Badger and bleve.
 // Called with wmu held.
 func (s *Store) commit(ctx context.Context, c *coll, recs []index.Record, terms map[string]bm25.Terms) error {
+	if err := s.checkSpace("the write", writeSize(recs)); err != nil {
+		return err
+	}
 	if _, err := s.log.Append(ctx, recs); err != nil {
 		return err
 	}

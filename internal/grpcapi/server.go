@@ -108,6 +108,8 @@ func toStatus(logger *slog.Logger, err error) error {
 		return status.Error(codes.Unavailable, "server is shutting down")
 	case errors.Is(err, service.ErrUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, service.ErrResourceExhausted):
+		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, service.ErrUnauthenticated):
 		return status.Error(codes.Unauthenticated, err.Error())
 	case errors.Is(err, service.ErrPermissionDenied):

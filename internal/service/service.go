@@ -44,6 +44,9 @@ var (
 	// ErrUnavailable means the request demanded reranking and it did not
 	// happen.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrResourceExhausted means the server cannot take the request now (its
+	// disk is full); the message says what to free, and a retry may succeed.
+	ErrResourceExhausted = errors.New("resource exhausted")
 )
 
 // FieldError is a request field the service refused. It matches ErrInvalid
@@ -86,7 +89,7 @@ func classify(err error) error {
 	switch {
 	case err == nil, errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrExists),
 		errors.Is(err, ErrClosed), errors.Is(err, ErrUnavailable), errors.Is(err, ErrUnauthenticated),
-		errors.Is(err, ErrPermissionDenied):
+		errors.Is(err, ErrPermissionDenied), errors.Is(err, ErrResourceExhausted):
 		return err
 	case errors.Is(err, retrieve.ErrInvalid), errors.Is(err, retrieve.ErrEmptyQuery),
 		errors.Is(err, index.ErrInvalid), errors.Is(err, ingest.ErrEmpty):
@@ -99,6 +102,8 @@ func classify(err error) error {
 		kind = ErrClosed
 	case errors.Is(err, retrieve.ErrRerankUnavailable):
 		kind = ErrUnavailable
+	case errors.Is(err, index.ErrNoSpace):
+		kind = ErrResourceExhausted
 	default:
 		return err
 	}
