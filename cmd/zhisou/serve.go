@@ -34,6 +34,9 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	demo := fs.String("demo", "", "folder to ingest into -collection when that collection is empty (the README uses testdata/courses)")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight calls may finish after SIGTERM")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics (off when empty; with keys, an admin key is needed)")
+	maxWrite := fs.Int64("max-write-mb", service.DefaultMaxWriteBytes>>20, "MiB of document text written at once, all calls together (building a document takes some hundred times its text in memory); a write that cannot get its share within 10 s is refused with RESOURCE_EXHAUSTED")
+	keyRate := fs.Float64("key-rate", 0, "calls a second each API key may make (0: no limit); over it, RESOURCE_EXHAUSTED with the time to retry")
+	keyBurst := fs.Int("key-burst", 20, "calls an API key may make at once within -key-rate")
 	insecureAddr := fs.Bool("insecure", false, "serve a non-loopback -addr without API keys: anyone who reaches it may read, write and delete every collection")
 	var rf rerankFlags
 	rf.register(fs)
@@ -80,7 +83,8 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	hs := health.NewServer()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svc, err := service.New(st, service.Options{Retrieve: retrieve.Options{Reranker: reranker}, Logger: logger, Registerer: reg, RequireAuth: requireAuth})
+	svc, err := service.New(st, service.Options{Retrieve: retrieve.Options{Reranker: reranker}, Logger: logger, Registerer: reg, RequireAuth: requireAuth,
+		MaxWriteBytes: *maxWrite << 20, KeyRate: *keyRate, KeyBurst: *keyBurst})
 	if err != nil {
 		return err
 	}

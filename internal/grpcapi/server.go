@@ -29,6 +29,9 @@ import (
 // MaxRecvMsgSize bounds a message either way, on the server and the client.
 const MaxRecvMsgSize = 64 << 20
 
+// MaxConcurrentStreams bounds the calls one client connection has open.
+const MaxConcurrentStreams = 128
+
 // NewServer builds the whole gRPC server over svc: interceptors (metrics,
 // logging, then recovery innermost so a panic becomes INTERNAL and is still
 // logged and counted), message size limit, keepalive, health (hs) and
@@ -68,6 +71,8 @@ func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Serv
 			authStream(svc, sl),
 		),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		// Each stream may hold a message of MaxRecvMsgSize: bound them.
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second}),
 	)

@@ -54,9 +54,18 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*store.Key, e
 	return &k, nil
 }
 
-// allow checks that the caller's key has role (store.RoleRead, RoleWrite or
-// RoleAdmin) and, when collection is not "", may reach it.
+// allow admits one call: the caller's key has role (store.RoleRead,
+// RoleWrite or RoleAdmin), may reach collection (when not ""), and is within
+// its rate (limits.go). Every Service method calls it once, first.
 func (s *Service) allow(ctx context.Context, role, action, collection string) error {
+	if err := s.authorize(ctx, role, action, collection); err != nil {
+		return err
+	}
+	return s.allowKey(ctx)
+}
+
+// authorize is allow without the rate.
+func (s *Service) authorize(ctx context.Context, role, action, collection string) error {
 	if !s.requireAuth {
 		return nil
 	}
@@ -75,7 +84,7 @@ func (s *Service) allow(ctx context.Context, role, action, collection string) er
 
 // visible reports whether the caller may see collection name.
 func (s *Service) visible(ctx context.Context, name string) bool {
-	return s.allow(ctx, store.RoleRead, "list collections", name) == nil
+	return s.authorize(ctx, store.RoleRead, "list collections", name) == nil
 }
 
 // audit logs a write or an administrative action: who (the key), what, on

@@ -39,6 +39,11 @@ func (s *Service) UpsertDocuments(ctx context.Context, req UpsertRequest) ([]Ups
 	if err := s.allow(ctx, store.RoleWrite, "write documents", req.Collection); err != nil {
 		return nil, err
 	}
+	release, err := s.admitWrite(ctx, inputBytes(req.Documents))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	docs, err := s.buildDocuments(req.FieldPrefix+"documents", req.Documents)
 	if err != nil {
 		return nil, err

@@ -4,12 +4,16 @@
 package service
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/store"
@@ -124,6 +128,13 @@ type Options struct {
 	// RequireAuth makes every call need an API key whose role and
 	// collections allow it (see auth.go); unset, every call is allowed.
 	RequireAuth bool
+	// MaxWriteBytes is the budget of document text written at once (see
+	// limits.go); 0 means DefaultMaxWriteBytes.
+	MaxWriteBytes int64
+	// KeyRate, when above 0, is the calls a second each API key may make,
+	// in bursts of KeyBurst (at least 1).
+	KeyRate  float64
+	KeyBurst int
 }
 
 // Service is the API over one store. It is safe for concurrent use and holds
@@ -136,12 +147,23 @@ type Service struct {
 	metrics *rerankMetrics // nil without a Registerer
 	// requireAuth is Options.RequireAuth.
 	requireAuth bool
+	// writes is the budget of text bytes being written (writeBudget in all).
+	writes      *semaphore.Weighted
+	writeBudget int64
+	writeWait   time.Duration // how long a write waits for its share
+	// limits holds the per-key rate limiters; nil without Options.KeyRate.
+	limits *keyLimiter
 }
 
 // New returns a Service over store; it fails only when the metrics cannot
 // be registered.
 func New(st *store.Store, opts Options) (*Service, error) {
-	s := &Service{store: st, search: retrieve.New(st, opts.Retrieve), chunk: opts.Chunk, logger: opts.Logger, requireAuth: opts.RequireAuth}
+	s := &Service{store: st, search: retrieve.New(st, opts.Retrieve), chunk: opts.Chunk, logger: opts.Logger, requireAuth: opts.RequireAuth,
+		writeBudget: cmp.Or(opts.MaxWriteBytes, DefaultMaxWriteBytes), writeWait: defaultWriteWait}
+	s.writes = semaphore.NewWeighted(s.writeBudget)
+	if opts.KeyRate > 0 {
+		s.limits = &keyLimiter{every: rate.Limit(opts.KeyRate), burst: max(opts.KeyBurst, 1), keys: map[string]*rate.Limiter{}}
+	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}

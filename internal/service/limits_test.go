@@ -1,0 +1,70 @@
+package service
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/index/store/storetest"
+	"github.com/zhisou/zhisou/ingest"
+)
+
+// TestWriteBudget: a write waits for its share of the bytes in flight and,
+// when it does not get it in time, is refused with ErrResourceExhausted;
+// once the budget is free, it goes through.
+func TestWriteBudget(t *testing.T) {
+	st := storetest.WithCollections(t, "c")
+	svc, err := New(st, Options{MaxWriteBytes: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.writeWait = 50 * time.Millisecond
+	req := UpsertRequest{Collection: "c", Documents: []ingest.Input{{ID: "d", Format: ingest.Markdown, Content: "# 标题\n\n客户说价格太贵时，先确认预算。"}}}
+	if err := svc.writes.Acquire(t.Context(), svc.writeBudget); err != nil { // the budget taken by other writes
+		t.Fatal(err)
+	}
+	_, err = svc.UpsertDocuments(t.Context(), req)
+	if !errors.Is(err, ErrResourceExhausted) || !strings.Contains(err.Error(), "retry") {
+		t.Fatalf("UpsertDocuments with the budget taken = %v; want ErrResourceExhausted with a retry hint", err)
+	}
+	svc.writes.Release(svc.writeBudget)
+	if _, err := svc.UpsertDocuments(t.Context(), req); err != nil {
+		t.Fatalf("UpsertDocuments with the budget free: %v", err)
+	}
+	// A write larger than the whole budget takes all of it, alone.
+	req.Documents[0].Content += strings.Repeat("培训的目标是安全生产。", 200)
+	if _, err := svc.UpsertDocuments(t.Context(), req); err != nil {
+		t.Fatalf("UpsertDocuments larger than the budget: %v", err)
+	}
+}
+
+// TestKeyRate: a key over its rate is refused with ErrResourceExhausted and
+// a retry delay; another key is not affected.
+func TestKeyRate(t *testing.T) {
+	st := storetest.WithCollections(t, "c")
+	svc, err := New(st, Options{RequireAuth: true, KeyRate: 0.5, KeyBurst: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, k1, _ := st.CreateKey("one", store.RoleRead, []string{"*"})
+	_, k2, _ := st.CreateKey("two", store.RoleRead, []string{"*"})
+	ctx1, ctx2 := WithKey(t.Context(), &k1), WithKey(t.Context(), &k2)
+	for i := range 2 {
+		if _, err := svc.GetCollection(ctx1, "c"); err != nil {
+			t.Fatalf("call %d within the burst: %v", i+1, err)
+		}
+	}
+	_, err = svc.GetCollection(ctx1, "c")
+	if !errors.Is(err, ErrResourceExhausted) || !strings.Contains(err.Error(), "retry after") {
+		t.Fatalf("call over the rate = %v; want ErrResourceExhausted with a retry delay", err)
+	}
+	if _, err := svc.GetCollection(ctx2, "c"); err != nil {
+		t.Errorf("another key's call: %v", err)
+	}
+	// Listing checks each collection's visibility, but counts as one call.
+	if _, _, err := svc.ListCollections(ctx2, 0, ""); err != nil {
+		t.Errorf("another key's second call: %v", err)
+	}
+}
