@@ -56,12 +56,16 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 	if len(set) == 0 {
 		return fmt.Errorf("bench: %s: no queries", *queries)
 	}
+	tlsCfg, err := c.clientTLS()
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
 	texts := make([]string, len(set))
 	for i, q := range set {
 		texts[i] = q.Text
 	}
 	return loadtest.Run(ctx, loadtest.Config{
-		Addr: c.addr, APIKey: c.apiKey, Collection: c.collection, Queries: texts, TopK: *k,
+		Addr: c.addr, APIKey: c.apiKey, TLS: tlsCfg, Collection: c.collection, Queries: texts, TopK: *k,
 		Concurrency: *concurrency, Duration: *duration, Warmup: *warmup,
 		IngestPath: *ingestPath, IngestCollection: *ingestColl,
 	}, env.stdout, env.stderr)

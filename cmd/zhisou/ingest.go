@@ -62,7 +62,7 @@ it opens that data directory itself, which works only while no server holds it.
 		}
 		sink = ingest.Local{Store: st}
 	} else {
-		conn, client, err := grpcapi.Dial(c.addr, c.apiKey)
+		conn, client, err := c.dial()
 		if err != nil {
 			return err
 		}

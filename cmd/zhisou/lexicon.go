@@ -72,7 +72,7 @@ func cmdLexicon(ctx context.Context, env *cmdEnv, args []string) error {
 	if isSet(fs, "store") {
 		return lexiconLocal(ctx, env, &c, verb, want)
 	}
-	conn, client, err := grpcapi.Dial(c.addr, c.apiKey)
+	conn, client, err := c.dial()
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +28,9 @@ import (
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
 	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/internal/grpcapi"
+	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+	"google.golang.org/grpc"
 )
 
 func main() {
@@ -143,6 +147,11 @@ type common struct {
 	dict       string
 	// apiKey is sent to the server with every call.
 	apiKey string
+	// TLS: the client connects with TLS when tls or tlsCA is set; tlsCert
+	// and tlsKey are this process's certificate (the server's for serve,
+	// a client certificate for mTLS otherwise).
+	tls                                   bool
+	tlsCA, tlsCert, tlsKey, tlsServerName string
 	// acceptDamage opens a data directory that holds less than it had
 	// applied (store.Options.AcceptDamage).
 	acceptDamage bool
@@ -155,6 +164,11 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.dict, "dict", "", "gse dictionary file(s), comma-separated (default: the embedded simplified-Chinese dictionary)")
 	fs.StringVar(&c.apiKey, "api-key", "", "API key sent to the server (zhisou keys create makes one); better given as ZHISOU_API_KEY, which ps does not show")
+	fs.BoolVar(&c.tls, "tls", false, "clients: connect to the server with TLS, trusting the system's CAs (or -tls-ca)")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "clients: connect with TLS, trusting the CA certificate(s) in this PEM file")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate: serve's TLS certificate, or a client's certificate for mTLS")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of -tls-cert")
+	fs.StringVar(&c.tlsServerName, "tls-server-name", "", "clients: the name the server's certificate must carry (default: -addr's host)")
 	fs.BoolVar(&c.acceptDamage, "accept-damage", false, "open a data directory that holds less than it had applied (its badger files damaged or replaced), serving what is left; without it such a directory is refused with exit status 3")
 }
 
@@ -218,6 +232,23 @@ func (e *cmdEnv) loadAnalyzer(c *common, logger *slog.Logger) (*analysis.Analyze
 	}
 	logger.Debug("dictionary loaded", "took", time.Since(start).Round(time.Millisecond))
 	return an, nil
+}
+
+// dial connects to the server at -addr with the client's TLS and API key.
+func (c *common) dial() (*grpc.ClientConn, retrievalv1.RetrievalServiceClient, error) {
+	tlsCfg, err := c.clientTLS()
+	if err != nil {
+		return nil, nil, err
+	}
+	return grpcapi.Dial(c.addr, c.apiKey, tlsCfg)
+}
+
+// clientTLS is the client's TLS configuration, nil for a plain connection.
+func (c *common) clientTLS() (*tls.Config, error) {
+	if !c.tls && c.tlsCA == "" {
+		return nil, nil
+	}
+	return grpcapi.ClientTLS(c.tlsCA, c.tlsCert, c.tlsKey, c.tlsServerName)
 }
 
 // openStore opens the data directory in this process.

@@ -183,7 +183,7 @@ func searchLocal(ctx context.Context, env *cmdEnv, c *common, logger *slog.Logge
 // a reranker is tried against a running server (which holds the store).
 func searchRemote(ctx context.Context, c *common, req retrieve.Request, reranker retrieve.Reranker) (*retrievalv1.SearchResponse, error) {
 	addr := c.addr
-	conn, client, err := grpcapi.Dial(addr, c.apiKey)
+	conn, client, err := c.dial()
 	if err != nil {
 		return nil, err
 	}

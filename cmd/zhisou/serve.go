@@ -9,13 +9,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -37,6 +41,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	maxWrite := fs.Int64("max-write-mb", service.DefaultMaxWriteBytes>>20, "MiB of document text written at once, all calls together (building a document takes some hundred times its text in memory); a write that cannot get its share within 10 s is refused with RESOURCE_EXHAUSTED")
 	keyRate := fs.Float64("key-rate", 0, "calls a second each API key may make (0: no limit); over it, RESOURCE_EXHAUSTED with the time to retry")
 	keyBurst := fs.Int("key-burst", 20, "calls an API key may make at once within -key-rate")
+	tlsClientCA := fs.String("tls-client-ca", "", "with -tls-cert: require client certificates signed by the CA(s) in this PEM file (mTLS)")
 	insecureAddr := fs.Bool("insecure", false, "serve a non-loopback -addr without API keys: anyone who reaches it may read, write and delete every collection")
 	var rf rerankFlags
 	rf.register(fs)
@@ -88,7 +93,20 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	gs, err := grpcapi.NewServer(logger, reg, svc, hs)
+	var extra []grpc.ServerOption
+	if c.tlsCert != "" || c.tlsKey != "" {
+		stls, err := grpcapi.NewServerTLS(c.tlsCert, c.tlsKey, *tlsClientCA)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		extra = append(extra, grpc.Creds(credentials.NewTLS(stls.Config())))
+		go reloadOnHangup(ctx, stls, logger)
+	} else if *tlsClientCA != "" {
+		return errors.New("serve: -tls-client-ca needs -tls-cert and -tls-key")
+	} else if requireAuth && !isLoopback(lis.Addr()) {
+		logger.Warn("API keys travel in clear without TLS: serve with -tls-cert and -tls-key, or keep the network private", "addr", lis.Addr().String())
+	}
+	gs, err := grpcapi.NewServer(logger, reg, svc, hs, extra...)
 	if err != nil {
 		return err
 	}
@@ -154,10 +172,7 @@ func authMode(st *store.Store, addr net.Addr, insecure bool, logger *slog.Logger
 	if err != nil {
 		return false, fmt.Errorf("serve: read API keys: %w", err)
 	}
-	loopback := false
-	if ta, ok := addr.(*net.TCPAddr); ok {
-		loopback = ta.IP.IsLoopback()
-	}
+	loopback := isLoopback(addr)
 	switch {
 	case hasKeys:
 		logger.Info("API keys required", "addr", addr.String())
@@ -169,6 +184,31 @@ func authMode(st *store.Store, addr net.Addr, insecure bool, logger *slog.Logger
 		return false, nil
 	}
 	return false, fmt.Errorf("serve: %s is not a loopback address and the store has no API keys: create one with 'zhisou keys create -store DIR -name NAME -role admin -collections \"*\"' and restart, or pass -insecure to serve it open", addr)
+}
+
+// isLoopback reports whether a listener's address is a loopback one.
+func isLoopback(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// reloadOnHangup reads the TLS files again on every SIGHUP until ctx ends.
+func reloadOnHangup(ctx context.Context, stls *grpcapi.ServerTLS, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := stls.Reload(); err != nil {
+				logger.Error("TLS reload failed; the certificate in use stays", "err", err)
+			} else {
+				logger.Info("TLS certificate reloaded")
+			}
+		}
+	}
 }
 
 // adminOnly serves h to callers with an admin key when the service requires

@@ -2,10 +2,12 @@ package grpcapi
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -15,11 +17,15 @@ import (
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 )
 
-// Dial connects to a server, sending apiKey (when not "") with every call.
-// The connection is lazy: errors show on the first call. The caller closes
-// the connection.
-func Dial(addr, apiKey string) (*grpc.ClientConn, retrievalv1.RetrievalServiceClient, error) {
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+// Dial connects to a server over TLS with tlsCfg (nil: a plain
+// connection), sending apiKey (when not "") with every call. The connection
+// is lazy: errors show on the first call. The caller closes the connection.
+func Dial(addr, apiKey string, tlsCfg *tls.Config) (*grpc.ClientConn, retrievalv1.RetrievalServiceClient, error) {
+	creds := insecure.NewCredentials()
+	if tlsCfg != nil {
+		creds = credentials.NewTLS(tlsCfg)
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize), grpc.MaxCallSendMsgSize(MaxRecvMsgSize))}
 	if apiKey != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(apiKey)))
@@ -42,7 +48,7 @@ func ClientErr(addr string, err error) error {
 	}
 	switch st.Code() {
 	case codes.Unavailable:
-		return fmt.Errorf("%w: no zhisou server at %s (%s); start one with 'zhisou serve', or use -store DIR to open a data directory directly", ingest.ErrSinkUnavailable, addr, st.Message())
+		return fmt.Errorf("%w: no zhisou server at %s (%s); start one with 'zhisou serve', or use -store DIR to open a data directory directly (a server with TLS needs -tls or -tls-ca)", ingest.ErrSinkUnavailable, addr, st.Message())
 	case codes.NotFound:
 		return remoteError{st.Message(), index.ErrNotFound}
 	case codes.InvalidArgument:

@@ -35,8 +35,9 @@ const MaxConcurrentStreams = 128
 // NewServer builds the whole gRPC server over svc: interceptors (metrics,
 // logging, then recovery innermost so a panic becomes INTERNAL and is still
 // logged and counted), message size limit, keepalive, health (hs) and
-// reflection. The gRPC metrics are registered on reg.
-func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Service, hs *health.Server) (*grpc.Server, error) {
+// reflection. The gRPC metrics are registered on reg. extra adds options
+// (TLS credentials).
+func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Service, hs *health.Server, extra ...grpc.ServerOption) (*grpc.Server, error) {
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 		grpcprom.WithHistogramBuckets([]float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}),
 	))
@@ -57,7 +58,7 @@ func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Serv
 		return status.Error(codes.Internal, "internal error")
 	})
 	sl := statusLogger{logger}
-	s := grpc.NewServer(
+	opts := append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(
 			metrics.UnaryServerInterceptor(),
 			logging.UnaryServerInterceptor(interceptorLogger(logger), logOpts...),
@@ -75,7 +76,8 @@ func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Serv
 		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second}),
-	)
+	}, extra...)
+	s := grpc.NewServer(opts...)
 	retrievalv1.RegisterRetrievalServiceServer(s, &server{svc: svc, logger: logger})
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)

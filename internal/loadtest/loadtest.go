@@ -6,6 +6,7 @@ package loadtest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,8 @@ type Config struct {
 	Addr, Collection string
 	// APIKey is sent with every call when set.
 	APIKey string
+	// TLS, when set, is the client's TLS configuration.
+	TLS *tls.Config
 	// Queries are sent in turn, each client starting at its own offset.
 	Queries []string
 	// TopK is the top_k of each search (0: the server's default).
@@ -73,7 +76,7 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) error {
 	}
 	fmt.Fprintf(out, "bench %s, collection %q, %d queries, concurrency %d, %s per phase after %s of warm-up\n", cfg.Addr, cfg.Collection, len(cfg.Queries), cfg.Concurrency, cfg.Duration, cfg.Warmup)
 	if cfg.Warmup > 0 {
-		if _, err := runPhase(ctx, cfg.Addr, cfg.APIKey, cfg.Concurrency, cfg.Warmup, search); err != nil {
+		if _, err := runPhase(ctx, cfg, cfg.Concurrency, cfg.Warmup, search); err != nil {
 			return fmt.Errorf("bench warm-up: %w", err)
 		}
 	}
@@ -83,7 +86,7 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) error {
 		name string
 		call call
 	}{{"search", search}, {"grpc-ping", ping}} {
-		r, err := runPhase(ctx, cfg.Addr, cfg.APIKey, cfg.Concurrency, cfg.Duration, phase.call)
+		r, err := runPhase(ctx, cfg, cfg.Concurrency, cfg.Duration, phase.call)
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", phase.name, err)
 		}
@@ -107,7 +110,7 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) error {
 // cfg.IngestCollection through the server, and prints the phase's line and
 // the ingest's report.
 func underIngest(ctx context.Context, cfg Config, search call, out, errOut io.Writer) error {
-	conn, client, err := grpcapi.Dial(cfg.Addr, cfg.APIKey)
+	conn, client, err := grpcapi.Dial(cfg.Addr, cfg.APIKey, cfg.TLS)
 	if err != nil {
 		return err
 	}
@@ -123,7 +126,7 @@ func underIngest(ctx context.Context, cfg Config, search call, out, errOut io.Wr
 		defer done()
 		rep, ierr = ingest.Run(ctx, gs, []string{cfg.IngestPath}, ingest.Options{Collection: cfg.IngestCollection})
 	}()
-	r, err := runPhase(ictx, cfg.Addr, cfg.APIKey, cfg.Concurrency, time.Hour, search)
+	r, err := runPhase(ictx, cfg, cfg.Concurrency, time.Hour, search)
 	<-ictx.Done()
 	if ierr != nil {
 		return fmt.Errorf("bench -ingest: %w", ierr)
@@ -175,7 +178,7 @@ func (r result) print(out, errOut io.Writer, phase string) {
 
 // runPhase runs call from n clients until d has passed; every loop is
 // bounded by that deadline.
-func runPhase(ctx context.Context, addr, apiKey string, n int, d time.Duration, call call) (result, error) {
+func runPhase(ctx context.Context, cfg Config, n int, d time.Duration, call call) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
@@ -185,7 +188,7 @@ func runPhase(ctx context.Context, addr, apiKey string, n int, d time.Duration, 
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := range n {
-		conn, client, err := grpcapi.Dial(addr, apiKey)
+		conn, client, err := grpcapi.Dial(cfg.Addr, cfg.APIKey, cfg.TLS)
 		if err != nil {
 			return res, err
 		}
