@@ -96,13 +96,15 @@ func TestFullDisk(t *testing.T) {
 		}
 		fillers = append(fillers, f)
 	}
-	// Just above the reserve, the store opens for reading; writes are refused.
+	// Just above the reserve, the store opens for reading; a write of a few
+	// MiB is refused.
 	fillTo(reserve + 256<<10)
 	s, err = Open(t.Context(), dir, testAnalyzer(t), Options{MinFreeBytes: reserve})
 	if err != nil {
 		t.Fatalf("Open with the reserve free: %v", err)
 	}
-	if _, err := s.Upsert(t.Context(), "c", []index.Document{bigDoc("more", 400, 0)}); !errors.Is(err, index.ErrNoSpace) {
+	fillTo(reserve + 256<<10) // opening may have taken or freed some
+	if _, err := s.Upsert(t.Context(), "c", []index.Document{bigDoc("more", 2000, 0)}); !errors.Is(err, index.ErrNoSpace) {
 		t.Errorf("Upsert after reopening on a full disk = %v; want ErrNoSpace", err)
 	}
 	if err := s.Close(); err != nil {
