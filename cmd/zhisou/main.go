@@ -85,6 +85,7 @@ commands:
   fake-llm run a fake OpenAI-protocol server for reranker demos
   lexicon  get or replace a collection's lexicon (terms kept whole, synonyms, stop words)
   keys     create, list or revoke API keys (a store with keys asks every call for one)
+  verify   check a data directory (Badger against bleve, statistics, graph); -repair rebuilds bleve
   help     show this text
 
 Run 'zhisou <command> -h' for the flags of a command.
@@ -122,6 +123,8 @@ func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 		return cmdLexicon(ctx, env, rest)
 	case "keys":
 		return cmdKeys(ctx, env, rest)
+	case "verify":
+		return cmdVerify(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.stdout, usage)
 		return nil

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
+)
+
+const verifyUsage = `usage: zhisou verify [-store DIR] [-collection NAME] [-repair]
+
+Checks a data directory while no server holds it: opening it checks Badger's
+table files and the state file (a damaged directory is refused with exit
+status 3); then, for each collection (or -collection), that its bleve index
+holds exactly the chunks Badger holds, that the statistics, the keyword graph
+and every chunk's analysis agree with the stored documents; and it lists the
+log records set aside because they could not be applied. Exit status 0 when
+all is well, 3 when something differs.
+
+-repair rebuilds the bleve index of each collection that differs from Badger
+(Badger is the truth; the index is derived from it) and verifies it again.
+
+`
+
+func cmdVerify(ctx context.Context, env *cmdEnv, args []string) error {
+	fs := flag.NewFlagSet("zhisou verify", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	repair := fs.Bool("repair", false, "rebuild the bleve index of each collection that differs from Badger")
+	fs.Usage = func() {
+		fmt.Fprint(env.stderr, verifyUsage)
+		fs.PrintDefaults()
+	}
+	if err := env.parse(fs, args); err != nil {
+		return err
+	}
+	only := ""
+	if isSet(fs, "collection") {
+		only = c.collection
+	}
+	logger, err := env.logger(c.logLevel)
+	if err != nil {
+		return err
+	}
+	st, err := env.openStore(ctx, &c, logger)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	bad, err := verifyStore(ctx, env, st, only)
+	if err == nil && len(bad) > 0 && *repair {
+		if err = st.Close(); err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		for _, name := range bad {
+			fmt.Fprintf(env.stdout, "repair %s: rebuilding its bleve index from Badger\n", name)
+			if err := os.RemoveAll(filepath.Join(c.store, "bleve", name)); err != nil {
+				return fmt.Errorf("verify: repair %s: %w", name, err)
+			}
+		}
+		if st, err = env.openStore(ctx, &c, logger); err != nil { // rebuilds the removed indexes
+			return fmt.Errorf("verify: %w", err)
+		}
+		bad, err = verifyStore(ctx, env, st, only)
+	}
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: verify: collections that differ: %v (zhisou verify -repair rebuilds their bleve indexes)", index.ErrDamaged, bad)
+	}
+	return nil
+}
+
+// verifyStore verifies the collections (only one when only is not "") and
+// prints a line for each and for each quarantined record; it returns the
+// collections that failed.
+func verifyStore(ctx context.Context, env *cmdEnv, st *store.Store, only string) ([]string, error) {
+	var bad []string
+	for _, info := range st.Collections() {
+		if only != "" && info.Name != only {
+			continue
+		}
+		if err := st.Verify(ctx, info.Name); err != nil {
+			fmt.Fprintf(env.stdout, "FAIL %s: %v\n", info.Name, err)
+			bad = append(bad, info.Name)
+			continue
+		}
+		fmt.Fprintf(env.stdout, "ok   %s: %d documents, %d chunks\n", info.Name, info.Stats.Docs, info.Stats.Chunks)
+	}
+	if only != "" && !slices.ContainsFunc(st.Collections(), func(i store.CollectionInfo) bool { return i.Name == only }) {
+		return nil, fmt.Errorf("collection %q: %w", only, index.ErrNotFound)
+	}
+	q, err := st.Quarantined()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range q {
+		fmt.Fprintf(env.stdout, "quarantined log record %d (%s %s %s, at %s): %s\n", r.Seq, r.Op, r.Collection, r.DocID, r.At.Format("2006-01-02 15:04:05"), r.Error)
+	}
+	return bad, nil
+}
