@@ -26,7 +26,7 @@ import (
 
 // DefaultMaxWriteBytes is the default budget of document text being written
 // at once.
-const DefaultMaxWriteBytes = 32 << 20
+const DefaultMaxWriteBytes = 4 << 20
 
 // defaultWriteWait is how long a write waits for its share of the budget.
 const defaultWriteWait = 10 * time.Second
