@@ -148,24 +148,31 @@ func TestStateAllowsDeletesSinceItWasWritten(t *testing.T) {
 	}
 }
 
+// tableFiles flattens the store's Badger so that its data is in table files
+// (Badger writes a table on close only when a memtable holds enough), and
+// returns their paths.
+func tableFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "badger")).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = errors.Join(db.Flatten(1), db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	ssts, _ := filepath.Glob(filepath.Join(dir, "badger", "*.sst"))
+	if len(ssts) == 0 {
+		t.Fatal("no table file to damage")
+	}
+	return ssts
+}
+
 // TestStateFlippedTableBlock: one flipped block in a Badger table is found
 // by the table's checksum when the store opens, instead of reading as absent
 // keys (which is what a failed block check does in Badger's lookups).
 func TestStateFlippedTableBlock(t *testing.T) {
 	dir := damagedStore(t, func(dir string) {
-		// Force the data into a table: Badger flushes memtables on close
-		// only when they hold enough; open and flatten.
-		db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "badger")).WithLogger(nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err = errors.Join(db.Flatten(1), db.Close()); err != nil {
-			t.Fatal(err)
-		}
-		ssts, _ := filepath.Glob(filepath.Join(dir, "badger", "*.sst"))
-		if len(ssts) == 0 {
-			t.Skip("no table file to damage")
-		}
+		ssts := tableFiles(t, dir)
 		for _, p := range ssts {
 			b, err := os.ReadFile(p)
 			if err != nil {
@@ -195,18 +202,7 @@ func TestStateFlippedTableBlock(t *testing.T) {
 func TestStateTruncatedTable(t *testing.T) {
 	var cut string
 	dir := damagedStore(t, func(dir string) {
-		db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "badger")).WithLogger(nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err = errors.Join(db.Flatten(1), db.Close()); err != nil {
-			t.Fatal(err)
-		}
-		ssts, _ := filepath.Glob(filepath.Join(dir, "badger", "*.sst"))
-		if len(ssts) == 0 {
-			t.Fatal("no table file to cut")
-		}
-		cut = ssts[0]
+		cut = tableFiles(t, dir)[0]
 		fi, err := os.Stat(cut)
 		if err != nil {
 			t.Fatal(err)
