@@ -86,6 +86,8 @@ commands:
   lexicon  get or replace a collection's lexicon (terms kept whole, synonyms, stop words)
   keys     create, list or revoke API keys (a store with keys asks every call for one)
   verify   check a data directory (Badger against bleve, statistics, graph); -repair rebuilds bleve
+  backup   write a consistent, checksummed backup (of a directory, or of a running server)
+  restore  load a backup into a new data directory
   help     show this text
 
 Run 'zhisou <command> -h' for the flags of a command.
@@ -125,6 +127,10 @@ func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 		return cmdKeys(ctx, env, rest)
 	case "verify":
 		return cmdVerify(ctx, env, rest)
+	case "backup":
+		return cmdBackup(ctx, env, rest)
+	case "restore":
+		return cmdRestore(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.stdout, usage)
 		return nil

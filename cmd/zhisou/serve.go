@@ -111,7 +111,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	if *metricsAddr != "" {
-		hsrv, err := serveMetrics(*metricsAddr, reg, svc, logger)
+		hsrv, err := serveMetrics(*metricsAddr, reg, st, svc, logger)
 		if err != nil {
 			return err
 		}
@@ -151,13 +151,14 @@ func serveUntilDone(ctx context.Context, gs *grpc.Server, hs *health.Server, lis
 
 // serveMetrics serves reg's metrics on http://addr/metrics until the
 // returned server is closed.
-func serveMetrics(addr string, reg *prometheus.Registry, svc *service.Service, logger *slog.Logger) (*http.Server, error) {
+func serveMetrics(addr string, reg *prometheus.Registry, st *store.Store, svc *service.Service, logger *slog.Logger) (*http.Server, error) {
 	ml, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("serve: metrics: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", adminOnly(svc, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	mux.Handle("/backup", adminOnly(svc, backupHandler(st, svc)))
 	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go hsrv.Serve(ml) // ends when the caller closes hsrv
 	logger.Info("metrics", "addr", "http://"+ml.Addr().String()+"/metrics")

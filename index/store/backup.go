@@ -1,0 +1,122 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/zhisou/zhisou/index"
+)
+
+// Backups. A backup is Badger's own backup stream of the whole store (the
+// truth: collections, documents, chunks, lexicons, keys, the log and the
+// position), read at one timestamp, so it is consistent while the store
+// serves and writes; then a footer: the stream's SHA-256, its length and a
+// magic word, so that a cut or damaged backup is refused at restore. The
+// bleve indexes are not in it: a restored store rebuilds them on open.
+
+var backupMagic = [8]byte{'Z', 'H', 'S', 'B', 'A', 'K', '0', '1'}
+
+const backupFooter = sha256.Size + 8 + 8
+
+// BackupInfo describes a backup written.
+type BackupInfo struct {
+	// Pos is Badger's applied log position when the backup started.
+	Pos   uint64
+	Bytes int64
+}
+
+// Backup writes a backup of the store to w.
+func (s *Store) Backup(w io.Writer) (BackupInfo, error) {
+	s.wmu.Lock()
+	pos := s.pos
+	s.wmu.Unlock()
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(w, h)}
+	if _, err := s.db.Backup(cw, 0); err != nil {
+		return BackupInfo{}, fmt.Errorf("backup: %w", err)
+	}
+	var foot [backupFooter]byte
+	copy(foot[:], h.Sum(nil))
+	binary.BigEndian.PutUint64(foot[sha256.Size:], uint64(cw.n))
+	copy(foot[sha256.Size+8:], backupMagic[:])
+	if _, err := w.Write(foot[:]); err != nil {
+		return BackupInfo{}, fmt.Errorf("backup: %w", err)
+	}
+	return BackupInfo{Pos: pos, Bytes: cw.n + backupFooter}, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Position is Badger's applied log position; ok is false once the store is
+// closed.
+func (s *Store) Position() (pos uint64, ok bool) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.pos, !s.isClosed()
+}
+
+// Restore loads the backup file into dir, which must not exist or be empty;
+// open the store there afterwards (its bleve indexes are rebuilt then). A
+// backup that is cut short or damaged fails with index.ErrDamaged, and dir
+// is removed again.
+func Restore(dir, backupFile string) (err error) {
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("restore into %s: %w: the directory is not empty", dir, index.ErrExists)
+	}
+	f, err := os.Open(backupFile)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	var foot [backupFooter]byte
+	if fi.Size() < backupFooter {
+		return fmt.Errorf("restore: %w: %s is %d bytes, not a zhisou backup", index.ErrDamaged, backupFile, fi.Size())
+	}
+	if _, err := f.ReadAt(foot[:], fi.Size()-backupFooter); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	n := int64(binary.BigEndian.Uint64(foot[sha256.Size:]))
+	if !bytes.Equal(foot[sha256.Size+8:], backupMagic[:]) || n != fi.Size()-backupFooter {
+		return fmt.Errorf("restore: %w: %s is not a whole zhisou backup (cut short, or another file)", index.ErrDamaged, backupFile)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "badger")).WithLogger(nil).
+		WithMemTableSize(32 << 20).WithValueLogFileSize(256 << 20))
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	h := sha256.New()
+	lerr := db.Load(io.TeeReader(io.NewSectionReader(f, 0, n), h), 256)
+	if !bytes.Equal(h.Sum(nil), foot[:sha256.Size]) && lerr == nil {
+		lerr = fmt.Errorf("%w: %s does not match its checksum", index.ErrDamaged, backupFile)
+	}
+	if err := errors.Join(lerr, db.Close()); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return nil
+}
