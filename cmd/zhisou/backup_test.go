@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zhisou/zhisou/index"
-	"github.com/zhisou/zhisou/index/indextest"
 	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/index/store/storetest"
 	"github.com/zhisou/zhisou/internal/service"
@@ -21,13 +19,7 @@ import (
 // documents; restore refuses a damaged file.
 func TestBackupCommands(t *testing.T) {
 	dir := t.TempDir()
-	s := storetest.OpenDir(t, dir)
-	if err := s.CreateCollection(t.Context(), index.DefaultCollection("kb")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Upsert(t.Context(), "kb", indextest.Fixture()); err != nil {
-		t.Fatal(err)
-	}
+	s := storetest.Seeded(t, dir, "kb")
 	admin, _, _ := s.CreateKey("ops", store.RoleAdmin, []string{"*"})
 	reader, _, _ := s.CreateKey("app", store.RoleRead, []string{"*"})
 	svc, err := service.New(s, service.Options{RequireAuth: true})

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zhisou/zhisou/index"
-	"github.com/zhisou/zhisou/index/indextest"
 	"github.com/zhisou/zhisou/index/store/storetest"
 )
 
@@ -17,13 +15,7 @@ import (
 // on; with -accept-damage it opens what is left.
 func TestDamagedStoreExitCode(t *testing.T) {
 	dir := t.TempDir()
-	s := storetest.OpenDir(t, dir)
-	if err := s.CreateCollection(t.Context(), index.DefaultCollection("default")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Upsert(t.Context(), "default", indextest.Fixture()); err != nil {
-		t.Fatal(err)
-	}
+	s := storetest.Seeded(t, dir, "default")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

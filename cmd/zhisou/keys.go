@@ -26,14 +26,10 @@ the data directory, so run them while no server holds it.
 `
 
 func cmdKeys(ctx context.Context, env *cmdEnv, args []string) error {
-	if len(args) == 0 || (args[0] != "create" && args[0] != "list" && args[0] != "revoke") {
-		fmt.Fprint(env.stderr, keysUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
-			return exitError{code: 0}
-		}
-		return exitError{code: 2}
+	verb, err := subcommand(env, args, keysUsage, "create", "list", "revoke")
+	if err != nil {
+		return err
 	}
-	verb := args[0]
 	fs := flag.NewFlagSet("zhisou keys "+verb, flag.ContinueOnError)
 	var c common
 	c.register(fs)

@@ -34,14 +34,10 @@ flag (or ZHISOU_STORE) is set; set then waits for the re-indexing to finish.
 `
 
 func cmdLexicon(ctx context.Context, env *cmdEnv, args []string) error {
-	if len(args) == 0 || (args[0] != "get" && args[0] != "set") {
-		fmt.Fprint(env.stderr, lexiconUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
-			return exitError{code: 0}
-		}
-		return exitError{code: 2}
+	verb, err := subcommand(env, args, lexiconUsage, "get", "set")
+	if err != nil {
+		return err
 	}
-	verb := args[0]
 	fs := flag.NewFlagSet("zhisou lexicon "+verb, flag.ContinueOnError)
 	var c common
 	c.register(fs)

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -241,6 +242,19 @@ func (e *cmdEnv) loadAnalyzer(c *common, logger *slog.Logger) (*analysis.Analyze
 	}
 	logger.Debug("dictionary loaded", "took", time.Since(start).Round(time.Millisecond))
 	return an, nil
+}
+
+// subcommand returns the verb args start with, one of verbs; otherwise it
+// prints usage and returns the exit status: 0 for a help request, 2 else.
+func subcommand(env *cmdEnv, args []string, usage string, verbs ...string) (string, error) {
+	if len(args) > 0 && slices.Contains(verbs, args[0]) {
+		return args[0], nil
+	}
+	fmt.Fprint(env.stderr, usage)
+	if len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
+		return "", exitError{code: 0}
+	}
+	return "", exitError{code: 2}
 }
 
 // dial connects to the server at -addr with the client's TLS and API key.

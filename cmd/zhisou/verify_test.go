@@ -19,15 +19,12 @@ import (
 // the chunk; -repair rebuilds the index from Badger and passes.
 func TestVerifyCommand(t *testing.T) {
 	dir := t.TempDir()
-	s := storetest.OpenDir(t, dir)
-	if err := s.CreateCollection(t.Context(), index.DefaultCollection("kb")); err != nil {
+	s := storetest.Seeded(t, dir, "kb")
+	first, err := s.Document(t.Context(), "kb", indextest.Fixture()[0].ID)
+	if err != nil {
 		t.Fatal(err)
 	}
-	docs := indextest.Fixture()
-	if _, err := s.Upsert(t.Context(), "kb", docs); err != nil {
-		t.Fatal(err)
-	}
-	lost := index.ChunkVersion(&docs[0].Chunks[0])
+	lost := index.ChunkVersion(&first.Chunks[0])
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

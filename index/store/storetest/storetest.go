@@ -46,3 +46,17 @@ func WithCollections(t testing.TB, names ...string) *store.Store {
 	}
 	return s
 }
+
+// Seeded opens the store in dir with collection holding indextest.Fixture
+// (five documents, ten chunks); the test's cleanup closes it.
+func Seeded(t testing.TB, dir, collection string) *store.Store {
+	t.Helper()
+	s := OpenDir(t, dir)
+	if err := s.CreateCollection(t.Context(), index.DefaultCollection(collection)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(t.Context(), collection, indextest.Fixture()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
