@@ -3,6 +3,7 @@ package grpcapi_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -10,9 +11,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/internal/grpcapi"
 	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
 	"github.com/zhisou/zhisou/internal/service"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
+	"github.com/zhisou/zhisou/retrieve"
 )
 
 // call is one RPC of the API on one collection.
@@ -181,4 +184,21 @@ func TestKeyIsolation(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestOversizedRequestRefused: a request over the message limit (here 65
+// MiB, as a 300 MB upload would be) is refused with RESOURCE_EXHAUSTED before
+// the service sees it, and the server goes on serving.
+func TestOversizedRequestRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 65 MiB")
+	}
+	srv := grpcapitest.Serve(t, retrieve.Options{})
+	big := strings.Repeat("价格", (grpcapi.MaxRecvMsgSize+1<<20)/6)
+	_, err := srv.Client.UpsertDocuments(t.Context(), &retrievalv1.UpsertDocumentsRequest{Collection: "kb",
+		Documents: []*retrievalv1.Document{{Id: "huge", Content: big, Format: md}}})
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a %d MiB request = %v, want ResourceExhausted", len(big)>>20, err)
+	}
+	grpcapitest.Seed(t, srv.Client) // still serving
 }
