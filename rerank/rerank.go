@@ -36,9 +36,20 @@ type Candidate struct {
 // Status says how a Rerank call ended.
 type Status string
 
+// Attempted reports whether reranking was tried (the status is not
+// StatusOff).
+func (s Status) Attempted() bool { return s != StatusOff && s != "" }
+
+// Skipped reports whether the reranker chose not to call a model (too few
+// candidates, or a confident fused order): not a failure.
+func (s Status) Skipped() bool { return s == StatusSkippedFew || s == StatusSkippedConfident }
+
 // The statuses of a Result. Every status except StatusOK comes with the
 // fused order.
 const (
+	// StatusOff: no reranking was attempted (none asked for or configured).
+	// Rerank never returns it; callers that skip it report it.
+	StatusOff Status = "off"
 	// StatusOK: the model answered and Order follows it.
 	StatusOK Status = "ok"
 	// StatusSkippedFew: fewer than two candidates, nothing to rerank.

@@ -37,8 +37,9 @@ var ErrRerankUnavailable = errors.New("rerank unavailable")
 
 // RerankInfo says what the reranker did for one request.
 type RerankInfo struct {
-	// Status is "off" when no reranking was attempted, else rerank.Status.
-	Status   string
+	// Status is rerank.StatusOff when no reranking was attempted, else the
+	// reranker's.
+	Status   rerank.Status
 	Provider string
 	Took     time.Duration
 	Usage    rerank.Usage
@@ -58,13 +59,13 @@ const rerankPool = 20
 // in the new order (the fused order on any failure) and what happened.
 func (s *Searcher) rerankHits(ctx context.Context, req Request, hits []Hit) ([]Hit, *RerankInfo, error) {
 	if req.Rerank == RerankOff {
-		return hits, &RerankInfo{Status: "off"}, nil
+		return hits, &RerankInfo{Status: rerank.StatusOff}, nil
 	}
 	if s.opts.Reranker == nil {
 		if req.Rerank == RerankRequired {
 			return nil, nil, fmt.Errorf("%w: no reranker is configured (-rerank-url or -rerank-config)", ErrRerankUnavailable)
 		}
-		return hits, &RerankInfo{Status: "off"}, nil
+		return hits, &RerankInfo{Status: rerank.StatusOff}, nil
 	}
 	if req.RerankTimeout > 0 {
 		var cancel context.CancelFunc
@@ -76,7 +77,7 @@ func (s *Searcher) rerankHits(ctx context.Context, req Request, hits []Hit) ([]H
 		cands[i] = rerank.Candidate{Heading: index.HeadingString(h.HeadingPath), Title: h.Title, Text: h.Text, Score: h.Score}
 	}
 	r := s.opts.Reranker.Rerank(ctx, req.Query, cands)
-	info := &RerankInfo{Status: string(r.Status), Provider: r.Provider, Took: r.Latency, Usage: r.Usage, Cost: r.Cost, Cached: r.Cached, Partial: r.Partial}
+	info := &RerankInfo{Status: r.Status, Provider: r.Provider, Took: r.Latency, Usage: r.Usage, Cost: r.Cost, Cached: r.Cached, Partial: r.Partial}
 	if err := r.Err(); err != nil {
 		if req.Rerank == RerankRequired {
 			return nil, info, fmt.Errorf("%w: %s", ErrRerankUnavailable, r.Status)

@@ -51,7 +51,7 @@ func TestRerank(t *testing.T) {
 		name       string
 		reranker   retrieve.Reranker
 		mode       retrieve.RerankMode
-		wantStatus string
+		wantStatus rerank.Status
 		wantErr    error
 		reversed   bool
 	}{

@@ -19,6 +19,7 @@ import (
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
 	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/rerank"
 )
 
 // Errors callers branch on; all of them mean the request was bad.
@@ -233,7 +234,7 @@ func (s *Searcher) Search(ctx context.Context, req Request) (Result, error) {
 		}
 		stage("rerank", t)
 	} else {
-		info = &RerankInfo{Status: "off"}
+		info = &RerankInfo{Status: rerank.StatusOff}
 	}
 	if len(out) > req.TopK {
 		out = out[:req.TopK]

@@ -262,7 +262,7 @@ func printSearch(env *cmdEnv, query string, resp *retrievalv1.SearchResponse, js
 		return enc.Encode(out)
 	}
 	printHits(env, query, hits, dbg, took, explain)
-	if rr != nil && rr.GetStatus() != "off" {
+	if rr != nil && rerank.Status(rr.GetStatus()).Attempted() {
 		fmt.Fprintf(env.stdout, "\nrerank: %s (provider %s, %s, tokens in %d / out %d / reasoning %d, cost %.6f, top changed %v)\n",
 			rr.GetStatus(), rr.GetProvider(), rr.GetTook().AsDuration().Round(time.Millisecond), rr.GetPromptTokens(), rr.GetCompletionTokens(), rr.GetReasoningTokens(), rr.GetCost(), rr.GetTopChanged())
 	}

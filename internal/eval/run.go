@@ -65,10 +65,10 @@ type rerankSummary struct {
 }
 
 func (s *rerankSummary) add(ri *retrieve.RerankInfo) {
-	if ri == nil || ri.Status == "off" {
+	if ri == nil || !ri.Status.Attempted() {
 		return
 	}
-	s.statuses[ri.Status]++
+	s.statuses[string(ri.Status)]++
 	s.usage.Prompt += ri.Usage.Prompt
 	s.usage.Completion += ri.Usage.Completion
 	s.usage.Reasoning += ri.Usage.Reasoning

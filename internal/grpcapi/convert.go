@@ -215,7 +215,7 @@ func rerankInfoToProto(ri *retrieve.RerankInfo) *retrievalv1.RerankInfo {
 		return nil
 	}
 	return &retrievalv1.RerankInfo{
-		Status: ri.Status, Provider: ri.Provider, Took: durationpb.New(ri.Took), TopChanged: ri.TopChanged, Cost: ri.Cost, Cached: ri.Cached, Partial: ri.Partial,
+		Status: string(ri.Status), Provider: ri.Provider, Took: durationpb.New(ri.Took), TopChanged: ri.TopChanged, Cost: ri.Cost, Cached: ri.Cached, Partial: ri.Partial,
 		PromptTokens: int32(ri.Usage.Prompt), CompletionTokens: int32(ri.Usage.Completion), ReasoningTokens: int32(ri.Usage.Reasoning),
 	}
 }

@@ -58,11 +58,11 @@ func newRerankMetrics(reg prometheus.Registerer) (*rerankMetrics, error) {
 
 // observe counts one rerank; a nil m counts nothing.
 func (m *rerankMetrics) observe(ri *retrieve.RerankInfo) {
-	if m == nil || ri == nil || ri.Status == "off" {
+	if m == nil || ri == nil || !ri.Status.Attempted() {
 		return
 	}
 	p := ri.Provider
-	m.calls.WithLabelValues(p, ri.Status).Inc()
+	m.calls.WithLabelValues(p, string(ri.Status)).Inc()
 	for kind, n := range map[string]int{"prompt": ri.Usage.Prompt, "completion": ri.Usage.Completion, "reasoning": ri.Usage.Reasoning, "cached": ri.Usage.Cached} {
 		if n > 0 {
 			m.tokens.WithLabelValues(p, kind).Add(float64(n))

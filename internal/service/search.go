@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/zhisou/zhisou/index/store"
@@ -85,12 +84,12 @@ func CheckRerankTimeout(d time.Duration) error {
 // observeRerank counts and logs what the reranker did: Debug when it
 // reordered or chose to skip, Warn when it fell back to the retrieval order.
 func (s *Service) observeRerank(ctx context.Context, ri *retrieve.RerankInfo) {
-	if ri == nil || ri.Status == "off" {
+	if ri == nil || !ri.Status.Attempted() {
 		return
 	}
 	s.metrics.observe(ri)
 	level := slog.LevelDebug
-	if ri.Status != string(rerank.StatusOK) && !strings.HasPrefix(ri.Status, "skipped") {
+	if ri.Status != rerank.StatusOK && !ri.Status.Skipped() {
 		level = slog.LevelWarn // fell back to the retrieval order
 	}
 	s.logger.Log(ctx, level, "rerank", "provider", ri.Provider, "status", ri.Status, "took", ri.Took,
