@@ -24,14 +24,19 @@ func (s *Store) applyBadger(r *index.Record) error {
 			return fmt.Errorf("apply %d: drop collection %s: %w", r.Seq, r.Collection, err)
 		}
 	}
-	chunksDone, err := s.writeChunksFirst(r)
-	if err != nil {
-		return fmt.Errorf("apply %d (%s %s): %w", r.Seq, r.Op, r.Collection, err)
+	// Tests lower maxTxnBytes to take the large-record path with small
+	// documents; otherwise it is taken when Badger refuses the transaction.
+	var chunksDone bool
+	var err error
+	if s.maxTxnBytes > 0 {
+		if chunksDone, err = s.writeChunksFirst(r, false); err != nil {
+			return fmt.Errorf("apply %d (%s %s): %w", r.Seq, r.Op, r.Collection, err)
+		}
 	}
 	var newStats *index.Stats
 	var newMeta []string
 	var newLex *lexiconState
-	err = s.db.Update(func(txn *badger.Txn) error {
+	apply := func(txn *badger.Txn) error {
 		var err error
 		switch r.Op {
 		case index.OpCreateCollection:
@@ -60,7 +65,15 @@ func (s *Store) applyBadger(r *index.Record) error {
 			return err
 		}
 		return putUint(txn, posBadgerKey, r.Seq)
-	})
+	}
+	err = s.db.Update(apply)
+	if errors.Is(err, badger.ErrTxnTooBig) && !chunksDone {
+		if chunksDone, err = s.writeChunksFirst(r, true); err == nil && chunksDone {
+			err = s.db.Update(apply)
+		} else if err == nil {
+			err = badger.ErrTxnTooBig
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("apply %d (%s %s): %w", r.Seq, r.Op, r.Collection, err)
 	}
@@ -121,26 +134,21 @@ func (s *Store) upsertBadger(txn *badger.Txn, r *index.Record, chunksDone bool) 
 	if err != nil {
 		return nil, nil, err
 	}
+	if !chunksDone {
+		ws, _, err := chunkWritesOf(r, old)
+		if err == nil {
+			err = applyWrites(txn, ws)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
 	if old == nil {
 		st.Docs++
 		old = &index.Document{}
 	}
-	keep := map[string]string{}
-	for _, c := range d.Chunks {
-		keep[c.ID] = c.Hash
-	}
 	for i := range old.Chunks {
-		c := &old.Chunks[i]
-		addLens(&st, c, -1)
-		if h, ok := keep[c.ID]; !chunksDone && (!ok || h != c.Hash) {
-			if err := txn.Delete(chunkKey(coll, c.ID)); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	oldHash := map[string]string{}
-	for _, c := range old.Chunks {
-		oldHash[c.ID] = c.Hash
+		addLens(&st, &old.Chunks[i], -1)
 	}
 	stored := *d
 	stored.Version = v
@@ -148,11 +156,6 @@ func (s *Store) upsertBadger(txn *badger.Txn, r *index.Record, chunksDone bool) 
 	for i := range d.Chunks {
 		c := &d.Chunks[i]
 		addLens(&st, c, 1)
-		if !chunksDone && oldHash[c.ID] != c.Hash {
-			if err := writeJSON(txn, chunkKey(coll, c.ID), c); err != nil {
-				return nil, nil, err
-			}
-		}
 		ref := *c
 		ref.Text = "" // the document record keeps chunk references only
 		stored.Chunks[i] = ref
@@ -193,10 +196,13 @@ func (s *Store) deleteBadger(txn *badger.Txn, r *index.Record, chunksDone bool) 
 	st.Docs--
 	for i := range old.Chunks {
 		addLens(&st, &old.Chunks[i], -1)
-		if chunksDone {
-			continue
+	}
+	if !chunksDone {
+		ws, _, err := chunkWritesOf(r, &old)
+		if err == nil {
+			err = applyWrites(txn, ws)
 		}
-		if err := txn.Delete(chunkKey(coll, old.Chunks[i].ID)); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -13,10 +13,10 @@ import (
 // Large records. Badger refuses a transaction over a share of its memtable
 // (ErrTxnTooBig: 4.8 MB and some 54 000 entries with the store's 32 MB
 // memtables), and one document of a few MB of text has more chunks than
-// that. So a record whose chunk writes would take more than half of one
-// transaction writes them first, in transactions of their own, and then
-// applies the rest (the document record, statistics, metadata keys and the
-// position) in the usual one.
+// that. So a record that Badger refuses as one transaction writes its chunks
+// first, in transactions of their own, and then applies the rest (the
+// document record, statistics, metadata keys and the position) in the usual
+// one. Records that fit, nearly all, pay nothing for this.
 //
 // This keeps applying crash-safe and idempotent: until the last transaction
 // moves the position, the record is applied again from the start on replay;
@@ -59,10 +59,41 @@ type chunkWrite struct {
 	key, value []byte
 }
 
-// chunkWrites lists the chunk keys record r sets and deletes, as
-// upsertBadger and deleteBadger would, and the estimated share of a Badger
-// transaction they take.
+// chunkWrites lists the chunk keys record r sets and deletes, reading what
+// it replaces, and the estimated share of a Badger transaction they take.
 func (s *Store) chunkWrites(txn *badger.Txn, r *index.Record) ([]chunkWrite, int64, error) {
+	var old *index.Document
+	switch r.Op {
+	case index.OpUpsert:
+		o, ok, err := upsertTarget(txn, r)
+		if err != nil || !ok {
+			return nil, 0, err
+		}
+		old = o
+	case index.OpDelete:
+		if _, err := txn.Get([]byte(collectionKeyP + r.Collection)); err != nil {
+			return nil, 0, nil
+		}
+		var d index.Document
+		switch err := readJSON(txn, docKey(r.Collection, r.DocID), &d); {
+		case errors.Is(err, index.ErrNotFound):
+			return nil, 0, nil
+		case err != nil:
+			return nil, 0, err
+		}
+		old = &d
+	default:
+		return nil, 0, nil
+	}
+	return chunkWritesOf(r, old)
+}
+
+// chunkWritesOf lists the chunk keys an upsert or delete record sets and
+// deletes, given the document it replaces (nil for none): an upsert writes
+// its new and changed chunks and deletes the old ones it drops, a delete
+// deletes every old chunk. The one place that decides it, whether the writes
+// join the record's transaction or go ahead of it.
+func chunkWritesOf(r *index.Record, old *index.Document) ([]chunkWrite, int64, error) {
 	coll := r.Collection
 	var ws []chunkWrite
 	var size int64
@@ -70,51 +101,54 @@ func (s *Store) chunkWrites(txn *badger.Txn, r *index.Record) ([]chunkWrite, int
 		ws = append(ws, chunkWrite{key, value})
 		size += txnEntrySize(key, value)
 	}
-	switch r.Op {
-	case index.OpUpsert:
-		old, ok, err := upsertTarget(txn, r)
-		if err != nil || !ok {
-			return nil, 0, err
-		}
-		keep, oldHash := map[string]string{}, map[string]string{}
-		for _, c := range r.Doc.Chunks {
-			keep[c.ID] = c.Hash
-		}
+	if r.Op == index.OpDelete {
 		if old != nil {
 			for _, c := range old.Chunks {
-				oldHash[c.ID] = c.Hash
-				if _, kept := keep[c.ID]; !kept {
-					add(chunkKey(coll, c.ID), nil)
-				}
+				add(chunkKey(coll, c.ID), nil)
 			}
 		}
-		for i := range r.Doc.Chunks {
-			c := &r.Doc.Chunks[i]
-			if oldHash[c.ID] == c.Hash {
-				continue
-			}
-			b, err := json.Marshal(c)
-			if err != nil {
-				return nil, 0, err
-			}
-			add(chunkKey(coll, c.ID), b)
-		}
-	case index.OpDelete:
-		if _, err := txn.Get([]byte(collectionKeyP + coll)); err != nil {
-			return nil, 0, nil
-		}
-		var old index.Document
-		switch err := readJSON(txn, docKey(coll, r.DocID), &old); {
-		case errors.Is(err, index.ErrNotFound):
-			return nil, 0, nil
-		case err != nil:
-			return nil, 0, err
-		}
+		return ws, size, nil
+	}
+	keep, oldHash := map[string]bool{}, map[string]string{}
+	for _, c := range r.Doc.Chunks {
+		keep[c.ID] = true
+	}
+	if old != nil {
 		for _, c := range old.Chunks {
-			add(chunkKey(coll, c.ID), nil)
+			oldHash[c.ID] = c.Hash
+			if !keep[c.ID] {
+				add(chunkKey(coll, c.ID), nil)
+			}
 		}
 	}
+	for i := range r.Doc.Chunks {
+		c := &r.Doc.Chunks[i]
+		if oldHash[c.ID] == c.Hash {
+			continue
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil, 0, err
+		}
+		add(chunkKey(coll, c.ID), b)
+	}
 	return ws, size, nil
+}
+
+// applyWrites sets and deletes chunk keys in txn.
+func applyWrites(txn *badger.Txn, ws []chunkWrite) error {
+	for _, w := range ws {
+		var err error
+		if w.value == nil {
+			err = txn.Delete(w.key)
+		} else {
+			err = txn.Set(w.key, w.value)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // txnEntrySize is what an entry counts toward Badger's transaction limit
@@ -123,8 +157,8 @@ func (s *Store) chunkWrites(txn *badger.Txn, r *index.Record) ([]chunkWrite, int
 // go to the value log.
 func txnEntrySize(key, value []byte) int64 { return int64(len(key)+len(value)) + 2 + 10 }
 
-// txnBudget is the share of one Badger transaction that a record's chunk
-// writes may take and still be applied together with the rest of the record.
+// txnBudget is the share of one Badger transaction that a batch of chunk
+// writes ahead of their record may take.
 func (s *Store) txnBudget() (bytes, count int64) {
 	if s.maxTxnBytes > 0 {
 		return s.maxTxnBytes, s.db.MaxBatchCount() / 2
@@ -133,10 +167,10 @@ func (s *Store) txnBudget() (bytes, count int64) {
 }
 
 // writeChunksFirst writes the chunk keys of an upsert or delete record in
-// transactions of their own when they would not fit beside the rest of the
-// record in one, and reports whether it did (the record's own transaction
-// then skips them). Called with wmu held.
-func (s *Store) writeChunksFirst(r *index.Record) (bool, error) {
+// transactions of their own, and reports whether it did (the record's own
+// transaction then skips them). Unless force is set, it does so only when
+// they are over the budget. Called with wmu held.
+func (s *Store) writeChunksFirst(r *index.Record, force bool) (bool, error) {
 	if r.Op != index.OpUpsert && r.Op != index.OpDelete {
 		return false, nil
 	}
@@ -151,7 +185,7 @@ func (s *Store) writeChunksFirst(r *index.Record) (bool, error) {
 		return false, err
 	}
 	maxBytes, maxCount := s.txnBudget()
-	if size <= maxBytes && int64(len(ws)) <= maxCount {
+	if !force && size <= maxBytes && int64(len(ws)) <= maxCount || len(ws) == 0 {
 		return false, nil
 	}
 	for len(ws) > 0 {
@@ -160,21 +194,8 @@ func (s *Store) writeChunksFirst(r *index.Record) (bool, error) {
 			bytes += txnEntrySize(ws[n].key, ws[n].value)
 			n++
 		}
-		err := s.db.Update(func(txn *badger.Txn) error {
-			for _, w := range ws[:n] {
-				var err error
-				if w.value == nil {
-					err = txn.Delete(w.key)
-				} else {
-					err = txn.Set(w.key, w.value)
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		batch := ws[:n]
+		if err := s.db.Update(func(txn *badger.Txn) error { return applyWrites(txn, batch) }); err != nil {
 			return false, fmt.Errorf("write chunks: %w", err)
 		}
 		ws = ws[n:]

@@ -107,7 +107,7 @@ func TestLargeRecordCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.wmu.Lock()
-	done, err := s.writeChunksFirst(&recs[0])
+	done, err := s.writeChunksFirst(&recs[0], false)
 	s.wmu.Unlock()
 	if err != nil || !done {
 		t.Fatalf("writeChunksFirst = %v, %v; want the chunks written ahead", done, err)

@@ -220,11 +220,10 @@ func (s *Store) recover(ctx context.Context) error {
 	// open.
 	from := s.pos
 	err = s.log.Replay(ctx, s.pos, func(r index.Record) error {
-		_, err := s.applyOrQuarantine(&r)
-		if err != nil && s.quarantined[r.Seq] {
-			return nil
+		if quarantined, err := s.applyOrQuarantine(&r); !quarantined {
+			return err
 		}
-		return err
+		return nil // set aside and logged
 	})
 	if err != nil {
 		return fmt.Errorf("catch up badger: %w", err)
