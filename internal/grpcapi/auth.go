@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -47,21 +48,21 @@ func authenticate(ctx context.Context, svc *service.Service, fullMethod string) 
 	return service.WithKey(ctx, k), nil
 }
 
-func authUnary(svc *service.Service, logger statusLogger) grpc.UnaryServerInterceptor {
+func authUnary(svc *service.Service, logger *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		ctx, err := authenticate(ctx, svc, info.FullMethod)
 		if err != nil {
-			return nil, logger.status(err)
+			return nil, toStatus(logger, err)
 		}
 		return handler(ctx, req)
 	}
 }
 
-func authStream(svc *service.Service, logger statusLogger) grpc.StreamServerInterceptor {
+func authStream(svc *service.Service, logger *slog.Logger) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx, err := authenticate(ss.Context(), svc, info.FullMethod)
 		if err != nil {
-			return logger.status(err)
+			return toStatus(logger, err)
 		}
 		return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
 	}

@@ -57,19 +57,18 @@ func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Serv
 		logger.Error("panic in handler", "panic", fmt.Sprint(p))
 		return status.Error(codes.Internal, "internal error")
 	})
-	sl := statusLogger{logger}
 	opts := append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(
 			metrics.UnaryServerInterceptor(),
 			logging.UnaryServerInterceptor(interceptorLogger(logger), logOpts...),
 			recovery.UnaryServerInterceptor(recoverOpt),
-			authUnary(svc, sl),
+			authUnary(svc, logger),
 		),
 		grpc.ChainStreamInterceptor(
 			metrics.StreamServerInterceptor(),
 			logging.StreamServerInterceptor(interceptorLogger(logger), logOpts...),
 			recovery.StreamServerInterceptor(recoverOpt),
-			authStream(svc, sl),
+			authStream(svc, logger),
 		),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		// Each stream may hold a message of MaxRecvMsgSize: bound them.
@@ -84,12 +83,6 @@ func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Serv
 	metrics.InitializeMetrics(s)
 	return s, nil
 }
-
-// statusLogger maps errors to status codes with toStatus, logging internal
-// ones.
-type statusLogger struct{ l *slog.Logger }
-
-func (s statusLogger) status(err error) error { return toStatus(s.l, err) }
 
 func interceptorLogger(l *slog.Logger) logging.Logger {
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
