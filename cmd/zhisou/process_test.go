@@ -88,6 +88,7 @@ func startServer(t *testing.T, st, addr string) *child {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
+		c.kill() // stderr is the process's until it has exited
 		t.Fatalf("server did not become healthy: %v\n%s", err, c.stderr.String())
 	}
 	return c

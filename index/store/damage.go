@@ -2,12 +2,14 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/pb"
+	"github.com/dgraph-io/badger/v4/table"
 	"github.com/dgraph-io/badger/v4/y"
 	"google.golang.org/protobuf/proto"
 
@@ -20,16 +22,29 @@ import (
 // So the store checks what it can before Badger opens (checkTableFiles), and
 // what Badger can check after (verifyTables).
 
-// checkTableFiles checks every Badger table file's footer and index as
-// Table.initIndex reads them (table/table.go): the checksum length in the
-// last 4 bytes, the checksum before it, the index length before that, and
-// the index's checksum. A file that fails is named in the error.
+// checkTableFiles checks the footer and index of every table file that
+// Badger's MANIFEST lists, as Table.initIndex reads them (table/table.go):
+// the checksum length in the last 4 bytes, the checksum before it, the index
+// length before that, and the index's checksum. A file that fails is named in
+// the error. Table files the MANIFEST does not list are left alone: a kill
+// during a flush or compaction leaves such a file, empty or half written,
+// and Badger deletes it when it opens. A MANIFEST that cannot be read is left
+// to Badger to refuse.
 func checkTableFiles(dir string) error {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	f, err := os.Open(filepath.Join(dir, "MANIFEST"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a new store
+	}
 	if err != nil {
 		return err
 	}
-	for _, p := range paths {
+	defer f.Close()
+	mf, _, err := badger.ReplayManifestFile(f, 0, badger.DefaultOptions(dir))
+	if err != nil {
+		return nil
+	}
+	for id := range mf.Tables {
+		p := table.NewFilename(id, dir)
 		if err := checkTableFile(p); err != nil {
 			return fmt.Errorf("%w: table file %s: %w", index.ErrDamaged, p, err)
 		}
