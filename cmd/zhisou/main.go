@@ -86,9 +86,10 @@ commands:
   fake-llm run a fake OpenAI-protocol server for reranker demos
   lexicon  get or replace a collection's lexicon (terms kept whole, synonyms, stop words)
   keys     create, list or revoke API keys (a store with keys asks every call for one)
-  verify   check a data directory (Badger against bleve, statistics, graph); -repair rebuilds bleve
+  verify   check a data directory (the write log, Badger against bleve, statistics, graph); -repair rebuilds bleve
   backup   write a consistent, checksummed backup (of a directory, or of a running server)
   restore  load a backup into a new data directory
+  repair   rebuild a damaged data directory from its write log (and the newest backup)
   help     show this text
 
 Run 'zhisou <command> -h' for the flags of a command.
@@ -132,6 +133,8 @@ func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 		return cmdBackup(ctx, env, rest)
 	case "restore":
 		return cmdRestore(ctx, env, rest)
+	case "repair":
+		return cmdRepair(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.stdout, usage)
 		return nil

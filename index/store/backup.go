@@ -16,8 +16,8 @@ import (
 )
 
 // Backups. A backup is Badger's own backup stream of the whole store (the
-// truth: collections, documents, chunks, lexicons, keys, the log and the
-// position), read at one timestamp, so it is consistent while the store
+// truth: collections, documents, chunks, lexicons, keys and the position;
+// not the write log, which has files of its own), read at one timestamp, so it is consistent while the store
 // serves and writes; then a footer: the stream's SHA-256, its length and a
 // magic word, so that a cut or damaged backup is refused at restore. The
 // bleve indexes are not in it: a restored store rebuilds them on open.
@@ -50,7 +50,28 @@ func (s *Store) Backup(w io.Writer) (BackupInfo, error) {
 	if _, err := w.Write(foot[:]); err != nil {
 		return BackupInfo{}, fmt.Errorf("backup: %w", err)
 	}
-	return BackupInfo{Pos: pos, Bytes: cw.n + backupFooter}, nil
+	info := BackupInfo{Pos: pos, Bytes: cw.n + backupFooter}
+	// The log keeps what no backup holds; this one holds everything up to
+	// pos. A failure here leaves the log longer, not the backup bad.
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.isClosed() {
+		return info, nil
+	}
+	err := s.db.Update(func(txn *badger.Txn) error {
+		old, err := getUint(txn, backupPosKey)
+		if err != nil || old >= pos {
+			return err
+		}
+		return putUint(txn, backupPosKey, pos)
+	})
+	if err == nil {
+		err = s.dropLog(s.pos)
+	}
+	if err != nil {
+		s.logger.Warn("backup written, but the write log was not shortened", "err", err)
+	}
+	return info, nil
 }
 
 type countWriter struct {
@@ -76,29 +97,35 @@ func (s *Store) Position() (pos uint64, ok bool) {
 // open the store there afterwards (its bleve indexes are rebuilt then). A
 // backup that is cut short or damaged fails with index.ErrDamaged, and dir
 // is removed again.
-func Restore(dir, backupFile string) (err error) {
+func Restore(dir, backupFile string) error {
+	_, err := restore(dir, backupFile)
+	return err
+}
+
+// restore is Restore, returning the backup's position.
+func restore(dir, backupFile string) (pos uint64, err error) {
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return fmt.Errorf("restore into %s: %w: the directory is not empty", dir, index.ErrExists)
+		return 0, fmt.Errorf("restore into %s: %w: the directory is not empty", dir, index.ErrExists)
 	}
 	f, err := os.Open(backupFile)
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return 0, fmt.Errorf("restore: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return 0, fmt.Errorf("restore: %w", err)
 	}
 	var foot [backupFooter]byte
 	if fi.Size() < backupFooter {
-		return fmt.Errorf("restore: %w: %s is %d bytes, not a zhisou backup", index.ErrDamaged, backupFile, fi.Size())
+		return 0, fmt.Errorf("restore: %w: %s is %d bytes, not a zhisou backup", index.ErrDamaged, backupFile, fi.Size())
 	}
 	if _, err := f.ReadAt(foot[:], fi.Size()-backupFooter); err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return 0, fmt.Errorf("restore: %w", err)
 	}
 	n := int64(binary.BigEndian.Uint64(foot[sha256.Size:]))
 	if !bytes.Equal(foot[sha256.Size+8:], backupMagic[:]) || n != fi.Size()-backupFooter {
-		return fmt.Errorf("restore: %w: %s is not a whole zhisou backup (cut short, or another file)", index.ErrDamaged, backupFile)
+		return 0, fmt.Errorf("restore: %w: %s is not a whole zhisou backup (cut short, or another file)", index.ErrDamaged, backupFile)
 	}
 	defer func() {
 		if err != nil {
@@ -108,15 +135,26 @@ func Restore(dir, backupFile string) (err error) {
 	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "badger")).WithLogger(nil).
 		WithMemTableSize(32 << 20).WithValueLogFileSize(256 << 20))
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return 0, fmt.Errorf("restore: %w", err)
 	}
 	h := sha256.New()
 	lerr := db.Load(io.TeeReader(io.NewSectionReader(f, 0, n), h), 256)
 	if !bytes.Equal(h.Sum(nil), foot[:sha256.Size]) && lerr == nil {
 		lerr = fmt.Errorf("%w: %s does not match its checksum", index.ErrDamaged, backupFile)
 	}
-	if err := errors.Join(lerr, db.Close()); err != nil {
-		return fmt.Errorf("restore: %w", err)
+	if lerr == nil {
+		// The restored store starts a write log of its own at the backup's
+		// position when it opens; the original's log is not part of it.
+		lerr = db.Update(func(txn *badger.Txn) error {
+			var err error
+			if pos, err = getUint(txn, posBadgerKey); err != nil {
+				return err
+			}
+			return txn.Delete(logFirstKey)
+		})
 	}
-	return nil
+	if err := errors.Join(lerr, db.Close()); err != nil {
+		return 0, fmt.Errorf("restore: %w", err)
+	}
+	return pos, nil
 }

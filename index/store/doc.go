@@ -1,5 +1,6 @@
-// Package store is a data directory: Badger as the source of truth
-// (collections, documents, chunks, statistics, lexicons, the write log) and,
+// Package store is a data directory: a write log in files of its own
+// (package wal), Badger as the source of truth (collections, documents,
+// chunks, statistics, lexicons, keys) and,
 // per collection, a bm25 index and a keyword graph derived from it.
 //
 // # Writes
@@ -21,7 +22,7 @@
 //	Store.wmu → Store.mu → coll.mu
 //
 // wmu serialises writes (held through log append, fsync and apply) and guards
-// Store.pos, Store.vocabs and badgerLog.last; mu guards the collection map;
+// Store.pos and Store.vocabs, and keeps log appends in order; mu guards the collection map;
 // coll.mu guards a collection's statistics, metadata keys and pending count.
 // A graph's own lock is taken with wmu held (writes apply to it) or alone
 // (searches), never with mu or coll.mu held. progressMu and the bm25 caches'

@@ -143,7 +143,7 @@ func (s *Store) checkState(ctx context.Context) error {
 		return nil
 	}
 	err = fmt.Errorf("%w: %s, recorded in %s at %s; the files under %s may be damaged or replaced. "+
-		"Restore the data directory from a backup, or open it anyway, accepting the loss, with -accept-damage",
+		"Rebuild it with zhisou repair (from the write log, on top of the newest backup when the log was shortened), or open it anyway, accepting the loss, with -accept-damage",
 		index.ErrDamaged, joinProblems(problems), path, st.Written.Format(time.RFC3339), filepath.Join(s.dir, "badger"))
 	if !s.acceptDamage {
 		return err

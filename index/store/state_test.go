@@ -55,24 +55,18 @@ func openDamaged(t *testing.T, dir string, want ...string) *Store {
 }
 
 // TestStateTruncatedManifest: a MANIFEST truncated after its header makes
-// Badger open with no tables, so the store was served empty. The state file
-// shows it: the open fails with ErrDamaged naming the position and the state
-// file; accepting the damage opens what is left, and the next open accepts
-// that as the new state. (Truncated to nothing, Badger itself refuses it.)
+// Badger open with no tables, so the store was served empty. Now the write
+// log, in files of its own, still holds every record, and the store rebuilds
+// Badger from it as it opens (TestLogDroppedAfterBackup covers a log that no
+// longer does). (Truncated to nothing, Badger itself refuses it.)
 func TestStateTruncatedManifest(t *testing.T) {
 	dir := damagedStore(t, func(dir string) {
 		if err := os.Truncate(filepath.Join(dir, "badger", "MANIFEST"), 8); err != nil {
 			t.Fatal(err)
 		}
 	})
-	s := openDamaged(t, dir, "position", StateFile, "-accept-damage")
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = openTestStore(t, dir) // the accepted state is the new normal
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	s := openTestStore(t, dir)
+	checkFixture(t, s, "c")
 }
 
 // TestStateLostCollection: the collection catalog lost (as when a damaged

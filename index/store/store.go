@@ -37,10 +37,14 @@ type Options struct {
 	// had applied (see state.go), logging what is missing, instead of failing
 	// with ErrDamaged: the operator's explicit choice to serve what is left.
 	AcceptDamage bool
+	// LogSegmentBytes is the size of the write log's segment files (see
+	// package wal); 0 means wal.DefaultSegmentBytes. The log is shortened a
+	// whole segment at a time.
+	LogSegmentBytes int64
 }
 
-// Store is a data directory: Badger (the truth: collections, documents,
-// chunks, statistics, the write log) and one bleve index per collection.
+// Store is a data directory: the write log, Badger (the truth: collections,
+// documents, chunks, statistics) and one bleve index per collection.
 //
 // Writes are serialised: each is appended to the log (durably), then applied to
 // Badger and to bleve, each of which records the applied log position
@@ -48,7 +52,7 @@ type Options struct {
 type Store struct {
 	dir    string
 	db     *badger.DB
-	log    *badgerLog
+	log    *fileLog
 	an     *analysis.Analyzer
 	logger *slog.Logger
 
@@ -81,6 +85,8 @@ type Store struct {
 	minFree uint64
 	// acceptDamage is Options.AcceptDamage.
 	acceptDamage bool
+	// segBytes is the write log's segment size (Options.LogSegmentBytes).
+	segBytes int64
 	// statePos is the position the state file last recorded; guarded by wmu.
 	statePos uint64
 	// stopState stops the state file's writer; stateDone is closed when it
@@ -111,7 +117,6 @@ type coll struct {
 // Badger keys. Everything of a collection is under "c/<name>/".
 var (
 	posBadgerKey    = []byte("sys/pos")
-	truncatedKey    = []byte("sys/log_truncated")
 	collectionKeyP  = "coll/"
 	docKeyInfix     = "/d/"
 	chunkKeyInfix   = "/k/"
@@ -145,7 +150,7 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 	}
 	bo := badger.DefaultOptions(filepath.Join(dir, "badger")).
 		WithLogger(badgerLogger{logger}).
-		WithSyncWrites(false). // the log append syncs; see badgerLog.Append
+		WithSyncWrites(false). // the write log is synced; Badger catches up from it
 		WithMemTableSize(32 << 20).
 		WithBlockCacheSize(64 << 20).
 		WithValueLogFileSize(256 << 20).
@@ -183,7 +188,7 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 	}
 	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
 		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}, quarantined: map[uint64]bool{},
-		acceptDamage: opts.AcceptDamage, minFree: cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes)}
+		acceptDamage: opts.AcceptDamage, segBytes: opts.LogSegmentBytes, minFree: cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes)}
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
 	}
@@ -197,20 +202,8 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 func (s *Store) Analyzer() *analysis.Analyzer { return s.an }
 
 func (s *Store) recover(ctx context.Context) error {
-	var err error
-	if s.log, err = openBadgerLog(s.db); err != nil {
+	if err := s.openLog(ctx); err != nil {
 		return err
-	}
-	var truncated uint64
-	err = s.db.View(func(txn *badger.Txn) error {
-		if s.pos, err = getUint(txn, posBadgerKey); err != nil {
-			return err
-		}
-		truncated, err = getUint(txn, truncatedKey)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("read positions: %w", err)
 	}
 	if err := s.loadQuarantined(); err != nil {
 		return fmt.Errorf("read quarantined records: %w", err)
@@ -219,7 +212,7 @@ func (s *Store) recover(ctx context.Context) error {
 	// record that can never be applied is set aside, not left to fail every
 	// open.
 	from := s.pos
-	err = s.log.Replay(ctx, s.pos, func(r index.Record) error {
+	err := s.log.Replay(ctx, max(s.pos, s.log.First()-1), func(r index.Record) error {
 		if quarantined, err := s.applyOrQuarantine(&r); !quarantined {
 			return err
 		}
@@ -249,7 +242,7 @@ func (s *Store) recover(ctx context.Context) error {
 	}
 	low := s.pos
 	for _, c := range s.colls {
-		p, err := s.openCollectionText(ctx, c, truncated)
+		p, err := s.openCollectionText(ctx, c, s.log.First()-1)
 		if err != nil {
 			return err
 		}
@@ -260,18 +253,32 @@ func (s *Store) recover(ctx context.Context) error {
 	for _, c := range s.colls {
 		c.text.StartPrewarm(bm25.NewParams(c.cfg, c.stats))
 	}
-	if low > truncated {
-		if err := s.db.Sync(); err != nil {
-			return err
-		}
-		if err := s.log.Truncate(low); err != nil {
-			return err
-		}
-		if err := s.db.Update(func(txn *badger.Txn) error { return putUint(txn, truncatedKey, low) }); err != nil {
-			return fmt.Errorf("record log truncation: %w", err)
-		}
+	return s.dropLog(low)
+}
+
+// dropLog drops the log's records up to upto, or as many of them as a
+// backup holds: a record leaves the log only once a backup has it, so that
+// a damaged Badger can be rebuilt from the newest backup and the log.
+// Called with wmu held, or during Open.
+func (s *Store) dropLog(upto uint64) error {
+	var backupPos uint64
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		backupPos, err = getUint(txn, backupPosKey)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read the backup position: %w", err)
 	}
-	return nil
+	upto = min(upto, backupPos)
+	if upto < s.log.First() {
+		return nil
+	}
+	// What the log drops must be durable in Badger first.
+	if err := s.db.Sync(); err != nil {
+		return err
+	}
+	return s.log.Truncate(upto)
 }
 
 func (s *Store) loadCollections() error {
@@ -452,6 +459,9 @@ func (s *Store) Close() error {
 		}
 	}
 	errs = append(errs, s.db.Close())
+	if s.log != nil {
+		errs = append(errs, s.log.w.Close())
+	}
 	s.chunks.Close()
 	return errors.Join(errs...)
 }
