@@ -15,6 +15,8 @@ const (
 	// OpReindex analyses chunks (Record.ChunkIDs) again with the lexicon in
 	// force; the store appends these in the background after an OpLexicon.
 	OpReindex Op = "reindex"
+	// OpPutKey writes an API key (Record.Key): a new one, or a revocation.
+	OpPutKey Op = "put_key"
 )
 
 // Record is one write in the sequenced log. Appliers apply records in Seq order
@@ -32,6 +34,8 @@ type Record struct {
 	Lexicon *Lexicon `json:"lexicon,omitempty"`
 	// ChunkIDs are the chunks an OpReindex record analyses again.
 	ChunkIDs []string `json:"chunk_ids,omitempty"`
+	// Key is the API key an OpPutKey record writes.
+	Key *APIKey `json:"key,omitempty"`
 }
 
 // DocVersion is the record's effective document version: the caller's, or the

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/store/storetest"
 	"github.com/zhisou/zhisou/internal/service"
 )
@@ -20,8 +20,8 @@ import (
 func TestBackupCommands(t *testing.T) {
 	dir := t.TempDir()
 	s := storetest.Seeded(t, dir, "kb")
-	admin, _, _ := s.CreateKey("ops", store.RoleAdmin, []string{"*"})
-	reader, _, _ := s.CreateKey("app", store.RoleRead, []string{"*"})
+	admin, _, _ := s.CreateKey("ops", index.RoleAdmin, []string{"*"})
+	reader, _, _ := s.CreateKey("app", index.RoleRead, []string{"*"})
 	svc, err := service.New(s, service.Options{RequireAuth: true})
 	if err != nil {
 		t.Fatal(err)

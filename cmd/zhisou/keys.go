@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/index"
 )
 
 const keysUsage = `usage: zhisou keys create -name NAME -role read|write|admin -collections A,B|'*' [-store DIR]
@@ -34,7 +34,7 @@ func cmdKeys(ctx context.Context, env *cmdEnv, args []string) error {
 	var c common
 	c.register(fs)
 	name := fs.String("name", "", "create: what the key is for (an app, a person)")
-	role := fs.String("role", store.RoleRead, "create: read, write or admin")
+	role := fs.String("role", index.RoleRead, "create: read, write or admin")
 	colls := fs.String("collections", "", "create: comma-separated collections the key may reach, or '*' for all")
 	fs.Usage = func() {
 		fmt.Fprint(env.stderr, keysUsage)

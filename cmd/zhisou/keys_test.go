@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/store/storetest"
 	"github.com/zhisou/zhisou/internal/service"
 )
@@ -71,7 +71,7 @@ func TestServeAuthMode(t *testing.T) {
 	if req, err := authMode(s, lo, false, logger); err != nil || req {
 		t.Errorf("authMode(loopback, no keys) = %v, %v; want open", req, err)
 	}
-	if _, _, err := s.CreateKey("k", store.RoleRead, []string{"*"}); err != nil {
+	if _, _, err := s.CreateKey("k", index.RoleRead, []string{"*"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range []net.Addr{lo, any} {
@@ -89,8 +89,8 @@ func TestMetricsNeedAdminKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, _, _ := s.CreateKey("ops", store.RoleAdmin, []string{"*"})
-	reader, _, _ := s.CreateKey("app", store.RoleRead, []string{"*"})
+	admin, _, _ := s.CreateKey("ops", index.RoleAdmin, []string{"*"})
+	reader, _, _ := s.CreateKey("app", index.RoleRead, []string{"*"})
 	h := adminOnly(svc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("metrics")) }))
 	for _, tt := range []struct {
 		name, auth string

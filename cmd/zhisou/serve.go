@@ -223,7 +223,7 @@ func adminOnly(svc *service.Service, h http.Handler) http.Handler {
 				http.Error(w, err.Error(), http.StatusUnauthorized)
 				return
 			}
-			if store.RoleRank(k.Role) < store.RoleRank(store.RoleAdmin) {
+			if index.RoleRank(k.Role) < index.RoleRank(index.RoleAdmin) {
 				http.Error(w, "metrics need an admin key", http.StatusForbidden)
 				return
 			}

@@ -58,6 +58,8 @@ func (s *Store) applyBadger(r *index.Record) error {
 			newLex, err = s.lexiconBadger(txn, r)
 		case index.OpReindex:
 			newStats, newLex, err = s.reindexBadger(txn, r)
+		case index.OpPutKey:
+			err = putKeyBadger(txn, r)
 		default:
 			err = fmt.Errorf("%w: unknown op %q", errUnappliable, r.Op)
 		}

@@ -22,7 +22,7 @@ func TestBackupRestore(t *testing.T) {
 	if _, err := s.Upsert(ctx, "c", indextest.Fixture()); err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := s.CreateKey("app", RoleRead, []string{"c"})
+	token, _, err := s.CreateKey("app", index.RoleRead, []string{"c"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -21,42 +22,11 @@ import (
 // API keys. A key is shown once, when it is created: "zsk_" + its id + "_" +
 // a 256-bit secret. The store keeps the id, a name, a role, the collections
 // the key may reach, and the SHA-256 of the secret, never the secret. Keys
-// are written to Badger directly (not through the write log), synced before
-// the call returns.
-
-// Roles, each allowing what the ones before it allow.
-const (
-	RoleRead  = "read"  // search, read documents, lexicons and collections
-	RoleWrite = "write" // also write documents and lexicons
-	RoleAdmin = "admin" // also create and delete collections, and read metrics
-)
-
-// AllCollections in Key.Collections lets a key reach every collection.
-const AllCollections = "*"
+// are written through the write log (index.OpPutKey), like every other
+// write, so a store rebuilt from the log keeps them.
 
 // ErrBadKey means a presented key is malformed, unknown or revoked.
 var ErrBadKey = errors.New("API key not valid")
-
-// Key describes an API key.
-type Key struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Role        string     `json:"role"`
-	Collections []string   `json:"collections"`
-	Created     time.Time  `json:"created"`
-	Revoked     *time.Time `json:"revoked,omitempty"`
-	Hash        string     `json:"hash"` // hex SHA-256 of the secret
-}
-
-// RoleRank orders roles: read 1, write 2, admin 3; 0 for anything else.
-func RoleRank(role string) int {
-	return slices.Index([]string{RoleRead, RoleWrite, RoleAdmin}, role) + 1
-}
-
-// Covers reports whether the key may reach collection name.
-func (k *Key) Covers(name string) bool {
-	return slices.Contains(k.Collections, AllCollections) || slices.Contains(k.Collections, name)
-}
 
 var keyPrefix = []byte("sys/keys/")
 
@@ -64,60 +34,73 @@ func keyKey(id string) []byte { return append(append([]byte{}, keyPrefix...), id
 
 // CreateKey creates an API key and returns it (the only time it is shown)
 // with its description.
-func (s *Store) CreateKey(name, role string, collections []string) (string, Key, error) {
+func (s *Store) CreateKey(name, role string, collections []string) (string, index.APIKey, error) {
 	switch {
 	case name == "" || len(name) > 64 || strings.ContainsAny(name, "\x00\n"):
-		return "", Key{}, fmt.Errorf("%w: key name %q: want 1 to 64 bytes, no NUL or newline", index.ErrInvalid, name)
-	case RoleRank(role) == 0:
-		return "", Key{}, fmt.Errorf("%w: key role %q: want read, write or admin", index.ErrInvalid, role)
+		return "", index.APIKey{}, fmt.Errorf("%w: key name %q: want 1 to 64 bytes, no NUL or newline", index.ErrInvalid, name)
+	case index.RoleRank(role) == 0:
+		return "", index.APIKey{}, fmt.Errorf("%w: key role %q: want read, write or admin", index.ErrInvalid, role)
 	case len(collections) == 0:
-		return "", Key{}, fmt.Errorf("%w: a key needs the collections it may reach (or %q for all)", index.ErrInvalid, AllCollections)
+		return "", index.APIKey{}, fmt.Errorf("%w: a key needs the collections it may reach (or %q for all)", index.ErrInvalid, index.AllCollections)
 	}
 	for _, c := range collections {
-		if c == AllCollections {
+		if c == index.AllCollections {
 			continue
 		}
 		if err := index.DefaultCollection(c).Validate(); err != nil {
-			return "", Key{}, fmt.Errorf("key collections: %w", err)
+			return "", index.APIKey{}, fmt.Errorf("key collections: %w", err)
 		}
 	}
 	id, secret := make([]byte, 6), make([]byte, 32)
 	if _, err := rand.Read(id); err != nil {
-		return "", Key{}, err
+		return "", index.APIKey{}, err
 	}
 	if _, err := rand.Read(secret); err != nil {
-		return "", Key{}, err
+		return "", index.APIKey{}, err
 	}
-	k := Key{ID: hex.EncodeToString(id), Name: name, Role: role, Collections: slices.Clone(collections), Created: time.Now().UTC()}
+	k := index.APIKey{ID: hex.EncodeToString(id), Name: name, Role: role, Collections: slices.Clone(collections), Created: time.Now().UTC()}
 	sec := base64.RawURLEncoding.EncodeToString(secret)
 	sum := sha256.Sum256([]byte(sec))
 	k.Hash = hex.EncodeToString(sum[:])
 	if err := s.putKey(&k); err != nil {
-		return "", Key{}, err
+		return "", index.APIKey{}, err
 	}
 	return "zsk_" + k.ID + "_" + sec, k, nil
 }
 
-func (s *Store) putKey(k *Key) error {
+// putKey writes k through the log. Called without wmu.
+func (s *Store) putKey(k *index.APIKey) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.db.Update(func(txn *badger.Txn) error { return writeJSON(txn, keyKey(k.ID), k) }); err != nil {
+	recs := []index.Record{{Op: index.OpPutKey, Key: k}}
+	if err := s.checkSpace("writing a key", writeSize(recs)); err != nil {
+		return err
+	}
+	if _, err := s.log.Append(context.Background(), recs); err != nil {
 		return fmt.Errorf("write key %s: %w", k.ID, err)
 	}
-	if err := s.db.Sync(); err != nil {
-		return fmt.Errorf("sync key %s: %w", k.ID, err)
+	if err := s.applyBadger(&recs[0]); err != nil {
+		return fmt.Errorf("write key %s: %w", k.ID, err)
 	}
 	return nil
 }
 
+// putKeyBadger applies an OpPutKey record.
+func putKeyBadger(txn *badger.Txn, r *index.Record) error {
+	if r.Key == nil || r.Key.ID == "" {
+		return fmt.Errorf("%w: a key record without a key", errUnappliable)
+	}
+	return writeJSON(txn, keyKey(r.Key.ID), r.Key)
+}
+
 // Keys lists the API keys, revoked ones included, by id.
-func (s *Store) Keys() ([]Key, error) {
-	var out []Key
+func (s *Store) Keys() ([]index.APIKey, error) {
+	var out []index.APIKey
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: keyPrefix, PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			var k Key
+			var k index.APIKey
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &k) }); err != nil {
 				return fmt.Errorf("read %s: %w", it.Item().Key(), err)
 			}
@@ -141,20 +124,20 @@ func (s *Store) HasKeys() (bool, error) {
 
 // RevokeKey revokes the key with this id; it fails with index.ErrNotFound for
 // an unknown id.
-func (s *Store) RevokeKey(id string) (Key, error) {
-	var k Key
+func (s *Store) RevokeKey(id string) (index.APIKey, error) {
+	var k index.APIKey
 	err := s.db.View(func(txn *badger.Txn) error { return readJSON(txn, keyKey(id), &k) })
 	if errors.Is(err, index.ErrNotFound) {
-		return Key{}, fmt.Errorf("%w: no key with id %q", index.ErrNotFound, id)
+		return index.APIKey{}, fmt.Errorf("%w: no key with id %q", index.ErrNotFound, id)
 	}
 	if err != nil {
-		return Key{}, err
+		return index.APIKey{}, err
 	}
 	if k.Revoked == nil {
 		now := time.Now().UTC()
 		k.Revoked = &now
 		if err := s.putKey(&k); err != nil {
-			return Key{}, err
+			return index.APIKey{}, err
 		}
 	}
 	return k, nil
@@ -162,27 +145,27 @@ func (s *Store) RevokeKey(id string) (Key, error) {
 
 // KeyByToken returns the key that token (as CreateKey returned it) is; it
 // fails with ErrBadKey when the token is malformed, unknown or revoked.
-func (s *Store) KeyByToken(token string) (Key, error) {
+func (s *Store) KeyByToken(token string) (index.APIKey, error) {
 	rest, ok := strings.CutPrefix(token, "zsk_")
 	id, sec, ok2 := strings.Cut(rest, "_")
 	if !ok || !ok2 || len(id) != 12 {
-		return Key{}, fmt.Errorf("%w: not a zhisou key (want zsk_<id>_<secret>)", ErrBadKey)
+		return index.APIKey{}, fmt.Errorf("%w: not a zhisou key (want zsk_<id>_<secret>)", ErrBadKey)
 	}
-	var k Key
+	var k index.APIKey
 	err := s.db.View(func(txn *badger.Txn) error { return readJSON(txn, keyKey(id), &k) })
 	if errors.Is(err, index.ErrNotFound) {
-		return Key{}, fmt.Errorf("%w: unknown key %s", ErrBadKey, id)
+		return index.APIKey{}, fmt.Errorf("%w: unknown key %s", ErrBadKey, id)
 	}
 	if err != nil {
-		return Key{}, err
+		return index.APIKey{}, err
 	}
 	sum := sha256.Sum256([]byte(sec))
 	want, err := hex.DecodeString(k.Hash)
 	if err != nil || subtle.ConstantTimeCompare(sum[:], want) != 1 {
-		return Key{}, fmt.Errorf("%w: wrong secret for key %s", ErrBadKey, id)
+		return index.APIKey{}, fmt.Errorf("%w: wrong secret for key %s", ErrBadKey, id)
 	}
 	if k.Revoked != nil {
-		return Key{}, fmt.Errorf("%w: key %s was revoked at %s", ErrBadKey, id, k.Revoked.Format(time.RFC3339))
+		return index.APIKey{}, fmt.Errorf("%w: key %s was revoked at %s", ErrBadKey, id, k.Revoked.Format(time.RFC3339))
 	}
 	return k, nil
 }

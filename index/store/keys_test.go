@@ -22,12 +22,12 @@ func TestKeys(t *testing.T) {
 	if has, err := s.HasKeys(); err != nil || has {
 		t.Fatalf("HasKeys on a new store = %v, %v", has, err)
 	}
-	token, k, err := s.CreateKey("app-a", RoleRead, []string{"a"})
+	token, k, err := s.CreateKey("app-a", index.RoleRead, []string{"a"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.KeyByToken(token)
-	if err != nil || got.ID != k.ID || got.Role != RoleRead || !got.Covers("a") || got.Covers("b") {
+	if err != nil || got.ID != k.ID || got.Role != index.RoleRead || !got.Covers("a") || got.Covers("b") {
 		t.Fatalf("KeyByToken = %+v, %v; want the read key of collection a", got, err)
 	}
 	if has, _ := s.HasKeys(); !has {
@@ -41,7 +41,7 @@ func TestKeys(t *testing.T) {
 	for _, args := range []struct {
 		name, role string
 		colls      []string
-	}{{"", RoleRead, []string{"a"}}, {"x", "owner", []string{"a"}}, {"x", RoleRead, nil}, {"x", RoleRead, []string{"Bad Name"}}} {
+	}{{"", index.RoleRead, []string{"a"}}, {"x", "owner", []string{"a"}}, {"x", index.RoleRead, nil}, {"x", index.RoleRead, []string{"Bad Name"}}} {
 		if _, _, err := s.CreateKey(args.name, args.role, args.colls); !errors.Is(err, index.ErrInvalid) {
 			t.Errorf("CreateKey(%q, %q, %q) = %v, want ErrInvalid", args.name, args.role, args.colls, err)
 		}

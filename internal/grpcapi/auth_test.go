@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/internal/grpcapi"
 	"github.com/zhisou/zhisou/internal/grpcapi/grpcapitest"
 	"github.com/zhisou/zhisou/internal/service"
@@ -30,27 +30,27 @@ var rpcs = map[string]struct {
 	role string
 	call call
 }{
-	"CreateCollection": {store.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+	"CreateCollection": {index.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: coll + "-new"}})
 		return err
 	}},
-	"ListCollections": {store.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+	"ListCollections": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.ListCollections(ctx, &retrievalv1.ListCollectionsRequest{})
 		return err
 	}},
-	"GetCollection": {store.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+	"GetCollection": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.GetCollection(ctx, &retrievalv1.GetCollectionRequest{Name: coll})
 		return err
 	}},
-	"DeleteCollection": {store.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+	"DeleteCollection": {index.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.DeleteCollection(ctx, &retrievalv1.DeleteCollectionRequest{Name: coll + "-doomed"})
 		return err
 	}},
-	"UpsertDocuments": {store.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+	"UpsertDocuments": {index.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: coll, Documents: []*retrievalv1.Document{{Id: "n", Content: "# 新\n\n内容。", Format: md}}})
 		return err
 	}},
-	"StreamUpsertDocuments": {store.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+	"StreamUpsertDocuments": {index.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		s, err := c.StreamUpsertDocuments(ctx)
 		if err != nil {
 			return err
@@ -61,27 +61,27 @@ var rpcs = map[string]struct {
 		_, err = s.CloseAndRecv()
 		return err
 	}},
-	"DeleteDocuments": {store.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+	"DeleteDocuments": {index.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.DeleteDocuments(ctx, &retrievalv1.DeleteDocumentsRequest{Collection: coll, DocumentIds: []string{"gone"}})
 		return err
 	}},
-	"GetDocument": {store.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+	"GetDocument": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.GetDocument(ctx, &retrievalv1.GetDocumentRequest{Collection: coll, DocumentId: "sales/price"})
 		return err
 	}},
-	"ListDocuments": {store.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+	"ListDocuments": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.ListDocuments(ctx, &retrievalv1.ListDocumentsRequest{Collection: coll})
 		return err
 	}},
-	"Search": {store.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+	"Search": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: coll, Query: "价格"})
 		return err
 	}},
-	"GetLexicon": {store.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+	"GetLexicon": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.GetLexicon(ctx, &retrievalv1.GetLexiconRequest{Collection: coll})
 		return err
 	}},
-	"ReplaceLexicon": {store.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+	"ReplaceLexicon": {index.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.ReplaceLexicon(ctx, &retrievalv1.ReplaceLexiconRequest{Collection: coll, Lexicon: &retrievalv1.Lexicon{Terms: []string{"价格异议"}}})
 		return err
 	}},
@@ -113,7 +113,7 @@ func TestEveryRPCIsGuarded(t *testing.T) {
 // or with a revoked one. ListCollections shows a key only what it reaches.
 func TestKeyIsolation(t *testing.T) {
 	srv := grpcapitest.ServeWith(t, service.Options{RequireAuth: true})
-	admin, _, err := srv.Store.CreateKey("root", store.RoleAdmin, []string{store.AllCollections})
+	admin, _, err := srv.Store.CreateKey("root", index.RoleAdmin, []string{index.AllCollections})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,8 +140,8 @@ func TestKeyIsolation(t *testing.T) {
 		name, role string
 		colls      []string
 	}
-	for _, k := range []key{{"read-a", store.RoleRead, []string{"a", "a-new", "a-doomed"}}, {"write-a", store.RoleWrite, []string{"a", "a-new", "a-doomed"}},
-		{"admin-a", store.RoleAdmin, []string{"a", "a-new", "a-doomed"}}, {"read-all", store.RoleRead, []string{store.AllCollections}}} {
+	for _, k := range []key{{"read-a", index.RoleRead, []string{"a", "a-new", "a-doomed"}}, {"write-a", index.RoleWrite, []string{"a", "a-new", "a-doomed"}},
+		{"admin-a", index.RoleAdmin, []string{"a", "a-new", "a-doomed"}}, {"read-all", index.RoleRead, []string{index.AllCollections}}} {
 		tok, _, err := srv.Store.CreateKey(k.name, k.role, k.colls)
 		if err != nil {
 			t.Fatal(err)
@@ -150,9 +150,9 @@ func TestKeyIsolation(t *testing.T) {
 			for _, coll := range []string{"a", "b"} {
 				setup()
 				err := r.call(asKey(tok), srv.Client, coll)
-				reaches := coll == "a" || slices.Contains(k.colls, store.AllCollections)
+				reaches := coll == "a" || slices.Contains(k.colls, index.AllCollections)
 				want := codes.OK
-				if store.RoleRank(k.role) < store.RoleRank(r.role) || (!reaches && rpc != "ListCollections") {
+				if index.RoleRank(k.role) < index.RoleRank(r.role) || (!reaches && rpc != "ListCollections") {
 					want = codes.PermissionDenied
 				}
 				if got := status.Code(err); got != want {
@@ -165,12 +165,12 @@ func TestKeyIsolation(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range resp.GetCollections() {
-			if c.GetName()[0] == 'b' && !slices.Contains(k.colls, store.AllCollections) {
+			if c.GetName()[0] == 'b' && !slices.Contains(k.colls, index.AllCollections) {
 				t.Errorf("key %s lists collection %s, which it does not reach", k.name, c.GetName())
 			}
 		}
 	}
-	revoked, rk, err := srv.Store.CreateKey("old", store.RoleAdmin, []string{store.AllCollections})
+	revoked, rk, err := srv.Store.CreateKey("old", index.RoleAdmin, []string{index.AllCollections})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/store"
 )
 
@@ -26,13 +27,13 @@ var (
 type keyCtx struct{}
 
 // WithKey returns ctx carrying the caller's authenticated key.
-func WithKey(ctx context.Context, k *store.Key) context.Context {
+func WithKey(ctx context.Context, k *index.APIKey) context.Context {
 	return context.WithValue(ctx, keyCtx{}, k)
 }
 
 // KeyFrom returns the key WithKey put in ctx.
-func KeyFrom(ctx context.Context) (*store.Key, bool) {
-	k, ok := ctx.Value(keyCtx{}).(*store.Key)
+func KeyFrom(ctx context.Context) (*index.APIKey, bool) {
+	k, ok := ctx.Value(keyCtx{}).(*index.APIKey)
 	return k, ok && k != nil
 }
 
@@ -40,7 +41,7 @@ func KeyFrom(ctx context.Context) (*store.Key, bool) {
 func (s *Service) AuthRequired() bool { return s.requireAuth }
 
 // Authenticate returns the key that token is, or ErrUnauthenticated.
-func (s *Service) Authenticate(ctx context.Context, token string) (*store.Key, error) {
+func (s *Service) Authenticate(ctx context.Context, token string) (*index.APIKey, error) {
 	if token == "" {
 		return nil, fmt.Errorf("%w: no API key (send it as 'authorization: Bearer zsk_…')", ErrUnauthenticated)
 	}
@@ -54,7 +55,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*store.Key, e
 	return &k, nil
 }
 
-// allow admits one call: the caller's key has role (store.RoleRead,
+// allow admits one call: the caller's key has role (index.RoleRead,
 // RoleWrite or RoleAdmin), may reach collection (when not ""), and is within
 // its rate (limits.go). Every Service method calls it once, first.
 func (s *Service) allow(ctx context.Context, role, action, collection string) error {
@@ -73,7 +74,7 @@ func (s *Service) authorize(ctx context.Context, role, action, collection string
 	if !ok {
 		return fmt.Errorf("%w: %s needs an API key (send it as 'authorization: Bearer zsk_…')", ErrUnauthenticated, action)
 	}
-	if store.RoleRank(k.Role) < store.RoleRank(role) {
+	if index.RoleRank(k.Role) < index.RoleRank(role) {
 		return fmt.Errorf("%w: key %s (%s, role %s) may not %s: that needs role %s", ErrPermissionDenied, k.ID, k.Name, k.Role, action, role)
 	}
 	if collection != "" && !k.Covers(collection) {
@@ -84,7 +85,7 @@ func (s *Service) authorize(ctx context.Context, role, action, collection string
 
 // visible reports whether the caller may see collection name.
 func (s *Service) visible(ctx context.Context, name string) bool {
-	return s.authorize(ctx, store.RoleRead, "list collections", name) == nil
+	return s.authorize(ctx, index.RoleRead, "list collections", name) == nil
 }
 
 // audit logs a write or an administrative action: who (the key), what, on

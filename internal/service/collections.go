@@ -24,7 +24,7 @@ func (s *Service) CreateCollection(ctx context.Context, spec CollectionSpec) (st
 	if err := checkName("collection.name", spec.Name); err != nil {
 		return store.CollectionInfo{}, err
 	}
-	if err := s.allow(ctx, store.RoleAdmin, "create collections", spec.Name); err != nil {
+	if err := s.allow(ctx, index.RoleAdmin, "create collections", spec.Name); err != nil {
 		return store.CollectionInfo{}, err
 	}
 	if err := checkUTF8("collection.description", spec.Description); err != nil {
@@ -58,7 +58,7 @@ func (s *Service) CreateCollection(ctx context.Context, spec CollectionSpec) (st
 // ListCollections returns a page of collections by name, and the token of
 // the next page ("" after the last).
 func (s *Service) ListCollections(ctx context.Context, pageSize int, pageToken string) ([]store.CollectionInfo, string, error) {
-	if err := s.allow(ctx, store.RoleRead, "list collections", ""); err != nil {
+	if err := s.allow(ctx, index.RoleRead, "list collections", ""); err != nil {
 		return nil, "", err
 	}
 	size, after, err := pageParams(pageSize, pageToken)
@@ -83,7 +83,7 @@ func (s *Service) GetCollection(ctx context.Context, name string) (store.Collect
 	if err := checkName("name", name); err != nil {
 		return store.CollectionInfo{}, err
 	}
-	if err := s.allow(ctx, store.RoleRead, "read collections", name); err != nil {
+	if err := s.allow(ctx, index.RoleRead, "read collections", name); err != nil {
 		return store.CollectionInfo{}, err
 	}
 	info, err := s.store.Collection(name)
@@ -95,7 +95,7 @@ func (s *Service) DeleteCollection(ctx context.Context, name string) error {
 	if err := checkName("name", name); err != nil {
 		return err
 	}
-	if err := s.allow(ctx, store.RoleAdmin, "delete collections", name); err != nil {
+	if err := s.allow(ctx, index.RoleAdmin, "delete collections", name); err != nil {
 		return err
 	}
 	if err := s.store.DeleteCollection(ctx, name); err != nil {

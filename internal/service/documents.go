@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/zhisou/zhisou/index"
-	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 )
 
@@ -36,7 +35,7 @@ func (s *Service) UpsertDocuments(ctx context.Context, req UpsertRequest) ([]Ups
 	if err := checkName(req.FieldPrefix+"collection", req.Collection); err != nil {
 		return nil, err
 	}
-	if err := s.allow(ctx, store.RoleWrite, "write documents", req.Collection); err != nil {
+	if err := s.allow(ctx, index.RoleWrite, "write documents", req.Collection); err != nil {
 		return nil, err
 	}
 	release, err := s.admitWrite(ctx, inputBytes(req.Documents))
@@ -140,7 +139,7 @@ func (s *Service) DeleteDocuments(ctx context.Context, collection string, ids []
 	if err := checkName("collection", collection); err != nil {
 		return nil, nil, err
 	}
-	if err := s.allow(ctx, store.RoleWrite, "delete documents", collection); err != nil {
+	if err := s.allow(ctx, index.RoleWrite, "delete documents", collection); err != nil {
 		return nil, nil, err
 	}
 	if len(ids) == 0 {
@@ -175,7 +174,7 @@ func (s *Service) GetDocument(ctx context.Context, collection, id string) (index
 	if err := checkName("collection", collection); err != nil {
 		return index.Document{}, err
 	}
-	if err := s.allow(ctx, store.RoleRead, "read documents", collection); err != nil {
+	if err := s.allow(ctx, index.RoleRead, "read documents", collection); err != nil {
 		return index.Document{}, err
 	}
 	if err := checkID("document_id", id); err != nil {
@@ -191,7 +190,7 @@ func (s *Service) ListDocuments(ctx context.Context, collection string, pageSize
 	if err := checkName("collection", collection); err != nil {
 		return nil, "", err
 	}
-	if err := s.allow(ctx, store.RoleRead, "list documents", collection); err != nil {
+	if err := s.allow(ctx, index.RoleRead, "list documents", collection); err != nil {
 		return nil, "", err
 	}
 	size, after, err := pageParams(pageSize, pageToken)

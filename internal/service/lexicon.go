@@ -12,7 +12,7 @@ func (s *Service) GetLexicon(ctx context.Context, collection string) (store.Lexi
 	if err := checkName("collection", collection); err != nil {
 		return store.LexiconInfo{}, err
 	}
-	if err := s.allow(ctx, store.RoleRead, "read lexicons", collection); err != nil {
+	if err := s.allow(ctx, index.RoleRead, "read lexicons", collection); err != nil {
 		return store.LexiconInfo{}, err
 	}
 	info, err := s.store.Lexicon(collection)
@@ -27,7 +27,7 @@ func (s *Service) ReplaceLexicon(ctx context.Context, collection string, lex *in
 	if err := checkName("collection", collection); err != nil {
 		return store.LexiconInfo{}, err
 	}
-	if err := s.allow(ctx, store.RoleWrite, "replace lexicons", collection); err != nil {
+	if err := s.allow(ctx, index.RoleWrite, "replace lexicons", collection); err != nil {
 		return store.LexiconInfo{}, err
 	}
 	if lex == nil {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/store/storetest"
 	"github.com/zhisou/zhisou/ingest"
 )
@@ -48,8 +48,8 @@ func TestKeyRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, k1, _ := st.CreateKey("one", store.RoleRead, []string{"*"})
-	_, k2, _ := st.CreateKey("two", store.RoleRead, []string{"*"})
+	_, k1, _ := st.CreateKey("one", index.RoleRead, []string{"*"})
+	_, k2, _ := st.CreateKey("two", index.RoleRead, []string{"*"})
 	ctx1, ctx2 := WithKey(t.Context(), &k1), WithKey(t.Context(), &k2)
 	for i := range 2 {
 		if _, err := svc.GetCollection(ctx1, "c"); err != nil {

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/rerank"
 	"github.com/zhisou/zhisou/retrieve"
 )
@@ -22,7 +22,7 @@ func (s *Service) Search(ctx context.Context, req retrieve.Request) (retrieve.Re
 	if err := checkSearch(req); err != nil {
 		return retrieve.Result{}, err
 	}
-	if err := s.allow(ctx, store.RoleRead, "search", req.Collection); err != nil {
+	if err := s.allow(ctx, index.RoleRead, "search", req.Collection); err != nil {
 		return retrieve.Result{}, err
 	}
 	res, err := s.search.Search(ctx, req)
