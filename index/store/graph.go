@@ -60,7 +60,9 @@ func (s *Store) loadGraph(txn *badger.Txn, c *coll) error {
 	for range runtime.GOMAXPROCS(0) {
 		workers.Go(func() {
 			for ld := range work {
-				if ld.err = json.Unmarshal(ld.value, &ld.d); ld.err == nil {
+				if len(ld.value) == 0 {
+					ld.err = fmt.Errorf("%w: the value of %q reads as empty: its value-log entry failed its checksum", index.ErrDamaged, ld.key)
+				} else if ld.err = json.Unmarshal(ld.value, &ld.d); ld.err == nil {
 					ld.secTerms = c.graph.SectionTerms(&ld.d)
 				}
 				ld.value = nil
@@ -153,7 +155,7 @@ func (s *Store) upgradeGraph(c *coll) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + name + docKeyInfix), PrefetchValues: true})
 		for it.Rewind(); it.Valid(); it.Next() {
 			var d index.Document
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
+			if err := itemJSON(it.Item(), &d); err != nil {
 				it.Close()
 				return fmt.Errorf("document %s: %w", it.Item().Key(), err)
 			}

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -101,7 +100,7 @@ func (s *Store) Keys() ([]index.APIKey, error) {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var k index.APIKey
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &k) }); err != nil {
+			if err := itemJSON(it.Item(), &k); err != nil {
 				return fmt.Errorf("read %s: %w", it.Item().Key(), err)
 			}
 			out = append(out, k)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -166,7 +165,7 @@ func (s *Store) lexiconBadger(txn *badger.Txn, r *index.Record) (*lexiconState, 
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var ch index.Chunk
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &ch) }); err != nil {
+			if err := itemJSON(it.Item(), &ch); err != nil {
 				return nil, fmt.Errorf("read chunk %s: %w", it.Item().Key(), err)
 			}
 			if !queued[ch.ID] && s.containsAny(changed, &ch) {
@@ -552,7 +551,7 @@ func (s *Store) verifyLexicon(ctx context.Context, c *coll) error {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var d index.Document
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &d) }); err != nil {
+			if err := itemJSON(it.Item(), &d); err != nil {
 				return err
 			}
 			for _, ref := range d.Chunks {

@@ -266,7 +266,7 @@ func (s *Store) moveOldLog(ctx context.Context, dir string, first, last uint64) 
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var rec index.Record
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &rec) }); err != nil {
+			if err := itemJSON(it.Item(), &rec); err != nil {
 				return fmt.Errorf("read log record %x: %w", it.Item().Key(), err)
 			}
 			if batch = append(batch, rec); len(batch) == 256 {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -107,7 +106,7 @@ func (s *Store) Quarantined() ([]Quarantined, error) {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var q Quarantined
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &q) }); err != nil {
+			if err := itemJSON(it.Item(), &q); err != nil {
 				return fmt.Errorf("read %s: %w", it.Item().Key(), err)
 			}
 			out = append(out, q)

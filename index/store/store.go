@@ -287,7 +287,7 @@ func (s *Store) loadCollections() error {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var cfg index.Collection
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &cfg) }); err != nil {
+			if err := itemJSON(it.Item(), &cfg); err != nil {
 				return fmt.Errorf("read collection %s: %w", it.Item().Key(), err)
 			}
 			c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
@@ -392,7 +392,7 @@ func (s *Store) rebuildText(ctx context.Context, c *coll) (uint64, error) {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var d index.Document
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &d) }); err != nil {
+			if err := itemJSON(it.Item(), &d); err != nil {
 				return err
 			}
 			for _, ref := range d.Chunks {
@@ -874,7 +874,7 @@ func (s *Store) ListDocuments(ctx context.Context, collection, after string, lim
 				return nil
 			}
 			var d index.Document
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &d) }); err != nil {
+			if err := itemJSON(it.Item(), &d); err != nil {
 				return err
 			}
 			out = append(out, d)
@@ -998,7 +998,23 @@ func readJSON(txn *badger.Txn, key []byte, v any) error {
 	if err != nil {
 		return err
 	}
-	return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+	return itemJSON(item, v)
+}
+
+// itemJSON decodes a Badger item's JSON value. Badger reads a value-log
+// entry that fails its checksum as an empty value (it logs the error and
+// returns none, iterator.go yieldItemValue), and no value the store writes
+// is empty, so an empty or undecodable value is damage.
+func itemJSON(item *badger.Item, v any) error {
+	return item.Value(func(b []byte) error {
+		if len(b) == 0 {
+			return fmt.Errorf("%w: the value of %q reads as empty: its value-log entry failed its checksum (see Badger's log line)", index.ErrDamaged, item.Key())
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			return fmt.Errorf("%w: the value of %q is not what was written: %w", index.ErrDamaged, item.Key(), err)
+		}
+		return nil
+	})
 }
 
 func writeJSON(txn *badger.Txn, key []byte, v any) error {
@@ -1043,7 +1059,7 @@ func (s *Store) Verify(ctx context.Context, collection string) error {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var d index.Document
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &d) }); err != nil {
+			if err := itemJSON(it.Item(), &d); err != nil {
 				return err
 			}
 			st.Docs++

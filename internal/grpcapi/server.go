@@ -114,6 +114,9 @@ func toStatus(logger *slog.Logger, err error) error {
 		return status.Error(codes.Unauthenticated, err.Error())
 	case errors.Is(err, service.ErrPermissionDenied):
 		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, service.ErrDataLoss):
+		logger.Error("data directory damaged; run zhisou verify, then zhisou repair", "err", err)
+		return status.Error(codes.DataLoss, "data directory damaged: "+err.Error())
 	}
 	logger.Error("internal error", "err", err)
 	return status.Error(codes.Internal, "internal error")

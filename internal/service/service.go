@@ -51,6 +51,11 @@ var (
 	// ErrResourceExhausted means the server cannot take the request now (its
 	// disk is full); the message says what to free, and a retry may succeed.
 	ErrResourceExhausted = errors.New("resource exhausted")
+	// ErrDataLoss means the data directory is damaged under the server (a
+	// value that fails its checksum): the request is refused rather than
+	// answered from damaged data, and the operator runs zhisou verify and
+	// zhisou repair.
+	ErrDataLoss = errors.New("data loss")
 )
 
 // FieldError is a request field the service refused. It matches ErrInvalid
@@ -93,7 +98,7 @@ func classify(err error) error {
 	switch {
 	case err == nil, errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrExists),
 		errors.Is(err, ErrClosed), errors.Is(err, ErrUnavailable), errors.Is(err, ErrUnauthenticated),
-		errors.Is(err, ErrPermissionDenied), errors.Is(err, ErrResourceExhausted):
+		errors.Is(err, ErrPermissionDenied), errors.Is(err, ErrResourceExhausted), errors.Is(err, ErrDataLoss):
 		return err
 	case errors.Is(err, retrieve.ErrInvalid), errors.Is(err, retrieve.ErrEmptyQuery),
 		errors.Is(err, index.ErrInvalid), errors.Is(err, ingest.ErrEmpty):
@@ -108,6 +113,8 @@ func classify(err error) error {
 		kind = ErrUnavailable
 	case errors.Is(err, index.ErrNoSpace):
 		kind = ErrResourceExhausted
+	case errors.Is(err, index.ErrDamaged):
+		kind = ErrDataLoss
 	default:
 		return err
 	}
