@@ -323,7 +323,11 @@ func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint6
 	t, err := bm25.Open(dir)
 	var p uint64
 	if err == nil {
-		p, err = t.Pos()
+		// The index is derived: one whose files fail their checksums is
+		// rebuilt, never searched.
+		if err = t.CheckFiles(); err == nil {
+			p, err = t.Pos()
+		}
 		if err != nil {
 			err = errors.Join(err, t.Close())
 		}
