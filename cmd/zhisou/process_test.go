@@ -32,6 +32,16 @@ var (
 	binErr  error
 )
 
+// TestMain removes the built command after the tests (a 77 MB file each
+// run otherwise left in the temporary directory).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // zhisouBinary builds the command once per test binary.
 func zhisouBinary(t *testing.T) string {
 	t.Helper()
