@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -102,4 +104,109 @@ func TestKillMatrix(t *testing.T) {
 		t.Errorf("positions: badger %d, bleve %d, %v; want equal", bp, tp["kb"], err)
 	}
 	t.Logf("%d kills, %d documents acknowledged, all present", rounds, len(acked))
+}
+
+// TestKillMatrixIngest SIGKILLs 'zhisou ingest -store' at a random moment,
+// over and over on one data directory (30 rounds; ZHISOU_KILL_ROUNDS_INGEST
+// sets another count), while each round rewrites the folder's files.
+// After every kill the store must open (not be refused as damaged) and
+// Badger and bleve must agree (no chunk indexed twice, none missing); at the
+// end an ingest run to completion leaves exactly the folder's documents,
+// each with its file's newest text.
+func TestKillMatrixIngest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes; skipped under -short")
+	}
+	rounds := 30
+	if n, err := strconv.Atoi(os.Getenv("ZHISOU_KILL_ROUNDS_INGEST")); err == nil {
+		rounds = n
+	}
+	storeDir := filepath.Join(t.TempDir(), "store")
+	folder := t.TempDir()
+	const files = 200
+	text := map[string]string{} // document id -> its file's newest marker
+	write := func(i, round int) {
+		id := fmt.Sprintf("f%03d", i)
+		marker := fmt.Sprintf("版本%d-%d", round, i)
+		body := fmt.Sprintf("# 课程%s\n\n## 要点\n\n%s：客户异议处理与价格谈判。\n\n## 练习\n\n%s", id, marker,
+			strings.Repeat("复述销售流程的每一步，并说明理由。", 20+i%50))
+		if err := os.WriteFile(filepath.Join(folder, id+".md"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		text[id] = marker
+	}
+	for i := range files {
+		write(i, 0)
+	}
+	rng := rand.New(rand.NewPCG(11, uint64(time.Now().UnixNano())))
+	an := indextest.Analyzer(t)
+	// How long an ingest of a round's changes takes, unkilled: the kills
+	// fall within it.
+	bin := zhisouBinary(t) // built before the clock starts
+	start := time.Now()
+	if out, err := exec.Command(bin, "ingest", "-store", storeDir, "-collection", "kb", "-quiet", folder).CombinedOutput(); err != nil {
+		t.Fatalf("the first ingest: %v\n%s", err, out)
+	}
+	span := time.Since(start)
+	killed := 0
+	for round := range rounds {
+		for i := range files { // every file changes: the ingest writes them all
+			write(i, round+1)
+		}
+		cmd := exec.Command(bin, "ingest", "-store", storeDir, "-collection", "kb", "-quiet", folder)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(span))))
+		cmd.Process.Signal(syscall.SIGKILL)
+		if err := cmd.Wait(); err != nil { // else it finished before the kill
+			killed++
+		}
+		s, err := store.Open(t.Context(), storeDir, an, store.Options{})
+		if err != nil {
+			t.Fatalf("round %d: open after the kill: %v", round, err)
+		}
+		if _, err := s.Collection("kb"); err == nil {
+			if err := s.Verify(t.Context(), "kb"); err != nil {
+				s.Close()
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(zhisouBinary(t), "ingest", "-store", storeDir, "-collection", "kb", "-quiet", folder).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the last ingest: %v\n%s", err, out)
+	}
+	s, err := store.Open(t.Context(), storeDir, an, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Verify(t.Context(), "kb"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Collection("kb")
+	if err != nil || info.Stats.Docs != files {
+		t.Fatalf("after %d kills and a full ingest: %+v, %v; want %d documents", rounds, info.Stats, err, files)
+	}
+	for id, marker := range text {
+		d, err := s.Document(t.Context(), "kb", id)
+		if err != nil {
+			t.Fatalf("document %s: %v", id, err)
+		}
+		found := false
+		for _, c := range d.Chunks {
+			found = found || strings.Contains(c.Text, marker)
+		}
+		if !found {
+			t.Fatalf("document %s does not hold its file's newest text %q", id, marker)
+		}
+	}
+	if killed < rounds/3 {
+		t.Errorf("only %d of %d ingests were killed while running; the kills test little", killed, rounds)
+	}
+	t.Logf("%d rounds, %d ingests killed while running; then %d documents, %d chunks, all current", rounds, killed, info.Stats.Docs, info.Stats.Chunks)
 }
