@@ -107,3 +107,43 @@ func TestMetricsNeedAdminKey(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysCommandRemote: with -addr the commands manage a running server's
+// keys: the first key on a server without keys needs none and turns its auth
+// on; from then on list and revoke need an admin key.
+func TestKeysCommandRemote(t *testing.T) {
+	lis, _ := serveTCP(t)
+	addr := lis.Addr().String()
+	var out, errOut bytes.Buffer
+	if err := runT(t, []string{"keys", "create", "-addr", addr, "-name", "ops", "-role", "admin", "-collections", "*"}, envOf(nil), &out, &errOut); err != nil {
+		t.Fatalf("keys create -addr: %v\n%s", err, errOut.String())
+	}
+	token := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(token, "zsk_") {
+		t.Fatalf("keys create -addr printed %q", token)
+	}
+	if err := runT(t, []string{"keys", "list", "-addr", addr}, envOf(nil), &out, &errOut); err == nil || !strings.Contains(err.Error(), "Unauthenticated") {
+		t.Fatalf("keys list without a key after the first one = %v; want Unauthenticated", err)
+	}
+	out.Reset()
+	if err := runT(t, []string{"keys", "create", "-addr", addr, "-api-key", token, "-name", "app", "-role", "read", "-collections", "kb"}, envOf(nil), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	app := strings.TrimSpace(out.String())
+	out.Reset()
+	if err := runT(t, []string{"keys", "list", "-addr", addr}, envOf(map[string]string{"ZHISOU_API_KEY": token}), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "ops") || !strings.Contains(out.String(), "app") || strings.Contains(out.String(), token[17:]) {
+		t.Errorf("keys list -addr = %q; want both keys, no secret", out.String())
+	}
+	if err := runT(t, []string{"keys", "list", "-addr", addr, "-api-key", app}, envOf(nil), &out, &errOut); err == nil || !strings.Contains(err.Error(), "PermissionDenied") {
+		t.Errorf("keys list with a read key = %v; want PermissionDenied", err)
+	}
+	if err := runT(t, []string{"keys", "revoke", "-addr", addr, "-api-key", token, app[4:16]}, envOf(nil), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if err := runT(t, []string{"search", "-addr", addr, "-api-key", app, "-collection", "kb", "价格"}, envOf(nil), &out, &errOut); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("search with the revoked key = %v; want it refused as revoked", err)
+	}
+}

@@ -111,9 +111,6 @@ func serveTCP(t *testing.T) (net.Listener, retrievalv1.RetrievalServiceClient) {
 
 // TestServerRerank: a reranker configured from the serve flags, against the
 // fake OpenAI-protocol server.
-
-// TestServerRerank: a reranker configured from the serve flags, against the
-// fake OpenAI-protocol server.
 func TestServerRerank(t *testing.T) {
 	ctx := t.Context()
 	tests := []struct {

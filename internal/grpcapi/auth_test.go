@@ -29,27 +29,30 @@ var md = retrievalv1.DocumentFormat_DOCUMENT_FORMAT_MARKDOWN
 var rpcs = map[string]struct {
 	role string
 	call call
+	// global: the RPC acts on no one collection and needs a key that
+	// reaches every collection.
+	global bool
 }{
 	"CreateCollection": {index.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: coll + "-new"}})
 		return err
-	}},
+	}, false},
 	"ListCollections": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.ListCollections(ctx, &retrievalv1.ListCollectionsRequest{})
 		return err
-	}},
+	}, false},
 	"GetCollection": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.GetCollection(ctx, &retrievalv1.GetCollectionRequest{Name: coll})
 		return err
-	}},
+	}, false},
 	"DeleteCollection": {index.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.DeleteCollection(ctx, &retrievalv1.DeleteCollectionRequest{Name: coll + "-doomed"})
 		return err
-	}},
+	}, false},
 	"UpsertDocuments": {index.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.UpsertDocuments(ctx, &retrievalv1.UpsertDocumentsRequest{Collection: coll, Documents: []*retrievalv1.Document{{Id: "n", Content: "# 新\n\n内容。", Format: md}}})
 		return err
-	}},
+	}, false},
 	"StreamUpsertDocuments": {index.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		s, err := c.StreamUpsertDocuments(ctx)
 		if err != nil {
@@ -60,31 +63,46 @@ var rpcs = map[string]struct {
 		}
 		_, err = s.CloseAndRecv()
 		return err
-	}},
+	}, false},
 	"DeleteDocuments": {index.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.DeleteDocuments(ctx, &retrievalv1.DeleteDocumentsRequest{Collection: coll, DocumentIds: []string{"gone"}})
 		return err
-	}},
+	}, false},
 	"GetDocument": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.GetDocument(ctx, &retrievalv1.GetDocumentRequest{Collection: coll, DocumentId: "sales/price"})
 		return err
-	}},
+	}, false},
 	"ListDocuments": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.ListDocuments(ctx, &retrievalv1.ListDocumentsRequest{Collection: coll})
 		return err
-	}},
+	}, false},
 	"Search": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: coll, Query: "价格"})
 		return err
-	}},
+	}, false},
 	"GetLexicon": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.GetLexicon(ctx, &retrievalv1.GetLexiconRequest{Collection: coll})
 		return err
-	}},
+	}, false},
 	"ReplaceLexicon": {index.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.ReplaceLexicon(ctx, &retrievalv1.ReplaceLexiconRequest{Collection: coll, Lexicon: &retrievalv1.Lexicon{Terms: []string{"价格异议"}}})
 		return err
-	}},
+	}, false},
+	"CreateKey": {index.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.CreateKey(ctx, &retrievalv1.CreateKeyRequest{Name: "made-on-" + coll, Role: index.RoleRead, Collections: []string{coll}})
+		return err
+	}, true},
+	"ListKeys": {index.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.ListKeys(ctx, &retrievalv1.ListKeysRequest{})
+		return err
+	}, true},
+	"RevokeKey": {index.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.RevokeKey(ctx, &retrievalv1.RevokeKeyRequest{KeyId: "000000000000"})
+		if status.Code(err) == codes.NotFound {
+			return nil // the call got past the guard to the store
+		}
+		return err
+	}, true},
 }
 
 // TestEveryRPCIsGuarded: every method of the service is in rpcs.
@@ -141,7 +159,8 @@ func TestKeyIsolation(t *testing.T) {
 		colls      []string
 	}
 	for _, k := range []key{{"read-a", index.RoleRead, []string{"a", "a-new", "a-doomed"}}, {"write-a", index.RoleWrite, []string{"a", "a-new", "a-doomed"}},
-		{"admin-a", index.RoleAdmin, []string{"a", "a-new", "a-doomed"}}, {"read-all", index.RoleRead, []string{index.AllCollections}}} {
+		{"admin-a", index.RoleAdmin, []string{"a", "a-new", "a-doomed"}}, {"read-all", index.RoleRead, []string{index.AllCollections}},
+		{"admin-all", index.RoleAdmin, []string{index.AllCollections}}} {
 		tok, _, err := srv.Store.CreateKey(k.name, k.role, k.colls)
 		if err != nil {
 			t.Fatal(err)
@@ -150,7 +169,8 @@ func TestKeyIsolation(t *testing.T) {
 			for _, coll := range []string{"a", "b"} {
 				setup()
 				err := r.call(asKey(tok), srv.Client, coll)
-				reaches := coll == "a" || slices.Contains(k.colls, index.AllCollections)
+				all := slices.Contains(k.colls, index.AllCollections)
+				reaches := (coll == "a" && !r.global) || all
 				want := codes.OK
 				if index.RoleRank(k.role) < index.RoleRank(r.role) || (!reaches && rpc != "ListCollections") {
 					want = codes.PermissionDenied

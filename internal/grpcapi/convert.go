@@ -263,3 +263,12 @@ func LexiconToProto(l index.Lexicon) *retrievalv1.Lexicon {
 	}
 	return out
 }
+
+// KeyToProto converts an API key's description (never a secret or its hash).
+func KeyToProto(k *index.APIKey) *retrievalv1.ApiKey {
+	out := &retrievalv1.ApiKey{Id: k.ID, Name: k.Name, Role: k.Role, Collections: k.Collections, CreateTime: k.Created.UTC().Format(time.RFC3339)}
+	if k.Revoked != nil {
+		out.RevokeTime = k.Revoked.UTC().Format(time.RFC3339)
+	}
+	return out
+}

@@ -198,3 +198,34 @@ func (s *server) ReplaceLexicon(ctx context.Context, req *retrievalv1.ReplaceLex
 	}
 	return &retrievalv1.ReplaceLexiconResponse{ReindexedChunks: int64(info.PendingReindex), Version: info.Version, Lexicon: LexiconToProto(info.Lexicon)}, nil
 }
+
+// CreateKey creates an API key; its token is in the response only.
+func (s *server) CreateKey(ctx context.Context, req *retrievalv1.CreateKeyRequest) (*retrievalv1.CreateKeyResponse, error) {
+	token, k, err := s.svc.CreateKey(ctx, req.GetName(), req.GetRole(), req.GetCollections())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	return &retrievalv1.CreateKeyResponse{Key: KeyToProto(&k), Token: token}, nil
+}
+
+// ListKeys lists the API keys.
+func (s *server) ListKeys(ctx context.Context, _ *retrievalv1.ListKeysRequest) (*retrievalv1.ListKeysResponse, error) {
+	keys, err := s.svc.ListKeys(ctx)
+	if err != nil {
+		return nil, s.status(err)
+	}
+	resp := &retrievalv1.ListKeysResponse{}
+	for i := range keys {
+		resp.Keys = append(resp.Keys, KeyToProto(&keys[i]))
+	}
+	return resp, nil
+}
+
+// RevokeKey revokes an API key.
+func (s *server) RevokeKey(ctx context.Context, req *retrievalv1.RevokeKeyRequest) (*retrievalv1.RevokeKeyResponse, error) {
+	k, err := s.svc.RevokeKey(ctx, req.GetKeyId())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	return &retrievalv1.RevokeKeyResponse{Key: KeyToProto(&k)}, nil
+}

@@ -38,7 +38,7 @@ func KeyFrom(ctx context.Context) (*index.APIKey, bool) {
 }
 
 // AuthRequired reports whether calls need a key.
-func (s *Service) AuthRequired() bool { return s.requireAuth }
+func (s *Service) AuthRequired() bool { return s.requireAuth.Load() }
 
 // Authenticate returns the key that token is, or ErrUnauthenticated.
 func (s *Service) Authenticate(ctx context.Context, token string) (*index.APIKey, error) {
@@ -67,7 +67,7 @@ func (s *Service) allow(ctx context.Context, role, action, collection string) er
 
 // authorize is allow without the rate.
 func (s *Service) authorize(ctx context.Context, role, action, collection string) error {
-	if !s.requireAuth {
+	if !s.requireAuth.Load() {
 		return nil
 	}
 	k, ok := KeyFrom(ctx)
@@ -90,8 +90,8 @@ func (s *Service) visible(ctx context.Context, name string) bool {
 
 // audit logs a write or an administrative action: who (the key), what, on
 // which collection, how many items. Never key material or document text.
-func (s *Service) audit(ctx context.Context, action, collection string, n int) {
-	attrs := []any{"action", action, "collection", collection}
+func (s *Service) audit(ctx context.Context, action, collection string, n int, extra ...any) {
+	attrs := append([]any{"action", action, "collection", collection}, extra...)
 	if n > 0 {
 		attrs = append(attrs, "items", n)
 	}

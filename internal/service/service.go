@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -152,8 +153,9 @@ type Service struct {
 	chunk   ingest.ChunkOptions
 	logger  *slog.Logger
 	metrics *rerankMetrics // nil without a Registerer
-	// requireAuth is Options.RequireAuth.
-	requireAuth bool
+	// requireAuth is Options.RequireAuth, turned on for good by the first
+	// key created through the service.
+	requireAuth atomic.Bool
 	// writes is the budget of text bytes being written (writeBudget in all).
 	writes      *semaphore.Weighted
 	writeBudget int64
@@ -165,9 +167,10 @@ type Service struct {
 // New returns a Service over store; it fails only when the metrics cannot
 // be registered.
 func New(st *store.Store, opts Options) (*Service, error) {
-	s := &Service{store: st, search: retrieve.New(st, opts.Retrieve), chunk: opts.Chunk, logger: opts.Logger, requireAuth: opts.RequireAuth,
+	s := &Service{store: st, search: retrieve.New(st, opts.Retrieve), chunk: opts.Chunk, logger: opts.Logger,
 		writeBudget: cmp.Or(opts.MaxWriteBytes, DefaultMaxWriteBytes), writeWait: defaultWriteWait}
 	s.writes = semaphore.NewWeighted(s.writeBudget)
+	s.requireAuth.Store(opts.RequireAuth)
 	if opts.KeyRate > 0 {
 		s.limits = &keyLimiter{every: rate.Limit(opts.KeyRate), burst: max(opts.KeyBurst, 1), keys: map[string]*rate.Limiter{}}
 	}

@@ -3295,6 +3295,391 @@ func (x *ReplaceLexiconResponse) GetLexicon() *Lexicon {
 	return nil
 }
 
+// ApiKey describes an API key; the store keeps only a hash of its secret.
+type ApiKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id is the key's public id (12 hex digits), part of its token.
+	Id string `protobuf:"bytes,1,opt,name=id" json:"id,omitempty"`
+	// Name says whose or what the key is (1-64 bytes).
+	Name string `protobuf:"bytes,2,opt,name=name" json:"name,omitempty"`
+	// Role is "read", "write" or "admin"; each allows what the ones before it allow.
+	Role string `protobuf:"bytes,3,opt,name=role" json:"role,omitempty"`
+	// Collections the key may reach; "*" for all.
+	Collections []string `protobuf:"bytes,4,rep,name=collections" json:"collections,omitempty"`
+	// CreateTime is when the key was created, RFC 3339 in UTC.
+	CreateTime string `protobuf:"bytes,5,opt,name=create_time,json=createTime" json:"create_time,omitempty"`
+	// RevokeTime is when the key was revoked, RFC 3339 in UTC; empty while it is valid.
+	RevokeTime    string `protobuf:"bytes,6,opt,name=revoke_time,json=revokeTime" json:"revoke_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApiKey) Reset() {
+	*x = ApiKey{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApiKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApiKey) ProtoMessage() {}
+
+func (x *ApiKey) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
+func (*ApiKey) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ApiKey) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ApiKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ApiKey) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *ApiKey) GetCollections() []string {
+	if x != nil {
+		return x.Collections
+	}
+	return nil
+}
+
+func (x *ApiKey) GetCreateTime() string {
+	if x != nil {
+		return x.CreateTime
+	}
+	return ""
+}
+
+func (x *ApiKey) GetRevokeTime() string {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return ""
+}
+
+// CreateKeyRequest describes the key to create.
+type CreateKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name says whose or what the key is (1-64 bytes, no NUL or newline).
+	Name string `protobuf:"bytes,1,opt,name=name" json:"name,omitempty"`
+	// Role is "read", "write" or "admin".
+	Role string `protobuf:"bytes,2,opt,name=role" json:"role,omitempty"`
+	// Collections the key may reach (at least one); "*" for all.
+	Collections   []string `protobuf:"bytes,3,rep,name=collections" json:"collections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateKeyRequest) Reset() {
+	*x = CreateKeyRequest{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateKeyRequest) ProtoMessage() {}
+
+func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
+func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *CreateKeyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateKeyRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *CreateKeyRequest) GetCollections() []string {
+	if x != nil {
+		return x.Collections
+	}
+	return nil
+}
+
+// CreateKeyResponse carries the new key.
+type CreateKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key describes it.
+	Key *ApiKey `protobuf:"bytes,1,opt,name=key" json:"key,omitempty"`
+	// Token is the key to send ("authorization: Bearer <token>"); it is shown only here.
+	Token         string `protobuf:"bytes,2,opt,name=token" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateKeyResponse) Reset() {
+	*x = CreateKeyResponse{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateKeyResponse) ProtoMessage() {}
+
+func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
+func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *CreateKeyResponse) GetKey() *ApiKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *CreateKeyResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// ListKeysRequest lists every key.
+type ListKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListKeysRequest) Reset() {
+	*x = ListKeysRequest{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListKeysRequest) ProtoMessage() {}
+
+func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListKeysRequest) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{47}
+}
+
+// ListKeysResponse is the keys by id.
+type ListKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keys, revoked ones included.
+	Keys          []*ApiKey `protobuf:"bytes,1,rep,name=keys" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListKeysResponse) Reset() {
+	*x = ListKeysResponse{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListKeysResponse) ProtoMessage() {}
+
+func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListKeysResponse) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListKeysResponse) GetKeys() []*ApiKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// RevokeKeyRequest names the key to revoke.
+type RevokeKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// KeyId is the key's id.
+	KeyId         string `protobuf:"bytes,1,opt,name=key_id,json=keyId" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeKeyRequest) Reset() {
+	*x = RevokeKeyRequest{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeKeyRequest) ProtoMessage() {}
+
+func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *RevokeKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+// RevokeKeyResponse describes the revoked key.
+type RevokeKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key, with its revoke time.
+	Key           *ApiKey `protobuf:"bytes,1,opt,name=key" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeKeyResponse) Reset() {
+	*x = RevokeKeyResponse{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeKeyResponse) ProtoMessage() {}
+
+func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
+func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *RevokeKeyResponse) GetKey() *ApiKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
 var File_retrieval_v1_retrieval_proto protoreflect.FileDescriptor
 
 const file_retrieval_v1_retrieval_proto_rawDesc = "" +
@@ -3556,7 +3941,30 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x16ReplaceLexiconResponse\x12)\n" +
 	"\x10reindexed_chunks\x18\x01 \x01(\x03R\x0freindexedChunks\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12/\n" +
-	"\alexicon\x18\x03 \x01(\v2\x15.retrieval.v1.LexiconR\alexicon*\x89\x01\n" +
+	"\alexicon\x18\x03 \x01(\v2\x15.retrieval.v1.LexiconR\alexicon\"\xa4\x01\n" +
+	"\x06ApiKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12 \n" +
+	"\vcollections\x18\x04 \x03(\tR\vcollections\x12\x1f\n" +
+	"\vcreate_time\x18\x05 \x01(\tR\n" +
+	"createTime\x12\x1f\n" +
+	"\vrevoke_time\x18\x06 \x01(\tR\n" +
+	"revokeTime\"\\\n" +
+	"\x10CreateKeyRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12 \n" +
+	"\vcollections\x18\x03 \x03(\tR\vcollections\"Q\n" +
+	"\x11CreateKeyResponse\x12&\n" +
+	"\x03key\x18\x01 \x01(\v2\x14.retrieval.v1.ApiKeyR\x03key\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"\x11\n" +
+	"\x0fListKeysRequest\"<\n" +
+	"\x10ListKeysResponse\x12(\n" +
+	"\x04keys\x18\x01 \x03(\v2\x14.retrieval.v1.ApiKeyR\x04keys\")\n" +
+	"\x10RevokeKeyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\";\n" +
+	"\x11RevokeKeyResponse\x12&\n" +
+	"\x03key\x18\x01 \x01(\v2\x14.retrieval.v1.ApiKeyR\x03key*\x89\x01\n" +
 	"\x0eDocumentFormat\x12\x1f\n" +
 	"\x1bDOCUMENT_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DOCUMENT_FORMAT_TEXT\x10\x01\x12\x1c\n" +
@@ -3579,7 +3987,8 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"RerankMode\x12\x1b\n" +
 	"\x17RERANK_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fRERANK_MODE_OFF\x10\x01\x12\x18\n" +
-	"\x14RERANK_MODE_REQUIRED\x10\x022\xe7\b\n" +
+	"\x14RERANK_MODE_REQUIRED\x10\x022\xce\n" +
+	"\n" +
 	"\x10RetrievalService\x12a\n" +
 	"\x10CreateCollection\x12%.retrieval.v1.CreateCollectionRequest\x1a&.retrieval.v1.CreateCollectionResponse\x12^\n" +
 	"\x0fListCollections\x12$.retrieval.v1.ListCollectionsRequest\x1a%.retrieval.v1.ListCollectionsResponse\x12X\n" +
@@ -3593,7 +4002,10 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x06Search\x12\x1b.retrieval.v1.SearchRequest\x1a\x1c.retrieval.v1.SearchResponse\x12O\n" +
 	"\n" +
 	"GetLexicon\x12\x1f.retrieval.v1.GetLexiconRequest\x1a .retrieval.v1.GetLexiconResponse\x12[\n" +
-	"\x0eReplaceLexicon\x12#.retrieval.v1.ReplaceLexiconRequest\x1a$.retrieval.v1.ReplaceLexiconResponseB@Z7github.com/zhisou/zhisou/proto/retrieval/v1;retrievalv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\x0eReplaceLexicon\x12#.retrieval.v1.ReplaceLexiconRequest\x1a$.retrieval.v1.ReplaceLexiconResponse\x12L\n" +
+	"\tCreateKey\x12\x1e.retrieval.v1.CreateKeyRequest\x1a\x1f.retrieval.v1.CreateKeyResponse\x12I\n" +
+	"\bListKeys\x12\x1d.retrieval.v1.ListKeysRequest\x1a\x1e.retrieval.v1.ListKeysResponse\x12L\n" +
+	"\tRevokeKey\x12\x1e.retrieval.v1.RevokeKeyRequest\x1a\x1f.retrieval.v1.RevokeKeyResponseB@Z7github.com/zhisou/zhisou/proto/retrieval/v1;retrievalv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_retrieval_v1_retrieval_proto_rawDescOnce sync.Once
@@ -3608,7 +4020,7 @@ func file_retrieval_v1_retrieval_proto_rawDescGZIP() []byte {
 }
 
 var file_retrieval_v1_retrieval_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_retrieval_v1_retrieval_proto_goTypes = []any{
 	(DocumentFormat)(0),                   // 0: retrieval.v1.DocumentFormat
 	(UpsertOutcome)(0),                    // 1: retrieval.v1.UpsertOutcome
@@ -3658,10 +4070,17 @@ var file_retrieval_v1_retrieval_proto_goTypes = []any{
 	(*GetLexiconResponse)(nil),            // 45: retrieval.v1.GetLexiconResponse
 	(*ReplaceLexiconRequest)(nil),         // 46: retrieval.v1.ReplaceLexiconRequest
 	(*ReplaceLexiconResponse)(nil),        // 47: retrieval.v1.ReplaceLexiconResponse
-	nil,                                   // 48: retrieval.v1.Document.MetadataEntry
-	nil,                                   // 49: retrieval.v1.DocumentInfo.MetadataEntry
-	nil,                                   // 50: retrieval.v1.SearchFilter.MetadataEntry
-	(*durationpb.Duration)(nil),           // 51: google.protobuf.Duration
+	(*ApiKey)(nil),                        // 48: retrieval.v1.ApiKey
+	(*CreateKeyRequest)(nil),              // 49: retrieval.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),             // 50: retrieval.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),               // 51: retrieval.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),              // 52: retrieval.v1.ListKeysResponse
+	(*RevokeKeyRequest)(nil),              // 53: retrieval.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),             // 54: retrieval.v1.RevokeKeyResponse
+	nil,                                   // 55: retrieval.v1.Document.MetadataEntry
+	nil,                                   // 56: retrieval.v1.DocumentInfo.MetadataEntry
+	nil,                                   // 57: retrieval.v1.SearchFilter.MetadataEntry
+	(*durationpb.Duration)(nil),           // 58: google.protobuf.Duration
 }
 var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
 	6,  // 0: retrieval.v1.Collection.field_weights:type_name -> retrieval.v1.FieldWeights
@@ -3671,70 +4090,79 @@ var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
 	4,  // 4: retrieval.v1.ListCollectionsResponse.collections:type_name -> retrieval.v1.Collection
 	4,  // 5: retrieval.v1.GetCollectionResponse.collection:type_name -> retrieval.v1.Collection
 	0,  // 6: retrieval.v1.Document.format:type_name -> retrieval.v1.DocumentFormat
-	48, // 7: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
+	55, // 7: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
 	16, // 8: retrieval.v1.Document.questions:type_name -> retrieval.v1.QuestionItem
 	17, // 9: retrieval.v1.QuestionItem.options:type_name -> retrieval.v1.QuestionOption
 	1,  // 10: retrieval.v1.UpsertResult.outcome:type_name -> retrieval.v1.UpsertOutcome
 	15, // 11: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
 	18, // 12: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
 	15, // 13: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	49, // 14: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
+	56, // 14: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
 	16, // 15: retrieval.v1.Chunk.question:type_name -> retrieval.v1.QuestionItem
 	28, // 16: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
 	26, // 17: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
 	28, // 18: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
 	27, // 19: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
 	26, // 20: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
-	50, // 21: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
+	57, // 21: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
 	32, // 22: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
 	3,  // 23: retrieval.v1.SearchRequest.rerank:type_name -> retrieval.v1.RerankMode
-	51, // 24: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
+	58, // 24: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
 	2,  // 25: retrieval.v1.SearchRequest.mode:type_name -> retrieval.v1.SearchMode
 	5,  // 26: retrieval.v1.SearchRequest.fusion:type_name -> retrieval.v1.FusionWeights
-	51, // 27: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
+	58, // 27: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
 	35, // 28: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
 	16, // 29: retrieval.v1.SearchHit.question:type_name -> retrieval.v1.QuestionItem
 	37, // 30: retrieval.v1.SearchHit.evidence:type_name -> retrieval.v1.Evidence
-	51, // 31: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
+	58, // 31: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
 	38, // 32: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
 	39, // 33: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
 	36, // 34: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
-	51, // 35: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
+	58, // 35: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
 	40, // 36: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
 	34, // 37: retrieval.v1.SearchResponse.rerank:type_name -> retrieval.v1.RerankInfo
 	43, // 38: retrieval.v1.Lexicon.synonyms:type_name -> retrieval.v1.Synonym
 	42, // 39: retrieval.v1.GetLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
 	42, // 40: retrieval.v1.ReplaceLexiconRequest.lexicon:type_name -> retrieval.v1.Lexicon
 	42, // 41: retrieval.v1.ReplaceLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
-	7,  // 42: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
-	9,  // 43: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
-	11, // 44: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
-	13, // 45: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
-	19, // 46: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
-	21, // 47: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
-	23, // 48: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
-	25, // 49: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
-	30, // 50: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
-	33, // 51: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
-	44, // 52: retrieval.v1.RetrievalService.GetLexicon:input_type -> retrieval.v1.GetLexiconRequest
-	46, // 53: retrieval.v1.RetrievalService.ReplaceLexicon:input_type -> retrieval.v1.ReplaceLexiconRequest
-	8,  // 54: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
-	10, // 55: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
-	12, // 56: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
-	14, // 57: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
-	20, // 58: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
-	22, // 59: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
-	24, // 60: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
-	29, // 61: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
-	31, // 62: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
-	41, // 63: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
-	45, // 64: retrieval.v1.RetrievalService.GetLexicon:output_type -> retrieval.v1.GetLexiconResponse
-	47, // 65: retrieval.v1.RetrievalService.ReplaceLexicon:output_type -> retrieval.v1.ReplaceLexiconResponse
-	54, // [54:66] is the sub-list for method output_type
-	42, // [42:54] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	48, // 42: retrieval.v1.CreateKeyResponse.key:type_name -> retrieval.v1.ApiKey
+	48, // 43: retrieval.v1.ListKeysResponse.keys:type_name -> retrieval.v1.ApiKey
+	48, // 44: retrieval.v1.RevokeKeyResponse.key:type_name -> retrieval.v1.ApiKey
+	7,  // 45: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
+	9,  // 46: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
+	11, // 47: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
+	13, // 48: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
+	19, // 49: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
+	21, // 50: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
+	23, // 51: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
+	25, // 52: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
+	30, // 53: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
+	33, // 54: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
+	44, // 55: retrieval.v1.RetrievalService.GetLexicon:input_type -> retrieval.v1.GetLexiconRequest
+	46, // 56: retrieval.v1.RetrievalService.ReplaceLexicon:input_type -> retrieval.v1.ReplaceLexiconRequest
+	49, // 57: retrieval.v1.RetrievalService.CreateKey:input_type -> retrieval.v1.CreateKeyRequest
+	51, // 58: retrieval.v1.RetrievalService.ListKeys:input_type -> retrieval.v1.ListKeysRequest
+	53, // 59: retrieval.v1.RetrievalService.RevokeKey:input_type -> retrieval.v1.RevokeKeyRequest
+	8,  // 60: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
+	10, // 61: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
+	12, // 62: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
+	14, // 63: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
+	20, // 64: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
+	22, // 65: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
+	24, // 66: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
+	29, // 67: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
+	31, // 68: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
+	41, // 69: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
+	45, // 70: retrieval.v1.RetrievalService.GetLexicon:output_type -> retrieval.v1.GetLexiconResponse
+	47, // 71: retrieval.v1.RetrievalService.ReplaceLexicon:output_type -> retrieval.v1.ReplaceLexiconResponse
+	50, // 72: retrieval.v1.RetrievalService.CreateKey:output_type -> retrieval.v1.CreateKeyResponse
+	52, // 73: retrieval.v1.RetrievalService.ListKeys:output_type -> retrieval.v1.ListKeysResponse
+	54, // 74: retrieval.v1.RetrievalService.RevokeKey:output_type -> retrieval.v1.RevokeKeyResponse
+	60, // [60:75] is the sub-list for method output_type
+	45, // [45:60] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_retrieval_v1_retrieval_proto_init() }
@@ -3748,7 +4176,7 @@ func file_retrieval_v1_retrieval_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_retrieval_v1_retrieval_proto_rawDesc), len(file_retrieval_v1_retrieval_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   47,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,6 +33,9 @@ const (
 	RetrievalService_Search_FullMethodName                = "/retrieval.v1.RetrievalService/Search"
 	RetrievalService_GetLexicon_FullMethodName            = "/retrieval.v1.RetrievalService/GetLexicon"
 	RetrievalService_ReplaceLexicon_FullMethodName        = "/retrieval.v1.RetrievalService/ReplaceLexicon"
+	RetrievalService_CreateKey_FullMethodName             = "/retrieval.v1.RetrievalService/CreateKey"
+	RetrievalService_ListKeys_FullMethodName              = "/retrieval.v1.RetrievalService/ListKeys"
+	RetrievalService_RevokeKey_FullMethodName             = "/retrieval.v1.RetrievalService/RevokeKey"
 )
 
 // RetrievalServiceClient is the client API for RetrievalService service.
@@ -68,6 +71,17 @@ type RetrievalServiceClient interface {
 	// without a restart; the chunks whose text contains an added or removed term are
 	// re-indexed in the background. A bad entry is INVALID_ARGUMENT naming it.
 	ReplaceLexicon(ctx context.Context, in *ReplaceLexiconRequest, opts ...grpc.CallOption) (*ReplaceLexiconResponse, error)
+	// CreateKey creates an API key and returns its token, the only time it is
+	// shown. Needs an admin key that reaches every collection ("*"). On a
+	// server that took calls without keys, the first key makes every later
+	// call need one.
+	CreateKey(ctx context.Context, in *CreateKeyRequest, opts ...grpc.CallOption) (*CreateKeyResponse, error)
+	// ListKeys lists the API keys, revoked ones included, by id; never secrets.
+	// Needs an admin key that reaches every collection.
+	ListKeys(ctx context.Context, in *ListKeysRequest, opts ...grpc.CallOption) (*ListKeysResponse, error)
+	// RevokeKey revokes an API key at once. NOT_FOUND for an unknown id. Needs
+	// an admin key that reaches every collection.
+	RevokeKey(ctx context.Context, in *RevokeKeyRequest, opts ...grpc.CallOption) (*RevokeKeyResponse, error)
 }
 
 type retrievalServiceClient struct {
@@ -201,6 +215,36 @@ func (c *retrievalServiceClient) ReplaceLexicon(ctx context.Context, in *Replace
 	return out, nil
 }
 
+func (c *retrievalServiceClient) CreateKey(ctx context.Context, in *CreateKeyRequest, opts ...grpc.CallOption) (*CreateKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateKeyResponse)
+	err := c.cc.Invoke(ctx, RetrievalService_CreateKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *retrievalServiceClient) ListKeys(ctx context.Context, in *ListKeysRequest, opts ...grpc.CallOption) (*ListKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListKeysResponse)
+	err := c.cc.Invoke(ctx, RetrievalService_ListKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *retrievalServiceClient) RevokeKey(ctx context.Context, in *RevokeKeyRequest, opts ...grpc.CallOption) (*RevokeKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeKeyResponse)
+	err := c.cc.Invoke(ctx, RetrievalService_RevokeKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RetrievalServiceServer is the server API for RetrievalService service.
 // All implementations must embed UnimplementedRetrievalServiceServer
 // for forward compatibility.
@@ -234,6 +278,17 @@ type RetrievalServiceServer interface {
 	// without a restart; the chunks whose text contains an added or removed term are
 	// re-indexed in the background. A bad entry is INVALID_ARGUMENT naming it.
 	ReplaceLexicon(context.Context, *ReplaceLexiconRequest) (*ReplaceLexiconResponse, error)
+	// CreateKey creates an API key and returns its token, the only time it is
+	// shown. Needs an admin key that reaches every collection ("*"). On a
+	// server that took calls without keys, the first key makes every later
+	// call need one.
+	CreateKey(context.Context, *CreateKeyRequest) (*CreateKeyResponse, error)
+	// ListKeys lists the API keys, revoked ones included, by id; never secrets.
+	// Needs an admin key that reaches every collection.
+	ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error)
+	// RevokeKey revokes an API key at once. NOT_FOUND for an unknown id. Needs
+	// an admin key that reaches every collection.
+	RevokeKey(context.Context, *RevokeKeyRequest) (*RevokeKeyResponse, error)
 	mustEmbedUnimplementedRetrievalServiceServer()
 }
 
@@ -279,6 +334,15 @@ func (UnimplementedRetrievalServiceServer) GetLexicon(context.Context, *GetLexic
 }
 func (UnimplementedRetrievalServiceServer) ReplaceLexicon(context.Context, *ReplaceLexiconRequest) (*ReplaceLexiconResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReplaceLexicon not implemented")
+}
+func (UnimplementedRetrievalServiceServer) CreateKey(context.Context, *CreateKeyRequest) (*CreateKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateKey not implemented")
+}
+func (UnimplementedRetrievalServiceServer) ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListKeys not implemented")
+}
+func (UnimplementedRetrievalServiceServer) RevokeKey(context.Context, *RevokeKeyRequest) (*RevokeKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeKey not implemented")
 }
 func (UnimplementedRetrievalServiceServer) mustEmbedUnimplementedRetrievalServiceServer() {}
 func (UnimplementedRetrievalServiceServer) testEmbeddedByValue()                          {}
@@ -506,6 +570,60 @@ func _RetrievalService_ReplaceLexicon_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RetrievalService_CreateKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RetrievalServiceServer).CreateKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RetrievalService_CreateKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RetrievalServiceServer).CreateKey(ctx, req.(*CreateKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RetrievalService_ListKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RetrievalServiceServer).ListKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RetrievalService_ListKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RetrievalServiceServer).ListKeys(ctx, req.(*ListKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RetrievalService_RevokeKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RetrievalServiceServer).RevokeKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RetrievalService_RevokeKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RetrievalServiceServer).RevokeKey(ctx, req.(*RevokeKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RetrievalService_ServiceDesc is the grpc.ServiceDesc for RetrievalService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -556,6 +674,18 @@ var RetrievalService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReplaceLexicon",
 			Handler:    _RetrievalService_ReplaceLexicon_Handler,
+		},
+		{
+			MethodName: "CreateKey",
+			Handler:    _RetrievalService_CreateKey_Handler,
+		},
+		{
+			MethodName: "ListKeys",
+			Handler:    _RetrievalService_ListKeys_Handler,
+		},
+		{
+			MethodName: "RevokeKey",
+			Handler:    _RetrievalService_RevokeKey_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
