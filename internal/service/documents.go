@@ -38,6 +38,9 @@ func (s *Service) UpsertDocuments(ctx context.Context, req UpsertRequest) ([]Ups
 	if err := s.allow(ctx, index.RoleWrite, "write documents", req.Collection); err != nil {
 		return nil, err
 	}
+	if err := s.allowKeyBytes(ctx, inputBytes(req.Documents)); err != nil {
+		return nil, err
+	}
 	release, err := s.admitWrite(ctx, inputBytes(req.Documents))
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/ingest"
 )
 
@@ -23,6 +24,10 @@ import (
 // Requests per key: with Options.KeyRate set, each API key may make that many
 // calls a second (bursts of KeyBurst); a call over it is refused with
 // ErrResourceExhausted saying when to retry.
+//
+// Bytes per key: with Options.KeyWriteBytes set, each API key may write that
+// many bytes of document text a second (bursts of KeyWriteBurst); a write
+// over it is refused the same way, before it takes any of the write budget.
 
 // DefaultMaxWriteBytes is the default budget of document text being written
 // at once.
@@ -54,25 +59,30 @@ func inputBytes(ins []ingest.Input) int64 {
 	return n
 }
 
-// keyLimiter holds a rate limiter per API key.
+// keyLimiter holds a rate limiter per API key, of calls or of bytes.
 type keyLimiter struct {
 	every rate.Limit
 	burst int
+	unit  string     // what is counted, for messages: "calls", "bytes"
 	mu    sync.Mutex // guards keys
 	keys  map[string]*rate.Limiter
 }
 
-// allowKey checks the caller's key against its rate; calls without a key
-// (an open server) are not limited.
-func (s *Service) allowKey(ctx context.Context) error {
-	if s.limits == nil {
+func newKeyLimiter(every float64, burst int, unit string) *keyLimiter {
+	if every <= 0 {
 		return nil
 	}
-	k, ok := KeyFrom(ctx)
-	if !ok {
+	return &keyLimiter{every: rate.Limit(every), burst: max(burst, 1), unit: unit, keys: map[string]*rate.Limiter{}}
+}
+
+// take takes n from key k's allowance, or says when to retry.
+func (l *keyLimiter) take(k *index.APIKey, n int) error {
+	if l == nil {
 		return nil
 	}
-	l := s.limits
+	if n > l.burst {
+		return fmt.Errorf("%w: a write of %d %s is more than key %s may send at once (%d); split it", ErrResourceExhausted, n, l.unit, k.ID, l.burst)
+	}
 	l.mu.Lock()
 	lim := l.keys[k.ID]
 	if lim == nil {
@@ -80,10 +90,28 @@ func (s *Service) allowKey(ctx context.Context) error {
 		l.keys[k.ID] = lim
 	}
 	l.mu.Unlock()
-	r := lim.Reserve()
+	r := lim.ReserveN(time.Now(), n)
 	if d := r.Delay(); d > 0 {
 		r.Cancel()
-		return fmt.Errorf("%w: key %s is over its rate of %g calls a second; retry after %s", ErrResourceExhausted, k.ID, float64(l.every), d.Round(time.Millisecond))
+		return fmt.Errorf("%w: key %s is over its rate of %g %s a second; retry after %s", ErrResourceExhausted, k.ID, float64(l.every), l.unit, d.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// allowKey checks the caller's key against its rate of calls; calls without
+// a key (an open server) are not limited.
+func (s *Service) allowKey(ctx context.Context) error {
+	if k, ok := KeyFrom(ctx); ok {
+		return s.limits.take(k, 1)
+	}
+	return nil
+}
+
+// allowKeyBytes checks a write of n bytes against the caller's key's rate of
+// bytes.
+func (s *Service) allowKeyBytes(ctx context.Context, n int64) error {
+	if k, ok := KeyFrom(ctx); ok {
+		return s.byteLimits.take(k, int(min(n, 1<<40)))
 	}
 	return nil
 }

@@ -68,3 +68,40 @@ func TestKeyRate(t *testing.T) {
 		t.Errorf("another key's second call: %v", err)
 	}
 }
+
+// TestKeyWriteBytes: a key over its rate of bytes written is refused with
+// ErrResourceExhausted and a retry delay, before its write takes any of the
+// budget; another key is not affected; a write larger than the burst is
+// refused, saying to split it.
+func TestKeyWriteBytes(t *testing.T) {
+	st := storetest.WithCollections(t, "c")
+	svc, err := New(st, Options{RequireAuth: true, KeyWriteBytes: 100, KeyWriteBurst: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, k1, _ := st.CreateKey("one", index.RoleWrite, []string{"*"})
+	_, k2, _ := st.CreateKey("two", index.RoleWrite, []string{"*"})
+	ctx1, ctx2 := WithKey(t.Context(), &k1), WithKey(t.Context(), &k2)
+	doc := func(id string, n int) UpsertRequest {
+		return UpsertRequest{Collection: "c", Documents: []ingest.Input{{ID: id, Format: ingest.Markdown, Content: "# 标题\n\n" + strings.Repeat("培训", n)}}}
+	}
+	if _, err := svc.UpsertDocuments(ctx1, doc("a", 500)); err != nil { // 3 KB of the 4 KiB burst
+		t.Fatal(err)
+	}
+	_, err = svc.UpsertDocuments(ctx1, doc("b", 500))
+	if !errors.Is(err, ErrResourceExhausted) || !strings.Contains(err.Error(), "retry after") || !strings.Contains(err.Error(), "bytes a second") {
+		t.Fatalf("a second 3 KB write at 100 B/s = %v; want ErrResourceExhausted with a retry delay", err)
+	}
+	if _, err := svc.UpsertDocuments(ctx2, doc("c", 500)); err != nil {
+		t.Fatalf("another key's write: %v", err)
+	}
+	_, err = svc.UpsertDocuments(ctx2, doc("d", 2000))
+	if !errors.Is(err, ErrResourceExhausted) || !strings.Contains(err.Error(), "split it") {
+		t.Fatalf("a 12 KB write over the 4 KiB burst = %v; want it refused, saying to split it", err)
+	}
+	if svc.writes.TryAcquire(svc.writeBudget) {
+		svc.writes.Release(svc.writeBudget)
+	} else {
+		t.Error("a refused write kept part of the write budget")
+	}
+}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
-	"golang.org/x/time/rate"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/store"
@@ -143,6 +142,11 @@ type Options struct {
 	// in bursts of KeyBurst (at least 1).
 	KeyRate  float64
 	KeyBurst int
+	// KeyWriteBytes, when above 0, is the bytes of document text a second
+	// each API key may write, in bursts of KeyWriteBurst (at least
+	// index.MaxDocumentBytes when 0).
+	KeyWriteBytes float64
+	KeyWriteBurst int
 }
 
 // Service is the API over one store. It is safe for concurrent use and holds
@@ -162,6 +166,9 @@ type Service struct {
 	writeWait   time.Duration // how long a write waits for its share
 	// limits holds the per-key rate limiters; nil without Options.KeyRate.
 	limits *keyLimiter
+	// byteLimits holds the per-key limiters of bytes written; nil without
+	// Options.KeyWriteBytes.
+	byteLimits *keyLimiter
 }
 
 // New returns a Service over store; it fails only when the metrics cannot
@@ -171,9 +178,8 @@ func New(st *store.Store, opts Options) (*Service, error) {
 		writeBudget: cmp.Or(opts.MaxWriteBytes, DefaultMaxWriteBytes), writeWait: defaultWriteWait}
 	s.writes = semaphore.NewWeighted(s.writeBudget)
 	s.requireAuth.Store(opts.RequireAuth)
-	if opts.KeyRate > 0 {
-		s.limits = &keyLimiter{every: rate.Limit(opts.KeyRate), burst: max(opts.KeyBurst, 1), keys: map[string]*rate.Limiter{}}
-	}
+	s.limits = newKeyLimiter(opts.KeyRate, opts.KeyBurst, "calls")
+	s.byteLimits = newKeyLimiter(opts.KeyWriteBytes, cmp.Or(opts.KeyWriteBurst, index.MaxDocumentBytes), "bytes")
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
