@@ -32,6 +32,21 @@ const MaxRecvMsgSize = 64 << 20
 // MaxConcurrentStreams bounds the calls one client connection has open.
 const MaxConcurrentStreams = 128
 
+// MaxCallTime bounds a unary call: one that brings no deadline, or a later
+// one, gets this one, so that nothing a client forgets runs on. Streams (long
+// ingests) are not bounded; keepalive ends those whose client is gone.
+const MaxCallTime = 2 * time.Minute
+
+// deadlineUnary gives each unary call at most MaxCallTime.
+func deadlineUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > MaxCallTime {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, MaxCallTime)
+		defer cancel()
+	}
+	return handler(ctx, req)
+}
+
 // NewServer builds the whole gRPC server over svc: interceptors (metrics,
 // logging, then recovery innermost so a panic becomes INTERNAL and is still
 // logged and counted), message size limit, keepalive, health (hs) and
@@ -62,6 +77,7 @@ func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Serv
 			metrics.UnaryServerInterceptor(),
 			logging.UnaryServerInterceptor(interceptorLogger(logger), logOpts...),
 			recovery.UnaryServerInterceptor(recoverOpt),
+			deadlineUnary,
 			authUnary(svc, logger),
 		),
 		grpc.ChainStreamInterceptor(

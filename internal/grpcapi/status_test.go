@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -42,5 +43,35 @@ func TestToStatus(t *testing.T) {
 		if tc.code == codes.Internal && st.Message() != "internal error" {
 			t.Errorf("an internal error's detail reached the client: %q", st.Message())
 		}
+	}
+}
+
+// TestDeadlineUnary: a unary call without a deadline, or with a later one,
+// runs under MaxCallTime; an earlier deadline is kept.
+func TestDeadlineUnary(t *testing.T) {
+	deadlineOf := func(ctx context.Context) time.Duration {
+		var got time.Duration
+		deadlineUnary(ctx, nil, nil, func(ctx context.Context, _ any) (any, error) {
+			d, ok := ctx.Deadline()
+			if !ok {
+				t.Fatal("no deadline in the handler")
+			}
+			got = time.Until(d)
+			return nil, nil
+		})
+		return got
+	}
+	if d := deadlineOf(t.Context()); d > MaxCallTime || d < MaxCallTime-time.Minute {
+		t.Errorf("no deadline: the handler got %v, want about %v", d, MaxCallTime)
+	}
+	late, cancel := context.WithTimeout(t.Context(), time.Hour)
+	defer cancel()
+	if d := deadlineOf(late); d > MaxCallTime {
+		t.Errorf("an hour's deadline: the handler got %v, want at most %v", d, MaxCallTime)
+	}
+	early, cancel2 := context.WithTimeout(t.Context(), time.Second)
+	defer cancel2()
+	if d := deadlineOf(early); d > time.Second {
+		t.Errorf("a second's deadline: the handler got %v", d)
 	}
 }
