@@ -99,12 +99,16 @@ eval:
 run:
 	$(GO) run ./cmd/zhisou serve -store $(STORE) -addr $(ADDR) -demo testdata/courses
 
-tools: bin/protoc-gen-go bin/protoc-gen-go-grpc bin/buf
+tools: bin/protoc-gen-go bin/protoc-gen-go-grpc bin/protoc-gen-grpc-gateway bin/protoc-gen-openapiv2 bin/buf
 
 bin/protoc-gen-go:
 	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 bin/protoc-gen-go-grpc:
 	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+bin/protoc-gen-grpc-gateway:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@v2.34.0
+bin/protoc-gen-openapiv2:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@v2.34.0
 bin/buf:
 	GOBIN=$(CURDIR)/bin $(GO) install github.com/bufbuild/buf/cmd/buf@v1.75.0
 

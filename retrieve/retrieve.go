@@ -147,34 +147,48 @@ type Result struct {
 	Rerank *RerankInfo
 }
 
+// FieldError is a request the searcher refused, naming the field (as the
+// API calls it). It matches ErrInvalid.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func invalid(field, format string, args ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))}
+}
+
 // Validate checks a request and fills TopK's default.
 func (s *Searcher) Validate(req *Request) error {
 	switch {
 	case req.Collection == "":
-		return fmt.Errorf("%w: collection is empty", ErrInvalid)
+		return invalid("collection", "collection is empty")
 	case !utf8.ValidString(req.Query):
-		return fmt.Errorf("%w: query is not valid UTF-8", ErrInvalid)
+		return invalid("query", "query is not valid UTF-8")
 	case strings.TrimSpace(req.Query) == "":
-		return ErrEmptyQuery
+		return &FieldError{Field: "query", Err: ErrEmptyQuery}
 	case req.TopK < 0:
-		return fmt.Errorf("%w: top_k %d is negative", ErrInvalid, req.TopK)
+		return invalid("top_k", "top_k %d is negative", req.TopK)
 	case req.TopK > s.opts.MaxTopK:
-		return fmt.Errorf("%w: top_k %d is over the limit of %d", ErrInvalid, req.TopK, s.opts.MaxTopK)
+		return invalid("top_k", "top_k %d is over the limit of %d", req.TopK, s.opts.MaxTopK)
 	}
 	if n := utf8.RuneCountInString(req.Query); n > s.opts.MaxQueryRunes {
-		return fmt.Errorf("%w: query is %d characters, over the limit of %d", ErrInvalid, n, s.opts.MaxQueryRunes)
+		return invalid("query", "query is %d characters, over the limit of %d", n, s.opts.MaxQueryRunes)
 	}
 	for i, p := range req.Filter.HeadingPrefix {
 		if strings.TrimSpace(p) == "" {
-			return fmt.Errorf("%w: filter heading_prefix[%d] is empty", ErrInvalid, i)
+			return invalid(fmt.Sprintf("filter.heading_prefix[%d]", i), "filter heading_prefix[%d] is empty", i)
 		}
 	}
 	if req.Mode < ModeFused || req.Mode > ModeGraph {
-		return fmt.Errorf("%w: mode %d is unknown", ErrInvalid, int(req.Mode))
+		return invalid("mode", "mode %d is unknown", int(req.Mode))
 	}
 	if req.Weights != nil {
 		if err := req.Weights.Validate(); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
+			return &FieldError{Field: "weights", Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
 		}
 	}
 	if req.TopK == 0 {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/zhisou/zhisou/index/indextest"
 	"github.com/zhisou/zhisou/index/store"
@@ -79,11 +82,13 @@ type child struct {
 	done   chan struct{}
 }
 
-// startServer starts 'zhisou serve' and waits until its health check says SERVING.
-func startServer(t *testing.T, st, addr string) *child {
+// startServer starts 'zhisou serve' (with extra flags) and waits until its
+// health check says SERVING. The HTTP door is off unless extra turns it on.
+func startServer(t *testing.T, st, addr string, extra ...string) *child {
 	t.Helper()
 	c := &child{stderr: &bytes.Buffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(zhisouBinary(t), "serve", "-store", st, "-addr", addr, "-log-level", "warn")
+	args := append([]string{"serve", "-store", st, "-addr", addr, "-log-level", "warn", "-http-addr", ""}, extra...)
+	c.cmd = exec.Command(zhisouBinary(t), args...)
 	c.cmd.Stderr = c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -275,5 +280,38 @@ func TestServerHeldStore(t *testing.T) {
 	res, err := client(t, addr).GetCollection(t.Context(), &retrievalv1.GetCollectionRequest{Name: "default"})
 	if err != nil || res.GetCollection().GetDocumentCount() != 40 {
 		t.Errorf("collection after concurrent ingests = %v, %v; want 40 documents", res, err)
+	}
+}
+
+// TestServeHTTP: 'zhisou serve -http-addr' answers HTTP/JSON: the demo
+// collection searched over HTTP gives the hits gRPC gives, and /readyz says
+// it serves.
+func TestServeHTTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process; skipped under -short")
+	}
+	addr, httpAddr := freeAddr(t), freeAddr(t)
+	startServer(t, filepath.Join(t.TempDir(), "store"), addr, "-http-addr", httpAddr, "-demo", "../../testdata/courses")
+	c := client(t, addr)
+	want, err := c.Search(t.Context(), &retrievalv1.SearchRequest{Collection: "default", Query: "客户说太贵怎么办", TopK: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post("http://"+httpAddr+"/v1/collections/default:search", "application/json", strings.NewReader(`{"query":"客户说太贵怎么办","top_k":5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var got retrievalv1.SearchResponse
+	if err := protojson.Unmarshal(b, &got); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("HTTP search: %d %s (%v)", resp.StatusCode, b, err)
+	}
+	if len(got.GetHits()) == 0 || len(got.GetHits()) != len(want.GetHits()) || got.GetHits()[0].GetChunkId() != want.GetHits()[0].GetChunkId() {
+		t.Errorf("HTTP search gave %d hits, gRPC %d; first %s vs %s", len(got.GetHits()), len(want.GetHits()), got.GetHits()[0].GetChunkId(), want.GetHits()[0].GetChunkId())
+	}
+	r, err := http.Get("http://" + httpAddr + "/readyz")
+	if err != nil || r.StatusCode != 200 {
+		t.Errorf("/readyz = %v, %v", r, err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -27,6 +27,7 @@ import (
 	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/internal/grpcapi"
+	"github.com/zhisou/zhisou/internal/httpapi"
 	"github.com/zhisou/zhisou/internal/service"
 	"github.com/zhisou/zhisou/retrieve"
 )
@@ -37,6 +38,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	c.register(fs)
 	demo := fs.String("demo", "", "folder to ingest into -collection when that collection is empty (the README uses testdata/courses)")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight calls may finish after SIGTERM")
+	httpAddr := fs.String("http-addr", defaultHTTPAddr, "serve the HTTP/JSON API (docs/openapi.swagger.yaml) and /healthz, /readyz on ADDR (off when empty); the default is skipped with a warning when its port is taken")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics (off when empty; with keys, an admin key is needed)")
 	maxWrite := fs.Int64("max-write-mb", service.DefaultMaxWriteBytes>>20, "MiB of document text written at once, all calls together (building a document takes some hundred times its text in memory); a write that cannot get its share within 10 s is refused with RESOURCE_EXHAUSTED")
 	keyRate := fs.Float64("key-rate", 0, "calls a second each API key may make (0: no limit); over it, RESOURCE_EXHAUSTED with the time to retry")
@@ -69,6 +71,13 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer lis.Close()
+	hl, err := listenHTTP(*httpAddr, isSet(fs, "http-addr"), logger)
+	if err != nil {
+		return err
+	}
+	if hl != nil {
+		defer hl.Close()
+	}
 	st, err := env.openStore(ctx, &c, logger)
 	if err != nil {
 		return err
@@ -87,6 +96,13 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if hl != nil {
+		httpAuth, err := authMode(st, hl.Addr(), *insecureAddr, logger)
+		if err != nil {
+			return err
+		}
+		requireAuth = requireAuth || httpAuth
+	}
 	hs := health.NewServer()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -103,6 +119,9 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 		extra = append(extra, grpc.Creds(credentials.NewTLS(stls.Config())))
+		if hl != nil {
+			hl = tls.NewListener(hl, stls.Config())
+		}
 		go reloadOnHangup(ctx, stls, logger)
 	} else if *tlsClientCA != "" {
 		return errors.New("serve: -tls-client-ca needs -tls-cert and -tls-key")
@@ -120,13 +139,47 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		defer hsrv.Close()
 	}
+	if hl != nil {
+		h, err := httpapi.Handler(svc, hs, logger)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		hsrv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
+		go hsrv.Serve(hl) // ends when hsrv is closed
+		defer hsrv.Close()
+		logger.Info("serving HTTP/JSON", "addr", hl.Addr().String())
+	}
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("retrieval.v1.RetrievalService", healthpb.HealthCheckResponse_SERVING)
 
 	logger.Info("serving", "addr", lis.Addr().String(), "store", c.store, "startup", time.Since(start).Round(time.Millisecond))
-	printTryHint(env.stderr, lis.Addr().String(), c.store, c.collection, st.Collections())
+	httpShown := ""
+	if hl != nil {
+		httpShown = hl.Addr().String()
+	}
+	printTryHint(env.stderr, lis.Addr().String(), httpShown, c.store, c.collection, st.Collections())
 
 	return serveUntilDone(ctx, gs, hs, lis, *grace, logger)
+}
+
+// defaultHTTPAddr is where the HTTP/JSON door listens unless -http-addr says.
+const defaultHTTPAddr = "127.0.0.1:7701"
+
+// listenHTTP listens for the HTTP/JSON door; nil when addr is empty, or when
+// the default address (not set by the user) is taken.
+func listenHTTP(addr string, explicit bool, logger *slog.Logger) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil && !explicit {
+		logger.Warn("HTTP/JSON door off: its default address is taken; set -http-addr", "addr", addr, "err", err)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("serve: -http-addr: %w", err)
+	}
+	return l, nil
 }
 
 // serveUntilDone serves on lis until ctx ends, then shuts down: health
@@ -220,8 +273,12 @@ func reloadOnHangup(ctx context.Context, stls *grpcapi.ServerTLS, logger *slog.L
 func adminOnly(svc *service.Service, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if svc.AuthRequired() {
-			tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			k, err := svc.Authenticate(r.Context(), strings.TrimSpace(tok))
+			tok, bad := httpapi.TokenFrom(r)
+			if bad != "" {
+				http.Error(w, bad, http.StatusUnauthorized)
+				return
+			}
+			k, err := svc.Authenticate(r.Context(), tok)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusUnauthorized)
 				return
@@ -261,7 +318,8 @@ func loadDemo(ctx context.Context, env *cmdEnv, st *store.Store, collection, dir
 // printTryHint prints how to query the server: with a collection that
 // exists (preferred, the -collection flag, when it does), or how to fill
 // one when there is none.
-func printTryHint(w io.Writer, addr, storeDir, preferred string, colls []store.CollectionInfo) {
+// httpAddr is the HTTP/JSON door's address, "" when it is off.
+func printTryHint(w io.Writer, addr, httpAddr, storeDir, preferred string, colls []store.CollectionInfo) {
 	if len(colls) == 0 {
 		fmt.Fprintf(w, "zhisou is serving on %s (store %s), which has no collection yet. Try (after make build):\n  ./bin/zhisou ingest -addr %s -collection %s testdata/courses\n",
 			addr, storeDir, addr, preferred)
@@ -273,6 +331,11 @@ func printTryHint(w io.Writer, addr, storeDir, preferred string, colls []store.C
 			name = preferred
 		}
 	}
-	fmt.Fprintf(w, "zhisou is serving on %s (store %s). Try (after make build):\n  ./bin/zhisou search -addr %s -collection %s '客户嫌价格太贵怎么办'\n  grpcurl -plaintext -d '{\"collection\":\"%s\",\"query\":\"第十二条\"}' %s retrieval.v1.RetrievalService/Search\n",
-		addr, storeDir, addr, name, name, addr)
+	fmt.Fprintf(w, "zhisou is serving on %s (store %s). Try (after make build):\n  ./bin/zhisou search -addr %s -collection %s '客户嫌价格太贵怎么办'\n",
+		addr, storeDir, addr, name)
+	if httpAddr != "" {
+		fmt.Fprintf(w, "  curl -s http://%s/v1/collections/%s:search -H 'Content-Type: application/json' -d '{\"query\":\"第十二条\"}'\n", httpAddr, name)
+	} else {
+		fmt.Fprintf(w, "  grpcurl -plaintext -d '{\"collection\":\"%s\",\"query\":\"第十二条\"}' %s retrieval.v1.RetrievalService/Search\n", name, addr)
+	}
 }

@@ -27,14 +27,14 @@ func TestTryHint(t *testing.T) {
 		want      []string
 		notWant   string
 	}{
-		{"the flag's collection exists", "default", colls("courses", "default"), []string{"-collection default '", `"collection":"default"`}, "courses"},
-		{"it does not", "default", colls("courses", "hr"), []string{"-collection courses '", `"collection":"courses"`}, "default"},
+		{"the flag's collection exists", "default", colls("courses", "default"), []string{"-collection default '", `/v1/collections/default:search`}, "courses"},
+		{"it does not", "default", colls("courses", "hr"), []string{"-collection courses '", `/v1/collections/courses:search`}, "default"},
 		{"no collection", "default", nil, []string{"no collection yet", "ingest -addr 127.0.0.1:7700 -collection default testdata/courses"}, "search"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
-			printTryHint(&b, "127.0.0.1:7700", "zhisou-data", tt.preferred, tt.colls)
+			printTryHint(&b, "127.0.0.1:7700", "127.0.0.1:7701", "zhisou-data", tt.preferred, tt.colls)
 			for _, w := range tt.want {
 				if !strings.Contains(b.String(), w) {
 					t.Errorf("printTryHint(%q, %d collections) =\n%s\nwant it to contain %q", tt.preferred, len(tt.colls), b.String(), w)

@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -202,12 +203,33 @@ func SearchResultToProto(res retrieve.Result) *retrievalv1.SearchResponse {
 			Text: h.Text, Score: h.Score, MatchedTerms: h.Matched, Context: h.Context,
 			Question: QuestionToProto(h.Question), Evidence: evidenceToProto(h.Evidence),
 		}
-		for _, sp := range h.Highlights {
-			ph.Highlights = append(ph.Highlights, &retrievalv1.Highlight{Start: int32(sp.Start), End: int32(sp.End)})
-		}
+		ph.Highlights = highlightsToProto(h.Text, h.Highlights)
 		resp.Hits = append(resp.Hits, ph)
 	}
 	return resp
+}
+
+// highlightsToProto gives each byte span its code-point offsets too,
+// counting through text once (spans come in order of start).
+func highlightsToProto(text string, spans []retrieve.Span) []*retrievalv1.Highlight {
+	out := make([]*retrievalv1.Highlight, 0, len(spans))
+	b, chars := 0, 0 // chars is the number of code points in text[:b]
+	charAt := func(off int) int32 {
+		if off < b {
+			b, chars = 0, 0 // out of order: count again from the start
+		}
+		off = min(off, len(text))
+		chars += utf8.RuneCountInString(text[b:off])
+		b = off
+		return int32(chars)
+	}
+	for _, sp := range spans {
+		h := &retrievalv1.Highlight{Start: int32(sp.Start), End: int32(sp.End)}
+		h.StartChar = charAt(sp.Start)
+		h.EndChar = charAt(sp.End)
+		out = append(out, h)
+	}
+	return out
 }
 
 func rerankInfoToProto(ri *retrieve.RerankInfo) *retrievalv1.RerankInfo {

@@ -14,6 +14,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -93,11 +94,33 @@ func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Serv
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second}),
 	}, extra...)
 	s := grpc.NewServer(opts...)
-	retrievalv1.RegisterRetrievalServiceServer(s, &server{svc: svc, logger: logger})
+	retrievalv1.RegisterRetrievalServiceServer(s, Handlers(svc, logger))
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
 	metrics.InitializeMetrics(s)
 	return s, nil
+}
+
+// invalidStatus is INVALID_ARGUMENT with the offending field, when the
+// service named one, as a google.rpc.BadRequest detail: clients read the
+// field there instead of parsing the message.
+func invalidStatus(err error) error {
+	st := status.New(codes.InvalidArgument, err.Error())
+	var fe *service.FieldError
+	if errors.As(err, &fe) && fe.Field != "" {
+		br := &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: fe.Field, Description: err.Error()}}}
+		if d, derr := st.WithDetails(br); derr == nil {
+			st = d
+		}
+	}
+	return st.Err()
+}
+
+// Handlers returns the RetrievalService implementation over svc, for the
+// gRPC server and for doors that call it in process (the HTTP/JSON gateway).
+// The caller's key must already be in the context (service.WithKey).
+func Handlers(svc *service.Service, logger *slog.Logger) retrievalv1.RetrievalServiceServer {
+	return &server{svc: svc, logger: logger}
 }
 
 func interceptorLogger(l *slog.Logger) logging.Logger {
@@ -115,7 +138,7 @@ func toStatus(logger *slog.Logger, err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	case errors.Is(err, service.ErrInvalid):
-		return status.Error(codes.InvalidArgument, err.Error())
+		return invalidStatus(err)
 	case errors.Is(err, service.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, service.ErrExists):

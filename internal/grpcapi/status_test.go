@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -73,5 +74,23 @@ func TestDeadlineUnary(t *testing.T) {
 	defer cancel2()
 	if d := deadlineOf(early); d > time.Second {
 		t.Errorf("a second's deadline: the handler got %v", d)
+	}
+}
+
+// TestInvalidStatusNamesTheField: INVALID_ARGUMENT carries the offending
+// field as a google.rpc.BadRequest detail, so clients need not parse the
+// message.
+func TestInvalidStatusNamesTheField(t *testing.T) {
+	st := status.Convert(toStatus(slog.New(slog.DiscardHandler), service.Invalid("documents[2].id", "documents[2].id: empty")))
+	var fields []string
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				fields = append(fields, v.GetField())
+			}
+		}
+	}
+	if st.Code() != codes.InvalidArgument || len(fields) != 1 || fields[0] != "documents[2].id" {
+		t.Errorf("status %v with fields %v; want INVALID_ARGUMENT naming documents[2].id", st, fields)
 	}
 }

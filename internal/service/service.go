@@ -94,6 +94,10 @@ func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
 // classify makes err match the sentinel of this package that its domain
 // error stands for; other errors (internal ones, ctx errors) pass unchanged.
 func classify(err error) error {
+	var rf *retrieve.FieldError
+	if errors.As(err, &rf) && !errors.Is(err, ErrInvalid) {
+		return &FieldError{Field: rf.Field, Err: &kindError{kind: ErrInvalid, err: err}}
+	}
 	var kind error
 	switch {
 	case err == nil, errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrExists),

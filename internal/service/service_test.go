@@ -37,7 +37,11 @@ func TestErrors(t *testing.T) {
 		{"empty query", func() error {
 			_, err := svc.Search(ctx, retrieve.Request{Collection: "kb", Query: " "})
 			return err
-		}(), service.ErrInvalid, ""},
+		}(), service.ErrInvalid, "query"},
+		{"top_k over the limit", func() error {
+			_, err := svc.Search(ctx, retrieve.Request{Collection: "kb", Query: "价格", TopK: 1 << 20})
+			return err
+		}(), service.ErrInvalid, "top_k"},
 		{"unknown collection", func() error { _, err := svc.GetCollection(ctx, "nope"); return err }(), service.ErrNotFound, ""},
 		{"existing collection", func() error {
 			_, err := svc.CreateCollection(ctx, service.CollectionSpec{Name: "kb"})

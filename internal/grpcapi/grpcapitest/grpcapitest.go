@@ -31,6 +31,10 @@ type Server struct {
 	Store    *store.Store
 	// GRPC is the server; tests may Serve it on another listener too.
 	GRPC *grpc.Server
+	// Service is the service the server calls, for other doors over it.
+	Service *service.Service
+	// Health is the server's health service.
+	Health *health.Server
 }
 
 // Serve runs the gRPC server on a fresh store over an in-memory connection,
@@ -55,7 +59,8 @@ func ServeWith(tb testing.TB, sopts service.Options) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	gs, err := grpcapi.NewServer(logger, reg, svc, health.NewServer())
+	hs := health.NewServer()
+	gs, err := grpcapi.NewServer(logger, reg, svc, hs)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -72,7 +77,7 @@ func ServeWith(tb testing.TB, sopts service.Options) *Server {
 		gs.Stop()
 		st.Close()
 	})
-	return &Server{Client: retrievalv1.NewRetrievalServiceClient(conn), Conn: conn, Registry: reg, Store: st, GRPC: gs}
+	return &Server{Client: retrievalv1.NewRetrievalServiceClient(conn), Conn: conn, Registry: reg, Store: st, GRPC: gs, Service: svc, Health: hs}
 }
 
 // SalesMD is a sales lesson with a two-level outline.

@@ -2366,13 +2366,19 @@ func (x *RerankInfo) GetPartial() bool {
 	return false
 }
 
-// Highlight is a byte range of a matched term in SearchHit.text.
+// Highlight is the range of a matched term in SearchHit.text, in bytes of its
+// UTF-8 and in characters (Unicode code points), so that a JavaScript or
+// Python client can slice the text without byte arithmetic.
 type Highlight struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Start byte offset.
 	Start int32 `protobuf:"varint,1,opt,name=start" json:"start,omitempty"`
 	// End byte offset (exclusive).
-	End           int32 `protobuf:"varint,2,opt,name=end" json:"end,omitempty"`
+	End int32 `protobuf:"varint,2,opt,name=end" json:"end,omitempty"`
+	// StartChar is the start in code points.
+	StartChar int32 `protobuf:"varint,3,opt,name=start_char,json=startChar" json:"start_char,omitempty"`
+	// EndChar is the end in code points (exclusive).
+	EndChar       int32 `protobuf:"varint,4,opt,name=end_char,json=endChar" json:"end_char,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2417,6 +2423,20 @@ func (x *Highlight) GetStart() int32 {
 func (x *Highlight) GetEnd() int32 {
 	if x != nil {
 		return x.End
+	}
+	return 0
+}
+
+func (x *Highlight) GetStartChar() int32 {
+	if x != nil {
+		return x.StartChar
+	}
+	return 0
+}
+
+func (x *Highlight) GetEndChar() int32 {
+	if x != nil {
+		return x.EndChar
 	}
 	return 0
 }
@@ -3862,10 +3882,13 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x04cost\x18\b \x01(\x01R\x04cost\x12\x16\n" +
 	"\x06cached\x18\t \x01(\bR\x06cached\x12\x18\n" +
 	"\apartial\x18\n" +
-	" \x01(\bR\apartial\"3\n" +
+	" \x01(\bR\apartial\"m\n" +
 	"\tHighlight\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\x05R\x03end\"\x9f\x03\n" +
+	"\x03end\x18\x02 \x01(\x05R\x03end\x12\x1d\n" +
+	"\n" +
+	"start_char\x18\x03 \x01(\x05R\tstartChar\x12\x19\n" +
+	"\bend_char\x18\x04 \x01(\x05R\aendChar\"\x9f\x03\n" +
 	"\tSearchHit\x12\x19\n" +
 	"\bchunk_id\x18\x01 \x01(\tR\achunkId\x12\x1f\n" +
 	"\vdocument_id\x18\x02 \x01(\tR\n" +
