@@ -31,8 +31,11 @@ var (
 )
 
 // Options configures a Searcher. The zero value means the defaults.
+// DefaultMaxTopK is Options.MaxTopK's default.
+const DefaultMaxTopK = 100
+
 type Options struct {
-	// MaxTopK caps Request.TopK (default 100).
+	// MaxTopK caps Request.TopK (default DefaultMaxTopK).
 	MaxTopK int
 	// DefaultTopK is used when Request.TopK is 0 (default 10).
 	DefaultTopK int
@@ -46,7 +49,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.MaxTopK <= 0 {
-		o.MaxTopK = 100
+		o.MaxTopK = DefaultMaxTopK
 	}
 	if o.DefaultTopK <= 0 {
 		o.DefaultTopK = 10

@@ -1,7 +1,8 @@
 // Package httpapi is the HTTP/JSON door: every RPC of RetrievalService but
 // the client stream at the routes of proto/retrieval/v1/retrieval_http.yaml
 // (grpc-gateway, calling the gRPC handlers in process, so the JSON door runs
-// the same validation and search as gRPC), plus /healthz and /readyz.
+// the same validation and search as gRPC), the Dify External Knowledge API
+// at POST /retrieval (dify.go), and /healthz and /readyz.
 //
 // JSON field names are the proto's (snake_case); unknown fields are an error.
 // Errors are JSON: {"code": <gRPC code>, "message": "...", "details": [...]},
@@ -47,6 +48,7 @@ func Handler(svc *service.Service, hs *health.Server, logger *slog.Logger) (http
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", Guard(svc, gw))
+	mux.Handle("POST /retrieval", withDeadline(Dify(svc)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -96,6 +98,15 @@ func Guard(svc *service.Service, h http.Handler) http.Handler {
 			ctx = service.WithKey(ctx, k)
 		}
 		ctx, cancel := context.WithTimeout(ctx, grpcapi.MaxCallTime)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// withDeadline gives a call at most grpcapi.MaxCallTime.
+func withDeadline(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), grpcapi.MaxCallTime)
 		defer cancel()
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/zhisou/zhisou/index/indextest"
@@ -106,7 +107,16 @@ const SafetyMD = `# 安全生产管理规定
 // SafetyMD as "safety/rules" (metadata course sales and safety).
 func Seed(t testing.TB, c retrievalv1.RetrievalServiceClient) {
 	t.Helper()
+	SeedAs(t, c, "")
+}
+
+// SeedAs is Seed with an API key (none when token is "").
+func SeedAs(t testing.TB, c retrievalv1.RetrievalServiceClient, token string) {
+	t.Helper()
 	ctx := context.Background()
+	if token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	}
 	if _, err := c.CreateCollection(ctx, &retrievalv1.CreateCollectionRequest{Collection: &retrievalv1.Collection{Name: "kb"}}); err != nil {
 		t.Fatal(err)
 	}
