@@ -90,6 +90,7 @@ commands:
   backup   write a consistent, checksummed backup (of a directory, or of a running server)
   restore  load a backup into a new data directory
   repair   rebuild a damaged data directory from its write log (and the newest backup)
+  mcp      serve zhisou's tools to an agent over MCP on stdin/stdout (search, outlines, sections)
   help     show this text
 
 Run 'zhisou <command> -h' for the flags of a command.
@@ -135,6 +136,8 @@ func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 		return cmdRestore(ctx, env, rest)
 	case "repair":
 		return cmdRepair(ctx, env, rest)
+	case "mcp":
+		return cmdMCP(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.stdout, usage)
 		return nil

@@ -21,6 +21,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/zhisou/zhisou/index/indextest"
 	"github.com/zhisou/zhisou/index/store"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
@@ -313,5 +314,30 @@ func TestServeHTTP(t *testing.T) {
 	r, err := http.Get("http://" + httpAddr + "/readyz")
 	if err != nil || r.StatusCode != 200 {
 		t.Errorf("/readyz = %v, %v", r, err)
+	}
+}
+
+// TestMCP: an agent's MCP client runs 'zhisou mcp' over stdio against a
+// running server and searches; the same tools answer over streamable HTTP
+// at the server's /mcp.
+func TestMCP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes; skipped under -short")
+	}
+	addr, httpAddr := freeAddr(t), freeAddr(t)
+	startServer(t, filepath.Join(t.TempDir(), "store"), addr, "-http-addr", httpAddr, "-demo", "../../testdata/courses")
+	for name, tr := range map[string]mcp.Transport{
+		"stdio": &mcp.CommandTransport{Command: exec.Command(zhisouBinary(t), "mcp", "-addr", addr)},
+		"http":  &mcp.StreamableClientTransport{Endpoint: "http://" + httpAddr + "/mcp"},
+	} {
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "test"}, nil).Connect(t.Context(), tr, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "search", Arguments: map[string]any{"collection": "default", "query": "客户嫌价格太贵怎么办", "top_k": 2}})
+		if err != nil || res.IsError || len(res.Content) == 0 || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "价格") {
+			t.Errorf("%s: search = %+v, %v", name, res, err)
+		}
+		cs.Close()
 	}
 }

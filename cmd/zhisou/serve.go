@@ -28,6 +28,7 @@ import (
 	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/internal/grpcapi"
 	"github.com/zhisou/zhisou/internal/httpapi"
+	"github.com/zhisou/zhisou/internal/mcpapi"
 	"github.com/zhisou/zhisou/internal/service"
 	"github.com/zhisou/zhisou/retrieve"
 )
@@ -144,7 +145,10 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
-		hsrv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
+		mux := http.NewServeMux()
+		mux.Handle("/", h)
+		mux.Handle("/mcp", http.MaxBytesHandler(mcpapi.HTTPHandler(svc, logger, version()), 1<<20))
+		hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
 		go hsrv.Serve(hl) // ends when hsrv is closed
 		defer hsrv.Close()
 		logger.Info("serving HTTP/JSON", "addr", hl.Addr().String())
@@ -273,7 +277,7 @@ func reloadOnHangup(ctx context.Context, stls *grpcapi.ServerTLS, logger *slog.L
 func adminOnly(svc *service.Service, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if svc.AuthRequired() {
-			tok, bad := httpapi.TokenFrom(r)
+			tok, bad := service.TokenFromHeader(r.Header)
 			if bad != "" {
 				http.Error(w, bad, http.StatusUnauthorized)
 				return

@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -112,19 +111,8 @@ func withDeadline(h http.Handler) http.Handler {
 	})
 }
 
-// TokenFrom returns the API key of an HTTP request: "Authorization: Bearer
-// zsk_…" or "X-Api-Key: zsk_…"; "" when there is none. bad says what is
-// wrong with an Authorization header that is not a Bearer token.
-func TokenFrom(r *http.Request) (token, bad string) {
-	if a := r.Header.Get("Authorization"); a != "" {
-		scheme, tok, ok := strings.Cut(a, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-			return "", "the Authorization header must be 'Bearer <API key>'"
-		}
-		return strings.TrimSpace(tok), ""
-	}
-	return strings.TrimSpace(r.Header.Get("X-Api-Key")), ""
-}
+// TokenFrom returns the API key of an HTTP request (service.TokenFromHeader).
+func TokenFrom(r *http.Request) (token, bad string) { return service.TokenFromHeader(r.Header) }
 
 // errorBody is the JSON of an error, as grpc-gateway writes a status.
 type errorBody struct {

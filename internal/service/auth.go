@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/store"
@@ -35,6 +37,21 @@ func WithKey(ctx context.Context, k *index.APIKey) context.Context {
 func KeyFrom(ctx context.Context) (*index.APIKey, bool) {
 	k, ok := ctx.Value(keyCtx{}).(*index.APIKey)
 	return k, ok && k != nil
+}
+
+// TokenFromHeader returns the API key of an HTTP request's header:
+// "Authorization: Bearer zsk_…" or "X-Api-Key: zsk_…"; "" when there is
+// none. bad says what is wrong with an Authorization header that is not a
+// Bearer token.
+func TokenFromHeader(h http.Header) (token, bad string) {
+	if a := h.Get("Authorization"); a != "" {
+		scheme, tok, ok := strings.Cut(a, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+			return "", "the Authorization header must be 'Bearer <API key>'"
+		}
+		return strings.TrimSpace(tok), ""
+	}
+	return strings.TrimSpace(h.Get("X-Api-Key")), ""
 }
 
 // AuthRequired reports whether calls need a key.
