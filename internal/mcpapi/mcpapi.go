@@ -28,7 +28,9 @@ type Backend interface {
 // Client adapts a gRPC client (which carries its own API key) to Backend.
 func Client(c retrievalv1.RetrievalServiceClient) Backend { return grpcBackend{c} }
 
-type grpcBackend struct{ c retrievalv1.RetrievalServiceClient }
+type grpcBackend struct {
+	c retrievalv1.RetrievalServiceClient
+}
 
 func (g grpcBackend) ListCollections(ctx context.Context, req *retrievalv1.ListCollectionsRequest) (*retrievalv1.ListCollectionsResponse, error) {
 	return g.c.ListCollections(ctx, req)
