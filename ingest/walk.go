@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -152,7 +153,7 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 		st.Files++
 		st.Took += time.Since(t0)
 		switch {
-		case errors.Is(err, ErrUnsupported):
+		case errors.Is(err, ErrUnsupported), errors.Is(err, ErrEmpty):
 			st.Skipped++
 		case err != nil:
 			st.Failed++
@@ -167,7 +168,7 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 		}
 		rep.Formats[ext] = st
 		switch {
-		case errors.Is(err, ErrUnsupported):
+		case errors.Is(err, ErrUnsupported), errors.Is(err, ErrEmpty):
 			rep.Skipped = append(rep.Skipped, FileError{f.path, err})
 		case err != nil:
 			rep.Failed = append(rep.Failed, FileError{f.path, err})
@@ -176,12 +177,10 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 			seen[docID(f.root, f.path)] = true
 		}
 		for _, in := range ins {
-			if prev, ok := owner[in.ID]; ok && prev != f.path {
-				// a.md and a.txt in one folder: both would be document "a".
-				rep.Failed = append(rep.Failed, FileError{f.path, fmt.Errorf("document id %q is already used by %s", in.ID, prev)})
+			if err := ClaimID(owner, &in, f.path); err != nil {
+				rep.Failed = append(rep.Failed, FileError{f.path, err})
 				continue
 			}
-			owner[in.ID] = f.path
 			seen[in.ID] = true
 			batch = append(batch, in)
 			if len(batch) >= opts.BatchSize {
@@ -320,6 +319,23 @@ next:
 	return len(gone), nil
 }
 
+// ClaimID records that in's document id comes from the file at path. When
+// another file of the run already has that id (x.docx beside x.pdf, a common
+// export, or a.md beside a.txt), the later file's document gets the id with
+// its extension ("x.pdf") instead of failing; only if that is taken too is
+// it an error. Files are walked in a fixed order, so ids are stable.
+func ClaimID(owner map[string]string, in *Input, path string) error {
+	if prev, ok := owner[in.ID]; ok && prev != path {
+		alt := in.ID + strings.ToLower(filepath.Ext(path))
+		if prev2, ok := owner[alt]; ok && prev2 != path {
+			return fmt.Errorf("document id %q is already used by %s, and %q by %s", in.ID, prev, alt, prev2)
+		}
+		in.ID = alt
+	}
+	owner[in.ID] = path
+	return nil
+}
+
 // docID is a file's document id: its path under the root, with forward
 // slashes and without the extension ("sales/02-price-objection").
 func docID(root, path string) string {
@@ -331,13 +347,16 @@ func docID(root, path string) string {
 	return strings.TrimSuffix(rel, filepath.Ext(rel))
 }
 
+// supportedExts are the file extensions ingest reads.
+var supportedExts = []string{".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv", ".xlsx", ".docx", ".pptx", ".pdf"}
+
+func supportedExt(ext string) bool { return slices.Contains(supportedExts, ext) }
+
 // readFile reads one file into inputs (several for a .jsonl corpus).
 func readFile(root, path string, maxSize int64) ([]Input, error) {
 	ext := strings.ToLower(filepath.Ext(path))
-	switch ext {
-	case ".md", ".markdown", ".txt", ".text", ".html", ".htm", ".srt", ".vtt", ".jsonl", ".csv", ".xlsx", ".docx", ".pptx", ".pdf":
-	default:
-		return nil, fmt.Errorf("%w %q (reads .md, .markdown, .txt, .text, .html, .htm, .srt, .vtt, .jsonl, .csv, .xlsx, .docx, .pptx, .pdf)", ErrUnsupported, ext)
+	if !supportedExt(ext) {
+		return nil, fmt.Errorf("%w %q (reads %s)", ErrUnsupported, ext, strings.Join(supportedExts, ", "))
 	}
 	li, err := os.Lstat(path)
 	if err != nil {
@@ -370,6 +389,13 @@ func readFile(root, path string, maxSize int64) ([]Input, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseFile(root, path, b)
+}
+
+// parseFile reads one file's bytes into inputs; path (under root) names the
+// format and the document ids.
+func parseFile(root, path string, b []byte) ([]Input, error) {
+	ext := strings.ToLower(filepath.Ext(path))
 	if ext == ".jsonl" {
 		return ReadCorpus(bytes.NewReader(b), path)
 	}

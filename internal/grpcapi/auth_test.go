@@ -91,6 +91,17 @@ var rpcs = map[string]struct {
 		_, err := c.ReplaceLexicon(ctx, &retrievalv1.ReplaceLexiconRequest{Collection: coll, Lexicon: &retrievalv1.Lexicon{Terms: []string{"价格异议"}}})
 		return err
 	}, false},
+	"UploadFiles": {index.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		s, err := c.UploadFiles(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.Send(&retrievalv1.UploadFilesRequest{Collection: coll, FileName: "up.md", Data: []byte("# 上传\n\n内容。")}); err != nil && err != io.EOF {
+			return err
+		}
+		_, err = s.CloseAndRecv()
+		return err
+	}, false},
 	"CreateKey": {index.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.CreateKey(ctx, &retrievalv1.CreateKeyRequest{Name: "made-on-" + coll, Role: index.RoleRead, Collections: []string{coll}})
 		return err

@@ -294,3 +294,16 @@ func KeyToProto(k *index.APIKey) *retrievalv1.ApiKey {
 	}
 	return out
 }
+
+// FileResultsToProto converts an upload's results.
+func FileResultsToProto(res []service.FileResult) []*retrievalv1.FileResult {
+	out := make([]*retrievalv1.FileResult, 0, len(res))
+	for _, r := range res {
+		pr := &retrievalv1.FileResult{Path: r.Path, Error: r.Error, Skipped: r.Skipped}
+		for _, d := range r.Documents {
+			pr.Documents = append(pr.Documents, &retrievalv1.UpsertResult{DocumentId: d.DocumentID, Outcome: outcomeToProto[d.Outcome], ChunkCount: int32(d.Chunks)})
+		}
+		out = append(out, pr)
+	}
+	return out
+}

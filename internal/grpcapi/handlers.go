@@ -229,3 +229,46 @@ func (s *server) RevokeKey(ctx context.Context, req *retrievalv1.RevokeKeyReques
 	}
 	return &retrievalv1.RevokeKeyResponse{Key: KeyToProto(&k)}, nil
 }
+
+// UploadFiles gathers a stream's files (at most service.MaxUploadBytes) and
+// has the service read and write them.
+func (s *server) UploadFiles(stream grpc.ClientStreamingServer[retrievalv1.UploadFilesRequest, retrievalv1.UploadFilesResponse]) error {
+	collection := ""
+	var files []service.UploadFile
+	var total int64
+	for n := 0; ; n++ {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		prefix := fmt.Sprintf("message %d: ", n)
+		switch c := req.GetCollection(); {
+		case n == 0 && c == "":
+			return s.status(service.Invalid(prefix+"collection", "%scollection is required in the first message", prefix))
+		case c != "" && collection != "" && c != collection:
+			return s.status(service.Invalid(prefix+"collection", "%scollection %q differs from the stream's %q", prefix, c, collection))
+		case c != "":
+			collection = c
+		}
+		if total += int64(len(req.GetData())); total > service.MaxUploadBytes {
+			return s.status(fmt.Errorf("%w: the upload passed %d MiB, the limit; send fewer files at once", service.ErrResourceExhausted, service.MaxUploadBytes>>20))
+		}
+		if name := req.GetFileName(); name != "" {
+			files = append(files, service.UploadFile{Name: name})
+		} else if len(files) == 0 && len(req.GetData()) > 0 {
+			return s.status(service.Invalid(prefix+"file_name", "%sfile_name is required before a file's data", prefix))
+		}
+		if len(files) > 0 {
+			f := &files[len(files)-1]
+			f.Data = append(f.Data, req.GetData()...)
+		}
+	}
+	res, err := s.svc.UploadFiles(stream.Context(), collection, files)
+	if err != nil {
+		return s.status(err)
+	}
+	return stream.SendAndClose(&retrievalv1.UploadFilesResponse{Files: FileResultsToProto(res)})
+}

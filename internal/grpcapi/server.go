@@ -129,6 +129,10 @@ func interceptorLogger(l *slog.Logger) logging.Logger {
 	})
 }
 
+// ToStatus maps the service's errors to gRPC status codes, for doors that
+// answer with them (the HTTP upload).
+func ToStatus(logger *slog.Logger, err error) error { return toStatus(logger, err) }
+
 // toStatus maps the service's errors to gRPC status codes, in one place.
 // Unknown errors are logged and returned as INTERNAL without detail.
 func toStatus(logger *slog.Logger, err error) error {

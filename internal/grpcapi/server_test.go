@@ -457,3 +457,65 @@ func TestServerQuestionBank(t *testing.T) {
 		t.Errorf("UpsertDocuments(question without stem) error = %v, want InvalidArgument naming documents[1].questions[1].stem", err)
 	}
 }
+
+// TestUploadFiles: files streamed in parts are read on the server; a file
+// name is needed before data; a stream past 64 MiB is refused as it passes.
+func TestUploadFiles(t *testing.T) {
+	srv := grpcapitest.Serve(t, retrieve.Options{})
+	grpcapitest.Seed(t, srv.Client)
+	s, err := srv.Client.UploadFiles(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := []byte("# 上传的课程\n\n## 第一节\n\n销售要兑现每一个承诺。\n")
+	for _, m := range []*retrievalv1.UploadFilesRequest{
+		{Collection: "kb", FileName: "up/a.md", Data: md[:10]},
+		{Data: md[10:]},
+		{FileName: "up/b.txt", Data: []byte("第二个文件的正文。")},
+		{FileName: "up/empty.txt"},
+	} {
+		if err := s.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := s.CloseAndRecv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range resp.GetFiles() {
+		line := f.GetPath()
+		for _, d := range f.GetDocuments() {
+			line += " " + d.GetDocumentId() + " " + d.GetOutcome().String()
+		}
+		if f.GetSkipped() {
+			line += " skipped"
+		}
+		got = append(got, line)
+	}
+	want := []string{"up/a.md up/a UPSERT_OUTCOME_ADDED", "up/b.txt up/b UPSERT_OUTCOME_ADDED", "up/empty.txt skipped"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("upload results %q, want %q", got, want)
+	}
+	d, err := srv.Client.GetDocument(t.Context(), &retrievalv1.GetDocumentRequest{Collection: "kb", DocumentId: "up/a"})
+	if err != nil || !strings.Contains(d.GetChunks()[0].GetText(), "兑现") {
+		t.Errorf("the uploaded document: %v, %v", d, err)
+	}
+	s, _ = srv.Client.UploadFiles(t.Context())
+	s.Send(&retrievalv1.UploadFilesRequest{Collection: "kb", Data: []byte("no name")})
+	if _, err := s.CloseAndRecv(); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "file_name") {
+		t.Errorf("data before a file name: %v", err)
+	}
+	if testing.Short() {
+		return
+	}
+	s, _ = srv.Client.UploadFiles(t.Context())
+	part := make([]byte, 4<<20)
+	var serr error
+	for i := 0; i < 20 && serr == nil; i++ { // 80 MiB, past the 64 MiB limit
+		serr = s.Send(&retrievalv1.UploadFilesRequest{Collection: "kb", FileName: fmt.Sprintf("big%d.txt", i), Data: part})
+	}
+	if _, err := s.CloseAndRecv(); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("an 80 MiB upload: %v; want RESOURCE_EXHAUSTED", err)
+	}
+}

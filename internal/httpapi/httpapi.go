@@ -36,6 +36,9 @@ const MaxBodyBytes = grpcapi.MaxRecvMsgSize
 
 // Handler returns the HTTP/JSON door over svc; hs answers /readyz.
 func Handler(svc *service.Service, hs *health.Server, logger *slog.Logger) (http.Handler, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
@@ -47,6 +50,7 @@ func Handler(svc *service.Service, hs *health.Server, logger *slog.Logger) (http
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", Guard(svc, gw))
+	mux.Handle("POST /v1/collections/{collection}/files", guard(svc, upload(svc, logger), false))
 	mux.Handle("POST /retrieval", withDeadline(Dify(svc)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -67,7 +71,10 @@ func Handler(svc *service.Service, hs *health.Server, logger *slog.Logger) (http
 // X-Api-Key) authenticated into the context, and at most
 // grpcapi.MaxCallTime to run. What the key may do is the service's to
 // decide, as on every door.
-func Guard(svc *service.Service, h http.Handler) http.Handler {
+func Guard(svc *service.Service, h http.Handler) http.Handler { return guard(svc, h, true) }
+
+// guard is Guard; jsonBody says whether a body must be JSON.
+func guard(svc *service.Service, h http.Handler, jsonBody bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
 			WriteError(w, http.StatusRequestEntityTooLarge, codes.ResourceExhausted,
@@ -75,7 +82,7 @@ func Guard(svc *service.Service, h http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-		if r.ContentLength != 0 && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
+		if jsonBody && r.ContentLength != 0 && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
 			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 				WriteError(w, http.StatusUnsupportedMediaType, codes.InvalidArgument,
 					"Content-Type must be application/json, not "+quote(r.Header.Get("Content-Type")), "")

@@ -3700,6 +3700,192 @@ func (x *RevokeKeyResponse) GetKey() *ApiKey {
 	return nil
 }
 
+// UploadFilesRequest is one message of an upload stream.
+type UploadFilesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Collection to write into; required in the first message, and the same in
+	// any later one that sets it.
+	Collection string `protobuf:"bytes,1,opt,name=collection" json:"collection,omitempty"`
+	// FileName starts a new file: a relative path ("course/a.docx") whose
+	// extension says the format and which, without it, is the document id.
+	// Empty continues the current file.
+	FileName string `protobuf:"bytes,2,opt,name=file_name,json=fileName" json:"file_name,omitempty"`
+	// Data is the next part of the current file's bytes.
+	Data          []byte `protobuf:"bytes,3,opt,name=data" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadFilesRequest) Reset() {
+	*x = UploadFilesRequest{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadFilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadFilesRequest) ProtoMessage() {}
+
+func (x *UploadFilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadFilesRequest.ProtoReflect.Descriptor instead.
+func (*UploadFilesRequest) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *UploadFilesRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *UploadFilesRequest) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *UploadFilesRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// UploadFilesResponse says what became of each file.
+type UploadFilesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Files in the order read (a zip's files by path).
+	Files         []*FileResult `protobuf:"bytes,1,rep,name=files" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadFilesResponse) Reset() {
+	*x = UploadFilesResponse{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadFilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadFilesResponse) ProtoMessage() {}
+
+func (x *UploadFilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadFilesResponse.ProtoReflect.Descriptor instead.
+func (*UploadFilesResponse) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *UploadFilesResponse) GetFiles() []*FileResult {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+// FileResult is what an upload did with one file.
+type FileResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Path of the file as sent (inside a zip: its path there).
+	Path string `protobuf:"bytes,1,opt,name=path" json:"path,omitempty"`
+	// Documents written from the file.
+	Documents []*UpsertResult `protobuf:"bytes,2,rep,name=documents" json:"documents,omitempty"`
+	// Error says why the file (or one of its documents) was not written.
+	Error string `protobuf:"bytes,3,opt,name=error" json:"error,omitempty"`
+	// Skipped: not a format zhisou reads, or no text; not a failure.
+	Skipped       bool `protobuf:"varint,4,opt,name=skipped" json:"skipped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileResult) Reset() {
+	*x = FileResult{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileResult) ProtoMessage() {}
+
+func (x *FileResult) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileResult.ProtoReflect.Descriptor instead.
+func (*FileResult) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *FileResult) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *FileResult) GetDocuments() []*UpsertResult {
+	if x != nil {
+		return x.Documents
+	}
+	return nil
+}
+
+func (x *FileResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *FileResult) GetSkipped() bool {
+	if x != nil {
+		return x.Skipped
+	}
+	return false
+}
+
 var File_retrieval_v1_retrieval_proto protoreflect.FileDescriptor
 
 const file_retrieval_v1_retrieval_proto_rawDesc = "" +
@@ -3987,7 +4173,21 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x10RevokeKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\";\n" +
 	"\x11RevokeKeyResponse\x12&\n" +
-	"\x03key\x18\x01 \x01(\v2\x14.retrieval.v1.ApiKeyR\x03key*\x89\x01\n" +
+	"\x03key\x18\x01 \x01(\v2\x14.retrieval.v1.ApiKeyR\x03key\"e\n" +
+	"\x12UploadFilesRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12\x1b\n" +
+	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"E\n" +
+	"\x13UploadFilesResponse\x12.\n" +
+	"\x05files\x18\x01 \x03(\v2\x18.retrieval.v1.FileResultR\x05files\"\x8a\x01\n" +
+	"\n" +
+	"FileResult\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x128\n" +
+	"\tdocuments\x18\x02 \x03(\v2\x1a.retrieval.v1.UpsertResultR\tdocuments\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x18\n" +
+	"\askipped\x18\x04 \x01(\bR\askipped*\x89\x01\n" +
 	"\x0eDocumentFormat\x12\x1f\n" +
 	"\x1bDOCUMENT_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DOCUMENT_FORMAT_TEXT\x10\x01\x12\x1c\n" +
@@ -4010,8 +4210,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"RerankMode\x12\x1b\n" +
 	"\x17RERANK_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fRERANK_MODE_OFF\x10\x01\x12\x18\n" +
-	"\x14RERANK_MODE_REQUIRED\x10\x022\xce\n" +
-	"\n" +
+	"\x14RERANK_MODE_REQUIRED\x10\x022\xa4\v\n" +
 	"\x10RetrievalService\x12a\n" +
 	"\x10CreateCollection\x12%.retrieval.v1.CreateCollectionRequest\x1a&.retrieval.v1.CreateCollectionResponse\x12^\n" +
 	"\x0fListCollections\x12$.retrieval.v1.ListCollectionsRequest\x1a%.retrieval.v1.ListCollectionsResponse\x12X\n" +
@@ -4028,7 +4227,8 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x0eReplaceLexicon\x12#.retrieval.v1.ReplaceLexiconRequest\x1a$.retrieval.v1.ReplaceLexiconResponse\x12L\n" +
 	"\tCreateKey\x12\x1e.retrieval.v1.CreateKeyRequest\x1a\x1f.retrieval.v1.CreateKeyResponse\x12I\n" +
 	"\bListKeys\x12\x1d.retrieval.v1.ListKeysRequest\x1a\x1e.retrieval.v1.ListKeysResponse\x12L\n" +
-	"\tRevokeKey\x12\x1e.retrieval.v1.RevokeKeyRequest\x1a\x1f.retrieval.v1.RevokeKeyResponseB@Z7github.com/zhisou/zhisou/proto/retrieval/v1;retrievalv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\tRevokeKey\x12\x1e.retrieval.v1.RevokeKeyRequest\x1a\x1f.retrieval.v1.RevokeKeyResponse\x12T\n" +
+	"\vUploadFiles\x12 .retrieval.v1.UploadFilesRequest\x1a!.retrieval.v1.UploadFilesResponse(\x01B@Z7github.com/zhisou/zhisou/proto/retrieval/v1;retrievalv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_retrieval_v1_retrieval_proto_rawDescOnce sync.Once
@@ -4043,7 +4243,7 @@ func file_retrieval_v1_retrieval_proto_rawDescGZIP() []byte {
 }
 
 var file_retrieval_v1_retrieval_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_retrieval_v1_retrieval_proto_goTypes = []any{
 	(DocumentFormat)(0),                   // 0: retrieval.v1.DocumentFormat
 	(UpsertOutcome)(0),                    // 1: retrieval.v1.UpsertOutcome
@@ -4100,10 +4300,13 @@ var file_retrieval_v1_retrieval_proto_goTypes = []any{
 	(*ListKeysResponse)(nil),              // 52: retrieval.v1.ListKeysResponse
 	(*RevokeKeyRequest)(nil),              // 53: retrieval.v1.RevokeKeyRequest
 	(*RevokeKeyResponse)(nil),             // 54: retrieval.v1.RevokeKeyResponse
-	nil,                                   // 55: retrieval.v1.Document.MetadataEntry
-	nil,                                   // 56: retrieval.v1.DocumentInfo.MetadataEntry
-	nil,                                   // 57: retrieval.v1.SearchFilter.MetadataEntry
-	(*durationpb.Duration)(nil),           // 58: google.protobuf.Duration
+	(*UploadFilesRequest)(nil),            // 55: retrieval.v1.UploadFilesRequest
+	(*UploadFilesResponse)(nil),           // 56: retrieval.v1.UploadFilesResponse
+	(*FileResult)(nil),                    // 57: retrieval.v1.FileResult
+	nil,                                   // 58: retrieval.v1.Document.MetadataEntry
+	nil,                                   // 59: retrieval.v1.DocumentInfo.MetadataEntry
+	nil,                                   // 60: retrieval.v1.SearchFilter.MetadataEntry
+	(*durationpb.Duration)(nil),           // 61: google.protobuf.Duration
 }
 var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
 	6,  // 0: retrieval.v1.Collection.field_weights:type_name -> retrieval.v1.FieldWeights
@@ -4113,35 +4316,35 @@ var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
 	4,  // 4: retrieval.v1.ListCollectionsResponse.collections:type_name -> retrieval.v1.Collection
 	4,  // 5: retrieval.v1.GetCollectionResponse.collection:type_name -> retrieval.v1.Collection
 	0,  // 6: retrieval.v1.Document.format:type_name -> retrieval.v1.DocumentFormat
-	55, // 7: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
+	58, // 7: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
 	16, // 8: retrieval.v1.Document.questions:type_name -> retrieval.v1.QuestionItem
 	17, // 9: retrieval.v1.QuestionItem.options:type_name -> retrieval.v1.QuestionOption
 	1,  // 10: retrieval.v1.UpsertResult.outcome:type_name -> retrieval.v1.UpsertOutcome
 	15, // 11: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
 	18, // 12: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
 	15, // 13: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	56, // 14: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
+	59, // 14: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
 	16, // 15: retrieval.v1.Chunk.question:type_name -> retrieval.v1.QuestionItem
 	28, // 16: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
 	26, // 17: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
 	28, // 18: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
 	27, // 19: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
 	26, // 20: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
-	57, // 21: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
+	60, // 21: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
 	32, // 22: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
 	3,  // 23: retrieval.v1.SearchRequest.rerank:type_name -> retrieval.v1.RerankMode
-	58, // 24: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
+	61, // 24: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
 	2,  // 25: retrieval.v1.SearchRequest.mode:type_name -> retrieval.v1.SearchMode
 	5,  // 26: retrieval.v1.SearchRequest.fusion:type_name -> retrieval.v1.FusionWeights
-	58, // 27: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
+	61, // 27: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
 	35, // 28: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
 	16, // 29: retrieval.v1.SearchHit.question:type_name -> retrieval.v1.QuestionItem
 	37, // 30: retrieval.v1.SearchHit.evidence:type_name -> retrieval.v1.Evidence
-	58, // 31: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
+	61, // 31: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
 	38, // 32: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
 	39, // 33: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
 	36, // 34: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
-	58, // 35: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
+	61, // 35: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
 	40, // 36: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
 	34, // 37: retrieval.v1.SearchResponse.rerank:type_name -> retrieval.v1.RerankInfo
 	43, // 38: retrieval.v1.Lexicon.synonyms:type_name -> retrieval.v1.Synonym
@@ -4151,41 +4354,45 @@ var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
 	48, // 42: retrieval.v1.CreateKeyResponse.key:type_name -> retrieval.v1.ApiKey
 	48, // 43: retrieval.v1.ListKeysResponse.keys:type_name -> retrieval.v1.ApiKey
 	48, // 44: retrieval.v1.RevokeKeyResponse.key:type_name -> retrieval.v1.ApiKey
-	7,  // 45: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
-	9,  // 46: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
-	11, // 47: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
-	13, // 48: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
-	19, // 49: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
-	21, // 50: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
-	23, // 51: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
-	25, // 52: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
-	30, // 53: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
-	33, // 54: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
-	44, // 55: retrieval.v1.RetrievalService.GetLexicon:input_type -> retrieval.v1.GetLexiconRequest
-	46, // 56: retrieval.v1.RetrievalService.ReplaceLexicon:input_type -> retrieval.v1.ReplaceLexiconRequest
-	49, // 57: retrieval.v1.RetrievalService.CreateKey:input_type -> retrieval.v1.CreateKeyRequest
-	51, // 58: retrieval.v1.RetrievalService.ListKeys:input_type -> retrieval.v1.ListKeysRequest
-	53, // 59: retrieval.v1.RetrievalService.RevokeKey:input_type -> retrieval.v1.RevokeKeyRequest
-	8,  // 60: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
-	10, // 61: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
-	12, // 62: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
-	14, // 63: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
-	20, // 64: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
-	22, // 65: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
-	24, // 66: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
-	29, // 67: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
-	31, // 68: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
-	41, // 69: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
-	45, // 70: retrieval.v1.RetrievalService.GetLexicon:output_type -> retrieval.v1.GetLexiconResponse
-	47, // 71: retrieval.v1.RetrievalService.ReplaceLexicon:output_type -> retrieval.v1.ReplaceLexiconResponse
-	50, // 72: retrieval.v1.RetrievalService.CreateKey:output_type -> retrieval.v1.CreateKeyResponse
-	52, // 73: retrieval.v1.RetrievalService.ListKeys:output_type -> retrieval.v1.ListKeysResponse
-	54, // 74: retrieval.v1.RetrievalService.RevokeKey:output_type -> retrieval.v1.RevokeKeyResponse
-	60, // [60:75] is the sub-list for method output_type
-	45, // [45:60] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	57, // 45: retrieval.v1.UploadFilesResponse.files:type_name -> retrieval.v1.FileResult
+	18, // 46: retrieval.v1.FileResult.documents:type_name -> retrieval.v1.UpsertResult
+	7,  // 47: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
+	9,  // 48: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
+	11, // 49: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
+	13, // 50: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
+	19, // 51: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
+	21, // 52: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
+	23, // 53: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
+	25, // 54: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
+	30, // 55: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
+	33, // 56: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
+	44, // 57: retrieval.v1.RetrievalService.GetLexicon:input_type -> retrieval.v1.GetLexiconRequest
+	46, // 58: retrieval.v1.RetrievalService.ReplaceLexicon:input_type -> retrieval.v1.ReplaceLexiconRequest
+	49, // 59: retrieval.v1.RetrievalService.CreateKey:input_type -> retrieval.v1.CreateKeyRequest
+	51, // 60: retrieval.v1.RetrievalService.ListKeys:input_type -> retrieval.v1.ListKeysRequest
+	53, // 61: retrieval.v1.RetrievalService.RevokeKey:input_type -> retrieval.v1.RevokeKeyRequest
+	55, // 62: retrieval.v1.RetrievalService.UploadFiles:input_type -> retrieval.v1.UploadFilesRequest
+	8,  // 63: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
+	10, // 64: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
+	12, // 65: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
+	14, // 66: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
+	20, // 67: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
+	22, // 68: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
+	24, // 69: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
+	29, // 70: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
+	31, // 71: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
+	41, // 72: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
+	45, // 73: retrieval.v1.RetrievalService.GetLexicon:output_type -> retrieval.v1.GetLexiconResponse
+	47, // 74: retrieval.v1.RetrievalService.ReplaceLexicon:output_type -> retrieval.v1.ReplaceLexiconResponse
+	50, // 75: retrieval.v1.RetrievalService.CreateKey:output_type -> retrieval.v1.CreateKeyResponse
+	52, // 76: retrieval.v1.RetrievalService.ListKeys:output_type -> retrieval.v1.ListKeysResponse
+	54, // 77: retrieval.v1.RetrievalService.RevokeKey:output_type -> retrieval.v1.RevokeKeyResponse
+	56, // 78: retrieval.v1.RetrievalService.UploadFiles:output_type -> retrieval.v1.UploadFilesResponse
+	63, // [63:79] is the sub-list for method output_type
+	47, // [47:63] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_retrieval_v1_retrieval_proto_init() }
@@ -4199,7 +4406,7 @@ func file_retrieval_v1_retrieval_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_retrieval_v1_retrieval_proto_rawDesc), len(file_retrieval_v1_retrieval_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   54,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

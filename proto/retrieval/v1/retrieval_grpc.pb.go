@@ -36,6 +36,7 @@ const (
 	RetrievalService_CreateKey_FullMethodName             = "/retrieval.v1.RetrievalService/CreateKey"
 	RetrievalService_ListKeys_FullMethodName              = "/retrieval.v1.RetrievalService/ListKeys"
 	RetrievalService_RevokeKey_FullMethodName             = "/retrieval.v1.RetrievalService/RevokeKey"
+	RetrievalService_UploadFiles_FullMethodName           = "/retrieval.v1.RetrievalService/UploadFiles"
 )
 
 // RetrievalServiceClient is the client API for RetrievalService service.
@@ -82,6 +83,13 @@ type RetrievalServiceClient interface {
 	// RevokeKey revokes an API key at once. NOT_FOUND for an unknown id. Needs
 	// an admin key that reaches every collection.
 	RevokeKey(ctx context.Context, in *RevokeKeyRequest, opts ...grpc.CallOption) (*RevokeKeyResponse, error)
+	// UploadFiles takes files' bytes (DOCX, PPTX, XLSX/CSV, PDF, HTML, Markdown,
+	// text, transcripts, or a zip of a folder), reads them on the server as
+	// 'zhisou ingest' reads a folder, and writes their documents into an
+	// existing collection. At most 64 MiB per call (RESOURCE_EXHAUSTED beyond,
+	// as soon as the stream passes it). Each file's result says what was
+	// written, skipped or failed; a bad file does not fail the others.
+	UploadFiles(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadFilesRequest, UploadFilesResponse], error)
 }
 
 type retrievalServiceClient struct {
@@ -245,6 +253,19 @@ func (c *retrievalServiceClient) RevokeKey(ctx context.Context, in *RevokeKeyReq
 	return out, nil
 }
 
+func (c *retrievalServiceClient) UploadFiles(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadFilesRequest, UploadFilesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RetrievalService_ServiceDesc.Streams[1], RetrievalService_UploadFiles_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[UploadFilesRequest, UploadFilesResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RetrievalService_UploadFilesClient = grpc.ClientStreamingClient[UploadFilesRequest, UploadFilesResponse]
+
 // RetrievalServiceServer is the server API for RetrievalService service.
 // All implementations must embed UnimplementedRetrievalServiceServer
 // for forward compatibility.
@@ -289,6 +310,13 @@ type RetrievalServiceServer interface {
 	// RevokeKey revokes an API key at once. NOT_FOUND for an unknown id. Needs
 	// an admin key that reaches every collection.
 	RevokeKey(context.Context, *RevokeKeyRequest) (*RevokeKeyResponse, error)
+	// UploadFiles takes files' bytes (DOCX, PPTX, XLSX/CSV, PDF, HTML, Markdown,
+	// text, transcripts, or a zip of a folder), reads them on the server as
+	// 'zhisou ingest' reads a folder, and writes their documents into an
+	// existing collection. At most 64 MiB per call (RESOURCE_EXHAUSTED beyond,
+	// as soon as the stream passes it). Each file's result says what was
+	// written, skipped or failed; a bad file does not fail the others.
+	UploadFiles(grpc.ClientStreamingServer[UploadFilesRequest, UploadFilesResponse]) error
 	mustEmbedUnimplementedRetrievalServiceServer()
 }
 
@@ -343,6 +371,9 @@ func (UnimplementedRetrievalServiceServer) ListKeys(context.Context, *ListKeysRe
 }
 func (UnimplementedRetrievalServiceServer) RevokeKey(context.Context, *RevokeKeyRequest) (*RevokeKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeKey not implemented")
+}
+func (UnimplementedRetrievalServiceServer) UploadFiles(grpc.ClientStreamingServer[UploadFilesRequest, UploadFilesResponse]) error {
+	return status.Error(codes.Unimplemented, "method UploadFiles not implemented")
 }
 func (UnimplementedRetrievalServiceServer) mustEmbedUnimplementedRetrievalServiceServer() {}
 func (UnimplementedRetrievalServiceServer) testEmbeddedByValue()                          {}
@@ -624,6 +655,13 @@ func _RetrievalService_RevokeKey_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RetrievalService_UploadFiles_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(RetrievalServiceServer).UploadFiles(&grpc.GenericServerStream[UploadFilesRequest, UploadFilesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RetrievalService_UploadFilesServer = grpc.ClientStreamingServer[UploadFilesRequest, UploadFilesResponse]
+
 // RetrievalService_ServiceDesc is the grpc.ServiceDesc for RetrievalService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -692,6 +730,11 @@ var RetrievalService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "StreamUpsertDocuments",
 			Handler:       _RetrievalService_StreamUpsertDocuments_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "UploadFiles",
+			Handler:       _RetrievalService_UploadFiles_Handler,
 			ClientStreams: true,
 		},
 	},
