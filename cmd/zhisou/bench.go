@@ -24,6 +24,7 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "how long each phase runs")
 	k := fs.Int("k", 10, "top_k of each search")
 	warmup := fs.Duration("warmup", 2*time.Second, "searches sent before the measured phases, not counted (the server's caches fill)")
+	httpAddr := fs.String("http-addr", "", "also send the searches to the server's HTTP/JSON door at ADDR (127.0.0.1:7701), in a phase of their own, to compare with gRPC")
 	ingestPath := fs.String("ingest", "", "a file or folder to ingest through the server during a last phase of searches (search latency under writes)")
 	ingestColl := fs.String("ingest-collection", "", "collection -ingest writes to (default: -collection, the one searched)")
 	fs.Usage = func() {
@@ -67,6 +68,6 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 	return loadtest.Run(ctx, loadtest.Config{
 		Addr: c.addr, APIKey: c.apiKey, TLS: tlsCfg, Collection: c.collection, Queries: texts, TopK: *k,
 		Concurrency: *concurrency, Duration: *duration, Warmup: *warmup,
-		IngestPath: *ingestPath, IngestCollection: *ingestColl,
+		IngestPath: *ingestPath, IngestCollection: *ingestColl, HTTPAddr: *httpAddr,
 	}, env.stdout, env.stderr)
 }

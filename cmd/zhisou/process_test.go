@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -314,6 +315,13 @@ func TestServeHTTP(t *testing.T) {
 	r, err := http.Get("http://" + httpAddr + "/readyz")
 	if err != nil || r.StatusCode != 200 {
 		t.Errorf("/readyz = %v, %v", r, err)
+	}
+	// bench sends the same searches over both doors.
+	var out, errOut bytes.Buffer
+	err = runT(t, []string{"bench", "-addr", addr, "-http-addr", httpAddr, "-queries", "../../testdata/eval/queries.jsonl",
+		"-duration", "300ms", "-warmup", "0", "-concurrency", "2"}, envOf(nil), &out, &errOut)
+	if err != nil || !regexp.MustCompile(`http-search +[1-9]\d* +0 `).MatchString(out.String()) || !strings.Contains(out.String(), "HTTP/JSON search p50 - gRPC search p50") {
+		t.Errorf("bench -http-addr: %v\n%s%s", err, out.String(), errOut.String())
 	}
 }
 

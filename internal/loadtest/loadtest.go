@@ -5,16 +5,20 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/internal/grpcapi"
@@ -39,6 +43,9 @@ type Config struct {
 	Duration time.Duration
 	// Warmup is the time searches are sent, uncounted, before the phases.
 	Warmup time.Duration
+	// HTTPAddr, if set, is the server's HTTP/JSON door: the searches are also
+	// sent there, in a phase of their own, to compare with gRPC.
+	HTTPAddr string
 	// IngestPath, if set, is a file or folder ingested through the server
 	// into IngestCollection during a last phase of searches.
 	IngestPath, IngestCollection string
@@ -81,17 +88,27 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, "%-13s %9s %7s %9s %9s %9s %9s %12s\n", "phase", "requests", "errors", "qps", "p50 ms", "p95 ms", "p99 ms", "server p50")
-	var rs [2]result
-	for i, phase := range []struct {
+	phases := []struct {
 		name string
 		call call
-	}{{"search", search}, {"grpc-ping", ping}} {
+	}{{"search", search}, {"grpc-ping", ping}}
+	if cfg.HTTPAddr != "" {
+		phases = append(phases, struct {
+			name string
+			call call
+		}{"http-search", httpSearch(cfg)})
+	}
+	rs := make([]result, len(phases))
+	for i, phase := range phases {
 		r, err := runPhase(ctx, cfg, cfg.Concurrency, cfg.Duration, phase.call)
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", phase.name, err)
 		}
 		r.print(out, errOut, phase.name)
 		rs[i] = r
+	}
+	if len(rs) > 2 && rs[2].requests > 0 {
+		fmt.Fprintf(out, "HTTP/JSON search p50 - gRPC search p50 = %+.3f ms\n", rs[2].p[0]-rs[0].p[0])
 	}
 	if p50 := rs[1].p[0]; p50 > 0 {
 		fmt.Fprintf(out, "search p50 / bare gRPC round trip p50 = %.2f", rs[0].p[0]/p50)
@@ -104,6 +121,58 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) error {
 		return underIngest(ctx, cfg, search, out, errOut)
 	}
 	return nil
+}
+
+// httpSearch is the search call over the HTTP/JSON door: the same request
+// as JSON, the answer decoded as the gRPC client decodes its own.
+func httpSearch(cfg Config) call {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, TLSClientConfig: cfg.TLS}}
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+	}
+	url := scheme + "://" + cfg.HTTPAddr + "/v1/collections/" + cfg.Collection + ":search"
+	return func(ctx context.Context, _ retrievalv1.RetrievalServiceClient, _ healthpb.HealthClient, i int) (time.Duration, error) {
+		body, err := protojson.Marshal(&retrievalv1.SearchRequest{Query: cfg.Queries[i%len(cfg.Queries)], TopK: int32(cfg.TopK)})
+		if err != nil {
+			return 0, err
+		}
+		req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if cfg.APIKey != "" {
+			req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return 0, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, b)
+		}
+		// A JSON client reads the answer with its JSON parser (JSON.parse,
+		// json.loads): encoding/json here, not protojson, which is several
+		// times slower and would be the client's cost, not the door's.
+		var sr struct {
+			Took string            `json:"took"`
+			Hits []json.RawMessage `json:"hits"`
+		}
+		if err := json.Unmarshal(b, &sr); err != nil {
+			return 0, err
+		}
+		took, err := time.ParseDuration(sr.Took)
+		if err != nil {
+			return 0, fmt.Errorf("took %q: %w", sr.Took, err)
+		}
+		return took, nil
+	}
 }
 
 // underIngest runs the searches while cfg.IngestPath is ingested into
