@@ -67,7 +67,7 @@ func cmdBackup(ctx context.Context, env *cmdEnv, args []string) error {
 }
 
 func backupLocal(ctx context.Context, env *cmdEnv, c *common, w io.Writer) (uint64, error) {
-	logger, err := env.logger(c.logLevel)
+	logger, err := env.logger(c)
 	if err != nil {
 		return 0, err
 	}

@@ -61,7 +61,7 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	case !*withRerank:
 		reranker = nil // retrieval alone unless asked
 	}
-	logger, err := env.logger(c.logLevel)
+	logger, err := env.logger(&c)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ it opens that data directory itself, which works only while no server holds it.
 		fs.Usage()
 		return exitError{code: 2, msg: "ingest: no PATH given"}
 	}
-	logger, err := env.logger(c.logLevel)
+	logger, err := env.logger(&c)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func cmdKeys(ctx context.Context, env *cmdEnv, args []string) error {
 	if err := env.parse(fs, args[1:]); err != nil {
 		return err
 	}
-	logger, err := env.logger(c.logLevel)
+	logger, err := env.logger(&c)
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func cmdLexicon(ctx context.Context, env *cmdEnv, args []string) error {
 
 // lexiconLocal runs get or set on a data directory opened in this process.
 func lexiconLocal(ctx context.Context, env *cmdEnv, c *common, verb string, want *retrievalv1.Lexicon) error {
-	logger, err := env.logger(c.logLevel)
+	logger, err := env.logger(c)
 	if err != nil {
 		return err
 	}

@@ -91,6 +91,7 @@ commands:
   restore  load a backup into a new data directory
   repair   rebuild a damaged data directory from its write log (and the newest backup)
   mcp      serve zhisou's tools to an agent over MCP on stdin/stdout (search, outlines, sections)
+  version  the build: module version and commit, Go, the segmentation dictionary's hash
   help     show this text
 
 Run 'zhisou <command> -h' for the flags of a command.
@@ -138,6 +139,8 @@ func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 		return cmdRepair(ctx, env, rest)
 	case "mcp":
 		return cmdMCP(ctx, env, rest)
+	case "version", "-version", "--version":
+		return cmdVersion(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.stdout, usage)
 		return nil
@@ -160,6 +163,7 @@ type common struct {
 	addr       string
 	collection string
 	logLevel   string
+	logFormat  string
 	dict       string
 	// apiKey is sent to the server with every call.
 	apiKey string
@@ -178,6 +182,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:7700", "server address")
 	fs.StringVar(&c.collection, "collection", "default", "collection (knowledge base)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text (key=value lines) or json (one object a line)")
 	fs.StringVar(&c.dict, "dict", "", "gse dictionary file(s), comma-separated (default: the embedded simplified-Chinese dictionary)")
 	fs.StringVar(&c.apiKey, "api-key", "", "API key sent to the server (zhisou keys create makes one); better given as ZHISOU_API_KEY, which ps does not show")
 	fs.BoolVar(&c.tls, "tls", false, "clients: connect to the server with TLS, trusting the system's CAs (or -tls-ca)")
@@ -224,12 +229,19 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-func (e *cmdEnv) logger(level string) (*slog.Logger, error) {
+func (e *cmdEnv) logger(c *common) (*slog.Logger, error) {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	if err := l.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", c.logLevel)
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: l})), nil
+	opts := &slog.HandlerOptions{Level: l}
+	switch c.logFormat {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want text or json", c.logFormat)
 }
 
 // loadAnalyzer loads the segmentation dictionary once for the process.

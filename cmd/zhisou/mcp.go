@@ -4,10 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/zhisou/zhisou/index/analysis"
 	"github.com/zhisou/zhisou/internal/mcpapi"
 )
 
@@ -61,4 +63,13 @@ func version() string {
 		}
 	}
 	return v
+}
+
+func cmdVersion(_ context.Context, env *cmdEnv, _ []string) error {
+	dict := analysis.DictionaryHash()
+	if dict == "" {
+		dict = "gse's own loader"
+	}
+	fmt.Fprintf(env.stdout, "zhisou %s (%s, %s/%s)\ngse %s, dictionary sha256:%s\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH, analysis.GseVersion, dict)
+	return nil
 }

@@ -116,7 +116,7 @@ func cmdSearch(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("search: %w", err)
 	}
-	logger, err := env.logger(c.logLevel)
+	logger, err := env.logger(&c)
 	if err != nil {
 		return err
 	}

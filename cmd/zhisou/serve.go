@@ -57,7 +57,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if err := env.parse(fs, args); err != nil {
 		return err
 	}
-	logger, err := env.logger(c.logLevel)
+	logger, err := env.logger(&c)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -44,5 +46,29 @@ func TestTryHint(t *testing.T) {
 				t.Errorf("printTryHint(%q, %d collections) =\n%s\nwant no %q", tt.preferred, len(tt.colls), b.String(), tt.notWant)
 			}
 		})
+	}
+}
+
+// TestVersionAndLogFormat: version names the build, Go and the dictionary;
+// -log-format json writes one JSON object a line; an unknown format is an
+// error.
+func TestVersionAndLogFormat(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := runT(t, []string{"version"}, envOf(nil), &out, &errOut); err != nil || !strings.Contains(out.String(), "go1.") || !regexp.MustCompile(`dictionary sha256:[0-9a-f]{12}`).MatchString(out.String()) {
+		t.Errorf("version = %v, %q", err, out.String())
+	}
+	var logs bytes.Buffer
+	env := &cmdEnv{stderr: &logs}
+	l, err := env.logger(&common{logLevel: "info", logFormat: "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Info("serving", "addr", "127.0.0.1:7700")
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil || line["msg"] != "serving" || line["addr"] != "127.0.0.1:7700" {
+		t.Errorf("a JSON log line: %q (%v)", logs.String(), err)
+	}
+	if _, err := env.logger(&common{logLevel: "info", logFormat: "xml"}); err == nil || !strings.Contains(err.Error(), "-log-format") {
+		t.Errorf("-log-format xml: %v", err)
 	}
 }

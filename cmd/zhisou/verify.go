@@ -45,7 +45,7 @@ func cmdVerify(ctx context.Context, env *cmdEnv, args []string) error {
 	if isSet(fs, "collection") {
 		only = c.collection
 	}
-	logger, err := env.logger(c.logLevel)
+	logger, err := env.logger(&c)
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func cmdRepair(ctx context.Context, env *cmdEnv, args []string) error {
 	if !isSet(fs, "store") {
 		return errors.New("repair: -store DIR is required")
 	}
-	logger, err := env.logger(c.logLevel)
+	logger, err := env.logger(&c)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package analysis
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"unicode"
@@ -544,4 +546,19 @@ func isWordy(t string) bool {
 		}
 	}
 	return false
+}
+
+// GseVersion is the gse version the analyzer is built for.
+const GseVersion = gsedict.SupportedGse
+
+// DictionaryHash identifies the embedded segmentation dictionary: the first
+// 12 hex digits of its SHA-256 ("" when gse's own loader is used). Indexes
+// built with another dictionary segment text differently.
+func DictionaryHash() string {
+	d := gsedict.Embedded()
+	if d == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(d))
+	return hex.EncodeToString(sum[:6])
 }
