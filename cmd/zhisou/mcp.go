@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -56,9 +57,9 @@ func version() string {
 	if !ok {
 		return "unknown"
 	}
-	v := bi.Main.Version
+	v := bi.Main.Version // a pseudo-version with the commit when Go stamped one
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 && !strings.Contains(v, s.Value[:12]) {
 			v += "+" + s.Value[:12]
 		}
 	}
