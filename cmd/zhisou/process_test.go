@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -347,5 +349,37 @@ func TestMCP(t *testing.T) {
 			t.Errorf("%s: search = %+v, %v", name, res, err)
 		}
 		cs.Close()
+	}
+}
+
+// TestNodeClient: the Node.js example (examples/node, @grpc/grpc-js with the
+// proto loaded at run time) searches a running server: the edition 2023
+// proto works with the protobuf library Node clients use, and its
+// character offsets slice the text. Needs node and 'npm ci' in
+// examples/node (.ci/run does both).
+func TestNodeClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes; skipped under -short")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed (.ci/run installs it)")
+	}
+	if _, err := os.Stat("../../examples/node/node_modules/@grpc/grpc-js"); err != nil {
+		t.Skip("run 'npm ci' in examples/node first (.ci/run does)")
+	}
+	addr := freeAddr(t)
+	startServer(t, filepath.Join(t.TempDir(), "store"), addr, "-demo", "../../testdata/courses")
+	out, err := exec.Command(node, "../../examples/node/search.js", "-addr", addr, "-k", "2", "客户嫌价格太贵怎么办").CombinedOutput()
+	if err != nil {
+		t.Fatalf("node search.js: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var first struct {
+		DocumentID string   `json:"document_id"`
+		Highlights []string `json:"highlights"`
+	}
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &first) != nil || first.DocumentID != "sales/02-price-objection" || !slices.Contains(first.Highlights, "太贵") {
+		t.Errorf("node search.js printed:\n%s", out)
 	}
 }
