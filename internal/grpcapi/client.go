@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
 	"github.com/zhisou/zhisou/index"
@@ -18,24 +21,60 @@ import (
 )
 
 // Dial connects to a server over TLS with tlsCfg (nil: a plain
-// connection), sending apiKey (when not "") with every call. The connection
-// is lazy: errors show on the first call. The caller closes the connection.
+// connection), sending apiKey (when not "") with every call. addr may list
+// several servers, comma-separated ("a:7700,b:7700,c:7700", replicas of one
+// store): calls are spread over those that answer (round robin). A call that
+// fails with UNAVAILABLE before the server has answered is tried again, up
+// to three times in all with backoff, on the next server (the API's writes
+// are idempotent). The connection is lazy: errors show on the first call.
+// The caller closes the connection.
 func Dial(addr, apiKey string, tlsCfg *tls.Config) (*grpc.ClientConn, retrievalv1.RetrievalServiceClient, error) {
 	creds := insecure.NewCredentials()
 	if tlsCfg != nil {
 		creds = credentials.NewTLS(tlsCfg)
 	}
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize), grpc.MaxCallSendMsgSize(MaxRecvMsgSize))}
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize), grpc.MaxCallSendMsgSize(MaxRecvMsgSize)),
+		grpc.WithDefaultServiceConfig(clientServiceConfig)}
 	if apiKey != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(apiKey)))
 	}
-	conn, err := grpc.NewClient(addr, opts...)
+	target := addr
+	if addrs := strings.Split(addr, ","); len(addrs) > 1 {
+		r := manual.NewBuilderWithScheme("zhisou")
+		var st resolver.State
+		for _, a := range addrs {
+			if a = strings.TrimSpace(a); a == "" {
+				return nil, nil, fmt.Errorf("connect to %q: an empty address in the list", addr)
+			}
+			st.Addresses = append(st.Addresses, resolver.Address{Addr: a})
+		}
+		r.InitialState(st)
+		opts = append(opts, grpc.WithResolvers(r))
+		target = r.Scheme() + ":///replicas"
+	}
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
 	return conn, retrievalv1.NewRetrievalServiceClient(conn), nil
 }
+
+// clientServiceConfig spreads calls over the addresses that answer and
+// retries UNAVAILABLE (https://github.com/grpc/grpc/blob/master/doc/service_config.md).
+const clientServiceConfig = `{
+  "loadBalancingConfig": [{"round_robin": {}}],
+  "methodConfig": [{
+    "name": [{"service": "retrieval.v1.RetrievalService"}],
+    "retryPolicy": {
+      "maxAttempts": 3,
+      "initialBackoff": "0.1s",
+      "maxBackoff": "1s",
+      "backoffMultiplier": 2,
+      "retryableStatusCodes": ["UNAVAILABLE"]
+    }
+  }]
+}`
 
 // ClientErr turns a gRPC error from the server at addr into one that names
 // the server and matches the sentinel errors the ingest runner and the
