@@ -318,6 +318,16 @@ func TestServeHTTP(t *testing.T) {
 	if err != nil || r.StatusCode != 200 {
 		t.Errorf("/readyz = %v, %v", r, err)
 	}
+	// Prometheus metrics on the same port, with the store's.
+	r, err = http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if !regexp.MustCompile(`zhisou_collection_documents\{collection="default"\} 39`).Match(mb) || !strings.Contains(string(mb), "grpc_server_handled_total") {
+		t.Errorf("/metrics on the HTTP port: %d, %.300s", r.StatusCode, mb)
+	}
 	// bench sends the same searches over both doors.
 	var out, errOut bytes.Buffer
 	err = runT(t, []string{"bench", "-addr", addr, "-http-addr", httpAddr, "-queries", "../../testdata/eval/queries.jsonl",

@@ -40,7 +40,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	demo := fs.String("demo", "", "folder to ingest into -collection when that collection is empty (the README uses testdata/courses)")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long in-flight calls may finish after SIGTERM")
 	httpAddr := fs.String("http-addr", defaultHTTPAddr, "serve the HTTP/JSON API (docs/openapi.swagger.yaml) and /healthz, /readyz on ADDR (off when empty); the default is skipped with a warning when its port is taken")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics (off when empty; with keys, an admin key is needed)")
+	metricsAddr := fs.String("metrics-addr", "", "also serve Prometheus metrics and /backup on a listener of their own, http://ADDR (off when empty; with keys, an admin key is needed); the HTTP port serves /metrics too")
 	maxWrite := fs.Int64("max-write-mb", service.DefaultMaxWriteBytes>>20, "MiB of document text written at once, all calls together (building a document takes some hundred times its text in memory); a write that cannot get its share within 10 s is refused with RESOURCE_EXHAUSTED")
 	keyRate := fs.Float64("key-rate", 0, "calls a second each API key may make (0: no limit); over it, RESOURCE_EXHAUSTED with the time to retry")
 	keyBurst := fs.Int("key-burst", 20, "calls an API key may make at once within -key-rate")
@@ -148,6 +148,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		mux := http.NewServeMux()
 		mux.Handle("/", h)
 		mux.Handle("/mcp", http.MaxBytesHandler(mcpapi.HTTPHandler(svc, logger, version()), 1<<20))
+		mux.Handle("GET /metrics", adminOnly(svc, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 		hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
 		go hsrv.Serve(hl) // ends when hsrv is closed
 		defer hsrv.Close()

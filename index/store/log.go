@@ -108,6 +108,16 @@ type LogInfo struct {
 	Segments    int
 }
 
+// LogStats describes the write log without reading it.
+func (s *Store) LogStats() LogInfo {
+	w := s.log.w
+	return LogInfo{Dir: filepath.Join(s.dir, LogDir), First: w.First(), Last: w.Last(), Bytes: w.Bytes(), Segments: w.Segments()}
+}
+
+// BadgerBytes is the size of Badger's files: its tables (LSM) and its value
+// log.
+func (s *Store) BadgerBytes() (lsm, vlog int64) { return s.db.Size() }
+
 // CheckLog reads the whole write log, checking every record.
 func (s *Store) CheckLog() (LogInfo, error) {
 	w := s.log.w

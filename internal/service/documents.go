@@ -57,6 +57,9 @@ func (s *Service) UpsertDocuments(ctx context.Context, req UpsertRequest) ([]Ups
 	s.audit(ctx, "upsert documents", req.Collection, len(docs))
 	res := make([]UpsertResult, len(outs))
 	for i, o := range outs {
+		if s.written != nil {
+			s.written.WithLabelValues(o.String()).Inc()
+		}
 		res[i] = UpsertResult{DocumentID: docs[i].ID, Outcome: o, Chunks: len(docs[i].Chunks)}
 	}
 	return res, nil

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -10,9 +11,9 @@ import (
 	"github.com/zhisou/zhisou/retrieve"
 )
 
-// registerStoreMetrics registers the store's gauges: zhisou_quarantined_records,
+// registerStoreMetrics registers the store's metrics: zhisou_quarantined_records,
 // the log records set aside because they could not be applied (alert on it
-// above 0: see the store's quarantine).
+// above 0: see the store's quarantine), and the storeCollector's.
 func registerStoreMetrics(reg prometheus.Registerer, st *store.Store, logger *slog.Logger) error {
 	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "zhisou_quarantined_records",
@@ -25,10 +26,54 @@ func registerStoreMetrics(reg prometheus.Registerer, st *store.Store, logger *sl
 		}
 		return float64(len(q))
 	})
-	if err := reg.Register(g); err != nil {
+	if err := errors.Join(reg.Register(g), reg.Register(&storeCollector{st: st, logger: logger})); err != nil {
 		return fmt.Errorf("register store metrics: %w", err)
 	}
 	return nil
+}
+
+// storeCollector reports the store's size and state at each scrape.
+type storeCollector struct {
+	st     *store.Store
+	logger *slog.Logger
+}
+
+var (
+	descDocs      = prometheus.NewDesc("zhisou_collection_documents", "Documents in a collection.", []string{"collection"}, nil)
+	descChunks    = prometheus.NewDesc("zhisou_collection_chunks", "Chunks (passages) in a collection.", []string{"collection"}, nil)
+	descLag       = prometheus.NewDesc("zhisou_index_lag_records", "Log records Badger has applied and a collection's bleve index not yet (0 when caught up).", []string{"collection"}, nil)
+	descPos       = prometheus.NewDesc("zhisou_log_position", "The last log record Badger has applied.", nil, nil)
+	descLogBytes  = prometheus.NewDesc("zhisou_log_bytes", "Size of the write log's segment files (kept until a backup holds them).", nil, nil)
+	descLogFirst  = prometheus.NewDesc("zhisou_log_first_record", "The oldest record the write log still holds (it grows when a backup lets the log drop segments).", nil, nil)
+	descBadger    = prometheus.NewDesc("zhisou_badger_bytes", "Size of Badger's files, by kind: lsm (tables) and vlog (value log).", []string{"kind"}, nil)
+	storeDescs = []*prometheus.Desc{descDocs, descChunks, descLag, descPos, descLogBytes, descLogFirst, descBadger}
+)
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range storeDescs {
+		ch <- d
+	}
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, info := range c.st.Collections() {
+		ch <- prometheus.MustNewConstMetric(descDocs, prometheus.GaugeValue, float64(info.Stats.Docs), info.Name)
+		ch <- prometheus.MustNewConstMetric(descChunks, prometheus.GaugeValue, float64(info.Stats.Chunks), info.Name)
+	}
+	if pos, text, err := c.st.Positions(); err != nil {
+		c.logger.Error("read the store's positions for metrics", "err", err)
+	} else {
+		ch <- prometheus.MustNewConstMetric(descPos, prometheus.GaugeValue, float64(pos))
+		for name, p := range text {
+			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(pos-min(p, pos)), name)
+		}
+	}
+	ls := c.st.LogStats()
+	ch <- prometheus.MustNewConstMetric(descLogBytes, prometheus.GaugeValue, float64(ls.Bytes))
+	ch <- prometheus.MustNewConstMetric(descLogFirst, prometheus.GaugeValue, float64(ls.First))
+	lsm, vlog := c.st.BadgerBytes()
+	ch <- prometheus.MustNewConstMetric(descBadger, prometheus.GaugeValue, float64(lsm), "lsm")
+	ch <- prometheus.MustNewConstMetric(descBadger, prometheus.GaugeValue, float64(vlog), "vlog")
 }
 
 // rerankMetrics count what the reranker did, by provider and status.

@@ -170,6 +170,9 @@ type Service struct {
 	writeWait   time.Duration // how long a write waits for its share
 	// limits holds the per-key rate limiters; nil without Options.KeyRate.
 	limits *keyLimiter
+	// written counts documents written, by outcome; nil without a
+	// Registerer.
+	written *prometheus.CounterVec
 	// byteLimits holds the per-key limiters of bytes written; nil without
 	// Options.KeyWriteBytes.
 	byteLimits *keyLimiter
@@ -195,6 +198,11 @@ func New(st *store.Store, opts Options) (*Service, error) {
 		s.metrics = m
 		if err := registerStoreMetrics(opts.Registerer, st, s.logger); err != nil {
 			return nil, err
+		}
+		s.written = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zhisou_documents_written_total",
+			Help: "Documents written through the service (every door), by outcome: added, updated, unchanged, stale."}, []string{"outcome"})
+		if err := opts.Registerer.Register(s.written); err != nil {
+			return nil, fmt.Errorf("register write metrics: %w", err)
 		}
 	}
 	if q, err := st.Quarantined(); err != nil {

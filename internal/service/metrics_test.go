@@ -1,0 +1,72 @@
+package service
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/zhisou/zhisou/index/store/storetest"
+	"github.com/zhisou/zhisou/ingest"
+)
+
+// TestStoreMetrics: after writes, the scrape reports the collection's
+// documents and chunks, the documents written by outcome, the log position
+// with no index lag, and the sizes of the log and Badger.
+func TestStoreMetrics(t *testing.T) {
+	st := storetest.WithCollections(t, "c")
+	reg := prometheus.NewRegistry()
+	svc, err := New(st, Options{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := func(id string) ingest.Input {
+		return ingest.Input{ID: id, Format: ingest.Markdown, Content: "# 标题\n\n客户说价格太贵时，先确认预算。"}
+	}
+	for range 2 { // the second time: unchanged
+		if _, err := svc.UpsertDocuments(t.Context(), UpsertRequest{Collection: "c", Documents: []ingest.Input{doc("a"), doc("b")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "{" + l.GetValue() + "}"
+			}
+			got[key] = value(m)
+		}
+	}
+	for key, want := range map[string]float64{
+		"zhisou_collection_documents{c}":            2,
+		"zhisou_collection_chunks{c}":               2,
+		"zhisou_documents_written_total{added}":     2,
+		"zhisou_documents_written_total{unchanged}": 2,
+		"zhisou_index_lag_records{c}":               0,
+		"zhisou_log_first_record":                   1,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v", key, got[key], want)
+		}
+	}
+	for _, key := range []string{"zhisou_log_position", "zhisou_log_bytes"} {
+		if got[key] <= 0 {
+			t.Errorf("%s = %v, want more than 0", key, got[key])
+		}
+	}
+	if _, ok := got["zhisou_badger_bytes{lsm}"]; !ok {
+		t.Error("no zhisou_badger_bytes")
+	}
+}
+
+func value(m *dto.Metric) float64 {
+	if m.GetGauge() != nil {
+		return m.GetGauge().GetValue()
+	}
+	return m.GetCounter().GetValue()
+}
