@@ -39,14 +39,14 @@ type storeCollector struct {
 }
 
 var (
-	descDocs      = prometheus.NewDesc("zhisou_collection_documents", "Documents in a collection.", []string{"collection"}, nil)
-	descChunks    = prometheus.NewDesc("zhisou_collection_chunks", "Chunks (passages) in a collection.", []string{"collection"}, nil)
-	descLag       = prometheus.NewDesc("zhisou_index_lag_records", "Log records Badger has applied and a collection's bleve index not yet (0 when caught up).", []string{"collection"}, nil)
-	descPos       = prometheus.NewDesc("zhisou_log_position", "The last log record Badger has applied.", nil, nil)
-	descLogBytes  = prometheus.NewDesc("zhisou_log_bytes", "Size of the write log's segment files (kept until a backup holds them).", nil, nil)
-	descLogFirst  = prometheus.NewDesc("zhisou_log_first_record", "The oldest record the write log still holds (it grows when a backup lets the log drop segments).", nil, nil)
-	descBadger    = prometheus.NewDesc("zhisou_badger_bytes", "Size of Badger's files, by kind: lsm (tables) and vlog (value log).", []string{"kind"}, nil)
-	storeDescs = []*prometheus.Desc{descDocs, descChunks, descLag, descPos, descLogBytes, descLogFirst, descBadger}
+	descDocs     = prometheus.NewDesc("zhisou_collection_documents", "Documents in a collection.", []string{"collection"}, nil)
+	descChunks   = prometheus.NewDesc("zhisou_collection_chunks", "Chunks (passages) in a collection.", []string{"collection"}, nil)
+	descLag      = prometheus.NewDesc("zhisou_index_lag_records", "Log records Badger has applied and a collection's bleve index not yet (0 when caught up).", []string{"collection"}, nil)
+	descPos      = prometheus.NewDesc("zhisou_log_position", "The last log record Badger has applied.", nil, nil)
+	descLogBytes = prometheus.NewDesc("zhisou_log_bytes", "Size of the write log's segment files (kept until a backup holds them).", nil, nil)
+	descLogFirst = prometheus.NewDesc("zhisou_log_first_record", "The oldest record the write log still holds (it grows when a backup lets the log drop segments).", nil, nil)
+	descBadger   = prometheus.NewDesc("zhisou_badger_bytes", "Size of Badger's files, by kind: lsm (tables) and vlog (value log).", []string{"kind"}, nil)
+	storeDescs   = []*prometheus.Desc{descDocs, descChunks, descLag, descPos, descLogBytes, descLogFirst, descBadger}
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
