@@ -481,6 +481,22 @@ func (s *Store) isClosed() bool {
 func (s *Store) Positions() (badgerPos uint64, text map[string]uint64, err error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	return s.positions()
+}
+
+// TryPositions is Positions without waiting for a write in progress: ok is
+// false while one holds the write lock (a metrics scrape skips them then).
+func (s *Store) TryPositions() (badgerPos uint64, text map[string]uint64, ok bool, err error) {
+	if !s.wmu.TryLock() {
+		return 0, nil, false, nil
+	}
+	defer s.wmu.Unlock()
+	badgerPos, text, err = s.positions()
+	return badgerPos, text, true, err
+}
+
+// positions is Positions; called with wmu held.
+func (s *Store) positions() (badgerPos uint64, text map[string]uint64, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	text = map[string]uint64{}

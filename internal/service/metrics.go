@@ -60,9 +60,11 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDocs, prometheus.GaugeValue, float64(info.Stats.Docs), info.Name)
 		ch <- prometheus.MustNewConstMetric(descChunks, prometheus.GaugeValue, float64(info.Stats.Chunks), info.Name)
 	}
-	if pos, text, err := c.st.Positions(); err != nil {
+	// A scrape does not wait for a write in progress (a large document can
+	// take many seconds): it leaves the position and lag out instead.
+	if pos, text, ok, err := c.st.TryPositions(); err != nil {
 		c.logger.Error("read the store's positions for metrics", "err", err)
-	} else {
+	} else if ok {
 		ch <- prometheus.MustNewConstMetric(descPos, prometheus.GaugeValue, float64(pos))
 		for name, p := range text {
 			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(pos-min(p, pos)), name)
