@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -391,5 +393,130 @@ func TestNodeClient(t *testing.T) {
 	}
 	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &first) != nil || first.DocumentID != "sales/02-price-objection" || !slices.Contains(first.Highlights, "太贵") {
 		t.Errorf("node search.js printed:\n%s", out)
+	}
+}
+
+// TestConsoleInBrowser drives the web console in headless Chromium against
+// the server binary: search, expand a hit's evidence, open its document's
+// outline, upload a DOCX and find it, and show a document whose text holds
+// HTML and script as text. With ZHISOU_SCREENSHOTS=1 it saves its
+// screenshots into docs/console (as committed); otherwise into a temporary
+// directory. Needs Chromium (.ci/run installs Debian's).
+func TestConsoleInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser; skipped under -short")
+	}
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (.ci/run installs it)")
+	}
+	addr, httpAddr := freeAddr(t), freeAddr(t)
+	startServer(t, filepath.Join(t.TempDir(), "store"), addr, "-http-addr", httpAddr, "-demo", "../../testdata/courses")
+	shots := t.TempDir()
+	if os.Getenv("ZHISOU_SCREENSHOTS") == "1" {
+		shots = "../../docs/console"
+	}
+	evil := filepath.Join(t.TempDir(), "evil.md")
+	if err := os.WriteFile(evil, []byte("# 注入测试\n\n话术 <img src=x onerror=\"document.title='pwned'\"> 与 <script>document.title='pwned'</script> 原样显示。\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docx, err := filepath.Abs("../../ingest/testdata/libreoffice/03-regulation-operations.docx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.WindowSize(1280, 900))...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	// The first call starts the browser: no timeout on its context.
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+httpAddr+"/")); err != nil {
+		t.Fatalf("open the console: %v", err)
+	}
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("console: %s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("console: read %s: %v", sel, err)
+		}
+		return s
+	}
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(shots, name), png, 0o644)
+		}
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+	}
+	search := func(q string) {
+		t.Helper()
+		// Clear the last results, so that the wait below sees the new ones.
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('hits').replaceChildren(), true`)); err != nil {
+			t.Fatal(err)
+		}
+		// A click on the button, as a user does (a form's submit() would skip
+		// the page's submit handler).
+		step("search "+q, chromedp.SetValue(chromedp.CSS(`#query`), q), chromedp.Click(chromedp.CSS(`#search-form button`)),
+			chromedp.WaitVisible(chromedp.CSS(`#hits li.hit`)))
+	}
+	step("collections", chromedp.WaitReady(chromedp.CSS(`#collection option[value="default"]`)))
+	search("客户嫌价格太贵怎么办")
+	step("highlights", chromedp.WaitVisible(chromedp.CSS(`#hits li.hit mark`)))
+	firstHit := text(`#hits li.hit`)
+	step("evidence", chromedp.Click(chromedp.CSS(`#hits li.hit .why`)), chromedp.WaitVisible(chromedp.CSS(`#hits li.hit .evidence`)))
+	evidence := text(`#hits li.hit .evidence`)
+	step("outline", chromedp.Click(chromedp.CSS(`#hits li.hit .open-outline`)), chromedp.WaitVisible(chromedp.CSS(`#outline li`)))
+	outline := text(`#outline`)
+	shot("search.png")
+	step("upload", chromedp.SetUploadFiles(chromedp.CSS(`#files`), []string{docx, evil}), chromedp.Click(chromedp.CSS(`#upload-form button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#upload-results li`)))
+	uploaded := text(`#upload-results`)
+	shot("upload.png")
+	search("有限空间作业的审批")
+	found := text(`#hits`)
+	search("注入测试 话术 原样显示")
+	evilText := text(`#hits li.hit .hit-text`)
+	evilNodes, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#hits img, #hits script').length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Title())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot("escaped.png")
+	checks := []struct {
+		what, got, want string
+	}{
+		{"first hit", firstHit, "价格"},
+		{"evidence", evidence, "bm25 rank"},
+		{"outline", outline, "第二章 价格异议处理"},
+		{"upload results", uploaded, "03-regulation-operations added"},
+		{"search after the upload", found, "03-regulation-operations"},
+		{"document text with markup", evilText, "<img src=x onerror="},
+	}
+	for _, c := range checks {
+		if !strings.Contains(c.got, c.want) {
+			t.Errorf("%s: %q does not contain %q", c.what, c.got, c.want)
+		}
+	}
+	if evilNodes != 0 || title == "pwned" {
+		t.Errorf("document text became markup: %d img/script nodes in the hits, title %q", evilNodes, title)
+	}
+	for _, name := range []string{"search.png", "upload.png", "escaped.png"} {
+		if fi, err := os.Stat(filepath.Join(shots, name)); err != nil || fi.Size() < 10_000 {
+			t.Errorf("screenshot %s: %v", name, err)
+		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/console"
 	"github.com/zhisou/zhisou/internal/grpcapi"
 	"github.com/zhisou/zhisou/internal/httpapi"
 	"github.com/zhisou/zhisou/internal/mcpapi"
@@ -149,6 +150,8 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		mux.Handle("/", h)
 		mux.Handle("/mcp", http.MaxBytesHandler(mcpapi.HTTPHandler(svc, logger, version()), 1<<20))
 		mux.Handle("GET /metrics", adminOnly(svc, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+		mux.Handle("GET /console/", http.StripPrefix("/console/", console.Handler()))
+		mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 		hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
 		go hsrv.Serve(hl) // ends when hsrv is closed
 		defer hsrv.Close()
