@@ -496,6 +496,35 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	shot("escaped.png")
+	// An eval run's JSON, loaded into the console, drawn as charts.
+	var evalOut, evalErr bytes.Buffer
+	if err := runT(t, []string{"eval", "-data", "../../testdata/eval", "-corpus", "../../testdata/courses", "-baseline", "bleve", "-json"}, envOf(nil), &evalOut, &evalErr); err != nil {
+		t.Fatalf("eval: %v\n%s", err, evalErr.String())
+	}
+	evalFile := filepath.Join(t.TempDir(), "eval.txt")
+	if err := os.WriteFile(evalFile, evalOut.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	step("eval charts", chromedp.SetUploadFiles(chromedp.CSS(`#eval-file`), []string{evalFile}),
+		chromedp.WaitReady(chromedp.CSS(`#eval-recall polyline.series-1`)), chromedp.ScrollIntoView(chromedp.CSS(`#eval-pane`)))
+	bars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#eval-kinds rect.bar').length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evalSummary := text(`#eval-summary`)
+	shot("eval.png")
+	var run struct {
+		Zhisou struct {
+			ByKind map[string]any `json:"by_kind"`
+		} `json:"zhisou"`
+	}
+	lines := strings.Split(strings.TrimSpace(evalOut.String()), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &run); err != nil || len(run.Zhisou.ByKind) < 2 {
+		t.Fatalf("eval -json: %v, %d kinds", err, len(run.Zhisou.ByKind))
+	}
+	if bars != 2*len(run.Zhisou.ByKind) || !strings.HasPrefix(evalSummary, "zhisou: 93 queries, recall@10 0.9713") || !strings.Contains(evalSummary, "bleve:") {
+		t.Errorf("eval charts: %d bars for %d kinds and 2 sides, summary %q", bars, len(run.Zhisou.ByKind), evalSummary)
+	}
 	checks := []struct {
 		what, got, want string
 	}{
@@ -514,7 +543,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if evilNodes != 0 || title == "pwned" {
 		t.Errorf("document text became markup: %d img/script nodes in the hits, title %q", evilNodes, title)
 	}
-	for _, name := range []string{"search.png", "upload.png", "escaped.png"} {
+	for _, name := range []string{"search.png", "upload.png", "escaped.png", "eval.png"} {
 		if fi, err := os.Stat(filepath.Join(shots, name)); err != nil || fi.Size() < 10_000 {
 			t.Errorf("screenshot %s: %v", name, err)
 		}

@@ -44,14 +44,14 @@ func TestEvalTestdataGolden(t *testing.T) {
 	for i, row := range qualityRows(res.zhisou) {
 		fmt.Fprintf(&b, "%s\t%.4f\t%.4f\n", row[0], row[1], qualityRows(res.bleve)[i][1])
 	}
-	kinds := make([]string, 0, len(res.zhisou.byKind))
-	for k := range res.zhisou.byKind {
+	kinds := make([]string, 0, len(res.zhisou.ByKind))
+	for k := range res.zhisou.ByKind {
 		kinds = append(kinds, k)
 	}
 	slices.Sort(kinds)
 	fmt.Fprintf(&b, "\n# kind\tqueries\trecall@10\tmrr@10\tndcg@10\n")
 	for _, k := range kinds {
-		m := res.zhisou.byKind[k]
+		m := res.zhisou.ByKind[k]
 		fmt.Fprintf(&b, "%s\t%d\t%.4f\t%.4f\t%.4f\n", k, m.Queries, m.Recall10, m.MRR10, m.NDCG10)
 	}
 	fmt.Fprintf(&b, "\n# query\tkind\ttop 3 documents (* = relevant)\n")

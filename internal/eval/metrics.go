@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -22,7 +23,12 @@ type metrics struct {
 	NDCG10        float64            `json:"ndcg@10"`
 	Latency       map[string]float64 `json:"latency_ms"`
 	IngestSeconds float64            `json:"ingest_seconds"`
-	byKind        map[string]*metrics
+	// RecallCurve is recall@k for k in curveKs, keyed by k, for charts.
+	RecallCurve map[string]float64 `json:"recall_curve,omitempty"`
+	// LatencyHistogram counts the queries by latency, for charts.
+	LatencyHistogram []HistBucket `json:"latency_histogram,omitempty"`
+	// ByKind has the metrics of each kind of query (the queries' "kind").
+	ByKind map[string]*metrics `json:"by_kind,omitempty"`
 	// longQueries and longLatency are the latency of the queries of at
 	// least longQueryRunes characters (not in the JSON, whose keys are fixed).
 	longQueries int
@@ -35,6 +41,32 @@ type metrics struct {
 	// extraLatency is the time the outline and graph sources and the fusion
 	// took per query (their debug stages), in fused mode.
 	extraLatency map[string]float64
+}
+
+// HistBucket counts the queries whose latency is at most LeMS (and above the
+// bucket before); the last bucket's LeMS is 0, for "more".
+type HistBucket struct {
+	LeMS  float64 `json:"le_ms"`
+	Count int     `json:"count"`
+}
+
+// histBounds are the latency histogram's upper bounds, in ms.
+var histBounds = []float64{0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 250, 1000}
+
+// curveKs are the ks of the recall curve.
+var curveKs = []int{1, 2, 3, 5, 10, 20, 50, 100}
+
+func histogram(lat []time.Duration) []HistBucket {
+	out := make([]HistBucket, len(histBounds)+1)
+	for i, b := range histBounds {
+		out[i].LeMS = b
+	}
+	for _, d := range lat {
+		ms := float64(d.Microseconds()) / 1000
+		i, _ := slices.BinarySearch(histBounds, ms)
+		out[i].Count++
+	}
+	return out
 }
 
 // rankedDoc is a document in a query's ranking.
@@ -61,11 +93,16 @@ func longOnly(set *Set, lat []time.Duration) []time.Duration {
 // score computes the metrics of a run; lat is each query's latency, in
 // query order.
 func score(set *Set, run map[string][]rankedDoc, lat []time.Duration) *metrics {
-	all := &metrics{byKind: map[string]*metrics{}}
+	all := &metrics{ByKind: map[string]*metrics{}, RecallCurve: map[string]float64{}}
 	add := func(m *metrics, q Query) {
 		rels := set.Qrels[q.ID]
 		ranked := run[q.ID]
 		m.Queries++
+		if m.RecallCurve != nil {
+			for _, k := range curveKs {
+				m.RecallCurve[strconv.Itoa(k)] += recallAt(ranked, rels, k)
+			}
+		}
 		m.Recall1 += recallAt(ranked, rels, 1)
 		m.Recall5 += recallAt(ranked, rels, 5)
 		m.Recall10 += recallAt(ranked, rels, 10)
@@ -82,19 +119,26 @@ func score(set *Set, run map[string][]rankedDoc, lat []time.Duration) *metrics {
 	for _, q := range set.Queries {
 		add(all, q)
 		if q.Kind != "" {
-			if all.byKind[q.Kind] == nil {
-				all.byKind[q.Kind] = &metrics{}
+			if all.ByKind[q.Kind] == nil {
+				all.ByKind[q.Kind] = &metrics{}
 			}
-			add(all.byKind[q.Kind], q)
+			add(all.ByKind[q.Kind], q)
 		}
 	}
-	for _, m := range append([]*metrics{all}, slices.Collect(maps.Values(all.byKind))...) {
+	for _, m := range append([]*metrics{all}, slices.Collect(maps.Values(all.ByKind))...) {
 		n := float64(max(m.Queries, 1))
 		for _, p := range []*float64{&m.Recall1, &m.Recall5, &m.Recall10, &m.Recall100, &m.Hit10, &m.MRR10, &m.NDCG10} {
 			*p = round4(*p / n)
 		}
+		for k, v := range m.RecallCurve {
+			m.RecallCurve[k] = round4(v / n)
+		}
+	}
+	if len(all.ByKind) == 0 {
+		all.ByKind = nil
 	}
 	all.Latency = percentiles(lat)
+	all.LatencyHistogram = histogram(lat)
 	long := longOnly(set, lat)
 	all.longQueries, all.longLatency = len(long), percentiles(long)
 	return all

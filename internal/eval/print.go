@@ -47,7 +47,7 @@ func (r *Result) JSON() ([]byte, error) {
 // ratio when it ran), the metrics by query kind, and the rerank summary.
 func Print(w io.Writer, r *Result) {
 	printTable(w, r)
-	if len(r.zhisou.byKind) > 0 {
+	if len(r.zhisou.ByKind) > 0 {
 		printKinds(w, r.zhisou)
 	}
 	if s := r.rerank; len(s.statuses) > 0 {
@@ -138,8 +138,8 @@ func printKinds(w io.Writer, z *metrics) {
 	fmt.Fprintln(w, "\nby query kind (zhisou):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "kind\tqueries\trecall@10\tmrr@10\tndcg@10\t")
-	for _, k := range slices.Sorted(maps.Keys(z.byKind)) {
-		m := z.byKind[k]
+	for _, k := range slices.Sorted(maps.Keys(z.ByKind)) {
+		m := z.ByKind[k]
 		fmt.Fprintf(tw, "%s\t%d\t%.4f\t%.4f\t%.4f\t\n", k, m.Queries, m.Recall10, m.MRR10, m.NDCG10)
 	}
 	tw.Flush()

@@ -167,11 +167,85 @@ function upload(ev) {
   xhr.send(form);
 }
 
+// Charts of an eval run, drawn as SVG elements (no library, no markup).
+const SVG = 'http://www.w3.org/2000/svg';
+
+function svgEl(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// chart draws bars or lines in svg: groups is [{label, values:[...]}],
+// one value a series; max is the top of the y axis.
+function barChart(svg, groups, series, max, fmt) {
+  const W = 320, H = 180, L = 30, B = 30, T = 10;
+  const kids = [svgEl('line', { x1: L, y1: H - B, x2: W, y2: H - B, stroke: '#999' })];
+  for (const f of [0, 0.5, 1]) {
+    kids.push(svgEl('text', { x: 2, y: H - B - f * (H - B - T) + 3 }, fmt(f * max)));
+  }
+  const gw = (W - L) / Math.max(groups.length, 1);
+  const bw = (gw * 0.8) / series.length;
+  groups.forEach((g, i) => {
+    g.values.forEach((v, s) => {
+      const h = max > 0 ? (v / max) * (H - B - T) : 0;
+      const r = svgEl('rect', { class: 'bar series-' + s, x: L + i * gw + gw * 0.1 + s * bw, y: H - B - h, width: bw, height: h });
+      r.append(svgEl('title', {}, `${series[s]} ${g.label}: ${fmt(v)}`));
+      kids.push(r);
+    });
+    kids.push(svgEl('text', { x: L + i * gw + gw / 2, y: H - B + 12, 'text-anchor': 'middle' }, g.label));
+  });
+  series.forEach((name, s) => kids.push(svgEl('text', { class: 'series-' + s, x: W - 60, y: T + 10 + s * 11 }, name)));
+  svg.replaceChildren(...kids);
+}
+
+function lineChart(svg, xs, lines, series) {
+  const W = 320, H = 180, L = 30, B = 30, T = 10;
+  const x = (i) => L + (i / Math.max(xs.length - 1, 1)) * (W - L - 10);
+  const y = (v) => H - B - v * (H - B - T);
+  const kids = [svgEl('line', { x1: L, y1: H - B, x2: W, y2: H - B, stroke: '#999' })];
+  for (const f of [0, 0.5, 1]) kids.push(svgEl('text', { x: 2, y: y(f) + 3 }, f.toFixed(1)));
+  xs.forEach((k, i) => kids.push(svgEl('text', { x: x(i), y: H - B + 12, 'text-anchor': 'middle' }, 'k=' + k)));
+  lines.forEach((vals, s) => {
+    kids.push(svgEl('polyline', { class: 'series-' + s, points: vals.map((v, i) => `${x(i)},${y(v)}`).join(' ') }));
+    kids.push(svgEl('text', { class: 'series-' + s, x: W - 60, y: T + 10 + s * 11 }, series[s]));
+  });
+  svg.replaceChildren(...kids);
+}
+
+function showEval(text) {
+  const line = text.trim().split('\n').reverse().find((l) => l.trim().startsWith('{'));
+  if (!line) throw new Error('no JSON line in the file: run zhisou eval with -json');
+  const data = JSON.parse(line);
+  // zhisou first, then the baseline, when the run had one.
+  const sides = data.zhisou ? Object.entries(data).sort(([a], [b]) => (a === 'zhisou' ? -1 : b === 'zhisou' ? 1 : a.localeCompare(b))) : [['zhisou', data]];
+  const names = sides.map(([n]) => n);
+  $('eval-summary').textContent = sides.map(([n, m]) =>
+    `${n}: ${m.queries} queries, recall@10 ${m['recall@10']}, mrr@10 ${m['mrr@10']}, ndcg@10 ${m['ndcg@10']}, p50 ${m.latency_ms ? m.latency_ms.p50 : '?'} ms`).join(' · ');
+  const ks = Object.keys(sides[0][1].recall_curve || {}).map(Number).sort((a, b) => a - b);
+  lineChart($('eval-recall'), ks, sides.map(([, m]) => ks.map((k) => (m.recall_curve || {})[k] || 0)), names);
+  const kinds = Object.keys(sides[0][1].by_kind || {}).sort();
+  barChart($('eval-kinds'), kinds.map((k) => ({ label: k, values: sides.map(([, m]) => ((m.by_kind || {})[k] || {})['recall@10'] || 0) })), names, 1, (v) => v.toFixed(2));
+  const buckets = sides[0][1].latency_histogram || [];
+  const counts = sides.map(([, m]) => (m.latency_histogram || []).map((b) => b.count));
+  barChart($('eval-latency'), buckets.map((b, i) => ({ label: b.le_ms ? '≤' + b.le_ms : 'more', values: counts.map((c) => c[i] || 0) })),
+    names, Math.max(1, ...counts.flat()), (v) => String(Math.round(v)));
+}
+
+function loadEval() {
+  showError();
+  const f = $('eval-file').files[0];
+  if (!f) return;
+  f.text().then(showEval).catch(showError);
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   $('apikey').value = key();
   $('apikey').addEventListener('change', () => { sessionStorage.setItem('zhisou-key', $('apikey').value.trim()); loadCollections(); });
   $('collection').addEventListener('change', () => { sessionStorage.setItem('zhisou-collection', collection()); loadCollections(); });
   $('search-form').addEventListener('submit', search);
   $('upload-form').addEventListener('submit', upload);
+  $('eval-file').addEventListener('change', loadEval);
   loadCollections();
 });
