@@ -183,7 +183,7 @@ func capTerms(terms []index.QueryTerm) []index.QueryTerm {
 			}
 			return -1
 		}
-		return 0
+		return cmp.Compare(b, a) // the later term first: a question ends with its ask
 	})
 	keep := order[:index.MaxQueryTerms]
 	slices.Sort(keep)

@@ -129,3 +129,31 @@ func TestQueryTermsProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestLongQueryKeepsTheAsk: a long message (a story, then the question) has
+// more terms than a search scores; the cap keeps the later ones at equal
+// weight, so the question at the end is searched, not the story before it.
+// (On STARD's questions behind about 200 characters of narrative, keeping the
+// first terms instead left recall@10 at 0.083; docs/benchmarks.md.)
+func TestLongQueryKeepsTheAsk(t *testing.T) {
+	s := testSearcher(t, retrieve.Options{})
+	story := "我今年三十五岁，在老家县城生活，平时工作很忙，家里有两个孩子要照顾。这件事困扰我很久了，晚上经常睡不着觉，也不知道该找谁商量。" +
+		"我问过身边的朋友，每个人说的都不一样，越听越糊涂。前段时间我还专门请了假跑了好几趟，来回花了不少路费和时间。" +
+		"说实话我文化水平不高，很多东西看不太懂。对方一直拖着不给说法，打电话也不接，微信也不回。我在网上查了很多资料，但是说法五花八门。" +
+		"事情是去年夏天开始的，到现在已经快一年了。本来大家关系还不错，逢年过节也会走动，没想到会闹成这样。我现在手头也比较紧，老人身体也不好。"
+	terms := s.QueryTerms(story + "劳动合同到期不续签有没有经济补偿？")
+	if len(terms) != index.MaxQueryTerms {
+		t.Fatalf("%d terms, want the cap of %d", len(terms), index.MaxQueryTerms)
+	}
+	var kept []string
+	for _, tm := range terms {
+		if !tm.Gram {
+			kept = append(kept, tm.Term)
+		}
+	}
+	for _, want := range []string{"劳动合同", "续签", "补偿"} {
+		if !slices.Contains(kept, want) {
+			t.Errorf("the ask's word %q was capped away; words kept: %v", want, kept)
+		}
+	}
+}
