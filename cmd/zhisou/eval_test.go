@@ -42,7 +42,10 @@ func TestEvalCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
 		t.Fatalf("last line %q is not JSON: %v", lines[len(lines)-1], err)
 	}
-	wantKeys := []string{"docs", "hit@10", "ingest_seconds", "latency_ms", "mrr@10", "ndcg@10", "queries", "recall@1", "recall@10", "recall@100", "recall@5"}
+	// The keys of the metrics, and those the console's charts read (recall
+	// curve, latency histogram, metrics by query kind).
+	wantKeys := []string{"by_kind", "docs", "hit@10", "ingest_seconds", "latency_histogram", "latency_ms", "mrr@10", "ndcg@10", "queries",
+		"recall@1", "recall@10", "recall@100", "recall@5", "recall_curve"}
 	for _, side := range []string{"zhisou", "bleve"} {
 		var keys []string
 		for k := range got[side] {
