@@ -39,7 +39,7 @@ var functionWords = map[string]bool{
 
 // QueryTerms analyses a query into weighted, de-duplicated terms, in query
 // order, without a collection lexicon.
-func (s *Searcher) QueryTerms(q string) []index.QueryTerm { return s.queryTerms(nil, q) }
+func (s *Searcher) QueryTerms(q string) []index.QueryTerm { return capTerms(s.queryTerms(nil, q)) }
 
 // QueryTermsIn analyses a query with the lexicon of a collection: its terms
 // stay whole (their usual pieces are added as sub-words), its stop words are
@@ -51,7 +51,25 @@ func (s *Searcher) QueryTermsIn(collection, q string) []index.QueryTerm {
 	if err != nil {
 		v = nil
 	}
-	return s.queryTerms(v, q)
+	terms := s.queryTerms(v, q)
+	if len(terms) <= index.MaxQueryTerms {
+		return terms
+	}
+	// Over the cap: terms no chunk holds can score nothing, so they go
+	// first, leaving room for the rest.
+	has, err := s.store.HasTerms(collection, terms)
+	if err == nil {
+		kept := make([]index.QueryTerm, 0, len(terms))
+		for i, t := range terms {
+			if has[i] {
+				kept = append(kept, t)
+			}
+		}
+		if len(kept) > 0 {
+			terms = kept
+		}
+	}
+	return capTerms(terms)
 }
 
 func (s *Searcher) queryTerms(v *analysis.Vocab, q string) []index.QueryTerm {
@@ -138,7 +156,7 @@ func (s *Searcher) queryTerms(v *analysis.Vocab, q string) []index.QueryTerm {
 	for _, g := range synGrams {
 		add(g, weightSynonym, true)
 	}
-	return capTerms(terms)
+	return terms
 }
 
 // dropStopWords removes the stop words from a query's tokens, and their

@@ -157,3 +157,31 @@ func TestLongQueryKeepsTheAsk(t *testing.T) {
 		}
 	}
 }
+
+// TestCapDropsTermsNoChunkHolds: over the cap, the terms of a collection's
+// query that no chunk holds go first (they can score nothing), so an ask
+// followed by a long story keeps its words; without a collection the cap
+// cannot know and keeps the later terms, the story's.
+func TestCapDropsTermsNoChunkHolds(t *testing.T) {
+	s := testSearcher(t, retrieve.Options{})
+	story := "我今年三十五岁，在老家县城生活，平时工作很忙，家里有两个孩子要照顾。这件事困扰我很久了，晚上经常睡不着觉，也不知道该找谁商量。" +
+		"我问过身边的朋友，每个人说的都不一样，越听越糊涂。前段时间我还专门请了假跑了好几趟，来回花了不少路费和时间。" +
+		"说实话我文化水平不高，很多东西看不太懂。事情是去年夏天开始的，到现在已经快一年了。我现在手头也比较紧，老人身体也不好。"
+	q := "客户嫌贵时怎么确认预算？" + story
+	words := func(terms []index.QueryTerm) []string {
+		var out []string
+		for _, tm := range terms {
+			if !tm.Gram {
+				out = append(out, tm.Term)
+			}
+		}
+		return out
+	}
+	in := words(s.QueryTermsIn("c", q))
+	if !slices.Contains(in, "预算") || !slices.Contains(in, "客户") {
+		t.Errorf("QueryTermsIn kept %v; want the ask's words 预算 and 客户", in)
+	}
+	if plain := words(s.QueryTerms(q)); slices.Contains(plain, "预算") {
+		t.Errorf("QueryTerms (no collection) kept 预算 among %v: the test's story is too short to show the cap", plain)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 
+	segment "github.com/blevesearch/scorch_segment_api/v2"
+
 	"github.com/blevesearch/bleve/v2/index/scorch"
 
 	"github.com/zhisou/zhisou/index"
@@ -65,4 +67,51 @@ func checkSegmentFile(path string) error {
 		return errors.New("fails its checksum")
 	}
 	return nil
+}
+
+// HasTerms reports, for each term, whether any chunk holds it (in its
+// title, heading or body, or the bigram field for a bigram): a look-up in
+// each segment's term dictionary, without reading postings.
+func (t *Index) HasTerms(terms []index.QueryTerm) ([]bool, error) {
+	r, err := t.reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	snap, ok := r.(*scorch.IndexSnapshot)
+	if !ok {
+		return nil, fmt.Errorf("has terms: index reader is %T, not a scorch snapshot", r)
+	}
+	has := make([]bool, len(terms))
+	for _, ss := range snap.Segments() {
+		dicts := map[string]segment.TermDictionary{}
+		for _, f := range []string{fieldTitle, fieldHeading, fieldBody, fieldGram} {
+			d, err := ss.Segment().Dictionary(f)
+			if err != nil {
+				return nil, err
+			}
+			dicts[f] = d
+		}
+		for i, qt := range terms {
+			if has[i] {
+				continue
+			}
+			fields := []string{fieldBody, fieldHeading, fieldTitle}
+			if qt.Gram {
+				fields = []string{fieldGram}
+			}
+			for _, f := range fields {
+				if dicts[f] == nil {
+					continue
+				}
+				if ok, err := dicts[f].Contains([]byte(qt.Term)); err != nil {
+					return nil, err
+				} else if ok {
+					has[i] = true
+					break
+				}
+			}
+		}
+	}
+	return has, nil
 }

@@ -1001,6 +1001,16 @@ func (s *Store) search(ctx context.Context, collection string, terms []index.Que
 	return hits, st, nil
 }
 
+// HasTerms reports which terms some chunk of collection holds (see
+// bm25.Index.HasTerms).
+func (s *Store) HasTerms(collection string, terms []index.QueryTerm) ([]bool, error) {
+	c, err := s.get(collection)
+	if err != nil {
+		return nil, err
+	}
+	return c.text.HasTerms(terms)
+}
+
 // ForceMerge merges a collection's bleve segments into one.
 func (s *Store) ForceMerge(ctx context.Context, collection string) error {
 	c, err := s.get(collection)
