@@ -44,16 +44,23 @@ func newDoor(t *testing.T, opts service.Options) *door {
 // status and the response body.
 func (d *door) do(t *testing.T, method, path, body, key string) (int, []byte) {
 	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
+	if body == "" {
+		return d.send(t, method, path, nil, "", key)
 	}
-	req, err := http.NewRequestWithContext(t.Context(), method, d.url+path, r)
+	return d.send(t, method, path, strings.NewReader(body), "application/json", key)
+}
+
+// send sends a request with a body of the content type (none when body is
+// nil) and the API key (none when ""), and returns the status and the
+// response body.
+func (d *door) send(t *testing.T, method, path string, body io.Reader, ctype, key string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, d.url+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)

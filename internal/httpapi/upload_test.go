@@ -43,23 +43,10 @@ func testFile(t *testing.T, p string) []byte {
 
 func (d *door) upload(t *testing.T, coll, key string, body io.Reader, ctype, query string) (int, uploadAnswer, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "POST", d.url+"/v1/collections/"+coll+"/files"+query, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", ctype)
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	code, b := d.send(t, "POST", "/v1/collections/"+coll+"/files"+query, body, ctype, key)
 	var a uploadAnswer
-	json.Unmarshal(b, &a)
-	return resp.StatusCode, a, string(b)
+	json.Unmarshal(b, &a) // an error answer leaves a empty; the raw text is returned too
+	return code, a, string(b)
 }
 
 // TestUpload: files sent over HTTP are read on the server like a folder's:
