@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -111,6 +112,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // runEnv runs a command with a prepared environment (tests preload the
 // analyzer into it).
 func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
+	defer func() {
+		for _, f := range env.atExit {
+			f()
+		}
+	}()
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
@@ -155,6 +161,8 @@ type cmdEnv struct {
 	stdout, stderr io.Writer
 	// an, when set, is used instead of loading the dictionary.
 	an *analysis.Analyzer
+	// atExit runs when the command ends (the profiles are written then).
+	atExit []func()
 }
 
 // common are the flags shared by the subcommands.
@@ -164,6 +172,8 @@ type common struct {
 	collection string
 	logLevel   string
 	logFormat  string
+	cpuProfile string
+	memProfile string
 	dict       string
 	// apiKey is sent to the server with every call.
 	apiKey string
@@ -183,6 +193,8 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.collection, "collection", "default", "collection (knowledge base)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text (key=value lines) or json (one object a line)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to FILE (go tool pprof reads it)")
+	fs.StringVar(&c.memProfile, "memprofile", "", "write a heap profile (allocations, and what is in use) to FILE when the command ends")
 	fs.StringVar(&c.dict, "dict", "", "gse dictionary file(s), comma-separated (default: the embedded simplified-Chinese dictionary)")
 	fs.StringVar(&c.apiKey, "api-key", "", "API key sent to the server (zhisou keys create makes one); better given as ZHISOU_API_KEY, which ps does not show")
 	fs.BoolVar(&c.tls, "tls", false, "clients: connect to the server with TLS, trusting the system's CAs (or -tls-ca)")
@@ -218,7 +230,39 @@ func (e *cmdEnv) parse(fs *flag.FlagSet, args []string) error {
 			}
 		}
 	})
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return e.startProfiles(fs)
+}
+
+// startProfiles starts the CPU profile that -cpuprofile asks for, and
+// arranges the heap profile of -memprofile, both written when the command
+// ends (runEnv runs atExit).
+func (e *cmdEnv) startProfiles(fs *flag.FlagSet) error {
+	if f := fs.Lookup("cpuprofile"); f != nil && f.Value.String() != "" {
+		out, err := os.Create(f.Value.String())
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(out); err != nil {
+			return errors.Join(fmt.Errorf("-cpuprofile: %w", err), out.Close())
+		}
+		e.atExit = append(e.atExit, func() { pprof.StopCPUProfile(); out.Close() })
+	}
+	if f := fs.Lookup("memprofile"); f != nil && f.Value.String() != "" {
+		path := f.Value.String()
+		e.atExit = append(e.atExit, func() {
+			out, err := os.Create(path)
+			if err == nil {
+				err = errors.Join(pprof.Lookup("allocs").WriteTo(out, 0), out.Close())
+			}
+			if err != nil {
+				fmt.Fprintf(e.stderr, "-memprofile: %v\n", err)
+			}
+		})
+	}
+	return nil
 }
 
 // isSet reports whether a flag was given, on the command line or through the

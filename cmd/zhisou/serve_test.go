@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -70,5 +72,22 @@ func TestVersionAndLogFormat(t *testing.T) {
 	}
 	if _, err := env.logger(&common{logLevel: "info", logFormat: "xml"}); err == nil || !strings.Contains(err.Error(), "-log-format") {
 		t.Errorf("-log-format xml: %v", err)
+	}
+}
+
+// TestProfiles: -cpuprofile and -memprofile write profiles that pprof reads
+// (the gzip of a profile proto) when the command ends.
+func TestProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, mem := filepath.Join(dir, "cpu"), filepath.Join(dir, "mem")
+	var out, errOut bytes.Buffer
+	if err := runT(t, []string{"keys", "list", "-store", filepath.Join(dir, "store"), "-cpuprofile", cpu, "-memprofile", mem}, envOf(nil), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{cpu, mem} {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s: %d bytes, %v; want a gzipped profile", p, len(b), err)
+		}
 	}
 }
