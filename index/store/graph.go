@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -60,9 +59,7 @@ func (s *Store) loadGraph(txn *badger.Txn, c *coll) error {
 	for range runtime.GOMAXPROCS(0) {
 		workers.Go(func() {
 			for ld := range work {
-				if len(ld.value) == 0 {
-					ld.err = fmt.Errorf("%w: the value of %q reads as empty: its value-log entry failed its checksum", index.ErrDamaged, ld.key)
-				} else if ld.err = json.Unmarshal(ld.value, &ld.d); ld.err == nil {
+				if ld.err = decodeValue(ld.key, ld.value, &ld.d); ld.err == nil {
 					ld.secTerms = c.graph.SectionTerms(&ld.d)
 				}
 				ld.value = nil

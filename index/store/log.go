@@ -120,9 +120,8 @@ func (s *Store) BadgerBytes() (lsm, vlog int64) { return s.db.Size() }
 
 // CheckLog reads the whole write log, checking every record.
 func (s *Store) CheckLog() (LogInfo, error) {
-	w := s.log.w
-	info := LogInfo{Dir: filepath.Join(s.dir, LogDir), First: w.First(), Last: w.Last(), Bytes: w.Bytes(), Segments: w.Segments()}
-	n, err := w.Check()
+	info := s.LogStats()
+	n, err := s.log.w.Check()
 	info.Records = n
 	if err != nil {
 		return info, fmt.Errorf("%w; zhisou repair -backup FILE rebuilds the store from the newest backup and what the log holds after it", damaged(err))
@@ -337,24 +336,15 @@ func syncDir(dir string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-func lookupUint(txn *badger.Txn, key []byte) (uint64, bool, error) {
-	_, err := txn.Get(key)
+// lookupUint reads a uint64 value; ok is false when key is absent.
+func lookupUint(txn *badger.Txn, key []byte) (v uint64, ok bool, err error) {
+	item, err := txn.Get(key)
 	if err == badger.ErrKeyNotFound {
 		return 0, false, nil
 	}
-	v, err := getUint(txn, key)
-	return v, err == nil, err
-}
-
-func getUint(txn *badger.Txn, key []byte) (uint64, error) {
-	item, err := txn.Get(key)
-	if err == badger.ErrKeyNotFound {
-		return 0, nil
-	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	var v uint64
 	err = item.Value(func(b []byte) error {
 		if len(b) != 8 {
 			return fmt.Errorf("key %s: want 8 bytes, have %d", key, len(b))
@@ -362,6 +352,12 @@ func getUint(txn *badger.Txn, key []byte) (uint64, error) {
 		v = binary.BigEndian.Uint64(b)
 		return nil
 	})
+	return v, err == nil, err
+}
+
+// getUint is lookupUint, with 0 for an absent key.
+func getUint(txn *badger.Txn, key []byte) (uint64, error) {
+	v, _, err := lookupUint(txn, key)
 	return v, err
 }
 

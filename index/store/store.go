@@ -1031,20 +1031,23 @@ func readJSON(txn *badger.Txn, key []byte, v any) error {
 	return itemJSON(item, v)
 }
 
-// itemJSON decodes a Badger item's JSON value. Badger reads a value-log
-// entry that fails its checksum as an empty value (it logs the error and
-// returns none, iterator.go yieldItemValue), and no value the store writes
-// is empty, so an empty or undecodable value is damage.
+// itemJSON decodes a Badger item's JSON value (decodeValue).
 func itemJSON(item *badger.Item, v any) error {
-	return item.Value(func(b []byte) error {
-		if len(b) == 0 {
-			return fmt.Errorf("%w: the value of %q reads as empty: its value-log entry failed its checksum (see Badger's log line)", index.ErrDamaged, item.Key())
-		}
-		if err := json.Unmarshal(b, v); err != nil {
-			return fmt.Errorf("%w: the value of %q is not what was written: %w", index.ErrDamaged, item.Key(), err)
-		}
-		return nil
-	})
+	return item.Value(func(b []byte) error { return decodeValue(item.Key(), b, v) })
+}
+
+// decodeValue decodes a stored JSON value. Badger reads a value-log entry
+// that fails its checksum as an empty value (it logs the error and returns
+// none, iterator.go yieldItemValue), and no value the store writes is empty,
+// so an empty or undecodable value is damage.
+func decodeValue(key, b []byte, v any) error {
+	if len(b) == 0 {
+		return fmt.Errorf("%w: the value of %q reads as empty: its value-log entry failed its checksum (see Badger's log line)", index.ErrDamaged, key)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: the value of %q is not what was written: %w", index.ErrDamaged, key, err)
+	}
+	return nil
 }
 
 func writeJSON(txn *badger.Txn, key []byte, v any) error {

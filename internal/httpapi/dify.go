@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,7 +160,7 @@ func (mc *difyCondition) filter() (f index.Filter, none bool, err error) {
 	if mc == nil || len(mc.Conditions) == 0 {
 		return f, false, nil
 	}
-	op := strings.ToLower(cmpOr(mc.LogicalOperator, "and"))
+	op := strings.ToLower(cmp.Or(mc.LogicalOperator, "and"))
 	if op != "and" && op != "or" {
 		return f, false, fmt.Errorf("metadata_condition.logical_operator %q: want and or or", mc.LogicalOperator)
 	}
@@ -241,13 +242,6 @@ func conditionValues(raw json.RawMessage) ([]string, error) {
 		return list, nil
 	}
 	return nil, errors.New("want a string, a number or a list of strings")
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // writeRecords answers the hits as Dify records, scores in 0..1, those
