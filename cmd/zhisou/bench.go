@@ -24,6 +24,8 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "how long each phase runs")
 	k := fs.Int("k", 10, "top_k of each search")
 	warmup := fs.Duration("warmup", 2*time.Second, "searches sent before the measured phases, not counted (the server's caches fill)")
+	writers := fs.Int("writers", 0, "clients that upsert fresh documents without pause during a last phase of searches (a hostile write load)")
+	writeMB := fs.Float64("write-mb", 2, "size of each -writers document, in MB")
 	httpAddr := fs.String("http-addr", "", "also send the searches to the server's HTTP/JSON door at ADDR (127.0.0.1:7701), in a phase of their own, to compare with gRPC")
 	ingestPath := fs.String("ingest", "", "a file or folder to ingest through the server during a last phase of searches (search latency under writes)")
 	ingestColl := fs.String("ingest-collection", "", "collection -ingest writes to (default: -collection, the one searched)")
@@ -39,6 +41,10 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("bench: -concurrency %d: want 1..256", *concurrency)
 	case *duration <= 0 || *duration > time.Hour:
 		return fmt.Errorf("bench: -duration %s: want more than 0 and at most 1h", *duration)
+	case *writers < 0 || *writers > 1024:
+		return fmt.Errorf("bench: -writers %d: want 0..1024", *writers)
+	case *writeMB <= 0 || *writeMB > 64:
+		return fmt.Errorf("bench: -write-mb %g: want more than 0 and at most 64", *writeMB)
 	case *warmup < 0 || *warmup > time.Hour:
 		return fmt.Errorf("bench: -warmup %s: want 0 to 1h", *warmup)
 	}
@@ -69,5 +75,6 @@ func cmdBench(ctx context.Context, env *cmdEnv, args []string) error {
 		Addr: c.addr, APIKey: c.apiKey, TLS: tlsCfg, Collection: c.collection, Queries: texts, TopK: *k,
 		Concurrency: *concurrency, Duration: *duration, Warmup: *warmup,
 		IngestPath: *ingestPath, IngestCollection: *ingestColl, HTTPAddr: *httpAddr,
+		Writers: *writers, WriteBytes: int(*writeMB * 1e6),
 	}, env.stdout, env.stderr)
 }

@@ -333,9 +333,13 @@ func TestServeHTTP(t *testing.T) {
 	// bench sends the same searches over both doors.
 	var out, errOut bytes.Buffer
 	err = runT(t, []string{"bench", "-addr", addr, "-http-addr", httpAddr, "-queries", "../../testdata/eval/queries.jsonl",
-		"-duration", "300ms", "-warmup", "0", "-concurrency", "2"}, envOf(nil), &out, &errOut)
+		"-duration", "300ms", "-warmup", "0", "-concurrency", "2", "-writers", "2", "-write-mb", "0.02", "-ingest-collection", "load"}, envOf(nil), &out, &errOut)
 	if err != nil || !regexp.MustCompile(`http-search +[1-9]\d* +0 `).MatchString(out.String()) || !strings.Contains(out.String(), "HTTP/JSON search p50 - gRPC search p50") {
 		t.Errorf("bench -http-addr: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	// and the searches under a write load, with what the writers got.
+	if !regexp.MustCompile(`search\+writes +[1-9]`).MatchString(out.String()) || !regexp.MustCompile(`2 writers of 0\.0 MB documents into "load" meanwhile: [1-9]\d* applied`).MatchString(out.String()) {
+		t.Errorf("bench -writers: %s%s", out.String(), errOut.String())
 	}
 }
 

@@ -14,10 +14,14 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/zhisou/zhisou/ingest"
@@ -46,6 +50,11 @@ type Config struct {
 	// HTTPAddr, if set, is the server's HTTP/JSON door: the searches are also
 	// sent there, in a phase of their own, to compare with gRPC.
 	HTTPAddr string
+	// Writers, if above 0, is the number of clients that upsert fresh
+	// Markdown documents of WriteBytes each into IngestCollection, without
+	// pause, during a last phase of searches (the hostile write load).
+	Writers    int
+	WriteBytes int
 	// IngestPath, if set, is a file or folder ingested through the server
 	// into IngestCollection during a last phase of searches.
 	IngestPath, IngestCollection string
@@ -118,8 +127,69 @@ func Run(ctx context.Context, cfg Config, out, errOut io.Writer) error {
 		fmt.Fprintln(out)
 	}
 	if cfg.IngestPath != "" {
-		return underIngest(ctx, cfg, search, out, errOut)
+		if err := underIngest(ctx, cfg, search, out, errOut); err != nil {
+			return err
+		}
 	}
+	if cfg.Writers > 0 {
+		return underWrites(ctx, cfg, search, out, errOut)
+	}
+	return nil
+}
+
+// underWrites runs the searches for cfg.Duration while cfg.Writers clients
+// upsert fresh documents of cfg.WriteBytes each, and prints the searches'
+// line and how many writes were applied and refused (RESOURCE_EXHAUSTED).
+func underWrites(ctx context.Context, cfg Config, search call, out, errOut io.Writer) error {
+	conn, client, err := grpcapi.Dial(cfg.Addr, cfg.APIKey, cfg.TLS)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := (grpcapi.Sink{Addr: cfg.Addr, Client: client}).EnsureCollection(ctx, cfg.IngestCollection); err != nil {
+		return fmt.Errorf("bench -writers: %w", err)
+	}
+	wctx, stop := context.WithTimeout(ctx, cfg.Duration)
+	defer stop()
+	para := strings.Repeat("客户说价格太贵时，先确认预算，再说明产品的价值和节能收益。", 8) + "\n\n"
+	var applied, refused, failed atomic.Int64
+	var wg sync.WaitGroup
+	for w := range cfg.Writers {
+		wg.Go(func() {
+			wconn, wc, err := grpcapi.Dial(cfg.Addr, cfg.APIKey, cfg.TLS)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			defer wconn.Close()
+			for i := 0; wctx.Err() == nil; i++ {
+				var b strings.Builder
+				fmt.Fprintf(&b, "# 压力文档 %d-%d\n\n", w, i)
+				for n := 0; b.Len() < cfg.WriteBytes; n++ {
+					fmt.Fprintf(&b, "## 第%d节\n\n%s", n, para)
+				}
+				_, err := wc.UpsertDocuments(wctx, &retrievalv1.UpsertDocumentsRequest{Collection: cfg.IngestCollection,
+					Documents: []*retrievalv1.Document{{Id: fmt.Sprintf("load/%d-%d", w, i), Content: b.String(), Format: retrievalv1.DocumentFormat_DOCUMENT_FORMAT_MARKDOWN}}})
+				switch {
+				case err == nil:
+					applied.Add(1)
+				case status.Code(err) == codes.ResourceExhausted:
+					refused.Add(1)
+				case wctx.Err() == nil:
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	r, err := runPhase(ctx, cfg, cfg.Concurrency, cfg.Duration, search)
+	stop()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("bench search+writes: %w", err)
+	}
+	r.print(out, errOut, "search+writes")
+	fmt.Fprintf(out, "%d writers of %.1f MB documents into %q meanwhile: %d applied, %d refused (RESOURCE_EXHAUSTED), %d failed otherwise\n",
+		cfg.Writers, float64(cfg.WriteBytes)/1e6, cfg.IngestCollection, applied.Load(), refused.Load(), failed.Load())
 	return nil
 }
 
