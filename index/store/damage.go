@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -21,6 +22,42 @@ import (
 // a table file cut short (its footer gone) makes OpenTable read past the end.
 // So the store checks what it can before Badger opens (checkTableFiles), and
 // what Badger can check after (verifyTables).
+
+// removeEmptyLogFiles deletes the empty .mem and .vlog files a kill leaves
+// in dir when it lands between Badger creating such a file and sizing it:
+// badger v4.9.6 refuses to open a directory holding one ("while opening
+// memtables ... Create a new file", dgraph-io/badger#2207). An empty file
+// holds no entry, so nothing is lost. It runs under Badger's directory lock,
+// so it never touches the files of a live server.
+func removeEmptyLogFiles(dir string, logger *slog.Logger) error {
+	unlock, err := lockBadgerDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if ext := filepath.Ext(e.Name()); ext != ".mem" && ext != ".vlog" {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || fi.Size() != 0 || !fi.Mode().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+		logger.Warn("removed an empty Badger file left by a crash", "file", p)
+	}
+	return nil
+}
 
 // checkTableFiles checks the footer and index of every table file that
 // Badger's MANIFEST lists, as Table.initIndex reads them (table/table.go):

@@ -166,6 +166,12 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		return nil, fmt.Errorf("open store %s: %w: %s free, and opening needs %s (it catches up from its log); free some space and retry",
 			dir, index.ErrNoSpace, mib(free), mib(min))
 	}
+	if err := removeEmptyLogFiles(bo.Dir, logger); err != nil {
+		if errors.Is(err, index.ErrLocked) {
+			return nil, fmt.Errorf("open store %s: %w (stop the server, or talk to it with -addr)", dir, index.ErrLocked)
+		}
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
 	if err := checkTableFiles(bo.Dir); err != nil {
 		return nil, fmt.Errorf("open store %s: %w; restore the data directory from a backup", dir, err)
 	}
