@@ -92,6 +92,7 @@ commands:
   restore  load a backup into a new data directory
   repair   rebuild a damaged data directory from its write log (and the newest backup)
   mcp      serve zhisou's tools to an agent over MCP on stdin/stdout (search, outlines, sections)
+  health   ask a running server whether it serves (exit status 0 when it does)
   version  the build: module version and commit, Go, the segmentation dictionary's hash
   help     show this text
 
@@ -145,6 +146,8 @@ func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 		return cmdRepair(ctx, env, rest)
 	case "mcp":
 		return cmdMCP(ctx, env, rest)
+	case "health":
+		return cmdHealth(ctx, env, rest)
 	case "version", "-version", "--version":
 		return cmdVersion(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
