@@ -41,8 +41,12 @@ type Options struct {
 	Prune bool
 	// MaxFileSize refuses larger files (default 32 MiB).
 	MaxFileSize int64
-	// BatchSize is the number of documents per write (default 64).
-	BatchSize int
+	// BatchSize is the most documents per write (default 1000, a server's
+	// limit per request), BatchBytes the most text (default 4 MiB, a
+	// server's default write budget): larger batches make fewer, larger
+	// index segments, which bleve merges less.
+	BatchSize  int
+	BatchBytes int
 	// Progress, if set, is called after each file with files done and total.
 	Progress func(done, total int)
 }
@@ -89,7 +93,10 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 		opts.MaxFileSize = 32 << 20
 	}
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 64
+		opts.BatchSize = 1000
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = 4 << 20
 	}
 	start := time.Now()
 	rep := Report{Formats: map[string]FormatStats{}}
@@ -101,50 +108,21 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 	rep.Files = len(files)
 	seen := map[string]bool{}
 	owner := map[string]string{} // document id → the file it came from in this run
+	w := newBatchWriter(ctx, sink, opts.Collection, writeDepth)
 	var batch []Input
+	var batchBytes int
 	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		outs, err := sink.Upsert(ctx, opts.Collection, batch)
-		if err != nil && len(batch) > 1 && !isSinkFailure(err) {
-			// Find the bad input: retry one by one.
-			outs, err = nil, nil
-			for _, in := range batch {
-				o, err1 := sink.Upsert(ctx, opts.Collection, []Input{in})
-				if err1 != nil {
-					if isSinkFailure(err1) {
-						return err1
-					}
-					rep.Failed = append(rep.Failed, FileError{in.Source, err1})
-					continue
-				}
-				outs = append(outs, o...)
-			}
-		} else if err != nil {
-			if isSinkFailure(err) {
-				return err
-			}
-			rep.Failed = append(rep.Failed, FileError{batch[0].Source, err})
-		}
-		for _, o := range outs {
-			switch o {
-			case index.Added:
-				rep.Added++
-			case index.Updated:
-				rep.Updated++
-			case index.Unchanged:
-				rep.Unchanged++
-			case index.Stale:
-				rep.Stale++
-			}
-		}
-		batch = batch[:0]
-		return nil
+		err := w.send(batch)
+		batch, batchBytes = nil, 0
+		return err
+	}
+	fail := func(err error) (Report, error) {
+		w.wait(&rep)
+		return rep, err
 	}
 	for i, f := range files {
 		if err := ctx.Err(); err != nil {
-			return rep, err
+			return fail(err)
 		}
 		t0 := time.Now()
 		ins, err := readFile(f.root, f.path, opts.MaxFileSize)
@@ -183,9 +161,10 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 			}
 			seen[in.ID] = true
 			batch = append(batch, in)
-			if len(batch) >= opts.BatchSize {
+			batchBytes += len(in.Content)
+			if len(batch) >= opts.BatchSize || batchBytes >= opts.BatchBytes {
 				if err := flush(); err != nil {
-					return rep, err
+					return fail(err)
 				}
 			}
 		}
@@ -194,6 +173,9 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 		}
 	}
 	if err := flush(); err != nil {
+		return fail(err)
+	}
+	if err := w.wait(&rep); err != nil {
 		return rep, err
 	}
 	if opts.Prune && len(roots) > 0 {
