@@ -1,17 +1,18 @@
 // Package graph is a collection's outline and keyword graph, in memory:
 // sections (heading paths) with their chunks and analysed headings, keyword
-// nodes with their chunk edges and co-occurrence counts. It answers the outline
+// nodes with their chunk edges. It answers the outline
 // match (Outline) and keyword expansion (Expand) candidate sources.
 //
 // Its edges are stored in Badger with the documents they come from: each
 // chunk reference in a document record carries the chunk's heading path,
 // ordinal and keywords (the weighted chunk–keyword edges), written in the same
 // transaction as the chunk, so the graph is exactly as crash-safe as the rest.
-// The derived parts — keyword nodes with their document frequency, keyword–
-// keyword co-occurrence counts, sections (outline containment) with their
-// analysed headings — are built in memory from those records when the store
+// The derived parts — keyword nodes with their document frequency, sections
+// (outline containment) with their analysed headings — are built in memory from those records when the store
 // opens and kept up to date incrementally as each upsert or delete is applied:
 // a write touches only its own document's nodes and edges, never a rebuild.
+// Keyword–keyword co-occurrence is counted from a keyword's chunks when a
+// search spreads from it, and cached until the graph changes.
 package graph
 
 import (
@@ -101,10 +102,9 @@ type headWord struct {
 type kwNode struct {
 	term   string
 	chunks map[*gChunk]float64 // edge weights
-	// co counts the chunks the keyword shares with each other keyword (by
-	// node: a pointer hashes faster than a word, and a keyword's node lives
-	// as long as any chunk has it, so as long as any count with it).
-	co   map[*kwNode]int32
+	// nbrs are its strongest co-occurring keywords, counted from its
+	// chunks when a search asks (neighbours): kept as counts per pair, they
+	// took most of the graph's memory and of its build at open.
 	nbrs atomic.Pointer[versioned[nbr]]
 	top  atomic.Pointer[versioned[edge]]
 }
@@ -145,6 +145,49 @@ type Graph struct {
 	// slots numbers the chunks densely (nil: a free slot, listed in free).
 	slots []*gChunk
 	free  []int32
+
+	// words caches the analysed words of heading and title strings: a
+	// document's title heads every one of its sections, and sibling
+	// documents share titles and headings (a law's articles, a course's
+	// lessons).
+	words wordCache
+}
+
+// wordCache maps strings to their analysed words under one lexicon, up to
+// wordCacheSize of them (then it starts again). A leaf lock of its own:
+// SectionTerms runs on several goroutines without the graph's lock.
+type wordCache struct {
+	mu    sync.Mutex
+	vocab *analysis.Vocab
+	m     map[string][]string
+}
+
+const wordCacheSize = 1 << 14
+
+func (c *wordCache) get(an *analysis.Analyzer, v *analysis.Vocab, s string) []string {
+	c.mu.Lock()
+	if c.vocab != v || len(c.m) >= wordCacheSize {
+		c.vocab, c.m = v, nil
+	}
+	ws, ok := c.m[s]
+	c.mu.Unlock()
+	if ok {
+		return ws
+	}
+	toks := an.TokensIn(v, s)
+	ws = make([]string, len(toks))
+	for i := range toks {
+		ws[i] = toks[i].Term
+	}
+	c.mu.Lock()
+	if c.vocab == v {
+		if c.m == nil {
+			c.m = map[string][]string{}
+		}
+		c.m[s] = ws
+	}
+	c.mu.Unlock()
+	return ws
 }
 
 // New returns an empty graph whose headings are analysed by an with the
@@ -220,8 +263,8 @@ func (g *Graph) headingTerms(title string, path []string) map[string]float64 {
 	terms := map[string]float64{}
 	v := g.vocab()
 	add := func(s string, w float64) {
-		for _, t := range g.an.TokensIn(v, s) {
-			terms[t.Term] = max(terms[t.Term], w)
+		for _, t := range g.words.get(g.an, v, s) {
+			terms[t] = max(terms[t], w)
 		}
 	}
 	add(title, levelTitle)
@@ -265,22 +308,13 @@ func (g *Graph) linkChunk(c *gChunk, secTerms SectionTerms) {
 	}
 	sec.chunks = append(sec.chunks, c)
 	c.sec = sec
-	nodes := make([]*kwNode, len(c.kws))
-	for i, k := range c.kws {
+	for _, k := range c.kws {
 		n := g.kws[k.Term]
 		if n == nil {
-			n = &kwNode{term: k.Term, chunks: map[*gChunk]float64{}, co: map[*kwNode]int32{}}
+			n = &kwNode{term: k.Term, chunks: map[*gChunk]float64{}}
 			g.kws[k.Term] = n
 		}
 		n.chunks[c] = k.Weight
-		nodes[i] = n
-	}
-	for i, n := range nodes {
-		for j, o := range nodes {
-			if i != j {
-				n.co[o]++
-			}
-		}
 	}
 }
 
@@ -305,26 +339,12 @@ func (g *Graph) unlinkChunk(c *gChunk) {
 			}
 		}
 	}
-	// The nodes first: a node goes when its last chunk does, and its
-	// counts with the others are still to be decreased.
-	nodes := make([]*kwNode, len(c.kws))
-	for i, k := range c.kws {
-		nodes[i] = g.kws[k.Term]
-	}
-	for i, n := range nodes {
-		if n == nil {
-			continue
-		}
-		delete(n.chunks, c)
-		for j, o := range nodes {
-			if i != j && o != nil {
-				if n.co[o]--; n.co[o] <= 0 {
-					delete(n.co, o)
-				}
+	for _, k := range c.kws {
+		if n := g.kws[k.Term]; n != nil {
+			delete(n.chunks, c)
+			if len(n.chunks) == 0 {
+				delete(g.kws, n.term)
 			}
-		}
-		if len(n.chunks) == 0 {
-			delete(g.kws, n.term)
 		}
 	}
 }
@@ -635,8 +655,16 @@ func (g *Graph) neighbours(term string) []nbr {
 		minCo = 1
 	}
 	dfA := float64(len(n.chunks))
+	co := map[*kwNode]int32{} // chunks shared with each other keyword
+	for c := range n.chunks {
+		for _, k := range c.kws {
+			if o := g.kws[k.Term]; o != n && o != nil {
+				co[o]++
+			}
+		}
+	}
 	var list []nbr
-	for on, c := range n.co {
+	for on, c := range co {
 		if c < minCo {
 			continue
 		}
@@ -667,24 +695,20 @@ func sortHits(h []index.Hit) {
 	})
 }
 
-// Canonical renders the graph as sorted text: keyword nodes with their edges
-// and co-occurrence counts, sections with their chunks, and the heading index.
+// Canonical renders the graph as sorted text: keyword nodes with their edges,
+// sections with their chunks, and the heading index.
 // Two graphs are equal when their renderings are.
 func (g *Graph) Canonical() string {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	var lines []string
 	for term, n := range g.kws {
-		var edges, co []string
+		var edges []string
 		for ch, w := range n.chunks {
 			edges = append(edges, fmt.Sprintf("%s=%.3f", ch.id, w))
 		}
-		for o, cnt := range n.co {
-			co = append(co, fmt.Sprintf("%s=%d", o.term, cnt))
-		}
 		slices.Sort(edges)
-		slices.Sort(co)
-		lines = append(lines, fmt.Sprintf("kw %s df=%d edges=%v co=%v", term, len(n.chunks), edges, co))
+		lines = append(lines, fmt.Sprintf("kw %s df=%d edges=%v", term, len(n.chunks), edges))
 	}
 	for key, sec := range g.sections {
 		var ids []string
