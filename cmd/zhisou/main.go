@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -185,6 +186,9 @@ type common struct {
 	// a client certificate for mTLS otherwise).
 	tls                                   bool
 	tlsCA, tlsCert, tlsKey, tlsServerName string
+	// memoryBytes is serve's -memory budget (0: none), which sizes the
+	// store's caches.
+	memoryBytes uint64
 	// acceptDamage opens a data directory that holds less than it had
 	// applied (store.Options.AcceptDamage).
 	acceptDamage bool
@@ -256,6 +260,7 @@ func (e *cmdEnv) startProfiles(fs *flag.FlagSet) error {
 	if f := fs.Lookup("memprofile"); f != nil && f.Value.String() != "" {
 		path := f.Value.String()
 		e.atExit = append(e.atExit, func() {
+			runtime.GC() // the profile's in-use figures are as of the last collection
 			out, err := os.Create(path)
 			if err == nil {
 				err = errors.Join(pprof.Lookup("allocs").WriteTo(out, 0), out.Close())
@@ -345,5 +350,5 @@ func (e *cmdEnv) openStore(ctx context.Context, c *common, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, c.store, an, store.Options{Logger: logger, AcceptDamage: c.acceptDamage})
+	return store.Open(ctx, c.store, an, store.Options{Logger: logger, AcceptDamage: c.acceptDamage, MemoryBytes: c.memoryBytes})
 }

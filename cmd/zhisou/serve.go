@@ -48,6 +48,8 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	keyWrite := fs.Float64("key-write-mb", 0, "MiB of document text a second each API key may write (0: no limit); over it, RESOURCE_EXHAUSTED with the time to retry")
 	keyWriteBurst := fs.Int("key-write-burst-mb", 64, "MiB of document text an API key may write at once within -key-write-mb")
 	tlsClientCA := fs.String("tls-client-ca", "", "with -tls-cert: require client certificates signed by the CA(s) in this PEM file (mTLS)")
+	var memory memoryBudget
+	fs.Var(&memory, "memory", "the memory the server may use, such as 1GiB (sets the Go runtime's soft limit, GOMEMLIMIT); a data directory whose collections need more than 70% of it once open is refused at start, naming what they need")
 	insecureAddr := fs.Bool("insecure", false, "serve a non-loopback -addr without API keys: anyone who reaches it may read, write and delete every collection")
 	var rf rerankFlags
 	rf.register(fs)
@@ -80,6 +82,8 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if hl != nil {
 		defer hl.Close()
 	}
+	memory.apply(logger)
+	c.memoryBytes = memory.bytes
 	st, err := env.openStore(ctx, &c, logger)
 	if err != nil {
 		return err
@@ -93,6 +97,9 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		if err := loadDemo(ctx, env, st, c.collection, *demo); err != nil {
 			return err
 		}
+	}
+	if err := memory.settle(logger); err != nil {
+		return err
 	}
 	requireAuth, err := authMode(st, lis.Addr(), *insecureAddr, logger)
 	if err != nil {

@@ -24,7 +24,7 @@ type testColl struct {
 
 func newTestColl(t testing.TB, cfg index.Collection) *testColl {
 	t.Helper()
-	ix, err := Open(filepath.Join(t.TempDir(), "bleve"))
+	ix, err := Open(filepath.Join(t.TempDir(), "bleve"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package bm25
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -108,8 +109,15 @@ func textMapping() (*mapping.IndexMappingImpl, error) {
 	return im, nil
 }
 
+// Options configure an Index. The zero value is the defaults.
+type Options struct {
+	// CacheBytes bounds the postings the index keeps decoded for searches
+	// (DefaultCacheBytes when 0).
+	CacheBytes int
+}
+
 // Open opens the bleve index in dir, creating it when missing.
-func Open(dir string) (*Index, error) {
+func Open(dir string, opts Options) (*Index, error) {
 	idx, err := bleve.Open(dir)
 	if errors.Is(err, bleve.ErrorIndexPathDoesNotExist) {
 		m, merr := textMapping()
@@ -140,7 +148,7 @@ func Open(dir string) (*Index, error) {
 		return nil, fmt.Errorf("open bleve index %s: %w", dir, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &Index{idx: idx, dir: dir, taatLimit: taatPostings, raw: newRawCache(), warm: make(chan warmRequest, 64), stopWarm: cancel}
+	t := &Index{idx: idx, dir: dir, taatLimit: taatPostings, raw: newRawCache(cmp.Or(opts.CacheBytes, DefaultCacheBytes) / 2), warm: make(chan warmRequest, 64), stopWarm: cancel}
 	t.warmWG.Add(1)
 	go func() {
 		defer t.warmWG.Done()

@@ -22,9 +22,10 @@ import (
 // segment (segcache.go), with the external ids of doc numbers: only the
 // segments new to the snapshot are read from bleve.
 
-// cacheBudget bounds a collection's cached postings (bytes); past it terms
-// are evicted at random.
-const cacheBudget = 128 << 20
+// DefaultCacheBytes bounds a collection's two postings caches together
+// (Options.CacheBytes): half for the snapshot's assembled terms, half for the
+// segments' raw postings. Past its half, a cache evicts at random.
+const DefaultCacheBytes = 256 << 20
 
 // fieldPostings are one term's postings in one field.
 type fieldPostings struct {
@@ -56,6 +57,7 @@ type snapCache struct {
 	p      Params
 	layout segLayout
 	raw    *rawCache // the collection's, shared by its snapshots
+	budget int       // bytes of terms kept
 
 	mu    sync.RWMutex
 	terms map[termKey]*termData
@@ -84,7 +86,7 @@ func (t *Index) cacheFor(r bindex.IndexReader, p Params) (*snapCache, error) {
 // newSnapCache starts the cache of snap under p, and has the raw cache keep
 // the snapshot's segments only.
 func (t *Index) newSnapCache(snap *scorch.IndexSnapshot, p Params) *snapCache {
-	c := &snapCache{snap: snap, p: p, layout: newSegLayout(snap), raw: t.raw, terms: map[termKey]*termData{}}
+	c := &snapCache{snap: snap, p: p, layout: newSegLayout(snap), raw: t.raw, budget: t.raw.budget, terms: map[termKey]*termData{}}
 	t.raw.retain(c.layout.segs)
 	return c
 }
@@ -109,18 +111,18 @@ func (c *snapCache) term(ctx context.Context, qt index.QueryTerm, limit int, st 
 	if have := c.terms[key]; have != nil {
 		return have, nil // read meanwhile by another search or the warmer
 	}
-	if c.bytes+size > cacheBudget {
+	if c.bytes+size > c.budget {
 		// Evict terms at random (map order) down to 7/8 of the budget:
 		// the terms in use come back at their next miss.
 		for k, old := range c.terms {
-			if c.bytes+size <= cacheBudget*7/8 {
+			if c.bytes+size <= c.budget*7/8 {
 				break
 			}
 			c.bytes -= old.size
 			delete(c.terms, k)
 		}
 	}
-	if size <= cacheBudget {
+	if size <= c.budget {
 		td.size = size
 		c.terms[key] = td
 		c.bytes += size
@@ -262,7 +264,7 @@ func (t *Index) prewarm(ctx context.Context, p Params) error {
 	var st index.SearchStats
 	for _, qt := range common {
 		c.mu.RLock()
-		full := c.bytes > cacheBudget*3/4
+		full := c.bytes > c.budget*3/4
 		c.mu.RUnlock()
 		if full || t.cache.Load() != c {
 			break // a newer snapshot's cache is the one to fill

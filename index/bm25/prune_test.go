@@ -245,7 +245,7 @@ func TestOpenChecksFormat(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "bleve")
-			ix, err := Open(dir)
+			ix, err := Open(dir, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -261,7 +261,7 @@ func TestOpenChecksFormat(t *testing.T) {
 			if err := ix.Close(); err != nil {
 				t.Fatal(err)
 			}
-			ix, err = Open(dir)
+			ix, err = Open(dir, Options{})
 			if err == nil {
 				if err := ix.Close(); err != nil {
 					t.Fatal(err)

@@ -28,10 +28,6 @@ import (
 // (persisting an in-memory segment keeps the id and the doc numbers; a merge
 // makes a segment with a new id).
 
-// rawBudget bounds a collection's raw postings (bytes); past it entries are
-// evicted at random.
-const rawBudget = 128 << 20
-
 // rawPosting is one posting as the segment stores it.
 type rawPosting struct {
 	doc  uint32 // the segment's local doc number
@@ -54,6 +50,8 @@ type rawTerm struct {
 // on an older snapshot decodes the segments since merged away without
 // caching them.
 type rawCache struct {
+	budget int // bytes of raw postings kept; past it entries are evicted at random
+
 	mu    sync.RWMutex
 	segs  map[uint64]map[termKey]*rawTerm
 	bytes int
@@ -67,8 +65,8 @@ type rawCache struct {
 	decodes atomic.Int64
 }
 
-func newRawCache() *rawCache {
-	return &rawCache{segs: map[uint64]map[termKey]*rawTerm{}, docIDs: map[uint64][]string{}}
+func newRawCache(budget int) *rawCache {
+	return &rawCache{budget: budget, segs: map[uint64]map[termKey]*rawTerm{}, docIDs: map[uint64][]string{}}
 }
 
 // retain drops the segments not in segs and makes room for those in it,
@@ -125,16 +123,16 @@ func (rc *rawCache) put(id uint64, key termKey, rt *rawTerm) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	terms := rc.segs[id]
-	if terms == nil || terms[key] != nil || rt.size > rawBudget {
+	if terms == nil || terms[key] != nil || rt.size > rc.budget {
 		return
 	}
-	if rc.bytes+rt.size > rawBudget {
+	if rc.bytes+rt.size > rc.budget {
 		// Evict at random (map order) down to 7/8 of the budget: the
 		// entries in use come back at their next miss.
 	evict:
 		for _, ts := range rc.segs {
 			for k, old := range ts {
-				if rc.bytes+rt.size <= rawBudget*7/8 {
+				if rc.bytes+rt.size <= rc.budget*7/8 {
 					break evict
 				}
 				rc.bytes -= old.size

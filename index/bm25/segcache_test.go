@@ -438,7 +438,7 @@ func BenchmarkTermPostings(b *testing.B) {
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sc.raw = newRawCache() // empty: every segment decoded
+			sc.raw = newRawCache(DefaultCacheBytes / 2) // empty: every segment decoded
 			sc.raw.retain(sc.layout.segs)
 			if _, _, err := sc.readTerm(ctx, qt, anyPostings, &index.SearchStats{}); err != nil {
 				b.Fatal(err)

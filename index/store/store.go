@@ -41,6 +41,20 @@ type Options struct {
 	// package wal); 0 means wal.DefaultSegmentBytes. The log is shortened a
 	// whole segment at a time.
 	LogSegmentBytes int64
+	// MemoryBytes is the memory budget of the process that holds the store
+	// (0: none); the store's caches are sized from it (cacheSizes).
+	MemoryBytes uint64
+}
+
+// cacheSizes are the store's cache budgets under a memory budget (0: the
+// defaults): Badger's block cache and the chunk cache 1/32 of it each, each
+// collection's postings caches 1/8, none above its default.
+func cacheSizes(budget uint64) (block, chunks int64, postings int) {
+	block, chunks, postings = 64<<20, chunkCacheBytes, bm25.DefaultCacheBytes
+	if budget == 0 {
+		return
+	}
+	return min(block, int64(budget/32)), min(chunks, int64(budget/32)), min(postings, int(budget/8))
 }
 
 // Store is a data directory: the write log, Badger (the truth: collections,
@@ -66,6 +80,8 @@ type Store struct {
 	// chunks caches decoded chunk versions for hits, keyed by collection and
 	// bleve id (id@hash): a key's value never changes.
 	chunks *ristretto.Cache[string, *cachedChunk]
+	// postingsCache bounds each collection's postings caches (bm25.Options).
+	postingsCache int
 
 	// The background re-indexer (see lexicon_store.go): stop cancels it,
 	// reindexDone is closed when it has returned, kick wakes it up.
@@ -148,11 +164,12 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 	if err := os.MkdirAll(filepath.Join(dir, "bleve"), 0o755); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	blockCache, chunkCache, postingsCache := cacheSizes(opts.MemoryBytes)
 	bo := badger.DefaultOptions(filepath.Join(dir, "badger")).
 		WithLogger(badgerLogger{logger}).
 		WithSyncWrites(false). // the write log is synced; Badger catches up from it
 		WithMemTableSize(32 << 20).
-		WithBlockCacheSize(64 << 20).
+		WithBlockCacheSize(blockCache).
 		WithValueLogFileSize(256 << 20).
 		// Damage is an error, not silently different data: each block's
 		// checksum is verified when it is read, every value's read from the
@@ -188,13 +205,13 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		}
 		logger.Error("opening a damaged store, as -accept-damage asks", "err", err)
 	}
-	cache, err := ristretto.NewCache(&ristretto.Config[string, *cachedChunk]{NumCounters: 200_000, MaxCost: chunkCacheBytes, BufferItems: 1024})
+	cache, err := ristretto.NewCache(&ristretto.Config[string, *cachedChunk]{NumCounters: 200_000, MaxCost: chunkCache, BufferItems: 1024})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: chunk cache: %w", err), db.Close())
 	}
 	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
 		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}, quarantined: map[uint64]bool{},
-		acceptDamage: opts.AcceptDamage, segBytes: opts.LogSegmentBytes, minFree: cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes)}
+		acceptDamage: opts.AcceptDamage, postingsCache: postingsCache, segBytes: opts.LogSegmentBytes, minFree: cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes)}
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
 	}
@@ -326,7 +343,7 @@ func (s *Store) loadCollections() error {
 // by rebuilding it from Badger. It returns the index's position.
 func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint64) (uint64, error) {
 	dir := filepath.Join(s.dir, "bleve", c.cfg.Name)
-	t, err := bm25.Open(dir)
+	t, err := bm25.Open(dir, bm25.Options{CacheBytes: s.postingsCache})
 	var p uint64
 	if err == nil {
 		// The index is derived: one whose files fail their checksums is
@@ -390,7 +407,7 @@ func (s *Store) rebuildText(ctx context.Context, c *coll) (uint64, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return 0, fmt.Errorf("rebuild bleve index of %s: %w", c.cfg.Name, err)
 	}
-	t, err := bm25.Open(dir)
+	t, err := bm25.Open(dir, bm25.Options{CacheBytes: s.postingsCache})
 	if err != nil {
 		return 0, err
 	}
@@ -619,7 +636,7 @@ func (s *Store) loadCollection(ctx context.Context, name string) error {
 	}
 	c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
 	c.graph = graph.New(s.an, c.vocab.Load)
-	t, err := bm25.Open(filepath.Join(s.dir, "bleve", name))
+	t, err := bm25.Open(filepath.Join(s.dir, "bleve", name), bm25.Options{CacheBytes: s.postingsCache})
 	if err != nil {
 		return err
 	}

@@ -582,7 +582,7 @@ func TestIndexFormatRebuilt(t *testing.T) {
 	if err := errors.Join(idx.Batch(b), idx.Close()); err != nil {
 		t.Fatal(err)
 	}
-	if ix, err := bm25.Open(bleveDir); !errors.Is(err, bm25.ErrFormat) {
+	if ix, err := bm25.Open(bleveDir, bm25.Options{}); !errors.Is(err, bm25.ErrFormat) {
 		if err == nil {
 			ix.Close()
 		}
