@@ -90,13 +90,13 @@ func (sec *gSection) weight(h *headWord) float64 {
 	return 0
 }
 
-// headWord lists the sections an analysed heading word occurs in. Sections
-// refer to it by pointer (a query looks each of its words up once): it lives
-// while any section has the word.
+// headWord is an analysed heading word: how many sections have it, and those
+// whose own heading does. Sections refer to it by pointer (a query looks each
+// of its words up once): it lives while any section has the word.
 type headWord struct {
-	term string
-	secs sectionSet // sections whose title or heading path has the word
-	leaf sectionSet // those whose own (most specific) heading has it
+	term  string
+	nsecs int32      // sections whose title or heading path has the word
+	leaf  sectionSet // those whose own (most specific) heading has it
 }
 
 type kwNode struct {
@@ -296,11 +296,14 @@ func (g *Graph) linkChunk(c *gChunk, secTerms SectionTerms) {
 		for t, w := range terms {
 			h := g.heads[t]
 			if h == nil {
-				h = &headWord{term: t, secs: sectionSet{}, leaf: sectionSet{}}
+				h = &headWord{term: t}
 				g.heads[t] = h
 			}
-			h.secs[sec] = struct{}{}
+			h.nsecs++
 			if w == levelLeaf {
+				if h.leaf == nil {
+					h.leaf = sectionSet{}
+				}
 				h.leaf[sec] = struct{}{}
 			}
 			sec.words = append(sec.words, secWord{h, w})
@@ -331,9 +334,9 @@ func (g *Graph) unlinkChunk(c *gChunk) {
 			delete(g.sections, sec.key)
 			for _, sw := range sec.words {
 				h := sw.h
-				delete(h.secs, sec)
+				h.nsecs--
 				delete(h.leaf, sec)
-				if len(h.secs) == 0 {
+				if h.nsecs == 0 {
 					delete(g.heads, h.term)
 				}
 			}
@@ -403,7 +406,7 @@ func (g *Graph) Outline(terms []index.QueryTerm, f *index.Filter, k int) []index
 		h := g.heads[qt.Term]
 		df := 0.0
 		if h != nil {
-			df = float64(len(h.secs))
+			df = float64(h.nsecs)
 			heads[i] = h
 			for sec := range h.leaf {
 				cands[sec] = struct{}{}
@@ -710,21 +713,22 @@ func (g *Graph) Canonical() string {
 		slices.Sort(edges)
 		lines = append(lines, fmt.Sprintf("kw %s df=%d edges=%v", term, len(n.chunks), edges))
 	}
+	headSecs := map[*headWord][]string{}
 	for key, sec := range g.sections {
 		var ids []string
 		for _, ch := range sec.chunks {
 			ids = append(ids, ch.id)
 		}
 		lines = append(lines, fmt.Sprintf("sec %q %v", key, ids))
+		for _, sw := range sec.words {
+			_, leaf := sw.h.leaf[sec]
+			headSecs[sw.h] = append(headSecs[sw.h], fmt.Sprintf("%q=%.1f/%v", key, sw.w, leaf))
+		}
 	}
 	for term, h := range g.heads {
-		var keys []string
-		for sec := range h.secs {
-			_, leaf := h.leaf[sec]
-			keys = append(keys, fmt.Sprintf("%q=%.1f/%v/%v", sec.key, sec.weight(h), leaf, h.term == term))
-		}
+		keys := headSecs[h]
 		slices.Sort(keys)
-		lines = append(lines, fmt.Sprintf("head %s %v", term, keys))
+		lines = append(lines, fmt.Sprintf("head %s n=%d leaf=%d %v %v", term, h.nsecs, len(h.leaf), h.term == term, keys))
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
