@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -59,10 +60,11 @@ func (a *Analyzer) Keywords(body, heading []string) []index.Keyword {
 		}
 		return cmp.Compare(x.Term, y.Term)
 	})
-	if len(out) > index.MaxKeywords {
-		out = out[:index.MaxKeywords]
-	}
+	// The keywords live as long as the chunk's graph edges: copied out of
+	// the room made for every term, and out of the text their terms cut.
+	out = slices.Clone(out[:min(len(out), index.MaxKeywords)])
 	for i := range out {
+		out[i].Term = strings.Clone(out[i].Term)
 		// rounded so the stored edges (and their JSON) are compact
 		out[i].Weight = math.Round(out[i].Weight*1000) / 1000
 	}
