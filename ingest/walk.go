@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -125,8 +126,17 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 			return fail(err)
 		}
 		t0 := time.Now()
-		ins, err := readFile(f.root, f.path, opts.MaxFileSize)
 		ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(f.path)), ".")
+		var (
+			ins    []Input
+			corpus *corpusFile // a corpus is streamed: ins stays empty
+			err    error
+		)
+		if ext == "jsonl" {
+			corpus, err = checkCorpus(f.root, f.path)
+		} else {
+			ins, err = readFile(f.root, f.path, opts.MaxFileSize)
+		}
 		st := rep.Formats[ext]
 		st.Files++
 		st.Took += time.Since(t0)
@@ -137,6 +147,9 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 			st.Failed++
 		default:
 			st.Read++
+			if corpus != nil {
+				st.TextBytes += corpus.text
+			}
 			for _, in := range ins {
 				st.TextBytes += int64(len(in.Content))
 				for _, q := range in.Questions {
@@ -154,18 +167,34 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 			// delete a document because its file is broken today.
 			seen[docID(f.root, f.path)] = true
 		}
-		for _, in := range ins {
+		add := func(in Input) error {
 			if err := ClaimID(owner, &in, f.path); err != nil {
 				rep.Failed = append(rep.Failed, FileError{f.path, err})
-				continue
+				return nil
 			}
 			seen[in.ID] = true
 			batch = append(batch, in)
 			batchBytes += len(in.Content)
 			if len(batch) >= opts.BatchSize || batchBytes >= opts.BatchBytes {
 				if err := flush(); err != nil {
-					return fail(err)
+					return sinkError{err}
 				}
+			}
+			return nil
+		}
+		for _, in := range ins {
+			if err := add(in); err != nil {
+				return fail(err.(sinkError).err)
+			}
+		}
+		if corpus != nil && err == nil {
+			if err := corpus.each(add); err != nil {
+				var se sinkError
+				if errors.As(err, &se) {
+					return fail(se.err)
+				}
+				// Changed since it was checked: what was read is written.
+				rep.Failed = append(rep.Failed, FileError{f.path, fmt.Errorf("changed while it was read: %w", err)})
 			}
 		}
 		if opts.Progress != nil {
@@ -191,6 +220,11 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 }
 
 type file struct{ root, path string }
+
+// sinkError carries a sink's failure out of a corpus being streamed.
+type sinkError struct{ err error }
+
+func (e sinkError) Error() string { return e.err.Error() }
 
 // collect lists the files under paths (folders are walked, hidden entries
 // skipped) and the folders among paths (the roots that prune looks under).
@@ -336,6 +370,23 @@ func supportedExt(ext string) bool { return slices.Contains(supportedExts, ext) 
 
 // readFile reads one file into inputs (several for a .jsonl corpus).
 func readFile(root, path string, maxSize int64) ([]Input, error) {
+	st, err := statFile(root, path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > maxSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, st.Size(), maxSize)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseFile(root, path, b)
+}
+
+// statFile checks that the file at path is one ingest reads: a supported
+// extension, a regular file, and no symlink out of root.
+func statFile(root, path string) (fs.FileInfo, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	if !supportedExt(ext) {
 		return nil, fmt.Errorf("%w %q (reads %s)", ErrUnsupported, ext, strings.Join(supportedExts, ", "))
@@ -364,14 +415,40 @@ func readFile(root, path string, maxSize int64) ([]Input, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: not a regular file", ErrUnsupported)
 	}
-	if st.Size() > maxSize {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, st.Size(), maxSize)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
+	return st, nil
+}
+
+// corpusFile is a .jsonl corpus that Run checks whole, then reads again line
+// by line as it writes the documents, so that they are never all in memory
+// at once and the file may be larger than MaxFileSize (each line is bounded
+// instead, by ReadCorpus's 64 MiB).
+type corpusFile struct {
+	path string
+	text int64 // bytes of text (as Run counts other files: titles aside)
+}
+
+// checkCorpus reads the corpus at path once, checking every line as
+// ReadCorpus does, without keeping the documents.
+func checkCorpus(root, path string) (*corpusFile, error) {
+	if _, err := statFile(root, path); err != nil {
 		return nil, err
 	}
-	return parseFile(root, path, b)
+	c := &corpusFile{path: path}
+	err := c.each(func(in Input) error {
+		c.text += int64(len(in.Content))
+		return nil
+	})
+	return c, err
+}
+
+// each calls fn with the corpus's documents in order, reading the file again.
+func (c *corpusFile) each(fn func(Input) error) error {
+	f, err := os.Open(c.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return ScanCorpus(f, c.path, fn)
 }
 
 // parseFile reads one file's bytes into inputs; path (under root) names the
@@ -450,10 +527,21 @@ func parseFile(root, path string, b []byte) ([]Input, error) {
 // ReadCorpus reads the eval corpus format: one JSON object per line with id,
 // title and text; each line is one document keeping its id. A bad line fails
 // the whole file, naming the line.
-func ReadCorpus(r interface{ Read([]byte) (int, error) }, source string) ([]Input, error) {
+func ReadCorpus(r io.Reader, source string) ([]Input, error) {
+	var out []Input
+	err := ScanCorpus(r, source, func(in Input) error {
+		out = append(out, in)
+		return nil
+	})
+	return out, err
+}
+
+// ScanCorpus calls fn with each document of a corpus in the format of
+// ReadCorpus, in order, and stops at the first bad line (naming it) or the
+// first error of fn. A corpus with no document is ErrEmpty.
+func ScanCorpus(r io.Reader, source string, fn func(Input) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	var out []Input
 	ids := map[string]int{}
 	for n := 1; sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
@@ -469,27 +557,29 @@ func ReadCorpus(r interface{ Read([]byte) (int, error) }, source string) ([]Inpu
 			Text  string `json:"text"`
 		}
 		if err := json.Unmarshal(line, &rec); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+			return fmt.Errorf("line %d: %w", n, err)
 		}
 		if rec.ID == "" {
-			return nil, fmt.Errorf("line %d: no \"id\"", n)
+			return fmt.Errorf("line %d: no \"id\"", n)
 		}
 		if prev, dup := ids[rec.ID]; dup {
-			return nil, fmt.Errorf("line %d: id %q already used on line %d", n, rec.ID, prev)
+			return fmt.Errorf("line %d: id %q already used on line %d", n, rec.ID, prev)
 		}
 		ids[rec.ID] = n
 		if strings.TrimSpace(rec.Text) == "" && strings.TrimSpace(rec.Title) == "" {
-			return nil, fmt.Errorf("line %d: id %q has no title or text", n, rec.ID)
+			return fmt.Errorf("line %d: id %q has no title or text", n, rec.ID)
 		}
-		out = append(out, Input{ID: rec.ID, Title: rec.Title, Source: source, Format: Text, Content: rec.Text})
+		if err := fn(Input{ID: rec.ID, Title: rec.Title, Source: source, Format: Text, Content: rec.Text}); err != nil {
+			return err
+		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	if len(out) == 0 {
-		return nil, ErrEmpty
+	if len(ids) == 0 {
+		return ErrEmpty
 	}
-	return out, nil
+	return nil
 }
 
 // Local is a Sink that writes into a store opened in this process.

@@ -677,3 +677,31 @@ func TestBatchWriterLaterWriteWins(t *testing.T) {
 		t.Errorf("added %d, updated %d, want 2 and 1", rep.Added, rep.Updated)
 	}
 }
+
+// TestRunStreamsCorpus: a corpus file is written as it is read, a batch at a
+// time, so it may be larger than MaxFileSize (which bounds files read whole).
+func TestRunStreamsCorpus(t *testing.T) {
+	root := t.TempDir()
+	var b strings.Builder
+	var text int64
+	for i := range 50 {
+		title, body := fmt.Sprintf("第%d条", i), "劳动者依法享有休息休假的权利。"
+		fmt.Fprintf(&b, `{"id":"d%02d","title":%q,"text":%q}`+"\n", i, title, body)
+		text += int64(len(body))
+	}
+	writeFiles(t, root, map[string]string{"big.jsonl": b.String(), "small.md": "小。"})
+	sink := newFakeSink()
+	rep, err := Run(t.Context(), sink, []string{root}, Options{MaxFileSize: 100, BatchSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Added != 51 || len(rep.Failed) != 0 {
+		t.Errorf("added %d, failed %v; want 51 and none", rep.Added, rep.Failed)
+	}
+	if got := rep.Formats["jsonl"].TextBytes; got != text {
+		t.Errorf("the corpus's text counted %d bytes, want %d", got, text)
+	}
+	if sink.upserts < 7 {
+		t.Errorf("%d upserts for 51 documents in batches of 8: the corpus was not written a batch at a time", sink.upserts)
+	}
+}

@@ -25,7 +25,7 @@ func cmdIngest(ctx context.Context, env *cmdEnv, args []string) error {
 	var c common
 	c.register(fs)
 	prune := fs.Bool("prune", false, "delete documents that came from these folders but whose files are gone")
-	maxSize := fs.Int64("max-file-size", 32<<20, "refuse files larger than this many bytes")
+	maxSize := fs.Int64("max-file-size", 32<<20, "refuse files larger than this many bytes (not applied to a .jsonl corpus, which is written as it is read, a batch at a time; its lines may be up to 64 MiB each)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, `usage: zhisou ingest [flags] PATH...
