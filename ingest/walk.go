@@ -83,13 +83,8 @@ type FormatStats struct {
 	Took time.Duration
 }
 
-// Run ingests the files under each path (a folder or a single file) into the
-// sink. Files that fail are reported in Report.Failed while the rest continue;
-// the error is only for failures of the sink itself or cancellation.
-func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, error) {
-	if opts.Collection == "" {
-		opts.Collection = "default"
-	}
+func (opts *Options) setDefaults() {
+	opts.Collection = cmp.Or(opts.Collection, "default")
 	if opts.MaxFileSize <= 0 {
 		opts.MaxFileSize = 32 << 20
 	}
@@ -99,6 +94,39 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 	if opts.BatchBytes <= 0 {
 		opts.BatchBytes = 4 << 20
 	}
+}
+
+// Write writes inputs into opts.Collection as Run writes the files it reads:
+// in batches of at most opts.BatchSize documents or opts.BatchBytes of text,
+// two at a time. Inputs the sink refuses are in Report.Failed; the error is
+// only for failures of the sink itself or cancellation.
+func Write(ctx context.Context, sink Sink, ins []Input, opts Options) (Report, error) {
+	opts.setDefaults()
+	start := time.Now()
+	var rep Report
+	w := newBatchWriter(ctx, sink, opts.Collection, writeDepth)
+	for i := 0; i < len(ins); {
+		j, n := i, 0
+		for j < len(ins) && j-i < opts.BatchSize && n < opts.BatchBytes {
+			n += len(ins[j].Content)
+			j++
+		}
+		if err := w.send(ins[i:j]); err != nil {
+			w.wait(&rep)
+			return rep, err
+		}
+		i = j
+	}
+	err := w.wait(&rep)
+	rep.Took = time.Since(start)
+	return rep, err
+}
+
+// Run ingests the files under each path (a folder or a single file) into the
+// sink. Files that fail are reported in Report.Failed while the rest continue;
+// the error is only for failures of the sink itself or cancellation.
+func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, error) {
+	opts.setDefaults()
 	start := time.Now()
 	rep := Report{Formats: map[string]FormatStats{}}
 	files, roots, failed, err := collect(paths)

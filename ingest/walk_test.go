@@ -705,3 +705,24 @@ func TestRunStreamsCorpus(t *testing.T) {
 		t.Errorf("%d upserts for 51 documents in batches of 8: the corpus was not written a batch at a time", sink.upserts)
 	}
 }
+
+// TestWrite: inputs already read are written in the batches Run makes; an
+// input the sink refuses is reported and the others are written.
+func TestWrite(t *testing.T) {
+	var ins []Input
+	for i := range 25 {
+		ins = append(ins, Input{ID: fmt.Sprintf("d%02d", i), Source: "mem", Content: "正文。"})
+	}
+	sink := newFakeSink()
+	sink.reject = map[string]error{"d13": errors.New("cannot build")}
+	rep, err := Write(t.Context(), sink, ins, Options{Collection: "c", BatchSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Added != 24 || len(rep.Failed) != 1 || !strings.Contains(rep.Failed[0].Error(), "cannot build") {
+		t.Errorf("added %d, failed %v; want 24 and d13's", rep.Added, rep.Failed)
+	}
+	if len(sink.docs["c"]) != 24 {
+		t.Errorf("the sink holds %d documents, want 24", len(sink.docs["c"]))
+	}
+}

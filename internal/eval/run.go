@@ -196,11 +196,13 @@ func (t *target) ingest(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	sink := ingest.Local{Store: t.store}
-	for i := 0; i < len(t.inputs); i += 256 {
-		if _, err := sink.Upsert(ctx, t.collection, t.inputs[i:min(i+256, len(t.inputs))]); err != nil {
-			return fmt.Errorf("eval ingest: %w", err)
-		}
+	// As zhisou ingest writes: the same batches, two at a time.
+	rep, err := ingest.Write(ctx, ingest.Local{Store: t.store}, t.inputs, ingest.Options{Collection: t.collection})
+	if err == nil && len(rep.Failed) > 0 {
+		err = fmt.Errorf("%d documents refused, the first %s", len(rep.Failed), rep.Failed[0])
+	}
+	if err != nil {
+		return fmt.Errorf("eval ingest: %w", err)
 	}
 	if err := t.store.ForceMerge(ctx, t.collection); err != nil {
 		return fmt.Errorf("eval ingest: merge: %w", err)
