@@ -208,26 +208,6 @@ func Analyse(an *analysis.Analyzer, v *analysis.Vocab, title string, c *index.Ch
 	return out
 }
 
-func bleveDoc(d *index.Document, c *index.Chunk, terms Terms) map[string]any {
-	meta := make([]string, 0, len(d.Metadata))
-	for k, v := range d.Metadata {
-		meta = append(meta, metaTerm(k, v))
-	}
-	scope := make([]string, 0, len(c.HeadingPath))
-	for i := range c.HeadingPath {
-		scope = append(scope, scopeTerm(c.HeadingPath[:i+1]))
-	}
-	return map[string]any{
-		fieldTitle:   strings.Join(terms[0], " "),
-		fieldHeading: strings.Join(terms[1], " "),
-		fieldBody:    strings.Join(terms[2], " "),
-		fieldGram:    strings.Join(terms[3], " "),
-		fieldDoc:     d.ID,
-		fieldMeta:    meta,
-		fieldScope:   scope,
-	}
-}
-
 func metaTerm(k, v string) string { return k + "=" + v }
 
 // scopeTerm is the filter term of a heading-path prefix: its parts, trimmed and
@@ -326,7 +306,7 @@ func (t *Index) NewBatch() *Batch { return &Batch{t.idx.NewBatch()} }
 
 // Index adds chunk c of document d with its analysed terms (see Analyse).
 func (b *Batch) Index(d *index.Document, c *index.Chunk, terms Terms) error {
-	return b.b.Index(index.ChunkVersion(c), bleveDoc(d, c, terms))
+	return b.b.IndexAdvanced(newDocument(d, c, terms))
 }
 
 // Delete removes a chunk version.
