@@ -25,6 +25,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -167,6 +168,10 @@ type cmdEnv struct {
 	an *analysis.Analyzer
 	// atExit runs when the command ends (the profiles are written then).
 	atExit []func()
+	// writeMemProfile writes -memprofile's profile, once (nil without it):
+	// at the end of the command, or earlier for a server, while its data is
+	// still in memory.
+	writeMemProfile func()
 }
 
 // common are the flags shared by the subcommands.
@@ -259,7 +264,7 @@ func (e *cmdEnv) startProfiles(fs *flag.FlagSet) error {
 	}
 	if f := fs.Lookup("memprofile"); f != nil && f.Value.String() != "" {
 		path := f.Value.String()
-		e.atExit = append(e.atExit, func() {
+		e.writeMemProfile = sync.OnceFunc(func() {
 			runtime.GC() // the profile's in-use figures are as of the last collection
 			out, err := os.Create(path)
 			if err == nil {
@@ -269,6 +274,7 @@ func (e *cmdEnv) startProfiles(fs *flag.FlagSet) error {
 				fmt.Fprintf(e.stderr, "-memprofile: %v\n", err)
 			}
 		})
+		e.atExit = append(e.atExit, e.writeMemProfile)
 	}
 	return nil
 }

@@ -174,7 +174,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	printTryHint(env.stderr, lis.Addr().String(), httpShown, c.store, c.collection, st.Collections())
 
-	return serveUntilDone(ctx, gs, hs, lis, *grace, logger)
+	return serveUntilDone(ctx, gs, hs, lis, *grace, logger, env.writeMemProfile)
 }
 
 // defaultHTTPAddr is where the HTTP/JSON door listens unless -http-addr says.
@@ -199,7 +199,9 @@ func listenHTTP(addr string, explicit bool, logger *slog.Logger) (net.Listener, 
 
 // serveUntilDone serves on lis until ctx ends, then shuts down: health
 // NOT_SERVING, GracefulStop, and Stop once grace has passed.
-func serveUntilDone(ctx context.Context, gs *grpc.Server, hs *health.Server, lis net.Listener, grace time.Duration, logger *slog.Logger) error {
+// atShutdown, when not nil, runs as the shutdown starts (the heap profile
+// of -memprofile, while the store is still open).
+func serveUntilDone(ctx context.Context, gs *grpc.Server, hs *health.Server, lis net.Listener, grace time.Duration, logger *slog.Logger, atShutdown func()) error {
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(lis) }()
 	select {
@@ -208,6 +210,9 @@ func serveUntilDone(ctx context.Context, gs *grpc.Server, hs *health.Server, lis
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "grace", grace)
+	if atShutdown != nil {
+		atShutdown()
+	}
 	hs.Shutdown() // NOT_SERVING, so load balancers stop sending
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }()
