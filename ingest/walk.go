@@ -321,11 +321,17 @@ func ReadAll(paths []string, maxSize int64) ([]Input, []FileError, error) {
 // cancelled run) rather than about one input.
 func isSinkFailure(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, index.ErrNotFound) || errors.Is(err, ErrSinkUnavailable)
+		errors.Is(err, index.ErrNotFound) || errors.Is(err, ErrSinkUnavailable) ||
+		errors.Is(err, index.ErrNoSpace) || errors.Is(err, ErrSinkBusy)
 }
 
 // ErrSinkUnavailable is returned by sinks that cannot reach their store.
 var ErrSinkUnavailable = errors.New("sink unavailable")
+
+// ErrSinkBusy is returned by sinks whose store refuses writes for now (a
+// server over its write budget, its rate limits, or out of disk): Run
+// retries the batch a few times, waiting longer each time, then stops.
+var ErrSinkBusy = errors.New("sink busy")
 
 // prune deletes the documents from under roots that this run did not see. A
 // document whose source failed (or lies under a folder that failed) is kept:

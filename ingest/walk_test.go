@@ -447,6 +447,8 @@ func TestRunSinkFailure(t *testing.T) {
 	}{
 		{name: "unavailable", sinkErr: fmt.Errorf("dial: %w", ErrSinkUnavailable), want: ErrSinkUnavailable},
 		{name: "deadline", sinkErr: context.DeadlineExceeded, want: context.DeadlineExceeded},
+		// A store out of disk: every later batch would fail the same way.
+		{name: "no space", sinkErr: fmt.Errorf("append to log: %w", index.ErrNoSpace), want: index.ErrNoSpace},
 		{name: "cancelled", cancel: true, want: context.Canceled},
 	}
 	for _, tt := range tests {
@@ -724,5 +726,52 @@ func TestWrite(t *testing.T) {
 	}
 	if len(sink.docs["c"]) != 24 {
 		t.Errorf("the sink holds %d documents, want 24", len(sink.docs["c"]))
+	}
+}
+
+// busySink refuses the first busy calls as a server over its write budget
+// does, then takes everything.
+type busySink struct {
+	*fakeSink
+	busy int
+}
+
+func (s *busySink) Upsert(ctx context.Context, collection string, ins []Input) ([]index.Outcome, error) {
+	s.mu.Lock()
+	if s.busy > 0 {
+		s.busy--
+		s.upserts++
+		s.mu.Unlock()
+		return nil, fmt.Errorf("server: %w", ErrSinkBusy)
+	}
+	s.mu.Unlock()
+	return s.fakeSink.Upsert(ctx, collection, ins)
+}
+
+// TestRunBusySink: a batch a busy sink refuses is sent again after a pause,
+// and written once the sink takes it; a sink busy for good stops the run
+// with its error after the last pause, and no file is reported as bad.
+func TestRunBusySink(t *testing.T) {
+	defer func(w []time.Duration) { busyWaits = w }(busyWaits)
+	busyWaits = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{"a.md": "甲。", "b.md": "乙。"})
+
+	sink := &busySink{fakeSink: newFakeSink(), busy: 2}
+	rep, err := Run(t.Context(), sink, []string{root}, Options{})
+	if err != nil || rep.Added != 2 || len(rep.Failed) != 0 {
+		t.Fatalf("Run = added %d, failed %v, %v; want both added once the sink takes them", rep.Added, rep.Failed, err)
+	}
+	if sink.upserts != 3 {
+		t.Errorf("%d calls, want 3 (two refused, one taken)", sink.upserts)
+	}
+
+	sink = &busySink{fakeSink: newFakeSink(), busy: 1000}
+	rep, err = Run(t.Context(), sink, []string{root}, Options{})
+	if !errors.Is(err, ErrSinkBusy) || len(rep.Failed) != 0 {
+		t.Fatalf("Run on a sink busy for good = failed %v, %v; want ErrSinkBusy and no file blamed", rep.Failed, err)
+	}
+	if want := len(busyWaits) + 1; sink.upserts != want {
+		t.Errorf("%d calls, want %d (the first and one after each pause)", sink.upserts, want)
 	}
 }

@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/zhisou/zhisou/index"
 )
@@ -81,15 +83,34 @@ func (w *batchWriter) send(batch []Input) error {
 	return nil
 }
 
+// busyWaits are the pauses before Run resends a batch that a busy sink
+// refused (ErrSinkBusy); after the last, the run stops.
+var busyWaits = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+
+// upsert sends a batch, again after each of busyWaits while the sink is busy.
+func (w *batchWriter) upsert(batch []Input) ([]index.Outcome, error) {
+	for i := 0; ; i++ {
+		outs, err := w.sink.Upsert(w.ctx, w.collection, batch)
+		if !errors.Is(err, ErrSinkBusy) || i == len(busyWaits) {
+			return outs, err
+		}
+		select {
+		case <-time.After(busyWaits[i]):
+		case <-w.ctx.Done():
+			return nil, w.ctx.Err()
+		}
+	}
+}
+
 // write sends one batch; when the sink refuses it for a bad input it cannot
 // name, the inputs are sent one by one to find it.
 func (w *batchWriter) write(batch []Input) {
-	outs, err := w.sink.Upsert(w.ctx, w.collection, batch)
+	outs, err := w.upsert(batch)
 	var failed []FileError
 	if err != nil && len(batch) > 1 && !isSinkFailure(err) {
 		outs, err = nil, nil
 		for _, in := range batch {
-			o, err1 := w.sink.Upsert(w.ctx, w.collection, []Input{in})
+			o, err1 := w.upsert([]Input{in})
 			if err1 != nil {
 				if isSinkFailure(err1) {
 					err = err1

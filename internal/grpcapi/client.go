@@ -94,6 +94,8 @@ func ClientErr(addr string, err error) error {
 		return remoteError{st.Message(), index.ErrInvalid}
 	case codes.Unauthenticated:
 		return fmt.Errorf("server %s refused the call: %s; give a key with -api-key or ZHISOU_API_KEY (zhisou keys create makes one)", addr, st.Message())
+	case codes.ResourceExhausted:
+		return remoteError{fmt.Sprintf("server %s: %s: %s", addr, st.Code(), st.Message()), ingest.ErrSinkBusy}
 	case codes.Canceled:
 		return context.Canceled
 	case codes.DeadlineExceeded:

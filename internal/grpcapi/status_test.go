@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/internal/service"
 )
 
@@ -92,5 +94,31 @@ func TestInvalidStatusNamesTheField(t *testing.T) {
 	}
 	if st.Code() != codes.InvalidArgument || len(fields) != 1 || fields[0] != "documents[2].id" {
 		t.Errorf("status %v with fields %v; want INVALID_ARGUMENT naming documents[2].id", st, fields)
+	}
+}
+
+// TestClientErr: what the command-line clients make of a server's codes; a
+// server that refuses writes for now (RESOURCE_EXHAUSTED: its write budget,
+// rate limits, or disk) is a busy sink, which ingest waits for, with the
+// server's own message kept.
+func TestClientErr(t *testing.T) {
+	tests := []struct {
+		code codes.Code
+		want error
+	}{
+		{codes.ResourceExhausted, ingest.ErrSinkBusy},
+		{codes.Unavailable, ingest.ErrSinkUnavailable},
+		{codes.NotFound, index.ErrNotFound},
+		{codes.InvalidArgument, index.ErrInvalid},
+		{codes.DeadlineExceeded, context.DeadlineExceeded},
+	}
+	for _, tt := range tests {
+		err := ClientErr("10.0.0.1:7700", status.Error(tt.code, "the server is busy writing; retry in a few seconds"))
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%v: %v, want %v", tt.code, err, tt.want)
+		}
+		if tt.code == codes.ResourceExhausted && (!strings.Contains(err.Error(), "10.0.0.1:7700") || !strings.Contains(err.Error(), "busy writing")) {
+			t.Errorf("%v: %q, want the server and its message", tt.code, err)
+		}
 	}
 }
