@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/zhisou/zhisou/index"
@@ -20,6 +21,13 @@ const (
 	weightSynonym  = 0.5
 	weightSubWord  = 0.4
 	weightFunction = 0.1
+	// askBoost multiplies the weight of the words and bigrams of a long
+	// query's last sentence (lastClause): a message that tells a story asks
+	// at its end.
+	askBoost = 1.5
+	// askMinRunes is the length from which a query's last sentence counts
+	// as its ask: a short question is all ask.
+	askMinRunes = 40
 )
 
 // functionWords are question words and particles that say how something is
@@ -103,10 +111,14 @@ func (s *Searcher) queryTerms(v *analysis.Vocab, q string) []index.QueryTerm {
 			add(sub, weightSubWord, false)
 		}
 	}
+	askFrom, boost := lastClause(q)
 	for _, tk := range toks {
 		w := weightWord
 		if functionWords[tk.Term] && content > 0 {
 			w = weightFunction
+		}
+		if askFrom > 0 && tk.Start >= askFrom {
+			w *= boost
 		}
 		add(tk.Term, w, false)
 		if v.IsTerm(tk.Term) {
@@ -156,7 +168,40 @@ func (s *Searcher) queryTerms(v *analysis.Vocab, q string) []index.QueryTerm {
 	for _, g := range synGrams {
 		add(g, weightSynonym, true)
 	}
+	if askFrom > 0 {
+		ask := q[askFrom:]
+		if v.HasStopWords() {
+			_, ask = dropStopWords(v, s.an.QueryTokensIn(v, ask), ask)
+		}
+		for _, g := range s.an.Grams(ask) {
+			w := weightWord
+			if functionWords[g] && content > 0 {
+				w = weightFunction
+			}
+			add(g, w*boost, true)
+		}
+	}
 	return terms
+}
+
+// sentenceEnds are the marks that end a sentence.
+const sentenceEnds = "。？！?!；;…\n"
+
+// lastClause is the byte offset where the last sentence of a query of at
+// least askMinRunes starts, and the weight its words get (askBoost); 0 and 1
+// for a shorter query or one of a single sentence. Marks at the very end
+// ("……怎么办？") do not count as a sentence of their own.
+func lastClause(q string) (int, float64) {
+	if utf8.RuneCountInString(q) < askMinRunes {
+		return 0, 1
+	}
+	body := strings.TrimRightFunc(q, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune(sentenceEnds, r) })
+	i := strings.LastIndexFunc(body, func(r rune) bool { return strings.ContainsRune(sentenceEnds, r) })
+	if i < 0 {
+		return 0, 1
+	}
+	_, size := utf8.DecodeRuneInString(body[i:])
+	return i + size, askBoost
 }
 
 // dropStopWords removes the stop words from a query's tokens, and their

@@ -185,3 +185,47 @@ func TestCapDropsTermsNoChunkHolds(t *testing.T) {
 		t.Errorf("QueryTerms (no collection) kept 预算 among %v: the test's story is too short to show the cap", plain)
 	}
 }
+
+// TestQueryTermsLastClause: in a long message, the words and bigrams of its
+// last sentence (the ask, after the story) weigh more; a short question, or
+// a long one of a single sentence, is weighed as before.
+func TestQueryTermsLastClause(t *testing.T) {
+	s := testSearcher(t, retrieve.Options{})
+	weights := func(q string) (words, grams map[string]float64) {
+		words, grams = map[string]float64{}, map[string]float64{}
+		for _, tm := range s.QueryTerms(q) {
+			if tm.Gram {
+				grams[tm.Term] = tm.Weight
+			} else {
+				words[tm.Term] = tm.Weight
+			}
+		}
+		return words, grams
+	}
+	long := "我在一家公司上了三年班，平时加班很多，老板最近一直拖着不发工资，同事们也都很着急。我想问一下，拖欠工资可以去哪里投诉？"
+	if n := utf8.RuneCountInString(long); n < 40 {
+		t.Fatalf("the long message has %d characters", n)
+	}
+	words, grams := weights(long)
+	for term, want := range map[string]float64{"拖欠工资": 1.5, "投诉": 1.5, "老板": 1, "加班": 1} {
+		if words[term] != want {
+			t.Errorf("word %q weighs %v, want %v", term, words[term], want)
+		}
+	}
+	// 工资 is also in the story (发工资): the ask's weight wins.
+	for term, want := range map[string]float64{"拖欠": 1.5, "工资": 1.5, "投诉": 1.5, "老板": 1, "加班": 1} {
+		if grams[term] != want {
+			t.Errorf("bigram %q weighs %v, want %v", term, grams[term], want)
+		}
+	}
+	for _, q := range []string{
+		"老板不发工资。拖欠工资去哪里投诉？",                            // short: all ask
+		strings.Repeat("老板一直拖着不发工资，", 5) + "拖欠工资去哪里投诉", // long, one sentence
+	} {
+		for _, tm := range s.QueryTerms(q) {
+			if tm.Weight > 1 {
+				t.Errorf("QueryTerms(%q): %+v weighs more than a word", q, tm)
+			}
+		}
+	}
+}
