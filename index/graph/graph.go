@@ -311,12 +311,18 @@ func (g *Graph) linkChunk(c *gChunk, secTerms SectionTerms) {
 	}
 	sec.chunks = append(sec.chunks, c)
 	c.sec = sec
-	for _, k := range c.kws {
+	c.path = sec.path // one copy for the section's chunks
+	// The edges are kept for the chunk's life: in a list of their own size,
+	// each term the keyword node's (a document decoded from its record holds
+	// its own copies, and room to grow).
+	c.kws = slices.Clone(c.kws)
+	for i, k := range c.kws {
 		n := g.kws[k.Term]
 		if n == nil {
-			n = &kwNode{term: k.Term, chunks: map[*gChunk]float64{}}
-			g.kws[k.Term] = n
+			n = &kwNode{term: strings.Clone(k.Term), chunks: map[*gChunk]float64{}}
+			g.kws[n.term] = n
 		}
+		c.kws[i].Term = n.term
 		n.chunks[c] = k.Weight
 	}
 }
