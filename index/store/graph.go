@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
+	gojson "github.com/goccy/go-json"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/graph"
@@ -41,6 +42,16 @@ func (s *Store) GraphSearch(ctx context.Context, collection string, terms []inde
 	return c.graph.Expand(terms, &f, k), nil
 }
 
+func decodeValueFast(key, b []byte, v any) error {
+	if len(b) == 0 {
+		return decodeValue(key, b, v)
+	}
+	if err := gojson.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: the value of %q is not what was written: %w", index.ErrDamaged, key, err)
+	}
+	return nil
+}
+
 // loadGraph builds a collection's graph from its stored documents, in key
 // order. Decoding the records and analysing their headings is about 40% of
 // the work, and is spread over the cores while this goroutine reads and
@@ -59,7 +70,7 @@ func (s *Store) loadGraph(txn *badger.Txn, c *coll) error {
 	for range runtime.GOMAXPROCS(0) {
 		workers.Go(func() {
 			for ld := range work {
-				if ld.err = decodeValue(ld.key, ld.value, &ld.d); ld.err == nil {
+				if ld.err = decodeValueFast(ld.key, ld.value, &ld.d); ld.err == nil {
 					ld.secTerms = c.graph.SectionTerms(&ld.d)
 				}
 				ld.value = nil

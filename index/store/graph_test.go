@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -424,5 +425,52 @@ func TestOpenNamesCorruptDocumentRecord(t *testing.T) {
 	_, err := Open(ctx, dir, testAnalyzer(t), Options{})
 	if err == nil || !strings.Contains(err.Error(), string(bad)) {
 		t.Fatalf("open with a corrupt record = %v, want an error naming %q", err, bad)
+	}
+}
+
+// TestGraphDecoderMatchesStd: the graph loader decodes document records with
+// a faster JSON decoder than the one that wrote them; every record decodes
+// to the same document with both, and damage is damage with both.
+func TestGraphDecoderMatchesStd(t *testing.T) {
+	s := openWithCollection(t, t.TempDir(), "c")
+	docs := indextest.Fixture()
+	docs[0].Metadata = map[string]string{"course": "销售 \"引号\" \\ 反斜杠", "level": "初级\u2028"}
+	if _, err := s.Upsert(t.Context(), "c", docs); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + "c" + docKeyInfix), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			b, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			var std, fast index.Document
+			if err := decodeValue(it.Item().Key(), b, &std); err != nil {
+				return err
+			}
+			if err := decodeValueFast(it.Item().Key(), b, &fast); err != nil {
+				return err
+			}
+			if diff := cmp.Diff(std, fast); diff != "" {
+				t.Errorf("record %s decodes differently (-std +fast):\n%s", it.Item().Key(), diff)
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(docs) {
+		t.Fatalf("compared %d records, want %d", n, len(docs))
+	}
+	for _, bad := range [][]byte{nil, []byte(`{"id":`), []byte(`{"id":"x","chunks":[{"keywords":[{"t":1}]}]}`)} {
+		var d index.Document
+		if err := decodeValueFast([]byte("k"), bad, &d); !errors.Is(err, index.ErrDamaged) {
+			t.Errorf("decodeValueFast(%q) = %v, want ErrDamaged", bad, err)
+		}
 	}
 }
