@@ -197,6 +197,24 @@ func New(an *analysis.Analyzer, vocab func() *analysis.Vocab) *Graph {
 		sections: map[string]*gSection{}, heads: map[string]*headWord{}}
 }
 
+// Reserve makes room for about docs documents and chunks chunks, so that a
+// load from the store does not grow the maps step by step.
+func (g *Graph) Reserve(docs, chunks int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.docs) > 0 || docs <= 0 {
+		return
+	}
+	// The counts come from the store's statistics: bounded, so that a
+	// wrong count costs growth, not an allocation it cannot make.
+	const most = 1 << 23
+	docs, chunks = min(docs, most), min(max(chunks, docs), most)
+	g.docs = make(map[string]*gDoc, docs)
+	g.chunks = make(map[string]*gChunk, chunks)
+	g.sections = make(map[string]*gSection, docs)
+	g.slots = make([]*gChunk, 0, chunks)
+}
+
 // Heading levels: a word in the most specific heading says the most.
 const (
 	levelLeaf     = 1.0

@@ -329,6 +329,7 @@ func (s *Store) loadCollections() error {
 				c.metaKeys[strings.TrimPrefix(string(mit.Item().Key()), string(metaKey(cfg.Name, "")))] = true
 			}
 			mit.Close()
+			c.graph.Reserve(int(c.stats.Docs), int(c.stats.Chunks))
 			if err := s.loadGraph(txn, c); err != nil {
 				return fmt.Errorf("load graph of %s: %w", cfg.Name, err)
 			}
