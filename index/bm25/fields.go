@@ -1,6 +1,8 @@
 package bm25
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -33,10 +35,8 @@ func newDocument(d *index.Document, c *index.Chunk, terms Terms) *document.Docum
 		doc.AddField(newTermsField(name, terms[i]))
 	}
 	doc.AddField(document.NewTextFieldCustom(fieldDoc, nil, []byte(d.ID), keywordOptions, nil))
-	n := 0
-	for k, v := range d.Metadata {
-		doc.AddField(document.NewTextFieldCustom(fieldMeta, []uint64{uint64(n)}, []byte(metaTerm(k, v)), keywordOptions, nil))
-		n++
+	for n, k := range slices.Sorted(maps.Keys(d.Metadata)) {
+		doc.AddField(document.NewTextFieldCustom(fieldMeta, []uint64{uint64(n)}, []byte(metaTerm(k, d.Metadata[k])), keywordOptions, nil))
 	}
 	for i := range c.HeadingPath {
 		doc.AddField(document.NewTextFieldCustom(fieldScope, []uint64{uint64(i)}, []byte(scopeTerm(c.HeadingPath[:i+1])), keywordOptions, nil))
