@@ -83,6 +83,10 @@ type FormatStats struct {
 	Took time.Duration
 }
 
+// full reports whether a batch of n documents and b bytes of text is as
+// large as a write may be.
+func (opts *Options) full(n, b int) bool { return n >= opts.BatchSize || b >= opts.BatchBytes }
+
 func (opts *Options) setDefaults() {
 	opts.Collection = cmp.Or(opts.Collection, "default")
 	if opts.MaxFileSize <= 0 {
@@ -107,7 +111,7 @@ func Write(ctx context.Context, sink Sink, ins []Input, opts Options) (Report, e
 	w := newBatchWriter(ctx, sink, opts.Collection, writeDepth)
 	for i := 0; i < len(ins); {
 		j, n := i, 0
-		for j < len(ins) && j-i < opts.BatchSize && n < opts.BatchBytes {
+		for j < len(ins) && !opts.full(j-i, n) {
 			n += len(ins[j].Content)
 			j++
 		}
@@ -203,7 +207,7 @@ func Run(ctx context.Context, sink Sink, paths []string, opts Options) (Report, 
 			seen[in.ID] = true
 			batch = append(batch, in)
 			batchBytes += len(in.Content)
-			if len(batch) >= opts.BatchSize || batchBytes >= opts.BatchBytes {
+			if opts.full(len(batch), batchBytes) {
 				if err := flush(); err != nil {
 					return sinkError{err}
 				}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 
@@ -80,10 +79,5 @@ func (m *memoryBudget) settle(logger *slog.Logger) error {
 func liveHeap() uint64 {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return ms.HeapAlloc
-	}
 	return s[0].Value.Uint64()
 }

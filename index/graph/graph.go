@@ -58,9 +58,8 @@ type gChunk struct {
 	// slot is the chunk's index in graph.slots, for dense per-search arrays.
 	slot int32
 	doc  *gDoc
-	path []string
 	kws  []index.Keyword
-	sec  *gSection
+	sec  *gSection // its heading path is the chunk's
 }
 
 // gSection is a leaf of the outline: the chunks under one heading path of one
@@ -271,9 +270,9 @@ func (g *Graph) PutAnalysed(docID string, d *index.Document, secTerms SectionTer
 	for i := range d.Chunks {
 		ch := &d.Chunks[i]
 		version := index.ChunkVersion(ch)
-		c := &gChunk{id: version[:len(ch.ID)], version: version, doc: gd, path: ch.HeadingPath, kws: ch.Keywords}
+		c := &gChunk{id: version[:len(ch.ID)], version: version, doc: gd, kws: ch.Keywords}
 		gd.chunks = append(gd.chunks, c)
-		g.linkChunk(c, secTerms)
+		g.linkChunk(c, ch.HeadingPath, secTerms)
 	}
 }
 
@@ -296,7 +295,7 @@ func (g *Graph) headingTerms(title string, path []string) map[string]float64 {
 	return terms
 }
 
-func (g *Graph) linkChunk(c *gChunk, secTerms SectionTerms) {
+func (g *Graph) linkChunk(c *gChunk, path []string, secTerms SectionTerms) {
 	g.chunks[c.id] = c
 	if n := len(g.free); n > 0 {
 		c.slot, g.free = g.free[n-1], g.free[:n-1]
@@ -305,11 +304,11 @@ func (g *Graph) linkChunk(c *gChunk, secTerms SectionTerms) {
 		g.slots = append(g.slots, nil)
 	}
 	g.slots[c.slot] = c
-	key := sectionKey(c.doc.id, c.path)
+	key := sectionKey(c.doc.id, path)
 	sec := g.sections[key]
 	if sec == nil {
 		terms := secTerms[key]
-		sec = &gSection{key: key, path: c.path, words: make([]secWord, 0, len(terms))}
+		sec = &gSection{key: key, path: path, words: make([]secWord, 0, len(terms))}
 		g.sections[key] = sec
 		for t, w := range terms {
 			h := g.heads[t]
@@ -329,7 +328,6 @@ func (g *Graph) linkChunk(c *gChunk, secTerms SectionTerms) {
 	}
 	sec.chunks = append(sec.chunks, c)
 	c.sec = sec
-	c.path = sec.path // one copy for the section's chunks
 	// The edges are kept for the chunk's life: in a list of their own size,
 	// each term the keyword node's (a document decoded from its record holds
 	// its own copies, and room to grow).
@@ -387,11 +385,11 @@ func (c *gChunk) passes(f *index.Filter) bool {
 		}
 	}
 	if len(f.HeadingPrefix) > 0 {
-		if len(c.path) < len(f.HeadingPrefix) {
+		if len(c.sec.path) < len(f.HeadingPrefix) {
 			return false
 		}
 		for i, p := range f.HeadingPrefix {
-			if !strings.EqualFold(strings.TrimSpace(c.path[i]), strings.TrimSpace(p)) {
+			if !strings.EqualFold(strings.TrimSpace(c.sec.path[i]), strings.TrimSpace(p)) {
 				return false
 			}
 		}

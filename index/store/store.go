@@ -1064,11 +1064,14 @@ func itemJSON(item *badger.Item, v any) error {
 // that fails its checksum as an empty value (it logs the error and returns
 // none, iterator.go yieldItemValue), and no value the store writes is empty,
 // so an empty or undecodable value is damage.
-func decodeValue(key, b []byte, v any) error {
+func decodeValue(key, b []byte, v any) error { return decodeWith(json.Unmarshal, key, b, v) }
+
+// decodeWith is decodeValue with another JSON decoder of the same behaviour.
+func decodeWith(unmarshal func([]byte, any) error, key, b []byte, v any) error {
 	if len(b) == 0 {
 		return fmt.Errorf("%w: the value of %q reads as empty: its value-log entry failed its checksum (see Badger's log line)", index.ErrDamaged, key)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: the value of %q is not what was written: %w", index.ErrDamaged, key, err)
 	}
 	return nil
