@@ -29,6 +29,10 @@ var (
 	ErrNoSpace = errors.New("no space left on the data directory's disk")
 	// ErrClosed means the store was closed.
 	ErrClosed = errors.New("store closed")
+	// ErrUnavailable means a shared write log did not answer in time: the
+	// write was not acknowledged (it may still be applied later), and the
+	// caller may retry, here or on another node.
+	ErrUnavailable = errors.New("write log unavailable")
 )
 
 // FieldWeights are the BM25F weights of a chunk's fields.

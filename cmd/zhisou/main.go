@@ -31,6 +31,7 @@ import (
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/natslog"
 	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/internal/grpcapi"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
@@ -197,6 +198,11 @@ type common struct {
 	// acceptDamage opens a data directory that holds less than it had
 	// applied (store.Options.AcceptDamage).
 	acceptDamage bool
+	// nats lists the NATS servers of a shared write log (empty: the data
+	// directory's own log); natsStream and natsReplicas name and size its
+	// stream.
+	nats, natsStream string
+	natsReplicas     int
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -214,6 +220,9 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate: serve's TLS certificate, or a client's certificate for mTLS")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of -tls-cert")
 	fs.StringVar(&c.tlsServerName, "tls-server-name", "", "clients: the name the server's certificate must carry (default: -addr's host)")
+	fs.StringVar(&c.nats, "nats", "", "NATS server URL(s), comma-separated: the write log is the JetStream stream there, shared with every node given the same servers, and the data directory is one replica of it (empty: the data directory's own log)")
+	fs.StringVar(&c.natsStream, "nats-stream", natslog.DefaultStream, "with -nats: the stream that holds the write log (made when missing)")
+	fs.IntVar(&c.natsReplicas, "nats-replicas", 1, "with -nats: copies of the stream the NATS cluster keeps, when zhisou makes it (3 on a three-server cluster)")
 	fs.BoolVar(&c.acceptDamage, "accept-damage", false, "open a data directory that holds less than it had applied (its badger files damaged or replaced), serving what is left; without it such a directory is refused with exit status 3")
 }
 
@@ -356,5 +365,24 @@ func (e *cmdEnv) openStore(ctx context.Context, c *common, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, c.store, an, store.Options{Logger: logger, AcceptDamage: c.acceptDamage, MemoryBytes: c.memoryBytes})
+	opts := store.Options{Logger: logger, AcceptDamage: c.acceptDamage, MemoryBytes: c.memoryBytes}
+	if c.nats != "" {
+		l, err := natslog.Connect(ctx, c.nats, natslog.Config{Stream: c.natsStream, Subject: natsSubject(c.natsStream), Replicas: c.natsReplicas}, logger)
+		if err != nil {
+			return nil, err
+		}
+		opts.Log = l
+		logger.Info("write log shared on NATS", "servers", c.nats, "log", l.ID())
+	}
+	return store.Open(ctx, c.store, an, opts)
+}
+
+// natsSubject is the subject prefix of a stream's records: the default
+// stream's is natslog.DefaultSubject, another's is derived from its name, so
+// two zhisou clusters can share NATS servers.
+func natsSubject(stream string) string {
+	if stream == natslog.DefaultStream {
+		return natslog.DefaultSubject
+	}
+	return "zhisou." + strings.ToLower(stream) + ".log"
 }

@@ -113,13 +113,13 @@ func TestLogDroppedAfterBackup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	segs := s.log.w.Segments()
+	segs := s.local.w.Segments()
 	bi, err := s.Backup(f)
 	if err = errors.Join(err, f.Close()); err != nil {
 		t.Fatal(err)
 	}
-	if s.log.First() <= 1 || s.log.w.Segments() >= segs {
-		t.Fatalf("after a backup at %d the log still starts at %d (%d segments, were %d)", bi.Pos, s.log.First(), s.log.w.Segments(), segs)
+	if s.log.First() <= 1 || s.local.w.Segments() >= segs {
+		t.Fatalf("after a backup at %d the log still starts at %d (%d segments, were %d)", bi.Pos, s.log.First(), s.local.w.Segments(), segs)
 	}
 	after := writeMany(t, s, "c", "b", 5)
 	if err := s.Close(); err != nil {
@@ -333,7 +333,7 @@ func TestOldLogMovedOut(t *testing.T) {
 	// 3.. as the old truncation would have left them), no log directory.
 	s := openTestStore(t, dir)
 	var recs [][]byte
-	err := s.log.w.Replay(2, func(_ uint64, p []byte) error { recs = append(recs, slices.Clone(p)); return nil })
+	err := s.local.w.Replay(2, func(_ uint64, p []byte) error { recs = append(recs, slices.Clone(p)); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}

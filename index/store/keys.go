@@ -75,10 +75,7 @@ func (s *Store) putKey(k *index.APIKey) error {
 	if err := s.checkSpace("writing a key", writeSize(recs)); err != nil {
 		return err
 	}
-	if _, err := s.log.Append(context.Background(), recs); err != nil {
-		return fmt.Errorf("write key %s: %w", k.ID, err)
-	}
-	if err := s.applyBadger(&recs[0]); err != nil {
+	if err := s.write(context.Background(), recs, nil); err != nil {
 		return fmt.Errorf("write key %s: %w", k.ID, err)
 	}
 	return nil

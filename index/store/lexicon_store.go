@@ -367,7 +367,7 @@ func (s *Store) Vocab(collection string) (*analysis.Vocab, error) {
 // included). A lexicon equal to the one in force writes nothing. Bad entries
 // give an error wrapping ErrInvalid that names the entry.
 func (s *Store) ReplaceLexicon(ctx context.Context, collection string, lex index.Lexicon) (LexiconInfo, error) {
-	if _, err := s.get(collection); err != nil {
+	if _, err := s.getFresh(ctx, collection); err != nil {
 		return LexiconInfo{}, err
 	}
 	norm, err := s.an.NormalizeLexicon(lex)
@@ -376,6 +376,9 @@ func (s *Store) ReplaceLexicon(ctx context.Context, collection string, lex index
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if err := s.sync(ctx); err != nil {
+		return LexiconInfo{}, err
+	}
 	c, err := s.get(collection)
 	if err != nil {
 		return LexiconInfo{}, err
@@ -384,7 +387,7 @@ func (s *Store) ReplaceLexicon(ctx context.Context, collection string, lex index
 		return c.lexiconInfo(), nil
 	}
 	recs := []index.Record{{Op: index.OpLexicon, Collection: collection, Lexicon: &norm}}
-	if err := s.commit(ctx, c, recs, nil); err != nil {
+	if err := s.commit(ctx, recs, nil); err != nil {
 		return LexiconInfo{}, err
 	}
 	s.kickReindex()
@@ -527,7 +530,7 @@ func (s *Store) reindexStep(ctx context.Context) (bool, error) {
 	}
 	ids = ids[:min(len(ids), reindexBatch)]
 	recs := []index.Record{{Op: index.OpReindex, Collection: c.cfg.Name, ChunkIDs: slices.Clone(ids)}}
-	if err := s.commit(ctx, c, recs, nil); err != nil {
+	if err := s.commit(ctx, recs, nil); err != nil {
 		return false, fmt.Errorf("re-index %d chunks of %s: %w", len(ids), c.cfg.Name, err)
 	}
 	return true, nil

@@ -22,9 +22,11 @@ import (
 // JetStream) can take its place without touching the appliers, which only
 // see Records.
 type Log interface {
-	// Append durably writes the records, assigning consecutive sequence numbers
-	// (written into recs), and returns the last one. When it returns nil the
-	// records survive a crash.
+	// Append durably writes the records, assigning increasing sequence
+	// numbers (written into recs), and returns the highest. When it returns
+	// nil the records survive a crash. The local log numbers them
+	// consecutively; a shared log may give other writers' records numbers
+	// between them.
 	Append(ctx context.Context, recs []index.Record) (uint64, error)
 	// Replay calls fn for each record with Seq > after, in order.
 	Replay(ctx context.Context, after uint64, fn func(index.Record) error) error
@@ -36,6 +38,21 @@ type Log interface {
 	First() uint64
 	// Last returns the highest sequence number ever assigned.
 	Last() uint64
+}
+
+// SharedLog is a write log several stores (nodes) append to, each applying
+// every record in sequence order: the records other nodes wrote as well as
+// its own. Package natslog implements it on NATS JetStream.
+type SharedLog interface {
+	Log
+	// ID names the log instance (a stream and its creation): a store
+	// built from one shared log refuses to open with another.
+	ID() string
+	// Changed receives a value when records may have been appended by
+	// another node; the store also looks on its own every second.
+	Changed() <-chan struct{}
+	// Close releases the log; the store calls it when it closes.
+	Close() error
 }
 
 // LogDir is the write log's directory in the data directory.
@@ -110,7 +127,10 @@ type LogInfo struct {
 
 // LogStats describes the write log without reading it.
 func (s *Store) LogStats() LogInfo {
-	w := s.log.w
+	if s.shared != nil {
+		return LogInfo{Dir: s.shared.ID(), First: s.shared.First(), Last: s.shared.Last()}
+	}
+	w := s.local.w
 	return LogInfo{Dir: filepath.Join(s.dir, LogDir), First: w.First(), Last: w.Last(), Bytes: w.Bytes(), Segments: w.Segments()}
 }
 
@@ -121,7 +141,10 @@ func (s *Store) BadgerBytes() (lsm, vlog int64) { return s.db.Size() }
 // CheckLog reads the whole write log, checking every record.
 func (s *Store) CheckLog() (LogInfo, error) {
 	info := s.LogStats()
-	n, err := s.log.w.Check()
+	if s.shared != nil {
+		return info, nil // the shared log's servers check their own files
+	}
+	n, err := s.local.w.Check()
 	info.Records = n
 	if err != nil {
 		return info, fmt.Errorf("%w; zhisou repair -backup FILE rebuilds the store from the newest backup and what the log holds after it", damaged(err))
@@ -199,7 +222,8 @@ func (s *Store) openLog(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w; zhisou verify reports the damage, zhisou repair rebuilds from a backup", damaged(err))
 	}
-	s.log = &fileLog{w: w}
+	s.local = &fileLog{w: w}
+	s.log = s.local
 	if hasOld {
 		if err := s.dropOldLog(); err != nil {
 			return err
@@ -237,7 +261,8 @@ func (s *Store) openLog(ctx context.Context) error {
 	if w, err = wal.Open(dir, wal.Options{Next: s.pos + 1, Logger: s.logger, SegmentBytes: s.segBytes}); err != nil {
 		return err
 	}
-	s.log = &fileLog{w: w}
+	s.local = &fileLog{w: w}
+	s.log = s.local
 	s.logger.Warn("started a new write log; the damaged one is kept", "dir", aside, "first", s.pos+1)
 	return nil
 }

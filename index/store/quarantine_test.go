@@ -68,7 +68,7 @@ func TestQuarantineAtCommit(t *testing.T) {
 	s.analyseDoc(nil, &good, terms)
 	recs := []index.Record{{Op: "compact", Collection: "c"}, {Op: index.OpUpsert, Collection: "c", Doc: &good}}
 	s.wmu.Lock()
-	err := s.commit(ctx, s.colls["c"], recs, terms)
+	err := s.commit(ctx, recs, terms)
 	s.wmu.Unlock()
 	if !errors.Is(err, index.ErrInvalid) || !errors.Is(err, errUnappliable) {
 		t.Fatalf("commit = %v, want ErrInvalid naming why the record cannot be applied", err)

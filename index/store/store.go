@@ -44,6 +44,11 @@ type Options struct {
 	// MemoryBytes is the memory budget of the process that holds the store
 	// (0: none); the store's caches are sized from it (cacheSizes).
 	MemoryBytes uint64
+	// Log, when set, is a write log shared with other nodes (package
+	// natslog): the store applies every record of it, other nodes' too,
+	// and keeps no log of its own (see shared.go). The store closes it when
+	// it closes (or fails to open).
+	Log SharedLog
 }
 
 // cacheSizes are the store's cache budgets under a memory budget (0: the
@@ -66,12 +71,25 @@ func cacheSizes(budget uint64) (block, chunks int64, postings int) {
 type Store struct {
 	dir    string
 	db     *badger.DB
-	log    *fileLog
+	log    Log
+	// local is the local write log; nil when the log is shared.
+	local *fileLog
+	// shared is Options.Log: the write log shared with other nodes.
+	shared SharedLog
 	an     *analysis.Analyzer
 	logger *slog.Logger
 
 	wmu sync.Mutex // serialises writes and position changes
 	pos uint64     // Badger's applied position; guarded by wmu
+	// applied is pos as last published by notePos, for readers; posMoved
+	// is closed (and replaced, under posMu) when it moves.
+	applied  atomic.Uint64
+	posMu    sync.Mutex
+	posMoved chan struct{}
+	// stopFollow stops the shared log's follower; followDone is closed when
+	// it has returned.
+	stopFollow chan struct{}
+	followDone chan struct{}
 
 	mu     sync.RWMutex // guards colls and closed
 	colls  map[string]*coll
@@ -153,7 +171,15 @@ func statsKey(c string) []byte      { return []byte(collectionDataP + c + statsK
 // process holds gives an error matching ErrLocked. On open each derived store
 // catches up from its own position in the log; a missing or damaged bleve index
 // is rebuilt from Badger.
-func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) (*Store, error) {
+func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) (_ *Store, err error) {
+	// Until the store holds the log, whose Close closes it, a failed open
+	// closes it here.
+	owned := false
+	defer func() {
+		if err != nil && !owned && opts.Log != nil {
+			err = errors.Join(err, opts.Log.Close())
+		}
+	}()
 	if an == nil {
 		return nil, errors.New("open store: nil analyzer")
 	}
@@ -211,13 +237,20 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 	}
 	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
 		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}, quarantined: map[uint64]bool{},
-		acceptDamage: opts.AcceptDamage, postingsCache: postingsCache, segBytes: opts.LogSegmentBytes, minFree: cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes)}
+		acceptDamage: opts.AcceptDamage, postingsCache: postingsCache, segBytes: opts.LogSegmentBytes, minFree: cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes),
+		shared: opts.Log, posMoved: make(chan struct{})}
+	owned = true
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
 	}
+	s.notePos()
 	s.startReindexer()
 	s.stopState, s.stateDone = make(chan struct{}), make(chan struct{})
 	go s.stateLoop(s.stopState, s.stateDone)
+	if s.shared != nil {
+		s.stopFollow, s.followDone = make(chan struct{}), make(chan struct{})
+		go s.follow(s.stopFollow, s.followDone)
+	}
 	return s, nil
 }
 
@@ -225,7 +258,13 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 func (s *Store) Analyzer() *analysis.Analyzer { return s.an }
 
 func (s *Store) recover(ctx context.Context) error {
-	if err := s.openLog(ctx); err != nil {
+	if s.shared != nil {
+		if err := s.openShared(); err != nil {
+			return err
+		}
+	} else if err := s.refuseShared(); err != nil {
+		return err
+	} else if err := s.openLog(ctx); err != nil {
 		return err
 	}
 	if err := s.loadQuarantined(); err != nil {
@@ -284,6 +323,9 @@ func (s *Store) recover(ctx context.Context) error {
 // a damaged Badger can be rebuilt from the newest backup and the log.
 // Called with wmu held, or during Open.
 func (s *Store) dropLog(upto uint64) error {
+	if s.shared != nil {
+		return nil // the shared log's retention is its servers'
+	}
 	var backupPos uint64
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
@@ -457,6 +499,14 @@ func (s *Store) rebuildText(ctx context.Context, c *coll) (uint64, error) {
 
 // Close closes every index and Badger.
 func (s *Store) Close() error {
+	if s.stopFollow != nil {
+		select {
+		case <-s.stopFollow:
+		default:
+			close(s.stopFollow)
+		}
+		<-s.followDone
+	}
 	if s.stopReindex != nil {
 		s.stopReindex()
 		<-s.reindexDone
@@ -487,8 +537,11 @@ func (s *Store) Close() error {
 		}
 	}
 	errs = append(errs, s.db.Close())
-	if s.log != nil {
-		errs = append(errs, s.log.w.Close())
+	if s.shared != nil {
+		errs = append(errs, s.shared.Close())
+	}
+	if s.local != nil {
+		errs = append(errs, s.local.w.Close())
 	}
 	s.chunks.Close()
 	return errors.Join(errs...)
@@ -611,6 +664,9 @@ func (s *Store) CreateCollection(ctx context.Context, cfg index.Collection) erro
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if err := s.sync(ctx); err != nil {
+		return err
+	}
 	if _, err := s.get(cfg.Name); err == nil {
 		return fmt.Errorf("collection %q: %w", cfg.Name, index.ErrExists)
 	} else if !errors.Is(err, index.ErrNotFound) {
@@ -620,13 +676,7 @@ func (s *Store) CreateCollection(ctx context.Context, cfg index.Collection) erro
 	if err := s.checkSpace("creating a collection", writeSize(recs)); err != nil {
 		return err
 	}
-	if _, err := s.log.Append(ctx, recs); err != nil {
-		return err
-	}
-	if err := s.applyBadger(&recs[0]); err != nil {
-		return err
-	}
-	return s.loadCollection(ctx, cfg.Name)
+	return s.write(ctx, recs, nil)
 }
 
 // loadCollection opens a newly created collection's state.
@@ -655,18 +705,13 @@ func (s *Store) loadCollection(ctx context.Context, name string) error {
 func (s *Store) DeleteCollection(ctx context.Context, name string) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	c, err := s.get(name)
-	if err != nil {
+	if err := s.sync(ctx); err != nil {
 		return err
 	}
-	recs := []index.Record{{Op: index.OpDeleteCollection, Collection: name}}
-	if _, err := s.log.Append(ctx, recs); err != nil {
+	if _, err := s.get(name); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	delete(s.colls, name)
-	s.mu.Unlock()
-	return errors.Join(c.text.Remove(), s.applyBadger(&recs[0]))
+	return s.write(ctx, []index.Record{{Op: index.OpDeleteCollection, Collection: name}}, nil)
 }
 
 // Upsert writes documents into a collection and reports, per document, what the
@@ -674,7 +719,7 @@ func (s *Store) DeleteCollection(ctx context.Context, name string) error {
 // seals them (hashes). An unchanged document is not written at all; a document
 // whose version is older than the stored one, or than its tombstone, is Stale.
 func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Document) ([]index.Outcome, error) {
-	c, err := s.get(collection)
+	c, err := s.getFresh(ctx, collection)
 	if err != nil {
 		return nil, err
 	}
@@ -705,6 +750,9 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Docu
 
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if err := s.sync(ctx); err != nil {
+		return nil, err
+	}
 	if c, err = s.get(collection); err != nil {
 		return nil, err // deleted meanwhile
 	}
@@ -734,7 +782,7 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Docu
 	if len(recs) == 0 {
 		return outcomes, nil
 	}
-	return outcomes, s.commit(ctx, c, recs, terms)
+	return outcomes, s.commit(ctx, recs, terms)
 }
 
 // analyseParallel analyses the documents docs[i] for i in which, on up to
@@ -781,12 +829,17 @@ func (s *Store) analyseDoc(v *analysis.Vocab, d *index.Document, terms map[strin
 // Delete removes documents, leaving tombstones so an older write arriving later
 // cannot bring them back. A missing document is reported as Unchanged.
 func (s *Store) Delete(ctx context.Context, collection string, ids []string) ([]index.Outcome, error) {
-	c, err := s.get(collection)
-	if err != nil {
+	if _, err := s.getFresh(ctx, collection); err != nil {
 		return nil, err
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if err := s.sync(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := s.get(collection); err != nil {
+		return nil, err // deleted meanwhile
+	}
 	outcomes := make([]index.Outcome, len(ids))
 	var recs []index.Record
 	for i, id := range ids {
@@ -812,36 +865,16 @@ func (s *Store) Delete(ctx context.Context, collection string, ids []string) ([]
 	if len(recs) == 0 {
 		return outcomes, nil
 	}
-	return outcomes, s.commit(ctx, c, recs, nil)
+	return outcomes, s.commit(ctx, recs, nil)
 }
 
-// commit appends records to the log and applies them to Badger and bleve.
-// Called with wmu held.
-func (s *Store) commit(ctx context.Context, c *coll, recs []index.Record, terms map[string]bm25.Terms) error {
+// commit checks for space, then writes records (see write). Called with wmu
+// held.
+func (s *Store) commit(ctx context.Context, recs []index.Record, terms map[string]bm25.Terms) error {
 	if err := s.checkSpace("the write", writeSize(recs)); err != nil {
 		return err
 	}
-	if _, err := s.log.Append(ctx, recs); err != nil {
-		return err
-	}
-	// From here the write is durable: a failure below is repaired by the
-	// catch-up at the next open, so apply even if ctx is cancelled. A record
-	// that can never be applied is quarantined and reported, and the others
-	// are applied.
-	var failed []error
-	for i := range recs {
-		quarantined, err := s.applyOrQuarantine(&recs[i])
-		if err != nil && !quarantined {
-			return err
-		}
-		if quarantined {
-			failed = append(failed, fmt.Errorf("%w: %s %s: %w", index.ErrInvalid, recs[i].Op, recordDoc(&recs[i]), err))
-		}
-	}
-	if err := s.applyText(context.WithoutCancel(ctx), c, recs, terms); err != nil {
-		return err
-	}
-	return errors.Join(failed...)
+	return s.write(ctx, recs, terms)
 }
 
 // decide reports what upserting d would do, from Badger's current state.

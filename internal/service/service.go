@@ -104,6 +104,9 @@ func classify(err error) error {
 		errors.Is(err, ErrClosed), errors.Is(err, ErrUnavailable), errors.Is(err, ErrUnauthenticated),
 		errors.Is(err, ErrPermissionDenied), errors.Is(err, ErrResourceExhausted), errors.Is(err, ErrDataLoss):
 		return err
+	case errors.Is(err, index.ErrUnavailable):
+		// Before ErrInvalid: a write that failed both ways is worth a retry.
+		kind = ErrUnavailable
 	case errors.Is(err, retrieve.ErrInvalid), errors.Is(err, retrieve.ErrEmptyQuery),
 		errors.Is(err, index.ErrInvalid), errors.Is(err, ingest.ErrEmpty):
 		kind = ErrInvalid

@@ -1,0 +1,398 @@
+// Package natslog is the store's write log on NATS JetStream (store.SharedLog):
+// one replicated stream holds the records of every collection, each under the
+// subject <prefix>.<collection>, and every zhisou node applies all of it.
+//
+// A record is published with an idempotency key (Nats-Msg-Id) that is unique
+// to the write call, and retried under the same key until the stream
+// acknowledges it or the call's time runs out; the stream drops a retry that
+// arrives after an earlier attempt was stored (within its duplicate window).
+// Past the window, a late copy is still harmless: applying a record twice
+// leaves the state of once (index.Record).
+package natslog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zhisou/zhisou/index"
+)
+
+// Defaults of Config.
+const (
+	DefaultStream        = "ZHISOU"
+	DefaultSubject       = "zhisou.log"
+	DefaultAppendTimeout = 10 * time.Second
+	// DefaultDuplicates is the stream's duplicate window: a retry arriving
+	// within it after its first attempt was stored is dropped.
+	DefaultDuplicates = 2 * time.Minute
+)
+
+// Config says which stream holds the log and how to write it.
+type Config struct {
+	// Stream is the stream's name (DefaultStream). It is created when
+	// missing; an existing stream must have exactly the log's subjects.
+	Stream string
+	// Subject is the prefix of the log's subjects (DefaultSubject): records
+	// go to <Subject>.<collection>, or <Subject>._ for records of no
+	// collection (API keys).
+	Subject string
+	// Replicas is the stream's replication factor when it is created: 1, or
+	// 3 on a three-server cluster.
+	Replicas int
+	// AppendTimeout bounds an Append that gets no answer (a stream leader
+	// election takes 4–9 s), and each read of a Replay; then they fail with
+	// index.ErrUnavailable. DefaultAppendTimeout when 0.
+	AppendTimeout time.Duration
+}
+
+// Log is the write log on a JetStream stream.
+type Log struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	cfg     Config
+	id      string
+	notify  string // core subject a node announces its appends on
+	sub     *nats.Subscription
+	changed chan struct{}
+
+	mu          sync.Mutex // guards first and last
+	first, last uint64
+	// ownConn says Close closes nc (Connect made it).
+	ownConn bool
+}
+
+// Connect connects to the NATS servers at urls (comma-separated) and opens
+// the log on them; Close closes the connection. A server that does not answer
+// at start is an error naming the URLs; once connected, the client reconnects
+// for as long as it takes, and logs each loss and return.
+func Connect(ctx context.Context, urls string, cfg Config, logger *slog.Logger) (*Log, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	nc, err := nats.Connect(urls, nats.Name("zhisou"), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
+		nats.Timeout(5*time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			logger.Warn("lost the connection to NATS; writes wait for it, searches go on", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("connected to NATS again", "url", nc.ConnectedUrlRedacted()) }))
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", urls, err)
+	}
+	l, err := Open(ctx, nc, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	l.ownConn = true
+	return l, nil
+}
+
+// Open opens the log on nc, creating its stream when missing. nc stays the
+// caller's: Close does not close it.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
+	if cfg.Stream == "" {
+		cfg.Stream = DefaultStream
+	}
+	if cfg.Subject == "" {
+		cfg.Subject = DefaultSubject
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.AppendTimeout == 0 {
+		cfg.AppendTimeout = DefaultAppendTimeout
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	want := []string{cfg.Subject + ".>"}
+	st, err := js.Stream(ctx, cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        cfg.Stream,
+			Description: "zhisou write log",
+			Subjects:    want,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+			Duplicates:  DefaultDuplicates,
+			// Retention is by limits, none set: records stay until an
+			// operator bounds the stream, as every replica may need them.
+			Retention: jetstream.LimitsPolicy,
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			st, err = js.Stream(ctx, cfg.Stream) // another node created it first
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open the write log stream %s: %w", cfg.Stream, err)
+	}
+	info := st.CachedInfo()
+	if !slices.Equal(info.Config.Subjects, want) {
+		return nil, fmt.Errorf("%w: the NATS stream %s has subjects %q, not %q: it belongs to another application; give zhisou a stream of its own (-nats-stream)",
+			index.ErrInvalid, cfg.Stream, info.Config.Subjects, want)
+	}
+	l := &Log{nc: nc, js: js, stream: st, cfg: cfg, changed: make(chan struct{}, 1),
+		id:     "nats:" + cfg.Stream + "@" + strconv.FormatInt(info.Created.UnixNano(), 36),
+		notify: "_zhisou.appended." + cfg.Stream}
+	l.sub, err = nc.Subscribe(l.notify, func(*nats.Msg) { l.poke() })
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", l.notify, err)
+	}
+	l.setState(info.State.FirstSeq, info.State.LastSeq)
+	return l, nil
+}
+
+// Close stops the log's subscription, and closes the connection when
+// Connect made it.
+func (l *Log) Close() error {
+	err := l.sub.Unsubscribe()
+	if l.ownConn {
+		l.nc.Close()
+		err = nil // closed with the connection anyway
+	}
+	return err
+}
+
+// ID names the stream and its creation time: a stream deleted and made
+// again is another log.
+func (l *Log) ID() string { return l.id }
+
+// Changed receives a value when a node has announced an append.
+func (l *Log) Changed() <-chan struct{} { return l.changed }
+
+func (l *Log) poke() {
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Log) setState(first, last uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.first, l.last = first, max(l.last, last)
+}
+
+// refresh reads the stream's first and last positions; when the stream does
+// not answer, the last ones seen stand.
+func (l *Log) refresh() (first, last uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if info, err := l.stream.Info(ctx); err == nil {
+		l.setState(info.State.FirstSeq, info.State.LastSeq)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.first, l.last
+}
+
+// First returns the lowest position the stream holds.
+func (l *Log) First() uint64 {
+	f, _ := l.refresh()
+	return f
+}
+
+// Last returns the highest position the stream has given.
+func (l *Log) Last() uint64 {
+	_, last := l.refresh()
+	return last
+}
+
+// Truncate does nothing: the stream's limits, set by its operator, decide
+// what it keeps.
+func (l *Log) Truncate(uint64) error { return nil }
+
+func (l *Log) subject(collection string) string {
+	if collection == "" {
+		return l.cfg.Subject + "._"
+	}
+	return l.cfg.Subject + "." + collection
+}
+
+// Append publishes the records and returns when the stream has stored every
+// one, setting their positions. Records are published together and may be
+// stored in another order when one is retried; each names its own document.
+func (l *Log) Append(ctx context.Context, recs []index.Record) (uint64, error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	key := make([]byte, 12)
+	_, _ = rand.Read(key) // never fails (crypto/rand)
+	prefix := hex.EncodeToString(key)
+	limit := l.nc.MaxPayload() - 512 // headers
+	msgs := make([]*nats.Msg, len(recs))
+	for i := range recs {
+		recs[i].Seq = 0 // given by the stream
+		b, err := json.Marshal(&recs[i])
+		if err != nil {
+			return 0, fmt.Errorf("encode record: %w", err)
+		}
+		if int64(len(b)) > limit {
+			return 0, fmt.Errorf("%w: %s %s is %d bytes as a log record, and the NATS server takes messages of at most %d (its max_payload); split the document or raise max_payload",
+				index.ErrInvalid, recs[i].Op, recordName(&recs[i]), len(b), limit)
+		}
+		m := nats.NewMsg(l.subject(recs[i].Collection))
+		m.Data = b
+		m.Header.Set(jetstream.MsgIDHeader, prefix+"-"+strconv.Itoa(i))
+		msgs[i] = m
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.AppendTimeout)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	for i, m := range msgs {
+		futures[i], _ = l.js.PublishMsgAsync(m) // a failure is retried below
+	}
+	var last uint64
+	for i, f := range futures {
+		var ack *jetstream.PubAck
+		var err error
+		if f != nil {
+			select {
+			case ack = <-f.Ok():
+			case err = <-f.Err():
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		}
+		if ack == nil {
+			if ack, err = l.retry(ctx, msgs[i], err); err != nil {
+				return 0, fmt.Errorf("%w: the NATS stream %s did not store %s %s: %w; the write may still be applied later",
+					index.ErrUnavailable, l.cfg.Stream, recs[i].Op, recordName(&recs[i]), err)
+			}
+		}
+		recs[i].Seq = ack.Sequence
+		last = max(last, ack.Sequence)
+	}
+	l.setState(0, last)
+	// Wake the other nodes; one that misses this looks again within a
+	// second.
+	_ = l.nc.Publish(l.notify, nil)
+	return last, nil
+}
+
+// retry publishes m, with its idempotency key, until the stream acknowledges
+// it or ctx is done.
+func (l *Log) retry(ctx context.Context, m *nats.Msg, err error) (*jetstream.PubAck, error) {
+	wait := 50 * time.Millisecond
+	for {
+		if ctx.Err() != nil {
+			return nil, errors.Join(err, ctx.Err())
+		}
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ack, perr := l.js.PublishMsg(actx, m)
+		cancel()
+		if perr == nil {
+			return ack, nil
+		}
+		err = perr
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// directReads is the most records Replay reads one by one; beyond it, it
+// opens a consumer.
+const directReads = 16
+
+// Replay calls fn for each record after the position after, in order, up to
+// the stream's last one when Replay started.
+func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) error) error {
+	ictx, cancel := context.WithTimeout(ctx, l.cfg.AppendTimeout)
+	info, err := l.stream.Info(ictx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%w: read the NATS stream %s: %w", index.ErrUnavailable, l.cfg.Stream, err)
+	}
+	l.setState(info.State.FirstSeq, info.State.LastSeq)
+	last := info.State.LastSeq
+	if last <= after {
+		return nil
+	}
+	if last-after <= directReads {
+		for seq := max(after+1, info.State.FirstSeq); seq <= last; seq++ {
+			gctx, cancel := context.WithTimeout(ctx, l.cfg.AppendTimeout)
+			m, err := l.stream.GetMsg(gctx, seq)
+			cancel()
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue // deleted from the stream
+			} else if err != nil {
+				return fmt.Errorf("%w: read record %d of the NATS stream %s: %w", index.ErrUnavailable, seq, l.cfg.Stream, err)
+			}
+			if err := l.deliver(m.Data, seq, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1})
+	if err != nil {
+		return fmt.Errorf("%w: read the NATS stream %s: %w", index.ErrUnavailable, l.cfg.Stream, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(512))
+	if err != nil {
+		return fmt.Errorf("%w: read the NATS stream %s: %w", index.ErrUnavailable, l.cfg.Stream, err)
+	}
+	defer it.Stop()
+	for {
+		// Each record must come within the time an append may take: a
+		// server gone quiet fails the replay rather than hang it.
+		nctx, cancel := context.WithTimeout(ctx, l.cfg.AppendTimeout)
+		m, err := it.Next(jetstream.NextContext(nctx))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: read the NATS stream %s after %d: %w", index.ErrUnavailable, l.cfg.Stream, after, err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		seq := md.Sequence.Stream
+		if err := l.deliver(m.Data(), seq, fn); err != nil {
+			return err
+		}
+		if seq >= last || md.NumPending == 0 {
+			return nil
+		}
+	}
+}
+
+func (l *Log) deliver(data []byte, seq uint64, fn func(index.Record) error) error {
+	var rec index.Record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		// Not a record this version reads: hand the store an op it does
+		// not know, which it sets aside (quarantine) with this reason
+		// rather than stop applying the log.
+		rec = index.Record{Op: index.Op(fmt.Sprintf("undecodable (%d bytes: %v)", len(data), err))}
+	}
+	rec.Seq = seq
+	return fn(rec)
+}
+
+// recordName names what a record writes, for errors.
+func recordName(r *index.Record) string {
+	switch {
+	case r.Doc != nil:
+		return fmt.Sprintf("%s/%s", r.Collection, r.Doc.ID)
+	case r.DocID != "":
+		return fmt.Sprintf("%s/%s", r.Collection, r.DocID)
+	}
+	return r.Collection
+}

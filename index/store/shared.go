@@ -1,0 +1,377 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/bm25"
+)
+
+// A store on a shared log (Options.Log) is one replica of a collection set
+// that several nodes write: every node appends its writes to the log and
+// applies every record of the log, its own and the others', in sequence
+// order, into its own Badger and bleve. Ranking on every replica is therefore
+// that of one node fed the same writes.
+//
+// A write appends its records, then applies the log up to them (catchUp)
+// before it returns, so a node reads its own writes. A follower goroutine
+// applies what other nodes append (woken by SharedLog.Changed, and every
+// second). Both run under wmu, so records are applied one at a time and in
+// order; Badger records the applied position in each record's transaction as
+// it does on the local log.
+
+// logIDKey holds the ID of the shared log a store was built from.
+var logIDKey = []byte("sys/log_id")
+
+// followEvery is how often the follower looks for new records when no
+// notice came.
+const followEvery = time.Second
+
+// openShared checks a store against its shared log at open: the store must
+// have been built from this log (or be empty), and the log must still hold
+// every record after the store's position.
+func (s *Store) openShared() error {
+	var id string
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		if s.pos, err = getUint(txn, posBadgerKey); err != nil {
+			return err
+		}
+		item, err := txn.Get(logIDKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		v, err := item.ValueCopy(nil)
+		id = string(v)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read positions: %w", err)
+	}
+	want := s.shared.ID()
+	switch {
+	case id == "" && s.pos > 0:
+		return fmt.Errorf("%w: this data directory was built from its own write log (position %d), not from the shared log %s; start the replica on an empty data directory",
+			index.ErrInvalid, s.pos, want)
+	case id != "" && id != want:
+		return fmt.Errorf("%w: this data directory is a replica of the shared log %s, not of %s; start the replica on an empty data directory",
+			index.ErrInvalid, id, want)
+	case s.pos > s.shared.Last():
+		return fmt.Errorf("%w: this replica has applied the shared log %s up to position %d, but the log ends at %d",
+			index.ErrDamaged, want, s.pos, s.shared.Last())
+	case s.shared.First() > s.pos+1:
+		return fmt.Errorf("%w: this replica has applied the shared log %s up to position %d, but the log now starts at %d: the records between are gone; start the replica on an empty data directory",
+			index.ErrDamaged, want, s.pos, s.shared.First())
+	}
+	if id == "" {
+		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(logIDKey, []byte(want)) }); err != nil {
+			return fmt.Errorf("record the shared log's id: %w", err)
+		}
+	}
+	s.log = s.shared
+	return nil
+}
+
+// refuseShared is the local log's side of openShared: a replica of a shared
+// log does not open on a log of its own.
+func (s *Store) refuseShared() error {
+	return s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(logIDKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		id, _ := item.ValueCopy(nil)
+		return fmt.Errorf("%w: this data directory is a replica of the shared log %s; serve it with that log (-nats)", index.ErrInvalid, id)
+	})
+}
+
+// write appends records to the log and applies them (and, on a shared log,
+// every record before them) to Badger and bleve. terms holds the analysed
+// chunks of the records' documents, by bleve id (missing ones are analysed
+// again). Records that can never be applied are quarantined and their errors
+// returned, the others applied. Called with wmu held.
+func (s *Store) write(ctx context.Context, recs []index.Record, terms map[string]bm25.Terms) error {
+	if _, err := s.log.Append(ctx, recs); err != nil {
+		return err
+	}
+	// From here the write is durable: a failure below is repaired by the
+	// catch-up at the next open (or the follower's next pass), so apply even
+	// if ctx is cancelled.
+	ctx = context.WithoutCancel(ctx)
+	if s.shared == nil {
+		failed, err := s.applyRecords(ctx, recs, terms, nil)
+		return errors.Join(append(failed, err)...)
+	}
+	own := map[uint64]bool{}
+	var last uint64
+	for i := range recs {
+		own[recs[i].Seq] = true
+		last = max(last, recs[i].Seq)
+	}
+	failed, err := s.catchUp(ctx, own, terms)
+	if err == nil && s.pos < last {
+		err = fmt.Errorf("%w: the shared log %s acknowledged record %d, but reading it back ended at %d; the write will be applied when the log delivers it",
+			index.ErrUnavailable, s.shared.ID(), last, s.pos)
+	}
+	return errors.Join(append(failed, err)...)
+}
+
+// catchUp applies the shared log's records after the store's position. own
+// marks the records the caller wrote, whose quarantine errors it returns.
+// Called with wmu held.
+func (s *Store) catchUp(ctx context.Context, own map[uint64]bool, terms map[string]bm25.Terms) (failed []error, err error) {
+	if s.shared == nil {
+		return nil, nil
+	}
+	var batch []index.Record
+	flush := func() error {
+		f, err := s.applyRecords(ctx, batch, terms, own)
+		failed = append(failed, f...)
+		batch = batch[:0]
+		return err
+	}
+	err = s.shared.Replay(ctx, s.pos, func(r index.Record) error {
+		if batch = append(batch, r); len(batch) >= 256 {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return failed, fmt.Errorf("apply the shared log %s: %w", s.shared.ID(), err)
+	}
+	return failed, nil
+}
+
+// sync applies what the shared log holds beyond the store's position, so
+// that a write decides from the newest state. Called with wmu held.
+func (s *Store) sync(ctx context.Context) error {
+	_, err := s.catchUp(ctx, nil, nil)
+	return err
+}
+
+// applyRecords applies records in order: each to Badger (quarantining one
+// that can never be applied), then the collections' bleve indexes, a batch
+// per collection. Collections the records create or delete are opened or
+// removed. It returns the errors of the quarantined records own marks (all of
+// them, when own is nil). Called with wmu held.
+func (s *Store) applyRecords(ctx context.Context, recs []index.Record, terms map[string]bm25.Terms, own map[uint64]bool) (failed []error, err error) {
+	texts := map[string][]index.Record{}
+	kick := false
+	for i := range recs {
+		r := &recs[i]
+		if r.Seq <= s.pos {
+			continue // applied already (a replay, or a read-back of our own)
+		}
+		if r.Op == index.OpDeleteCollection {
+			delete(texts, r.Collection)
+			if c, err := s.get(r.Collection); err == nil {
+				s.mu.Lock()
+				delete(s.colls, r.Collection)
+				s.mu.Unlock()
+				if err := c.text.Remove(); err != nil {
+					return failed, err
+				}
+			}
+		}
+		quarantined, err := s.applyOrQuarantine(r)
+		if err != nil && !quarantined {
+			return failed, err
+		}
+		if quarantined {
+			if own == nil || own[r.Seq] {
+				failed = append(failed, fmt.Errorf("%w: %s %s: %w", index.ErrInvalid, r.Op, recordDoc(r), err))
+			}
+			continue
+		}
+		switch r.Op {
+		case index.OpCreateCollection:
+			if _, err := s.get(r.Collection); errors.Is(err, index.ErrNotFound) {
+				if err := s.loadCollection(ctx, r.Collection); err != nil {
+					return failed, err
+				}
+			}
+		case index.OpUpsert, index.OpDelete, index.OpReindex:
+			texts[r.Collection] = append(texts[r.Collection], *r)
+		case index.OpLexicon:
+			kick = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(texts)) {
+		c, err := s.get(name)
+		if errors.Is(err, index.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return failed, err
+		}
+		if err := s.applyText(ctx, c, texts[name], terms); err != nil {
+			return failed, err
+		}
+	}
+	if kick {
+		s.kickReindex()
+	}
+	s.notePos()
+	return failed, nil
+}
+
+// follow applies what other nodes append to the shared log until stop is
+// closed.
+func (s *Store) follow(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-stop
+		cancel()
+	}()
+	tick := time.NewTicker(followEvery)
+	defer tick.Stop()
+	var failing bool
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.shared.Changed():
+		case <-tick.C:
+		}
+		s.wmu.Lock()
+		var err error
+		if !s.isClosed() {
+			err = s.sync(ctx)
+		}
+		s.wmu.Unlock()
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			s.logger.Error("cannot apply the shared log; retrying every second", "log", s.shared.ID(), "pos", s.Pos(), "err", err)
+			failing = true
+		case err == nil && failing:
+			s.logger.Info("applying the shared log again", "log", s.shared.ID(), "pos", s.Pos())
+			failing = false
+		}
+	}
+}
+
+// Pos returns the log position the store has applied.
+func (s *Store) Pos() uint64 { return s.applied.Load() }
+
+// notePos publishes s.pos to Pos and WaitPos. Called with wmu held.
+func (s *Store) notePos() {
+	if s.applied.Load() == s.pos {
+		return
+	}
+	s.applied.Store(s.pos)
+	s.posMu.Lock()
+	close(s.posMoved)
+	s.posMoved = make(chan struct{})
+	s.posMu.Unlock()
+}
+
+// WaitPos returns when the store has applied the log up to pos, or with
+// ctx's error when ctx is done first.
+func (s *Store) WaitPos(ctx context.Context, pos uint64) error {
+	for {
+		s.posMu.Lock()
+		moved := s.posMoved
+		s.posMu.Unlock()
+		if s.applied.Load() >= pos {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Digest sums the store's state: each collection's settings, its documents
+// (id, version, content hash), its tombstones and its bleve index's chunk
+// versions. Replicas that applied the same records have the same digest. It
+// returns the position it was taken at.
+func (s *Store) Digest(ctx context.Context) (digest string, pos uint64, err error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	h := sha256.New()
+	for _, info := range s.Collections() {
+		name := info.Collection.Name
+		cfg := info.Collection
+		cfg.CreatedSeq = 0 // differs only when replicas were built differently
+		b, err := json.Marshal(cfg)
+		if err != nil {
+			return "", 0, err
+		}
+		fmt.Fprintf(h, "collection %s\n", b)
+		err = s.db.View(func(txn *badger.Txn) error {
+			for _, infix := range []string{docKeyInfix, tombKeyInfix} {
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + name + infix), PrefetchValues: true})
+				for it.Rewind(); it.Valid(); it.Next() {
+					v, err := it.Item().ValueCopy(nil)
+					if err != nil {
+						it.Close()
+						return err
+					}
+					if infix == docKeyInfix {
+						var d index.Document
+						if err := json.Unmarshal(v, &d); err != nil {
+							it.Close()
+							return err
+						}
+						fmt.Fprintf(h, "doc %s %d %s\n", d.ID, d.Version, d.Hash)
+					} else {
+						fmt.Fprintf(h, "tomb %s %x\n", it.Item().Key(), v)
+					}
+				}
+				it.Close()
+			}
+			return nil
+		})
+		if err != nil {
+			return "", 0, err
+		}
+		c, err := s.get(name)
+		if err != nil {
+			return "", 0, err
+		}
+		vs, err := c.text.Versions(ctx)
+		if err != nil {
+			return "", 0, err
+		}
+		for _, v := range slices.Sorted(maps.Keys(vs)) {
+			fmt.Fprintf(h, "chunk %s\n", v)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), s.pos, nil
+}
+
+// getFresh is get, but on a shared log it first applies what the log holds
+// when the collection is unknown: another node may just have created it.
+func (s *Store) getFresh(ctx context.Context, name string) (*coll, error) {
+	c, err := s.get(name)
+	if !errors.Is(err, index.ErrNotFound) || s.shared == nil {
+		return c, err
+	}
+	s.wmu.Lock()
+	err = s.sync(ctx)
+	s.wmu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return s.get(name)
+}

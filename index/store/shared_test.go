@@ -1,0 +1,312 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/indextest"
+	"github.com/zhisou/zhisou/index/natslog"
+	"github.com/zhisou/zhisou/index/natslog/natstest"
+)
+
+// openReplica opens the store in dir as a replica of the log on srv's stream.
+func openReplica(t testing.TB, srv *server.Server, dir string, cfg natslog.Config) (*Store, error) {
+	t.Helper()
+	l, err := natslog.Open(t.Context(), natstest.Conn(t, srv), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(t.Context(), dir, testAnalyzer(t), Options{Log: l})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s, nil
+}
+
+func mustReplica(t testing.TB, srv *server.Server, dir string) *Store {
+	t.Helper()
+	s, err := openReplica(t, srv, dir, natslog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// converge waits until every store has applied the log up to its end and
+// checks that they hold the same state.
+func converge(t *testing.T, ss ...*Store) string {
+	t.Helper()
+	last := ss[0].shared.Last()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var want string
+	for i, s := range ss {
+		if err := s.WaitPos(ctx, last); err != nil {
+			t.Fatalf("replica %d at %d, log at %d: %v", i, s.Pos(), last, err)
+		}
+		d, pos, err := s.Digest(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			want = d
+		} else if d != want {
+			t.Fatalf("replica %d (at %d) has digest %s; replica 0 has %s", i, pos, d, want)
+		}
+	}
+	return want
+}
+
+func numbered(prefix string, n int) []index.Document {
+	var docs []index.Document
+	for i := range n {
+		docs = append(docs, indextest.Doc(fmt.Sprintf("%s%03d", prefix, i), "培训"+prefix,
+			fmt.Sprintf("第%d节 劳动合同的订立与解除，编号%s%d。", i, prefix, i)))
+	}
+	return docs
+}
+
+// Three replicas of one log, written concurrently: every write is on every
+// replica, in the same state, and each writer reads its own writes at once.
+func TestSharedReplicas(t *testing.T) {
+	srv := natstest.Server(t)
+	a := mustReplica(t, srv, t.TempDir())
+	b := mustReplica(t, srv, t.TempDir())
+	c := mustReplica(t, srv, t.TempDir())
+	ctx := t.Context()
+	if err := a.CreateCollection(ctx, index.DefaultCollection("kb")); err != nil {
+		t.Fatal(err)
+	}
+	// b had not seen the create: the write looks at the log first.
+	if _, err := b.Upsert(ctx, "kb", indextest.Fixture()); err != nil {
+		t.Fatalf("upsert on another replica right after the create: %v", err)
+	}
+	var wg sync.WaitGroup
+	for i, s := range []*Store{a, b, c} {
+		wg.Go(func() {
+			for j, d := range numbered(fmt.Sprintf("w%d-", i), 40) {
+				if _, err := s.Upsert(ctx, "kb", []index.Document{d}); err != nil {
+					t.Error(err)
+					return
+				}
+				// Read-your-writes on the writing replica.
+				if _, err := s.Document(ctx, "kb", d.ID); err != nil {
+					t.Errorf("replica %d cannot read its own write %s: %v", i, d.ID, err)
+					return
+				}
+				if j%10 == 9 {
+					if _, err := s.Delete(ctx, "kb", []string{fmt.Sprintf("w%d-%03d", i, j-5)}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	// A lexicon change on one replica re-indexes on all.
+	if _, err := c.ReplaceLexicon(ctx, "kb", index.Lexicon{Terms: []string{"劳动合同的订立"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Store{a, b, c} {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := s.WaitReindex(wctx, "kb")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	converge(t, a, b, c)
+	for _, s := range []*Store{a, b, c} {
+		info, err := s.Collection("kb")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(len(indextest.Fixture()) + 3*40 - 3*4); info.Stats.Docs != want {
+			t.Fatalf("replica holds %d documents; want %d", info.Stats.Docs, want)
+		}
+		if err := s.Verify(ctx, "kb"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A collection deleted on one replica is gone from all.
+	if err := b.DeleteCollection(ctx, "kb"); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, a, b, c)
+	if _, err := a.Collection("kb"); !errors.Is(err, index.ErrNotFound) {
+		t.Fatalf("collection on another replica after its delete: %v; want ErrNotFound", err)
+	}
+}
+
+// A replica that was down catches up from the log when it opens again, and
+// a new, empty one builds itself from the log.
+func TestSharedReplicaCatchesUp(t *testing.T) {
+	srv := natstest.Server(t)
+	a := mustReplica(t, srv, t.TempDir())
+	bdir := t.TempDir()
+	l, err := natslog.Open(t.Context(), natstest.Conn(t, srv), natslog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(t.Context(), bdir, testAnalyzer(t), Options{Log: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := a.CreateCollection(ctx, index.DefaultCollection("kb")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Upsert(ctx, "kb", numbered("x", 30)); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, a, b)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Upsert(ctx, "kb", numbered("y", 30)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Delete(ctx, "kb", []string{"x001", "x002"}); err != nil {
+		t.Fatal(err)
+	}
+	b = mustReplica(t, srv, bdir)
+	fresh := mustReplica(t, srv, t.TempDir())
+	converge(t, a, b, fresh)
+	if _, err := b.Document(ctx, "kb", "y029"); err != nil {
+		t.Fatalf("reopened replica lacks a write made while it was down: %v", err)
+	}
+}
+
+// A data directory serves one log only: one built on its own log, or on
+// another stream, is refused with a message saying what to do, and a
+// replica is not opened on a log of its own.
+func TestSharedRefusesOtherLogs(t *testing.T) {
+	srv := natstest.Server(t)
+	local := t.TempDir()
+	s := openWithCollection(t, local, "kb")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openReplica(t, srv, local, natslog.Config{}); !errors.Is(err, index.ErrInvalid) || !strings.Contains(err.Error(), "empty data directory") {
+		t.Fatalf("replica on a locally built store: %v; want ErrInvalid saying to start on an empty directory", err)
+	}
+	rdir := t.TempDir()
+	r := mustReplica(t, srv, rdir)
+	if err := r.CreateCollection(t.Context(), index.DefaultCollection("kb")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openReplica(t, srv, rdir, natslog.Config{Stream: "OTHER", Subject: "other.log"}); !errors.Is(err, index.ErrInvalid) || !strings.Contains(err.Error(), "nats:ZHISOU@") {
+		t.Fatalf("replica on another stream: %v; want ErrInvalid naming the stream it was built from", err)
+	}
+	if _, err := Open(t.Context(), rdir, testAnalyzer(t), Options{}); !errors.Is(err, index.ErrInvalid) || !strings.Contains(err.Error(), "-nats") {
+		t.Fatalf("replica opened on a local log: %v; want ErrInvalid naming -nats", err)
+	}
+}
+
+// With NATS down, writes fail with ErrUnavailable and nothing is
+// acknowledged; reads go on from local state. When NATS is back, writes go
+// through again.
+func TestSharedLogDown(t *testing.T) {
+	dir := t.TempDir()
+	opts := &server.Options{StoreDir: dir}
+	srv := natstest.ServerOpts(t, opts)
+	port := srv.Addr().(*net.TCPAddr).Port
+	a, err := openReplica(t, srv, t.TempDir(), natslog.Config{AppendTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := a.CreateCollection(ctx, index.DefaultCollection("kb")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Upsert(ctx, "kb", numbered("x", 5)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown()
+	start := time.Now()
+	_, err = a.Upsert(ctx, "kb", numbered("y", 1))
+	if !errors.Is(err, index.ErrUnavailable) {
+		t.Fatalf("upsert with NATS down: %v; want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("upsert with NATS down took %v with a 1 s log timeout", d)
+	}
+	if _, err := a.Document(ctx, "kb", "x004"); err != nil {
+		t.Fatalf("read with NATS down: %v", err)
+	}
+	// The same server (port and files) again.
+	opts2 := &server.Options{StoreDir: dir, Port: port}
+	natstest.ServerOpts(t, opts2)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := a.Upsert(ctx, "kb", numbered("z", 1))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("writes still fail 20 s after NATS came back: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, err := a.Document(ctx, "kb", "z000"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A record on the log that this version cannot read is set aside
+// (quarantined) with its reason, and the replica goes on applying the
+// records after it.
+func TestSharedPoisonRecord(t *testing.T) {
+	srv := natstest.Server(t)
+	a := mustReplica(t, srv, t.TempDir())
+	b := mustReplica(t, srv, t.TempDir())
+	ctx := t.Context()
+	if err := a.CreateCollection(ctx, index.DefaultCollection("kb")); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(natstest.Conn(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "zhisou.log.kb", []byte(`{"op":"upsert","doc":"not a document"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Upsert(ctx, "kb", numbered("x", 3)); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, a, b)
+	for _, s := range []*Store{a, b} {
+		q, err := s.Quarantined()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(q) != 1 || q[0].Seq != 2 || !strings.Contains(string(q[0].Op)+q[0].Error, "undecodable") {
+			t.Fatalf("quarantined = %+v; want record 2, undecodable", q)
+		}
+		if _, err := s.Document(ctx, "kb", "x002"); err != nil {
+			t.Fatalf("write after the poison record: %v", err)
+		}
+	}
+}
