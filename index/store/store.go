@@ -69,9 +69,9 @@ func cacheSizes(budget uint64) (block, chunks int64, postings int) {
 // Badger and to bleve, each of which records the applied log position
 // atomically with its data. Reads run concurrently with writes.
 type Store struct {
-	dir    string
-	db     *badger.DB
-	log    Log
+	dir string
+	db  *badger.DB
+	log Log
 	// local is the local write log; nil when the log is shared.
 	local *fileLog
 	// shared is Options.Log: the write log shared with other nodes.
