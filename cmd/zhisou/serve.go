@@ -51,6 +51,8 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	var memory memoryBudget
 	fs.Var(&memory, "memory", "the memory the server may use, such as 1GiB (sets the Go runtime's soft limit, GOMEMLIMIT); a data directory whose collections need more than 70% of it once open is refused at start, naming what they need")
 	insecureAddr := fs.Bool("insecure", false, "serve a non-loopback -addr without API keys: anyone who reaches it may read, write and delete every collection")
+	var nf natsServerFlags
+	nf.register(fs)
 	var rf rerankFlags
 	rf.register(fs)
 	fs.Usage = func() {
@@ -84,6 +86,19 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	memory.apply(logger)
 	c.memoryBytes = memory.bytes
+	if nf.listen != "" {
+		ns, err := nf.start(c.store, logger)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}()
+		if c.nats == "" {
+			c.nats = ns.ClientURL()
+		}
+	}
 	st, err := env.openStore(ctx, &c, logger)
 	if err != nil {
 		return err

@@ -34,6 +34,7 @@ const (
 	DefaultStream        = "ZHISOU"
 	DefaultSubject       = "zhisou.log"
 	DefaultAppendTimeout = 10 * time.Second
+	DefaultOpenTimeout   = time.Minute
 	// DefaultDuplicates is the stream's duplicate window: a retry arriving
 	// within it after its first attempt was stored is dropped.
 	DefaultDuplicates = 2 * time.Minute
@@ -55,6 +56,12 @@ type Config struct {
 	// election takes 4–9 s), and each read of a Replay; then they fail with
 	// index.ErrUnavailable. DefaultAppendTimeout when 0.
 	AppendTimeout time.Duration
+	// OpenTimeout bounds how long Open waits for JetStream to be ready
+	// (a cluster elects its leaders when its servers first meet);
+	// DefaultOpenTimeout when 0.
+	OpenTimeout time.Duration
+	// Logger receives the log's warnings (nil: none).
+	Logger *slog.Logger
 }
 
 // Log is the write log on a JetStream stream.
@@ -78,7 +85,8 @@ type Log struct {
 // the log on them; Close closes the connection. A server that does not answer
 // at start is an error naming the URLs; once connected, the client reconnects
 // for as long as it takes, and logs each loss and return.
-func Connect(ctx context.Context, urls string, cfg Config, logger *slog.Logger) (*Log, error) {
+func Connect(ctx context.Context, urls string, cfg Config) (*Log, error) {
+	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -115,11 +123,58 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 	if cfg.AppendTimeout == 0 {
 		cfg.AppendTimeout = DefaultAppendTimeout
 	}
+	if cfg.OpenTimeout == 0 {
+		cfg.OpenTimeout = DefaultOpenTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
 	want := []string{cfg.Subject + ".>"}
+	// A cluster whose servers have just met has no JetStream leader yet:
+	// wait for it, saying so now and then.
+	start, said := time.Now(), time.Now()
+	var st jetstream.Stream
+	for {
+		st, err = openStream(ctx, js, cfg, want)
+		if err == nil || errors.Is(err, index.ErrInvalid) || ctx.Err() != nil {
+			break
+		}
+		if time.Since(start) > cfg.OpenTimeout {
+			err = fmt.Errorf("%w (JetStream at %s was not ready within %v)", err, nc.ConnectedUrlRedacted(), cfg.OpenTimeout)
+			break
+		}
+		if time.Since(said) > 5*time.Second {
+			cfg.Logger.Warn("waiting for NATS JetStream to be ready (a cluster needs most of its servers up)", "stream", cfg.Stream, "err", err)
+			said = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	info := st.CachedInfo()
+	l := &Log{nc: nc, js: js, stream: st, cfg: cfg, changed: make(chan struct{}, 1),
+		id:     "nats:" + cfg.Stream + "@" + strconv.FormatInt(info.Created.UnixNano(), 36),
+		notify: "_zhisou.appended." + cfg.Stream}
+	l.sub, err = nc.Subscribe(l.notify, func(*nats.Msg) { l.poke() })
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", l.notify, err)
+	}
+	l.setState(info.State.FirstSeq, info.State.LastSeq)
+	return l, nil
+}
+
+// openStream finds the log's stream, or makes it, and checks its subjects.
+func openStream(ctx context.Context, js jetstream.JetStream, cfg Config, want []string) (jetstream.Stream, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	st, err := js.Stream(ctx, cfg.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		st, err = js.CreateStream(ctx, jetstream.StreamConfig{
@@ -140,20 +195,11 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the write log stream %s: %w", cfg.Stream, err)
 	}
-	info := st.CachedInfo()
-	if !slices.Equal(info.Config.Subjects, want) {
+	if subj := st.CachedInfo().Config.Subjects; !slices.Equal(subj, want) {
 		return nil, fmt.Errorf("%w: the NATS stream %s has subjects %q, not %q: it belongs to another application; give zhisou a stream of its own (-nats-stream)",
-			index.ErrInvalid, cfg.Stream, info.Config.Subjects, want)
+			index.ErrInvalid, cfg.Stream, subj, want)
 	}
-	l := &Log{nc: nc, js: js, stream: st, cfg: cfg, changed: make(chan struct{}, 1),
-		id:     "nats:" + cfg.Stream + "@" + strconv.FormatInt(info.Created.UnixNano(), 36),
-		notify: "_zhisou.appended." + cfg.Stream}
-	l.sub, err = nc.Subscribe(l.notify, func(*nats.Msg) { l.poke() })
-	if err != nil {
-		return nil, fmt.Errorf("subscribe to %s: %w", l.notify, err)
-	}
-	l.setState(info.State.FirstSeq, info.State.LastSeq)
-	return l, nil
+	return st, nil
 }
 
 // Close stops the log's subscription, and closes the connection when
@@ -250,6 +296,7 @@ func (l *Log) Append(ctx context.Context, recs []index.Record) (uint64, error) {
 		m.Header.Set(jetstream.MsgIDHeader, prefix+"-"+strconv.Itoa(i))
 		msgs[i] = m
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.AppendTimeout)
 	defer cancel()
 	futures := make([]jetstream.PubAckFuture, len(msgs))
@@ -270,8 +317,10 @@ func (l *Log) Append(ctx context.Context, recs []index.Record) (uint64, error) {
 		}
 		if ack == nil {
 			if ack, err = l.retry(ctx, msgs[i], err); err != nil {
-				return 0, fmt.Errorf("%w: the NATS stream %s did not store %s %s: %w; the write may still be applied later",
-					index.ErrUnavailable, l.cfg.Stream, recs[i].Op, recordName(&recs[i]), err)
+				// %v: the caller's answer is UNAVAILABLE (retry), whatever
+				// deadline ended the attempts.
+				return 0, fmt.Errorf("%w: the NATS stream %s did not store %s %s within %v: %v; the write may still be applied later",
+					index.ErrUnavailable, l.cfg.Stream, recs[i].Op, recordName(&recs[i]), time.Since(start).Round(time.Millisecond), err)
 			}
 		}
 		recs[i].Seq = ack.Sequence
@@ -290,7 +339,10 @@ func (l *Log) retry(ctx context.Context, m *nats.Msg, err error) (*jetstream.Pub
 	wait := 50 * time.Millisecond
 	for {
 		if ctx.Err() != nil {
-			return nil, errors.Join(err, ctx.Err())
+			if err == nil {
+				err = ctx.Err()
+			}
+			return nil, err
 		}
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		ack, perr := l.js.PublishMsg(actx, m)
@@ -307,6 +359,11 @@ func (l *Log) retry(ctx context.Context, m *nats.Msg, err error) (*jetstream.Pub
 	}
 }
 
+// infoTimeout bounds the look at the stream's state that starts a Replay:
+// a stream without a leader does not answer, and a write should not wait
+// for that before its own attempt.
+const infoTimeout = 2 * time.Second
+
 // directReads is the most records Replay reads one by one; beyond it, it
 // opens a consumer.
 const directReads = 16
@@ -314,11 +371,11 @@ const directReads = 16
 // Replay calls fn for each record after the position after, in order, up to
 // the stream's last one when Replay started.
 func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) error) error {
-	ictx, cancel := context.WithTimeout(ctx, l.cfg.AppendTimeout)
+	ictx, cancel := context.WithTimeout(ctx, min(l.cfg.AppendTimeout, infoTimeout))
 	info, err := l.stream.Info(ictx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("%w: read the NATS stream %s: %w", index.ErrUnavailable, l.cfg.Stream, err)
+		return fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
 	}
 	l.setState(info.State.FirstSeq, info.State.LastSeq)
 	last := info.State.LastSeq
@@ -333,7 +390,7 @@ func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) er
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
 				continue // deleted from the stream
 			} else if err != nil {
-				return fmt.Errorf("%w: read record %d of the NATS stream %s: %w", index.ErrUnavailable, seq, l.cfg.Stream, err)
+				return fmt.Errorf("%w: read record %d of the NATS stream %s: %v", index.ErrUnavailable, seq, l.cfg.Stream, err)
 			}
 			if err := l.deliver(m.Data, seq, fn); err != nil {
 				return err
@@ -344,11 +401,11 @@ func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) er
 	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1})
 	if err != nil {
-		return fmt.Errorf("%w: read the NATS stream %s: %w", index.ErrUnavailable, l.cfg.Stream, err)
+		return fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(512))
 	if err != nil {
-		return fmt.Errorf("%w: read the NATS stream %s: %w", index.ErrUnavailable, l.cfg.Stream, err)
+		return fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
 	}
 	defer it.Stop()
 	for {
@@ -358,7 +415,7 @@ func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) er
 		m, err := it.Next(jetstream.NextContext(nctx))
 		cancel()
 		if err != nil {
-			return fmt.Errorf("%w: read the NATS stream %s after %d: %w", index.ErrUnavailable, l.cfg.Stream, after, err)
+			return fmt.Errorf("%w: read the NATS stream %s after %d: %v", index.ErrUnavailable, l.cfg.Stream, after, err)
 		}
 		md, err := m.Metadata()
 		if err != nil {

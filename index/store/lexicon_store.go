@@ -376,7 +376,7 @@ func (s *Store) ReplaceLexicon(ctx context.Context, collection string, lex index
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.sync(ctx); err != nil {
+	if err := s.syncForWrite(ctx); err != nil {
 		return LexiconInfo{}, err
 	}
 	c, err := s.get(collection)

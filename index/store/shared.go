@@ -166,6 +166,19 @@ func (s *Store) sync(ctx context.Context) error {
 	return err
 }
 
+// syncForWrite is sync before a write decides what to write. When the log
+// does not answer, the write goes on from local state (its records are
+// checked again as they are applied), and its own append says whether the
+// log takes it. Called with wmu held.
+func (s *Store) syncForWrite(ctx context.Context) error {
+	err := s.sync(ctx)
+	if errors.Is(err, index.ErrUnavailable) {
+		s.logger.Debug("the shared log did not answer before a write; deciding from local state", "err", err)
+		return nil
+	}
+	return err
+}
+
 // applyRecords applies records in order: each to Badger (quarantining one
 // that can never be applied), then the collections' bleve indexes, a batch
 // per collection. Collections the records create or delete are opened or

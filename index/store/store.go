@@ -664,7 +664,7 @@ func (s *Store) CreateCollection(ctx context.Context, cfg index.Collection) erro
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.sync(ctx); err != nil {
+	if err := s.syncForWrite(ctx); err != nil {
 		return err
 	}
 	if _, err := s.get(cfg.Name); err == nil {
@@ -705,7 +705,7 @@ func (s *Store) loadCollection(ctx context.Context, name string) error {
 func (s *Store) DeleteCollection(ctx context.Context, name string) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.sync(ctx); err != nil {
+	if err := s.syncForWrite(ctx); err != nil {
 		return err
 	}
 	if _, err := s.get(name); err != nil {
@@ -750,7 +750,7 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Docu
 
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.sync(ctx); err != nil {
+	if err := s.syncForWrite(ctx); err != nil {
 		return nil, err
 	}
 	if c, err = s.get(collection); err != nil {
@@ -834,7 +834,7 @@ func (s *Store) Delete(ctx context.Context, collection string, ids []string) ([]
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.sync(ctx); err != nil {
+	if err := s.syncForWrite(ctx); err != nil {
 		return nil, err
 	}
 	if _, err := s.get(collection); err != nil {
