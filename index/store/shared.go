@@ -281,6 +281,9 @@ func (s *Store) follow(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
+// Shared reports whether the store's write log is shared with other nodes.
+func (s *Store) Shared() bool { return s.shared != nil }
+
 // Pos returns the log position the store has applied.
 func (s *Store) Pos() uint64 { return s.applied.Load() }
 

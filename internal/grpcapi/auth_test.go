@@ -106,6 +106,10 @@ var rpcs = map[string]struct {
 		_, err := c.CreateKey(ctx, &retrievalv1.CreateKeyRequest{Name: "made-on-" + coll, Role: index.RoleRead, Collections: []string{coll}})
 		return err
 	}, true},
+	"GetStatus": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.GetStatus(ctx, &retrievalv1.GetStatusRequest{})
+		return err
+	}, true},
 	"ListKeys": {index.RoleAdmin, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.ListKeys(ctx, &retrievalv1.ListKeysRequest{})
 		return err

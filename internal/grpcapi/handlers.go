@@ -43,7 +43,7 @@ func (s *server) CreateCollection(ctx context.Context, req *retrievalv1.CreateCo
 	if err != nil {
 		return nil, s.status(err)
 	}
-	return &retrievalv1.CreateCollectionResponse{Collection: collectionToProto(info)}, nil
+	return &retrievalv1.CreateCollectionResponse{Collection: collectionToProto(info), Position: s.svc.Position()}, nil
 }
 
 // ListCollections pages through collections by name.
@@ -82,7 +82,7 @@ func (s *server) UpsertDocuments(ctx context.Context, req *retrievalv1.UpsertDoc
 	if err != nil {
 		return nil, s.status(err)
 	}
-	resp := &retrievalv1.UpsertDocumentsResponse{}
+	resp := &retrievalv1.UpsertDocumentsResponse{Position: s.svc.Position()}
 	for _, r := range res {
 		resp.Results = append(resp.Results, &retrievalv1.UpsertResult{DocumentId: r.DocumentID, Outcome: outcomeToProto[r.Outcome], ChunkCount: int32(r.Chunks)})
 	}
@@ -98,6 +98,7 @@ func (s *server) StreamUpsertDocuments(stream grpc.ClientStreamingServer[retriev
 	for n := 0; ; n++ {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
+			resp.Position = s.svc.Position()
 			return stream.SendAndClose(resp)
 		}
 		if err != nil {
@@ -133,11 +134,14 @@ func (s *server) DeleteDocuments(ctx context.Context, req *retrievalv1.DeleteDoc
 	if err != nil {
 		return nil, s.status(err)
 	}
-	return &retrievalv1.DeleteDocumentsResponse{Deleted: deleted, Missing: missing}, nil
+	return &retrievalv1.DeleteDocumentsResponse{Deleted: deleted, Missing: missing, Position: s.svc.Position()}, nil
 }
 
 // GetDocument returns a document with its outline and chunks.
 func (s *server) GetDocument(ctx context.Context, req *retrievalv1.GetDocumentRequest) (*retrievalv1.GetDocumentResponse, error) {
+	if err := s.svc.AwaitPosition(ctx, req.GetMinPosition()); err != nil {
+		return nil, s.status(err)
+	}
 	d, err := s.svc.GetDocument(ctx, req.GetCollection(), req.GetDocumentId())
 	if err != nil {
 		return nil, s.status(err)
@@ -166,6 +170,9 @@ func (s *server) ListDocuments(ctx context.Context, req *retrievalv1.ListDocumen
 func (s *server) Search(ctx context.Context, req *retrievalv1.SearchRequest) (*retrievalv1.SearchResponse, error) {
 	r, err := searchRequestFromProto(req)
 	if err != nil {
+		return nil, s.status(err)
+	}
+	if err := s.svc.AwaitPosition(ctx, req.GetMinPosition()); err != nil {
 		return nil, s.status(err)
 	}
 	res, err := s.svc.Search(ctx, r)
@@ -271,4 +278,14 @@ func (s *server) UploadFiles(stream grpc.ClientStreamingServer[retrievalv1.Uploa
 		return s.status(err)
 	}
 	return stream.SendAndClose(&retrievalv1.UploadFilesResponse{Files: FileResultsToProto(res)})
+}
+
+// GetStatus reports the node's place in the write log.
+func (s *server) GetStatus(ctx context.Context, req *retrievalv1.GetStatusRequest) (*retrievalv1.GetStatusResponse, error) {
+	st, err := s.svc.Status(ctx, req.GetDigest())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	return &retrievalv1.GetStatusResponse{Log: st.Log, Position: st.Position, LogLast: st.LogLast, Lag: st.Lag,
+		Quarantined: uint64(st.Quarantined), Digest: st.Digest}, nil
 }

@@ -230,6 +230,7 @@ var httpRoutes = map[string]struct {
 	"CreateKey":        {"POST", "/v1/keys", `{"name":"x","role":"read","collections":["b"]}`, true},
 	"ListKeys":         {"GET", "/v1/keys", "", true},
 	"RevokeKey":        {"POST", "/v1/keys/000000000000:revoke", "", true},
+	"GetStatus":        {"GET", "/v1/status", "", true},
 }
 
 // TestEveryRouteIsGuarded: every HTTP route answers 401 without a key, and

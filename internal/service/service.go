@@ -154,6 +154,9 @@ type Options struct {
 	// index.MaxDocumentBytes when 0).
 	KeyWriteBytes float64
 	KeyWriteBurst int
+	// ReadWait is how long a read naming a log position (min_position)
+	// waits for this node to apply it; DefaultReadWait when 0.
+	ReadWait time.Duration
 }
 
 // Service is the API over one store. It is safe for concurrent use and holds
@@ -179,13 +182,16 @@ type Service struct {
 	// byteLimits holds the per-key limiters of bytes written; nil without
 	// Options.KeyWriteBytes.
 	byteLimits *keyLimiter
+	// readWait is Options.ReadWait, defaulted.
+	readWait time.Duration
 }
 
 // New returns a Service over store; it fails only when the metrics cannot
 // be registered.
 func New(st *store.Store, opts Options) (*Service, error) {
 	s := &Service{store: st, search: retrieve.New(st, opts.Retrieve), chunk: opts.Chunk, logger: opts.Logger,
-		writeBudget: cmp.Or(opts.MaxWriteBytes, DefaultMaxWriteBytes), writeWait: defaultWriteWait}
+		writeBudget: cmp.Or(opts.MaxWriteBytes, DefaultMaxWriteBytes), writeWait: defaultWriteWait,
+		readWait: cmp.Or(opts.ReadWait, DefaultReadWait)}
 	s.writes = semaphore.NewWeighted(s.writeBudget)
 	s.requireAuth.Store(opts.RequireAuth)
 	s.limits = newKeyLimiter(opts.KeyRate, opts.KeyBurst, "calls")

@@ -257,6 +257,145 @@ func (RerankMode) EnumDescriptor() ([]byte, []int) {
 	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{3}
 }
 
+// GetStatusRequest asks for a node's status.
+type GetStatusRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Digest also returns a sum of the node's whole state (it reads every
+	// document: seconds on a large store), equal on replicas that applied the
+	// same records.
+	Digest        bool `protobuf:"varint,1,opt,name=digest" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStatusRequest) Reset() {
+	*x = GetStatusRequest{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStatusRequest) ProtoMessage() {}
+
+func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetStatusRequest) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetStatusRequest) GetDigest() bool {
+	if x != nil {
+		return x.Digest
+	}
+	return false
+}
+
+// GetStatusResponse is one node's status.
+type GetStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Log names the write log: "local" or the NATS stream it shares.
+	Log string `protobuf:"bytes,1,opt,name=log" json:"log,omitempty"`
+	// Position is the last log position this node has applied.
+	Position uint64 `protobuf:"varint,2,opt,name=position" json:"position,omitempty"`
+	// LogLast is the log's last position, as this node last saw it.
+	LogLast uint64 `protobuf:"varint,3,opt,name=log_last,json=logLast" json:"log_last,omitempty"`
+	// Lag is log_last - position: records written that this node has not applied yet.
+	Lag uint64 `protobuf:"varint,4,opt,name=lag" json:"lag,omitempty"`
+	// Quarantined counts the records set aside because they could not be applied.
+	Quarantined uint64 `protobuf:"varint,5,opt,name=quarantined" json:"quarantined,omitempty"`
+	// Digest is the state's sum, when asked for.
+	Digest        string `protobuf:"bytes,6,opt,name=digest" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStatusResponse) Reset() {
+	*x = GetStatusResponse{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStatusResponse) ProtoMessage() {}
+
+func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetStatusResponse) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetStatusResponse) GetLog() string {
+	if x != nil {
+		return x.Log
+	}
+	return ""
+}
+
+func (x *GetStatusResponse) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetLogLast() uint64 {
+	if x != nil {
+		return x.LogLast
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetLag() uint64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetQuarantined() uint64 {
+	if x != nil {
+		return x.Quarantined
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
 // Collection is a knowledge base: the unit of isolation and of BM25 statistics.
 type Collection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -285,7 +424,7 @@ type Collection struct {
 
 func (x *Collection) Reset() {
 	*x = Collection{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[0]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +436,7 @@ func (x *Collection) String() string {
 func (*Collection) ProtoMessage() {}
 
 func (x *Collection) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[0]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +449,7 @@ func (x *Collection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Collection.ProtoReflect.Descriptor instead.
 func (*Collection) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{0}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Collection) GetName() string {
@@ -393,7 +532,7 @@ type FusionWeights struct {
 
 func (x *FusionWeights) Reset() {
 	*x = FusionWeights{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[1]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +544,7 @@ func (x *FusionWeights) String() string {
 func (*FusionWeights) ProtoMessage() {}
 
 func (x *FusionWeights) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[1]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +557,7 @@ func (x *FusionWeights) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FusionWeights.ProtoReflect.Descriptor instead.
 func (*FusionWeights) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{1}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FusionWeights) GetBm25() float64 {
@@ -457,7 +596,7 @@ type FieldWeights struct {
 
 func (x *FieldWeights) Reset() {
 	*x = FieldWeights{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[2]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +608,7 @@ func (x *FieldWeights) String() string {
 func (*FieldWeights) ProtoMessage() {}
 
 func (x *FieldWeights) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[2]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +621,7 @@ func (x *FieldWeights) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldWeights.ProtoReflect.Descriptor instead.
 func (*FieldWeights) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{2}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *FieldWeights) GetTitle() float64 {
@@ -517,7 +656,7 @@ type CreateCollectionRequest struct {
 
 func (x *CreateCollectionRequest) Reset() {
 	*x = CreateCollectionRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[3]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +668,7 @@ func (x *CreateCollectionRequest) String() string {
 func (*CreateCollectionRequest) ProtoMessage() {}
 
 func (x *CreateCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[3]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +681,7 @@ func (x *CreateCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectionRequest.ProtoReflect.Descriptor instead.
 func (*CreateCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{3}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateCollectionRequest) GetCollection() *Collection {
@@ -556,14 +695,17 @@ func (x *CreateCollectionRequest) GetCollection() *Collection {
 type CreateCollectionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Collection as stored.
-	Collection    *Collection `protobuf:"bytes,1,opt,name=collection" json:"collection,omitempty"`
+	Collection *Collection `protobuf:"bytes,1,opt,name=collection" json:"collection,omitempty"`
+	// Position is the write's log position: a read naming it as min_position
+	// sees the write, on any node.
+	Position      uint64 `protobuf:"varint,2,opt,name=position" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateCollectionResponse) Reset() {
 	*x = CreateCollectionResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[4]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -575,7 +717,7 @@ func (x *CreateCollectionResponse) String() string {
 func (*CreateCollectionResponse) ProtoMessage() {}
 
 func (x *CreateCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[4]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -588,7 +730,7 @@ func (x *CreateCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectionResponse.ProtoReflect.Descriptor instead.
 func (*CreateCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{4}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateCollectionResponse) GetCollection() *Collection {
@@ -596,6 +738,13 @@ func (x *CreateCollectionResponse) GetCollection() *Collection {
 		return x.Collection
 	}
 	return nil
+}
+
+func (x *CreateCollectionResponse) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
 }
 
 // ListCollectionsRequest pages through collections.
@@ -611,7 +760,7 @@ type ListCollectionsRequest struct {
 
 func (x *ListCollectionsRequest) Reset() {
 	*x = ListCollectionsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[5]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -623,7 +772,7 @@ func (x *ListCollectionsRequest) String() string {
 func (*ListCollectionsRequest) ProtoMessage() {}
 
 func (x *ListCollectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[5]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -636,7 +785,7 @@ func (x *ListCollectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListCollectionsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{5}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListCollectionsRequest) GetPageSize() int32 {
@@ -666,7 +815,7 @@ type ListCollectionsResponse struct {
 
 func (x *ListCollectionsResponse) Reset() {
 	*x = ListCollectionsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[6]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +827,7 @@ func (x *ListCollectionsResponse) String() string {
 func (*ListCollectionsResponse) ProtoMessage() {}
 
 func (x *ListCollectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[6]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +840,7 @@ func (x *ListCollectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListCollectionsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{6}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListCollectionsResponse) GetCollections() []*Collection {
@@ -719,7 +868,7 @@ type GetCollectionRequest struct {
 
 func (x *GetCollectionRequest) Reset() {
 	*x = GetCollectionRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[7]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +880,7 @@ func (x *GetCollectionRequest) String() string {
 func (*GetCollectionRequest) ProtoMessage() {}
 
 func (x *GetCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[7]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +893,7 @@ func (x *GetCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCollectionRequest.ProtoReflect.Descriptor instead.
 func (*GetCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{7}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetCollectionRequest) GetName() string {
@@ -765,7 +914,7 @@ type GetCollectionResponse struct {
 
 func (x *GetCollectionResponse) Reset() {
 	*x = GetCollectionResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[8]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +926,7 @@ func (x *GetCollectionResponse) String() string {
 func (*GetCollectionResponse) ProtoMessage() {}
 
 func (x *GetCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[8]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +939,7 @@ func (x *GetCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCollectionResponse.ProtoReflect.Descriptor instead.
 func (*GetCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{8}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetCollectionResponse) GetCollection() *Collection {
@@ -811,7 +960,7 @@ type DeleteCollectionRequest struct {
 
 func (x *DeleteCollectionRequest) Reset() {
 	*x = DeleteCollectionRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[9]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +972,7 @@ func (x *DeleteCollectionRequest) String() string {
 func (*DeleteCollectionRequest) ProtoMessage() {}
 
 func (x *DeleteCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[9]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +985,7 @@ func (x *DeleteCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCollectionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{9}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteCollectionRequest) GetName() string {
@@ -855,7 +1004,7 @@ type DeleteCollectionResponse struct {
 
 func (x *DeleteCollectionResponse) Reset() {
 	*x = DeleteCollectionResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[10]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +1016,7 @@ func (x *DeleteCollectionResponse) String() string {
 func (*DeleteCollectionResponse) ProtoMessage() {}
 
 func (x *DeleteCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[10]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +1029,7 @@ func (x *DeleteCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCollectionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{10}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{12}
 }
 
 // Document is a source document to store.
@@ -909,7 +1058,7 @@ type Document struct {
 
 func (x *Document) Reset() {
 	*x = Document{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1070,7 @@ func (x *Document) String() string {
 func (*Document) ProtoMessage() {}
 
 func (x *Document) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1083,7 @@ func (x *Document) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Document.ProtoReflect.Descriptor instead.
 func (*Document) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{11}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Document) GetId() string {
@@ -1017,7 +1166,7 @@ type QuestionItem struct {
 
 func (x *QuestionItem) Reset() {
 	*x = QuestionItem{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1178,7 @@ func (x *QuestionItem) String() string {
 func (*QuestionItem) ProtoMessage() {}
 
 func (x *QuestionItem) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1191,7 @@ func (x *QuestionItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuestionItem.ProtoReflect.Descriptor instead.
 func (*QuestionItem) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{12}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *QuestionItem) GetStem() string {
@@ -1107,7 +1256,7 @@ type QuestionOption struct {
 
 func (x *QuestionOption) Reset() {
 	*x = QuestionOption{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1268,7 @@ func (x *QuestionOption) String() string {
 func (*QuestionOption) ProtoMessage() {}
 
 func (x *QuestionOption) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1281,7 @@ func (x *QuestionOption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuestionOption.ProtoReflect.Descriptor instead.
 func (*QuestionOption) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{13}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *QuestionOption) GetLabel() string {
@@ -1164,7 +1313,7 @@ type UpsertResult struct {
 
 func (x *UpsertResult) Reset() {
 	*x = UpsertResult{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1325,7 @@ func (x *UpsertResult) String() string {
 func (*UpsertResult) ProtoMessage() {}
 
 func (x *UpsertResult) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1338,7 @@ func (x *UpsertResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertResult.ProtoReflect.Descriptor instead.
 func (*UpsertResult) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{14}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpsertResult) GetDocumentId() string {
@@ -1226,7 +1375,7 @@ type UpsertDocumentsRequest struct {
 
 func (x *UpsertDocumentsRequest) Reset() {
 	*x = UpsertDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1387,7 @@ func (x *UpsertDocumentsRequest) String() string {
 func (*UpsertDocumentsRequest) ProtoMessage() {}
 
 func (x *UpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1400,7 @@ func (x *UpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*UpsertDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{15}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpsertDocumentsRequest) GetCollection() string {
@@ -1272,14 +1421,17 @@ func (x *UpsertDocumentsRequest) GetDocuments() []*Document {
 type UpsertDocumentsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Results, in request order.
-	Results       []*UpsertResult `protobuf:"bytes,1,rep,name=results" json:"results,omitempty"`
+	Results []*UpsertResult `protobuf:"bytes,1,rep,name=results" json:"results,omitempty"`
+	// Position is the write's log position: a read naming it as min_position
+	// sees the write, on any node.
+	Position      uint64 `protobuf:"varint,2,opt,name=position" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpsertDocumentsResponse) Reset() {
 	*x = UpsertDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1443,7 @@ func (x *UpsertDocumentsResponse) String() string {
 func (*UpsertDocumentsResponse) ProtoMessage() {}
 
 func (x *UpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1456,7 @@ func (x *UpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*UpsertDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{16}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpsertDocumentsResponse) GetResults() []*UpsertResult {
@@ -1312,6 +1464,13 @@ func (x *UpsertDocumentsResponse) GetResults() []*UpsertResult {
 		return x.Results
 	}
 	return nil
+}
+
+func (x *UpsertDocumentsResponse) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
 }
 
 // StreamUpsertDocumentsRequest is one batch of a streamed upsert.
@@ -1327,7 +1486,7 @@ type StreamUpsertDocumentsRequest struct {
 
 func (x *StreamUpsertDocumentsRequest) Reset() {
 	*x = StreamUpsertDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1498,7 @@ func (x *StreamUpsertDocumentsRequest) String() string {
 func (*StreamUpsertDocumentsRequest) ProtoMessage() {}
 
 func (x *StreamUpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1511,7 @@ func (x *StreamUpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpsertDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*StreamUpsertDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{17}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StreamUpsertDocumentsRequest) GetCollection() string {
@@ -1379,14 +1538,16 @@ type StreamUpsertDocumentsResponse struct {
 	// Unchanged documents.
 	Unchanged int64 `protobuf:"varint,3,opt,name=unchanged" json:"unchanged,omitempty"`
 	// Stale writes ignored.
-	Stale         int64 `protobuf:"varint,4,opt,name=stale" json:"stale,omitempty"`
+	Stale int64 `protobuf:"varint,4,opt,name=stale" json:"stale,omitempty"`
+	// Position is the last write's log position (see UpsertDocumentsResponse).
+	Position      uint64 `protobuf:"varint,5,opt,name=position" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamUpsertDocumentsResponse) Reset() {
 	*x = StreamUpsertDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1559,7 @@ func (x *StreamUpsertDocumentsResponse) String() string {
 func (*StreamUpsertDocumentsResponse) ProtoMessage() {}
 
 func (x *StreamUpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1572,7 @@ func (x *StreamUpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpsertDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*StreamUpsertDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{18}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StreamUpsertDocumentsResponse) GetAdded() int64 {
@@ -1442,6 +1603,13 @@ func (x *StreamUpsertDocumentsResponse) GetStale() int64 {
 	return 0
 }
 
+func (x *StreamUpsertDocumentsResponse) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
 // DeleteDocumentsRequest removes documents by id.
 type DeleteDocumentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1455,7 +1623,7 @@ type DeleteDocumentsRequest struct {
 
 func (x *DeleteDocumentsRequest) Reset() {
 	*x = DeleteDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1635,7 @@ func (x *DeleteDocumentsRequest) String() string {
 func (*DeleteDocumentsRequest) ProtoMessage() {}
 
 func (x *DeleteDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1648,7 @@ func (x *DeleteDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{19}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteDocumentsRequest) GetCollection() string {
@@ -1503,14 +1671,16 @@ type DeleteDocumentsResponse struct {
 	// Deleted are the ids that existed and were removed.
 	Deleted []string `protobuf:"bytes,1,rep,name=deleted" json:"deleted,omitempty"`
 	// Missing are the ids that did not exist.
-	Missing       []string `protobuf:"bytes,2,rep,name=missing" json:"missing,omitempty"`
+	Missing []string `protobuf:"bytes,2,rep,name=missing" json:"missing,omitempty"`
+	// Position is the write's log position (see UpsertDocumentsResponse).
+	Position      uint64 `protobuf:"varint,3,opt,name=position" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteDocumentsResponse) Reset() {
 	*x = DeleteDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1692,7 @@ func (x *DeleteDocumentsResponse) String() string {
 func (*DeleteDocumentsResponse) ProtoMessage() {}
 
 func (x *DeleteDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1705,7 @@ func (x *DeleteDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{20}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteDocumentsResponse) GetDeleted() []string {
@@ -1552,20 +1722,31 @@ func (x *DeleteDocumentsResponse) GetMissing() []string {
 	return nil
 }
 
+func (x *DeleteDocumentsResponse) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
 // GetDocumentRequest names a document.
 type GetDocumentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Collection of the document.
 	Collection string `protobuf:"bytes,1,opt,name=collection" json:"collection,omitempty"`
 	// DocumentId of the document.
-	DocumentId    string `protobuf:"bytes,2,opt,name=document_id,json=documentId" json:"document_id,omitempty"`
+	DocumentId string `protobuf:"bytes,2,opt,name=document_id,json=documentId" json:"document_id,omitempty"`
+	// MinPosition: answer only from a state that holds every write up to this
+	// log position (a write's response gives it). A node behind waits up to 2 s,
+	// then answers UNAVAILABLE with its lag, so the client can ask another.
+	MinPosition   uint64 `protobuf:"varint,3,opt,name=min_position,json=minPosition" json:"min_position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetDocumentRequest) Reset() {
 	*x = GetDocumentRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1758,7 @@ func (x *GetDocumentRequest) String() string {
 func (*GetDocumentRequest) ProtoMessage() {}
 
 func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1771,7 @@ func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentRequest.ProtoReflect.Descriptor instead.
 func (*GetDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{21}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetDocumentRequest) GetCollection() string {
@@ -1605,6 +1786,13 @@ func (x *GetDocumentRequest) GetDocumentId() string {
 		return x.DocumentId
 	}
 	return ""
+}
+
+func (x *GetDocumentRequest) GetMinPosition() uint64 {
+	if x != nil {
+		return x.MinPosition
+	}
+	return 0
 }
 
 // DocumentInfo describes a stored document.
@@ -1630,7 +1818,7 @@ type DocumentInfo struct {
 
 func (x *DocumentInfo) Reset() {
 	*x = DocumentInfo{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1830,7 @@ func (x *DocumentInfo) String() string {
 func (*DocumentInfo) ProtoMessage() {}
 
 func (x *DocumentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1843,7 @@ func (x *DocumentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentInfo.ProtoReflect.Descriptor instead.
 func (*DocumentInfo) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{22}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DocumentInfo) GetId() string {
@@ -1726,7 +1914,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +1926,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +1939,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{23}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Chunk) GetId() string {
@@ -1806,7 +1994,7 @@ type OutlineNode struct {
 
 func (x *OutlineNode) Reset() {
 	*x = OutlineNode{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +2006,7 @@ func (x *OutlineNode) String() string {
 func (*OutlineNode) ProtoMessage() {}
 
 func (x *OutlineNode) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +2019,7 @@ func (x *OutlineNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlineNode.ProtoReflect.Descriptor instead.
 func (*OutlineNode) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{24}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *OutlineNode) GetTitle() string {
@@ -1877,7 +2065,7 @@ type GetDocumentResponse struct {
 
 func (x *GetDocumentResponse) Reset() {
 	*x = GetDocumentResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1889,7 +2077,7 @@ func (x *GetDocumentResponse) String() string {
 func (*GetDocumentResponse) ProtoMessage() {}
 
 func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +2090,7 @@ func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentResponse.ProtoReflect.Descriptor instead.
 func (*GetDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{25}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetDocumentResponse) GetDocument() *DocumentInfo {
@@ -1941,7 +2129,7 @@ type ListDocumentsRequest struct {
 
 func (x *ListDocumentsRequest) Reset() {
 	*x = ListDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2141,7 @@ func (x *ListDocumentsRequest) String() string {
 func (*ListDocumentsRequest) ProtoMessage() {}
 
 func (x *ListDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2154,7 @@ func (x *ListDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{26}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListDocumentsRequest) GetCollection() string {
@@ -2003,7 +2191,7 @@ type ListDocumentsResponse struct {
 
 func (x *ListDocumentsResponse) Reset() {
 	*x = ListDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2203,7 @@ func (x *ListDocumentsResponse) String() string {
 func (*ListDocumentsResponse) ProtoMessage() {}
 
 func (x *ListDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2216,7 @@ func (x *ListDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{27}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListDocumentsResponse) GetDocuments() []*DocumentInfo {
@@ -2061,7 +2249,7 @@ type SearchFilter struct {
 
 func (x *SearchFilter) Reset() {
 	*x = SearchFilter{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2261,7 @@ func (x *SearchFilter) String() string {
 func (*SearchFilter) ProtoMessage() {}
 
 func (x *SearchFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2274,7 @@ func (x *SearchFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchFilter.ProtoReflect.Descriptor instead.
 func (*SearchFilter) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{28}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SearchFilter) GetDocumentIds() []string {
@@ -2133,14 +2321,18 @@ type SearchRequest struct {
 	// Mode chooses the candidate sources (default: fused).
 	Mode SearchMode `protobuf:"varint,9,opt,name=mode,enum=retrieval.v1.SearchMode" json:"mode,omitempty"`
 	// Fusion, if set, overrides the collection's fusion weights for this request.
-	Fusion        *FusionWeights `protobuf:"bytes,10,opt,name=fusion" json:"fusion,omitempty"`
+	Fusion *FusionWeights `protobuf:"bytes,10,opt,name=fusion" json:"fusion,omitempty"`
+	// MinPosition: search only a state that holds every write up to this log
+	// position (a write's response gives it). A node behind waits up to 2 s,
+	// then answers UNAVAILABLE with its lag, so the client can ask another.
+	MinPosition   uint64 `protobuf:"varint,11,opt,name=min_position,json=minPosition" json:"min_position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2152,7 +2344,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2165,7 +2357,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{29}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SearchRequest) GetCollection() string {
@@ -2238,6 +2430,13 @@ func (x *SearchRequest) GetFusion() *FusionWeights {
 	return nil
 }
 
+func (x *SearchRequest) GetMinPosition() uint64 {
+	if x != nil {
+		return x.MinPosition
+	}
+	return 0
+}
+
 // RerankInfo says what the reranker did.
 type RerankInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2268,7 +2467,7 @@ type RerankInfo struct {
 
 func (x *RerankInfo) Reset() {
 	*x = RerankInfo{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2479,7 @@ func (x *RerankInfo) String() string {
 func (*RerankInfo) ProtoMessage() {}
 
 func (x *RerankInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2492,7 @@ func (x *RerankInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RerankInfo.ProtoReflect.Descriptor instead.
 func (*RerankInfo) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{30}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RerankInfo) GetStatus() string {
@@ -2385,7 +2584,7 @@ type Highlight struct {
 
 func (x *Highlight) Reset() {
 	*x = Highlight{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2397,7 +2596,7 @@ func (x *Highlight) String() string {
 func (*Highlight) ProtoMessage() {}
 
 func (x *Highlight) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2410,7 +2609,7 @@ func (x *Highlight) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Highlight.ProtoReflect.Descriptor instead.
 func (*Highlight) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{31}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Highlight) GetStart() int32 {
@@ -2472,7 +2671,7 @@ type SearchHit struct {
 
 func (x *SearchHit) Reset() {
 	*x = SearchHit{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2484,7 +2683,7 @@ func (x *SearchHit) String() string {
 func (*SearchHit) ProtoMessage() {}
 
 func (x *SearchHit) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2497,7 +2696,7 @@ func (x *SearchHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchHit.ProtoReflect.Descriptor instead.
 func (*SearchHit) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{32}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SearchHit) GetChunkId() string {
@@ -2607,7 +2806,7 @@ type Evidence struct {
 
 func (x *Evidence) Reset() {
 	*x = Evidence{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2619,7 +2818,7 @@ func (x *Evidence) String() string {
 func (*Evidence) ProtoMessage() {}
 
 func (x *Evidence) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2632,7 +2831,7 @@ func (x *Evidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
 func (*Evidence) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{33}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Evidence) GetSources() []string {
@@ -2718,7 +2917,7 @@ type QueryTerm struct {
 
 func (x *QueryTerm) Reset() {
 	*x = QueryTerm{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2730,7 +2929,7 @@ func (x *QueryTerm) String() string {
 func (*QueryTerm) ProtoMessage() {}
 
 func (x *QueryTerm) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2743,7 +2942,7 @@ func (x *QueryTerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryTerm.ProtoReflect.Descriptor instead.
 func (*QueryTerm) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{34}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *QueryTerm) GetTerm() string {
@@ -2773,7 +2972,7 @@ type StageTiming struct {
 
 func (x *StageTiming) Reset() {
 	*x = StageTiming{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2785,7 +2984,7 @@ func (x *StageTiming) String() string {
 func (*StageTiming) ProtoMessage() {}
 
 func (x *StageTiming) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2798,7 +2997,7 @@ func (x *StageTiming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTiming.ProtoReflect.Descriptor instead.
 func (*StageTiming) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{35}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StageTiming) GetName() string {
@@ -2832,7 +3031,7 @@ type SearchDebug struct {
 
 func (x *SearchDebug) Reset() {
 	*x = SearchDebug{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[36]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2844,7 +3043,7 @@ func (x *SearchDebug) String() string {
 func (*SearchDebug) ProtoMessage() {}
 
 func (x *SearchDebug) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[36]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2857,7 +3056,7 @@ func (x *SearchDebug) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchDebug.ProtoReflect.Descriptor instead.
 func (*SearchDebug) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{36}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SearchDebug) GetTerms() []*QueryTerm {
@@ -2905,7 +3104,7 @@ type SearchResponse struct {
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[37]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2917,7 +3116,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[37]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2930,7 +3129,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{37}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SearchResponse) GetHits() []*SearchHit {
@@ -2980,7 +3179,7 @@ type Lexicon struct {
 
 func (x *Lexicon) Reset() {
 	*x = Lexicon{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[38]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2992,7 +3191,7 @@ func (x *Lexicon) String() string {
 func (*Lexicon) ProtoMessage() {}
 
 func (x *Lexicon) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[38]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3005,7 +3204,7 @@ func (x *Lexicon) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lexicon.ProtoReflect.Descriptor instead.
 func (*Lexicon) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{38}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Lexicon) GetTerms() []string {
@@ -3042,7 +3241,7 @@ type Synonym struct {
 
 func (x *Synonym) Reset() {
 	*x = Synonym{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[39]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3054,7 +3253,7 @@ func (x *Synonym) String() string {
 func (*Synonym) ProtoMessage() {}
 
 func (x *Synonym) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[39]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3067,7 +3266,7 @@ func (x *Synonym) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Synonym.ProtoReflect.Descriptor instead.
 func (*Synonym) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{39}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Synonym) GetTerm() string {
@@ -3095,7 +3294,7 @@ type GetLexiconRequest struct {
 
 func (x *GetLexiconRequest) Reset() {
 	*x = GetLexiconRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[40]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3107,7 +3306,7 @@ func (x *GetLexiconRequest) String() string {
 func (*GetLexiconRequest) ProtoMessage() {}
 
 func (x *GetLexiconRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[40]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3120,7 +3319,7 @@ func (x *GetLexiconRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLexiconRequest.ProtoReflect.Descriptor instead.
 func (*GetLexiconRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{40}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetLexiconRequest) GetCollection() string {
@@ -3145,7 +3344,7 @@ type GetLexiconResponse struct {
 
 func (x *GetLexiconResponse) Reset() {
 	*x = GetLexiconResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[41]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3157,7 +3356,7 @@ func (x *GetLexiconResponse) String() string {
 func (*GetLexiconResponse) ProtoMessage() {}
 
 func (x *GetLexiconResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[41]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3170,7 +3369,7 @@ func (x *GetLexiconResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLexiconResponse.ProtoReflect.Descriptor instead.
 func (*GetLexiconResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{41}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetLexiconResponse) GetLexicon() *Lexicon {
@@ -3207,7 +3406,7 @@ type ReplaceLexiconRequest struct {
 
 func (x *ReplaceLexiconRequest) Reset() {
 	*x = ReplaceLexiconRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[42]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3219,7 +3418,7 @@ func (x *ReplaceLexiconRequest) String() string {
 func (*ReplaceLexiconRequest) ProtoMessage() {}
 
 func (x *ReplaceLexiconRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[42]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3232,7 +3431,7 @@ func (x *ReplaceLexiconRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceLexiconRequest.ProtoReflect.Descriptor instead.
 func (*ReplaceLexiconRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{42}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ReplaceLexiconRequest) GetCollection() string {
@@ -3266,7 +3465,7 @@ type ReplaceLexiconResponse struct {
 
 func (x *ReplaceLexiconResponse) Reset() {
 	*x = ReplaceLexiconResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[43]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3278,7 +3477,7 @@ func (x *ReplaceLexiconResponse) String() string {
 func (*ReplaceLexiconResponse) ProtoMessage() {}
 
 func (x *ReplaceLexiconResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[43]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3291,7 +3490,7 @@ func (x *ReplaceLexiconResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceLexiconResponse.ProtoReflect.Descriptor instead.
 func (*ReplaceLexiconResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{43}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ReplaceLexiconResponse) GetReindexedChunks() int64 {
@@ -3336,7 +3535,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[44]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3348,7 +3547,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[44]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3361,7 +3560,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{44}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ApiKey) GetId() string {
@@ -3421,7 +3620,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[45]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3433,7 +3632,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[45]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3446,7 +3645,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{45}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CreateKeyRequest) GetName() string {
@@ -3483,7 +3682,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[46]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3495,7 +3694,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[46]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3508,7 +3707,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{46}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateKeyResponse) GetKey() *ApiKey {
@@ -3534,7 +3733,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[47]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3546,7 +3745,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[47]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3559,7 +3758,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{47}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{49}
 }
 
 // ListKeysResponse is the keys by id.
@@ -3573,7 +3772,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[48]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3585,7 +3784,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[48]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3598,7 +3797,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{48}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListKeysResponse) GetKeys() []*ApiKey {
@@ -3619,7 +3818,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[49]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3631,7 +3830,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[49]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3644,7 +3843,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{49}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RevokeKeyRequest) GetKeyId() string {
@@ -3665,7 +3864,7 @@ type RevokeKeyResponse struct {
 
 func (x *RevokeKeyResponse) Reset() {
 	*x = RevokeKeyResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[50]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3677,7 +3876,7 @@ func (x *RevokeKeyResponse) String() string {
 func (*RevokeKeyResponse) ProtoMessage() {}
 
 func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[50]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3690,7 +3889,7 @@ func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{50}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RevokeKeyResponse) GetKey() *ApiKey {
@@ -3718,7 +3917,7 @@ type UploadFilesRequest struct {
 
 func (x *UploadFilesRequest) Reset() {
 	*x = UploadFilesRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[51]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3730,7 +3929,7 @@ func (x *UploadFilesRequest) String() string {
 func (*UploadFilesRequest) ProtoMessage() {}
 
 func (x *UploadFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[51]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3743,7 +3942,7 @@ func (x *UploadFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadFilesRequest.ProtoReflect.Descriptor instead.
 func (*UploadFilesRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{51}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *UploadFilesRequest) GetCollection() string {
@@ -3778,7 +3977,7 @@ type UploadFilesResponse struct {
 
 func (x *UploadFilesResponse) Reset() {
 	*x = UploadFilesResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[52]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3790,7 +3989,7 @@ func (x *UploadFilesResponse) String() string {
 func (*UploadFilesResponse) ProtoMessage() {}
 
 func (x *UploadFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[52]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3803,7 +4002,7 @@ func (x *UploadFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadFilesResponse.ProtoReflect.Descriptor instead.
 func (*UploadFilesResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{52}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *UploadFilesResponse) GetFiles() []*FileResult {
@@ -3830,7 +4029,7 @@ type FileResult struct {
 
 func (x *FileResult) Reset() {
 	*x = FileResult{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[53]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3842,7 +4041,7 @@ func (x *FileResult) String() string {
 func (*FileResult) ProtoMessage() {}
 
 func (x *FileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[53]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3855,7 +4054,7 @@ func (x *FileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileResult.ProtoReflect.Descriptor instead.
 func (*FileResult) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{53}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *FileResult) GetPath() string {
@@ -3890,7 +4089,16 @@ var File_retrieval_v1_retrieval_proto protoreflect.FileDescriptor
 
 const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\n" +
-	"\x1cretrieval/v1/retrieval.proto\x12\fretrieval.v1\x1a\x1egoogle/protobuf/duration.proto\"\xd1\x02\n" +
+	"\x1cretrieval/v1/retrieval.proto\x12\fretrieval.v1\x1a\x1egoogle/protobuf/duration.proto\"*\n" +
+	"\x10GetStatusRequest\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\bR\x06digest\"\xa8\x01\n" +
+	"\x11GetStatusResponse\x12\x10\n" +
+	"\x03log\x18\x01 \x01(\tR\x03log\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\x04R\bposition\x12\x19\n" +
+	"\blog_last\x18\x03 \x01(\x04R\alogLast\x12\x10\n" +
+	"\x03lag\x18\x04 \x01(\x04R\x03lag\x12 \n" +
+	"\vquarantined\x18\x05 \x01(\x04R\vquarantined\x12\x16\n" +
+	"\x06digest\x18\x06 \x01(\tR\x06digest\"\xd1\x02\n" +
 	"\n" +
 	"Collection\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
@@ -3914,11 +4122,12 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x17CreateCollectionRequest\x128\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\v2\x18.retrieval.v1.CollectionR\n" +
-	"collection\"T\n" +
+	"collection\"p\n" +
 	"\x18CreateCollectionResponse\x128\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\v2\x18.retrieval.v1.CollectionR\n" +
-	"collection\"T\n" +
+	"collection\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\x04R\bposition\"T\n" +
 	"\x16ListCollectionsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -3970,33 +4179,37 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
 	"collection\x124\n" +
-	"\tdocuments\x18\x02 \x03(\v2\x16.retrieval.v1.DocumentR\tdocuments\"O\n" +
+	"\tdocuments\x18\x02 \x03(\v2\x16.retrieval.v1.DocumentR\tdocuments\"k\n" +
 	"\x17UpsertDocumentsResponse\x124\n" +
-	"\aresults\x18\x01 \x03(\v2\x1a.retrieval.v1.UpsertResultR\aresults\"t\n" +
+	"\aresults\x18\x01 \x03(\v2\x1a.retrieval.v1.UpsertResultR\aresults\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\x04R\bposition\"t\n" +
 	"\x1cStreamUpsertDocumentsRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
 	"collection\x124\n" +
-	"\tdocuments\x18\x02 \x03(\v2\x16.retrieval.v1.DocumentR\tdocuments\"\x83\x01\n" +
+	"\tdocuments\x18\x02 \x03(\v2\x16.retrieval.v1.DocumentR\tdocuments\"\x9f\x01\n" +
 	"\x1dStreamUpsertDocumentsResponse\x12\x14\n" +
 	"\x05added\x18\x01 \x01(\x03R\x05added\x12\x18\n" +
 	"\aupdated\x18\x02 \x01(\x03R\aupdated\x12\x1c\n" +
 	"\tunchanged\x18\x03 \x01(\x03R\tunchanged\x12\x14\n" +
-	"\x05stale\x18\x04 \x01(\x03R\x05stale\"[\n" +
+	"\x05stale\x18\x04 \x01(\x03R\x05stale\x12\x1a\n" +
+	"\bposition\x18\x05 \x01(\x04R\bposition\"[\n" +
 	"\x16DeleteDocumentsRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
 	"collection\x12!\n" +
-	"\fdocument_ids\x18\x02 \x03(\tR\vdocumentIds\"M\n" +
+	"\fdocument_ids\x18\x02 \x03(\tR\vdocumentIds\"i\n" +
 	"\x17DeleteDocumentsResponse\x12\x18\n" +
 	"\adeleted\x18\x01 \x03(\tR\adeleted\x12\x18\n" +
-	"\amissing\x18\x02 \x03(\tR\amissing\"U\n" +
+	"\amissing\x18\x02 \x03(\tR\amissing\x12\x1a\n" +
+	"\bposition\x18\x03 \x01(\x04R\bposition\"x\n" +
 	"\x12GetDocumentRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
 	"collection\x12\x1f\n" +
 	"\vdocument_id\x18\x02 \x01(\tR\n" +
-	"documentId\"\xad\x02\n" +
+	"documentId\x12!\n" +
+	"\fmin_position\x18\x03 \x01(\x04R\vminPosition\"\xad\x02\n" +
 	"\fDocumentInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x16\n" +
@@ -4040,7 +4253,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x0eheading_prefix\x18\x03 \x03(\tR\rheadingPrefix\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9e\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc1\x03\n" +
 	"\rSearchRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -4054,7 +4267,8 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x0ererank_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\rrerankTimeout\x12,\n" +
 	"\x04mode\x18\t \x01(\x0e2\x18.retrieval.v1.SearchModeR\x04mode\x123\n" +
 	"\x06fusion\x18\n" +
-	" \x01(\v2\x1b.retrieval.v1.FusionWeightsR\x06fusion\"\xd3\x02\n" +
+	" \x01(\v2\x1b.retrieval.v1.FusionWeightsR\x06fusion\x12!\n" +
+	"\fmin_position\x18\v \x01(\x04R\vminPosition\"\xd3\x02\n" +
 	"\n" +
 	"RerankInfo\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x1a\n" +
@@ -4210,7 +4424,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"RerankMode\x12\x1b\n" +
 	"\x17RERANK_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fRERANK_MODE_OFF\x10\x01\x12\x18\n" +
-	"\x14RERANK_MODE_REQUIRED\x10\x022\xa4\v\n" +
+	"\x14RERANK_MODE_REQUIRED\x10\x022\xf2\v\n" +
 	"\x10RetrievalService\x12a\n" +
 	"\x10CreateCollection\x12%.retrieval.v1.CreateCollectionRequest\x1a&.retrieval.v1.CreateCollectionResponse\x12^\n" +
 	"\x0fListCollections\x12$.retrieval.v1.ListCollectionsRequest\x1a%.retrieval.v1.ListCollectionsResponse\x12X\n" +
@@ -4228,7 +4442,8 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\tCreateKey\x12\x1e.retrieval.v1.CreateKeyRequest\x1a\x1f.retrieval.v1.CreateKeyResponse\x12I\n" +
 	"\bListKeys\x12\x1d.retrieval.v1.ListKeysRequest\x1a\x1e.retrieval.v1.ListKeysResponse\x12L\n" +
 	"\tRevokeKey\x12\x1e.retrieval.v1.RevokeKeyRequest\x1a\x1f.retrieval.v1.RevokeKeyResponse\x12T\n" +
-	"\vUploadFiles\x12 .retrieval.v1.UploadFilesRequest\x1a!.retrieval.v1.UploadFilesResponse(\x01B@Z7github.com/zhisou/zhisou/proto/retrieval/v1;retrievalv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\vUploadFiles\x12 .retrieval.v1.UploadFilesRequest\x1a!.retrieval.v1.UploadFilesResponse(\x01\x12L\n" +
+	"\tGetStatus\x12\x1e.retrieval.v1.GetStatusRequest\x1a\x1f.retrieval.v1.GetStatusResponseB@Z7github.com/zhisou/zhisou/proto/retrieval/v1;retrievalv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_retrieval_v1_retrieval_proto_rawDescOnce sync.Once
@@ -4243,153 +4458,157 @@ func file_retrieval_v1_retrieval_proto_rawDescGZIP() []byte {
 }
 
 var file_retrieval_v1_retrieval_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_retrieval_v1_retrieval_proto_goTypes = []any{
 	(DocumentFormat)(0),                   // 0: retrieval.v1.DocumentFormat
 	(UpsertOutcome)(0),                    // 1: retrieval.v1.UpsertOutcome
 	(SearchMode)(0),                       // 2: retrieval.v1.SearchMode
 	(RerankMode)(0),                       // 3: retrieval.v1.RerankMode
-	(*Collection)(nil),                    // 4: retrieval.v1.Collection
-	(*FusionWeights)(nil),                 // 5: retrieval.v1.FusionWeights
-	(*FieldWeights)(nil),                  // 6: retrieval.v1.FieldWeights
-	(*CreateCollectionRequest)(nil),       // 7: retrieval.v1.CreateCollectionRequest
-	(*CreateCollectionResponse)(nil),      // 8: retrieval.v1.CreateCollectionResponse
-	(*ListCollectionsRequest)(nil),        // 9: retrieval.v1.ListCollectionsRequest
-	(*ListCollectionsResponse)(nil),       // 10: retrieval.v1.ListCollectionsResponse
-	(*GetCollectionRequest)(nil),          // 11: retrieval.v1.GetCollectionRequest
-	(*GetCollectionResponse)(nil),         // 12: retrieval.v1.GetCollectionResponse
-	(*DeleteCollectionRequest)(nil),       // 13: retrieval.v1.DeleteCollectionRequest
-	(*DeleteCollectionResponse)(nil),      // 14: retrieval.v1.DeleteCollectionResponse
-	(*Document)(nil),                      // 15: retrieval.v1.Document
-	(*QuestionItem)(nil),                  // 16: retrieval.v1.QuestionItem
-	(*QuestionOption)(nil),                // 17: retrieval.v1.QuestionOption
-	(*UpsertResult)(nil),                  // 18: retrieval.v1.UpsertResult
-	(*UpsertDocumentsRequest)(nil),        // 19: retrieval.v1.UpsertDocumentsRequest
-	(*UpsertDocumentsResponse)(nil),       // 20: retrieval.v1.UpsertDocumentsResponse
-	(*StreamUpsertDocumentsRequest)(nil),  // 21: retrieval.v1.StreamUpsertDocumentsRequest
-	(*StreamUpsertDocumentsResponse)(nil), // 22: retrieval.v1.StreamUpsertDocumentsResponse
-	(*DeleteDocumentsRequest)(nil),        // 23: retrieval.v1.DeleteDocumentsRequest
-	(*DeleteDocumentsResponse)(nil),       // 24: retrieval.v1.DeleteDocumentsResponse
-	(*GetDocumentRequest)(nil),            // 25: retrieval.v1.GetDocumentRequest
-	(*DocumentInfo)(nil),                  // 26: retrieval.v1.DocumentInfo
-	(*Chunk)(nil),                         // 27: retrieval.v1.Chunk
-	(*OutlineNode)(nil),                   // 28: retrieval.v1.OutlineNode
-	(*GetDocumentResponse)(nil),           // 29: retrieval.v1.GetDocumentResponse
-	(*ListDocumentsRequest)(nil),          // 30: retrieval.v1.ListDocumentsRequest
-	(*ListDocumentsResponse)(nil),         // 31: retrieval.v1.ListDocumentsResponse
-	(*SearchFilter)(nil),                  // 32: retrieval.v1.SearchFilter
-	(*SearchRequest)(nil),                 // 33: retrieval.v1.SearchRequest
-	(*RerankInfo)(nil),                    // 34: retrieval.v1.RerankInfo
-	(*Highlight)(nil),                     // 35: retrieval.v1.Highlight
-	(*SearchHit)(nil),                     // 36: retrieval.v1.SearchHit
-	(*Evidence)(nil),                      // 37: retrieval.v1.Evidence
-	(*QueryTerm)(nil),                     // 38: retrieval.v1.QueryTerm
-	(*StageTiming)(nil),                   // 39: retrieval.v1.StageTiming
-	(*SearchDebug)(nil),                   // 40: retrieval.v1.SearchDebug
-	(*SearchResponse)(nil),                // 41: retrieval.v1.SearchResponse
-	(*Lexicon)(nil),                       // 42: retrieval.v1.Lexicon
-	(*Synonym)(nil),                       // 43: retrieval.v1.Synonym
-	(*GetLexiconRequest)(nil),             // 44: retrieval.v1.GetLexiconRequest
-	(*GetLexiconResponse)(nil),            // 45: retrieval.v1.GetLexiconResponse
-	(*ReplaceLexiconRequest)(nil),         // 46: retrieval.v1.ReplaceLexiconRequest
-	(*ReplaceLexiconResponse)(nil),        // 47: retrieval.v1.ReplaceLexiconResponse
-	(*ApiKey)(nil),                        // 48: retrieval.v1.ApiKey
-	(*CreateKeyRequest)(nil),              // 49: retrieval.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),             // 50: retrieval.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),               // 51: retrieval.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),              // 52: retrieval.v1.ListKeysResponse
-	(*RevokeKeyRequest)(nil),              // 53: retrieval.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),             // 54: retrieval.v1.RevokeKeyResponse
-	(*UploadFilesRequest)(nil),            // 55: retrieval.v1.UploadFilesRequest
-	(*UploadFilesResponse)(nil),           // 56: retrieval.v1.UploadFilesResponse
-	(*FileResult)(nil),                    // 57: retrieval.v1.FileResult
-	nil,                                   // 58: retrieval.v1.Document.MetadataEntry
-	nil,                                   // 59: retrieval.v1.DocumentInfo.MetadataEntry
-	nil,                                   // 60: retrieval.v1.SearchFilter.MetadataEntry
-	(*durationpb.Duration)(nil),           // 61: google.protobuf.Duration
+	(*GetStatusRequest)(nil),              // 4: retrieval.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),             // 5: retrieval.v1.GetStatusResponse
+	(*Collection)(nil),                    // 6: retrieval.v1.Collection
+	(*FusionWeights)(nil),                 // 7: retrieval.v1.FusionWeights
+	(*FieldWeights)(nil),                  // 8: retrieval.v1.FieldWeights
+	(*CreateCollectionRequest)(nil),       // 9: retrieval.v1.CreateCollectionRequest
+	(*CreateCollectionResponse)(nil),      // 10: retrieval.v1.CreateCollectionResponse
+	(*ListCollectionsRequest)(nil),        // 11: retrieval.v1.ListCollectionsRequest
+	(*ListCollectionsResponse)(nil),       // 12: retrieval.v1.ListCollectionsResponse
+	(*GetCollectionRequest)(nil),          // 13: retrieval.v1.GetCollectionRequest
+	(*GetCollectionResponse)(nil),         // 14: retrieval.v1.GetCollectionResponse
+	(*DeleteCollectionRequest)(nil),       // 15: retrieval.v1.DeleteCollectionRequest
+	(*DeleteCollectionResponse)(nil),      // 16: retrieval.v1.DeleteCollectionResponse
+	(*Document)(nil),                      // 17: retrieval.v1.Document
+	(*QuestionItem)(nil),                  // 18: retrieval.v1.QuestionItem
+	(*QuestionOption)(nil),                // 19: retrieval.v1.QuestionOption
+	(*UpsertResult)(nil),                  // 20: retrieval.v1.UpsertResult
+	(*UpsertDocumentsRequest)(nil),        // 21: retrieval.v1.UpsertDocumentsRequest
+	(*UpsertDocumentsResponse)(nil),       // 22: retrieval.v1.UpsertDocumentsResponse
+	(*StreamUpsertDocumentsRequest)(nil),  // 23: retrieval.v1.StreamUpsertDocumentsRequest
+	(*StreamUpsertDocumentsResponse)(nil), // 24: retrieval.v1.StreamUpsertDocumentsResponse
+	(*DeleteDocumentsRequest)(nil),        // 25: retrieval.v1.DeleteDocumentsRequest
+	(*DeleteDocumentsResponse)(nil),       // 26: retrieval.v1.DeleteDocumentsResponse
+	(*GetDocumentRequest)(nil),            // 27: retrieval.v1.GetDocumentRequest
+	(*DocumentInfo)(nil),                  // 28: retrieval.v1.DocumentInfo
+	(*Chunk)(nil),                         // 29: retrieval.v1.Chunk
+	(*OutlineNode)(nil),                   // 30: retrieval.v1.OutlineNode
+	(*GetDocumentResponse)(nil),           // 31: retrieval.v1.GetDocumentResponse
+	(*ListDocumentsRequest)(nil),          // 32: retrieval.v1.ListDocumentsRequest
+	(*ListDocumentsResponse)(nil),         // 33: retrieval.v1.ListDocumentsResponse
+	(*SearchFilter)(nil),                  // 34: retrieval.v1.SearchFilter
+	(*SearchRequest)(nil),                 // 35: retrieval.v1.SearchRequest
+	(*RerankInfo)(nil),                    // 36: retrieval.v1.RerankInfo
+	(*Highlight)(nil),                     // 37: retrieval.v1.Highlight
+	(*SearchHit)(nil),                     // 38: retrieval.v1.SearchHit
+	(*Evidence)(nil),                      // 39: retrieval.v1.Evidence
+	(*QueryTerm)(nil),                     // 40: retrieval.v1.QueryTerm
+	(*StageTiming)(nil),                   // 41: retrieval.v1.StageTiming
+	(*SearchDebug)(nil),                   // 42: retrieval.v1.SearchDebug
+	(*SearchResponse)(nil),                // 43: retrieval.v1.SearchResponse
+	(*Lexicon)(nil),                       // 44: retrieval.v1.Lexicon
+	(*Synonym)(nil),                       // 45: retrieval.v1.Synonym
+	(*GetLexiconRequest)(nil),             // 46: retrieval.v1.GetLexiconRequest
+	(*GetLexiconResponse)(nil),            // 47: retrieval.v1.GetLexiconResponse
+	(*ReplaceLexiconRequest)(nil),         // 48: retrieval.v1.ReplaceLexiconRequest
+	(*ReplaceLexiconResponse)(nil),        // 49: retrieval.v1.ReplaceLexiconResponse
+	(*ApiKey)(nil),                        // 50: retrieval.v1.ApiKey
+	(*CreateKeyRequest)(nil),              // 51: retrieval.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),             // 52: retrieval.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),               // 53: retrieval.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),              // 54: retrieval.v1.ListKeysResponse
+	(*RevokeKeyRequest)(nil),              // 55: retrieval.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),             // 56: retrieval.v1.RevokeKeyResponse
+	(*UploadFilesRequest)(nil),            // 57: retrieval.v1.UploadFilesRequest
+	(*UploadFilesResponse)(nil),           // 58: retrieval.v1.UploadFilesResponse
+	(*FileResult)(nil),                    // 59: retrieval.v1.FileResult
+	nil,                                   // 60: retrieval.v1.Document.MetadataEntry
+	nil,                                   // 61: retrieval.v1.DocumentInfo.MetadataEntry
+	nil,                                   // 62: retrieval.v1.SearchFilter.MetadataEntry
+	(*durationpb.Duration)(nil),           // 63: google.protobuf.Duration
 }
 var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
-	6,  // 0: retrieval.v1.Collection.field_weights:type_name -> retrieval.v1.FieldWeights
-	5,  // 1: retrieval.v1.Collection.fusion:type_name -> retrieval.v1.FusionWeights
-	4,  // 2: retrieval.v1.CreateCollectionRequest.collection:type_name -> retrieval.v1.Collection
-	4,  // 3: retrieval.v1.CreateCollectionResponse.collection:type_name -> retrieval.v1.Collection
-	4,  // 4: retrieval.v1.ListCollectionsResponse.collections:type_name -> retrieval.v1.Collection
-	4,  // 5: retrieval.v1.GetCollectionResponse.collection:type_name -> retrieval.v1.Collection
+	8,  // 0: retrieval.v1.Collection.field_weights:type_name -> retrieval.v1.FieldWeights
+	7,  // 1: retrieval.v1.Collection.fusion:type_name -> retrieval.v1.FusionWeights
+	6,  // 2: retrieval.v1.CreateCollectionRequest.collection:type_name -> retrieval.v1.Collection
+	6,  // 3: retrieval.v1.CreateCollectionResponse.collection:type_name -> retrieval.v1.Collection
+	6,  // 4: retrieval.v1.ListCollectionsResponse.collections:type_name -> retrieval.v1.Collection
+	6,  // 5: retrieval.v1.GetCollectionResponse.collection:type_name -> retrieval.v1.Collection
 	0,  // 6: retrieval.v1.Document.format:type_name -> retrieval.v1.DocumentFormat
-	58, // 7: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
-	16, // 8: retrieval.v1.Document.questions:type_name -> retrieval.v1.QuestionItem
-	17, // 9: retrieval.v1.QuestionItem.options:type_name -> retrieval.v1.QuestionOption
+	60, // 7: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
+	18, // 8: retrieval.v1.Document.questions:type_name -> retrieval.v1.QuestionItem
+	19, // 9: retrieval.v1.QuestionItem.options:type_name -> retrieval.v1.QuestionOption
 	1,  // 10: retrieval.v1.UpsertResult.outcome:type_name -> retrieval.v1.UpsertOutcome
-	15, // 11: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	18, // 12: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
-	15, // 13: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	59, // 14: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
-	16, // 15: retrieval.v1.Chunk.question:type_name -> retrieval.v1.QuestionItem
-	28, // 16: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
-	26, // 17: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
-	28, // 18: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
-	27, // 19: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
-	26, // 20: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
-	60, // 21: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
-	32, // 22: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
+	17, // 11: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
+	20, // 12: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
+	17, // 13: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
+	61, // 14: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
+	18, // 15: retrieval.v1.Chunk.question:type_name -> retrieval.v1.QuestionItem
+	30, // 16: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
+	28, // 17: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
+	30, // 18: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
+	29, // 19: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
+	28, // 20: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
+	62, // 21: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
+	34, // 22: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
 	3,  // 23: retrieval.v1.SearchRequest.rerank:type_name -> retrieval.v1.RerankMode
-	61, // 24: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
+	63, // 24: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
 	2,  // 25: retrieval.v1.SearchRequest.mode:type_name -> retrieval.v1.SearchMode
-	5,  // 26: retrieval.v1.SearchRequest.fusion:type_name -> retrieval.v1.FusionWeights
-	61, // 27: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
-	35, // 28: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
-	16, // 29: retrieval.v1.SearchHit.question:type_name -> retrieval.v1.QuestionItem
-	37, // 30: retrieval.v1.SearchHit.evidence:type_name -> retrieval.v1.Evidence
-	61, // 31: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
-	38, // 32: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
-	39, // 33: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
-	36, // 34: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
-	61, // 35: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
-	40, // 36: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
-	34, // 37: retrieval.v1.SearchResponse.rerank:type_name -> retrieval.v1.RerankInfo
-	43, // 38: retrieval.v1.Lexicon.synonyms:type_name -> retrieval.v1.Synonym
-	42, // 39: retrieval.v1.GetLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
-	42, // 40: retrieval.v1.ReplaceLexiconRequest.lexicon:type_name -> retrieval.v1.Lexicon
-	42, // 41: retrieval.v1.ReplaceLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
-	48, // 42: retrieval.v1.CreateKeyResponse.key:type_name -> retrieval.v1.ApiKey
-	48, // 43: retrieval.v1.ListKeysResponse.keys:type_name -> retrieval.v1.ApiKey
-	48, // 44: retrieval.v1.RevokeKeyResponse.key:type_name -> retrieval.v1.ApiKey
-	57, // 45: retrieval.v1.UploadFilesResponse.files:type_name -> retrieval.v1.FileResult
-	18, // 46: retrieval.v1.FileResult.documents:type_name -> retrieval.v1.UpsertResult
-	7,  // 47: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
-	9,  // 48: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
-	11, // 49: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
-	13, // 50: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
-	19, // 51: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
-	21, // 52: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
-	23, // 53: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
-	25, // 54: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
-	30, // 55: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
-	33, // 56: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
-	44, // 57: retrieval.v1.RetrievalService.GetLexicon:input_type -> retrieval.v1.GetLexiconRequest
-	46, // 58: retrieval.v1.RetrievalService.ReplaceLexicon:input_type -> retrieval.v1.ReplaceLexiconRequest
-	49, // 59: retrieval.v1.RetrievalService.CreateKey:input_type -> retrieval.v1.CreateKeyRequest
-	51, // 60: retrieval.v1.RetrievalService.ListKeys:input_type -> retrieval.v1.ListKeysRequest
-	53, // 61: retrieval.v1.RetrievalService.RevokeKey:input_type -> retrieval.v1.RevokeKeyRequest
-	55, // 62: retrieval.v1.RetrievalService.UploadFiles:input_type -> retrieval.v1.UploadFilesRequest
-	8,  // 63: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
-	10, // 64: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
-	12, // 65: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
-	14, // 66: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
-	20, // 67: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
-	22, // 68: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
-	24, // 69: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
-	29, // 70: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
-	31, // 71: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
-	41, // 72: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
-	45, // 73: retrieval.v1.RetrievalService.GetLexicon:output_type -> retrieval.v1.GetLexiconResponse
-	47, // 74: retrieval.v1.RetrievalService.ReplaceLexicon:output_type -> retrieval.v1.ReplaceLexiconResponse
-	50, // 75: retrieval.v1.RetrievalService.CreateKey:output_type -> retrieval.v1.CreateKeyResponse
-	52, // 76: retrieval.v1.RetrievalService.ListKeys:output_type -> retrieval.v1.ListKeysResponse
-	54, // 77: retrieval.v1.RetrievalService.RevokeKey:output_type -> retrieval.v1.RevokeKeyResponse
-	56, // 78: retrieval.v1.RetrievalService.UploadFiles:output_type -> retrieval.v1.UploadFilesResponse
-	63, // [63:79] is the sub-list for method output_type
-	47, // [47:63] is the sub-list for method input_type
+	7,  // 26: retrieval.v1.SearchRequest.fusion:type_name -> retrieval.v1.FusionWeights
+	63, // 27: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
+	37, // 28: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
+	18, // 29: retrieval.v1.SearchHit.question:type_name -> retrieval.v1.QuestionItem
+	39, // 30: retrieval.v1.SearchHit.evidence:type_name -> retrieval.v1.Evidence
+	63, // 31: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
+	40, // 32: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
+	41, // 33: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
+	38, // 34: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
+	63, // 35: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
+	42, // 36: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
+	36, // 37: retrieval.v1.SearchResponse.rerank:type_name -> retrieval.v1.RerankInfo
+	45, // 38: retrieval.v1.Lexicon.synonyms:type_name -> retrieval.v1.Synonym
+	44, // 39: retrieval.v1.GetLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
+	44, // 40: retrieval.v1.ReplaceLexiconRequest.lexicon:type_name -> retrieval.v1.Lexicon
+	44, // 41: retrieval.v1.ReplaceLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
+	50, // 42: retrieval.v1.CreateKeyResponse.key:type_name -> retrieval.v1.ApiKey
+	50, // 43: retrieval.v1.ListKeysResponse.keys:type_name -> retrieval.v1.ApiKey
+	50, // 44: retrieval.v1.RevokeKeyResponse.key:type_name -> retrieval.v1.ApiKey
+	59, // 45: retrieval.v1.UploadFilesResponse.files:type_name -> retrieval.v1.FileResult
+	20, // 46: retrieval.v1.FileResult.documents:type_name -> retrieval.v1.UpsertResult
+	9,  // 47: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
+	11, // 48: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
+	13, // 49: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
+	15, // 50: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
+	21, // 51: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
+	23, // 52: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
+	25, // 53: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
+	27, // 54: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
+	32, // 55: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
+	35, // 56: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
+	46, // 57: retrieval.v1.RetrievalService.GetLexicon:input_type -> retrieval.v1.GetLexiconRequest
+	48, // 58: retrieval.v1.RetrievalService.ReplaceLexicon:input_type -> retrieval.v1.ReplaceLexiconRequest
+	51, // 59: retrieval.v1.RetrievalService.CreateKey:input_type -> retrieval.v1.CreateKeyRequest
+	53, // 60: retrieval.v1.RetrievalService.ListKeys:input_type -> retrieval.v1.ListKeysRequest
+	55, // 61: retrieval.v1.RetrievalService.RevokeKey:input_type -> retrieval.v1.RevokeKeyRequest
+	57, // 62: retrieval.v1.RetrievalService.UploadFiles:input_type -> retrieval.v1.UploadFilesRequest
+	4,  // 63: retrieval.v1.RetrievalService.GetStatus:input_type -> retrieval.v1.GetStatusRequest
+	10, // 64: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
+	12, // 65: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
+	14, // 66: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
+	16, // 67: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
+	22, // 68: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
+	24, // 69: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
+	26, // 70: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
+	31, // 71: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
+	33, // 72: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
+	43, // 73: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
+	47, // 74: retrieval.v1.RetrievalService.GetLexicon:output_type -> retrieval.v1.GetLexiconResponse
+	49, // 75: retrieval.v1.RetrievalService.ReplaceLexicon:output_type -> retrieval.v1.ReplaceLexiconResponse
+	52, // 76: retrieval.v1.RetrievalService.CreateKey:output_type -> retrieval.v1.CreateKeyResponse
+	54, // 77: retrieval.v1.RetrievalService.ListKeys:output_type -> retrieval.v1.ListKeysResponse
+	56, // 78: retrieval.v1.RetrievalService.RevokeKey:output_type -> retrieval.v1.RevokeKeyResponse
+	58, // 79: retrieval.v1.RetrievalService.UploadFiles:output_type -> retrieval.v1.UploadFilesResponse
+	5,  // 80: retrieval.v1.RetrievalService.GetStatus:output_type -> retrieval.v1.GetStatusResponse
+	64, // [64:81] is the sub-list for method output_type
+	47, // [47:64] is the sub-list for method input_type
 	47, // [47:47] is the sub-list for extension type_name
 	47, // [47:47] is the sub-list for extension extendee
 	0,  // [0:47] is the sub-list for field type_name
@@ -4406,7 +4625,7 @@ func file_retrieval_v1_retrieval_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_retrieval_v1_retrieval_proto_rawDesc), len(file_retrieval_v1_retrieval_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   57,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,7 @@ const (
 	RetrievalService_ListKeys_FullMethodName              = "/retrieval.v1.RetrievalService/ListKeys"
 	RetrievalService_RevokeKey_FullMethodName             = "/retrieval.v1.RetrievalService/RevokeKey"
 	RetrievalService_UploadFiles_FullMethodName           = "/retrieval.v1.RetrievalService/UploadFiles"
+	RetrievalService_GetStatus_FullMethodName             = "/retrieval.v1.RetrievalService/GetStatus"
 )
 
 // RetrievalServiceClient is the client API for RetrievalService service.
@@ -90,6 +91,11 @@ type RetrievalServiceClient interface {
 	// as soon as the stream passes it). Each file's result says what was
 	// written, skipped or failed; a bad file does not fail the others.
 	UploadFiles(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadFilesRequest, UploadFilesResponse], error)
+	// GetStatus reports this node's place in the write log: the position it
+	// has applied, the log's last position and the lag between them. On a
+	// replicated install (the log on NATS JetStream) each node answers for
+	// itself; 'zhisou status' asks each address it is given.
+	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
 }
 
 type retrievalServiceClient struct {
@@ -266,6 +272,16 @@ func (c *retrievalServiceClient) UploadFiles(ctx context.Context, opts ...grpc.C
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RetrievalService_UploadFilesClient = grpc.ClientStreamingClient[UploadFilesRequest, UploadFilesResponse]
 
+func (c *retrievalServiceClient) GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetStatusResponse)
+	err := c.cc.Invoke(ctx, RetrievalService_GetStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RetrievalServiceServer is the server API for RetrievalService service.
 // All implementations must embed UnimplementedRetrievalServiceServer
 // for forward compatibility.
@@ -317,6 +333,11 @@ type RetrievalServiceServer interface {
 	// as soon as the stream passes it). Each file's result says what was
 	// written, skipped or failed; a bad file does not fail the others.
 	UploadFiles(grpc.ClientStreamingServer[UploadFilesRequest, UploadFilesResponse]) error
+	// GetStatus reports this node's place in the write log: the position it
+	// has applied, the log's last position and the lag between them. On a
+	// replicated install (the log on NATS JetStream) each node answers for
+	// itself; 'zhisou status' asks each address it is given.
+	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
 	mustEmbedUnimplementedRetrievalServiceServer()
 }
 
@@ -374,6 +395,9 @@ func (UnimplementedRetrievalServiceServer) RevokeKey(context.Context, *RevokeKey
 }
 func (UnimplementedRetrievalServiceServer) UploadFiles(grpc.ClientStreamingServer[UploadFilesRequest, UploadFilesResponse]) error {
 	return status.Error(codes.Unimplemented, "method UploadFiles not implemented")
+}
+func (UnimplementedRetrievalServiceServer) GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetStatus not implemented")
 }
 func (UnimplementedRetrievalServiceServer) mustEmbedUnimplementedRetrievalServiceServer() {}
 func (UnimplementedRetrievalServiceServer) testEmbeddedByValue()                          {}
@@ -662,6 +686,24 @@ func _RetrievalService_UploadFiles_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RetrievalService_UploadFilesServer = grpc.ClientStreamingServer[UploadFilesRequest, UploadFilesResponse]
 
+func _RetrievalService_GetStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RetrievalServiceServer).GetStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RetrievalService_GetStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RetrievalServiceServer).GetStatus(ctx, req.(*GetStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RetrievalService_ServiceDesc is the grpc.ServiceDesc for RetrievalService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -724,6 +766,10 @@ var RetrievalService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeKey",
 			Handler:    _RetrievalService_RevokeKey_Handler,
+		},
+		{
+			MethodName: "GetStatus",
+			Handler:    _RetrievalService_GetStatus_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
