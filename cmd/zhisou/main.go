@@ -96,6 +96,7 @@ commands:
   repair   rebuild a damaged data directory from its write log (and the newest backup)
   mcp      serve zhisou's tools to an agent over MCP on stdin/stdout (search, outlines, sections)
   health   ask a running server whether it serves (exit status 0 when it does)
+  status   show each server's place in the write log: position, lag (replicas)
   version  the build: module version and commit, Go, the segmentation dictionary's hash
   help     show this text
 
@@ -151,6 +152,8 @@ func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 		return cmdMCP(ctx, env, rest)
 	case "health":
 		return cmdHealth(ctx, env, rest)
+	case "status":
+		return cmdStatus(ctx, env, rest)
 	case "version", "-version", "--version":
 		return cmdVersion(ctx, env, rest)
 	case "help", "-h", "-help", "--help":

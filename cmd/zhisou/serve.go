@@ -53,6 +53,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	insecureAddr := fs.Bool("insecure", false, "serve a non-loopback -addr without API keys: anyone who reaches it may read, write and delete every collection")
 	var nf natsServerFlags
 	nf.register(fs)
+	maxLag := fs.Uint64("max-lag", 1000, "with -nats: the health check says NOT_SERVING while this node is more than this many log records behind (catching up), so that load balancers send reads elsewhere")
 	var rf rerankFlags
 	rf.register(fs)
 	fs.Usage = func() {
@@ -181,6 +182,9 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("retrieval.v1.RetrievalService", healthpb.HealthCheckResponse_SERVING)
+	if st.Shared() {
+		go watchLag(ctx, st, hs, *maxLag, logger)
+	}
 
 	logger.Info("serving", "addr", lis.Addr().String(), "store", c.store, "startup", time.Since(start).Round(time.Millisecond))
 	httpShown := ""
@@ -372,5 +376,35 @@ func printTryHint(w io.Writer, addr, httpAddr, storeDir, preferred string, colls
 		fmt.Fprintf(w, "  curl -s http://%s/v1/collections/%s:search -H 'Content-Type: application/json' -d '{\"query\":\"第十二条\"}'\n", httpAddr, name)
 	} else {
 		fmt.Fprintf(w, "  grpcurl -plaintext -d '{\"collection\":\"%s\",\"query\":\"第十二条\"}' %s retrieval.v1.RetrievalService/Search\n", name, addr)
+	}
+}
+
+// watchLag turns the health check to NOT_SERVING while the replica is more
+// than maxLag records behind its shared log, and back when it has caught up.
+func watchLag(ctx context.Context, st *store.Store, hs *health.Server, maxLag uint64, logger *slog.Logger) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	behind := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		last, pos := st.LogStats().Last, st.Pos()
+		lag := last - min(last, pos)
+		if (lag > maxLag) == behind || ctx.Err() != nil {
+			continue
+		}
+		behind = lag > maxLag
+		status := healthpb.HealthCheckResponse_SERVING
+		if behind {
+			status = healthpb.HealthCheckResponse_NOT_SERVING
+			logger.Warn("this replica is behind its write log: health says NOT_SERVING until it catches up", "lag", lag, "max_lag", maxLag)
+		} else {
+			logger.Info("this replica has caught up with its write log: serving", "lag", lag)
+		}
+		hs.SetServingStatus("", status)
+		hs.SetServingStatus("retrieval.v1.RetrievalService", status)
 	}
 }

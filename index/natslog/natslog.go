@@ -398,14 +398,33 @@ func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) er
 		}
 		return nil
 	}
+	// A consumer that goes quiet (its server restarting, a leader moving)
+	// is made again from the next record, a few times, before the replay
+	// fails.
+	next := after + 1
+	var err2 error
+	for attempt := 0; attempt < 3; attempt++ {
+		done, err := l.consume(ctx, next, last, &next, fn)
+		if done || !errors.Is(err, index.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		err2 = err
+	}
+	return err2
+}
+
+// consume reads records from the position from on with one ordered
+// consumer, calling fn for each and advancing *next past it, until the
+// position last (done).
+func (l *Log) consume(ctx context.Context, from, last uint64, next *uint64, fn func(index.Record) error) (done bool, err error) {
 	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1})
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
 	if err != nil {
-		return fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
+		return false, fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(512))
 	if err != nil {
-		return fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
+		return false, fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
 	}
 	defer it.Stop()
 	for {
@@ -415,18 +434,19 @@ func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) er
 		m, err := it.Next(jetstream.NextContext(nctx))
 		cancel()
 		if err != nil {
-			return fmt.Errorf("%w: read the NATS stream %s after %d: %v", index.ErrUnavailable, l.cfg.Stream, after, err)
+			return false, fmt.Errorf("%w: read the NATS stream %s from %d: %v", index.ErrUnavailable, l.cfg.Stream, *next, err)
 		}
 		md, err := m.Metadata()
 		if err != nil {
-			return err
+			return false, err
 		}
 		seq := md.Sequence.Stream
 		if err := l.deliver(m.Data(), seq, fn); err != nil {
-			return err
+			return false, err
 		}
+		*next = seq + 1
 		if seq >= last || md.NumPending == 0 {
-			return nil
+			return true, nil
 		}
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -84,6 +86,37 @@ func (s *Store) openShared() error {
 	return nil
 }
 
+// sharedOpenWait bounds how long an open waits for a shared log that does
+// not answer (its servers restarting, a leader being elected).
+const sharedOpenWait = 2 * time.Minute
+
+// replayRetry is Replay for the open: on a shared log that does not
+// answer, it tries again from the last record fn took, for up to
+// sharedOpenWait.
+func (s *Store) replayRetry(ctx context.Context, after uint64, fn func(index.Record) error) error {
+	if s.shared == nil {
+		return s.log.Replay(ctx, after, fn)
+	}
+	start := time.Now()
+	for {
+		err := s.shared.Replay(ctx, after, func(r index.Record) error {
+			if err := fn(r); err != nil {
+				return err
+			}
+			after = r.Seq
+			return nil
+		})
+		if !errors.Is(err, index.ErrUnavailable) || time.Since(start) > sharedOpenWait || ctx.Err() != nil {
+			return err
+		}
+		s.logger.Warn("the shared log does not answer; trying again", "log", s.shared.ID(), "after", after, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // refuseShared is the local log's side of openShared: a replica of a shared
 // log does not open on a log of its own.
 func (s *Store) refuseShared() error {
@@ -138,8 +171,11 @@ func (s *Store) catchUp(ctx context.Context, own map[uint64]bool, terms map[stri
 		return nil, nil
 	}
 	var batch []index.Record
+	// Reading the log stops when ctx ends; applying what was read does not:
+	// Badger and the bleve indexes must not part between two records.
+	actx := context.WithoutCancel(ctx)
 	flush := func() error {
-		f, err := s.applyRecords(ctx, batch, terms, own)
+		f, err := s.applyRecords(actx, batch, terms, own)
 		failed = append(failed, f...)
 		batch = batch[:0]
 		return err
@@ -317,14 +353,15 @@ func (s *Store) WaitPos(ctx context.Context, pos uint64) error {
 	}
 }
 
-// Digest sums the store's state: each collection's settings, its documents
-// (id, version, content hash), its tombstones and its bleve index's chunk
-// versions. Replicas that applied the same records have the same digest. It
-// returns the position it was taken at.
+// Digest sums the store's state in four parts, joined by '-', so that a
+// difference says where it is: the collections' settings and documents (id,
+// version, content hash), the tombstones, the chunks Badger holds, and the
+// chunk versions in the bleve indexes. Replicas that applied the same records
+// have the same digest. It returns the position it was taken at.
 func (s *Store) Digest(ctx context.Context) (digest string, pos uint64, err error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	h := sha256.New()
+	docs, tombs, chunks, text := sha256.New(), sha256.New(), sha256.New(), sha256.New()
 	for _, info := range s.Collections() {
 		name := info.Collection.Name
 		cfg := info.Collection
@@ -333,25 +370,28 @@ func (s *Store) Digest(ctx context.Context) (digest string, pos uint64, err erro
 		if err != nil {
 			return "", 0, err
 		}
-		fmt.Fprintf(h, "collection %s\n", b)
+		fmt.Fprintf(docs, "collection %s\n", b)
 		err = s.db.View(func(txn *badger.Txn) error {
-			for _, infix := range []string{docKeyInfix, tombKeyInfix} {
-				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + name + infix), PrefetchValues: true})
+			for _, infix := range []string{docKeyInfix, tombKeyInfix, chunkKeyInfix} {
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + name + infix), PrefetchValues: infix == docKeyInfix})
 				for it.Rewind(); it.Valid(); it.Next() {
-					v, err := it.Item().ValueCopy(nil)
-					if err != nil {
-						it.Close()
-						return err
-					}
-					if infix == docKeyInfix {
+					switch infix {
+					case docKeyInfix:
 						var d index.Document
-						if err := json.Unmarshal(v, &d); err != nil {
+						if err := itemJSON(it.Item(), &d); err != nil {
 							it.Close()
 							return err
 						}
-						fmt.Fprintf(h, "doc %s %d %s\n", d.ID, d.Version, d.Hash)
-					} else {
-						fmt.Fprintf(h, "tomb %s %x\n", it.Item().Key(), v)
+						fmt.Fprintf(docs, "%s %d %s\n", d.ID, d.Version, d.Hash)
+					case tombKeyInfix:
+						v, err := it.Item().ValueCopy(nil)
+						if err != nil {
+							it.Close()
+							return err
+						}
+						fmt.Fprintf(tombs, "%s %x\n", it.Item().Key(), v)
+					default:
+						fmt.Fprintf(chunks, "%s\n", it.Item().Key())
 					}
 				}
 				it.Close()
@@ -369,11 +409,16 @@ func (s *Store) Digest(ctx context.Context) (digest string, pos uint64, err erro
 		if err != nil {
 			return "", 0, err
 		}
+		fmt.Fprintf(text, "collection %s\n", name)
 		for _, v := range slices.Sorted(maps.Keys(vs)) {
-			fmt.Fprintf(h, "chunk %s\n", v)
+			fmt.Fprintf(text, "%s\n", v)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), s.pos, nil
+	var parts []string
+	for _, h := range []hash.Hash{docs, tombs, chunks, text} {
+		parts = append(parts, hex.EncodeToString(h.Sum(nil))[:12])
+	}
+	return strings.Join(parts, "-"), s.pos, nil
 }
 
 // getFresh is get, but on a shared log it first applies what the log holds

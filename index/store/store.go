@@ -274,7 +274,7 @@ func (s *Store) recover(ctx context.Context) error {
 	// record that can never be applied is set aside, not left to fail every
 	// open.
 	from := s.pos
-	err := s.log.Replay(ctx, max(s.pos, s.log.First()-1), func(r index.Record) error {
+	err := s.replayRetry(ctx, max(s.pos, s.log.First()-1), func(r index.Record) error {
 		if quarantined, err := s.applyOrQuarantine(&r); !quarantined {
 			return err
 		}
@@ -430,6 +430,12 @@ func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint6
 	}
 	if err == nil {
 		err = s.setTextPos(c, s.pos)
+	}
+	if errors.Is(err, index.ErrUnavailable) && s.shared != nil {
+		// The shared log does not answer: Badger holds what is needed.
+		s.logger.Warn("the shared log does not answer; rebuilding the bleve index from badger", "collection", c.cfg.Name, "err", err)
+		_ = t.Close() // rebuilt; a close error changes nothing
+		return s.rebuildText(ctx, c)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("catch up bleve index of %s: %w", c.cfg.Name, err)

@@ -91,7 +91,11 @@ func NewServer(logger *slog.Logger, reg prometheus.Registerer, svc *service.Serv
 		// Each stream may hold a message of MaxRecvMsgSize: bound them.
 		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second}),
+		// MaxConnectionAge: clients reconnect now and then, so that those
+		// spreading calls over replicas (dns:/// and round_robin) see
+		// replicas added since; calls under way get an hour to finish.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: 2 * time.Minute, Timeout: 20 * time.Second,
+			MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: time.Hour}),
 	}, extra...)
 	s := grpc.NewServer(opts...)
 	retrievalv1.RegisterRetrievalServiceServer(s, Handlers(svc, logger))

@@ -46,7 +46,9 @@ var (
 	descLogBytes = prometheus.NewDesc("zhisou_log_bytes", "Size of the write log's segment files (kept until a backup holds them).", nil, nil)
 	descLogFirst = prometheus.NewDesc("zhisou_log_first_record", "The oldest record the write log still holds (it grows when a backup lets the log drop segments).", nil, nil)
 	descBadger   = prometheus.NewDesc("zhisou_badger_bytes", "Size of Badger's files, by kind: lsm (tables) and vlog (value log).", []string{"kind"}, nil)
-	storeDescs   = []*prometheus.Desc{descDocs, descChunks, descLag, descPos, descLogBytes, descLogFirst, descBadger}
+	descLogLast  = prometheus.NewDesc("zhisou_log_last_record", "The newest record the write log holds (on a shared log, written by any node).", nil, nil)
+	descReplica  = prometheus.NewDesc("zhisou_replica_lag_records", "Records in the write log this node has not applied yet (a replica catching up; 0 on a local log). The apply rate is rate(zhisou_log_position).", nil, nil)
+	storeDescs   = []*prometheus.Desc{descDocs, descChunks, descLag, descPos, descLogBytes, descLogFirst, descBadger, descLogLast, descReplica}
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -73,6 +75,9 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ls := c.st.LogStats()
 	ch <- prometheus.MustNewConstMetric(descLogBytes, prometheus.GaugeValue, float64(ls.Bytes))
 	ch <- prometheus.MustNewConstMetric(descLogFirst, prometheus.GaugeValue, float64(ls.First))
+	ch <- prometheus.MustNewConstMetric(descLogLast, prometheus.GaugeValue, float64(ls.Last))
+	applied := c.st.Pos()
+	ch <- prometheus.MustNewConstMetric(descReplica, prometheus.GaugeValue, float64(ls.Last-min(ls.Last, applied)))
 	lsm, vlog := c.st.BadgerBytes()
 	ch <- prometheus.MustNewConstMetric(descBadger, prometheus.GaugeValue, float64(lsm), "lsm")
 	ch <- prometheus.MustNewConstMetric(descBadger, prometheus.GaugeValue, float64(vlog), "vlog")
