@@ -404,9 +404,10 @@ func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) er
 	next := after + 1
 	var err2 error
 	for attempt := 0; attempt < 3; attempt++ {
+		from := next
 		done, err := l.consume(ctx, next, last, &next, fn)
-		if done || !errors.Is(err, index.ErrUnavailable) || ctx.Err() != nil {
-			return err
+		if done || !errors.Is(err, index.ErrUnavailable) || ctx.Err() != nil || next == from {
+			return err // a consumer that delivered nothing is not made again
 		}
 		err2 = err
 	}

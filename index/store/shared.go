@@ -35,6 +35,9 @@ import (
 // logIDKey holds the ID of the shared log a store was built from.
 var logIDKey = []byte("sys/log_id")
 
+// syncWait bounds the look at the shared log before a write (syncForWrite).
+const syncWait = 2 * time.Second
+
 // followEvery is how often the follower looks for new records when no
 // notice came.
 const followEvery = time.Second
@@ -207,7 +210,17 @@ func (s *Store) sync(ctx context.Context) error {
 // checked again as they are applied), and its own append says whether the
 // log takes it. Called with wmu held.
 func (s *Store) syncForWrite(ctx context.Context) error {
+	if s.shared == nil {
+		return nil
+	}
+	// Bounded: a log without a leader must not hold the write up twice
+	// (here, then in its append).
+	ctx, cancel := context.WithTimeout(ctx, syncWait)
+	defer cancel()
 	err := s.sync(ctx)
+	if ctx.Err() != nil && err != nil {
+		err = fmt.Errorf("%w: %w", index.ErrUnavailable, err)
+	}
 	if errors.Is(err, index.ErrUnavailable) {
 		s.logger.Debug("the shared log did not answer before a write; deciding from local state", "err", err)
 		return nil
