@@ -378,6 +378,13 @@ func (e *cmdEnv) openStore(ctx context.Context, c *common, logger *slog.Logger) 
 		}
 		opts.Log = l
 		logger.Info("write log shared on NATS", "servers", c.nats, "log", l.ID())
+		dict, err := dictID(c.dict)
+		if err == nil {
+			err = bootstrap(ctx, l, c.store, dict, logger)
+		}
+		if err != nil {
+			return nil, errors.Join(err, l.Close())
+		}
 	}
 	return store.Open(ctx, c.store, an, opts)
 }

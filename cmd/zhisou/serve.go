@@ -24,6 +24,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/natslog"
 	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/internal/console"
@@ -53,6 +54,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	insecureAddr := fs.Bool("insecure", false, "serve a non-loopback -addr without API keys: anyone who reaches it may read, write and delete every collection")
 	var nf natsServerFlags
 	nf.register(fs)
+	snapEvery := fs.Duration("snapshot-every", 0, "with -nats: store a snapshot of this replica in the log's object store this often (0: never), and let the log drop the records the previous one held; a new replica starts from the latest (one node is enough; others skip when it is newer)")
 	maxLag := fs.Uint64("max-lag", 1000, "with -nats: the health check says NOT_SERVING while this node is more than this many log records behind (catching up), so that load balancers send reads elsewhere")
 	var rf rerankFlags
 	rf.register(fs)
@@ -184,6 +186,13 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	hs.SetServingStatus("retrieval.v1.RetrievalService", healthpb.HealthCheckResponse_SERVING)
 	if st.Shared() {
 		go watchLag(ctx, st, hs, *maxLag, logger)
+		if l, ok := st.SharedLog().(*natslog.Log); ok && *snapEvery > 0 {
+			dict, err := dictID(c.dict)
+			if err != nil {
+				return err
+			}
+			go snapshotLoop(ctx, st, l, *snapEvery, dict, logger)
+		}
 	}
 
 	logger.Info("serving", "addr", lis.Addr().String(), "store", c.store, "startup", time.Since(start).Round(time.Millisecond))

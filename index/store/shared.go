@@ -77,7 +77,7 @@ func (s *Store) openShared() error {
 		return fmt.Errorf("%w: this replica has applied the shared log %s up to position %d, but the log ends at %d",
 			index.ErrDamaged, want, s.pos, s.shared.Last())
 	case s.shared.First() > s.pos+1:
-		return fmt.Errorf("%w: this replica has applied the shared log %s up to position %d, but the log now starts at %d: the records between are gone; start the replica on an empty data directory",
+		return fmt.Errorf("%w: this replica has applied the shared log %s up to position %d, but the log now starts at %d (a snapshot holds the records between): move this data directory aside and start the replica on an empty one, which restores the latest snapshot",
 			index.ErrDamaged, want, s.pos, s.shared.First())
 	}
 	if id == "" {
@@ -329,6 +329,9 @@ func (s *Store) follow(stop <-chan struct{}, done chan<- struct{}) {
 		}
 	}
 }
+
+// SharedLog returns the store's shared write log (nil on a local log).
+func (s *Store) SharedLog() SharedLog { return s.shared }
 
 // Shared reports whether the store's write log is shared with other nodes.
 func (s *Store) Shared() bool { return s.shared != nil }
