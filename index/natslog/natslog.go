@@ -40,6 +40,13 @@ const (
 	DefaultDuplicates = 2 * time.Minute
 )
 
+// Schema is the version of the log records this package writes and reads:
+// each record carries it in its Zhisou-Schema header, and a record of
+// another is set aside by the store (quarantined), not applied.
+const Schema = 1
+
+const schemaHeader = "Zhisou-Schema"
+
 // Config says which stream holds the log and how to write it.
 type Config struct {
 	// Stream is the stream's name (DefaultStream). It is created when
@@ -294,6 +301,7 @@ func (l *Log) Append(ctx context.Context, recs []index.Record) (uint64, error) {
 		m := nats.NewMsg(l.subject(recs[i].Collection))
 		m.Data = b
 		m.Header.Set(jetstream.MsgIDHeader, prefix+"-"+strconv.Itoa(i))
+		m.Header.Set(schemaHeader, strconv.Itoa(Schema))
 		msgs[i] = m
 	}
 	start := time.Now()
@@ -392,7 +400,7 @@ func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) er
 			} else if err != nil {
 				return fmt.Errorf("%w: read record %d of the NATS stream %s: %v", index.ErrUnavailable, seq, l.cfg.Stream, err)
 			}
-			if err := l.deliver(m.Data, seq, fn); err != nil {
+			if err := l.deliver(m.Data, m.Header, seq, fn); err != nil {
 				return err
 			}
 		}
@@ -442,7 +450,7 @@ func (l *Log) consume(ctx context.Context, from, last uint64, next *uint64, fn f
 			return false, err
 		}
 		seq := md.Sequence.Stream
-		if err := l.deliver(m.Data(), seq, fn); err != nil {
+		if err := l.deliver(m.Data(), m.Headers(), seq, fn); err != nil {
 			return false, err
 		}
 		*next = seq + 1
@@ -452,9 +460,12 @@ func (l *Log) consume(ctx context.Context, from, last uint64, next *uint64, fn f
 	}
 }
 
-func (l *Log) deliver(data []byte, seq uint64, fn func(index.Record) error) error {
+func (l *Log) deliver(data []byte, h nats.Header, seq uint64, fn func(index.Record) error) error {
 	var rec index.Record
-	if err := json.Unmarshal(data, &rec); err != nil {
+	if v := h.Get(schemaHeader); v != "" && v != strconv.Itoa(Schema) {
+		// A newer zhisou wrote it: set aside, never guessed at.
+		rec = index.Record{Op: index.Op(fmt.Sprintf("record of schema %s (this version reads %d): upgrade this node", v, Schema))}
+	} else if err := json.Unmarshal(data, &rec); err != nil {
 		// Not a record this version reads: hand the store an op it does
 		// not know, which it sets aside (quarantine) with this reason
 		// rather than stop applying the log.
@@ -473,4 +484,28 @@ func recordName(r *index.Record) string {
 		return fmt.Sprintf("%s/%s", r.Collection, r.DocID)
 	}
 	return r.Collection
+}
+
+// DeadLetter keeps a copy of a record a replica set aside, with the reason,
+// in the stream <Stream>_DEAD (subject <Subject>-dead), once: every replica
+// sets the same record aside, and the copy is keyed by its position.
+func (l *Log) DeadLetter(r *index.Record, reason string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.AppendTimeout)
+	defer cancel()
+	subject := l.cfg.Subject + "-dead"
+	if _, err := l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: l.cfg.Stream + "_DEAD", Subjects: []string{subject},
+		Description: "zhisou log records set aside by the replicas", Storage: jetstream.FileStorage, Replicas: l.cfg.Replicas}); err != nil {
+		return err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	m := nats.NewMsg(subject)
+	m.Data = b
+	m.Header.Set(jetstream.MsgIDHeader, "dead-"+strconv.FormatUint(r.Seq, 10))
+	m.Header.Set("Zhisou-Reason", reason)
+	m.Header.Set("Zhisou-Position", strconv.FormatUint(r.Seq, 10))
+	_, err = l.js.PublishMsg(ctx, m)
+	return err
 }

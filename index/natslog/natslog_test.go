@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zhisou/zhisou/index"
@@ -154,8 +155,8 @@ func TestAppendUnavailable(t *testing.T) {
 	}
 }
 
-// A message on the log's subjects that is not a record (another program, a
-// newer format) reaches the store as an op it does not know, to be set
+// A message on the log's subjects that is not a record (another program), or
+// one of a newer schema, reaches the store as an op it does not know, to be set
 // aside, rather than stopping the replay.
 func TestUndecodable(t *testing.T) {
 	srv := natstest.Server(t)
@@ -168,11 +169,18 @@ func TestUndecodable(t *testing.T) {
 	if _, err := js.Publish(t.Context(), "zhisou.log.c", []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
+	newer := nats.NewMsg("zhisou.log.c")
+	newer.Data = []byte(`{"op":"delete","collection":"c","doc_id":"x"}`)
+	newer.Header.Set("Zhisou-Schema", "2")
+	if _, err := js.PublishMsg(t.Context(), newer); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := l.Append(t.Context(), deletes("c", "after")); err != nil {
 		t.Fatal(err)
 	}
 	got := replay(t, l, 0)
-	if len(got) != 2 || !strings.HasPrefix(string(got[0].Op), "undecodable") || got[0].Seq != 1 || got[1].DocID != "after" {
-		t.Fatalf("replay = %+v; want an undecodable op at 1, then the delete", got)
+	if len(got) != 3 || !strings.HasPrefix(string(got[0].Op), "undecodable") || got[0].Seq != 1 ||
+		!strings.Contains(string(got[1].Op), "schema 2") || got[1].DocID != "" || got[2].DocID != "after" {
+		t.Fatalf("replay = %+v; want an undecodable op at 1, a newer schema's at 2 (not applied as a delete), then the delete", got)
 	}
 }

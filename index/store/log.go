@@ -55,6 +55,12 @@ type SharedLog interface {
 	Close() error
 }
 
+// DeadLetters is a SharedLog that keeps a copy of the records replicas set
+// aside (quarantine), once for all of them.
+type DeadLetters interface {
+	DeadLetter(r *index.Record, reason string) error
+}
+
 // LogDir is the write log's directory in the data directory.
 const LogDir = "log"
 

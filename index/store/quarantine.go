@@ -68,6 +68,13 @@ func (s *Store) quarantine(r *index.Record, err error) error {
 	s.quarantined[r.Seq] = true
 	s.logger.Error("log record quarantined: it cannot be applied, and is skipped", "seq", r.Seq, "op", r.Op,
 		"collection", r.Collection, "document", q.DocID, "err", err)
+	if dl, ok := s.shared.(DeadLetters); ok {
+		// Every replica sets the record aside; the dead-letter copy is
+		// one (keyed by position), for an operator to look at.
+		if err := dl.DeadLetter(r, q.Error); err != nil {
+			s.logger.Warn("could not copy the quarantined record to the dead letters", "seq", r.Seq, "err", err)
+		}
+	}
 	return nil
 }
 

@@ -309,4 +309,19 @@ func TestSharedPoisonRecord(t *testing.T) {
 			t.Fatalf("write after the poison record: %v", err)
 		}
 	}
+	// Both replicas set it aside; the dead letters hold it once, with why.
+	dead, err := js.Stream(ctx, "ZHISOU_DEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := dead.CachedInfo().State.Msgs; n != 1 {
+		t.Fatalf("dead letters hold %d records; want 1", n)
+	}
+	m, err := dead.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Get("Zhisou-Position") != "2" || !strings.Contains(m.Header.Get("Zhisou-Reason"), "undecodable") {
+		t.Fatalf("dead letter headers %v; want position 2 and the reason", m.Header)
+	}
 }
