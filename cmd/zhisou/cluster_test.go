@@ -35,12 +35,15 @@ type clusterNode struct {
 	proc                                   *child
 }
 
+// clusterToken is the cluster's NATS secret (clients and routes).
+const clusterToken = "cluster-test-secret"
+
 func (n *clusterNode) start(t *testing.T) {
 	t.Helper()
 	c := &child{stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(zhisouBinary(t), "serve", "-store", n.dir, "-addr", n.addr, "-http-addr", "", "-log-level", "warn",
 		"-nats-listen", n.natsAddr, "-nats-cluster", n.clusterAddr, "-nats-routes", n.routes, "-nats-name", n.name,
-		"-nats-replicas", "3", "-nats-timeout", "5s")
+		"-nats-replicas", "3", "-nats-timeout", "5s", "-nats-token", clusterToken)
 	c.cmd.Stderr = c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -256,7 +259,7 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	nc, err := nats.Connect(strings.Join([]string{"nats://" + nodes[0].natsAddr, "nats://" + nodes[1].natsAddr, "nats://" + nodes[2].natsAddr}, ","),
-		nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+		nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.Token(clusterToken))
 	if err != nil {
 		t.Fatal(err)
 	}

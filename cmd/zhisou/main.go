@@ -207,6 +207,7 @@ type common struct {
 	nats, natsStream string
 	natsReplicas     int
 	natsTimeout      time.Duration
+	natsToken        string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -227,6 +228,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.nats, "nats", "", "NATS server URL(s), comma-separated: the write log is the JetStream stream there, shared with every node given the same servers, and the data directory is one replica of it (empty: the data directory's own log)")
 	fs.StringVar(&c.natsStream, "nats-stream", natslog.DefaultStream, "with -nats: the stream that holds the write log (made when missing)")
 	fs.IntVar(&c.natsReplicas, "nats-replicas", 1, "with -nats: copies of the stream the NATS cluster keeps, when zhisou makes it (3 on a three-server cluster)")
+	fs.StringVar(&c.natsToken, "nats-token", "", "with -nats or -nats-listen: the secret the NATS servers require of clients and of each other; better given as ZHISOU_NATS_TOKEN, which ps does not show (needed when -nats-listen or -nats-cluster is beyond loopback)")
 	fs.DurationVar(&c.natsTimeout, "nats-timeout", natslog.DefaultAppendTimeout, "with -nats: how long a write waits for the stream to store it (a leader election takes 4-9 s) before it fails with UNAVAILABLE")
 	fs.BoolVar(&c.acceptDamage, "accept-damage", false, "open a data directory that holds less than it had applied (its badger files damaged or replaced), serving what is left; without it such a directory is refused with exit status 3")
 }
@@ -372,7 +374,7 @@ func (e *cmdEnv) openStore(ctx context.Context, c *common, logger *slog.Logger) 
 	}
 	opts := store.Options{Logger: logger, AcceptDamage: c.acceptDamage, MemoryBytes: c.memoryBytes}
 	if c.nats != "" {
-		l, err := natslog.Connect(ctx, c.nats, natslog.Config{Stream: c.natsStream, Subject: natsSubject(c.natsStream), Replicas: c.natsReplicas, AppendTimeout: c.natsTimeout, Logger: logger})
+		l, err := natslog.Connect(ctx, c.nats, natslog.Config{Stream: c.natsStream, Subject: natsSubject(c.natsStream), Replicas: c.natsReplicas, AppendTimeout: c.natsTimeout, Token: c.natsToken, Logger: logger})
 		if err != nil {
 			return nil, err
 		}

@@ -30,7 +30,7 @@ func (f *natsServerFlags) register(fs *flag.FlagSet) {
 }
 
 // start starts the embedded server, its files under the data directory dir.
-func (f *natsServerFlags) start(dir string, logger *slog.Logger) (*server.Server, error) {
+func (f *natsServerFlags) start(dir, token string, logger *slog.Logger) (*server.Server, error) {
 	if f.cluster == "" && f.routes != "" {
 		return nil, errors.New("-nats-routes needs -nats-cluster, the address this server meets them on")
 	}
@@ -50,7 +50,7 @@ func (f *natsServerFlags) start(dir string, logger *slog.Logger) (*server.Server
 		}
 	}
 	s, err := natslog.StartServer(natslog.ServerConfig{Name: name, Listen: f.listen, Dir: filepath.Join(dir, "nats"),
-		Cluster: f.cluster, Routes: routes, Logger: logger})
+		Cluster: f.cluster, Routes: routes, Token: token, Logger: logger})
 	if err != nil {
 		return nil, err
 	}

@@ -90,7 +90,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	memory.apply(logger)
 	c.memoryBytes = memory.bytes
 	if nf.listen != "" {
-		ns, err := nf.start(c.store, logger)
+		ns, err := nf.start(c.store, c.natsToken, logger)
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,11 @@ type ServerConfig struct {
 	// Routes are the cluster's servers (nats://HOST:PORT of their Cluster
 	// addresses); this server's own may be among them.
 	Routes []string
+	// Token, when set, is required of every client (the zhisou nodes
+	// connect with it: Config.Token) and of the cluster's servers among
+	// themselves. StartServer refuses an address beyond loopback without
+	// one: whoever may publish to the log writes every collection.
+	Token string
 	// Logger receives the server's warnings and errors (its notices at
 	// debug level).
 	Logger *slog.Logger
@@ -40,6 +46,13 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	host, port, err := splitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS server: listen address %q: %w", cfg.Listen, err)
+	}
+	if cfg.Token == "" {
+		for _, a := range []string{cfg.Listen, cfg.Cluster} {
+			if h, _, err := net.SplitHostPort(a); err == nil && a != "" && !isLoopbackHost(h) {
+				return nil, fmt.Errorf("embedded NATS server: %s is not a loopback address, and anyone who reaches it could write to the log: give the nodes a shared secret with -nats-token (or ZHISOU_NATS_TOKEN)", a)
+			}
+		}
 	}
 	o := &server.Options{
 		ServerName: cfg.Name,
@@ -58,6 +71,15 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		}
 		o.Cluster = server.ClusterOpts{Name: "zhisou", Host: ch, Port: cp}
 		o.Routes = server.RoutesFromStr(strings.Join(cfg.Routes, ","))
+		if cfg.Token != "" {
+			o.Cluster.Username, o.Cluster.Password = "zhisou", cfg.Token
+			for _, r := range o.Routes {
+				r.User = url.UserPassword("zhisou", cfg.Token)
+			}
+		}
+	}
+	if cfg.Token != "" {
+		o.Authorization = cfg.Token
 	}
 	s, err := server.NewServer(o)
 	if err != nil {
@@ -97,3 +119,11 @@ func (s serverLogger) Fatalf(f string, v ...any)  { s.l.Error(fmt.Sprintf(f, v..
 func (s serverLogger) Errorf(f string, v ...any)  { s.l.Error(fmt.Sprintf(f, v...)) }
 func (s serverLogger) Debugf(string, ...any)      {}
 func (s serverLogger) Tracef(string, ...any)      {}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}

@@ -67,6 +67,9 @@ type Config struct {
 	// (a cluster elects its leaders when its servers first meet);
 	// DefaultOpenTimeout when 0.
 	OpenTimeout time.Duration
+	// Token is the secret the NATS servers ask of clients (Connect), if
+	// any.
+	Token string
 	// Logger receives the log's warnings (nil: none).
 	Logger *slog.Logger
 }
@@ -97,12 +100,18 @@ func Connect(ctx context.Context, urls string, cfg Config) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	nc, err := nats.Connect(urls, nats.Name("zhisou"), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
-		nats.Timeout(5*time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("lost the connection to NATS; writes wait for it, searches go on", "err", err)
+	opts := []nats.Option{nats.Name("zhisou"), nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond),
+		nats.Timeout(5 * time.Second),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if !nc.IsClosed() { // not our own Close
+				logger.Warn("lost the connection to NATS; writes wait for it, searches go on", "err", err)
+			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("connected to NATS again", "url", nc.ConnectedUrlRedacted()) }))
+		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("connected to NATS again", "url", nc.ConnectedUrlRedacted()) })}
+	if cfg.Token != "" {
+		opts = append(opts, nats.Token(cfg.Token))
+	}
+	nc, err := nats.Connect(urls, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", urls, err)
 	}
