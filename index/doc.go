@@ -8,6 +8,8 @@
 //	index/bm25      one bleve index per collection and BM25F scoring over its postings
 //	index/graph     a collection's outline and keyword graph, in memory
 //	index/store     the Store: Badger (the truth), the write log, apply and recovery; wires the others
+//	index/natslog   the write log on NATS JetStream, shared by replicas (store.SharedLog), and its snapshots
 //
-// Imports run one way: store → {bm25, graph} → analysis → index.
+// Imports run one way: store → {bm25, graph} → analysis → index; natslog →
+// index (the store sees it through its SharedLog interface).
 package index
