@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -107,5 +108,16 @@ func TestSnapshotBootstrap(t *testing.T) {
 	}
 	if _, err := b.Document(ctx, "kb", "late"); !errors.Is(err, index.ErrNotFound) {
 		t.Fatalf("a document deleted after the snapshot: %v; want ErrNotFound", err)
+	}
+}
+
+// A NATS URL that does not answer stops the command at start, naming it; a
+// replica's data directory is refused without -nats.
+func TestNATSUnreachable(t *testing.T) {
+	dead := freeAddr(t) // nothing listens there
+	var stdout, stderr bytes.Buffer
+	err := runT(t, []string{"serve", "-store", t.TempDir(), "-addr", freeAddr(t), "-http-addr", "", "-nats", "nats://" + dead}, envOf(nil), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), dead) {
+		t.Fatalf("serve with a NATS URL that does not answer: %v; want an error naming %s", err, dead)
 	}
 }

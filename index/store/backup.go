@@ -37,6 +37,12 @@ type BackupInfo struct {
 func (s *Store) Backup(w io.Writer) (BackupInfo, error) {
 	s.wmu.Lock()
 	pos := s.pos
+	// Not part of the backup (bleve is rebuilt from it), but a log
+	// shortened after it must not cost this store's quiet indexes a
+	// rebuild at the next open.
+	if err := s.markTextPositions(); err != nil {
+		s.logger.Warn("could not mark the bleve indexes current", "err", err)
+	}
 	s.wmu.Unlock()
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(w, h)}

@@ -198,6 +198,34 @@ func (s *Store) catchUp(ctx context.Context, own map[uint64]bool, terms map[stri
 	return failed, nil
 }
 
+// markTextPositions records in every collection's bleve index that it holds
+// every record up to the store's position. applyRecords applies each record
+// to bleve before it returns, so between writes an index is as current as
+// Badger even when its own position was last moved by an older record (a
+// quiet collection); marking it spares the next open a replay from that old
+// position, or a rebuild when the log no longer goes back that far. Not
+// after a failed bleve write (textBehind): the next open must replay.
+// Called with wmu held.
+func (s *Store) markTextPositions() error {
+	if s.textBehind {
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, c := range s.colls {
+		p, err := c.text.Pos()
+		if err != nil {
+			return err
+		}
+		if p < s.pos {
+			if err := s.setTextPos(c, s.pos); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // sync applies what the shared log holds beyond the store's position, so
 // that a write decides from the newest state. Called with wmu held.
 func (s *Store) sync(ctx context.Context) error {
@@ -283,6 +311,7 @@ func (s *Store) applyRecords(ctx context.Context, recs []index.Record, terms map
 			return failed, err
 		}
 		if err := s.applyText(ctx, c, texts[name], terms); err != nil {
+			s.textBehind = true // until the next open catches it up
 			return failed, err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/bm25"
 	"github.com/zhisou/zhisou/index/indextest"
 	"github.com/zhisou/zhisou/index/natslog"
 	"github.com/zhisou/zhisou/index/natslog/natstest"
@@ -323,5 +325,42 @@ func TestSharedPoisonRecord(t *testing.T) {
 	}
 	if m.Header.Get("Zhisou-Position") != "2" || !strings.Contains(m.Header.Get("Zhisou-Reason"), "undecodable") {
 		t.Fatalf("dead letter headers %v; want position 2 and the reason", m.Header)
+	}
+}
+
+// A quiet collection's index is marked current when the store closes (and
+// when a backup starts), so that the next open neither replays from its old
+// position nor rebuilds it when the log has been shortened since.
+func TestQuietIndexMarkedCurrent(t *testing.T) {
+	dir := t.TempDir()
+	s := openWithCollection(t, dir, "quiet")
+	ctx := t.Context()
+	if err := s.CreateCollection(ctx, index.DefaultCollection("busy")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := s.Upsert(ctx, "busy", numbered(fmt.Sprintf("b%d-", i), 3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, text, err := s.Positions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text["quiet"] >= s.Pos() {
+		t.Fatalf("the quiet index is at %d before the close, the store at %d: the test needs it behind", text["quiet"], s.Pos())
+	}
+	pos := s.Pos()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Read the closed store's index as the next open will find it.
+	q, err := bm25.Open(filepath.Join(dir, "bleve", "quiet"), bm25.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if p, err := q.Pos(); err != nil || p != pos {
+		t.Fatalf("the quiet index after the close is at %d (%v); want the store's %d", p, err, pos)
 	}
 }

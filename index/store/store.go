@@ -81,6 +81,10 @@ type Store struct {
 
 	wmu sync.Mutex // serialises writes and position changes
 	pos uint64     // Badger's applied position; guarded by wmu
+	// textBehind is set when a bleve write failed after Badger applied its
+	// records: the indexes are behind until the next open replays them
+	// (markTextPositions must not hide that); guarded by wmu.
+	textBehind bool
 	// applied is pos as last published by notePos, for readers; posMoved
 	// is closed (and replaced, under posMu) when it moves.
 	applied  atomic.Uint64
@@ -529,7 +533,7 @@ func (s *Store) Close() error {
 	defer s.wmu.Unlock()
 	var errs []error
 	if !s.isClosed() && s.stopState != nil {
-		errs = append(errs, s.saveState())
+		errs = append(errs, s.markTextPositions(), s.saveState())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
