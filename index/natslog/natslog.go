@@ -383,10 +383,13 @@ const infoTimeout = 2 * time.Second
 
 // directReads is the most records Replay reads one by one; beyond it, it
 // opens a consumer.
-const directReads = 16
+const directReads = 32
 
 // Replay calls fn for each record after the position after, in order, up to
-// the stream's last one when Replay started.
+// the stream's last one when Replay started. When a consumer delivers
+// nothing in time, Replay reads the next directReads records one by one
+// instead and returns without error, having delivered fewer: callers that
+// need more call it again.
 func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) error) error {
 	ictx, cancel := context.WithTimeout(ctx, min(l.cfg.AppendTimeout, infoTimeout))
 	info, err := l.stream.Info(ictx)
@@ -399,36 +402,43 @@ func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) er
 	if last <= after {
 		return nil
 	}
+	next := max(after+1, info.State.FirstSeq)
 	if last-after <= directReads {
-		for seq := max(after+1, info.State.FirstSeq); seq <= last; seq++ {
-			gctx, cancel := context.WithTimeout(ctx, l.cfg.AppendTimeout)
-			m, err := l.stream.GetMsg(gctx, seq)
-			cancel()
-			if errors.Is(err, jetstream.ErrMsgNotFound) {
-				continue // deleted from the stream
-			} else if err != nil {
-				return fmt.Errorf("%w: read record %d of the NATS stream %s: %v", index.ErrUnavailable, seq, l.cfg.Stream, err)
-			}
-			if err := l.deliver(m.Data, m.Header, seq, fn); err != nil {
-				return err
-			}
-		}
-		return nil
+		return l.direct(ctx, next, last, fn)
 	}
 	// A consumer that goes quiet (its server restarting, a leader moving)
-	// is made again from the next record, a few times, before the replay
-	// fails.
-	next := after + 1
-	var err2 error
+	// is made again from the next record, a few times.
 	for attempt := 0; attempt < 3; attempt++ {
 		from := next
 		done, err := l.consume(ctx, next, last, &next, fn)
-		if done || !errors.Is(err, index.ErrUnavailable) || ctx.Err() != nil || next == from {
-			return err // a consumer that delivered nothing is not made again
+		if done || !errors.Is(err, index.ErrUnavailable) || ctx.Err() != nil {
+			return err
 		}
-		err2 = err
+		if next == from {
+			// Delivered nothing at all: read on one by one.
+			l.cfg.Logger.Warn("a consumer of the log delivered nothing in time; reading records one by one", "from", from, "err", err)
+			return l.direct(ctx, next, min(last, next+directReads-1), fn)
+		}
 	}
-	return err2
+	return nil // progress made; the caller comes back for the rest
+}
+
+// direct reads the records from..to one by one.
+func (l *Log) direct(ctx context.Context, from, to uint64, fn func(index.Record) error) error {
+	for seq := from; seq <= to; seq++ {
+		gctx, cancel := context.WithTimeout(ctx, l.cfg.AppendTimeout)
+		m, err := l.stream.GetMsg(gctx, seq)
+		cancel()
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // deleted from the stream
+		} else if err != nil {
+			return fmt.Errorf("%w: read record %d of the NATS stream %s: %v", index.ErrUnavailable, seq, l.cfg.Stream, err)
+		}
+		if err := l.deliver(m.Data, m.Header, seq, fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // consume reads records from the position from on with one ordered

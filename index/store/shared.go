@@ -158,7 +158,17 @@ func (s *Store) write(ctx context.Context, recs []index.Record, terms map[string
 		own[recs[i].Seq] = true
 		last = max(last, recs[i].Seq)
 	}
-	failed, err := s.catchUp(ctx, own, terms)
+	var failed []error
+	var err error
+	for {
+		before := s.pos
+		var f []error
+		f, err = s.catchUp(ctx, own, terms)
+		failed = append(failed, f...)
+		if err != nil || s.pos >= last || s.pos == before {
+			break // a replay may deliver part of what is there
+		}
+	}
 	if err == nil && s.pos < last {
 		err = fmt.Errorf("%w: the shared log %s acknowledged record %d, but reading it back ended at %d; the write will be applied when the log delivers it",
 			index.ErrUnavailable, s.shared.ID(), last, s.pos)
@@ -342,12 +352,7 @@ func (s *Store) follow(stop <-chan struct{}, done chan<- struct{}) {
 		case <-s.shared.Changed():
 		case <-tick.C:
 		}
-		s.wmu.Lock()
-		var err error
-		if !s.isClosed() {
-			err = s.sync(ctx)
-		}
-		s.wmu.Unlock()
+		err := s.followOnce(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			s.logger.Error("cannot apply the shared log; retrying every second", "log", s.shared.ID(), "pos", s.Pos(), "err", err)
@@ -361,6 +366,45 @@ func (s *Store) follow(stop <-chan struct{}, done chan<- struct{}) {
 
 // SharedLog returns the store's shared write log (nil on a local log).
 func (s *Store) SharedLog() SharedLog { return s.shared }
+
+// errEnough stops a follower's read of the log once it holds a batch.
+var errEnough = errors.New("enough for one batch")
+
+// followOnce reads what the shared log holds after the store's position,
+// up to a batch, without the write lock (a slow read must not hold writes
+// up), then applies it under the lock: the records a write applied
+// meanwhile are skipped, the rest follow on from them. It returns when the
+// store has applied the whole log, or on an error.
+func (s *Store) followOnce(ctx context.Context) error {
+	for {
+		var recs []index.Record
+		err := s.shared.Replay(ctx, s.Pos(), func(r index.Record) error {
+			if recs = append(recs, r); len(recs) >= 256 {
+				return errEnough
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errEnough) {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		s.wmu.Lock()
+		if s.isClosed() {
+			s.wmu.Unlock()
+			return nil
+		}
+		_, aerr := s.applyRecords(context.WithoutCancel(ctx), recs, nil, nil)
+		s.wmu.Unlock()
+		if aerr != nil {
+			return fmt.Errorf("apply the shared log %s: %w", s.shared.ID(), aerr)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
 
 // Shared reports whether the store's write log is shared with other nodes.
 func (s *Store) Shared() bool { return s.shared != nil }
