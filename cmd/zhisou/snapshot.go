@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,8 +17,9 @@ import (
 )
 
 // snapshotFormat is the format of the snapshots this version writes and
-// reads: the store's backup (ZHSBAK01) of log records of this schema.
-const snapshotFormat = 1
+// reads: a tar of the store's backup (ZHSBAK01) and its bleve indexes
+// (store.Snapshot), of log records of natslog.Schema.
+const snapshotFormat = 2
 
 // dictID names the segmentation dictionary: "embedded", or a hash of the
 // -dict files' contents.
@@ -73,22 +73,16 @@ func bootstrap(ctx context.Context, l *natslog.Log, dir, dict string, logger *sl
 		return nil
 	}
 	start := time.Now()
-	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(filepath.Clean(dir)), ".zhisou-snapshot-*")
-	if err != nil {
-		return fmt.Errorf("bootstrap from a snapshot: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := l.GetSnapshot(ctx, tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("bootstrap from a snapshot: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("bootstrap from a snapshot: %w", err)
-	}
-	if err := store.Restore(dir, tmp.Name()); err != nil {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := store.RestoreSnapshot(dir, pr)
+		pr.CloseWithError(err)
+		done <- err
+	}()
+	_, gerr := l.GetSnapshot(ctx, pw)
+	pw.CloseWithError(gerr)
+	if err := errors.Join(gerr, <-done); err != nil {
 		return fmt.Errorf("bootstrap from a snapshot: %w", err)
 	}
 	logger.Info("restored the latest snapshot; following the log from its position", "position", m.Position,
@@ -112,7 +106,7 @@ func takeSnapshot(ctx context.Context, st *store.Store, l *natslog.Log, dict str
 	start := time.Now()
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := st.Backup(pw)
+		_, err := st.Snapshot(pw)
 		pw.CloseWithError(err)
 	}()
 	m, err := l.PutSnapshot(ctx, natslog.Manifest{Position: pos, Format: snapshotFormat, Dict: dict, Taken: time.Now().UTC()}, pr)

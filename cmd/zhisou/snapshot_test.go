@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -82,6 +83,9 @@ func TestSnapshotBootstrap(t *testing.T) {
 	bdir := filepath.Join(root, "b")
 	if err := bootstrap(ctx, l, bdir, "embedded", logger); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(bdir, "bleve", "kb")); err != nil {
+		t.Fatalf("the snapshot brought no bleve index: %v", err)
 	}
 	_, b, err := open(bdir)
 	if err != nil {

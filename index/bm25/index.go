@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -341,4 +343,28 @@ func MergeSegments(ctx context.Context, idx bleve.Index) error {
 		return fmt.Errorf("force merge: index is %T, not scorch", adv)
 	}
 	return s.ForceMerge(ctx, nil)
+}
+
+// CopyTo writes a consistent copy of the index, as it stands, into the new
+// directory dir, while it serves and takes writes; bm25.Open opens the copy.
+func (t *Index) CopyTo(dir string) error {
+	c, ok := t.idx.(bleve.IndexCopyable)
+	if !ok {
+		return errors.New("copy index: bleve index cannot be copied")
+	}
+	if err := c.CopyTo(dirWriter(dir)); err != nil {
+		return fmt.Errorf("copy index to %s: %w", dir, err)
+	}
+	return nil
+}
+
+// dirWriter is bleve's index.Directory over a file system directory.
+type dirWriter string
+
+func (d dirWriter) GetWriter(name string) (io.WriteCloser, error) {
+	p := filepath.Join(string(d), filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, err
+	}
+	return os.Create(p)
 }

@@ -244,6 +244,7 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		acceptDamage: opts.AcceptDamage, postingsCache: postingsCache, segBytes: opts.LogSegmentBytes, minFree: cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes),
 		shared: opts.Log, posMoved: make(chan struct{})}
 	owned = true
+	removeSnapshotLeftovers(dir) // under Badger's lock: no other process snapshots here
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
 	}
