@@ -100,7 +100,7 @@ func takeSnapshot(ctx context.Context, st *store.Store, l *natslog.Log, dict str
 		return err
 	}
 	pos := st.Pos() // the backup holds at least this much
-	if err == nil && prev.Log == l.ID() && prev.Position >= pos {
+	if err == nil && prev.Log == l.ID() && prev.Format == snapshotFormat && prev.Dict == dict && prev.Position >= pos {
 		return nil // nothing new, or another node took a newer one
 	}
 	start := time.Now()

@@ -113,6 +113,14 @@ func TestSnapshotBootstrap(t *testing.T) {
 	if _, err := b.Document(ctx, "kb", "late"); !errors.Is(err, index.ErrNotFound) {
 		t.Fatalf("a document deleted after the snapshot: %v; want ErrNotFound", err)
 	}
+	// A node with another dictionary replaces the latest snapshot even at
+	// the same position: a snapshot it could not load is no snapshot.
+	if err := takeSnapshot(ctx, a, l, "sha256:0123456789abcdef", logger); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := l.LatestSnapshot(ctx); err != nil || m.Dict != "sha256:0123456789abcdef" {
+		t.Fatalf("latest snapshot %+v, %v; want the other dictionary's", m, err)
+	}
 }
 
 // A NATS URL that does not answer stops the command at start, naming it; a
