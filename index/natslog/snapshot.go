@@ -51,6 +51,18 @@ func (l *Log) snapshots(ctx context.Context, create bool) (jetstream.ObjectStore
 		Description: "zhisou snapshots of the log " + l.cfg.Stream, Storage: jetstream.FileStorage, Replicas: l.cfg.Replicas})
 }
 
+// bucket opens the snapshot bucket to read it: ErrNoSnapshot when there is
+// none yet.
+func (l *Log) bucket(ctx context.Context) (jetstream.ObjectStore, error) {
+	os, err := l.snapshots(ctx, false)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, ErrNoSnapshot
+	} else if err != nil {
+		return nil, fmt.Errorf("%w: the snapshot bucket of %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
+	}
+	return os, nil
+}
+
 // PutSnapshot stores the snapshot read from r under m (Log is set to this
 // log's ID), replacing the previous one once it is whole, and returns the
 // manifest stored.
@@ -75,11 +87,9 @@ func (l *Log) PutSnapshot(ctx context.Context, m Manifest, r io.Reader) (Manifes
 // LatestSnapshot returns the manifest of the latest snapshot; ErrNoSnapshot
 // when there is none.
 func (l *Log) LatestSnapshot(ctx context.Context) (Manifest, error) {
-	os, err := l.snapshots(ctx, false)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return Manifest{}, ErrNoSnapshot
-	} else if err != nil {
-		return Manifest{}, fmt.Errorf("%w: the snapshot bucket of %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
+	os, err := l.bucket(ctx)
+	if err != nil {
+		return Manifest{}, err
 	}
 	info, err := os.GetInfo(ctx, snapshotObject)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
@@ -103,11 +113,9 @@ func manifestOf(info *jetstream.ObjectInfo) (Manifest, error) {
 // object store checks the snapshot's digest as it reads it: a damaged one
 // is an error, never a short file taken for whole.
 func (l *Log) GetSnapshot(ctx context.Context, w io.Writer) (Manifest, error) {
-	os, err := l.snapshots(ctx, false)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return Manifest{}, ErrNoSnapshot
-	} else if err != nil {
-		return Manifest{}, fmt.Errorf("%w: the snapshot bucket of %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
+	os, err := l.bucket(ctx)
+	if err != nil {
+		return Manifest{}, err
 	}
 	res, err := os.Get(ctx, snapshotObject)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
