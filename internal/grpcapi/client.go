@@ -87,6 +87,11 @@ func ClientErr(addr string, err error) error {
 	}
 	switch st.Code() {
 	case codes.Unavailable:
+		if strings.HasPrefix(st.Message(), index.ErrUnavailable.Error()) {
+			// A live server whose shared write log did not answer (a
+			// leader election, a lost quorum): busy for now, retried.
+			return remoteError{fmt.Sprintf("server %s: %s", addr, st.Message()), ingest.ErrSinkBusy}
+		}
 		return fmt.Errorf("%w: no zhisou server at %s (%s); start one with 'zhisou serve', or use -store DIR to open a data directory directly (a server with TLS needs -tls or -tls-ca)", ingest.ErrSinkUnavailable, addr, st.Message())
 	case codes.NotFound:
 		return remoteError{st.Message(), index.ErrNotFound}

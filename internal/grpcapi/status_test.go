@@ -99,7 +99,7 @@ func TestInvalidStatusNamesTheField(t *testing.T) {
 
 // TestClientErr: what the command-line clients make of a server's codes; a
 // server that refuses writes for now (RESOURCE_EXHAUSTED: its write budget,
-// rate limits, or disk) is a busy sink, which ingest waits for, with the
+// rate limits, or disk; UNAVAILABLE from its shared write log) is a busy sink, which ingest waits for, with the
 // server's own message kept.
 func TestClientErr(t *testing.T) {
 	tests := []struct {
@@ -120,5 +120,10 @@ func TestClientErr(t *testing.T) {
 		if tt.code == codes.ResourceExhausted && (!strings.Contains(err.Error(), "10.0.0.1:7700") || !strings.Contains(err.Error(), "busy writing")) {
 			t.Errorf("%v: %q, want the server and its message", tt.code, err)
 		}
+	}	// A replica whose shared log did not answer is a live server, busy for
+	// now: ingest waits and sends again (the write is idempotent).
+	err := ClientErr("10.0.0.1:7700", status.Error(codes.Unavailable, index.ErrUnavailable.Error()+": the NATS stream ZHISOU did not store upsert kb/a within 10s"))
+	if !errors.Is(err, ingest.ErrSinkBusy) || !strings.Contains(err.Error(), "10.0.0.1:7700") || !strings.Contains(err.Error(), "NATS stream") {
+		t.Errorf("UNAVAILABLE from a replica's log: %v; want a busy sink naming the server and the stream", err)
 	}
 }
