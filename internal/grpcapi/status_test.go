@@ -120,7 +120,7 @@ func TestClientErr(t *testing.T) {
 		if tt.code == codes.ResourceExhausted && (!strings.Contains(err.Error(), "10.0.0.1:7700") || !strings.Contains(err.Error(), "busy writing")) {
 			t.Errorf("%v: %q, want the server and its message", tt.code, err)
 		}
-	}	// A replica whose shared log did not answer is a live server, busy for
+	} // A replica whose shared log did not answer is a live server, busy for
 	// now: ingest waits and sends again (the write is idempotent).
 	err := ClientErr("10.0.0.1:7700", status.Error(codes.Unavailable, index.ErrUnavailable.Error()+": the NATS stream ZHISOU did not store upsert kb/a within 10s"))
 	if !errors.Is(err, ingest.ErrSinkBusy) || !strings.Contains(err.Error(), "10.0.0.1:7700") || !strings.Contains(err.Error(), "NATS stream") {
