@@ -151,3 +151,19 @@ func (l *Log) DropBefore(ctx context.Context, pos uint64) error {
 	l.refresh()
 	return nil
 }
+
+// SnapshotTaken returns when the latest snapshot was taken; ErrNoSnapshot
+// when there is none.
+func (l *Log) SnapshotTaken(ctx context.Context) (time.Time, error) {
+	m, err := l.LatestSnapshot(ctx)
+	return m.Taken, err
+}
+
+// RecordTime returns when the record at the position seq was stored.
+func (l *Log) RecordTime(ctx context.Context, seq uint64) (time.Time, error) {
+	m, err := l.stream.GetMsg(ctx, seq)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: read record %d of %s: %v", index.ErrUnavailable, seq, l.cfg.Stream, err)
+	}
+	return m.Time, nil
+}

@@ -1,9 +1,11 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -48,7 +50,9 @@ var (
 	descBadger   = prometheus.NewDesc("zhisou_badger_bytes", "Size of Badger's files, by kind: lsm (tables) and vlog (value log).", []string{"kind"}, nil)
 	descLogLast  = prometheus.NewDesc("zhisou_log_last_record", "The newest record the write log holds (on a shared log, written by any node).", nil, nil)
 	descReplica  = prometheus.NewDesc("zhisou_replica_lag_records", "Records in the write log this node has not applied yet (a replica catching up; 0 on a local log). The apply rate is rate(zhisou_log_position).", nil, nil)
-	storeDescs   = []*prometheus.Desc{descDocs, descChunks, descLag, descPos, descLogBytes, descLogFirst, descBadger, descLogLast, descReplica}
+	descLagSecs  = prometheus.NewDesc("zhisou_replica_lag_seconds", "How long the oldest record of the shared write log this node has not applied has waited (0 when caught up).", nil, nil)
+	descSnapAge  = prometheus.NewDesc("zhisou_snapshot_age_seconds", "Age of the latest snapshot in the shared write log's object store (absent when there is none).", nil, nil)
+	storeDescs   = []*prometheus.Desc{descDocs, descChunks, descLag, descPos, descLogBytes, descLogFirst, descBadger, descLogLast, descReplica, descLagSecs, descSnapAge}
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -78,6 +82,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descLogLast, prometheus.GaugeValue, float64(ls.Last))
 	applied := c.st.Pos()
 	ch <- prometheus.MustNewConstMetric(descReplica, prometheus.GaugeValue, float64(ls.Last-min(ls.Last, applied)))
+	c.collectShared(ch, applied, ls.Last)
 	lsm, vlog := c.st.BadgerBytes()
 	ch <- prometheus.MustNewConstMetric(descBadger, prometheus.GaugeValue, float64(lsm), "lsm")
 	ch <- prometheus.MustNewConstMetric(descBadger, prometheus.GaugeValue, float64(vlog), "vlog")
@@ -128,5 +133,45 @@ func (m *rerankMetrics) observe(ri *retrieve.RerankInfo) {
 	}
 	if ri.Cost > 0 {
 		m.cost.WithLabelValues(p).Add(ri.Cost)
+	}
+}
+
+// The shared write log's own figures (natslog.Log has them).
+type (
+	recordTimes interface {
+		RecordTime(ctx context.Context, seq uint64) (time.Time, error)
+	}
+	snapshotTimes interface {
+		SnapshotTaken(ctx context.Context) (time.Time, error)
+	}
+)
+
+// collectShared reports the replica's lag in seconds and the latest
+// snapshot's age, when the store's log is shared; a figure the log does not
+// answer in time is left out of the scrape.
+func (c *storeCollector) collectShared(ch chan<- prometheus.Metric, applied, last uint64) {
+	l := c.st.SharedLog()
+	if l == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if rt, ok := l.(recordTimes); ok {
+		lag := 0.0
+		if applied < last {
+			if t, err := rt.RecordTime(ctx, applied+1); err == nil {
+				lag = time.Since(t).Seconds()
+			} else {
+				lag = -1
+			}
+		}
+		if lag >= 0 {
+			ch <- prometheus.MustNewConstMetric(descLagSecs, prometheus.GaugeValue, lag)
+		}
+	}
+	if st, ok := l.(snapshotTimes); ok {
+		if t, err := st.SnapshotTaken(ctx); err == nil {
+			ch <- prometheus.MustNewConstMetric(descSnapAge, prometheus.GaugeValue, time.Since(t).Seconds())
+		}
 	}
 }

@@ -1,11 +1,18 @@
 package service
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/indextest"
+	"github.com/zhisou/zhisou/index/natslog"
+	"github.com/zhisou/zhisou/index/natslog/natstest"
+	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/index/store/storetest"
 	"github.com/zhisou/zhisou/ingest"
 )
@@ -69,4 +76,48 @@ func value(m *dto.Metric) float64 {
 		return m.GetGauge().GetValue()
 	}
 	return m.GetCounter().GetValue()
+}
+
+// On a shared log the scrape adds the replica's lag in seconds (0 when
+// caught up) and the latest snapshot's age.
+func TestSharedLogMetrics(t *testing.T) {
+	srv := natstest.Server(t)
+	l, err := natslog.Open(t.Context(), natstest.Conn(t, srv), natslog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.Context(), t.TempDir(), indextest.Analyzer(t), store.Options{Log: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateCollection(t.Context(), index.DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	taken := time.Now().Add(-time.Hour)
+	if _, err := l.PutSnapshot(t.Context(), natslog.Manifest{Position: st.Pos(), Format: 2, Dict: "embedded", Taken: taken}, strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	if _, err := New(st, Options{Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			got[mf.GetName()] = value(m)
+		}
+	}
+	if age := got["zhisou_snapshot_age_seconds"]; age < 3590 || age > 3700 {
+		t.Errorf("zhisou_snapshot_age_seconds = %v; want about 3600", age)
+	}
+	for _, key := range []string{"zhisou_replica_lag_seconds", "zhisou_replica_lag_records"} {
+		if v, ok := got[key]; !ok || v != 0 {
+			t.Errorf("%s = %v (reported %v); want 0, caught up", key, v, ok)
+		}
+	}
 }
