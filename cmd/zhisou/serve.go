@@ -185,7 +185,11 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("retrieval.v1.RetrievalService", healthpb.HealthCheckResponse_SERVING)
 	if st.Shared() {
-		go watchLag(ctx, st, hs, *maxLag, logger)
+		lag := func() uint64 {
+			last, pos := st.LogStats().Last, st.Pos()
+			return last - min(last, pos)
+		}
+		go watchLag(ctx, lag, time.Second, hs, *maxLag, logger)
 		if l, ok := st.SharedLog().(*natslog.Log); ok && *snapEvery > 0 {
 			dict, err := dictID(c.dict)
 			if err != nil {
@@ -389,9 +393,10 @@ func printTryHint(w io.Writer, addr, httpAddr, storeDir, preferred string, colls
 }
 
 // watchLag turns the health check to NOT_SERVING while the replica is more
-// than maxLag records behind its shared log, and back when it has caught up.
-func watchLag(ctx context.Context, st *store.Store, hs *health.Server, maxLag uint64, logger *slog.Logger) {
-	tick := time.NewTicker(time.Second)
+// than maxLag records behind its shared log (lagOf, looked at every every),
+// and back when it has caught up.
+func watchLag(ctx context.Context, lagOf func() uint64, every time.Duration, hs *health.Server, maxLag uint64, logger *slog.Logger) {
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	behind := false
 	for {
@@ -400,8 +405,7 @@ func watchLag(ctx context.Context, st *store.Store, hs *health.Server, maxLag ui
 			return
 		case <-tick.C:
 		}
-		last, pos := st.LogStats().Last, st.Pos()
-		lag := last - min(last, pos)
+		lag := lagOf()
 		if (lag > maxLag) == behind || ctx.Err() != nil {
 			continue
 		}

@@ -8,8 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/indextest"
@@ -132,4 +136,33 @@ func TestNATSUnreachable(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), dead) {
 		t.Fatalf("serve with a NATS URL that does not answer: %v; want an error naming %s", err, dead)
 	}
+}
+
+// Health says NOT_SERVING while the replica is further behind than -max-lag,
+// and SERVING again once it has caught up.
+func TestHealthFollowsLag(t *testing.T) {
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	var lag atomic.Uint64
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go watchLag(ctx, lag.Load, 5*time.Millisecond, hs, 1000, slog.New(slog.DiscardHandler))
+	wait := func(want healthpb.HealthCheckResponse_ServingStatus) {
+		t.Helper()
+		for range 400 {
+			resp, err := hs.Check(ctx, &healthpb.HealthCheckRequest{})
+			if err == nil && resp.GetStatus() == want {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("health did not become %v in 2 s (lag %d)", want, lag.Load())
+	}
+	lag.Store(1000)
+	time.Sleep(30 * time.Millisecond)
+	wait(healthpb.HealthCheckResponse_SERVING) // at the limit: still serving
+	lag.Store(1001)
+	wait(healthpb.HealthCheckResponse_NOT_SERVING)
+	lag.Store(3)
+	wait(healthpb.HealthCheckResponse_SERVING)
 }
