@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/store"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
 )
 
 const keysUsage = `usage: zhisou keys create -name NAME -role read|write|admin -collections A,B|'*' [-store DIR | -addr HOST:PORT]
        zhisou keys list [-store DIR | -addr HOST:PORT]
        zhisou keys revoke [-store DIR | -addr HOST:PORT] ID
+       zhisou keys token
 
 API keys for the server. A key is printed once, when it is created; the store
 keeps only a hash of it. Roles: read (search, read documents, collections and
@@ -29,12 +31,25 @@ every collection ('*') in -api-key or ZHISOU_API_KEY (a loopback server that
 has no key yet takes the first one without). Otherwise they open the data
 directory, so run them while no server holds it.
 
+keys token prints a new key token and stores nothing: give it to every node
+as serve's -admin-key (better ZHISOU_ADMIN_KEY), which makes it the first
+admin key of a store that never had one. For containers and clusters, where
+no one can run keys create before the servers are up.
+
 `
 
 func cmdKeys(ctx context.Context, env *cmdEnv, args []string) error {
-	verb, err := subcommand(env, args, keysUsage, "create", "list", "revoke")
+	verb, err := subcommand(env, args, keysUsage, "create", "list", "revoke", "token")
 	if err != nil {
 		return err
+	}
+	if verb == "token" {
+		tok, err := store.NewKeyToken()
+		if err != nil {
+			return fmt.Errorf("keys token: %w", err)
+		}
+		fmt.Fprintln(env.stdout, tok)
+		return nil
 	}
 	fs := flag.NewFlagSet("zhisou keys "+verb, flag.ContinueOnError)
 	var c common

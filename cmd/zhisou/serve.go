@@ -51,6 +51,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	tlsClientCA := fs.String("tls-client-ca", "", "with -tls-cert: require client certificates signed by the CA(s) in this PEM file (mTLS)")
 	var memory memoryBudget
 	fs.Var(&memory, "memory", "the memory the server may use, such as 1GiB (sets the Go runtime's soft limit, GOMEMLIMIT); a data directory whose collections need more than 70% of it once open is refused at start, naming what they need")
+	adminKey := fs.String("admin-key", "", "a key token (zhisou keys token makes one) that becomes the first admin key of a store that never had a key; better given as ZHISOU_ADMIN_KEY, which ps does not show. For containers and clusters, where no one can run keys create before the servers are up")
 	insecureAddr := fs.Bool("insecure", false, "serve a non-loopback -addr without API keys: anyone who reaches it may read, write and delete every collection")
 	var nf natsServerFlags
 	nf.register(fs)
@@ -118,6 +119,15 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	if err := memory.settle(logger); err != nil {
 		return err
+	}
+	if *adminKey != "" {
+		adopted, err := st.AdoptFirstKey(*adminKey, "admin (from -admin-key)")
+		if err != nil {
+			return fmt.Errorf("serve: -admin-key: %w", err)
+		}
+		if adopted {
+			logger.Info("the store had no key: -admin-key is now its first admin key")
+		}
 	}
 	requireAuth, err := authMode(st, lis.Addr(), *insecureAddr, logger)
 	if err != nil {

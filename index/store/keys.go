@@ -50,15 +50,11 @@ func (s *Store) CreateKey(name, role string, collections []string) (string, inde
 			return "", index.APIKey{}, fmt.Errorf("key collections: %w", err)
 		}
 	}
-	id, secret := make([]byte, 6), make([]byte, 32)
-	if _, err := rand.Read(id); err != nil {
+	id, sec, err := newKeyParts()
+	if err != nil {
 		return "", index.APIKey{}, err
 	}
-	if _, err := rand.Read(secret); err != nil {
-		return "", index.APIKey{}, err
-	}
-	k := index.APIKey{ID: hex.EncodeToString(id), Name: name, Role: role, Collections: slices.Clone(collections), Created: time.Now().UTC()}
-	sec := base64.RawURLEncoding.EncodeToString(secret)
+	k := index.APIKey{ID: id, Name: name, Role: role, Collections: slices.Clone(collections), Created: time.Now().UTC()}
 	sum := sha256.Sum256([]byte(sec))
 	k.Hash = hex.EncodeToString(sum[:])
 	if err := s.putKey(&k); err != nil {
@@ -164,4 +160,48 @@ func (s *Store) KeyByToken(token string) (index.APIKey, error) {
 		return index.APIKey{}, fmt.Errorf("%w: key %s was revoked at %s", ErrBadKey, id, k.Revoked.Format(time.RFC3339))
 	}
 	return k, nil
+}
+
+// NewKeyToken returns a fresh key token (zsk_<id>_<secret>) that no store
+// holds yet, for AdoptFirstKey.
+func NewKeyToken() (string, error) {
+	id, sec, err := newKeyParts()
+	return "zsk_" + id + "_" + sec, err
+}
+
+// newKeyParts returns a new key's id (48 random bits, in hex) and secret
+// (256 random bits, base64).
+func newKeyParts() (id, secret string, err error) {
+	idb, secb := make([]byte, 6), make([]byte, 32)
+	if _, err := rand.Read(idb); err != nil {
+		return "", "", err
+	}
+	if _, err := rand.Read(secb); err != nil {
+		return "", "", err
+	}
+	return hex.EncodeToString(idb), base64.RawURLEncoding.EncodeToString(secb), nil
+}
+
+// AdoptFirstKey makes token (as NewKeyToken or CreateKey made it) an admin
+// key reaching every collection, named name, when the store has never had a
+// key: a server in a container, or each node of a cluster, can then start
+// beyond loopback with a key its operator already holds. A store that has or
+// had any key (a revoked one too) is left alone, and adopted reports false.
+func (s *Store) AdoptFirstKey(token, name string) (adopted bool, err error) {
+	rest, ok := strings.CutPrefix(token, "zsk_")
+	id, sec, ok2 := strings.Cut(rest, "_")
+	if _, herr := hex.DecodeString(id); !ok || !ok2 || len(id) != 12 || herr != nil || len(sec) < 32 {
+		return false, fmt.Errorf("%w: the admin key is not a zhisou key: want zsk_<12 hex digits>_<a secret of 32 or more characters> (zhisou keys token makes one)", index.ErrInvalid)
+	}
+	keys, err := s.Keys()
+	if err != nil || len(keys) > 0 {
+		return false, err
+	}
+	sum := sha256.Sum256([]byte(sec))
+	k := index.APIKey{ID: id, Name: name, Role: index.RoleAdmin, Collections: []string{index.AllCollections},
+		Created: time.Now().UTC(), Hash: hex.EncodeToString(sum[:])}
+	if err := s.putKey(&k); err != nil {
+		return false, err
+	}
+	return true, nil
 }

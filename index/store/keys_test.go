@@ -83,3 +83,35 @@ func TestKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A store that never had a key adopts the operator's token as its first
+// admin key, once; one that has or had keys ignores it; a malformed token is
+// refused.
+func TestAdoptFirstKey(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	tok, err := NewKeyToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AdoptFirstKey("zsk_short_x", "boot"); !errors.Is(err, index.ErrInvalid) || !strings.Contains(err.Error(), "zhisou keys token") {
+		t.Fatalf("a malformed token: %v; want ErrInvalid naming zhisou keys token", err)
+	}
+	if ok, err := s.AdoptFirstKey(tok, "boot"); !ok || err != nil {
+		t.Fatalf("first adoption: %v, %v", ok, err)
+	}
+	k, err := s.KeyByToken(tok)
+	if err != nil || k.Role != index.RoleAdmin || !k.Covers("anything") {
+		t.Fatalf("the adopted key: %+v, %v; want an admin key over every collection", k, err)
+	}
+	if _, err := s.RevokeKey(k.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Revoked, it stays revoked: a restart with the same token does not
+	// bring it back.
+	if ok, err := s.AdoptFirstKey(tok, "boot"); ok || err != nil {
+		t.Fatalf("adoption on a store that had a key: %v, %v; want nothing done", ok, err)
+	}
+	if _, err := s.KeyByToken(tok); !errors.Is(err, ErrBadKey) {
+		t.Fatalf("the revoked bootstrap key after a second adoption: %v; want ErrBadKey", err)
+	}
+}
