@@ -7,6 +7,8 @@
 #   docker run --rm -v zhisou-data:/data zhisou keys create -name admin -role admin -collections '*'
 #   docker run -d -p 7700:7700 -p 7701:7701 -v zhisou-data:/data zhisou
 #
+# Three of these as replicas of one write log: compose.yaml (docs/replication.md).
+#
 # TestDockerfile (cmd/zhisou) runs this file's CMD, HEALTHCHECK and key step
 # with the binary as the image's user; the image itself is built by docker.
 
