@@ -35,20 +35,7 @@ func TestStoreMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, l := range m.GetLabel() {
-				key += "{" + l.GetValue() + "}"
-			}
-			got[key] = value(m)
-		}
-	}
+	got := gather(t, reg)
 	for key, want := range map[string]float64{
 		"zhisou_collection_documents{c}":            2,
 		"zhisou_collection_chunks{c}":               2,
@@ -102,16 +89,7 @@ func TestSharedLogMetrics(t *testing.T) {
 	if _, err := New(st, Options{Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			got[mf.GetName()] = value(m)
-		}
-	}
+	got := gather(t, reg)
 	if age := got["zhisou_snapshot_age_seconds"]; age < 3590 || age > 3700 {
 		t.Errorf("zhisou_snapshot_age_seconds = %v; want about 3600", age)
 	}
@@ -120,4 +98,25 @@ func TestSharedLogMetrics(t *testing.T) {
 			t.Errorf("%s = %v (reported %v); want 0, caught up", key, v, ok)
 		}
 	}
+}
+
+// gather scrapes reg: each metric's value by its name and its labels' values
+// ("name{v1}{v2}").
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "{" + l.GetValue() + "}"
+			}
+			got[key] = value(m)
+		}
+	}
+	return got
 }
