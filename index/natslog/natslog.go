@@ -385,9 +385,17 @@ const infoTimeout = 2 * time.Second
 // opens a consumer.
 const directReads = 32
 
+// A consumer whose first record does not come within firstRecordWait is
+// given up, and Replay reads up to directFallback records one by one
+// instead (about a millisecond each).
+const (
+	firstRecordWait = 2 * time.Second
+	directFallback  = 256
+)
+
 // Replay calls fn for each record after the position after, in order, up to
 // the stream's last one when Replay started. When a consumer delivers
-// nothing in time, Replay reads the next directReads records one by one
+// nothing in time, Replay reads the next directFallback records one by one
 // instead and returns without error, having delivered fewer: callers that
 // need more call it again.
 func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) error) error {
@@ -417,7 +425,7 @@ func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) er
 		if next == from {
 			// Delivered nothing at all: read on one by one.
 			l.cfg.Logger.Warn("a consumer of the log delivered nothing in time; reading records one by one", "from", from, "err", err)
-			return l.direct(ctx, next, min(last, next+directReads-1), fn)
+			return l.direct(ctx, next, min(last, next+directFallback-1), fn)
 		}
 	}
 	return nil // progress made; the caller comes back for the rest
@@ -455,10 +463,16 @@ func (l *Log) consume(ctx context.Context, from, last uint64, next *uint64, fn f
 		return false, fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
 	}
 	defer it.Stop()
-	for {
+	for first := true; ; first = false {
 		// Each record must come within the time an append may take: a
-		// server gone quiet fails the replay rather than hang it.
-		nctx, cancel := context.WithTimeout(ctx, l.cfg.AppendTimeout)
+		// server gone quiet fails the replay rather than hang it. The first
+		// gets less: a consumer that delivers nothing at all is given up
+		// for reading one by one (see Replay).
+		wait := l.cfg.AppendTimeout
+		if first {
+			wait = min(wait, firstRecordWait)
+		}
+		nctx, cancel := context.WithTimeout(ctx, wait)
 		m, err := it.Next(jetstream.NextContext(nctx))
 		cancel()
 		if err != nil {
