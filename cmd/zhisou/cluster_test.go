@@ -346,6 +346,7 @@ func TestCluster(t *testing.T) {
 	case <-time.After(5 * time.Minute):
 		t.Fatalf("the writer did not finish in 5 minutes (round %d)", progress.Load())
 	}
+	writesDone := time.Now()
 	close(stopQueries)
 	<-queriesDone
 	if t.Failed() {
@@ -353,21 +354,34 @@ func TestCluster(t *testing.T) {
 	}
 
 	// Convergence: every node at the log's last position, with one digest.
+	// Positions first (cheap); the digests, which read every document
+	// under the write lock, once the positions agree.
 	var digests []string
 	var pos uint64
+	var caughtUp time.Duration
 	for {
 		digests, pos = digests[:0], 0
 		same := true
-		for _, n := range nodes {
-			st, err := client(t, n.addr).GetStatus(ctx, &retrievalv1.GetStatusRequest{Digest: true})
-			if err != nil {
-				t.Fatal(err)
+		for _, digest := range []bool{false, true} {
+			for _, n := range nodes {
+				st, err := client(t, n.addr).GetStatus(ctx, &retrievalv1.GetStatusRequest{Digest: digest})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if pos == 0 {
+					pos = st.GetPosition()
+				}
+				same = same && st.GetLag() == 0 && st.GetPosition() == pos
+				if digest {
+					digests = append(digests, st.GetDigest())
+				}
 			}
-			if pos == 0 {
-				pos = st.GetPosition()
+			if !same {
+				break
 			}
-			same = same && st.GetLag() == 0 && st.GetPosition() == pos
-			digests = append(digests, st.GetDigest())
+			if !digest {
+				caughtUp = time.Since(writesDone)
+			}
 		}
 		if same && digests[0] == digests[1] && digests[1] == digests[2] {
 			break
@@ -416,7 +430,8 @@ func TestCluster(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("converged at position %d, %v after the last restart; digest %s", pos, time.Since(healed).Round(time.Millisecond), digests[0][:16])
+	t.Logf("converged at position %d: every node there %v after the last write (%v after the last restart), digests equal; digest %s",
+		pos, caughtUp.Round(time.Millisecond), writesDone.Add(caughtUp).Sub(healed).Round(time.Millisecond), digests[0][:16])
 
 	// Every acknowledged write, in its last acknowledged state, on every node.
 	var liveDocs []*retrievalv1.Document

@@ -93,22 +93,30 @@ func (s *Store) openShared() error {
 // not answer (its servers restarting, a leader being elected).
 const sharedOpenWait = 2 * time.Minute
 
-// replayRetry is Replay for the open: on a shared log that does not
-// answer, it tries again from the last record fn took, for up to
-// sharedOpenWait.
+// replayRetry is Replay for the open: on a shared log it goes on until a
+// replay delivers nothing more (a replay may deliver part of what is there),
+// and when the log does not answer it tries again from the last record fn
+// took, for up to sharedOpenWait.
 func (s *Store) replayRetry(ctx context.Context, after uint64, fn func(index.Record) error) error {
 	if s.shared == nil {
 		return s.log.Replay(ctx, after, fn)
 	}
 	start := time.Now()
 	for {
+		n := 0
 		err := s.shared.Replay(ctx, after, func(r index.Record) error {
 			if err := fn(r); err != nil {
 				return err
 			}
 			after = r.Seq
+			n++
 			return nil
 		})
+		if err == nil && n == 0 {
+			return nil
+		} else if err == nil {
+			continue
+		}
 		if !errors.Is(err, index.ErrUnavailable) || time.Since(start) > sharedOpenWait || ctx.Err() != nil {
 			return err
 		}

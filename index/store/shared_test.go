@@ -364,3 +364,77 @@ func TestQuietIndexMarkedCurrent(t *testing.T) {
 		t.Fatalf("the quiet index after the close is at %d (%v); want the store's %d", p, err, pos)
 	}
 }
+
+// stingyLog delivers at most max records a replay, as a shared log may when
+// a consumer goes quiet: every caller must come back for the rest.
+type stingyLog struct {
+	*natslog.Log
+	max int
+}
+
+var errStingy = errors.New("enough")
+
+func (l stingyLog) Replay(ctx context.Context, after uint64, fn func(index.Record) error) error {
+	n := 0
+	err := l.Log.Replay(ctx, after, func(r index.Record) error {
+		if n == l.max {
+			return errStingy
+		}
+		n++
+		return fn(r)
+	})
+	if errors.Is(err, errStingy) {
+		return nil
+	}
+	return err
+}
+
+// A replica whose log hands out records a few at a time still opens whole
+// (Badger and every bleve index at the log's end, not marked there early)
+// and follows.
+func TestSharedPartialReplays(t *testing.T) {
+	srv := natstest.Server(t)
+	a := mustReplica(t, srv, t.TempDir())
+	ctx := t.Context()
+	if err := a.CreateCollection(ctx, index.DefaultCollection("kb")); err != nil {
+		t.Fatal(err)
+	}
+	bdir := t.TempDir()
+	open := func() *Store {
+		l, err := natslog.Open(ctx, natstest.Conn(t, srv), natslog.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Open(ctx, bdir, testAnalyzer(t), Options{Log: stingyLog{l, 7}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := open()
+	if _, err := a.Upsert(ctx, "kb", numbered("x", 10)); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, a, b)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if _, err := a.Upsert(ctx, "kb", numbered(fmt.Sprintf("y%d-", i), 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Delete(ctx, "kb", []string{"x001", "y2-003"}); err != nil {
+		t.Fatal(err)
+	}
+	b = open()
+	defer b.Close()
+	converge(t, a, b)
+	if err := b.Verify(ctx, "kb"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Upsert(ctx, "kb", numbered("z", 30)); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, a, b)
+}

@@ -419,7 +419,9 @@ func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint6
 		return p, nil
 	}
 	var recs []index.Record
-	err = s.log.Replay(ctx, p, func(r index.Record) error {
+	// replayRetry: all of it, or an error (a shared log's replay may
+	// deliver part of what is there).
+	err = s.replayRetry(ctx, p, func(r index.Record) error {
 		if r.Collection == c.cfg.Name && (r.Op == index.OpUpsert || r.Op == index.OpDelete || r.Op == index.OpReindex) {
 			recs = append(recs, r)
 		}
