@@ -262,6 +262,10 @@ func (l *Log) refresh() (first, last uint64) {
 	return l.first, l.last
 }
 
+// Bounds returns the lowest position the stream holds and the highest it
+// has given, from one look at the stream.
+func (l *Log) Bounds() (first, last uint64) { return l.refresh() }
+
 // First returns the lowest position the stream holds.
 func (l *Log) First() uint64 {
 	f, _ := l.refresh()

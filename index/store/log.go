@@ -51,6 +51,8 @@ type SharedLog interface {
 	// Changed receives a value when records may have been appended by
 	// another node; the store also looks on its own every second.
 	Changed() <-chan struct{}
+	// Bounds is First and Last from one look at the log.
+	Bounds() (first, last uint64)
 	// Close releases the log; the store calls it when it closes.
 	Close() error
 }
@@ -134,7 +136,8 @@ type LogInfo struct {
 // LogStats describes the write log without reading it.
 func (s *Store) LogStats() LogInfo {
 	if s.shared != nil {
-		return LogInfo{Dir: s.shared.ID(), First: s.shared.First(), Last: s.shared.Last()}
+		first, last := s.shared.Bounds()
+		return LogInfo{Dir: s.shared.ID(), First: first, Last: last}
 	}
 	w := s.local.w
 	return LogInfo{Dir: filepath.Join(s.dir, LogDir), First: w.First(), Last: w.Last(), Bytes: w.Bytes(), Segments: w.Segments()}

@@ -28,7 +28,8 @@ import (
 // A write appends its records, then applies the log up to them (catchUp)
 // before it returns, so a node reads its own writes. A follower goroutine
 // applies what other nodes append (woken by SharedLog.Changed, and every
-// second). Both run under wmu, so records are applied one at a time and in
+// second): it reads the log without the write lock and applies under it. All
+// applying runs under wmu, so records are applied one at a time and in
 // order; Badger records the applied position in each record's transaction as
 // it does on the local log.
 
@@ -52,20 +53,14 @@ func (s *Store) openShared() error {
 		if s.pos, err = getUint(txn, posBadgerKey); err != nil {
 			return err
 		}
-		item, err := txn.Get(logIDKey)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		v, err := item.ValueCopy(nil)
-		id = string(v)
+		id, err = readLogID(txn)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("read positions: %w", err)
 	}
 	want := s.shared.ID()
+	first, last := s.shared.Bounds()
 	switch {
 	case id == "" && s.pos > 0:
 		return fmt.Errorf("%w: this data directory was built from its own write log (position %d), not from the shared log %s; start the replica on an empty data directory",
@@ -73,12 +68,12 @@ func (s *Store) openShared() error {
 	case id != "" && id != want:
 		return fmt.Errorf("%w: this data directory is a replica of the shared log %s, not of %s; start the replica on an empty data directory",
 			index.ErrInvalid, id, want)
-	case s.pos > s.shared.Last():
+	case s.pos > last:
 		return fmt.Errorf("%w: this replica has applied the shared log %s up to position %d, but the log ends at %d",
-			index.ErrDamaged, want, s.pos, s.shared.Last())
-	case s.shared.First() > s.pos+1:
+			index.ErrDamaged, want, s.pos, last)
+	case first > s.pos+1:
 		return fmt.Errorf("%w: this replica has applied the shared log %s up to position %d, but the log now starts at %d (a snapshot holds the records between): move this data directory aside and start the replica on an empty one, which restores the latest snapshot",
-			index.ErrDamaged, want, s.pos, s.shared.First())
+			index.ErrDamaged, want, s.pos, first)
 	}
 	if id == "" {
 		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(logIDKey, []byte(want)) }); err != nil {
@@ -132,15 +127,25 @@ func (s *Store) replayRetry(ctx context.Context, after uint64, fn func(index.Rec
 // log does not open on a log of its own.
 func (s *Store) refuseShared() error {
 	return s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(logIDKey)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		} else if err != nil {
-			return err
+		id, err := readLogID(txn)
+		if err == nil && id != "" {
+			err = fmt.Errorf("%w: this data directory is a replica of the shared log %s; serve it with that log (-nats)", index.ErrInvalid, id)
 		}
-		id, _ := item.ValueCopy(nil)
-		return fmt.Errorf("%w: this data directory is a replica of the shared log %s; serve it with that log (-nats)", index.ErrInvalid, id)
+		return err
 	})
+}
+
+// readLogID reads the ID of the shared log the store was built from ("" for
+// none).
+func readLogID(txn *badger.Txn) (string, error) {
+	item, err := txn.Get(logIDKey)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	v, err := item.ValueCopy(nil)
+	return string(v), err
 }
 
 // write appends records to the log and applies them (and, on a shared log,
@@ -468,32 +473,24 @@ func (s *Store) Digest(ctx context.Context) (digest string, pos uint64, err erro
 			return "", 0, err
 		}
 		fmt.Fprintf(docs, "collection %s\n", b)
+		p := collectionDataP + name
 		err = s.db.View(func(txn *badger.Txn) error {
-			for _, infix := range []string{docKeyInfix, tombKeyInfix, chunkKeyInfix} {
-				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionDataP + name + infix), PrefetchValues: infix == docKeyInfix})
-				for it.Rewind(); it.Valid(); it.Next() {
-					switch infix {
-					case docKeyInfix:
-						var d index.Document
-						if err := itemJSON(it.Item(), &d); err != nil {
-							it.Close()
-							return err
-						}
-						fmt.Fprintf(docs, "%s %d %s\n", d.ID, d.Version, d.Hash)
-					case tombKeyInfix:
-						v, err := it.Item().ValueCopy(nil)
-						if err != nil {
-							it.Close()
-							return err
-						}
-						fmt.Fprintf(tombs, "%s %x\n", it.Item().Key(), v)
-					default:
-						fmt.Fprintf(chunks, "%s\n", it.Item().Key())
-					}
-				}
-				it.Close()
-			}
-			return nil
+			return errors.Join(
+				eachItem(txn, p+docKeyInfix, true, func(item *badger.Item) error {
+					var d index.Document
+					err := itemJSON(item, &d)
+					fmt.Fprintf(docs, "%s %d %s\n", d.ID, d.Version, d.Hash)
+					return err
+				}),
+				eachItem(txn, p+tombKeyInfix, true, func(item *badger.Item) error {
+					v, err := item.ValueCopy(nil)
+					fmt.Fprintf(tombs, "%s %x\n", item.Key(), v)
+					return err
+				}),
+				eachItem(txn, p+chunkKeyInfix, false, func(item *badger.Item) error {
+					fmt.Fprintf(chunks, "%s\n", item.Key())
+					return nil
+				}))
 		})
 		if err != nil {
 			return "", 0, err
@@ -516,6 +513,19 @@ func (s *Store) Digest(ctx context.Context) (digest string, pos uint64, err erro
 		parts = append(parts, hex.EncodeToString(h.Sum(nil))[:12])
 	}
 	return strings.Join(parts, "-"), s.pos, nil
+}
+
+// eachItem calls fn for each key under prefix, in order, stopping at its
+// first error; values says whether to fetch values ahead.
+func eachItem(txn *badger.Txn, prefix string, values bool, fn func(*badger.Item) error) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: values})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if err := fn(it.Item()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // getFresh is get, but on a shared log it first applies what the log holds

@@ -307,9 +307,9 @@ func (s *Store) recover(ctx context.Context) error {
 	if err := s.saveState(); err != nil {
 		return err
 	}
-	low := s.pos
+	low, truncated := s.pos, s.log.First()-1 // one look (a shared log's is a request)
 	for _, c := range s.colls {
-		p, err := s.openCollectionText(ctx, c, s.log.First()-1)
+		p, err := s.openCollectionText(ctx, c, truncated)
 		if err != nil {
 			return err
 		}
