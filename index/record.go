@@ -17,6 +17,9 @@ const (
 	OpReindex Op = "reindex"
 	// OpPutKey writes an API key (Record.Key): a new one, or a revocation.
 	OpPutKey Op = "put_key"
+	// OpLearn adds labelled questions (Record.Pairs) to a collection's
+	// learned model, or replaces them all (Record.Replace).
+	OpLearn Op = "learn"
 )
 
 // Record is one write in the sequenced log. Appliers apply records in Seq order
@@ -36,6 +39,10 @@ type Record struct {
 	ChunkIDs []string `json:"chunk_ids,omitempty"`
 	// Key is the API key an OpPutKey record writes.
 	Key *APIKey `json:"key,omitempty"`
+	// Pairs are the labelled questions an OpLearn record adds; with Replace
+	// they replace the collection's pairs (none: forget them all).
+	Pairs   []Pair `json:"pairs,omitempty"`
+	Replace bool   `json:"replace,omitempty"`
 }
 
 // DocVersion is the record's effective document version: the caller's, or the

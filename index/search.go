@@ -9,6 +9,9 @@ type QueryTerm struct {
 	// by the collection's GramWeight; other terms are words, searched in title,
 	// heading and body.
 	Gram bool
+	// From is the query word a learned expansion stands for ("" for the
+	// query's own terms): the evidence "用人单位 ← 老板".
+	From string
 }
 
 // MaxQueryTerms is the most terms a search scores; later terms are ignored

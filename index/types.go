@@ -3,6 +3,7 @@ package index
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -73,6 +74,21 @@ type FusionWeights struct {
 	BM25    float64 `json:"bm25"`
 	Outline float64 `json:"outline"`
 	Graph   float64 `json:"graph"`
+	// Learned weighs the chunks that labelled questions like the query name
+	// (see index/learn); its scores are already in 0..1 and are not divided
+	// by the best. Weights stored before it existed read as the default.
+	Learned float64 `json:"learned"`
+}
+
+// UnmarshalJSON reads weights, defaulting Learned when the JSON predates it.
+func (w *FusionWeights) UnmarshalJSON(b []byte) error {
+	type plain FusionWeights
+	p := plain{Learned: DefaultFusion.Learned}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*w = FusionWeights(p)
+	return nil
 }
 
 // IsZero reports whether no weight is set.
@@ -80,8 +96,8 @@ func (w FusionWeights) IsZero() bool { return w == FusionWeights{} }
 
 // DefaultFusion are the fusion weights used when a collection sets none:
 // BM25 1, outline 0.2, graph 0.01 (chosen on testdata/eval; see the README's
-// ablation table).
-var DefaultFusion = FusionWeights{BM25: 1, Outline: 0.2, Graph: 0.01}
+// ablation table), learned 1 (chosen by cross-validation on stard-train).
+var DefaultFusion = FusionWeights{BM25: 1, Outline: 0.2, Graph: 0.01, Learned: 1}
 
 // Validate reports what is wrong with the weights: each must be a finite
 // number in 0..10, and at least one above 0.
@@ -89,7 +105,7 @@ func (w FusionWeights) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"bm25", w.BM25}, {"outline", w.Outline}, {"graph", w.Graph}} {
+	}{{"bm25", w.BM25}, {"outline", w.Outline}, {"graph", w.Graph}, {"learned", w.Learned}} {
 		if math.IsNaN(f.v) || f.v < 0 || f.v > 10 {
 			return fmt.Errorf("%w: fusion weight %s %v: want a number in 0..10", ErrInvalid, f.name, f.v)
 		}
@@ -392,4 +408,13 @@ const (
 
 func (o Outcome) String() string {
 	return [...]string{"unchanged", "added", "updated", "deleted", "stale"}[o]
+}
+
+// Pair is a labelled question: a question as a learner asked it and the
+// chunk that answers it. A collection learns from its pairs which chunks
+// answer questions like it and which passage words its questions' words
+// stand for (see index/learn).
+type Pair struct {
+	Question string `json:"question"`
+	ChunkID  string `json:"chunk_id"`
 }

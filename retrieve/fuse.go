@@ -52,23 +52,33 @@ const (
 	SourceBM25    = "bm25"
 	SourceOutline = "outline"
 	SourceGraph   = "graph"
+	// SourceLearned is the chunks that labelled questions like the query
+	// name (learned pairs, see index/learn).
+	SourceLearned = "learned"
 )
 
 // Evidence says how a hit was found.
 type Evidence struct {
-	// Sources that found the hit, among bm25, outline and graph.
+	// Sources that found the hit, among bm25, outline, graph and learned.
 	Sources []string
 	// FusedRank is the hit's 1-based rank after fusion (before any rerank);
 	// BM25Rank, OutlineRank and GraphRank its rank in each source's list (0:
 	// not in that list).
-	FusedRank, BM25Rank, OutlineRank, GraphRank int
-	// BM25, Outline and Graph are the source scores (0: not found by it).
-	BM25, Outline, Graph float64
+	FusedRank, BM25Rank, OutlineRank, GraphRank, LearnedRank int
+	// BM25, Outline, Graph and Learned are the source scores (0: not found
+	// by it).
+	BM25, Outline, Graph, Learned float64
 	// OutlinePath is the heading path of the section the outline matched.
 	OutlinePath []string
 	// GraphPath is the keyword path through the graph: [seed] when a query
 	// word is one of the chunk's keywords, [seed, neighbour] for one hop.
 	GraphPath []string
+	// LearnedQuestion is the labelled question most like the query that
+	// names the chunk (learned source).
+	LearnedQuestion string
+	// Expanded lists the learned expansions that matched in the chunk, each
+	// as "passage word ← query word".
+	Expanded []string
 }
 
 // sourceDepth is the number of candidates taken from each source for fusion.
@@ -80,15 +90,19 @@ type fusedHit struct {
 	score float64
 	id    string
 	// at[s] is the hit's 1-based rank in list s (0: not in it).
-	at [3]int32
+	at [numSources]int32
 }
+
+// numSources is the number of candidate sources: bm25, outline, graph,
+// learned, in that order.
+const numSources = 4
 
 // candidates runs the sources the mode asks for and returns the top k hits in
 // order, with their evidence, and the BM25 search statistics. stage is called
 // after each step with its name.
 func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.QueryTerm, k int, stage func(string)) ([]index.Hit, []Evidence, index.SearchStats, error) {
 	var st index.SearchStats
-	var lists [3][]index.Hit
+	var lists [numSources][]index.Hit
 	var err error
 	depth := max(k, sourceDepth)
 	// A single-source mode weighs that source alone.
@@ -119,6 +133,12 @@ func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.Q
 		}
 		stage(SourceGraph)
 	}
+	if m, _ := s.store.Learned(req.Collection); w.Learned > 0 && m != nil {
+		if lists[3], err = s.store.LearnedSearch(ctx, req.Collection, req.Query, req.Filter, depth); err != nil {
+			return nil, nil, st, err
+		}
+		stage(SourceLearned)
+	}
 	hits, ev := fuse(lists, w, k, req.Mode != ModeFused)
 	stage(StageFuse)
 	return hits, ev, st, nil
@@ -129,8 +149,8 @@ func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.Q
 // and summed. Ties go to the better BM25 rank, then the chunk id. A hit keeps
 // the BM25 hit's matched terms (the outline's when BM25 did not find it). With
 // raw, a hit keeps its source's own score (for a single-source mode).
-func fuse(lists [3][]index.Hit, w index.FusionWeights, k int, raw bool) ([]index.Hit, []Evidence) {
-	weights := [3]float64{w.BM25, w.Outline, w.Graph}
+func fuse(lists [numSources][]index.Hit, w index.FusionWeights, k int, raw bool) ([]index.Hit, []Evidence) {
+	weights := [numSources]float64{w.BM25, w.Outline, w.Graph, w.Learned}
 	n := 0
 	for s, list := range lists {
 		if weights[s] != 0 {
@@ -154,7 +174,7 @@ func fuse(lists [3][]index.Hit, w index.FusionWeights, k int, raw bool) ([]index
 			f := &all[j]
 			norm := 0.0
 			switch {
-			case raw:
+			case raw || s == 3: // learned scores are in 0..1 already
 				norm = h.Score
 			case top > 0:
 				norm = h.Score / top
@@ -191,6 +211,15 @@ func fuse(lists [3][]index.Hit, w index.FusionWeights, k int, raw bool) ([]index
 					hits[i] = *h
 				}
 				e.GraphRank, e.Graph, e.GraphPath = int(at), h.Score, h.Via
+			case 3:
+				if f.at[0] == 0 && f.at[1] == 0 && f.at[2] == 0 {
+					hits[i] = *h
+					hits[i].Via = nil
+				}
+				e.LearnedRank, e.Learned = int(at), h.Score
+				if len(h.Via) > 0 {
+					e.LearnedQuestion = h.Via[0]
+				}
 			}
 		}
 		e.Sources = sourceSets[sources]
@@ -200,10 +229,10 @@ func fuse(lists [3][]index.Hit, w index.FusionWeights, k int, raw bool) ([]index
 }
 
 // sourceSets[m] lists the sources of bit set m (bit 0 bm25, 1 outline, 2
-// graph), in that order; shared, read only.
-var sourceSets = func() [8][]string {
-	names := [3]string{SourceBM25, SourceOutline, SourceGraph}
-	var sets [8][]string
+// graph, 3 learned), in that order; shared, read only.
+var sourceSets = func() [1 << numSources][]string {
+	names := [numSources]string{SourceBM25, SourceOutline, SourceGraph, SourceLearned}
+	var sets [1 << numSources][]string
 	for m := range sets {
 		for s, name := range names {
 			if m&(1<<s) != 0 {

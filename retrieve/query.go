@@ -52,7 +52,9 @@ func (s *Searcher) QueryTerms(q string) []index.QueryTerm { return capTerms(s.qu
 // QueryTermsIn analyses a query with the lexicon of a collection: its terms
 // stay whole (their usual pieces are added as sub-words), its stop words are
 // dropped (unless the query has nothing else: then it is searched as
-// written), and its synonyms add their alternatives at weight 0.5, one hop.
+// written), its synonyms add their alternatives at weight 0.5, one hop, and
+// the passage words its words stand for, learned from the collection's
+// labelled questions, are added with their learned weight (index/learn).
 // An unknown collection has no lexicon; the search reports it.
 func (s *Searcher) QueryTermsIn(collection, q string) []index.QueryTerm {
 	v, err := s.store.Vocab(collection)
@@ -60,6 +62,10 @@ func (s *Searcher) QueryTermsIn(collection, q string) []index.QueryTerm {
 		v = nil
 	}
 	terms := s.queryTerms(v, q)
+	if m, err := s.store.Learned(collection); err == nil && m != nil {
+		// Learned expansions: the passage words the query's words stand for.
+		terms = m.Expand(terms)
+	}
 	if len(terms) <= index.MaxQueryTerms {
 		return terms
 	}

@@ -24,6 +24,7 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	withRerank := fs.Bool("rerank", false, "rerank with the LLM configured by -rerank-url or -rerank-config, and report status counts, tokens and cost")
 	modeName := fs.String("mode", "fused", "candidate sources: fused, bm25, outline or graph")
 	warm := fs.Bool("warm", false, "run every query twice, untimed, before the timed pass (zhisou and the baseline): steady-state latency instead of a cold first pass")
+	folds := fs.Int("folds", 0, "cross-validate learning from labelled pairs: for each of N folds, learn the other folds' (question, relevant document) pairs and score this fold's questions (query i is in fold i mod N)")
 	var fw fusionFlags
 	fw.register(fs)
 	fs.Usage = func() {
@@ -73,7 +74,7 @@ func cmdEval(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := eval.Config{Set: set, Analyzer: an, Baseline: *baseline == "bleve", Reranker: reranker, Mode: mode, Weights: weights, Warm: *warm}
+	cfg := eval.Config{Set: set, Analyzer: an, Baseline: *baseline == "bleve", Reranker: reranker, Mode: mode, Weights: weights, Warm: *warm, Folds: *folds}
 	if isSet(fs, "collection") {
 		cfg.Collection, cfg.StoreDir = c.collection, c.store
 	}

@@ -755,3 +755,23 @@ func (g *Graph) Canonical() string {
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
 }
+
+// Known returns the hits whose chunks are in the graph and pass f, in order,
+// each with its chunk version (for the chunk cache), at most k.
+func (g *Graph) Known(hits []index.Hit, f *index.Filter, k int) []index.Hit {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := make([]index.Hit, 0, min(len(hits), k))
+	for _, h := range hits {
+		c := g.chunks[h.ChunkID]
+		if c == nil || !c.passes(f) {
+			continue
+		}
+		h.ChunkVersion = c.version
+		out = append(out, h)
+		if len(out) == k {
+			break
+		}
+	}
+	return out
+}

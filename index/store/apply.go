@@ -24,6 +24,11 @@ func (s *Store) applyBadger(r *index.Record) error {
 			return fmt.Errorf("apply %d: drop collection %s: %w", r.Seq, r.Collection, err)
 		}
 	}
+	if r.Op == index.OpLearn && r.Replace {
+		if err := s.db.DropPrefix(learnPrefix(r.Collection)); err != nil {
+			return fmt.Errorf("apply %d: drop learned pairs of %s: %w", r.Seq, r.Collection, err)
+		}
+	}
 	// Tests lower maxTxnBytes to take the large-record path with small
 	// documents; otherwise it is taken when Badger refuses the transaction.
 	var chunksDone bool
@@ -60,6 +65,8 @@ func (s *Store) applyBadger(r *index.Record) error {
 			newStats, newLex, err = s.reindexBadger(txn, r)
 		case index.OpPutKey:
 			err = putKeyBadger(txn, r)
+		case index.OpLearn:
+			err = learnBadger(txn, r)
 		default:
 			err = fmt.Errorf("%w: unknown op %q", errUnappliable, r.Op)
 		}
@@ -80,6 +87,9 @@ func (s *Store) applyBadger(r *index.Record) error {
 		return fmt.Errorf("apply %d (%s %s): %w", r.Seq, r.Op, r.Collection, err)
 	}
 	s.pos = r.Seq
+	if r.Op == index.OpLearn {
+		s.pairsChanged(r.Collection)
+	}
 	if newLex != nil {
 		s.setLexiconState(r.Collection, newLex)
 	}
@@ -271,6 +281,8 @@ func (s *Store) applyTextRecord(ctx context.Context, c *coll, reader *bm25.Reade
 	switch r.Op {
 	case index.OpLexicon:
 		return nil // the chunks it changes follow as OpReindex records
+	case index.OpLearn:
+		return nil // learned pairs are not in the text index
 	case index.OpReindex:
 		return s.reindexText(c, batch, r)
 	}

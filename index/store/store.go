@@ -110,6 +110,13 @@ type Store struct {
 	stopReindex context.CancelFunc
 	reindexDone chan struct{}
 	kick        chan struct{}
+	// The learner (learn_store.go): learnKick wakes it, learnStop stops it,
+	// learnDone is closed when it has returned; learnBuilt is closed (and
+	// replaced, under learnMu) after each round of builds.
+	learnKick            chan struct{}
+	learnStop, learnDone chan struct{}
+	learnMu              sync.Mutex
+	learnBuilt           chan struct{}
 	// progress is closed (and replaced) whenever re-indexing moves on.
 	progressMu sync.Mutex
 	progress   chan struct{}
@@ -150,6 +157,8 @@ type coll struct {
 	// pending is the number of chunks waiting to be re-indexed after a
 	// lexicon change.
 	pending int
+	// learn is the model learned from labelled pairs (learn_store.go).
+	learn learnState
 }
 
 // Badger keys. Everything of a collection is under "c/<name>/".
@@ -250,6 +259,8 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 	}
 	s.notePos()
 	s.startReindexer()
+	s.startLearner()
+	s.kickLearner()
 	s.stopState, s.stateDone = make(chan struct{}), make(chan struct{})
 	go s.stateLoop(s.stopState, s.stateDone)
 	if s.shared != nil {
@@ -361,6 +372,7 @@ func (s *Store) loadCollections() error {
 				return fmt.Errorf("read collection %s: %w", it.Item().Key(), err)
 			}
 			c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
+			c.learn.want = 1 // the learner looks for pairs
 			c.graph = graph.New(s.an, c.vocab.Load)
 			if err := readJSON(txn, statsKey(cfg.Name), &c.stats); err != nil && !errors.Is(err, index.ErrNotFound) {
 				return err
@@ -524,6 +536,7 @@ func (s *Store) Close() error {
 		s.stopReindex()
 		<-s.reindexDone
 	}
+	s.stopLearner()
 	if s.stopState != nil {
 		select {
 		case <-s.stopState:
@@ -699,6 +712,7 @@ func (s *Store) loadCollection(ctx context.Context, name string) error {
 		return err
 	}
 	c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
+	c.learn.want = 1 // the learner looks for pairs
 	c.graph = graph.New(s.an, c.vocab.Load)
 	t, err := bm25.Open(filepath.Join(s.dir, "bleve", name), bm25.Options{CacheBytes: s.postingsCache})
 	if err != nil {
@@ -711,6 +725,9 @@ func (s *Store) loadCollection(ctx context.Context, name string) error {
 	s.mu.Lock()
 	s.colls[name] = c
 	s.mu.Unlock()
+	if s.learnKick != nil {
+		s.kickLearner()
+	}
 	return nil
 }
 

@@ -12,7 +12,10 @@ import (
 
 // metrics are the numbers eval reports for one side; the JSON keys are fixed.
 type metrics struct {
-	Queries       int                `json:"queries"`
+	Queries int `json:"queries"`
+	// Refused is the number of queries the searcher refused (scored as
+	// misses).
+	Refused       int                `json:"refused"`
 	Docs          int                `json:"docs"`
 	Recall1       float64            `json:"recall@1"`
 	Recall5       float64            `json:"recall@5"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/zhisou/zhisou/index"
@@ -34,6 +35,12 @@ type Config struct {
 	// Warm runs every query warmPasses times, untimed, before the timed
 	// pass (both sides).
 	Warm bool
+	// Folds, when 2 or more, cross-validates learning from labelled pairs:
+	// query i is in fold i mod Folds; for each fold the collection learns
+	// the pairs (query text, relevant document) of the other folds, replacing
+	// what it held, and the fold's own queries are scored. No query is ever
+	// learned and scored in one round.
+	Folds int
 }
 
 // Validate reports a configuration Run cannot carry out, before any work.
@@ -45,6 +52,10 @@ func (c Config) Validate() error {
 		return errors.New("eval: no analyzer")
 	case c.Baseline && c.Collection != "":
 		return errors.New("eval: the baseline needs the corpus ingested by eval itself, not an existing collection")
+	case c.Folds == 1 || c.Folds < 0 || c.Folds > 100:
+		return fmt.Errorf("eval: %d folds: want 2 to 100 (or 0 for no cross-validation)", c.Folds)
+	case c.Folds > 1 && c.Collection != "":
+		return errors.New("eval: cross-validation replaces the collection's learned pairs; it runs on the corpus ingested by eval itself, not an existing collection")
 	}
 	return nil
 }
@@ -104,19 +115,42 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer t.close()
 	res := &Result{rerank: rerankSummary{statuses: map[string]int{}}}
 	s := retrieve.New(t.store, retrieve.Options{MaxTopK: evalMaxChunks, Reranker: cfg.Reranker})
-	p := pass{cfg: cfg, s: s, collection: t.collection}
-	if cfg.Warm {
-		if err := p.warmUp(ctx); err != nil {
+	n := len(cfg.Set.Queries)
+	p := pass{cfg: cfg, s: s, collection: t.collection, lat: make([]time.Duration, n), lat10: make([]time.Duration, n), refused: map[string]bool{}}
+	res.zhisouRun = map[string][]rankedDoc{}
+	folds := max(cfg.Folds, 1)
+	for f := range folds {
+		p.only = nil
+		if folds > 1 {
+			if err := p.learnFolds(ctx, t.store, f, folds); err != nil {
+				return nil, err
+			}
+			for i := f; i < n; i += folds {
+				p.only = append(p.only, i)
+			}
+		} else {
+			for i := range n {
+				p.only = append(p.only, i)
+			}
+		}
+		if cfg.Warm {
+			if err := p.warmUp(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if err := p.timed(ctx, res); err != nil {
+			return nil, err
+		}
+		if err := p.top10(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := p.timed(ctx, res); err != nil {
-		return nil, err
+	res.zhisou = score(cfg.Set, res.zhisouRun, p.lat)
+	res.zhisou.Refused = len(p.refused)
+	if len(p.extra) > 0 {
+		res.zhisou.extraLatency = percentiles(p.extra)
 	}
-	lat10, err := p.top10(ctx)
-	if err != nil {
-		return nil, err
-	}
+	lat10 := p.lat10
 	res.zhisou.top10Latency, res.zhisou.longTop10Latency = percentiles(lat10), percentiles(longOnly(cfg.Set, lat10))
 	info, err := t.store.Collection(t.collection)
 	if err != nil {
@@ -216,6 +250,55 @@ type pass struct {
 	cfg        Config
 	s          *retrieve.Searcher
 	collection string
+	// only are the indices of the queries this round runs, in order.
+	only []int
+	// lat and lat10 are each query's latency at depth 100 and at the top
+	// 10, by query index; extra the fusion's share.
+	lat, lat10 []time.Duration
+	extra      []time.Duration
+	// refused are the queries the searcher refused (counted as misses).
+	refused map[string]bool
+}
+
+// learnFolds replaces the collection's learned pairs with those of every
+// fold but f: (query text, relevant document), in batches.
+func (p *pass) learnFolds(ctx context.Context, st *store.Store, f, folds int) error {
+	var pairs []index.Pair
+	for i, q := range p.cfg.Set.Queries {
+		if i%folds == f {
+			continue
+		}
+		for _, d := range sortedRelevant(p.cfg.Set.Qrels[q.ID]) {
+			pairs = append(pairs, index.Pair{Question: q.Text, ChunkID: d})
+		}
+	}
+	replace := true
+	for len(pairs) > 0 || replace {
+		batch := pairs[:min(len(pairs), store.MaxPairsPerWrite)]
+		pairs = pairs[len(batch):]
+		rep, err := st.Learn(ctx, p.collection, batch, replace)
+		if err != nil {
+			return fmt.Errorf("eval: learn fold %d: %w", f, err)
+		}
+		if len(rep.Refused) > 0 {
+			r := rep.Refused[0]
+			return fmt.Errorf("eval: learn fold %d: %d pairs refused, the first (%q → %s): %s", f, len(rep.Refused), r.Pair.Question, r.Pair.ChunkID, r.Reason)
+		}
+		replace = false
+	}
+	return nil
+}
+
+// sortedRelevant lists the relevant documents of a query's qrels, in order.
+func sortedRelevant(rels map[string]int) []string {
+	var out []string
+	for d, r := range rels {
+		if r > 0 {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (p pass) request(q Query, k int) retrieve.Request {
@@ -223,9 +306,14 @@ func (p pass) request(q Query, k int) retrieve.Request {
 }
 
 // search runs one request; a query without searchable words is an empty
-// ranking, not an error.
+// ranking, not an error, and so is a query the searcher refuses (too long,
+// say): it counts as a miss, and the report says how many were refused.
 func (p pass) search(ctx context.Context, q Query, req retrieve.Request) (retrieve.Result, error) {
 	r, err := p.s.Search(ctx, req)
+	if errors.Is(err, retrieve.ErrInvalid) && !errors.Is(err, index.ErrNotFound) {
+		p.refused[q.ID] = true
+		return retrieve.Result{}, nil
+	}
 	if err != nil && !errors.Is(err, retrieve.ErrEmptyQuery) {
 		return r, fmt.Errorf("query %s: %w", q.ID, err)
 	}
@@ -236,7 +324,8 @@ func (p pass) search(ctx context.Context, q Query, req retrieve.Request) (retrie
 // ctx ends).
 func (p pass) warmUp(ctx context.Context) error {
 	for range warmPasses {
-		for _, q := range p.cfg.Set.Queries {
+		for _, i := range p.only {
+			q := p.cfg.Set.Queries[i]
 			if _, err := p.search(ctx, q, p.request(q, evalDepth)); err != nil {
 				return fmt.Errorf("warm-up %w", err)
 			}
@@ -260,26 +349,21 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// timed is the timed pass at depth 100: it fills res.zhisouRun, the
-// metrics, and the rerank summary.
-func (p pass) timed(ctx context.Context, res *Result) error {
-	var lat, extra []time.Duration
-	res.zhisouRun = map[string][]rankedDoc{}
-	for _, q := range p.cfg.Set.Queries {
+// timed is the timed pass at depth 100 over the round's queries: it fills
+// res.zhisouRun, the latencies, and the rerank summary.
+func (p *pass) timed(ctx context.Context, res *Result) error {
+	for _, i := range p.only {
+		q := p.cfg.Set.Queries[i]
 		ranked, first, took, err := p.rankDeep(ctx, q)
 		if err != nil {
 			return err
 		}
-		lat = append(lat, took)
+		p.lat[i] = took
 		if p.cfg.Mode == retrieve.ModeFused && first.Debug != nil {
-			extra = append(extra, fusionTime(first.Debug))
+			p.extra = append(p.extra, fusionTime(first.Debug))
 		}
 		res.rerank.add(first.Rerank)
 		res.zhisouRun[q.ID] = ranked
-	}
-	res.zhisou = score(p.cfg.Set, res.zhisouRun, lat)
-	if len(extra) > 0 {
-		res.zhisou.extraLatency = percentiles(extra)
 	}
 	return nil
 }
@@ -329,18 +413,18 @@ func fusionTime(d *retrieve.Debug) time.Duration {
 }
 
 // top10 is a second timed pass at the API's default page, the top 10,
-// without reranking; it returns each query's latency.
-func (p pass) top10(ctx context.Context) ([]time.Duration, error) {
-	lat := make([]time.Duration, 0, len(p.cfg.Set.Queries))
-	for _, q := range p.cfg.Set.Queries {
+// without reranking, over the round's queries; it fills p.lat10.
+func (p *pass) top10(ctx context.Context) error {
+	for _, i := range p.only {
+		q := p.cfg.Set.Queries[i]
 		start := time.Now()
 		req := p.request(q, 10)
 		req.Rerank = retrieve.RerankOff
 		_, err := p.search(ctx, q, req)
-		lat = append(lat, time.Since(start))
+		p.lat10[i] = time.Since(start)
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return lat, nil
+	return nil
 }

@@ -1,0 +1,346 @@
+// Package learn is what a collection learns from labelled questions (pairs of
+// a question and the chunk that answers it), without vectors:
+//
+//   - a question memory: the labelled questions themselves, indexed by their
+//     words and character bigrams and scored with BM25 among each other, so
+//     that a new question finds the labelled questions it resembles and,
+//     through them, the chunks that answered them (Model.Similar);
+//   - a translation table: for each question word, the passage words it stands
+//     for, learned with IBM Model 1 over the pairs (question words against the
+//     answering passage's words), applied at query time as weighted expansion
+//     terms (Model.Expand): "老板" → "用人单位".
+//
+// A Model is built whole from the pairs and the passages' text, in a fixed
+// order, so every replica that holds the same pairs builds the same model. It
+// is immutable once built and safe for concurrent use.
+package learn
+
+import (
+	"cmp"
+	"maps"
+	"math"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
+)
+
+// Tuning, chosen by 5-fold cross-validation on stard-train (README).
+const (
+	// similarQuestions is how many of the most similar labelled questions
+	// vote for their chunks.
+	similarQuestions = 10
+	// expansionsPerWord is the most passage words one question word expands to.
+	expansionsPerWord = 6
+	// minTranslation is the least translation probability kept.
+	minTranslation = 0.02
+	// expansionScale multiplies a translation probability into a term weight
+	// (capped at the word's own weight).
+	expansionScale = 4.0
+	// emIterations of IBM Model 1.
+	emIterations = 5
+	// maxPassageWords bounds the words of one passage used for training.
+	maxPassageWords = 400
+	// k1 and b of the questions' BM25.
+	k1, b = 1.2, 0.75
+)
+
+// Sample is one pair as training sees it: the question, the chunk it names and
+// that chunk's text ("" when the chunk no longer exists: the question is
+// still remembered, but teaches no translation).
+type Sample struct {
+	Question string
+	ChunkID  string
+	Passage  string
+}
+
+// Model is a collection's learned model.
+type Model struct {
+	// questions are the distinct labelled questions, with their chunks.
+	questions []question
+	post      map[string][]int32 // question key → questions holding it
+	idf       map[string]float64
+	avgLen    float64
+	trans     map[string][]Expansion
+	pairs     int
+}
+
+type question struct {
+	text   string
+	chunks []string
+	keys   int
+}
+
+// Expansion is a passage word a question word stands for, with the
+// probability IBM Model 1 gives it.
+type Expansion struct {
+	Term string
+	P    float64
+}
+
+// Match is a chunk found through labelled questions: its score (in 0..1 for a
+// query that matches a labelled question word for word) and the most similar
+// labelled question that names it.
+type Match struct {
+	ChunkID  string
+	Score    float64
+	Question string
+}
+
+// Stats describe a model.
+type Stats struct {
+	// Pairs and Questions are the labelled pairs and distinct questions.
+	Pairs, Questions int
+	// Words is the number of question words with learned expansions.
+	Words int
+}
+
+// Stats returns the model's size.
+func (m *Model) Stats() Stats {
+	if m == nil {
+		return Stats{}
+	}
+	return Stats{Pairs: m.pairs, Questions: len(m.questions), Words: len(m.trans)}
+}
+
+// Keys are the terms a question is matched on: its words (as the query
+// analysis cuts them, lexicon included) and its character bigrams, each once.
+func Keys(an *analysis.Analyzer, v *analysis.Vocab, q string) []string {
+	toks := an.QueryTokensIn(v, q)
+	grams := an.Grams(q)
+	keys := make([]string, 0, len(toks)+len(grams))
+	for _, t := range toks {
+		keys = append(keys, "w:"+t.Term)
+	}
+	for _, g := range grams {
+		keys = append(keys, "g:"+g)
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// words are the words of a text that translation learns from: those of two
+// characters or more (single characters and particles say little; IBM Model
+// 1's empty word absorbs the rest).
+func words(toks []analysis.Token, limit int) []string {
+	out := make([]string, 0, min(len(toks), limit))
+	for _, t := range toks {
+		if utf8.RuneCountInString(t.Term) >= 2 {
+			out = append(out, t.Term)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Build learns a model from samples, analysed by an with the lexicon v. The
+// order of samples does not matter: they are sorted first.
+func Build(an *analysis.Analyzer, v *analysis.Vocab, samples []Sample) *Model {
+	samples = slices.Clone(samples)
+	slices.SortFunc(samples, func(a, b Sample) int {
+		return cmp.Or(cmp.Compare(a.Question, b.Question), cmp.Compare(a.ChunkID, b.ChunkID))
+	})
+	samples = slices.CompactFunc(samples, func(a, b Sample) bool { return a.Question == b.Question && a.ChunkID == b.ChunkID })
+	m := &Model{post: map[string][]int32{}, idf: map[string]float64{}, pairs: len(samples)}
+	total := 0
+	for i := 0; i < len(samples); {
+		j := i
+		var chunks []string
+		for ; j < len(samples) && samples[j].Question == samples[i].Question; j++ {
+			chunks = append(chunks, samples[j].ChunkID)
+		}
+		qi := int32(len(m.questions))
+		keys := Keys(an, v, samples[i].Question)
+		for _, k := range keys {
+			m.post[k] = append(m.post[k], qi)
+		}
+		total += len(keys)
+		m.questions = append(m.questions, question{text: samples[i].Question, chunks: chunks, keys: len(keys)})
+		i = j
+	}
+	if n := len(m.questions); n > 0 {
+		m.avgLen = float64(total) / float64(n)
+		for k, p := range m.post {
+			df := float64(len(p))
+			m.idf[k] = math.Log(1 + (float64(n)-df+0.5)/(df+0.5))
+		}
+	}
+	m.trans = translate(an, v, samples)
+	return m
+}
+
+// Similar scores the chunks named by the labelled questions most like a
+// query's keys (Keys), best first. Each of the similarQuestions best questions
+// adds its BM25 similarity to its chunks; scores are divided by what the
+// query would score against itself, so a query that resembles nothing
+// learned gets small scores rather than a confident list.
+func (m *Model) Similar(keys []string) []Match {
+	if m == nil || len(m.questions) == 0 {
+		return nil
+	}
+	sim := map[int32]float64{}
+	self := 0.0
+	for _, k := range keys {
+		idf, ok := m.idf[k]
+		if !ok {
+			continue
+		}
+		self += idf
+		for _, qi := range m.post[k] {
+			norm := k1 * (1 - b + b*float64(m.questions[qi].keys)/m.avgLen)
+			sim[qi] += idf * (k1 + 1) / (1 + norm)
+		}
+	}
+	if len(sim) == 0 || self == 0 {
+		return nil
+	}
+	qs := slices.Collect(maps.Keys(sim))
+	slices.SortFunc(qs, func(a, b int32) int { return cmp.Or(cmp.Compare(sim[b], sim[a]), cmp.Compare(a, b)) })
+	qs = qs[:min(len(qs), similarQuestions)]
+	at := map[string]int{}
+	var out []Match
+	for _, qi := range qs { // best question first: it is each chunk's evidence
+		q := &m.questions[qi]
+		for _, c := range q.chunks {
+			i, ok := at[c]
+			if !ok {
+				i = len(out)
+				at[c] = i
+				out = append(out, Match{ChunkID: c, Question: q.text})
+			}
+			out[i].Score += sim[qi] / self
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Match) int { return cmp.Compare(b.Score, a.Score) })
+	return out
+}
+
+// Expand adds to terms the passage words their words stand for: each word of
+// weight w (not a bigram, not itself an expansion) adds its learned
+// expansions of probability p at weight min(w, w·expansionScale·p), marked
+// with the word they come from. A term the query already has is not added
+// again.
+func (m *Model) Expand(terms []index.QueryTerm) []index.QueryTerm {
+	if m == nil || len(m.trans) == 0 {
+		return terms
+	}
+	have := map[string]bool{}
+	for _, t := range terms {
+		if !t.Gram {
+			have[t.Term] = true
+		}
+	}
+	out := terms
+	for _, t := range terms {
+		if t.Gram || t.From != "" {
+			continue
+		}
+		for _, e := range m.trans[t.Term] {
+			if have[e.Term] {
+				continue
+			}
+			have[e.Term] = true
+			out = append(out, index.QueryTerm{Term: e.Term, Weight: min(t.Weight, t.Weight*expansionScale*e.P), From: t.Term})
+		}
+	}
+	return out
+}
+
+// Expansions returns a question word's learned expansions, most probable
+// first.
+func (m *Model) Expansions(word string) []Expansion {
+	if m == nil {
+		return nil
+	}
+	return m.trans[word]
+}
+
+// translate learns t(passage word | question word) with IBM Model 1 over the
+// samples that have a passage, keeping for each question word its
+// expansionsPerWord most probable passage words other than itself, of
+// probability minTranslation or more.
+func translate(an *analysis.Analyzer, v *analysis.Vocab, samples []Sample) map[string][]Expansion {
+	// Words are numbered so the EM loops work on integers; 0 is the empty
+	// question word that passage words with no counterpart align to.
+	ids := map[string]int32{"": 0}
+	names := []string{""}
+	id := func(w string) int32 {
+		i, ok := ids[w]
+		if !ok {
+			i = int32(len(names))
+			ids[w] = i
+			names = append(names, w)
+		}
+		return i
+	}
+	type sent struct{ q, p []int32 }
+	var sents []sent
+	for _, s := range samples {
+		if s.Passage == "" {
+			continue
+		}
+		qw := words(an.QueryTokensIn(v, s.Question), maxPassageWords)
+		pw := words(an.TokensIn(v, s.Passage), maxPassageWords)
+		if len(qw) == 0 || len(pw) == 0 {
+			continue
+		}
+		st := sent{q: []int32{0}}
+		for _, w := range qw {
+			st.q = append(st.q, id(w))
+		}
+		for _, w := range pw {
+			st.p = append(st.p, id(w))
+		}
+		sents = append(sents, st)
+	}
+	if len(sents) == 0 {
+		return nil
+	}
+	type pairKey struct{ q, p int32 }
+	t := map[pairKey]float64{}
+	const uniform = 1.0 // the first iteration: every alignment alike
+	for it := range emIterations {
+		count := map[pairKey]float64{}
+		total := map[int32]float64{}
+		for _, st := range sents {
+			for _, p := range st.p {
+				z := 0.0
+				for _, q := range st.q {
+					if it == 0 {
+						z += uniform
+					} else {
+						z += t[pairKey{q, p}]
+					}
+				}
+				for _, q := range st.q {
+					v := uniform
+					if it > 0 {
+						v = t[pairKey{q, p}]
+					}
+					c := v / z
+					count[pairKey{q, p}] += c
+					total[q] += c
+				}
+			}
+		}
+		t = make(map[pairKey]float64, len(count))
+		for k, c := range count {
+			t[k] = c / total[k.q]
+		}
+	}
+	out := map[string][]Expansion{}
+	for k, p := range t {
+		if k.q == 0 || k.q == k.p || p < minTranslation {
+			continue
+		}
+		out[names[k.q]] = append(out[names[k.q]], Expansion{names[k.p], p})
+	}
+	for w, es := range out {
+		slices.SortFunc(es, func(a, b Expansion) int { return cmp.Or(cmp.Compare(b.P, a.P), cmp.Compare(a.Term, b.Term)) })
+		out[w] = slices.Clip(es[:min(len(es), expansionsPerWord)])
+	}
+	return out
+}

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/indextest"
+)
+
+func learnFixture(t *testing.T, dir string) *Store {
+	t.Helper()
+	s := openWithCollection(t, dir, "law")
+	docs := []index.Document{
+		indextest.Doc("labour", "劳动合同法", "用人单位未及时足额支付劳动报酬的，劳动者可以解除劳动合同。", "劳动合同期满的，劳动合同终止。"),
+		indextest.Doc("lease", "民法典 租赁", "租赁期限届满，出租人应当返还承租人交付的押金。"),
+	}
+	if _, err := s.Upsert(context.Background(), "law", docs); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestLearnPairs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := learnFixture(t, dir)
+	wage := index.ChunkID("labour", []string{"第1节"}, 0)
+	rep, err := s.Learn(ctx, "law", []index.Pair{
+		{Question: "老板不给钱怎么办", ChunkID: wage},
+		{Question: "房东不退押金", ChunkID: "lease"}, // a document: its best chunk
+		{Question: "老板拖欠工资", ChunkID: "nope"},
+		{Question: "钱", ChunkID: wage},
+		{Question: "  ", ChunkID: wage},
+		{Question: "老板不给钱怎么办", ChunkID: wage}, // a duplicate: learned once
+	}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Added != 3 || len(rep.Refused) != 3 {
+		t.Fatalf("report %+v: want 3 added, 3 refused", rep)
+	}
+	for i, want := range []string{`no chunk or document "nope"`, "one character", "empty"} {
+		if r := rep.Refused[i]; !strings.Contains(r.Reason, want) {
+			t.Errorf("refused %d: %q, want it to say %q", i, r.Reason, want)
+		}
+	}
+	if rep.Info.Pairs != 2 || rep.Info.Questions != 2 || rep.Info.Building {
+		t.Errorf("info %+v: want 2 pairs, 2 questions, built", rep.Info)
+	}
+	hits, err := s.LearnedSearch(ctx, "law", "老板不给钱", index.Filter{}, 10)
+	if err != nil || len(hits) == 0 || hits[0].ChunkID != wage || hits[0].Via[0] != "老板不给钱怎么办" || hits[0].ChunkVersion == "" {
+		t.Fatalf("learned search: %+v, %v", hits, err)
+	}
+	// A filter applies to the learned source too.
+	if hits, _ := s.LearnedSearch(ctx, "law", "老板不给钱", index.Filter{DocIDs: []string{"lease"}}, 10); len(hits) != 0 {
+		t.Errorf("filtered out, yet found %+v", hits)
+	}
+	// Too many pairs in one call, and an unknown collection.
+	if _, err := s.Learn(ctx, "law", make([]index.Pair, MaxPairsPerWrite+1), false); !errors.Is(err, index.ErrInvalid) {
+		t.Errorf("over the batch limit: %v", err)
+	}
+	if _, err := s.Learn(ctx, "nope", nil, false); !errors.Is(err, index.ErrNotFound) {
+		t.Errorf("unknown collection: %v", err)
+	}
+
+	// The pairs are in Badger, written through the log: a reopened store
+	// builds the same model.
+	s.Close()
+	s = openTestStore(t, dir)
+	if err := s.waitLearned(ctx, mustGet(t, s, "law"), 1); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.LearnInfo("law")
+	if err != nil || info.Pairs != 2 {
+		t.Fatalf("after reopen: %+v, %v", info, err)
+	}
+	// Replacing with one pair forgets the others; replacing with none
+	// forgets all.
+	if _, err := s.Learn(ctx, "law", []index.Pair{{Question: "押金不退", ChunkID: "lease"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := s.LearnInfo("law"); info.Pairs != 1 {
+		t.Errorf("after replace: %+v", info)
+	}
+	if hits, _ := s.LearnedSearch(ctx, "law", "老板不给钱", index.Filter{}, 10); len(hits) != 0 {
+		t.Errorf("a replaced pair still found: %+v", hits)
+	}
+	if _, err := s.Learn(ctx, "law", nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := s.Learned("law"); m != nil {
+		t.Errorf("all pairs forgotten, yet a model: %+v", m.Stats())
+	}
+	// Deleting the collection drops its pairs with it.
+	if _, err := s.Learn(ctx, "law", []index.Pair{{Question: "押金不退", ChunkID: "lease"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteCollection(ctx, "law"); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.countPairs("law"); n != 0 {
+		t.Errorf("%d pairs left after the collection was deleted", n)
+	}
+}
+
+// A pair naming a document goes to the chunk that shares most with the
+// question, not blindly to the first.
+func TestLearnPairNamingADocument(t *testing.T) {
+	ctx := context.Background()
+	s := learnFixture(t, t.TempDir())
+	defer s.Close()
+	if _, err := s.Learn(ctx, "law", []index.Pair{{Question: "劳动合同期满了会怎样", ChunkID: "labour"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := s.LearnedSearch(ctx, "law", "合同到期", index.Filter{}, 10)
+	if want := index.ChunkID("labour", []string{"第2节"}, 0); err != nil || len(hits) != 1 || hits[0].ChunkID != want {
+		t.Fatalf("hits %+v (%v), want %s", hits, err, want)
+	}
+}
+
+func mustGet(t *testing.T, s *Store, name string) *coll {
+	t.Helper()
+	c, err := s.get(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
