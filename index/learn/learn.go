@@ -30,14 +30,14 @@ import (
 const (
 	// similarQuestions is how many of the most similar labelled questions
 	// vote for their chunks.
-	similarQuestions = 10
+	similarQuestions = 30
 	// expansionsPerWord is the most passage words one question word expands to.
 	expansionsPerWord = 6
 	// minTranslation is the least translation probability kept.
 	minTranslation = 0.02
 	// expansionScale multiplies a translation probability into a term weight
 	// (capped at the word's own weight).
-	expansionScale = 4.0
+	expansionScale = 8.0
 	// emIterations of IBM Model 1.
 	emIterations = 5
 	// maxPassageWords bounds the words of one passage used for training.
