@@ -281,9 +281,13 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 	// counts as a word when the query has it as a word (it occurs in the chunk
 	// either way).
 	word := map[string]bool{}
+	from := map[string]string{} // a learned expansion → the query word it stands for
 	for _, t := range terms {
 		if !t.Gram && t.Weight > weightFunction {
 			word[t.Term] = true
+		}
+		if !t.Gram && t.From != "" {
+			from[t.Term] = t.From
 		}
 	}
 	docs := map[string]index.Document{} // for section context
@@ -327,6 +331,11 @@ func (s *Searcher) hydrate(ctx context.Context, req Request, terms []index.Query
 			Text: c.Text, Score: h.Score, Matched: h.Matched,
 			Highlights: highlights(norms[i], c.Text, h.Matched), Question: c.Question,
 			Evidence: ev[j],
+		}
+		for _, m := range out[i].Matched {
+			if f, ok := from[m]; ok {
+				out[i].Evidence.Expanded = append(out[i].Evidence.Expanded, m+" ← "+f)
+			}
 		}
 		if req.WithContext {
 			out[i].Context, err = s.sectionText(ctx, req.Collection, *c, docs)

@@ -38,6 +38,17 @@ const (
 	// expansionScale multiplies a translation probability into a term weight
 	// (capped at the word's own weight).
 	expansionScale = 8.0
+	// fullTrust is the self-check reliability (see Model.Trust) from which
+	// a model is trusted fully; below it, trust falls with the cube of the
+	// ratio.
+	fullTrust = 0.2
+	// selfCheckMax is the most questions the self-check asks, minSelfCheck
+	// the fewest it judges by.
+	selfCheckMax = 2000
+	minSelfCheck = 20
+	// minTrust is the least trust at which expansions are added at all
+	// (they cost search time).
+	minTrust = 0.05
 	// emIterations of IBM Model 1.
 	emIterations = 5
 	// maxPassageWords bounds the words of one passage used for training.
@@ -64,6 +75,9 @@ type Model struct {
 	avgLen    float64
 	trans     map[string][]Expansion
 	pairs     int
+	// reliability is how often the memory's first chunk was one of a
+	// labelled question's own when it was asked with itself left out.
+	reliability float64
 }
 
 type question struct {
@@ -94,6 +108,10 @@ type Stats struct {
 	Pairs, Questions int
 	// Words is the number of question words with learned expansions.
 	Words int
+	// Reliability is the share of labelled questions (up to 2000, each left
+	// out in turn) whose own chunk the memory put first; Trust is the scale
+	// the model's contributions get from it, in 0..1.
+	Reliability, Trust float64
 }
 
 // Stats returns the model's size.
@@ -101,7 +119,21 @@ func (m *Model) Stats() Stats {
 	if m == nil {
 		return Stats{}
 	}
-	return Stats{Pairs: m.pairs, Questions: len(m.questions), Words: len(m.trans)}
+	return Stats{Pairs: m.pairs, Questions: len(m.questions), Words: len(m.trans), Reliability: m.reliability, Trust: m.Trust()}
+}
+
+// Trust scales what the model adds to a search: 1 when its labelled
+// questions predict each other's chunks at least fullTrust of the time, and
+// (reliability/fullTrust)³ below. Questions that share words without sharing
+// answers (reading-comprehension questions, one per passage, alike only in
+// their form: 多少平方公里, 哪一年) would otherwise pull a search towards the
+// passages of other questions of the same form.
+func (m *Model) Trust() float64 {
+	if m == nil {
+		return 0
+	}
+	r := min(1, m.reliability/fullTrust)
+	return r * r * r
 }
 
 // Keys are the terms a question is matched on: its words (as the query
@@ -169,27 +201,87 @@ func Build(an *analysis.Analyzer, v *analysis.Vocab, samples []Sample) *Model {
 		}
 	}
 	m.trans = translate(an, v, samples)
+	m.reliability = m.selfCheck(an, v)
 	return m
+}
+
+// selfCheck asks the memory each labelled question (up to selfCheckMax of
+// them, evenly spread) with that question left out, and returns the share
+// whose first chunk is one of its own: how well the labelled questions
+// predict each other's answers, an estimate of how often a new question is
+// answered by the memory if new questions are like the labelled ones.
+//
+// A model in which fewer than minSelfCheck questions share an answer with
+// another cannot be judged that way (a FAQ list, one question per answer,
+// would score 0 however good): its reliability is 1, the labels trusted as
+// written.
+func (m *Model) selfCheck(an *analysis.Analyzer, v *analysis.Vocab) float64 {
+	askers := map[string]int{}
+	for _, q := range m.questions {
+		for _, c := range q.chunks {
+			askers[c]++
+		}
+	}
+	shared := 0
+	for _, q := range m.questions {
+		if slices.ContainsFunc(q.chunks, func(c string) bool { return askers[c] > 1 }) {
+			shared++
+		}
+	}
+	if shared < minSelfCheck {
+		return 1
+	}
+	n := len(m.questions)
+	step := max(1, n/selfCheckMax)
+	right, asked := 0, 0
+	for i := 0; i < n; i += step {
+		q := &m.questions[i]
+		best := m.similar(Keys(an, v, q.text), int32(i))
+		asked++
+		if len(best) > 0 && slices.Contains(q.chunks, best[0].ChunkID) {
+			right++
+		}
+	}
+	return float64(right) / float64(asked)
 }
 
 // Similar scores the chunks named by the labelled questions most like a
 // query's keys (Keys), best first. Each of the similarQuestions best questions
 // adds its BM25 similarity to its chunks; scores are divided by what the
-// query would score against itself, so a query that resembles nothing
-// learned gets small scores rather than a confident list.
+// query would score against itself (a key no labelled question has counting
+// as the rarest), so a query that resembles nothing learned gets small
+// scores rather than a confident list, and scaled by the model's Trust.
 func (m *Model) Similar(keys []string) []Match {
 	if m == nil || len(m.questions) == 0 {
 		return nil
 	}
+	t := m.Trust()
+	if t < minTrust {
+		return nil
+	}
+	out := m.similar(keys, -1)
+	for i := range out {
+		out[i].Score *= t
+	}
+	return out
+}
+
+// similar is Similar, unscaled, leaving question skip out.
+func (m *Model) similar(keys []string, skip int32) []Match {
 	sim := map[int32]float64{}
 	self := 0.0
+	unseen := math.Log(1 + (float64(len(m.questions))+0.5)/0.5)
 	for _, k := range keys {
 		idf, ok := m.idf[k]
 		if !ok {
+			self += unseen
 			continue
 		}
 		self += idf
 		for _, qi := range m.post[k] {
+			if qi == skip {
+				continue
+			}
 			norm := k1 * (1 - b + b*float64(m.questions[qi].keys)/m.avgLen)
 			sim[qi] += idf * (k1 + 1) / (1 + norm)
 		}
@@ -220,11 +312,15 @@ func (m *Model) Similar(keys []string) []Match {
 
 // Expand adds to terms the passage words their words stand for: each word of
 // weight w (not a bigram, not itself an expansion) adds its learned
-// expansions of probability p at weight min(w, w·expansionScale·p), marked
-// with the word they come from. A term the query already has is not added
-// again.
+// expansions of probability p at weight Trust·min(w, w·expansionScale·p),
+// marked with the word they come from. A term the query already has is not
+// added again.
 func (m *Model) Expand(terms []index.QueryTerm) []index.QueryTerm {
 	if m == nil || len(m.trans) == 0 {
+		return terms
+	}
+	trust := m.Trust()
+	if trust < minTrust {
 		return terms
 	}
 	have := map[string]bool{}
@@ -243,7 +339,7 @@ func (m *Model) Expand(terms []index.QueryTerm) []index.QueryTerm {
 				continue
 			}
 			have[e.Term] = true
-			out = append(out, index.QueryTerm{Term: e.Term, Weight: min(t.Weight, t.Weight*expansionScale*e.P), From: t.Term})
+			out = append(out, index.QueryTerm{Term: e.Term, Weight: trust * min(t.Weight, t.Weight*expansionScale*e.P), From: t.Term})
 		}
 	}
 	return out

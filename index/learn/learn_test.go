@@ -1,6 +1,8 @@
 package learn
 
 import (
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -112,4 +114,41 @@ func TestQuestionsWithoutPassages(t *testing.T) {
 	}
 }
 
-func q(an interface{ Grams(string) []string }) []string { return []string{"g:" + an.Grams("老板")[0]} }
+func q(an interface{ Grams(string) []string }) []string {
+	return []string{"g:" + an.Grams("老板")[0]}
+}
+
+// Trust: a FAQ list (one question per answer) cannot be judged and is
+// trusted; questions that share answers but do not predict them (alike only
+// in their form) are trusted little, and their expansions are not added.
+func TestTrust(t *testing.T) {
+	an := indextest.Analyzer(t)
+	var faq, formOnly []Sample
+	topics := []string{"色林错", "纳木错", "青海湖", "洞庭湖", "鄱阳湖", "太湖", "洪泽湖", "巢湖", "滇池", "洱海", "抚仙湖", "泸沽湖",
+		"博斯腾湖", "呼伦湖", "兴凯湖", "微山湖", "骆马湖", "千岛湖", "西湖", "玄武湖", "东湖", "南湖", "月牙泉", "天池"}
+	for i, lake := range topics {
+		id := fmt.Sprintf("c%02d", i)
+		faq = append(faq, Sample{lake + "的面积有多大", id, lake + "的面积约为若干平方公里。"})
+		// Two questions per passage of the same form, each about its own
+		// lake: asked with itself left out, a question finds the other
+		// lakes' questions of its form as readily as its own passage's.
+		formOnly = append(formOnly,
+			Sample{lake + "的湖水面积是多少平方公里", id, lake + "湖水面积若干平方公里，海拔若干米。"},
+			Sample{"海拔多少米的是" + topics[(i+1)%len(topics)], id, lake + "湖水面积若干平方公里，海拔若干米。"})
+	}
+	if m := Build(an, nil, faq); m.Trust() != 1 {
+		t.Errorf("a FAQ list: trust %v (reliability %v), want 1", m.Trust(), m.Stats().Reliability)
+	}
+	m := Build(an, nil, formOnly)
+	st := m.Stats()
+	if st.Reliability >= fullTrust || st.Trust >= 1 {
+		t.Fatalf("questions alike only in form: %+v, want reliability under %v and trust under 1", st, fullTrust)
+	}
+	if want := math.Pow(st.Reliability/fullTrust, 3); math.Abs(st.Trust-want) > 1e-9 {
+		t.Errorf("trust %v, want (reliability/%v)³ = %v", st.Trust, fullTrust, want)
+	}
+	terms := []index.QueryTerm{{Term: "面积", Weight: 1}}
+	if got := m.Expand(terms); st.Trust < minTrust && len(got) != 1 {
+		t.Errorf("trust %v under %v, yet expansions %+v", st.Trust, minTrust, got[1:])
+	}
+}

@@ -83,6 +83,14 @@ var rpcs = map[string]struct {
 		_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: coll, Query: "价格"})
 		return err
 	}, false},
+	"Learn": {index.RoleWrite, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.Learn(ctx, &retrievalv1.LearnRequest{Collection: coll, Pairs: []*retrievalv1.LearnPair{{Question: "价格怎么谈", ChunkId: "nope"}}})
+		return err
+	}, false},
+	"GetLearned": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
+		_, err := c.GetLearned(ctx, &retrievalv1.GetLearnedRequest{Collection: coll})
+		return err
+	}, false},
 	"GetLexicon": {index.RoleRead, func(ctx context.Context, c retrievalv1.RetrievalServiceClient, coll string) error {
 		_, err := c.GetLexicon(ctx, &retrievalv1.GetLexiconRequest{Collection: coll})
 		return err

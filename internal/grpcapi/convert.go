@@ -28,12 +28,16 @@ func collectionToProto(c store.CollectionInfo) *retrievalv1.Collection {
 }
 
 func fusionFromProto(w *retrievalv1.FusionWeights) index.FusionWeights {
-	return index.FusionWeights{BM25: w.GetBm25(), Outline: w.GetOutline(), Graph: w.GetGraph()}
+	learned := index.DefaultFusion.Learned
+	if w != nil && w.Learned != nil {
+		learned = w.GetLearned()
+	}
+	return index.FusionWeights{BM25: w.GetBm25(), Outline: w.GetOutline(), Graph: w.GetGraph(), Learned: learned}
 }
 
 // FusionToProto converts fusion weights.
 func FusionToProto(w index.FusionWeights) *retrievalv1.FusionWeights {
-	return &retrievalv1.FusionWeights{Bm25: w.BM25, Outline: w.Outline, Graph: w.Graph}
+	return &retrievalv1.FusionWeights{Bm25: w.BM25, Outline: w.Outline, Graph: w.Graph, Learned: &w.Learned}
 }
 
 // formats maps the API's document formats to ingest's; an unknown or
@@ -264,6 +268,7 @@ func evidenceToProto(e retrieve.Evidence) *retrievalv1.Evidence {
 	return &retrievalv1.Evidence{
 		Sources: e.Sources, FusedRank: int32(e.FusedRank), Bm25Rank: int32(e.BM25Rank), OutlineRank: int32(e.OutlineRank), GraphRank: int32(e.GraphRank),
 		Bm25Score: e.BM25, OutlineScore: e.Outline, GraphScore: e.Graph, OutlinePath: e.OutlinePath, GraphPath: e.GraphPath,
+		LearnedRank: int32(e.LearnedRank), LearnedScore: e.Learned, LearnedQuestion: e.LearnedQuestion, Expanded: e.Expanded,
 	}
 }
 
@@ -306,4 +311,8 @@ func FileResultsToProto(res []service.FileResult) []*retrievalv1.FileResult {
 		out = append(out, pr)
 	}
 	return out
+}
+
+func learnedToProto(i store.LearnInfo) *retrievalv1.LearnedModel {
+	return &retrievalv1.LearnedModel{Pairs: int64(i.Pairs), Questions: int64(i.Questions), Words: int64(i.Words), Building: i.Building, BuildError: i.BuildError, Reliability: i.Reliability, Trust: i.Trust}
 }

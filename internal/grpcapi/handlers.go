@@ -289,3 +289,29 @@ func (s *server) GetStatus(ctx context.Context, req *retrievalv1.GetStatusReques
 	return &retrievalv1.GetStatusResponse{Log: st.Log, Position: st.Position, LogLast: st.LogLast, Lag: st.Lag,
 		Quarantined: uint64(st.Quarantined), Digest: st.Digest}, nil
 }
+
+// Learn adds labelled questions to a collection.
+func (s *server) Learn(ctx context.Context, req *retrievalv1.LearnRequest) (*retrievalv1.LearnResponse, error) {
+	pairs := make([]index.Pair, len(req.GetPairs()))
+	for i, p := range req.GetPairs() {
+		pairs[i] = index.Pair{Question: p.GetQuestion(), ChunkID: p.GetChunkId()}
+	}
+	rep, err := s.svc.Learn(ctx, req.GetCollection(), pairs, req.GetReplace())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	out := &retrievalv1.LearnResponse{Added: int32(rep.Added), Model: learnedToProto(rep.Info)}
+	for _, r := range rep.Refused {
+		out.Refused = append(out.Refused, &retrievalv1.RefusedPair{Index: int32(r.Index), Reason: r.Reason})
+	}
+	return out, nil
+}
+
+// GetLearned describes a collection's learned model.
+func (s *server) GetLearned(ctx context.Context, req *retrievalv1.GetLearnedRequest) (*retrievalv1.GetLearnedResponse, error) {
+	info, err := s.svc.GetLearned(ctx, req.GetCollection())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	return &retrievalv1.GetLearnedResponse{Model: learnedToProto(info)}, nil
+}

@@ -310,7 +310,8 @@ func TestServerBadInput(t *testing.T) {
 			return err
 		}, codes.InvalidArgument, "fusion weight bm25 NaN"},
 		{"all fusion weights 0", func() error {
-			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格", Fusion: &retrievalv1.FusionWeights{}})
+			zero := 0.0 // learned, when unset, is 1
+			_, err := c.Search(ctx, &retrievalv1.SearchRequest{Collection: "kb", Query: "价格", Fusion: &retrievalv1.FusionWeights{Learned: &zero}})
 			return err
 		}, codes.InvalidArgument, "all 0"},
 		{"unknown search mode", func() error {

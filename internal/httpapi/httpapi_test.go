@@ -231,6 +231,8 @@ var httpRoutes = map[string]struct {
 	"ListKeys":         {"GET", "/v1/keys", "", true},
 	"RevokeKey":        {"POST", "/v1/keys/000000000000:revoke", "", true},
 	"GetStatus":        {"GET", "/v1/status", "", true},
+	"Learn":            {"POST", "/v1/collections/b:learn", `{"pairs":[{"question":"价格怎么定","chunk_id":"sales/price"}]}`, false},
+	"GetLearned":       {"GET", "/v1/collections/b/learned", "", false},
 }
 
 // TestEveryRouteIsGuarded: every HTTP route answers 401 without a key, and

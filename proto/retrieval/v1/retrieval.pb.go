@@ -257,6 +257,440 @@ func (RerankMode) EnumDescriptor() ([]byte, []int) {
 	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{3}
 }
 
+// LearnPair is a labelled question.
+type LearnPair struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Question as a learner asked it (2 to 2000 characters).
+	Question string `protobuf:"bytes,1,opt,name=question" json:"question,omitempty"`
+	// ChunkId of the chunk that answers it, or the id of a document: then its
+	// chunk that shares the most with the question.
+	ChunkId       string `protobuf:"bytes,2,opt,name=chunk_id,json=chunkId" json:"chunk_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LearnPair) Reset() {
+	*x = LearnPair{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LearnPair) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LearnPair) ProtoMessage() {}
+
+func (x *LearnPair) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LearnPair.ProtoReflect.Descriptor instead.
+func (*LearnPair) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *LearnPair) GetQuestion() string {
+	if x != nil {
+		return x.Question
+	}
+	return ""
+}
+
+func (x *LearnPair) GetChunkId() string {
+	if x != nil {
+		return x.ChunkId
+	}
+	return ""
+}
+
+// LearnRequest adds (or replaces) a collection's labelled questions.
+type LearnRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Collection that learns.
+	Collection string `protobuf:"bytes,1,opt,name=collection" json:"collection,omitempty"`
+	// Pairs to learn, at most 1000.
+	Pairs []*LearnPair `protobuf:"bytes,2,rep,name=pairs" json:"pairs,omitempty"`
+	// Replace replaces all the collection's pairs with these.
+	Replace       bool `protobuf:"varint,3,opt,name=replace" json:"replace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LearnRequest) Reset() {
+	*x = LearnRequest{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LearnRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LearnRequest) ProtoMessage() {}
+
+func (x *LearnRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LearnRequest.ProtoReflect.Descriptor instead.
+func (*LearnRequest) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LearnRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *LearnRequest) GetPairs() []*LearnPair {
+	if x != nil {
+		return x.Pairs
+	}
+	return nil
+}
+
+func (x *LearnRequest) GetReplace() bool {
+	if x != nil {
+		return x.Replace
+	}
+	return false
+}
+
+// RefusedPair is a pair that was not learned.
+type RefusedPair struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Index of the pair in the request.
+	Index int32 `protobuf:"varint,1,opt,name=index" json:"index,omitempty"`
+	// Reason it was refused.
+	Reason        string `protobuf:"bytes,2,opt,name=reason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefusedPair) Reset() {
+	*x = RefusedPair{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefusedPair) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefusedPair) ProtoMessage() {}
+
+func (x *RefusedPair) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefusedPair.ProtoReflect.Descriptor instead.
+func (*RefusedPair) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RefusedPair) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *RefusedPair) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// LearnedModel describes a collection's learned model.
+type LearnedModel struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pairs held.
+	Pairs int64 `protobuf:"varint,1,opt,name=pairs" json:"pairs,omitempty"`
+	// Questions: distinct labelled questions.
+	Questions int64 `protobuf:"varint,2,opt,name=questions" json:"questions,omitempty"`
+	// Words: question words with learned expansions.
+	Words int64 `protobuf:"varint,3,opt,name=words" json:"words,omitempty"`
+	// Building is true while the model is rebuilt after a change (searches use
+	// the previous one meanwhile).
+	Building bool `protobuf:"varint,4,opt,name=building" json:"building,omitempty"`
+	// BuildError is the last rebuild's failure, if any.
+	BuildError string `protobuf:"bytes,5,opt,name=build_error,json=buildError" json:"build_error,omitempty"`
+	// Reliability is the share of labelled questions (up to 2000, each left
+	// out in turn) whose own chunk the model put first.
+	Reliability float64 `protobuf:"fixed64,6,opt,name=reliability" json:"reliability,omitempty"`
+	// Trust is the scale, 0 to 1, the model's contributions to a search get:
+	// 1 from a reliability of 0.2, (reliability/0.2)³ below.
+	Trust         float64 `protobuf:"fixed64,7,opt,name=trust" json:"trust,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LearnedModel) Reset() {
+	*x = LearnedModel{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LearnedModel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LearnedModel) ProtoMessage() {}
+
+func (x *LearnedModel) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LearnedModel.ProtoReflect.Descriptor instead.
+func (*LearnedModel) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LearnedModel) GetPairs() int64 {
+	if x != nil {
+		return x.Pairs
+	}
+	return 0
+}
+
+func (x *LearnedModel) GetQuestions() int64 {
+	if x != nil {
+		return x.Questions
+	}
+	return 0
+}
+
+func (x *LearnedModel) GetWords() int64 {
+	if x != nil {
+		return x.Words
+	}
+	return 0
+}
+
+func (x *LearnedModel) GetBuilding() bool {
+	if x != nil {
+		return x.Building
+	}
+	return false
+}
+
+func (x *LearnedModel) GetBuildError() string {
+	if x != nil {
+		return x.BuildError
+	}
+	return ""
+}
+
+func (x *LearnedModel) GetReliability() float64 {
+	if x != nil {
+		return x.Reliability
+	}
+	return 0
+}
+
+func (x *LearnedModel) GetTrust() float64 {
+	if x != nil {
+		return x.Trust
+	}
+	return 0
+}
+
+// LearnResponse says what was learned.
+type LearnResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Added is the number of pairs written.
+	Added int32 `protobuf:"varint,1,opt,name=added" json:"added,omitempty"`
+	// Refused are the pairs not learned, each with its reason.
+	Refused []*RefusedPair `protobuf:"bytes,2,rep,name=refused" json:"refused,omitempty"`
+	// Model after the change.
+	Model         *LearnedModel `protobuf:"bytes,3,opt,name=model" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LearnResponse) Reset() {
+	*x = LearnResponse{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LearnResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LearnResponse) ProtoMessage() {}
+
+func (x *LearnResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LearnResponse.ProtoReflect.Descriptor instead.
+func (*LearnResponse) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LearnResponse) GetAdded() int32 {
+	if x != nil {
+		return x.Added
+	}
+	return 0
+}
+
+func (x *LearnResponse) GetRefused() []*RefusedPair {
+	if x != nil {
+		return x.Refused
+	}
+	return nil
+}
+
+func (x *LearnResponse) GetModel() *LearnedModel {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
+// GetLearnedRequest asks for a collection's learned model.
+type GetLearnedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Collection to describe.
+	Collection    string `protobuf:"bytes,1,opt,name=collection" json:"collection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLearnedRequest) Reset() {
+	*x = GetLearnedRequest{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLearnedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLearnedRequest) ProtoMessage() {}
+
+func (x *GetLearnedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLearnedRequest.ProtoReflect.Descriptor instead.
+func (*GetLearnedRequest) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetLearnedRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+// GetLearnedResponse describes a collection's learned model.
+type GetLearnedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Model of the collection (all zero when it learned nothing).
+	Model         *LearnedModel `protobuf:"bytes,1,opt,name=model" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLearnedResponse) Reset() {
+	*x = GetLearnedResponse{}
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLearnedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLearnedResponse) ProtoMessage() {}
+
+func (x *GetLearnedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLearnedResponse.ProtoReflect.Descriptor instead.
+func (*GetLearnedResponse) Descriptor() ([]byte, []int) {
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetLearnedResponse) GetModel() *LearnedModel {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
 // GetStatusRequest asks for a node's status.
 type GetStatusRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -270,7 +704,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[0]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -282,7 +716,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[0]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -295,7 +729,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{0}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetStatusRequest) GetDigest() bool {
@@ -326,7 +760,7 @@ type GetStatusResponse struct {
 
 func (x *GetStatusResponse) Reset() {
 	*x = GetStatusResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[1]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -338,7 +772,7 @@ func (x *GetStatusResponse) String() string {
 func (*GetStatusResponse) ProtoMessage() {}
 
 func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[1]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -351,7 +785,7 @@ func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{1}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetStatusResponse) GetLog() string {
@@ -424,7 +858,7 @@ type Collection struct {
 
 func (x *Collection) Reset() {
 	*x = Collection{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[2]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +870,7 @@ func (x *Collection) String() string {
 func (*Collection) ProtoMessage() {}
 
 func (x *Collection) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[2]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +883,7 @@ func (x *Collection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Collection.ProtoReflect.Descriptor instead.
 func (*Collection) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{2}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Collection) GetName() string {
@@ -525,14 +959,17 @@ type FusionWeights struct {
 	// Outline weight: chunks of the sections whose heading paths match the query.
 	Outline float64 `protobuf:"fixed64,2,opt,name=outline" json:"outline,omitempty"`
 	// Graph weight: chunks reached through the keyword graph.
-	Graph         float64 `protobuf:"fixed64,3,opt,name=graph" json:"graph,omitempty"`
+	Graph float64 `protobuf:"fixed64,3,opt,name=graph" json:"graph,omitempty"`
+	// Learned weight: chunks named by labelled questions like the query (see
+	// Learn). Unset means 1.
+	Learned       *float64 `protobuf:"fixed64,4,opt,name=learned" json:"learned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FusionWeights) Reset() {
 	*x = FusionWeights{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[3]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +981,7 @@ func (x *FusionWeights) String() string {
 func (*FusionWeights) ProtoMessage() {}
 
 func (x *FusionWeights) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[3]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +994,7 @@ func (x *FusionWeights) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FusionWeights.ProtoReflect.Descriptor instead.
 func (*FusionWeights) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{3}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FusionWeights) GetBm25() float64 {
@@ -581,6 +1018,13 @@ func (x *FusionWeights) GetGraph() float64 {
 	return 0
 }
 
+func (x *FusionWeights) GetLearned() float64 {
+	if x != nil && x.Learned != nil {
+		return *x.Learned
+	}
+	return 0
+}
+
 // FieldWeights are BM25F field weights; unset means the defaults (2, 1.5, 1).
 type FieldWeights struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -596,7 +1040,7 @@ type FieldWeights struct {
 
 func (x *FieldWeights) Reset() {
 	*x = FieldWeights{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[4]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +1052,7 @@ func (x *FieldWeights) String() string {
 func (*FieldWeights) ProtoMessage() {}
 
 func (x *FieldWeights) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[4]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +1065,7 @@ func (x *FieldWeights) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldWeights.ProtoReflect.Descriptor instead.
 func (*FieldWeights) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{4}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FieldWeights) GetTitle() float64 {
@@ -656,7 +1100,7 @@ type CreateCollectionRequest struct {
 
 func (x *CreateCollectionRequest) Reset() {
 	*x = CreateCollectionRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[5]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +1112,7 @@ func (x *CreateCollectionRequest) String() string {
 func (*CreateCollectionRequest) ProtoMessage() {}
 
 func (x *CreateCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[5]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +1125,7 @@ func (x *CreateCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectionRequest.ProtoReflect.Descriptor instead.
 func (*CreateCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{5}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateCollectionRequest) GetCollection() *Collection {
@@ -705,7 +1149,7 @@ type CreateCollectionResponse struct {
 
 func (x *CreateCollectionResponse) Reset() {
 	*x = CreateCollectionResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[6]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -717,7 +1161,7 @@ func (x *CreateCollectionResponse) String() string {
 func (*CreateCollectionResponse) ProtoMessage() {}
 
 func (x *CreateCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[6]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -730,7 +1174,7 @@ func (x *CreateCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCollectionResponse.ProtoReflect.Descriptor instead.
 func (*CreateCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{6}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateCollectionResponse) GetCollection() *Collection {
@@ -760,7 +1204,7 @@ type ListCollectionsRequest struct {
 
 func (x *ListCollectionsRequest) Reset() {
 	*x = ListCollectionsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[7]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +1216,7 @@ func (x *ListCollectionsRequest) String() string {
 func (*ListCollectionsRequest) ProtoMessage() {}
 
 func (x *ListCollectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[7]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +1229,7 @@ func (x *ListCollectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListCollectionsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{7}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListCollectionsRequest) GetPageSize() int32 {
@@ -815,7 +1259,7 @@ type ListCollectionsResponse struct {
 
 func (x *ListCollectionsResponse) Reset() {
 	*x = ListCollectionsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[8]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +1271,7 @@ func (x *ListCollectionsResponse) String() string {
 func (*ListCollectionsResponse) ProtoMessage() {}
 
 func (x *ListCollectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[8]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +1284,7 @@ func (x *ListCollectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListCollectionsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{8}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListCollectionsResponse) GetCollections() []*Collection {
@@ -868,7 +1312,7 @@ type GetCollectionRequest struct {
 
 func (x *GetCollectionRequest) Reset() {
 	*x = GetCollectionRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[9]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -880,7 +1324,7 @@ func (x *GetCollectionRequest) String() string {
 func (*GetCollectionRequest) ProtoMessage() {}
 
 func (x *GetCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[9]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -893,7 +1337,7 @@ func (x *GetCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCollectionRequest.ProtoReflect.Descriptor instead.
 func (*GetCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{9}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetCollectionRequest) GetName() string {
@@ -914,7 +1358,7 @@ type GetCollectionResponse struct {
 
 func (x *GetCollectionResponse) Reset() {
 	*x = GetCollectionResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[10]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1370,7 @@ func (x *GetCollectionResponse) String() string {
 func (*GetCollectionResponse) ProtoMessage() {}
 
 func (x *GetCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[10]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1383,7 @@ func (x *GetCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCollectionResponse.ProtoReflect.Descriptor instead.
 func (*GetCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{10}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetCollectionResponse) GetCollection() *Collection {
@@ -960,7 +1404,7 @@ type DeleteCollectionRequest struct {
 
 func (x *DeleteCollectionRequest) Reset() {
 	*x = DeleteCollectionRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1416,7 @@ func (x *DeleteCollectionRequest) String() string {
 func (*DeleteCollectionRequest) ProtoMessage() {}
 
 func (x *DeleteCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[11]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1429,7 @@ func (x *DeleteCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCollectionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{11}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteCollectionRequest) GetName() string {
@@ -1004,7 +1448,7 @@ type DeleteCollectionResponse struct {
 
 func (x *DeleteCollectionResponse) Reset() {
 	*x = DeleteCollectionResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1460,7 @@ func (x *DeleteCollectionResponse) String() string {
 func (*DeleteCollectionResponse) ProtoMessage() {}
 
 func (x *DeleteCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[12]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1473,7 @@ func (x *DeleteCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCollectionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{12}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{19}
 }
 
 // Document is a source document to store.
@@ -1058,7 +1502,7 @@ type Document struct {
 
 func (x *Document) Reset() {
 	*x = Document{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1514,7 @@ func (x *Document) String() string {
 func (*Document) ProtoMessage() {}
 
 func (x *Document) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[13]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1527,7 @@ func (x *Document) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Document.ProtoReflect.Descriptor instead.
 func (*Document) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{13}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Document) GetId() string {
@@ -1166,7 +1610,7 @@ type QuestionItem struct {
 
 func (x *QuestionItem) Reset() {
 	*x = QuestionItem{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1622,7 @@ func (x *QuestionItem) String() string {
 func (*QuestionItem) ProtoMessage() {}
 
 func (x *QuestionItem) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[14]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1635,7 @@ func (x *QuestionItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuestionItem.ProtoReflect.Descriptor instead.
 func (*QuestionItem) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{14}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *QuestionItem) GetStem() string {
@@ -1256,7 +1700,7 @@ type QuestionOption struct {
 
 func (x *QuestionOption) Reset() {
 	*x = QuestionOption{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1712,7 @@ func (x *QuestionOption) String() string {
 func (*QuestionOption) ProtoMessage() {}
 
 func (x *QuestionOption) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[15]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1725,7 @@ func (x *QuestionOption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuestionOption.ProtoReflect.Descriptor instead.
 func (*QuestionOption) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{15}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *QuestionOption) GetLabel() string {
@@ -1313,7 +1757,7 @@ type UpsertResult struct {
 
 func (x *UpsertResult) Reset() {
 	*x = UpsertResult{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1769,7 @@ func (x *UpsertResult) String() string {
 func (*UpsertResult) ProtoMessage() {}
 
 func (x *UpsertResult) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[16]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1782,7 @@ func (x *UpsertResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertResult.ProtoReflect.Descriptor instead.
 func (*UpsertResult) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{16}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpsertResult) GetDocumentId() string {
@@ -1375,7 +1819,7 @@ type UpsertDocumentsRequest struct {
 
 func (x *UpsertDocumentsRequest) Reset() {
 	*x = UpsertDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1831,7 @@ func (x *UpsertDocumentsRequest) String() string {
 func (*UpsertDocumentsRequest) ProtoMessage() {}
 
 func (x *UpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[17]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1844,7 @@ func (x *UpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*UpsertDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{17}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UpsertDocumentsRequest) GetCollection() string {
@@ -1431,7 +1875,7 @@ type UpsertDocumentsResponse struct {
 
 func (x *UpsertDocumentsResponse) Reset() {
 	*x = UpsertDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1887,7 @@ func (x *UpsertDocumentsResponse) String() string {
 func (*UpsertDocumentsResponse) ProtoMessage() {}
 
 func (x *UpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[18]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1900,7 @@ func (x *UpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*UpsertDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{18}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UpsertDocumentsResponse) GetResults() []*UpsertResult {
@@ -1486,7 +1930,7 @@ type StreamUpsertDocumentsRequest struct {
 
 func (x *StreamUpsertDocumentsRequest) Reset() {
 	*x = StreamUpsertDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1498,7 +1942,7 @@ func (x *StreamUpsertDocumentsRequest) String() string {
 func (*StreamUpsertDocumentsRequest) ProtoMessage() {}
 
 func (x *StreamUpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[19]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1511,7 +1955,7 @@ func (x *StreamUpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpsertDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*StreamUpsertDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{19}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StreamUpsertDocumentsRequest) GetCollection() string {
@@ -1547,7 +1991,7 @@ type StreamUpsertDocumentsResponse struct {
 
 func (x *StreamUpsertDocumentsResponse) Reset() {
 	*x = StreamUpsertDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +2003,7 @@ func (x *StreamUpsertDocumentsResponse) String() string {
 func (*StreamUpsertDocumentsResponse) ProtoMessage() {}
 
 func (x *StreamUpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[20]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +2016,7 @@ func (x *StreamUpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpsertDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*StreamUpsertDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{20}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StreamUpsertDocumentsResponse) GetAdded() int64 {
@@ -1623,7 +2067,7 @@ type DeleteDocumentsRequest struct {
 
 func (x *DeleteDocumentsRequest) Reset() {
 	*x = DeleteDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +2079,7 @@ func (x *DeleteDocumentsRequest) String() string {
 func (*DeleteDocumentsRequest) ProtoMessage() {}
 
 func (x *DeleteDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[21]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +2092,7 @@ func (x *DeleteDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{21}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeleteDocumentsRequest) GetCollection() string {
@@ -1680,7 +2124,7 @@ type DeleteDocumentsResponse struct {
 
 func (x *DeleteDocumentsResponse) Reset() {
 	*x = DeleteDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +2136,7 @@ func (x *DeleteDocumentsResponse) String() string {
 func (*DeleteDocumentsResponse) ProtoMessage() {}
 
 func (x *DeleteDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[22]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +2149,7 @@ func (x *DeleteDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{22}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteDocumentsResponse) GetDeleted() []string {
@@ -1746,7 +2190,7 @@ type GetDocumentRequest struct {
 
 func (x *GetDocumentRequest) Reset() {
 	*x = GetDocumentRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +2202,7 @@ func (x *GetDocumentRequest) String() string {
 func (*GetDocumentRequest) ProtoMessage() {}
 
 func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[23]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +2215,7 @@ func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentRequest.ProtoReflect.Descriptor instead.
 func (*GetDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{23}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetDocumentRequest) GetCollection() string {
@@ -1818,7 +2262,7 @@ type DocumentInfo struct {
 
 func (x *DocumentInfo) Reset() {
 	*x = DocumentInfo{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2274,7 @@ func (x *DocumentInfo) String() string {
 func (*DocumentInfo) ProtoMessage() {}
 
 func (x *DocumentInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[24]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2287,7 @@ func (x *DocumentInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DocumentInfo.ProtoReflect.Descriptor instead.
 func (*DocumentInfo) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{24}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DocumentInfo) GetId() string {
@@ -1914,7 +2358,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1926,7 +2370,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[25]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1939,7 +2383,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{25}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Chunk) GetId() string {
@@ -1994,7 +2438,7 @@ type OutlineNode struct {
 
 func (x *OutlineNode) Reset() {
 	*x = OutlineNode{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2450,7 @@ func (x *OutlineNode) String() string {
 func (*OutlineNode) ProtoMessage() {}
 
 func (x *OutlineNode) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[26]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2463,7 @@ func (x *OutlineNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlineNode.ProtoReflect.Descriptor instead.
 func (*OutlineNode) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{26}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *OutlineNode) GetTitle() string {
@@ -2065,7 +2509,7 @@ type GetDocumentResponse struct {
 
 func (x *GetDocumentResponse) Reset() {
 	*x = GetDocumentResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2077,7 +2521,7 @@ func (x *GetDocumentResponse) String() string {
 func (*GetDocumentResponse) ProtoMessage() {}
 
 func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[27]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2090,7 +2534,7 @@ func (x *GetDocumentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentResponse.ProtoReflect.Descriptor instead.
 func (*GetDocumentResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{27}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetDocumentResponse) GetDocument() *DocumentInfo {
@@ -2129,7 +2573,7 @@ type ListDocumentsRequest struct {
 
 func (x *ListDocumentsRequest) Reset() {
 	*x = ListDocumentsRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2585,7 @@ func (x *ListDocumentsRequest) String() string {
 func (*ListDocumentsRequest) ProtoMessage() {}
 
 func (x *ListDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[28]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2598,7 @@ func (x *ListDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{28}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListDocumentsRequest) GetCollection() string {
@@ -2191,7 +2635,7 @@ type ListDocumentsResponse struct {
 
 func (x *ListDocumentsResponse) Reset() {
 	*x = ListDocumentsResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2203,7 +2647,7 @@ func (x *ListDocumentsResponse) String() string {
 func (*ListDocumentsResponse) ProtoMessage() {}
 
 func (x *ListDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[29]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2216,7 +2660,7 @@ func (x *ListDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{29}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListDocumentsResponse) GetDocuments() []*DocumentInfo {
@@ -2249,7 +2693,7 @@ type SearchFilter struct {
 
 func (x *SearchFilter) Reset() {
 	*x = SearchFilter{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2705,7 @@ func (x *SearchFilter) String() string {
 func (*SearchFilter) ProtoMessage() {}
 
 func (x *SearchFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[30]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2718,7 @@ func (x *SearchFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchFilter.ProtoReflect.Descriptor instead.
 func (*SearchFilter) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{30}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SearchFilter) GetDocumentIds() []string {
@@ -2332,7 +2776,7 @@ type SearchRequest struct {
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2788,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[31]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2801,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{31}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SearchRequest) GetCollection() string {
@@ -2467,7 +2911,7 @@ type RerankInfo struct {
 
 func (x *RerankInfo) Reset() {
 	*x = RerankInfo{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2479,7 +2923,7 @@ func (x *RerankInfo) String() string {
 func (*RerankInfo) ProtoMessage() {}
 
 func (x *RerankInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[32]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2492,7 +2936,7 @@ func (x *RerankInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RerankInfo.ProtoReflect.Descriptor instead.
 func (*RerankInfo) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{32}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RerankInfo) GetStatus() string {
@@ -2584,7 +3028,7 @@ type Highlight struct {
 
 func (x *Highlight) Reset() {
 	*x = Highlight{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +3040,7 @@ func (x *Highlight) String() string {
 func (*Highlight) ProtoMessage() {}
 
 func (x *Highlight) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[33]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +3053,7 @@ func (x *Highlight) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Highlight.ProtoReflect.Descriptor instead.
 func (*Highlight) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{33}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Highlight) GetStart() int32 {
@@ -2671,7 +3115,7 @@ type SearchHit struct {
 
 func (x *SearchHit) Reset() {
 	*x = SearchHit{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +3127,7 @@ func (x *SearchHit) String() string {
 func (*SearchHit) ProtoMessage() {}
 
 func (x *SearchHit) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[34]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2696,7 +3140,7 @@ func (x *SearchHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchHit.ProtoReflect.Descriptor instead.
 func (*SearchHit) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{34}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SearchHit) GetChunkId() string {
@@ -2779,7 +3223,7 @@ func (x *SearchHit) GetEvidence() *Evidence {
 // Evidence says how a hit was found.
 type Evidence struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Sources that found the hit: bm25, outline, graph.
+	// Sources that found the hit: bm25, outline, graph, learned.
 	Sources []string `protobuf:"bytes,1,rep,name=sources" json:"sources,omitempty"`
 	// FusedRank is the 1-based rank after fusion, before any rerank.
 	FusedRank int32 `protobuf:"varint,2,opt,name=fused_rank,json=fusedRank" json:"fused_rank,omitempty"`
@@ -2799,14 +3243,25 @@ type Evidence struct {
 	OutlinePath []string `protobuf:"bytes,9,rep,name=outline_path,json=outlinePath" json:"outline_path,omitempty"`
 	// GraphPath is the keyword path: [seed] when a query word is one of the
 	// chunk's keywords, [seed, neighbour] for one co-occurrence hop.
-	GraphPath     []string `protobuf:"bytes,10,rep,name=graph_path,json=graphPath" json:"graph_path,omitempty"`
+	GraphPath []string `protobuf:"bytes,10,rep,name=graph_path,json=graphPath" json:"graph_path,omitempty"`
+	// LearnedRank is the rank in the learned list (0: not in it).
+	LearnedRank int32 `protobuf:"varint,11,opt,name=learned_rank,json=learnedRank" json:"learned_rank,omitempty"`
+	// LearnedScore is how much labelled questions like the query name the chunk
+	// (about 1 for a query equal to one of them).
+	LearnedScore float64 `protobuf:"fixed64,12,opt,name=learned_score,json=learnedScore" json:"learned_score,omitempty"`
+	// LearnedQuestion is the labelled question most like the query that names
+	// the chunk.
+	LearnedQuestion string `protobuf:"bytes,13,opt,name=learned_question,json=learnedQuestion" json:"learned_question,omitempty"`
+	// Expanded are the learned expansions that matched in the chunk, each as
+	// "passage word ← query word".
+	Expanded      []string `protobuf:"bytes,14,rep,name=expanded" json:"expanded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Evidence) Reset() {
 	*x = Evidence{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2818,7 +3273,7 @@ func (x *Evidence) String() string {
 func (*Evidence) ProtoMessage() {}
 
 func (x *Evidence) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[35]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2831,7 +3286,7 @@ func (x *Evidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
 func (*Evidence) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{35}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Evidence) GetSources() []string {
@@ -2904,6 +3359,34 @@ func (x *Evidence) GetGraphPath() []string {
 	return nil
 }
 
+func (x *Evidence) GetLearnedRank() int32 {
+	if x != nil {
+		return x.LearnedRank
+	}
+	return 0
+}
+
+func (x *Evidence) GetLearnedScore() float64 {
+	if x != nil {
+		return x.LearnedScore
+	}
+	return 0
+}
+
+func (x *Evidence) GetLearnedQuestion() string {
+	if x != nil {
+		return x.LearnedQuestion
+	}
+	return ""
+}
+
+func (x *Evidence) GetExpanded() []string {
+	if x != nil {
+		return x.Expanded
+	}
+	return nil
+}
+
 // QueryTerm is an analysed query term.
 type QueryTerm struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2917,7 +3400,7 @@ type QueryTerm struct {
 
 func (x *QueryTerm) Reset() {
 	*x = QueryTerm{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[36]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2929,7 +3412,7 @@ func (x *QueryTerm) String() string {
 func (*QueryTerm) ProtoMessage() {}
 
 func (x *QueryTerm) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[36]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2942,7 +3425,7 @@ func (x *QueryTerm) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryTerm.ProtoReflect.Descriptor instead.
 func (*QueryTerm) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{36}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *QueryTerm) GetTerm() string {
@@ -2972,7 +3455,7 @@ type StageTiming struct {
 
 func (x *StageTiming) Reset() {
 	*x = StageTiming{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[37]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2984,7 +3467,7 @@ func (x *StageTiming) String() string {
 func (*StageTiming) ProtoMessage() {}
 
 func (x *StageTiming) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[37]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2997,7 +3480,7 @@ func (x *StageTiming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTiming.ProtoReflect.Descriptor instead.
 func (*StageTiming) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{37}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StageTiming) GetName() string {
@@ -3031,7 +3514,7 @@ type SearchDebug struct {
 
 func (x *SearchDebug) Reset() {
 	*x = SearchDebug{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[38]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3043,7 +3526,7 @@ func (x *SearchDebug) String() string {
 func (*SearchDebug) ProtoMessage() {}
 
 func (x *SearchDebug) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[38]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3056,7 +3539,7 @@ func (x *SearchDebug) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchDebug.ProtoReflect.Descriptor instead.
 func (*SearchDebug) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{38}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SearchDebug) GetTerms() []*QueryTerm {
@@ -3104,7 +3587,7 @@ type SearchResponse struct {
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[39]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3116,7 +3599,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[39]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3129,7 +3612,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{39}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SearchResponse) GetHits() []*SearchHit {
@@ -3179,7 +3662,7 @@ type Lexicon struct {
 
 func (x *Lexicon) Reset() {
 	*x = Lexicon{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[40]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3191,7 +3674,7 @@ func (x *Lexicon) String() string {
 func (*Lexicon) ProtoMessage() {}
 
 func (x *Lexicon) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[40]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3204,7 +3687,7 @@ func (x *Lexicon) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lexicon.ProtoReflect.Descriptor instead.
 func (*Lexicon) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{40}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Lexicon) GetTerms() []string {
@@ -3241,7 +3724,7 @@ type Synonym struct {
 
 func (x *Synonym) Reset() {
 	*x = Synonym{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[41]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3253,7 +3736,7 @@ func (x *Synonym) String() string {
 func (*Synonym) ProtoMessage() {}
 
 func (x *Synonym) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[41]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3266,7 +3749,7 @@ func (x *Synonym) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Synonym.ProtoReflect.Descriptor instead.
 func (*Synonym) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{41}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Synonym) GetTerm() string {
@@ -3294,7 +3777,7 @@ type GetLexiconRequest struct {
 
 func (x *GetLexiconRequest) Reset() {
 	*x = GetLexiconRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[42]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3306,7 +3789,7 @@ func (x *GetLexiconRequest) String() string {
 func (*GetLexiconRequest) ProtoMessage() {}
 
 func (x *GetLexiconRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[42]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3319,7 +3802,7 @@ func (x *GetLexiconRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLexiconRequest.ProtoReflect.Descriptor instead.
 func (*GetLexiconRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{42}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetLexiconRequest) GetCollection() string {
@@ -3344,7 +3827,7 @@ type GetLexiconResponse struct {
 
 func (x *GetLexiconResponse) Reset() {
 	*x = GetLexiconResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[43]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3356,7 +3839,7 @@ func (x *GetLexiconResponse) String() string {
 func (*GetLexiconResponse) ProtoMessage() {}
 
 func (x *GetLexiconResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[43]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3369,7 +3852,7 @@ func (x *GetLexiconResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLexiconResponse.ProtoReflect.Descriptor instead.
 func (*GetLexiconResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{43}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetLexiconResponse) GetLexicon() *Lexicon {
@@ -3406,7 +3889,7 @@ type ReplaceLexiconRequest struct {
 
 func (x *ReplaceLexiconRequest) Reset() {
 	*x = ReplaceLexiconRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[44]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3418,7 +3901,7 @@ func (x *ReplaceLexiconRequest) String() string {
 func (*ReplaceLexiconRequest) ProtoMessage() {}
 
 func (x *ReplaceLexiconRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[44]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3431,7 +3914,7 @@ func (x *ReplaceLexiconRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceLexiconRequest.ProtoReflect.Descriptor instead.
 func (*ReplaceLexiconRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{44}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ReplaceLexiconRequest) GetCollection() string {
@@ -3465,7 +3948,7 @@ type ReplaceLexiconResponse struct {
 
 func (x *ReplaceLexiconResponse) Reset() {
 	*x = ReplaceLexiconResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[45]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3477,7 +3960,7 @@ func (x *ReplaceLexiconResponse) String() string {
 func (*ReplaceLexiconResponse) ProtoMessage() {}
 
 func (x *ReplaceLexiconResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[45]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3490,7 +3973,7 @@ func (x *ReplaceLexiconResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceLexiconResponse.ProtoReflect.Descriptor instead.
 func (*ReplaceLexiconResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{45}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ReplaceLexiconResponse) GetReindexedChunks() int64 {
@@ -3535,7 +4018,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[46]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3547,7 +4030,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[46]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3560,7 +4043,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{46}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ApiKey) GetId() string {
@@ -3620,7 +4103,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[47]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3632,7 +4115,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[47]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3645,7 +4128,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{47}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CreateKeyRequest) GetName() string {
@@ -3682,7 +4165,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[48]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3694,7 +4177,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[48]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3707,7 +4190,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{48}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CreateKeyResponse) GetKey() *ApiKey {
@@ -3733,7 +4216,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[49]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3745,7 +4228,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[49]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3758,7 +4241,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{49}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{56}
 }
 
 // ListKeysResponse is the keys by id.
@@ -3772,7 +4255,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[50]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3784,7 +4267,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[50]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3797,7 +4280,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{50}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListKeysResponse) GetKeys() []*ApiKey {
@@ -3818,7 +4301,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[51]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3830,7 +4313,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[51]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3843,7 +4326,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{51}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *RevokeKeyRequest) GetKeyId() string {
@@ -3864,7 +4347,7 @@ type RevokeKeyResponse struct {
 
 func (x *RevokeKeyResponse) Reset() {
 	*x = RevokeKeyResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[52]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3876,7 +4359,7 @@ func (x *RevokeKeyResponse) String() string {
 func (*RevokeKeyResponse) ProtoMessage() {}
 
 func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[52]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3889,7 +4372,7 @@ func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{52}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RevokeKeyResponse) GetKey() *ApiKey {
@@ -3917,7 +4400,7 @@ type UploadFilesRequest struct {
 
 func (x *UploadFilesRequest) Reset() {
 	*x = UploadFilesRequest{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[53]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3929,7 +4412,7 @@ func (x *UploadFilesRequest) String() string {
 func (*UploadFilesRequest) ProtoMessage() {}
 
 func (x *UploadFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[53]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3942,7 +4425,7 @@ func (x *UploadFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadFilesRequest.ProtoReflect.Descriptor instead.
 func (*UploadFilesRequest) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{53}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *UploadFilesRequest) GetCollection() string {
@@ -3977,7 +4460,7 @@ type UploadFilesResponse struct {
 
 func (x *UploadFilesResponse) Reset() {
 	*x = UploadFilesResponse{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[54]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3989,7 +4472,7 @@ func (x *UploadFilesResponse) String() string {
 func (*UploadFilesResponse) ProtoMessage() {}
 
 func (x *UploadFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[54]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4002,7 +4485,7 @@ func (x *UploadFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadFilesResponse.ProtoReflect.Descriptor instead.
 func (*UploadFilesResponse) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{54}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *UploadFilesResponse) GetFiles() []*FileResult {
@@ -4029,7 +4512,7 @@ type FileResult struct {
 
 func (x *FileResult) Reset() {
 	*x = FileResult{}
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[55]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4041,7 +4524,7 @@ func (x *FileResult) String() string {
 func (*FileResult) ProtoMessage() {}
 
 func (x *FileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_retrieval_v1_retrieval_proto_msgTypes[55]
+	mi := &file_retrieval_v1_retrieval_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4054,7 +4537,7 @@ func (x *FileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileResult.ProtoReflect.Descriptor instead.
 func (*FileResult) Descriptor() ([]byte, []int) {
-	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{55}
+	return file_retrieval_v1_retrieval_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *FileResult) GetPath() string {
@@ -4089,7 +4572,38 @@ var File_retrieval_v1_retrieval_proto protoreflect.FileDescriptor
 
 const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\n" +
-	"\x1cretrieval/v1/retrieval.proto\x12\fretrieval.v1\x1a\x1egoogle/protobuf/duration.proto\"*\n" +
+	"\x1cretrieval/v1/retrieval.proto\x12\fretrieval.v1\x1a\x1egoogle/protobuf/duration.proto\"B\n" +
+	"\tLearnPair\x12\x1a\n" +
+	"\bquestion\x18\x01 \x01(\tR\bquestion\x12\x19\n" +
+	"\bchunk_id\x18\x02 \x01(\tR\achunkId\"w\n" +
+	"\fLearnRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12-\n" +
+	"\x05pairs\x18\x02 \x03(\v2\x17.retrieval.v1.LearnPairR\x05pairs\x12\x18\n" +
+	"\areplace\x18\x03 \x01(\bR\areplace\";\n" +
+	"\vRefusedPair\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xcd\x01\n" +
+	"\fLearnedModel\x12\x14\n" +
+	"\x05pairs\x18\x01 \x01(\x03R\x05pairs\x12\x1c\n" +
+	"\tquestions\x18\x02 \x01(\x03R\tquestions\x12\x14\n" +
+	"\x05words\x18\x03 \x01(\x03R\x05words\x12\x1a\n" +
+	"\bbuilding\x18\x04 \x01(\bR\bbuilding\x12\x1f\n" +
+	"\vbuild_error\x18\x05 \x01(\tR\n" +
+	"buildError\x12 \n" +
+	"\vreliability\x18\x06 \x01(\x01R\vreliability\x12\x14\n" +
+	"\x05trust\x18\a \x01(\x01R\x05trust\"\x8c\x01\n" +
+	"\rLearnResponse\x12\x14\n" +
+	"\x05added\x18\x01 \x01(\x05R\x05added\x123\n" +
+	"\arefused\x18\x02 \x03(\v2\x19.retrieval.v1.RefusedPairR\arefused\x120\n" +
+	"\x05model\x18\x03 \x01(\v2\x1a.retrieval.v1.LearnedModelR\x05model\"3\n" +
+	"\x11GetLearnedRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\"F\n" +
+	"\x12GetLearnedResponse\x120\n" +
+	"\x05model\x18\x01 \x01(\v2\x1a.retrieval.v1.LearnedModelR\x05model\"*\n" +
 	"\x10GetStatusRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\bR\x06digest\"\xa8\x01\n" +
 	"\x11GetStatusResponse\x12\x10\n" +
@@ -4110,11 +4624,12 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\vchunk_count\x18\a \x01(\x03R\n" +
 	"chunkCount\x12#\n" +
 	"\rmetadata_keys\x18\b \x03(\tR\fmetadataKeys\x123\n" +
-	"\x06fusion\x18\t \x01(\v2\x1b.retrieval.v1.FusionWeightsR\x06fusion\"S\n" +
+	"\x06fusion\x18\t \x01(\v2\x1b.retrieval.v1.FusionWeightsR\x06fusion\"t\n" +
 	"\rFusionWeights\x12\x12\n" +
 	"\x04bm25\x18\x01 \x01(\x01R\x04bm25\x12\x18\n" +
 	"\aoutline\x18\x02 \x01(\x01R\aoutline\x12\x14\n" +
-	"\x05graph\x18\x03 \x01(\x01R\x05graph\"R\n" +
+	"\x05graph\x18\x03 \x01(\x01R\x05graph\x12\x1f\n" +
+	"\alearned\x18\x04 \x01(\x01B\x05\xaa\x01\x02\b\x01R\alearned\"R\n" +
 	"\fFieldWeights\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\x01R\x05title\x12\x18\n" +
 	"\aheading\x18\x02 \x01(\x01R\aheading\x12\x12\n" +
@@ -4304,7 +4819,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\acontext\x18\t \x01(\tR\acontext\x126\n" +
 	"\bquestion\x18\n" +
 	" \x01(\v2\x1a.retrieval.v1.QuestionItemR\bquestion\x122\n" +
-	"\bevidence\x18\v \x01(\v2\x16.retrieval.v1.EvidenceR\bevidence\"\xc9\x02\n" +
+	"\bevidence\x18\v \x01(\v2\x16.retrieval.v1.EvidenceR\bevidence\"\xd8\x03\n" +
 	"\bEvidence\x12\x18\n" +
 	"\asources\x18\x01 \x03(\tR\asources\x12\x1d\n" +
 	"\n" +
@@ -4321,7 +4836,11 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\foutline_path\x18\t \x03(\tR\voutlinePath\x12\x1d\n" +
 	"\n" +
 	"graph_path\x18\n" +
-	" \x03(\tR\tgraphPath\"7\n" +
+	" \x03(\tR\tgraphPath\x12!\n" +
+	"\flearned_rank\x18\v \x01(\x05R\vlearnedRank\x12#\n" +
+	"\rlearned_score\x18\f \x01(\x01R\flearnedScore\x12)\n" +
+	"\x10learned_question\x18\r \x01(\tR\x0flearnedQuestion\x12\x1a\n" +
+	"\bexpanded\x18\x0e \x03(\tR\bexpanded\"7\n" +
 	"\tQueryTerm\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\tR\x04term\x12\x16\n" +
 	"\x06weight\x18\x02 \x01(\x01R\x06weight\"P\n" +
@@ -4424,7 +4943,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"RerankMode\x12\x1b\n" +
 	"\x17RERANK_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fRERANK_MODE_OFF\x10\x01\x12\x18\n" +
-	"\x14RERANK_MODE_REQUIRED\x10\x022\xf2\v\n" +
+	"\x14RERANK_MODE_REQUIRED\x10\x022\x85\r\n" +
 	"\x10RetrievalService\x12a\n" +
 	"\x10CreateCollection\x12%.retrieval.v1.CreateCollectionRequest\x1a&.retrieval.v1.CreateCollectionResponse\x12^\n" +
 	"\x0fListCollections\x12$.retrieval.v1.ListCollectionsRequest\x1a%.retrieval.v1.ListCollectionsResponse\x12X\n" +
@@ -4443,7 +4962,10 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\bListKeys\x12\x1d.retrieval.v1.ListKeysRequest\x1a\x1e.retrieval.v1.ListKeysResponse\x12L\n" +
 	"\tRevokeKey\x12\x1e.retrieval.v1.RevokeKeyRequest\x1a\x1f.retrieval.v1.RevokeKeyResponse\x12T\n" +
 	"\vUploadFiles\x12 .retrieval.v1.UploadFilesRequest\x1a!.retrieval.v1.UploadFilesResponse(\x01\x12L\n" +
-	"\tGetStatus\x12\x1e.retrieval.v1.GetStatusRequest\x1a\x1f.retrieval.v1.GetStatusResponseB@Z7github.com/zhisou/zhisou/proto/retrieval/v1;retrievalv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\tGetStatus\x12\x1e.retrieval.v1.GetStatusRequest\x1a\x1f.retrieval.v1.GetStatusResponse\x12@\n" +
+	"\x05Learn\x12\x1a.retrieval.v1.LearnRequest\x1a\x1b.retrieval.v1.LearnResponse\x12O\n" +
+	"\n" +
+	"GetLearned\x12\x1f.retrieval.v1.GetLearnedRequest\x1a .retrieval.v1.GetLearnedResponseB@Z7github.com/zhisou/zhisou/proto/retrieval/v1;retrievalv1\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_retrieval_v1_retrieval_proto_rawDescOnce sync.Once
@@ -4458,160 +4980,175 @@ func file_retrieval_v1_retrieval_proto_rawDescGZIP() []byte {
 }
 
 var file_retrieval_v1_retrieval_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_retrieval_v1_retrieval_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_retrieval_v1_retrieval_proto_goTypes = []any{
 	(DocumentFormat)(0),                   // 0: retrieval.v1.DocumentFormat
 	(UpsertOutcome)(0),                    // 1: retrieval.v1.UpsertOutcome
 	(SearchMode)(0),                       // 2: retrieval.v1.SearchMode
 	(RerankMode)(0),                       // 3: retrieval.v1.RerankMode
-	(*GetStatusRequest)(nil),              // 4: retrieval.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),             // 5: retrieval.v1.GetStatusResponse
-	(*Collection)(nil),                    // 6: retrieval.v1.Collection
-	(*FusionWeights)(nil),                 // 7: retrieval.v1.FusionWeights
-	(*FieldWeights)(nil),                  // 8: retrieval.v1.FieldWeights
-	(*CreateCollectionRequest)(nil),       // 9: retrieval.v1.CreateCollectionRequest
-	(*CreateCollectionResponse)(nil),      // 10: retrieval.v1.CreateCollectionResponse
-	(*ListCollectionsRequest)(nil),        // 11: retrieval.v1.ListCollectionsRequest
-	(*ListCollectionsResponse)(nil),       // 12: retrieval.v1.ListCollectionsResponse
-	(*GetCollectionRequest)(nil),          // 13: retrieval.v1.GetCollectionRequest
-	(*GetCollectionResponse)(nil),         // 14: retrieval.v1.GetCollectionResponse
-	(*DeleteCollectionRequest)(nil),       // 15: retrieval.v1.DeleteCollectionRequest
-	(*DeleteCollectionResponse)(nil),      // 16: retrieval.v1.DeleteCollectionResponse
-	(*Document)(nil),                      // 17: retrieval.v1.Document
-	(*QuestionItem)(nil),                  // 18: retrieval.v1.QuestionItem
-	(*QuestionOption)(nil),                // 19: retrieval.v1.QuestionOption
-	(*UpsertResult)(nil),                  // 20: retrieval.v1.UpsertResult
-	(*UpsertDocumentsRequest)(nil),        // 21: retrieval.v1.UpsertDocumentsRequest
-	(*UpsertDocumentsResponse)(nil),       // 22: retrieval.v1.UpsertDocumentsResponse
-	(*StreamUpsertDocumentsRequest)(nil),  // 23: retrieval.v1.StreamUpsertDocumentsRequest
-	(*StreamUpsertDocumentsResponse)(nil), // 24: retrieval.v1.StreamUpsertDocumentsResponse
-	(*DeleteDocumentsRequest)(nil),        // 25: retrieval.v1.DeleteDocumentsRequest
-	(*DeleteDocumentsResponse)(nil),       // 26: retrieval.v1.DeleteDocumentsResponse
-	(*GetDocumentRequest)(nil),            // 27: retrieval.v1.GetDocumentRequest
-	(*DocumentInfo)(nil),                  // 28: retrieval.v1.DocumentInfo
-	(*Chunk)(nil),                         // 29: retrieval.v1.Chunk
-	(*OutlineNode)(nil),                   // 30: retrieval.v1.OutlineNode
-	(*GetDocumentResponse)(nil),           // 31: retrieval.v1.GetDocumentResponse
-	(*ListDocumentsRequest)(nil),          // 32: retrieval.v1.ListDocumentsRequest
-	(*ListDocumentsResponse)(nil),         // 33: retrieval.v1.ListDocumentsResponse
-	(*SearchFilter)(nil),                  // 34: retrieval.v1.SearchFilter
-	(*SearchRequest)(nil),                 // 35: retrieval.v1.SearchRequest
-	(*RerankInfo)(nil),                    // 36: retrieval.v1.RerankInfo
-	(*Highlight)(nil),                     // 37: retrieval.v1.Highlight
-	(*SearchHit)(nil),                     // 38: retrieval.v1.SearchHit
-	(*Evidence)(nil),                      // 39: retrieval.v1.Evidence
-	(*QueryTerm)(nil),                     // 40: retrieval.v1.QueryTerm
-	(*StageTiming)(nil),                   // 41: retrieval.v1.StageTiming
-	(*SearchDebug)(nil),                   // 42: retrieval.v1.SearchDebug
-	(*SearchResponse)(nil),                // 43: retrieval.v1.SearchResponse
-	(*Lexicon)(nil),                       // 44: retrieval.v1.Lexicon
-	(*Synonym)(nil),                       // 45: retrieval.v1.Synonym
-	(*GetLexiconRequest)(nil),             // 46: retrieval.v1.GetLexiconRequest
-	(*GetLexiconResponse)(nil),            // 47: retrieval.v1.GetLexiconResponse
-	(*ReplaceLexiconRequest)(nil),         // 48: retrieval.v1.ReplaceLexiconRequest
-	(*ReplaceLexiconResponse)(nil),        // 49: retrieval.v1.ReplaceLexiconResponse
-	(*ApiKey)(nil),                        // 50: retrieval.v1.ApiKey
-	(*CreateKeyRequest)(nil),              // 51: retrieval.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),             // 52: retrieval.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),               // 53: retrieval.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),              // 54: retrieval.v1.ListKeysResponse
-	(*RevokeKeyRequest)(nil),              // 55: retrieval.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),             // 56: retrieval.v1.RevokeKeyResponse
-	(*UploadFilesRequest)(nil),            // 57: retrieval.v1.UploadFilesRequest
-	(*UploadFilesResponse)(nil),           // 58: retrieval.v1.UploadFilesResponse
-	(*FileResult)(nil),                    // 59: retrieval.v1.FileResult
-	nil,                                   // 60: retrieval.v1.Document.MetadataEntry
-	nil,                                   // 61: retrieval.v1.DocumentInfo.MetadataEntry
-	nil,                                   // 62: retrieval.v1.SearchFilter.MetadataEntry
-	(*durationpb.Duration)(nil),           // 63: google.protobuf.Duration
+	(*LearnPair)(nil),                     // 4: retrieval.v1.LearnPair
+	(*LearnRequest)(nil),                  // 5: retrieval.v1.LearnRequest
+	(*RefusedPair)(nil),                   // 6: retrieval.v1.RefusedPair
+	(*LearnedModel)(nil),                  // 7: retrieval.v1.LearnedModel
+	(*LearnResponse)(nil),                 // 8: retrieval.v1.LearnResponse
+	(*GetLearnedRequest)(nil),             // 9: retrieval.v1.GetLearnedRequest
+	(*GetLearnedResponse)(nil),            // 10: retrieval.v1.GetLearnedResponse
+	(*GetStatusRequest)(nil),              // 11: retrieval.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),             // 12: retrieval.v1.GetStatusResponse
+	(*Collection)(nil),                    // 13: retrieval.v1.Collection
+	(*FusionWeights)(nil),                 // 14: retrieval.v1.FusionWeights
+	(*FieldWeights)(nil),                  // 15: retrieval.v1.FieldWeights
+	(*CreateCollectionRequest)(nil),       // 16: retrieval.v1.CreateCollectionRequest
+	(*CreateCollectionResponse)(nil),      // 17: retrieval.v1.CreateCollectionResponse
+	(*ListCollectionsRequest)(nil),        // 18: retrieval.v1.ListCollectionsRequest
+	(*ListCollectionsResponse)(nil),       // 19: retrieval.v1.ListCollectionsResponse
+	(*GetCollectionRequest)(nil),          // 20: retrieval.v1.GetCollectionRequest
+	(*GetCollectionResponse)(nil),         // 21: retrieval.v1.GetCollectionResponse
+	(*DeleteCollectionRequest)(nil),       // 22: retrieval.v1.DeleteCollectionRequest
+	(*DeleteCollectionResponse)(nil),      // 23: retrieval.v1.DeleteCollectionResponse
+	(*Document)(nil),                      // 24: retrieval.v1.Document
+	(*QuestionItem)(nil),                  // 25: retrieval.v1.QuestionItem
+	(*QuestionOption)(nil),                // 26: retrieval.v1.QuestionOption
+	(*UpsertResult)(nil),                  // 27: retrieval.v1.UpsertResult
+	(*UpsertDocumentsRequest)(nil),        // 28: retrieval.v1.UpsertDocumentsRequest
+	(*UpsertDocumentsResponse)(nil),       // 29: retrieval.v1.UpsertDocumentsResponse
+	(*StreamUpsertDocumentsRequest)(nil),  // 30: retrieval.v1.StreamUpsertDocumentsRequest
+	(*StreamUpsertDocumentsResponse)(nil), // 31: retrieval.v1.StreamUpsertDocumentsResponse
+	(*DeleteDocumentsRequest)(nil),        // 32: retrieval.v1.DeleteDocumentsRequest
+	(*DeleteDocumentsResponse)(nil),       // 33: retrieval.v1.DeleteDocumentsResponse
+	(*GetDocumentRequest)(nil),            // 34: retrieval.v1.GetDocumentRequest
+	(*DocumentInfo)(nil),                  // 35: retrieval.v1.DocumentInfo
+	(*Chunk)(nil),                         // 36: retrieval.v1.Chunk
+	(*OutlineNode)(nil),                   // 37: retrieval.v1.OutlineNode
+	(*GetDocumentResponse)(nil),           // 38: retrieval.v1.GetDocumentResponse
+	(*ListDocumentsRequest)(nil),          // 39: retrieval.v1.ListDocumentsRequest
+	(*ListDocumentsResponse)(nil),         // 40: retrieval.v1.ListDocumentsResponse
+	(*SearchFilter)(nil),                  // 41: retrieval.v1.SearchFilter
+	(*SearchRequest)(nil),                 // 42: retrieval.v1.SearchRequest
+	(*RerankInfo)(nil),                    // 43: retrieval.v1.RerankInfo
+	(*Highlight)(nil),                     // 44: retrieval.v1.Highlight
+	(*SearchHit)(nil),                     // 45: retrieval.v1.SearchHit
+	(*Evidence)(nil),                      // 46: retrieval.v1.Evidence
+	(*QueryTerm)(nil),                     // 47: retrieval.v1.QueryTerm
+	(*StageTiming)(nil),                   // 48: retrieval.v1.StageTiming
+	(*SearchDebug)(nil),                   // 49: retrieval.v1.SearchDebug
+	(*SearchResponse)(nil),                // 50: retrieval.v1.SearchResponse
+	(*Lexicon)(nil),                       // 51: retrieval.v1.Lexicon
+	(*Synonym)(nil),                       // 52: retrieval.v1.Synonym
+	(*GetLexiconRequest)(nil),             // 53: retrieval.v1.GetLexiconRequest
+	(*GetLexiconResponse)(nil),            // 54: retrieval.v1.GetLexiconResponse
+	(*ReplaceLexiconRequest)(nil),         // 55: retrieval.v1.ReplaceLexiconRequest
+	(*ReplaceLexiconResponse)(nil),        // 56: retrieval.v1.ReplaceLexiconResponse
+	(*ApiKey)(nil),                        // 57: retrieval.v1.ApiKey
+	(*CreateKeyRequest)(nil),              // 58: retrieval.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),             // 59: retrieval.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),               // 60: retrieval.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),              // 61: retrieval.v1.ListKeysResponse
+	(*RevokeKeyRequest)(nil),              // 62: retrieval.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),             // 63: retrieval.v1.RevokeKeyResponse
+	(*UploadFilesRequest)(nil),            // 64: retrieval.v1.UploadFilesRequest
+	(*UploadFilesResponse)(nil),           // 65: retrieval.v1.UploadFilesResponse
+	(*FileResult)(nil),                    // 66: retrieval.v1.FileResult
+	nil,                                   // 67: retrieval.v1.Document.MetadataEntry
+	nil,                                   // 68: retrieval.v1.DocumentInfo.MetadataEntry
+	nil,                                   // 69: retrieval.v1.SearchFilter.MetadataEntry
+	(*durationpb.Duration)(nil),           // 70: google.protobuf.Duration
 }
 var file_retrieval_v1_retrieval_proto_depIdxs = []int32{
-	8,  // 0: retrieval.v1.Collection.field_weights:type_name -> retrieval.v1.FieldWeights
-	7,  // 1: retrieval.v1.Collection.fusion:type_name -> retrieval.v1.FusionWeights
-	6,  // 2: retrieval.v1.CreateCollectionRequest.collection:type_name -> retrieval.v1.Collection
-	6,  // 3: retrieval.v1.CreateCollectionResponse.collection:type_name -> retrieval.v1.Collection
-	6,  // 4: retrieval.v1.ListCollectionsResponse.collections:type_name -> retrieval.v1.Collection
-	6,  // 5: retrieval.v1.GetCollectionResponse.collection:type_name -> retrieval.v1.Collection
-	0,  // 6: retrieval.v1.Document.format:type_name -> retrieval.v1.DocumentFormat
-	60, // 7: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
-	18, // 8: retrieval.v1.Document.questions:type_name -> retrieval.v1.QuestionItem
-	19, // 9: retrieval.v1.QuestionItem.options:type_name -> retrieval.v1.QuestionOption
-	1,  // 10: retrieval.v1.UpsertResult.outcome:type_name -> retrieval.v1.UpsertOutcome
-	17, // 11: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	20, // 12: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
-	17, // 13: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
-	61, // 14: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
-	18, // 15: retrieval.v1.Chunk.question:type_name -> retrieval.v1.QuestionItem
-	30, // 16: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
-	28, // 17: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
-	30, // 18: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
-	29, // 19: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
-	28, // 20: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
-	62, // 21: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
-	34, // 22: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
-	3,  // 23: retrieval.v1.SearchRequest.rerank:type_name -> retrieval.v1.RerankMode
-	63, // 24: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
-	2,  // 25: retrieval.v1.SearchRequest.mode:type_name -> retrieval.v1.SearchMode
-	7,  // 26: retrieval.v1.SearchRequest.fusion:type_name -> retrieval.v1.FusionWeights
-	63, // 27: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
-	37, // 28: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
-	18, // 29: retrieval.v1.SearchHit.question:type_name -> retrieval.v1.QuestionItem
-	39, // 30: retrieval.v1.SearchHit.evidence:type_name -> retrieval.v1.Evidence
-	63, // 31: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
-	40, // 32: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
-	41, // 33: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
-	38, // 34: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
-	63, // 35: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
-	42, // 36: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
-	36, // 37: retrieval.v1.SearchResponse.rerank:type_name -> retrieval.v1.RerankInfo
-	45, // 38: retrieval.v1.Lexicon.synonyms:type_name -> retrieval.v1.Synonym
-	44, // 39: retrieval.v1.GetLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
-	44, // 40: retrieval.v1.ReplaceLexiconRequest.lexicon:type_name -> retrieval.v1.Lexicon
-	44, // 41: retrieval.v1.ReplaceLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
-	50, // 42: retrieval.v1.CreateKeyResponse.key:type_name -> retrieval.v1.ApiKey
-	50, // 43: retrieval.v1.ListKeysResponse.keys:type_name -> retrieval.v1.ApiKey
-	50, // 44: retrieval.v1.RevokeKeyResponse.key:type_name -> retrieval.v1.ApiKey
-	59, // 45: retrieval.v1.UploadFilesResponse.files:type_name -> retrieval.v1.FileResult
-	20, // 46: retrieval.v1.FileResult.documents:type_name -> retrieval.v1.UpsertResult
-	9,  // 47: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
-	11, // 48: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
-	13, // 49: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
-	15, // 50: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
-	21, // 51: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
-	23, // 52: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
-	25, // 53: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
-	27, // 54: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
-	32, // 55: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
-	35, // 56: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
-	46, // 57: retrieval.v1.RetrievalService.GetLexicon:input_type -> retrieval.v1.GetLexiconRequest
-	48, // 58: retrieval.v1.RetrievalService.ReplaceLexicon:input_type -> retrieval.v1.ReplaceLexiconRequest
-	51, // 59: retrieval.v1.RetrievalService.CreateKey:input_type -> retrieval.v1.CreateKeyRequest
-	53, // 60: retrieval.v1.RetrievalService.ListKeys:input_type -> retrieval.v1.ListKeysRequest
-	55, // 61: retrieval.v1.RetrievalService.RevokeKey:input_type -> retrieval.v1.RevokeKeyRequest
-	57, // 62: retrieval.v1.RetrievalService.UploadFiles:input_type -> retrieval.v1.UploadFilesRequest
-	4,  // 63: retrieval.v1.RetrievalService.GetStatus:input_type -> retrieval.v1.GetStatusRequest
-	10, // 64: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
-	12, // 65: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
-	14, // 66: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
-	16, // 67: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
-	22, // 68: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
-	24, // 69: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
-	26, // 70: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
-	31, // 71: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
-	33, // 72: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
-	43, // 73: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
-	47, // 74: retrieval.v1.RetrievalService.GetLexicon:output_type -> retrieval.v1.GetLexiconResponse
-	49, // 75: retrieval.v1.RetrievalService.ReplaceLexicon:output_type -> retrieval.v1.ReplaceLexiconResponse
-	52, // 76: retrieval.v1.RetrievalService.CreateKey:output_type -> retrieval.v1.CreateKeyResponse
-	54, // 77: retrieval.v1.RetrievalService.ListKeys:output_type -> retrieval.v1.ListKeysResponse
-	56, // 78: retrieval.v1.RetrievalService.RevokeKey:output_type -> retrieval.v1.RevokeKeyResponse
-	58, // 79: retrieval.v1.RetrievalService.UploadFiles:output_type -> retrieval.v1.UploadFilesResponse
-	5,  // 80: retrieval.v1.RetrievalService.GetStatus:output_type -> retrieval.v1.GetStatusResponse
-	64, // [64:81] is the sub-list for method output_type
-	47, // [47:64] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	4,  // 0: retrieval.v1.LearnRequest.pairs:type_name -> retrieval.v1.LearnPair
+	6,  // 1: retrieval.v1.LearnResponse.refused:type_name -> retrieval.v1.RefusedPair
+	7,  // 2: retrieval.v1.LearnResponse.model:type_name -> retrieval.v1.LearnedModel
+	7,  // 3: retrieval.v1.GetLearnedResponse.model:type_name -> retrieval.v1.LearnedModel
+	15, // 4: retrieval.v1.Collection.field_weights:type_name -> retrieval.v1.FieldWeights
+	14, // 5: retrieval.v1.Collection.fusion:type_name -> retrieval.v1.FusionWeights
+	13, // 6: retrieval.v1.CreateCollectionRequest.collection:type_name -> retrieval.v1.Collection
+	13, // 7: retrieval.v1.CreateCollectionResponse.collection:type_name -> retrieval.v1.Collection
+	13, // 8: retrieval.v1.ListCollectionsResponse.collections:type_name -> retrieval.v1.Collection
+	13, // 9: retrieval.v1.GetCollectionResponse.collection:type_name -> retrieval.v1.Collection
+	0,  // 10: retrieval.v1.Document.format:type_name -> retrieval.v1.DocumentFormat
+	67, // 11: retrieval.v1.Document.metadata:type_name -> retrieval.v1.Document.MetadataEntry
+	25, // 12: retrieval.v1.Document.questions:type_name -> retrieval.v1.QuestionItem
+	26, // 13: retrieval.v1.QuestionItem.options:type_name -> retrieval.v1.QuestionOption
+	1,  // 14: retrieval.v1.UpsertResult.outcome:type_name -> retrieval.v1.UpsertOutcome
+	24, // 15: retrieval.v1.UpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
+	27, // 16: retrieval.v1.UpsertDocumentsResponse.results:type_name -> retrieval.v1.UpsertResult
+	24, // 17: retrieval.v1.StreamUpsertDocumentsRequest.documents:type_name -> retrieval.v1.Document
+	68, // 18: retrieval.v1.DocumentInfo.metadata:type_name -> retrieval.v1.DocumentInfo.MetadataEntry
+	25, // 19: retrieval.v1.Chunk.question:type_name -> retrieval.v1.QuestionItem
+	37, // 20: retrieval.v1.OutlineNode.children:type_name -> retrieval.v1.OutlineNode
+	35, // 21: retrieval.v1.GetDocumentResponse.document:type_name -> retrieval.v1.DocumentInfo
+	37, // 22: retrieval.v1.GetDocumentResponse.outline:type_name -> retrieval.v1.OutlineNode
+	36, // 23: retrieval.v1.GetDocumentResponse.chunks:type_name -> retrieval.v1.Chunk
+	35, // 24: retrieval.v1.ListDocumentsResponse.documents:type_name -> retrieval.v1.DocumentInfo
+	69, // 25: retrieval.v1.SearchFilter.metadata:type_name -> retrieval.v1.SearchFilter.MetadataEntry
+	41, // 26: retrieval.v1.SearchRequest.filter:type_name -> retrieval.v1.SearchFilter
+	3,  // 27: retrieval.v1.SearchRequest.rerank:type_name -> retrieval.v1.RerankMode
+	70, // 28: retrieval.v1.SearchRequest.rerank_timeout:type_name -> google.protobuf.Duration
+	2,  // 29: retrieval.v1.SearchRequest.mode:type_name -> retrieval.v1.SearchMode
+	14, // 30: retrieval.v1.SearchRequest.fusion:type_name -> retrieval.v1.FusionWeights
+	70, // 31: retrieval.v1.RerankInfo.took:type_name -> google.protobuf.Duration
+	44, // 32: retrieval.v1.SearchHit.highlights:type_name -> retrieval.v1.Highlight
+	25, // 33: retrieval.v1.SearchHit.question:type_name -> retrieval.v1.QuestionItem
+	46, // 34: retrieval.v1.SearchHit.evidence:type_name -> retrieval.v1.Evidence
+	70, // 35: retrieval.v1.StageTiming.took:type_name -> google.protobuf.Duration
+	47, // 36: retrieval.v1.SearchDebug.terms:type_name -> retrieval.v1.QueryTerm
+	48, // 37: retrieval.v1.SearchDebug.stages:type_name -> retrieval.v1.StageTiming
+	45, // 38: retrieval.v1.SearchResponse.hits:type_name -> retrieval.v1.SearchHit
+	70, // 39: retrieval.v1.SearchResponse.took:type_name -> google.protobuf.Duration
+	49, // 40: retrieval.v1.SearchResponse.debug:type_name -> retrieval.v1.SearchDebug
+	43, // 41: retrieval.v1.SearchResponse.rerank:type_name -> retrieval.v1.RerankInfo
+	52, // 42: retrieval.v1.Lexicon.synonyms:type_name -> retrieval.v1.Synonym
+	51, // 43: retrieval.v1.GetLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
+	51, // 44: retrieval.v1.ReplaceLexiconRequest.lexicon:type_name -> retrieval.v1.Lexicon
+	51, // 45: retrieval.v1.ReplaceLexiconResponse.lexicon:type_name -> retrieval.v1.Lexicon
+	57, // 46: retrieval.v1.CreateKeyResponse.key:type_name -> retrieval.v1.ApiKey
+	57, // 47: retrieval.v1.ListKeysResponse.keys:type_name -> retrieval.v1.ApiKey
+	57, // 48: retrieval.v1.RevokeKeyResponse.key:type_name -> retrieval.v1.ApiKey
+	66, // 49: retrieval.v1.UploadFilesResponse.files:type_name -> retrieval.v1.FileResult
+	27, // 50: retrieval.v1.FileResult.documents:type_name -> retrieval.v1.UpsertResult
+	16, // 51: retrieval.v1.RetrievalService.CreateCollection:input_type -> retrieval.v1.CreateCollectionRequest
+	18, // 52: retrieval.v1.RetrievalService.ListCollections:input_type -> retrieval.v1.ListCollectionsRequest
+	20, // 53: retrieval.v1.RetrievalService.GetCollection:input_type -> retrieval.v1.GetCollectionRequest
+	22, // 54: retrieval.v1.RetrievalService.DeleteCollection:input_type -> retrieval.v1.DeleteCollectionRequest
+	28, // 55: retrieval.v1.RetrievalService.UpsertDocuments:input_type -> retrieval.v1.UpsertDocumentsRequest
+	30, // 56: retrieval.v1.RetrievalService.StreamUpsertDocuments:input_type -> retrieval.v1.StreamUpsertDocumentsRequest
+	32, // 57: retrieval.v1.RetrievalService.DeleteDocuments:input_type -> retrieval.v1.DeleteDocumentsRequest
+	34, // 58: retrieval.v1.RetrievalService.GetDocument:input_type -> retrieval.v1.GetDocumentRequest
+	39, // 59: retrieval.v1.RetrievalService.ListDocuments:input_type -> retrieval.v1.ListDocumentsRequest
+	42, // 60: retrieval.v1.RetrievalService.Search:input_type -> retrieval.v1.SearchRequest
+	53, // 61: retrieval.v1.RetrievalService.GetLexicon:input_type -> retrieval.v1.GetLexiconRequest
+	55, // 62: retrieval.v1.RetrievalService.ReplaceLexicon:input_type -> retrieval.v1.ReplaceLexiconRequest
+	58, // 63: retrieval.v1.RetrievalService.CreateKey:input_type -> retrieval.v1.CreateKeyRequest
+	60, // 64: retrieval.v1.RetrievalService.ListKeys:input_type -> retrieval.v1.ListKeysRequest
+	62, // 65: retrieval.v1.RetrievalService.RevokeKey:input_type -> retrieval.v1.RevokeKeyRequest
+	64, // 66: retrieval.v1.RetrievalService.UploadFiles:input_type -> retrieval.v1.UploadFilesRequest
+	11, // 67: retrieval.v1.RetrievalService.GetStatus:input_type -> retrieval.v1.GetStatusRequest
+	5,  // 68: retrieval.v1.RetrievalService.Learn:input_type -> retrieval.v1.LearnRequest
+	9,  // 69: retrieval.v1.RetrievalService.GetLearned:input_type -> retrieval.v1.GetLearnedRequest
+	17, // 70: retrieval.v1.RetrievalService.CreateCollection:output_type -> retrieval.v1.CreateCollectionResponse
+	19, // 71: retrieval.v1.RetrievalService.ListCollections:output_type -> retrieval.v1.ListCollectionsResponse
+	21, // 72: retrieval.v1.RetrievalService.GetCollection:output_type -> retrieval.v1.GetCollectionResponse
+	23, // 73: retrieval.v1.RetrievalService.DeleteCollection:output_type -> retrieval.v1.DeleteCollectionResponse
+	29, // 74: retrieval.v1.RetrievalService.UpsertDocuments:output_type -> retrieval.v1.UpsertDocumentsResponse
+	31, // 75: retrieval.v1.RetrievalService.StreamUpsertDocuments:output_type -> retrieval.v1.StreamUpsertDocumentsResponse
+	33, // 76: retrieval.v1.RetrievalService.DeleteDocuments:output_type -> retrieval.v1.DeleteDocumentsResponse
+	38, // 77: retrieval.v1.RetrievalService.GetDocument:output_type -> retrieval.v1.GetDocumentResponse
+	40, // 78: retrieval.v1.RetrievalService.ListDocuments:output_type -> retrieval.v1.ListDocumentsResponse
+	50, // 79: retrieval.v1.RetrievalService.Search:output_type -> retrieval.v1.SearchResponse
+	54, // 80: retrieval.v1.RetrievalService.GetLexicon:output_type -> retrieval.v1.GetLexiconResponse
+	56, // 81: retrieval.v1.RetrievalService.ReplaceLexicon:output_type -> retrieval.v1.ReplaceLexiconResponse
+	59, // 82: retrieval.v1.RetrievalService.CreateKey:output_type -> retrieval.v1.CreateKeyResponse
+	61, // 83: retrieval.v1.RetrievalService.ListKeys:output_type -> retrieval.v1.ListKeysResponse
+	63, // 84: retrieval.v1.RetrievalService.RevokeKey:output_type -> retrieval.v1.RevokeKeyResponse
+	65, // 85: retrieval.v1.RetrievalService.UploadFiles:output_type -> retrieval.v1.UploadFilesResponse
+	12, // 86: retrieval.v1.RetrievalService.GetStatus:output_type -> retrieval.v1.GetStatusResponse
+	8,  // 87: retrieval.v1.RetrievalService.Learn:output_type -> retrieval.v1.LearnResponse
+	10, // 88: retrieval.v1.RetrievalService.GetLearned:output_type -> retrieval.v1.GetLearnedResponse
+	70, // [70:89] is the sub-list for method output_type
+	51, // [51:70] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_retrieval_v1_retrieval_proto_init() }
@@ -4625,7 +5162,7 @@ func file_retrieval_v1_retrieval_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_retrieval_v1_retrieval_proto_rawDesc), len(file_retrieval_v1_retrieval_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   59,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,8 @@ const (
 	RetrievalService_RevokeKey_FullMethodName             = "/retrieval.v1.RetrievalService/RevokeKey"
 	RetrievalService_UploadFiles_FullMethodName           = "/retrieval.v1.RetrievalService/UploadFiles"
 	RetrievalService_GetStatus_FullMethodName             = "/retrieval.v1.RetrievalService/GetStatus"
+	RetrievalService_Learn_FullMethodName                 = "/retrieval.v1.RetrievalService/Learn"
+	RetrievalService_GetLearned_FullMethodName            = "/retrieval.v1.RetrievalService/GetLearned"
 )
 
 // RetrievalServiceClient is the client API for RetrievalService service.
@@ -96,6 +98,18 @@ type RetrievalServiceClient interface {
 	// replicated install (the log on NATS JetStream) each node answers for
 	// itself; 'zhisou status' asks each address it is given.
 	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
+	// Learn adds labelled questions to a collection: pairs of a question as a
+	// learner asked it and the chunk (or document) that answers it, at most
+	// 1000 per call. The collection learns which chunks answer questions like
+	// it and which passage words its words stand for (applied to later
+	// searches as the "learned" source and as weighted expansions). A pair
+	// naming no chunk, or with an empty or one-character question, is refused
+	// and reported; the others are learned. With replace, the pairs replace
+	// all the collection's pairs (none: forget them all). Returns once this
+	// node's model includes them.
+	Learn(ctx context.Context, in *LearnRequest, opts ...grpc.CallOption) (*LearnResponse, error)
+	// GetLearned describes a collection's learned model.
+	GetLearned(ctx context.Context, in *GetLearnedRequest, opts ...grpc.CallOption) (*GetLearnedResponse, error)
 }
 
 type retrievalServiceClient struct {
@@ -282,6 +296,26 @@ func (c *retrievalServiceClient) GetStatus(ctx context.Context, in *GetStatusReq
 	return out, nil
 }
 
+func (c *retrievalServiceClient) Learn(ctx context.Context, in *LearnRequest, opts ...grpc.CallOption) (*LearnResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LearnResponse)
+	err := c.cc.Invoke(ctx, RetrievalService_Learn_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *retrievalServiceClient) GetLearned(ctx context.Context, in *GetLearnedRequest, opts ...grpc.CallOption) (*GetLearnedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLearnedResponse)
+	err := c.cc.Invoke(ctx, RetrievalService_GetLearned_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RetrievalServiceServer is the server API for RetrievalService service.
 // All implementations must embed UnimplementedRetrievalServiceServer
 // for forward compatibility.
@@ -338,6 +372,18 @@ type RetrievalServiceServer interface {
 	// replicated install (the log on NATS JetStream) each node answers for
 	// itself; 'zhisou status' asks each address it is given.
 	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
+	// Learn adds labelled questions to a collection: pairs of a question as a
+	// learner asked it and the chunk (or document) that answers it, at most
+	// 1000 per call. The collection learns which chunks answer questions like
+	// it and which passage words its words stand for (applied to later
+	// searches as the "learned" source and as weighted expansions). A pair
+	// naming no chunk, or with an empty or one-character question, is refused
+	// and reported; the others are learned. With replace, the pairs replace
+	// all the collection's pairs (none: forget them all). Returns once this
+	// node's model includes them.
+	Learn(context.Context, *LearnRequest) (*LearnResponse, error)
+	// GetLearned describes a collection's learned model.
+	GetLearned(context.Context, *GetLearnedRequest) (*GetLearnedResponse, error)
 	mustEmbedUnimplementedRetrievalServiceServer()
 }
 
@@ -398,6 +444,12 @@ func (UnimplementedRetrievalServiceServer) UploadFiles(grpc.ClientStreamingServe
 }
 func (UnimplementedRetrievalServiceServer) GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStatus not implemented")
+}
+func (UnimplementedRetrievalServiceServer) Learn(context.Context, *LearnRequest) (*LearnResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Learn not implemented")
+}
+func (UnimplementedRetrievalServiceServer) GetLearned(context.Context, *GetLearnedRequest) (*GetLearnedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLearned not implemented")
 }
 func (UnimplementedRetrievalServiceServer) mustEmbedUnimplementedRetrievalServiceServer() {}
 func (UnimplementedRetrievalServiceServer) testEmbeddedByValue()                          {}
@@ -704,6 +756,42 @@ func _RetrievalService_GetStatus_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RetrievalService_Learn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LearnRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RetrievalServiceServer).Learn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RetrievalService_Learn_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RetrievalServiceServer).Learn(ctx, req.(*LearnRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RetrievalService_GetLearned_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLearnedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RetrievalServiceServer).GetLearned(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RetrievalService_GetLearned_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RetrievalServiceServer).GetLearned(ctx, req.(*GetLearnedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RetrievalService_ServiceDesc is the grpc.ServiceDesc for RetrievalService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -770,6 +858,14 @@ var RetrievalService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStatus",
 			Handler:    _RetrievalService_GetStatus_Handler,
+		},
+		{
+			MethodName: "Learn",
+			Handler:    _RetrievalService_Learn_Handler,
+		},
+		{
+			MethodName: "GetLearned",
+			Handler:    _RetrievalService_GetLearned_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
