@@ -40,7 +40,7 @@ func TestLearnedQuestionsAndExpansions(t *testing.T) {
 		{Question: "干活受伤了老板不管", ChunkID: "injury"},
 		{Question: "房东不退押金", ChunkID: "lease"},
 	}
-	if _, err := st.Learn(ctx, "law", pairs, false); err != nil {
+	if _, err := st.Learn(ctx, "law", pairs, false, false); err != nil {
 		t.Fatal(err)
 	}
 	res, err := s.Search(ctx, retrieve.Request{Collection: "law", Query: query})

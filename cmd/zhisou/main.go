@@ -89,6 +89,7 @@ commands:
   bench    load-test a running server with eval queries (QPS, p50/p95/p99)
   fake-llm run a fake OpenAI-protocol server for reranker demos
   lexicon  get or replace a collection's lexicon (terms kept whole, synonyms, stop words)
+  learn    teach a collection labelled questions (question → chunk pairs, or an eval set's qrels)
   keys     create, list or revoke API keys (a store with keys asks every call for one)
   verify   check a data directory (the write log, Badger against bleve, statistics, graph); -repair rebuilds bleve
   backup   write a consistent, checksummed backup (of a directory, or of a running server)
@@ -138,6 +139,8 @@ func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
 		return cmdFakeLLM(ctx, env, rest)
 	case "lexicon":
 		return cmdLexicon(ctx, env, rest)
+	case "learn":
+		return cmdLearn(ctx, env, rest)
 	case "keys":
 		return cmdKeys(ctx, env, rest)
 	case "verify":

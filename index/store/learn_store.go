@@ -83,11 +83,12 @@ type RefusedPair struct {
 
 // Learn adds labelled pairs to a collection (replace: they replace all of its
 // pairs; none then forgets them all) and returns once this node's model
-// includes them. A pair whose chunk does not exist, whose question is empty,
+// includes them (with noWait, once they are written: a client sending many
+// batches waits for the model once, at the end). A pair whose chunk does not exist, whose question is empty,
 // one character, or too long, is refused and reported; the others are learned.
 // A pair may name a document instead of a chunk: the chunk of it that shares
 // the most with the question is taken.
-func (s *Store) Learn(ctx context.Context, collection string, pairs []index.Pair, replace bool) (LearnReport, error) {
+func (s *Store) Learn(ctx context.Context, collection string, pairs []index.Pair, replace, noWait bool) (LearnReport, error) {
 	c, err := s.getFresh(ctx, collection)
 	if err != nil {
 		return LearnReport{}, err
@@ -139,6 +140,10 @@ func (s *Store) Learn(ctx context.Context, collection string, pairs []index.Pair
 		return rep, err
 	}
 	rep.Added = len(kept)
+	if noWait {
+		rep.Info = c.learnInfo()
+		return rep, nil
+	}
 	if err := s.waitLearned(ctx, c, want); err != nil {
 		return rep, err
 	}
@@ -249,6 +254,16 @@ func (s *Store) Learned(collection string) (*learn.Model, error) {
 	return c.learn.model, nil
 }
 
+// WaitLearned returns once the collection's model includes every pair this
+// node has applied.
+func (s *Store) WaitLearned(ctx context.Context, collection string) error {
+	c, err := s.get(collection)
+	if err != nil {
+		return err
+	}
+	return s.waitLearned(ctx, c, c.learn.wantGen())
+}
+
 // LearnInfo describes a collection's learned model.
 func (s *Store) LearnInfo(collection string) (LearnInfo, error) {
 	c, err := s.get(collection)
@@ -316,7 +331,13 @@ func (s *Store) startLearner() {
 				if built >= want {
 					continue
 				}
+				start := time.Now()
 				m, err := s.buildModel(c)
+				if err == nil && m != nil {
+					st := m.Stats()
+					s.logger.Info("learned model built", "collection", c.cfg.Name, "pairs", st.Pairs, "questions", st.Questions,
+						"reliability", st.Reliability, "trust", st.Trust, "took", time.Since(start).Round(time.Millisecond))
+				}
 				if err != nil {
 					s.logger.Warn("learned model not rebuilt; searches use the previous one", "collection", c.cfg.Name, "err", err)
 				}

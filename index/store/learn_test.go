@@ -35,7 +35,7 @@ func TestLearnPairs(t *testing.T) {
 		{Question: "钱", ChunkID: wage},
 		{Question: "  ", ChunkID: wage},
 		{Question: "老板不给钱怎么办", ChunkID: wage}, // a duplicate: learned once
-	}, false)
+	}, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,10 +59,10 @@ func TestLearnPairs(t *testing.T) {
 		t.Errorf("filtered out, yet found %+v", hits)
 	}
 	// Too many pairs in one call, and an unknown collection.
-	if _, err := s.Learn(ctx, "law", make([]index.Pair, MaxPairsPerWrite+1), false); !errors.Is(err, index.ErrInvalid) {
+	if _, err := s.Learn(ctx, "law", make([]index.Pair, MaxPairsPerWrite+1), false, false); !errors.Is(err, index.ErrInvalid) {
 		t.Errorf("over the batch limit: %v", err)
 	}
-	if _, err := s.Learn(ctx, "nope", nil, false); !errors.Is(err, index.ErrNotFound) {
+	if _, err := s.Learn(ctx, "nope", nil, false, false); !errors.Is(err, index.ErrNotFound) {
 		t.Errorf("unknown collection: %v", err)
 	}
 
@@ -79,7 +79,7 @@ func TestLearnPairs(t *testing.T) {
 	}
 	// Replacing with one pair forgets the others; replacing with none
 	// forgets all.
-	if _, err := s.Learn(ctx, "law", []index.Pair{{Question: "押金不退", ChunkID: "lease"}}, true); err != nil {
+	if _, err := s.Learn(ctx, "law", []index.Pair{{Question: "押金不退", ChunkID: "lease"}}, true, false); err != nil {
 		t.Fatal(err)
 	}
 	if info, _ := s.LearnInfo("law"); info.Pairs != 1 {
@@ -88,14 +88,14 @@ func TestLearnPairs(t *testing.T) {
 	if hits, _ := s.LearnedSearch(ctx, "law", "老板不给钱", index.Filter{}, 10); len(hits) != 0 {
 		t.Errorf("a replaced pair still found: %+v", hits)
 	}
-	if _, err := s.Learn(ctx, "law", nil, true); err != nil {
+	if _, err := s.Learn(ctx, "law", nil, true, false); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := s.Learned("law"); m != nil {
 		t.Errorf("all pairs forgotten, yet a model: %+v", m.Stats())
 	}
 	// Deleting the collection drops its pairs with it.
-	if _, err := s.Learn(ctx, "law", []index.Pair{{Question: "押金不退", ChunkID: "lease"}}, false); err != nil {
+	if _, err := s.Learn(ctx, "law", []index.Pair{{Question: "押金不退", ChunkID: "lease"}}, false, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteCollection(ctx, "law"); err != nil {
@@ -112,7 +112,7 @@ func TestLearnPairNamingADocument(t *testing.T) {
 	ctx := context.Background()
 	s := learnFixture(t, t.TempDir())
 	defer s.Close()
-	if _, err := s.Learn(ctx, "law", []index.Pair{{Question: "劳动合同期满了会怎样", ChunkID: "labour"}}, false); err != nil {
+	if _, err := s.Learn(ctx, "law", []index.Pair{{Question: "劳动合同期满了会怎样", ChunkID: "labour"}}, false, false); err != nil {
 		t.Fatal(err)
 	}
 	hits, err := s.LearnedSearch(ctx, "law", "合同到期", index.Filter{}, 10)

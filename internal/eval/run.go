@@ -276,7 +276,7 @@ func (p *pass) learnFolds(ctx context.Context, st *store.Store, f, folds int) er
 	for len(pairs) > 0 || replace {
 		batch := pairs[:min(len(pairs), store.MaxPairsPerWrite)]
 		pairs = pairs[len(batch):]
-		rep, err := st.Learn(ctx, p.collection, batch, replace)
+		rep, err := st.Learn(ctx, p.collection, batch, replace, len(pairs) > 0)
 		if err != nil {
 			return fmt.Errorf("eval: learn fold %d: %w", f, err)
 		}

@@ -296,7 +296,7 @@ func (s *server) Learn(ctx context.Context, req *retrievalv1.LearnRequest) (*ret
 	for i, p := range req.GetPairs() {
 		pairs[i] = index.Pair{Question: p.GetQuestion(), ChunkID: p.GetChunkId()}
 	}
-	rep, err := s.svc.Learn(ctx, req.GetCollection(), pairs, req.GetReplace())
+	rep, err := s.svc.Learn(ctx, req.GetCollection(), pairs, req.GetReplace(), req.GetNoWait())
 	if err != nil {
 		return nil, s.status(err)
 	}

@@ -12,7 +12,7 @@ import (
 // the store cannot learn is reported, not an error. Calls count against the
 // key's request rate like any other; the model's rebuilds coalesce, so a flood
 // of one-pair calls costs one rebuild at a time, not one each.
-func (s *Service) Learn(ctx context.Context, collection string, pairs []index.Pair, replace bool) (store.LearnReport, error) {
+func (s *Service) Learn(ctx context.Context, collection string, pairs []index.Pair, replace, noWait bool) (store.LearnReport, error) {
 	if err := checkName("collection", collection); err != nil {
 		return store.LearnReport{}, err
 	}
@@ -22,7 +22,7 @@ func (s *Service) Learn(ctx context.Context, collection string, pairs []index.Pa
 	if len(pairs) > store.MaxPairsPerWrite {
 		return store.LearnReport{}, Invalid("pairs", "%d pairs, over the limit of %d per call: send them in batches", len(pairs), store.MaxPairsPerWrite)
 	}
-	rep, err := s.store.Learn(ctx, collection, pairs, replace)
+	rep, err := s.store.Learn(ctx, collection, pairs, replace, noWait)
 	if err != nil {
 		return rep, classify(err)
 	}

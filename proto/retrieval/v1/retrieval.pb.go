@@ -321,7 +321,10 @@ type LearnRequest struct {
 	// Pairs to learn, at most 1000.
 	Pairs []*LearnPair `protobuf:"bytes,2,rep,name=pairs" json:"pairs,omitempty"`
 	// Replace replaces all the collection's pairs with these.
-	Replace       bool `protobuf:"varint,3,opt,name=replace" json:"replace,omitempty"`
+	Replace bool `protobuf:"varint,3,opt,name=replace" json:"replace,omitempty"`
+	// NoWait returns once the pairs are written, without waiting for the
+	// model to include them (for all but the last of many batches).
+	NoWait        bool `protobuf:"varint,4,opt,name=no_wait,json=noWait" json:"no_wait,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -373,6 +376,13 @@ func (x *LearnRequest) GetPairs() []*LearnPair {
 func (x *LearnRequest) GetReplace() bool {
 	if x != nil {
 		return x.Replace
+	}
+	return false
+}
+
+func (x *LearnRequest) GetNoWait() bool {
+	if x != nil {
+		return x.NoWait
 	}
 	return false
 }
@@ -4575,13 +4585,14 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\x1cretrieval/v1/retrieval.proto\x12\fretrieval.v1\x1a\x1egoogle/protobuf/duration.proto\"B\n" +
 	"\tLearnPair\x12\x1a\n" +
 	"\bquestion\x18\x01 \x01(\tR\bquestion\x12\x19\n" +
-	"\bchunk_id\x18\x02 \x01(\tR\achunkId\"w\n" +
+	"\bchunk_id\x18\x02 \x01(\tR\achunkId\"\x90\x01\n" +
 	"\fLearnRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
 	"collection\x12-\n" +
 	"\x05pairs\x18\x02 \x03(\v2\x17.retrieval.v1.LearnPairR\x05pairs\x12\x18\n" +
-	"\areplace\x18\x03 \x01(\bR\areplace\";\n" +
+	"\areplace\x18\x03 \x01(\bR\areplace\x12\x17\n" +
+	"\ano_wait\x18\x04 \x01(\bR\x06noWait\";\n" +
 	"\vRefusedPair\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xcd\x01\n" +
