@@ -1,6 +1,7 @@
 package retrieve_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -95,5 +96,35 @@ func TestLearnedQuestionsAndExpansions(t *testing.T) {
 		if h.DocID != "lease" {
 			t.Errorf("filter on lease, yet %s", h.ChunkID)
 		}
+	}
+}
+
+// A pasted message of up to 8000 characters is searched: its 64 most telling
+// terms, the question at its end among them. One character more is refused,
+// naming the limit.
+func TestLongMessages(t *testing.T) {
+	st := testStore(t)
+	s := retrieve.New(st, retrieve.Options{})
+	ask := "。请问价格异议怎么处理？"
+	story := strings.Repeat("上周我们部门开会讨论了很多事情，大家说法不一，会议开了很久。", 400)
+	q := []rune(story)[:retrieve.DefaultMaxQueryRunes-len([]rune(ask))]
+	query := string(q) + ask
+	res, err := s.Search(t.Context(), retrieve.Request{Collection: "c", Query: query})
+	if err != nil {
+		t.Fatalf("a message of %d characters: %v", len([]rune(query)), err)
+	}
+	terms := s.QueryTermsIn("c", query)
+	if len(terms) > index.MaxQueryTerms {
+		t.Errorf("%d terms, over the cap of %d", len(terms), index.MaxQueryTerms)
+	}
+	if !slices.ContainsFunc(terms, func(qt index.QueryTerm) bool { return qt.Term == "异议" && !qt.Gram }) {
+		t.Errorf("the ask's word 异议 was dropped from the terms %v", terms)
+	}
+	if len(res.Hits) == 0 || !strings.Contains(res.Hits[0].Text+strings.Join(res.Hits[0].HeadingPath, ""), "异议") {
+		t.Errorf("top hit %+v: want a passage on 价格异议", res.Hits)
+	}
+	_, err = s.Search(t.Context(), retrieve.Request{Collection: "c", Query: query + "吗"})
+	if !errors.Is(err, retrieve.ErrInvalid) || !strings.Contains(err.Error(), "over the limit of 8000") {
+		t.Errorf("8001 characters: %v, want invalid naming the limit", err)
 	}
 }

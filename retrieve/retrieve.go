@@ -34,12 +34,16 @@ var (
 // DefaultMaxTopK is Options.MaxTopK's default.
 const DefaultMaxTopK = 100
 
+// DefaultMaxQueryRunes is Options.MaxQueryRunes's default.
+const DefaultMaxQueryRunes = 8000
+
 type Options struct {
 	// MaxTopK caps Request.TopK (default DefaultMaxTopK).
 	MaxTopK int
 	// DefaultTopK is used when Request.TopK is 0 (default 10).
 	DefaultTopK int
-	// MaxQueryRunes caps the query length (default 1000 characters).
+	// MaxQueryRunes caps the query length (default 8000 characters: a pasted
+	// message; weighting keeps its 64 most telling terms, see capTerms).
 	MaxQueryRunes int
 	// MaxContextRunes bounds the section text returned with WithContext (default 2000).
 	MaxContextRunes int
@@ -56,7 +60,7 @@ func (o Options) withDefaults() Options {
 	}
 	o.DefaultTopK = min(o.DefaultTopK, o.MaxTopK) // the default page obeys the cap too
 	if o.MaxQueryRunes <= 0 {
-		o.MaxQueryRunes = 1000
+		o.MaxQueryRunes = DefaultMaxQueryRunes
 	}
 	if o.MaxContextRunes <= 0 {
 		o.MaxContextRunes = 2000

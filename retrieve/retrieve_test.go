@@ -33,11 +33,11 @@ func TestOptionsDefaults(t *testing.T) {
 		opts retrieve.Options
 		want retrieve.Options
 	}{
-		{"zero", retrieve.Options{}, retrieve.Options{MaxTopK: 100, DefaultTopK: 10, MaxQueryRunes: 1000, MaxContextRunes: 2000}},
-		{"negative", retrieve.Options{MaxTopK: -1, DefaultTopK: -1, MaxQueryRunes: -1, MaxContextRunes: -1}, retrieve.Options{MaxTopK: 100, DefaultTopK: 10, MaxQueryRunes: 1000, MaxContextRunes: 2000}},
+		{"zero", retrieve.Options{}, retrieve.Options{MaxTopK: 100, DefaultTopK: 10, MaxQueryRunes: 8000, MaxContextRunes: 2000}},
+		{"negative", retrieve.Options{MaxTopK: -1, DefaultTopK: -1, MaxQueryRunes: -1, MaxContextRunes: -1}, retrieve.Options{MaxTopK: 100, DefaultTopK: 10, MaxQueryRunes: 8000, MaxContextRunes: 2000}},
 		{"set", retrieve.Options{MaxTopK: 50, DefaultTopK: 5, MaxQueryRunes: 20, MaxContextRunes: 30}, retrieve.Options{MaxTopK: 50, DefaultTopK: 5, MaxQueryRunes: 20, MaxContextRunes: 30}},
 		// The default page never exceeds the cap.
-		{"cap below default", retrieve.Options{MaxTopK: 3}, retrieve.Options{MaxTopK: 3, DefaultTopK: 3, MaxQueryRunes: 1000, MaxContextRunes: 2000}},
+		{"cap below default", retrieve.Options{MaxTopK: 3}, retrieve.Options{MaxTopK: 3, DefaultTopK: 3, MaxQueryRunes: 8000, MaxContextRunes: 2000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

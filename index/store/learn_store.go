@@ -162,10 +162,10 @@ func (s *Store) checkPair(txn *badger.Txn, collection string, p *index.Pair) (st
 		return "question is empty", nil
 	case n == 1:
 		return fmt.Sprintf("question %q is one character", p.Question), nil
-	case n > MaxQuestionRunes:
-		return fmt.Sprintf("question is %d characters, over the limit of %d", n, MaxQuestionRunes), nil
 	case p.ChunkID == "":
 		return "no chunk or document named", nil
+	case n > MaxQuestionRunes:
+		return fmt.Sprintf("question is %d characters, over the limit of %d", n, MaxQuestionRunes), nil
 	}
 	_, err := txn.Get(chunkKey(collection, p.ChunkID))
 	if err == nil {
@@ -178,7 +178,7 @@ func (s *Store) checkPair(txn *badger.Txn, collection string, p *index.Pair) (st
 	err = readJSON(txn, docKey(collection, p.ChunkID), &d)
 	switch {
 	case errors.Is(err, index.ErrNotFound) || (err == nil && len(d.Chunks) == 0):
-		return fmt.Sprintf("no chunk or document %q in collection %s", p.ChunkID, collection), nil
+		return fmt.Sprintf("no chunk or document %q in collection %s", analysis.TruncateRunes(p.ChunkID, 80), collection), nil
 	case err != nil:
 		return "", err
 	}

@@ -149,6 +149,26 @@ func TestSharedReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Labelled questions learned on one replica are in every replica's model,
+	// the same.
+	fx := indextest.Fixture()
+	pairs := []index.Pair{{Question: "客户嫌贵怎么回应", ChunkID: fx[0].ID}, {Question: "新经理怎么带团队", ChunkID: fx[1].ID}}
+	if _, err := a.Learn(ctx, "kb", pairs, false, false); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, a, b, c)
+	for i, s := range []*Store{a, b, c} {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := s.WaitLearned(wctx, "kb")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.LearnInfo("kb")
+		if err != nil || info.Pairs != 2 || info.Questions != 2 {
+			t.Errorf("replica %d: learned %+v (%v), want the 2 pairs", i, info, err)
+		}
+	}
 	// A collection deleted on one replica is gone from all.
 	if err := b.DeleteCollection(ctx, "kb"); err != nil {
 		t.Fatal(err)

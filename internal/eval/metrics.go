@@ -15,7 +15,10 @@ type metrics struct {
 	Queries int `json:"queries"`
 	// Refused is the number of queries the searcher refused (scored as
 	// misses).
-	Refused       int                `json:"refused"`
+	Refused int `json:"refused"`
+	// RefusedPairs is the number of (question, document) pairs that
+	// cross-validation could not learn (the store refused them).
+	RefusedPairs  int                `json:"refused_pairs,omitempty"`
 	Docs          int                `json:"docs"`
 	Recall1       float64            `json:"recall@1"`
 	Recall5       float64            `json:"recall@5"`

@@ -86,7 +86,7 @@ func printTable(w io.Writer, r *Result) {
 	for _, c := range []struct {
 		name string
 		z, b int
-	}{{"queries", z.Queries, b.Queries}, {"refused (scored as misses)", z.Refused, b.Refused}, {"docs", z.Docs, b.Docs}} {
+	}{{"queries", z.Queries, b.Queries}, {"refused (scored as misses)", z.Refused, b.Refused}, {"pairs not learned (folds)", z.RefusedPairs, b.RefusedPairs}, {"docs", z.Docs, b.Docs}} {
 		fmt.Fprintf(tw, "%s\t%d\t", c.name, c.z)
 		if r.bleve != nil {
 			fmt.Fprintf(tw, "%d\t\t", c.b)

@@ -116,7 +116,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{rerank: rerankSummary{statuses: map[string]int{}}}
 	s := retrieve.New(t.store, retrieve.Options{MaxTopK: evalMaxChunks, Reranker: cfg.Reranker})
 	n := len(cfg.Set.Queries)
-	p := pass{cfg: cfg, s: s, collection: t.collection, lat: make([]time.Duration, n), lat10: make([]time.Duration, n), refused: map[string]bool{}}
+	p := pass{cfg: cfg, s: s, collection: t.collection, lat: make([]time.Duration, n), lat10: make([]time.Duration, n), refused: map[string]bool{}, refusedPairs: map[index.Pair]bool{}}
 	res.zhisouRun = map[string][]rankedDoc{}
 	folds := max(cfg.Folds, 1)
 	for f := range folds {
@@ -146,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	res.zhisou = score(cfg.Set, res.zhisouRun, p.lat)
-	res.zhisou.Refused = len(p.refused)
+	res.zhisou.Refused, res.zhisou.RefusedPairs = len(p.refused), len(p.refusedPairs)
 	if len(p.extra) > 0 {
 		res.zhisou.extraLatency = percentiles(p.extra)
 	}
@@ -256,8 +256,10 @@ type pass struct {
 	// 10, by query index; extra the fusion's share.
 	lat, lat10 []time.Duration
 	extra      []time.Duration
-	// refused are the queries the searcher refused (counted as misses).
-	refused map[string]bool
+	// refused are the queries the searcher refused (counted as misses);
+	// refusedPairs the pairs cross-validation could not learn.
+	refused      map[string]bool
+	refusedPairs map[index.Pair]bool
 }
 
 // learnFolds replaces the collection's learned pairs with those of every
@@ -280,9 +282,8 @@ func (p *pass) learnFolds(ctx context.Context, st *store.Store, f, folds int) er
 		if err != nil {
 			return fmt.Errorf("eval: learn fold %d: %w", f, err)
 		}
-		if len(rep.Refused) > 0 {
-			r := rep.Refused[0]
-			return fmt.Errorf("eval: learn fold %d: %d pairs refused, the first (%q → %s): %s", f, len(rep.Refused), r.Pair.Question, r.Pair.ChunkID, r.Reason)
+		for _, r := range rep.Refused { // scored, never learned: counted
+			p.refusedPairs[r.Pair] = true
 		}
 		replace = false
 	}

@@ -2757,7 +2757,7 @@ type SearchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Collection to search.
 	Collection string `protobuf:"bytes,1,opt,name=collection" json:"collection,omitempty"`
-	// Query text, at most 1000 characters; searched as text, never parsed as query syntax.
+	// Query text, at most 8000 characters; searched as text, never parsed as query syntax.
 	Query string `protobuf:"bytes,2,opt,name=query" json:"query,omitempty"`
 	// TopK hits to return: 1-100; 0 means 10.
 	TopK int32 `protobuf:"varint,3,opt,name=top_k,json=topK" json:"top_k,omitempty"`
