@@ -30,12 +30,13 @@ const (
 	// MaxPairsPerWrite is the most pairs one Learn call takes (a file is sent
 	// in batches of this size).
 	MaxPairsPerWrite = 1000
-	// MaxPairs is the most pairs a collection holds: the model is rebuilt
-	// whole after each change.
-	MaxPairs = 200_000
 	// MaxQuestionRunes bounds one labelled question.
 	MaxQuestionRunes = 2000
 )
+
+// MaxPairs is the most pairs a collection holds: the model is rebuilt whole
+// after each change. A variable so that tests can lower it.
+var MaxPairs = 200_000
 
 func learnPrefix(c string) []byte { return []byte(collectionDataP + c + learnKeyInfix) }
 

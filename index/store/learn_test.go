@@ -66,6 +66,14 @@ func TestLearnPairs(t *testing.T) {
 		t.Errorf("unknown collection: %v", err)
 	}
 
+	// A collection past MaxPairs refuses more, naming the count.
+	defer func(n int) { MaxPairs = n }(MaxPairs)
+	MaxPairs = 3
+	_, err = s.Learn(ctx, "law", []index.Pair{{Question: "押金不退", ChunkID: "lease"}, {Question: "押金怎么要回", ChunkID: "lease"}}, false, false)
+	if !errors.Is(err, index.ErrInvalid) || !strings.Contains(err.Error(), "holds 2 learned pairs; 2 more would pass the limit of 3") {
+		t.Errorf("past the limit: %v", err)
+	}
+	MaxPairs = 200_000
 	// The pairs are in Badger, written through the log: a reopened store
 	// builds the same model.
 	s.Close()
