@@ -45,7 +45,7 @@ func TestEvalCommand(t *testing.T) {
 	// The keys of the metrics, and those the console's charts read (recall
 	// curve, latency histogram, metrics by query kind).
 	wantKeys := []string{"by_kind", "docs", "hit@10", "ingest_seconds", "latency_histogram", "latency_ms", "mrr@10", "ndcg@10", "queries",
-		"recall@1", "recall@10", "recall@100", "recall@5", "recall_curve"}
+		"recall@1", "recall@10", "recall@100", "recall@5", "recall_curve", "refused"}
 	for _, side := range []string{"zhisou", "bleve"} {
 		var keys []string
 		for k := range got[side] {

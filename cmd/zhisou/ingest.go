@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 
 	"github.com/schollz/progressbar/v3"
@@ -96,7 +95,7 @@ it opens that data directory itself, which works only while no server holds it.
 // ingest ends: a progress bar on a terminal, else (a log, a pipe) a line at
 // every tenth of the files.
 func progress(env *cmdEnv) (func(done, total int), func()) {
-	if f, ok := env.stderr.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+	if f, ok := asFile(env.stderr); !ok || !term.IsTerminal(int(f.Fd())) {
 		return func(done, total int) {
 			if done == total || done*10/total != (done-1)*10/total {
 				fmt.Fprintf(env.stderr, "ingest: %d/%d files\n", done, total)

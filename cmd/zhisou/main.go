@@ -118,6 +118,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // runEnv runs a command with a prepared environment (tests preload the
 // analyzer into it).
 func runEnv(ctx context.Context, env *cmdEnv, args []string) error {
+	// Background work (the store's learner and re-indexer) logs to stderr
+	// while the command prints: one lock for both streams.
+	mu := &sync.Mutex{}
+	env.stdout, env.stderr = &lockedWriter{mu: mu, w: env.stdout}, &lockedWriter{mu: mu, w: env.stderr}
 	defer func() {
 		for _, f := range env.atExit {
 			f()
@@ -402,4 +406,25 @@ func natsSubject(stream string) string {
 		return natslog.DefaultSubject
 	}
 	return "zhisou." + strings.ToLower(stream) + ".log"
+}
+
+// lockedWriter serialises writes to w under mu.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// asFile returns the file behind w, when there is one (for terminal checks).
+func asFile(w io.Writer) (*os.File, bool) {
+	if l, ok := w.(*lockedWriter); ok {
+		w = l.w
+	}
+	f, ok := w.(*os.File)
+	return f, ok
 }

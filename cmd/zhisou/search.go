@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -58,6 +58,12 @@ type evidenceView struct {
 	Graph       float64  `json:"graph_score"`
 	OutlinePath []string `json:"outline_path,omitempty"`
 	GraphPath   []string `json:"graph_path,omitempty"`
+	LearnedRank int32    `json:"learned_rank,omitempty"`
+	Learned     float64  `json:"learned_score,omitempty"`
+	// LearnedQuestion is the labelled question most like the query that
+	// names the hit; Expanded the learned expansions that matched.
+	LearnedQuestion string   `json:"learned_question,omitempty"`
+	Expanded        []string `json:"expanded,omitempty"`
 }
 
 type debugView struct {
@@ -167,6 +173,11 @@ func searchLocal(ctx context.Context, env *cmdEnv, c *common, logger *slog.Logge
 		return nil, err
 	}
 	defer store.Close()
+	// The learned model builds in the background at open; a one-off search
+	// waits for it (an unknown collection is the search's to report).
+	if err := store.WaitLearned(ctx, req.Collection); err != nil && !errors.Is(err, index.ErrNotFound) {
+		return nil, err
+	}
 	svc, err := service.New(store, service.Options{Retrieve: retrieve.Options{Reranker: reranker}, Logger: logger})
 	if err != nil {
 		return nil, err
@@ -281,6 +292,7 @@ func viewsFromProto(resp *retrievalv1.SearchResponse) ([]hitView, *debugView, ti
 			v.Evidence = &evidenceView{
 				Sources: e.GetSources(), FusedRank: e.GetFusedRank(), BM25Rank: e.GetBm25Rank(), OutlineRank: e.GetOutlineRank(), GraphRank: e.GetGraphRank(),
 				BM25: e.GetBm25Score(), Outline: e.GetOutlineScore(), Graph: e.GetGraphScore(), OutlinePath: e.GetOutlinePath(), GraphPath: e.GetGraphPath(),
+				LearnedRank: e.GetLearnedRank(), Learned: e.GetLearnedScore(), LearnedQuestion: e.GetLearnedQuestion(), Expanded: e.GetExpanded(),
 			}
 		}
 		for _, sp := range h.GetHighlights() {
@@ -303,7 +315,7 @@ func viewsFromProto(resp *retrievalv1.SearchResponse) ([]hitView, *debugView, ti
 
 func printHits(env *cmdEnv, query string, hits []hitView, dbg *debugView, took time.Duration, explain bool) {
 	open, closeMark := "【", "】"
-	if f, ok := env.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if f, ok := asFile(env.stdout); ok && term.IsTerminal(int(f.Fd())) {
 		open, closeMark = "\x1b[1;31m", "\x1b[0m"
 	}
 	w := env.stdout
@@ -345,6 +357,12 @@ func printEvidence(w io.Writer, h hitView) {
 	}
 	if e.GraphRank > 0 {
 		fmt.Fprintf(w, "     graph    rank %d, score %.3f, keywords %s\n", e.GraphRank, e.Graph, strings.Join(e.GraphPath, " → "))
+	}
+	if e.LearnedRank > 0 {
+		fmt.Fprintf(w, "     learned  rank %d, score %.3f, like the labelled question %q\n", e.LearnedRank, e.Learned, e.LearnedQuestion)
+	}
+	if len(e.Expanded) > 0 {
+		fmt.Fprintf(w, "     expanded %s\n", strings.Join(e.Expanded, ", "))
 	}
 	if len(h.Matched) > 0 {
 		fmt.Fprintf(w, "     matched  %s\n", strings.Join(h.Matched, " "))
