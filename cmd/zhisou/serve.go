@@ -192,6 +192,14 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 		defer hsrv.Close()
 		logger.Info("serving HTTP/JSON", "addr", hl.Addr().String())
 	}
+	// Collections that learned labelled questions build their models in the
+	// background at open: health says SERVING once they are built (bounded,
+	// so a failing build cannot keep the node out of service).
+	wctx, cancel := context.WithTimeout(ctx, learnedWait)
+	if err := st.WaitLearnedAll(wctx); err != nil && ctx.Err() == nil {
+		logger.Warn("learned models not built yet; serving without them until they are", "waited", learnedWait, "err", err)
+	}
+	cancel()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus("retrieval.v1.RetrievalService", healthpb.HealthCheckResponse_SERVING)
 	if st.Shared() {
@@ -401,6 +409,10 @@ func printTryHint(w io.Writer, addr, httpAddr, storeDir, preferred string, colls
 		fmt.Fprintf(w, "  grpcurl -plaintext -d '{\"collection\":\"%s\",\"query\":\"第十二条\"}' %s retrieval.v1.RetrievalService/Search\n", name, addr)
 	}
 }
+
+// learnedWait bounds how long serve waits for the learned models before its
+// health check says SERVING.
+const learnedWait = 2 * time.Minute
 
 // watchLag turns the health check to NOT_SERVING while the replica is more
 // than maxLag records behind its shared log (lagOf, looked at every every),

@@ -265,6 +265,17 @@ func (s *Store) WaitLearned(ctx context.Context, collection string) error {
 	return s.waitLearned(ctx, c, c.learn.wantGen())
 }
 
+// WaitLearnedAll returns once every collection's model includes the pairs
+// this node has applied (at start: the models the learner builds at open).
+func (s *Store) WaitLearnedAll(ctx context.Context) error {
+	for _, c := range s.collsSnapshot() {
+		if err := s.waitLearned(ctx, c, c.learn.wantGen()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // LearnInfo describes a collection's learned model.
 func (s *Store) LearnInfo(collection string) (LearnInfo, error) {
 	c, err := s.get(collection)

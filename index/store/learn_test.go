@@ -78,8 +78,13 @@ func TestLearnPairs(t *testing.T) {
 	// builds the same model.
 	s.Close()
 	s = openTestStore(t, dir)
-	if err := s.waitLearned(ctx, mustGet(t, s, "law"), 1); err != nil {
+	// The learner builds the model at open; the server waits for every
+	// collection's before it says SERVING.
+	if err := s.WaitLearnedAll(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if m, _ := s.Learned("law"); m == nil {
+		t.Fatal("WaitLearnedAll returned before the model was built")
 	}
 	info, err := s.LearnInfo("law")
 	if err != nil || info.Pairs != 2 {
