@@ -231,8 +231,9 @@ func dropStopWords(v *analysis.Vocab, toks []analysis.Token, q string) ([]analys
 	return kept, b.String()
 }
 
-// capTerms keeps at most index.MaxQueryTerms terms: the heaviest, words before
-// bigrams at equal weight, in their original order otherwise.
+// capTerms keeps at most index.MaxQueryTerms terms: the heaviest; at equal
+// weight the query's own terms before learned expansions, words before
+// bigrams, the later before the earlier; in their original order.
 func capTerms(terms []index.QueryTerm) []index.QueryTerm {
 	if len(terms) <= index.MaxQueryTerms {
 		return terms
@@ -245,6 +246,12 @@ func capTerms(terms []index.QueryTerm) []index.QueryTerm {
 		ta, tb := terms[a], terms[b]
 		if ta.Weight != tb.Weight {
 			return cmp.Compare(tb.Weight, ta.Weight)
+		}
+		if (ta.From == "") != (tb.From == "") { // the query's own words before learned expansions
+			if ta.From == "" {
+				return -1
+			}
+			return 1
 		}
 		if ta.Gram != tb.Gram {
 			if ta.Gram {
