@@ -15,6 +15,7 @@ import (
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/store"
+	"github.com/zhisou/zhisou/ingest"
 	"github.com/zhisou/zhisou/internal/eval"
 	"github.com/zhisou/zhisou/internal/grpcapi"
 	retrievalv1 "github.com/zhisou/zhisou/proto/retrieval/v1"
@@ -322,9 +323,24 @@ func (r remoteLearn) learn(ctx context.Context, pairs []index.Pair, replace, noW
 	for _, p := range pairs {
 		req.Pairs = append(req.Pairs, &retrievalv1.LearnPair{Question: p.Question, ChunkId: p.ChunkID})
 	}
-	resp, err := r.client.Learn(ctx, req)
-	if err != nil {
-		return store.LearnReport{}, grpcapi.ClientErr(r.addr, err)
+	var resp *retrievalv1.LearnResponse
+	for wait := time.Second; ; wait *= 2 {
+		var err error
+		resp, err = r.client.Learn(ctx, req)
+		if err == nil {
+			break
+		}
+		err = grpcapi.ClientErr(r.addr, err)
+		// Over the server's rate of pairs (or busy): wait and send again,
+		// for about a minute in all.
+		if !errors.Is(err, ingest.ErrSinkBusy) || wait > 32*time.Second {
+			return store.LearnReport{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return store.LearnReport{}, err
+		case <-time.After(wait):
+		}
 	}
 	rep := store.LearnReport{Added: int(resp.GetAdded()), Info: learnedFromProto(resp.GetModel())}
 	for _, rf := range resp.GetRefused() {

@@ -46,6 +46,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	maxWrite := fs.Int64("max-write-mb", service.DefaultMaxWriteBytes>>20, "MiB of document text written at once, all calls together (building a document takes some hundred times its text in memory); a write that cannot get its share within 10 s is refused with RESOURCE_EXHAUSTED")
 	keyRate := fs.Float64("key-rate", 0, "calls a second each API key may make (0: no limit); over it, RESOURCE_EXHAUSTED with the time to retry")
 	keyBurst := fs.Int("key-burst", 20, "calls an API key may make at once within -key-rate")
+	learnRate := fs.Float64("learn-rate", service.DefaultLearnRate, "labelled pairs a second each API key (without keys, each collection) may send to Learn, in bursts of 2000; over it, RESOURCE_EXHAUSTED with the time to retry (negative: no limit)")
 	keyWrite := fs.Float64("key-write-mb", 0, "MiB of document text a second each API key may write (0: no limit); over it, RESOURCE_EXHAUSTED with the time to retry")
 	keyWriteBurst := fs.Int("key-write-burst-mb", 64, "MiB of document text an API key may write at once within -key-write-mb")
 	tlsClientCA := fs.String("tls-client-ca", "", "with -tls-cert: require client certificates signed by the CA(s) in this PEM file (mTLS)")
@@ -144,7 +145,7 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	svc, err := service.New(st, service.Options{Retrieve: retrieve.Options{Reranker: reranker}, Logger: logger, Registerer: reg, RequireAuth: requireAuth,
-		MaxWriteBytes: *maxWrite << 20, KeyRate: *keyRate, KeyBurst: *keyBurst,
+		MaxWriteBytes: *maxWrite << 20, KeyRate: *keyRate, KeyBurst: *keyBurst, LearnRate: *learnRate,
 		KeyWriteBytes: *keyWrite * (1 << 20), KeyWriteBurst: *keyWriteBurst << 20})
 	if err != nil {
 		return err

@@ -76,26 +76,45 @@ func newKeyLimiter(every float64, burst int, unit string) *keyLimiter {
 }
 
 // take takes n from key k's allowance, or says when to retry.
-func (l *keyLimiter) take(k *index.APIKey, n int) error {
+func (l *keyLimiter) take(k *index.APIKey, n int) error { return l.takeFor(k.ID, "key "+k.ID, n) }
+
+// takeFor takes n from the allowance of id (who, in messages), or says when
+// to retry.
+func (l *keyLimiter) takeFor(id, who string, n int) error {
 	if l == nil {
 		return nil
 	}
 	if n > l.burst {
-		return fmt.Errorf("%w: a write of %d %s is more than key %s may send at once (%d); split it", ErrResourceExhausted, n, l.unit, k.ID, l.burst)
+		return fmt.Errorf("%w: a write of %d %s is more than %s may send at once (%d); split it", ErrResourceExhausted, n, l.unit, who, l.burst)
 	}
 	l.mu.Lock()
-	lim := l.keys[k.ID]
+	lim := l.keys[id]
 	if lim == nil {
 		lim = rate.NewLimiter(l.every, l.burst)
-		l.keys[k.ID] = lim
+		l.keys[id] = lim
 	}
 	l.mu.Unlock()
 	r := lim.ReserveN(time.Now(), n)
 	if d := r.Delay(); d > 0 {
 		r.Cancel()
-		return fmt.Errorf("%w: key %s is over its rate of %g %s a second; retry after %s", ErrResourceExhausted, k.ID, float64(l.every), l.unit, d.Round(time.Millisecond))
+		return fmt.Errorf("%w: %s is over its rate of %g %s a second; retry after %s", ErrResourceExhausted, who, float64(l.every), l.unit, d.Round(time.Millisecond))
 	}
 	return nil
+}
+
+// DefaultLearnRate is the default of Options.LearnRate: labelled pairs a
+// second each API key (on a server without keys, each collection) may send,
+// in bursts of two full Learn calls.
+const DefaultLearnRate = 2000
+
+// allowLearn takes n pairs from the caller's learning allowance: its key's,
+// or the collection's on a server without keys. Feedback flooding from one
+// client cannot fill the log and keep the learner rebuilding.
+func (s *Service) allowLearn(ctx context.Context, collection string, n int) error {
+	if k, ok := KeyFrom(ctx); ok {
+		return s.learnLimits.takeFor("k/"+k.ID, "key "+k.ID, n)
+	}
+	return s.learnLimits.takeFor("c/"+collection, "collection "+collection, n)
 }
 
 // allowKey checks the caller's key against its rate of calls; calls without

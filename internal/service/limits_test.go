@@ -2,11 +2,13 @@ package service
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/indextest"
 	"github.com/zhisou/zhisou/index/store/storetest"
 	"github.com/zhisou/zhisou/ingest"
 )
@@ -103,5 +105,51 @@ func TestKeyWriteBytes(t *testing.T) {
 		svc.writes.Release(svc.writeBudget)
 	} else {
 		t.Error("a refused write kept part of the write budget")
+	}
+}
+
+// TestLearnRate: pairs sent to Learn count against the key's allowance (on a
+// server without keys, the collection's): a flood from one client is refused
+// with a retry delay, another client is not affected.
+func TestLearnRate(t *testing.T) {
+	st := storetest.WithCollections(t, "c", "d")
+	docs := []index.Document{indextest.Doc("a", "劳动合同法", "用人单位未及时足额支付劳动报酬的，劳动者可以解除劳动合同。")}
+	for _, c := range []string{"c", "d"} {
+		if _, err := st.Upsert(t.Context(), c, docs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc, err := New(st, Options{LearnRate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := []index.Pair{{Question: "老板不给钱怎么办", ChunkID: "a"}}
+	// The burst is two full calls' worth: 2000 pairs at once pass, then
+	// the allowance is spent.
+	big := make([]index.Pair, 1000)
+	for i := range big {
+		big[i] = index.Pair{Question: fmt.Sprintf("第%d问：老板不给钱怎么办", i), ChunkID: "a"}
+	}
+	for i := range 2 {
+		if _, err := svc.Learn(t.Context(), "c", big, false, true); err != nil {
+			t.Fatalf("call %d within the burst: %v", i+1, err)
+		}
+	}
+	_, err = svc.Learn(t.Context(), "c", pair, false, false)
+	if !errors.Is(err, ErrResourceExhausted) || !strings.Contains(err.Error(), "collection c is over its rate of 1 pairs a second; retry after") {
+		t.Fatalf("a flood = %v; want ErrResourceExhausted naming the collection and a retry delay", err)
+	}
+	if _, err := svc.Learn(t.Context(), "d", pair, false, false); err != nil {
+		t.Errorf("another collection: %v", err)
+	}
+	// With no limit (negative), the same flood passes.
+	open, err := New(st, Options{LearnRate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := open.Learn(t.Context(), "c", big, false, true); err != nil {
+			t.Fatalf("unlimited, call %d: %v", i+1, err)
+		}
 	}
 }

@@ -154,6 +154,10 @@ type Options struct {
 	// index.MaxDocumentBytes when 0).
 	KeyWriteBytes float64
 	KeyWriteBurst int
+	// LearnRate is the labelled pairs a second each API key (each
+	// collection, without keys) may send to Learn, in bursts of
+	// 2×store.MaxPairsPerWrite; 0 means DefaultLearnRate, negative no limit.
+	LearnRate float64
 	// ReadWait is how long a read naming a log position (min_position)
 	// waits for this node to apply it; DefaultReadWait when 0.
 	ReadWait time.Duration
@@ -182,6 +186,8 @@ type Service struct {
 	// byteLimits holds the per-key limiters of bytes written; nil without
 	// Options.KeyWriteBytes.
 	byteLimits *keyLimiter
+	// learnLimits holds the allowances of pairs learned (Options.LearnRate).
+	learnLimits *keyLimiter
 	// readWait is Options.ReadWait, defaulted.
 	readWait time.Duration
 }
@@ -196,6 +202,7 @@ func New(st *store.Store, opts Options) (*Service, error) {
 	s.requireAuth.Store(opts.RequireAuth)
 	s.limits = newKeyLimiter(opts.KeyRate, opts.KeyBurst, "calls")
 	s.byteLimits = newKeyLimiter(opts.KeyWriteBytes, cmp.Or(opts.KeyWriteBurst, index.MaxDocumentBytes), "bytes")
+	s.learnLimits = newKeyLimiter(cmp.Or(opts.LearnRate, DefaultLearnRate), 2*store.MaxPairsPerWrite, "pairs")
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
