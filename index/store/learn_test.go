@@ -66,11 +66,22 @@ func TestLearnPairs(t *testing.T) {
 		t.Errorf("unknown collection: %v", err)
 	}
 
+	// The state's digest (replicas compare it) covers the pairs.
+	before, _, err := s.Digest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Learn(ctx, "law", []index.Pair{{Question: "房东扣押金不还", ChunkID: "lease"}}, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if after, _, err := s.Digest(ctx); err != nil || after == before {
+		t.Errorf("digest %s after a pair was learned, %s before (%v): want it to change", after, before, err)
+	}
 	// A collection past MaxPairs refuses more, naming the count.
 	defer func(n int) { MaxPairs = n }(MaxPairs)
 	MaxPairs = 3
 	_, err = s.Learn(ctx, "law", []index.Pair{{Question: "押金不退", ChunkID: "lease"}, {Question: "押金怎么要回", ChunkID: "lease"}}, false, false)
-	if !errors.Is(err, index.ErrInvalid) || !strings.Contains(err.Error(), "holds 2 learned pairs; 2 more would pass the limit of 3") {
+	if !errors.Is(err, index.ErrInvalid) || !strings.Contains(err.Error(), "holds 3 learned pairs; 2 more would pass the limit of 3") {
 		t.Errorf("past the limit: %v", err)
 	}
 	MaxPairs = 200_000
@@ -87,7 +98,7 @@ func TestLearnPairs(t *testing.T) {
 		t.Fatal("WaitLearnedAll returned before the model was built")
 	}
 	info, err := s.LearnInfo("law")
-	if err != nil || info.Pairs != 2 {
+	if err != nil || info.Pairs != 3 {
 		t.Fatalf("after reopen: %+v, %v", info, err)
 	}
 	// Replacing with one pair forgets the others; replacing with none

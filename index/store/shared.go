@@ -490,6 +490,11 @@ func (s *Store) Digest(ctx context.Context) (digest string, pos uint64, err erro
 				eachItem(txn, p+chunkKeyInfix, false, func(item *badger.Item) error {
 					fmt.Fprintf(chunks, "%s\n", item.Key())
 					return nil
+				}),
+				// Learned pairs: a key names the question's hash and the chunk.
+				eachItem(txn, p+learnKeyInfix, false, func(item *badger.Item) error {
+					fmt.Fprintf(docs, "pair %s\n", item.Key())
+					return nil
 				}))
 		})
 		if err != nil {
