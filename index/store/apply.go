@@ -88,7 +88,7 @@ func (s *Store) applyBadger(r *index.Record) error {
 	}
 	s.pos = r.Seq
 	if r.Op == index.OpLearn {
-		s.pairsChanged(r.Collection)
+		s.pairsChanged(r)
 	}
 	if newLex != nil {
 		s.setLexiconState(r.Collection, newLex)

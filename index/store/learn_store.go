@@ -53,6 +53,12 @@ type learnState struct {
 	built uint64 // the generation model was built from
 	model *learn.Model
 	err   error // the last build's error
+	// held is the number of pairs stored, for the MaxPairs check without
+	// counting them at every call: counted once when first needed (-1
+	// before), then added to by each applied record (a duplicate counted
+	// again, so it errs on the safe side) and set exactly by each build
+	// that no record has overtaken.
+	held int
 }
 
 // LearnInfo describes a collection's learned model.
@@ -128,7 +134,7 @@ func (s *Store) Learn(ctx context.Context, collection string, pairs []index.Pair
 		return rep, err
 	}
 	if !replace {
-		if n := s.countPairs(collection); n+len(kept) > MaxPairs {
+		if n := s.heldPairs(c); n+len(kept) > MaxPairs {
 			s.wmu.Unlock()
 			return rep, fmt.Errorf("%w: collection %s holds %d learned pairs; %d more would pass the limit of %d", index.ErrInvalid, collection, n, len(kept), MaxPairs)
 		}
@@ -213,6 +219,22 @@ func bestChunk(an *analysis.Analyzer, question string, chunks []index.Chunk) str
 		}
 	}
 	return best
+}
+
+// heldPairs is the number of pairs c holds (learnState.held); called with
+// wmu held, so no record is applied meanwhile.
+func (s *Store) heldPairs(c *coll) int {
+	c.learn.mu.Lock()
+	n := c.learn.held
+	c.learn.mu.Unlock()
+	if n >= 0 {
+		return n
+	}
+	n = s.countPairs(c.cfg.Name)
+	c.learn.mu.Lock()
+	c.learn.held = n
+	c.learn.mu.Unlock()
+	return n
 }
 
 // countPairs counts a collection's learned pairs (keys only).
@@ -303,15 +325,21 @@ func (l *learnState) wantGen() uint64 {
 
 // pairsChanged marks a collection's model for rebuilding and wakes the
 // learner.
-func (s *Store) pairsChanged(collection string) {
+func (s *Store) pairsChanged(r *index.Record) {
 	s.mu.RLock()
-	c := s.colls[collection]
+	c := s.colls[r.Collection]
 	s.mu.RUnlock()
 	if c == nil {
 		return // loading the collection builds its model
 	}
 	c.learn.mu.Lock()
 	c.learn.want++
+	switch {
+	case r.Replace:
+		c.learn.held = len(r.Pairs)
+	case c.learn.held >= 0:
+		c.learn.held += len(r.Pairs)
+	}
 	c.learn.mu.Unlock()
 	s.kickLearner()
 }
@@ -344,7 +372,7 @@ func (s *Store) startLearner() {
 					continue
 				}
 				start := time.Now()
-				m, err := s.buildModel(c)
+				m, n, err := s.buildModel(c)
 				if err == nil && m != nil {
 					st := m.Stats()
 					s.logger.Info("learned model built", "collection", c.cfg.Name, "pairs", st.Pairs, "questions", st.Questions,
@@ -356,6 +384,9 @@ func (s *Store) startLearner() {
 				c.learn.mu.Lock()
 				if err == nil {
 					c.learn.model = m
+					if c.learn.want == want { // no record applied since the pairs were read
+						c.learn.held = n
+					}
 				}
 				c.learn.err = err
 				c.learn.built = want
@@ -409,11 +440,11 @@ func (s *Store) waitLearned(ctx context.Context, c *coll, want uint64) error {
 }
 
 // buildModel reads a collection's pairs and their chunks' text and learns a
-// model from them; nil when it has no pairs.
-func (s *Store) buildModel(c *coll) (*learn.Model, error) {
+// model from them (nil when it has no pairs); n is the number of pairs read.
+func (s *Store) buildModel(c *coll) (m *learn.Model, n int, err error) {
 	name := c.cfg.Name
 	var samples []learn.Sample
-	err := s.db.View(func(txn *badger.Txn) error {
+	err = s.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = learnPrefix(name)
 		it := txn.NewIterator(opts)
@@ -436,10 +467,9 @@ func (s *Store) buildModel(c *coll) (*learn.Model, error) {
 		return nil
 	})
 	if err != nil || len(samples) == 0 {
-		return nil, err
+		return nil, len(samples), err
 	}
-	var v *analysis.Vocab = c.vocab.Load()
-	return learn.Build(s.an, v, samples), nil
+	return learn.Build(s.an, c.vocab.Load(), samples), len(samples), nil
 }
 
 // LearnedSearch returns the chunks that the labelled questions most like

@@ -153,3 +153,50 @@ func mustGet(t *testing.T, s *Store, name string) *coll {
 	}
 	return c
 }
+
+// Learned pairs are in the write log: a store rebuilt from the log alone
+// (its Badger files moved aside) holds exactly the pairs acknowledged, a
+// replace replayed over the pairs it replaced and the adds after it.
+func TestLearnedPairsReplayFromTheLog(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := learnFixture(t, dir)
+	wage := index.ChunkID("labour", []string{"第1节"}, 0)
+	steps := []struct {
+		pairs   []index.Pair
+		replace bool
+	}{
+		{[]index.Pair{{Question: "老板不给钱怎么办", ChunkID: wage}, {Question: "房东不退押金", ChunkID: "lease"}}, false},
+		{[]index.Pair{{Question: "老板拖欠工资", ChunkID: wage}}, true},
+		{[]index.Pair{{Question: "押金不退怎么办", ChunkID: "lease"}}, false},
+	}
+	for _, st := range steps {
+		if _, err := s.Learn(ctx, "law", st.pairs, st.replace, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, _, err := s.Digest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Repair(ctx, dir, "", testAnalyzer(t), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestStore(t, dir)
+	if err := s.WaitLearnedAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := s.Digest(ctx); err != nil || got != want {
+		t.Errorf("digest after the rebuild %s (%v), before %s", got, err, want)
+	}
+	info, err := s.LearnInfo("law")
+	if err != nil || info.Pairs != 2 || info.Questions != 2 {
+		t.Errorf("after the rebuild: %+v (%v), want the replacing pair and the one after it", info, err)
+	}
+	if hits, _ := s.LearnedSearch(ctx, "law", "老板不给钱", index.Filter{}, 10); len(hits) == 0 || hits[0].Via[0] != "老板拖欠工资" {
+		t.Errorf("hits %+v: want the replacing question, not the replaced one", hits)
+	}
+}

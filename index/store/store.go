@@ -372,7 +372,7 @@ func (s *Store) loadCollections() error {
 				return fmt.Errorf("read collection %s: %w", it.Item().Key(), err)
 			}
 			c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
-			c.learn.want = 1 // the learner looks for pairs
+			c.learn.want, c.learn.held = 1, -1 // the learner looks for pairs
 			c.graph = graph.New(s.an, c.vocab.Load)
 			if err := readJSON(txn, statsKey(cfg.Name), &c.stats); err != nil && !errors.Is(err, index.ErrNotFound) {
 				return err
@@ -712,7 +712,7 @@ func (s *Store) loadCollection(ctx context.Context, name string) error {
 		return err
 	}
 	c := &coll{cfg: cfg, metaKeys: map[string]bool{}}
-	c.learn.want = 1 // the learner looks for pairs
+	c.learn.want, c.learn.held = 1, -1 // the learner looks for pairs
 	c.graph = graph.New(s.an, c.vocab.Load)
 	t, err := bm25.Open(filepath.Join(s.dir, "bleve", name), bm25.Options{CacheBytes: s.postingsCache})
 	if err != nil {
