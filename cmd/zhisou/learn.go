@@ -260,33 +260,16 @@ func readEvalPairs(dir string, emit func(int, index.Pair, string) error) error {
 		return err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	line := 0
-	for sc.Scan() {
-		line++
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
-			continue
+	return eval.ScanQrels(f, func(line int, qid, docID string, _ int, bad error) error {
+		if bad != nil {
+			return emit(line, index.Pair{}, bad.Error())
 		}
-		problem := ""
-		var p index.Pair
-		switch {
-		case len(fields) < 2:
-			problem = "want: query id, document id [, relevance]"
-		case len(fields) >= 3 && fields[2] == "0":
-			continue // not relevant
-		default:
-			q, ok := text[fields[0]]
-			if !ok {
-				problem = fmt.Sprintf("query %q is not in queries.jsonl", fields[0])
-			}
-			p = index.Pair{Question: q, ChunkID: fields[1]}
+		q, ok := text[qid]
+		if !ok {
+			return emit(line, index.Pair{}, fmt.Sprintf("query %q is not in queries.jsonl", qid))
 		}
-		if err := emit(line, p, problem); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
+		return emit(line, index.Pair{Question: q, ChunkID: docID}, "")
+	})
 }
 
 // learnTarget is where learn sends pairs: a data directory opened here, or a
@@ -342,7 +325,7 @@ func (r remoteLearn) learn(ctx context.Context, pairs []index.Pair, replace, noW
 		case <-time.After(wait):
 		}
 	}
-	rep := store.LearnReport{Added: int(resp.GetAdded()), Info: learnedFromProto(resp.GetModel())}
+	rep := store.LearnReport{Added: int(resp.GetAdded()), Info: grpcapi.LearnedFromProto(resp.GetModel())}
 	for _, rf := range resp.GetRefused() {
 		i := int(rf.GetIndex())
 		if i < 0 || i >= len(pairs) {
@@ -358,13 +341,5 @@ func (r remoteLearn) info(ctx context.Context) (store.LearnInfo, error) {
 	if err != nil {
 		return store.LearnInfo{}, grpcapi.ClientErr(r.addr, err)
 	}
-	return learnedFromProto(resp.GetModel()), nil
-}
-
-func learnedFromProto(m *retrievalv1.LearnedModel) store.LearnInfo {
-	var i store.LearnInfo
-	i.Pairs, i.Questions, i.Words = int(m.GetPairs()), int(m.GetQuestions()), int(m.GetWords())
-	i.Reliability, i.Trust = m.GetReliability(), m.GetTrust()
-	i.Building, i.BuildError = m.GetBuilding(), m.GetBuildError()
-	return i
+	return grpcapi.LearnedFromProto(resp.GetModel()), nil
 }

@@ -3,7 +3,9 @@ package eval
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -56,33 +58,57 @@ func LoadSet(dir, corpus string) (*Set, error) {
 	return set, nil
 }
 
-// parseQrels reads qrels.tsv lines, query_id<TAB>doc_id<TAB>relevance, with
-// an optional header; a relevance below 1 is not a judgement.
+// parseQrels reads qrels.tsv (see ScanQrels); a bad line fails the set.
 func (set *Set) parseQrels(text string) error {
-	for n, line := range strings.Split(text, "\n") {
+	return ScanQrels(strings.NewReader(text), func(line int, qid, docID string, rel int, bad error) error {
+		if bad != nil {
+			return fmt.Errorf("qrels.tsv line %d: %w", line, bad)
+		}
+		if set.Qrels[qid] == nil {
+			set.Qrels[qid] = map[string]int{}
+		}
+		set.Qrels[qid][docID] = rel
+		return nil
+	})
+}
+
+// ScanQrels reads qrels.tsv lines, query_id<TAB>doc_id<TAB>relevance, with an
+// optional header, calling fn with each judgement (a relevance below 1 is
+// not one, and is skipped) or with what is wrong with the line; fn's error
+// stops the scan.
+func ScanQrels(r io.Reader, fn func(line int, qid, docID string, rel int, bad error) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimRight(sc.Text(), "\r")
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		parts := strings.Split(strings.TrimRight(line, "\r"), "\t")
+		parts := strings.Split(line, "\t")
 		if len(parts) != 3 {
-			return fmt.Errorf("qrels.tsv line %d: want query_id<TAB>doc_id<TAB>relevance", n+1)
+			if err := fn(n, "", "", 0, errors.New("want query_id<TAB>doc_id<TAB>relevance")); err != nil {
+				return err
+			}
+			continue
 		}
 		rel, err := strconv.Atoi(parts[2])
 		if err != nil {
-			if n == 0 {
+			if n == 1 {
 				continue // a header line
 			}
-			return fmt.Errorf("qrels.tsv line %d: relevance %q: %w", n+1, parts[2], err)
+			if err := fn(n, "", "", 0, fmt.Errorf("relevance %q: %w", parts[2], err)); err != nil {
+				return err
+			}
+			continue
 		}
 		if rel < 1 {
 			continue
 		}
-		if set.Qrels[parts[0]] == nil {
-			set.Qrels[parts[0]] = map[string]int{}
+		if err := fn(n, parts[0], parts[1], rel, nil); err != nil {
+			return err
 		}
-		set.Qrels[parts[0]][parts[1]] = rel
 	}
-	return nil
+	return sc.Err()
 }
 
 // LoadQueries reads a queries.jsonl file: {"id", "text", "kind"} per line.

@@ -313,6 +313,16 @@ func FileResultsToProto(res []service.FileResult) []*retrievalv1.FileResult {
 	return out
 }
 
+// LearnedFromProto converts a learned model's description.
+func LearnedFromProto(m *retrievalv1.LearnedModel) store.LearnInfo {
+	var i store.LearnInfo
+	i.Pairs, i.Questions, i.Words = int(m.GetPairs()), int(m.GetQuestions()), int(m.GetWords())
+	i.Reliability, i.Trust = m.GetReliability(), m.GetTrust()
+	i.Building, i.BuildError = m.GetBuilding(), m.GetBuildError()
+	return i
+}
+
+// learnedToProto converts a learned model's description.
 func learnedToProto(i store.LearnInfo) *retrievalv1.LearnedModel {
 	return &retrievalv1.LearnedModel{Pairs: int64(i.Pairs), Questions: int64(i.Questions), Words: int64(i.Words), Building: i.Building, BuildError: i.BuildError, Reliability: i.Reliability, Trust: i.Trust}
 }
