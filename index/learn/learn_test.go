@@ -152,3 +152,20 @@ func TestTrust(t *testing.T) {
 		t.Errorf("trust %v under %v, yet expansions %+v", st.Trust, minTrust, got[1:])
 	}
 }
+
+// One question with two answers (contradictory, or both right) votes for
+// both chunks, equally.
+func TestQuestionWithTwoAnswers(t *testing.T) {
+	an := indextest.Analyzer(t)
+	m := Build(an, nil, []Sample{
+		{Question: "老板不给钱怎么办", ChunkID: "wage", Passage: "用人单位未及时足额支付劳动报酬的，劳动者可以解除劳动合同。"},
+		{Question: "老板不给钱怎么办", ChunkID: "arbitration", Passage: "发生劳动争议，当事人可以向劳动争议仲裁委员会申请仲裁。"},
+	})
+	if st := m.Stats(); st.Pairs != 2 || st.Questions != 1 {
+		t.Fatalf("stats %+v: want 2 pairs of 1 question", st)
+	}
+	got := m.Similar(Keys(an, nil, "老板不给钱"))
+	if len(got) != 2 || got[0].Score != got[1].Score {
+		t.Fatalf("similar %+v: want both chunks, scored alike", got)
+	}
+}
