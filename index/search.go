@@ -44,7 +44,9 @@ type Hit struct {
 	Matched []string
 	// Via is the outline or graph evidence of a hit from those sources: the
 	// matched section's heading path, or the keyword path ([seed] or
-	// [seed, neighbour]) through the graph.
+	// [seed, neighbour]) through the graph; for the learned source, the
+	// question most like the query ([question], or [question, "generated"]
+	// when a language model wrote it).
 	Via []string
 	// ChunkVersion names the chunk version that was scored (its ID and
 	// content hash): chunk versions are immutable, so the store serves a hit's

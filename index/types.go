@@ -212,6 +212,25 @@ type Chunk struct {
 	// Keywords are the chunk's edges in the keyword graph, extracted by the
 	// store when it analyses the chunk.
 	Keywords []Keyword `json:"keywords,omitempty"`
+	// Generated is what a language model wrote about the chunk at ingest
+	// (store.Options.Enricher): nil when enrichment is off or failed. Hash
+	// does not cover it (it is written about the content, not part of it);
+	// the document's hash does.
+	Generated *Generated `json:"generated,omitempty"`
+}
+
+// Generated holds the questions a learner might ask that a chunk answers,
+// and its keywords, as a language model wrote them. The store keeps them
+// apart from the chunk's text: the collection's learned model (index/learn)
+// remembers the questions like labelled ones, at a lower weight.
+type Generated struct {
+	// Prompt is the version of the prompt that asked for them: a stored
+	// Generated is reused for an unchanged chunk only under the same one.
+	Prompt string `json:"prompt"`
+	// Model is the provider and model that wrote them ("qwen/qwen-turbo").
+	Model     string   `json:"model,omitempty"`
+	Questions []string `json:"questions,omitempty"`
+	Keywords  []string `json:"keywords,omitempty"`
 }
 
 // Keyword is a weighted chunk–keyword edge of the keyword graph.
@@ -344,6 +363,11 @@ func (d *Document) Seal() {
 		}
 		c.Hash = hex.EncodeToString(ch.Sum(nil)[:8])
 		fmt.Fprintf(dh, "%s:%s\x00", c.ID, c.Hash)
+		if g := c.Generated; g != nil {
+			// Not the chunk's content, but the document's: a document
+			// enriched since it was stored is written again.
+			fmt.Fprintf(dh, "g\x00%s\x00%s\x00%s\x01%s\x00", g.Prompt, g.Model, strings.Join(g.Questions, "\x00"), strings.Join(g.Keywords, "\x00"))
+		}
 	}
 	d.Hash = hex.EncodeToString(dh.Sum(nil)[:12])
 }

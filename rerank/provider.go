@@ -43,15 +43,24 @@ type provider struct {
 	slots    chan struct{} // a slot per call in flight; nil: no cap
 }
 
+// ask says what a call expects of the reply: the ids of n candidates (a
+// rerank), or, when accept is set, a text that accept can read (a
+// generation, see LLM.Generate).
+type ask struct {
+	n      int
+	accept func(reply string) bool
+}
+
 // outcome is the result of asking one provider.
 type outcome struct {
 	provider string
 	priority int
 	status   Status
 	detail   string
-	ids      []int // 0-based, valid, best first (StatusOK only)
-	none     bool  // the model answered "0"
-	partial  bool  // a stream cut short after ids (StatusOK only)
+	ids      []int  // 0-based, valid, best first (StatusOK only, a rerank)
+	text     string // the reply (StatusOK only, a generation)
+	none     bool   // the model answered "0"
+	partial  bool   // a stream cut short after ids (StatusOK only)
 	usage    Usage
 	skipped  bool // the provider was not called (circuit open)
 
@@ -62,11 +71,11 @@ type outcome struct {
 
 // call asks the provider, retrying at most once when the failure is
 // transient and the remaining budget allows it.
-func (p *provider) call(ctx context.Context, req openai.ChatCompletionRequest, n int) outcome {
+func (p *provider) call(ctx context.Context, req openai.ChatCompletionRequest, a ask) outcome {
 	req.Model = p.cfg.Model
 	req.Temperature = float32(p.cfg.Temperature)
 	for attempt := 0; ; attempt++ {
-		o := p.attempt(ctx, req, n)
+		o := p.attempt(ctx, req, a)
 		p.breaker.record(time.Now(), o)
 		if o.status == StatusOK || !o.retryable || attempt == 1 {
 			return o
@@ -89,9 +98,9 @@ func (p *provider) call(ctx context.Context, req openai.ChatCompletionRequest, n
 }
 
 // attempt makes one HTTP request and classifies its result.
-func (p *provider) attempt(ctx context.Context, req openai.ChatCompletionRequest, n int) outcome {
+func (p *provider) attempt(ctx context.Context, req openai.ChatCompletionRequest, a ask) outcome {
 	if req.Stream {
-		return p.attemptStream(ctx, req, n)
+		return p.attemptStream(ctx, req, a.n)
 	}
 	o := outcome{provider: p.cfg.Name, priority: p.priority}
 	actx, rec := withRecorder(ctx)
@@ -117,7 +126,18 @@ func (p *provider) attempt(ctx context.Context, req openai.ChatCompletionRequest
 		o.status, o.detail = StatusRefused, "finish_reason=content_filter"
 		return o
 	}
-	ids, none, ok := parseIDs(ch.Message.Content, n)
+	if a.accept != nil {
+		// A generation: the reply is the text, if the caller can read it.
+		if !a.accept(ch.Message.Content) {
+			o.status = StatusMalformed
+			o.detail = fmt.Sprintf("unreadable reply (finish_reason=%s, %d chars, reasoning_tokens=%d)",
+				ch.FinishReason, len([]rune(ch.Message.Content)), o.usage.Reasoning)
+			return o
+		}
+		o.status, o.text = StatusOK, ch.Message.Content
+		return o
+	}
+	ids, none, ok := parseIDs(ch.Message.Content, a.n)
 	if !ok {
 		o.status = StatusMalformed
 		o.detail = fmt.Sprintf("no ids in reply (finish_reason=%s, %d chars, reasoning_tokens=%d)",

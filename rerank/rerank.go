@@ -274,7 +274,7 @@ func (l *LLM) rerank(ctx context.Context, query string, cands []Candidate) Resul
 		req.Stream = true
 		req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
 	}
-	o := l.race(ctx, req, n)
+	o := l.race(ctx, req, ask{n: n})
 	fused.Status, fused.Detail, fused.Provider, fused.Usage = o.status, o.detail, o.provider, o.usage
 	fused.Cost = l.cost(o.provider, o.usage)
 	if o.status != StatusOK {
@@ -317,7 +317,7 @@ func (l *LLM) confident(cands []Candidate) bool {
 // after each HedgeDelay of silence or as soon as every provider in flight
 // has failed. The first valid answer wins and the others are canceled.
 // race returns only after all the goroutines it started have ended.
-func (l *LLM) race(ctx context.Context, req openai.ChatCompletionRequest, n int) outcome {
+func (l *LLM) race(ctx context.Context, req openai.ChatCompletionRequest, a ask) outcome {
 	ctx, cancel := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()                              // runs second: the losers exit promptly once canceled
@@ -353,7 +353,7 @@ func (l *LLM) race(ctx context.Context, req openai.ChatCompletionRequest, n int)
 				if p.slots != nil {
 					defer func() { <-p.slots }()
 				}
-				done <- p.call(ctx, req, n)
+				done <- p.call(ctx, req, a)
 			})
 			return
 		}

@@ -76,6 +76,9 @@ type Evidence struct {
 	// LearnedQuestion is the labelled question most like the query that
 	// names the chunk (learned source).
 	LearnedQuestion string
+	// LearnedGenerated reports that LearnedQuestion was written by a
+	// language model at ingest (index.Generated), not labelled.
+	LearnedGenerated bool
 	// Expanded lists the learned expansions that matched in the chunk, each
 	// as "passage word ← query word".
 	Expanded []string
@@ -219,6 +222,7 @@ func fuse(lists [numSources][]index.Hit, w index.FusionWeights, k int, raw bool)
 				e.LearnedRank, e.Learned = int(at), h.Score
 				if len(h.Via) > 0 {
 					e.LearnedQuestion = h.Via[0]
+					e.LearnedGenerated = len(h.Via) > 1 && h.Via[1] == "generated"
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"strconv"
@@ -15,7 +16,7 @@ import (
 // demos of the reranker and its fallbacks without a real vendor.
 func cmdFakeLLM(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := flag.NewFlagSet("zhisou fake-llm", flag.ContinueOnError)
-	mode := fs.String("mode", "answer:1", `how to answer: answer:TEXT (e.g. answer:3,1,2), stream:IDS (streamed, one id per 200 ms), slow:DURATION (answer "1" after it), refuse (DashScope content-safety error), rate-limit (429, Retry-After 30), server-error (502 HTML), thinking (spends max_tokens), prose`)
+	mode := fs.String("mode", "answer:1", `how to answer: answer:TEXT (e.g. answer:3,1,2), stream:IDS (streamed, one id per 200 ms), slow:DURATION (answer "1" after it), refuse (DashScope content-safety error), rate-limit (429, Retry-After 30), server-error (502 HTML), thinking (spends max_tokens), prose, questions (for -enrich-url: two questions about each passage, made from its heading and first words)`)
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: zhisou fake-llm [-mode answer:3,1,2]\n\nPrints the base URL to pass as -rerank-url (any key works, e.g. ZHISOU_RERANK_API_KEY=x).\n\n")
 		fs.PrintDefaults()
@@ -73,6 +74,32 @@ func fakeMode(s string) (fakellm.Mode, error) {
 		return fakellm.Thinking(), nil
 	case "prose":
 		return fakellm.Prose(), nil
+	case "questions":
+		return fakellm.Compute(demoQuestions), nil
 	}
 	return nil, fmt.Errorf("-mode %q: unknown mode", s)
+}
+
+// demoQuestions stands in for a model writing questions about a passage
+// (ingest -enrich-url): it asks what the passage's heading and its first
+// words mean.
+func demoQuestions(msgs []fakellm.Message) string {
+	user := msgs[len(msgs)-1].Content
+	field := func(label string) string {
+		_, v, ok := strings.Cut(user, label)
+		if !ok {
+			return ""
+		}
+		v, _, _ = strings.Cut(v, "\n")
+		return strings.TrimSpace(v)
+	}
+	var qs []string
+	if h := field("章节："); h != "" {
+		qs = append(qs, h+"讲的是什么？")
+	}
+	if p := []rune(field("段落：")); len(p) > 0 {
+		qs = append(qs, string(p[:min(len(p), 12)])+"是什么意思？")
+	}
+	b, _ := json.Marshal(map[string][]string{"questions": qs, "keywords": {}}) // strings always marshal
+	return string(b)
 }

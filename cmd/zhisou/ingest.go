@@ -26,6 +26,8 @@ func cmdIngest(ctx context.Context, env *cmdEnv, args []string) error {
 	prune := fs.Bool("prune", false, "delete documents that came from these folders but whose files are gone")
 	maxSize := fs.Int64("max-file-size", 32<<20, "refuse files larger than this many bytes (not applied to a .jsonl corpus, which is written as it is read, a batch at a time; its lines may be up to 64 MiB each)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	var ef enrichFlags
+	ef.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, `usage: zhisou ingest [flags] PATH...
 
@@ -49,8 +51,16 @@ it opens that data directory itself, which works only while no server holds it.
 	if err != nil {
 		return err
 	}
+	enricher, err := ef.build(env.getenv, logger)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
 	var sink ingest.Sink
+	if enricher != nil && !isSet(fs, "store") {
+		return exitError{code: 2, msg: "ingest: -enrich-url and -enrich-config work with -store; a server enriches what it is sent when it runs with them"}
+	}
 	if isSet(fs, "store") {
+		c.enricher = storeEnricher(enricher)
 		st, err := env.openStore(ctx, &c, logger)
 		if err != nil {
 			return err
@@ -82,6 +92,9 @@ it opens that data directory itself, which works only while no server holds it.
 		finish()
 	}
 	printReport(env, rep)
+	if enricher != nil {
+		fmt.Fprintf(env.stdout, "enrich: %s\n", enricher.Stats())
+	}
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}

@@ -110,6 +110,9 @@ func cmdLearn(ctx context.Context, env *cmdEnv, args []string) error {
 
 func describeModel(i store.LearnInfo) string {
 	s := fmt.Sprintf("%d pairs, %d questions, %d words with expansions, reliability %.3f, trust %.2f", i.Pairs, i.Questions, i.Words, i.Reliability, i.Trust)
+	if i.Generated > 0 {
+		s += fmt.Sprintf("; %d generated pairs", i.Generated)
+	}
 	if i.Building {
 		s += " (rebuilding)"
 	}

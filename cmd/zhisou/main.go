@@ -208,6 +208,9 @@ type common struct {
 	// acceptDamage opens a data directory that holds less than it had
 	// applied (store.Options.AcceptDamage).
 	acceptDamage bool
+	// enricher writes generated questions into the chunks of every write
+	// (serve's and ingest's -enrich-* flags; nil: none).
+	enricher store.Enricher
 	// nats lists the NATS servers of a shared write log (empty: the data
 	// directory's own log); natsStream and natsReplicas name and size its
 	// stream.
@@ -379,7 +382,7 @@ func (e *cmdEnv) openStore(ctx context.Context, c *common, logger *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	opts := store.Options{Logger: logger, AcceptDamage: c.acceptDamage, MemoryBytes: c.memoryBytes}
+	opts := store.Options{Logger: logger, AcceptDamage: c.acceptDamage, MemoryBytes: c.memoryBytes, Enricher: c.enricher}
 	if c.nats != "" {
 		l, err := natslog.Connect(ctx, c.nats, natslog.Config{Stream: c.natsStream, Subject: natsSubject(c.natsStream), Replicas: c.natsReplicas, AppendTimeout: c.natsTimeout, Token: c.natsToken, Logger: logger})
 		if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -117,40 +116,12 @@ func (e providerEntry) provider() (rerank.Provider, error) {
 
 // build returns the reranker, or nil when none is configured.
 func (r *rerankFlags) build(getenv func(string) string) (retrieve.Reranker, error) {
-	var entries []providerEntry
-	switch {
-	case r.config != "" && r.url != "":
-		return nil, errors.New("reranker: give -rerank-config or -rerank-url, not both")
-	case r.config != "":
-		b, err := os.ReadFile(r.config)
-		if err != nil {
-			return nil, fmt.Errorf("reranker: %w", err)
-		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&entries); err != nil {
-			return nil, fmt.Errorf("reranker: %s: %w", r.config, err)
-		}
-		if len(entries) == 0 {
-			return nil, fmt.Errorf("reranker: %s lists no provider", r.config)
-		}
-	case r.url != "":
-		name := r.vendor
-		if name == "" {
-			name = "default"
-		}
-		entries = []providerEntry{{Name: name, BaseURL: r.url, Model: r.model, APIKeyEnv: r.keyEnv, Vendor: r.vendor}}
-	default:
-		return nil, nil
+	providers, err := loadProviders("reranker", "rerank", r.config, r.url, r.model, r.keyEnv, r.vendor)
+	if err != nil || providers == nil {
+		return nil, err
 	}
 	opts := rerank.DefaultOptions()
-	for _, e := range entries {
-		p, err := e.provider()
-		if err != nil {
-			return nil, fmt.Errorf("reranker: %w", err)
-		}
-		opts.Providers = append(opts.Providers, p)
-	}
+	opts.Providers = providers
 	opts.Timeout, opts.HedgeDelay, opts.FusedWeight, opts.SkipRatio = r.timeout, r.hedge, r.fusedWeight, r.skipRatio
 	opts.Stream = r.stream
 	opts.Getenv = getenv
@@ -159,4 +130,45 @@ func (r *rerankFlags) build(getenv func(string) string) (retrieve.Reranker, erro
 		return nil, fmt.Errorf("reranker: %w", err)
 	}
 	return l, nil
+}
+
+// loadProviders reads the providers of a -<flag>-config file, or makes one
+// of -<flag>-url, -<flag>-model, -<flag>-key-env and -<flag>-vendor; nil
+// when neither is given. Errors start with what.
+func loadProviders(what, flag, config, url, model, keyEnv, vendor string) ([]rerank.Provider, error) {
+	var entries []providerEntry
+	switch {
+	case config != "" && url != "":
+		return nil, fmt.Errorf("%s: give -%s-config or -%s-url, not both", what, flag, flag)
+	case config != "":
+		b, err := os.ReadFile(config)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&entries); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", what, config, err)
+		}
+		if len(entries) == 0 {
+			return nil, fmt.Errorf("%s: %s lists no provider", what, config)
+		}
+	case url != "":
+		name := vendor
+		if name == "" {
+			name = "default"
+		}
+		entries = []providerEntry{{Name: name, BaseURL: url, Model: model, APIKeyEnv: keyEnv, Vendor: vendor}}
+	default:
+		return nil, nil
+	}
+	var out []rerank.Provider
+	for _, e := range entries {
+		p, err := e.provider()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

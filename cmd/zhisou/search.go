@@ -62,8 +62,9 @@ type evidenceView struct {
 	Learned     float64  `json:"learned_score,omitempty"`
 	// LearnedQuestion is the labelled question most like the query that
 	// names the hit; Expanded the learned expansions that matched.
-	LearnedQuestion string   `json:"learned_question,omitempty"`
-	Expanded        []string `json:"expanded,omitempty"`
+	LearnedQuestion  string   `json:"learned_question,omitempty"`
+	LearnedGenerated bool     `json:"learned_generated,omitempty"`
+	Expanded         []string `json:"expanded,omitempty"`
 }
 
 type debugView struct {
@@ -292,7 +293,7 @@ func viewsFromProto(resp *retrievalv1.SearchResponse) ([]hitView, *debugView, ti
 			v.Evidence = &evidenceView{
 				Sources: e.GetSources(), FusedRank: e.GetFusedRank(), BM25Rank: e.GetBm25Rank(), OutlineRank: e.GetOutlineRank(), GraphRank: e.GetGraphRank(),
 				BM25: e.GetBm25Score(), Outline: e.GetOutlineScore(), Graph: e.GetGraphScore(), OutlinePath: e.GetOutlinePath(), GraphPath: e.GetGraphPath(),
-				LearnedRank: e.GetLearnedRank(), Learned: e.GetLearnedScore(), LearnedQuestion: e.GetLearnedQuestion(), Expanded: e.GetExpanded(),
+				LearnedRank: e.GetLearnedRank(), Learned: e.GetLearnedScore(), LearnedQuestion: e.GetLearnedQuestion(), LearnedGenerated: e.GetLearnedGenerated(), Expanded: e.GetExpanded(),
 			}
 		}
 		for _, sp := range h.GetHighlights() {
@@ -359,7 +360,11 @@ func printEvidence(w io.Writer, h hitView) {
 		fmt.Fprintf(w, "     graph    rank %d, score %.3f, keywords %s\n", e.GraphRank, e.Graph, strings.Join(e.GraphPath, " → "))
 	}
 	if e.LearnedRank > 0 {
-		fmt.Fprintf(w, "     learned  rank %d, score %.3f, like the labelled question %q\n", e.LearnedRank, e.Learned, e.LearnedQuestion)
+		kind := "labelled"
+		if e.LearnedGenerated {
+			kind = "generated"
+		}
+		fmt.Fprintf(w, "     learned  rank %d, score %.3f, like the %s question %q\n", e.LearnedRank, e.Learned, kind, e.LearnedQuestion)
 	}
 	if len(e.Expanded) > 0 {
 		fmt.Fprintf(w, "     expanded %s\n", strings.Join(e.Expanded, ", "))

@@ -60,6 +60,8 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	maxLag := fs.Uint64("max-lag", 1000, "with -nats: the health check says NOT_SERVING while this node is more than this many log records behind (catching up), so that load balancers send reads elsewhere")
 	var rf rerankFlags
 	rf.register(fs)
+	var ef enrichFlags
+	ef.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(env.stderr, "usage: zhisou serve [-addr 127.0.0.1:7700] [-store DIR] [-demo FOLDER]\n\n")
 		fs.PrintDefaults()
@@ -75,6 +77,11 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	enricher, err := ef.build(env.getenv, logger)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	c.enricher = storeEnricher(enricher)
 	start := time.Now()
 	// Listen first: a busy port is reported before seconds of loading.
 	lis, err := net.Listen("tcp", c.addr)

@@ -20,6 +20,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/zhisou/zhisou/index"
@@ -67,6 +68,32 @@ type Sample struct {
 	Question string
 	ChunkID  string
 	Passage  string
+	// Weight scales the question's votes for its chunk; 0 means 1 (a
+	// labelled question). Generated questions have GeneratedWeight.
+	Weight float64
+}
+
+// GeneratedWeight is the weight of a question a language model wrote about a
+// chunk at ingest (index.Generated), against 1 for one a person labelled: a
+// model writes its questions in the passage's own words, while labelled
+// questions are how learners ask.
+const GeneratedWeight = 0.5
+
+// GeneratedQuestions returns the questions a chunk's generated content is
+// remembered by: each question, and the keywords joined in one line.
+func GeneratedQuestions(questions, keywords []string) []string {
+	out := slices.Clone(questions)
+	if len(keywords) > 0 {
+		out = append(out, strings.Join(keywords, " "))
+	}
+	return out
+}
+
+func (s Sample) weight() float64 {
+	if s.Weight <= 0 {
+		return 1
+	}
+	return s.Weight
 }
 
 // Model is a collection's learned model.
@@ -77,7 +104,8 @@ type Model struct {
 	idf       map[string]float64
 	avgLen    float64
 	trans     map[string][]Expansion
-	pairs     int
+	pairs     int // labelled
+	generated int // generated (Sample.Weight below 1)
 	// reliability is how often the memory's first chunk was one of a
 	// labelled question's own when it was asked with itself left out.
 	reliability float64
@@ -87,6 +115,12 @@ type question struct {
 	text   string
 	chunks []string
 	keys   int
+	// weight is the highest of its samples' weights: 1 for a labelled
+	// question, GeneratedWeight for a generated one.
+	weight float64
+	// vote scales its similarity to a query into votes for its chunks:
+	// weight × Trust for a labelled question, weight for a generated one.
+	vote float64
 }
 
 // Expansion is a passage word a question word stands for, with the
@@ -103,12 +137,16 @@ type Match struct {
 	ChunkID  string
 	Score    float64
 	Question string
+	// Generated reports that Question was written by a language model
+	// about the chunk (index.Generated), not labelled by a person.
+	Generated bool
 }
 
 // Stats describe a model.
 type Stats struct {
-	// Pairs and Questions are the labelled pairs and distinct questions.
-	Pairs, Questions int
+	// Pairs are the labelled pairs, Generated the pairs of a generated
+	// question and its chunk, Questions the distinct questions of both.
+	Pairs, Generated, Questions int
 	// Words is the number of question words with learned expansions.
 	Words int
 	// Reliability is the share of labelled questions (up to 2000, each left
@@ -122,7 +160,7 @@ func (m *Model) Stats() Stats {
 	if m == nil {
 		return Stats{}
 	}
-	return Stats{Pairs: m.pairs, Questions: len(m.questions), Words: len(m.trans), Reliability: m.reliability, Trust: m.Trust()}
+	return Stats{Pairs: m.pairs, Generated: m.generated, Questions: len(m.questions), Words: len(m.trans), Reliability: m.reliability, Trust: m.Trust()}
 }
 
 // Trust scales what the model adds to a search: 1 when its labelled
@@ -176,16 +214,27 @@ func words(toks []analysis.Token, limit int) []string {
 func Build(an *analysis.Analyzer, v *analysis.Vocab, samples []Sample) *Model {
 	samples = slices.Clone(samples)
 	slices.SortFunc(samples, func(a, b Sample) int {
-		return cmp.Or(cmp.Compare(a.Question, b.Question), cmp.Compare(a.ChunkID, b.ChunkID))
+		return cmp.Or(cmp.Compare(a.Question, b.Question), cmp.Compare(a.ChunkID, b.ChunkID), cmp.Compare(b.weight(), a.weight()))
 	})
-	samples = slices.CompactFunc(samples, func(a, b Sample) bool { return a.Question == b.Question && a.ChunkID == b.ChunkID })
-	m := &Model{post: map[string][]int32{}, idf: map[string]float64{}, pairs: len(samples)}
+	samples = slices.CompactFunc(samples, func(a, b Sample) bool {
+		return a.Question == b.Question && a.ChunkID == b.ChunkID // the first, of the highest weight, is kept
+	})
+	m := &Model{post: map[string][]int32{}, idf: map[string]float64{}}
+	for _, s := range samples {
+		if s.weight() >= 1 {
+			m.pairs++
+		} else {
+			m.generated++
+		}
+	}
 	total := 0
 	for i := 0; i < len(samples); {
 		j := i
 		var chunks []string
+		w := 0.0
 		for ; j < len(samples) && samples[j].Question == samples[i].Question; j++ {
 			chunks = append(chunks, samples[j].ChunkID)
+			w = max(w, samples[j].weight())
 		}
 		qi := int32(len(m.questions))
 		keys := Keys(an, v, samples[i].Question)
@@ -193,7 +242,7 @@ func Build(an *analysis.Analyzer, v *analysis.Vocab, samples []Sample) *Model {
 			m.post[k] = append(m.post[k], qi)
 		}
 		total += len(keys)
-		m.questions = append(m.questions, question{text: samples[i].Question, chunks: chunks, keys: len(keys)})
+		m.questions = append(m.questions, question{text: samples[i].Question, chunks: chunks, keys: len(keys), weight: w})
 		i = j
 	}
 	if n := len(m.questions); n > 0 {
@@ -203,9 +252,35 @@ func Build(an *analysis.Analyzer, v *analysis.Vocab, samples []Sample) *Model {
 			m.idf[k] = math.Log(1 + (float64(n)-df+0.5)/(df+0.5))
 		}
 	}
-	m.trans = translate(an, v, samples)
+	m.trans = translate(an, v, labelled(samples))
 	m.reliability = m.selfCheck(an, v)
+	t := m.Trust()
+	if t < minTrust {
+		t = 0
+	}
+	for i := range m.questions {
+		q := &m.questions[i]
+		if q.weight >= 1 {
+			q.vote = q.weight * t
+		} else {
+			q.vote = q.weight // generated: a field of the chunk, not a judgement to check
+		}
+	}
 	return m
+}
+
+// labelled returns the samples a person labelled (weight 1): translation
+// learns from those only. A model writes its questions in the passage's own
+// words, so they teach little about how learners ask, and expansions cost
+// search time.
+func labelled(samples []Sample) []Sample {
+	var out []Sample
+	for _, s := range samples {
+		if s.weight() >= 1 {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // selfCheck asks the memory each labelled question (up to selfCheckMax of
@@ -220,26 +295,29 @@ func Build(an *analysis.Analyzer, v *analysis.Vocab, samples []Sample) *Model {
 // written.
 func (m *Model) selfCheck(an *analysis.Analyzer, v *analysis.Vocab) float64 {
 	askers := map[string]int{}
-	for _, q := range m.questions {
-		for _, c := range q.chunks {
-			askers[c]++
+	var asking []int32 // the labelled questions
+	for i, q := range m.questions {
+		if q.weight >= 1 {
+			asking = append(asking, int32(i))
+			for _, c := range q.chunks {
+				askers[c]++
+			}
 		}
 	}
 	shared := 0
-	for _, q := range m.questions {
-		if slices.ContainsFunc(q.chunks, func(c string) bool { return askers[c] > 1 }) {
+	for _, qi := range asking {
+		if slices.ContainsFunc(m.questions[qi].chunks, func(c string) bool { return askers[c] > 1 }) {
 			shared++
 		}
 	}
 	if shared < minSelfCheck {
 		return 1
 	}
-	n := len(m.questions)
-	step := max(1, n/selfCheckMax)
+	step := max(1, len(asking)/selfCheckMax)
 	right, asked := 0, 0
-	for i := 0; i < n; i += step {
-		q := &m.questions[i]
-		best := m.similar(Keys(an, v, q.text), int32(i))
+	for i := 0; i < len(asking); i += step {
+		q := &m.questions[asking[i]]
+		best := m.similar(Keys(an, v, q.text), asking[i], true)
 		asked++
 		if len(best) > 0 && slices.Contains(q.chunks, best[0].ChunkID) {
 			right++
@@ -248,29 +326,32 @@ func (m *Model) selfCheck(an *analysis.Analyzer, v *analysis.Vocab) float64 {
 	return float64(right) / float64(asked)
 }
 
-// Similar scores the chunks named by the labelled questions most like a
-// query's keys (Keys), best first. Each of the similarQuestions best questions
-// adds its BM25 similarity to its chunks; scores are divided by what the
-// query would score against itself (a key no labelled question has counting
-// as the rarest), so a query that resembles nothing learned gets small
-// scores rather than a confident list, and scaled by the model's Trust.
+// Similar scores the chunks named by the questions most like a query's keys
+// (Keys), best first. Each of the similarQuestions best questions adds its
+// BM25 similarity to its chunks, times its vote (a labelled question's
+// scaled by the model's Trust, a generated one's by GeneratedWeight); scores
+// are divided by what the query would score against itself (a key no
+// question has counting as the rarest), so a query that resembles nothing
+// learned gets small scores rather than a confident list.
 func (m *Model) Similar(keys []string) []Match {
 	if m == nil || len(m.questions) == 0 {
 		return nil
 	}
-	t := m.Trust()
-	if t < minTrust {
-		return nil
-	}
-	out := m.similar(keys, -1)
-	for i := range out {
-		out[i].Score *= t
-	}
-	return out
+	return m.similar(keys, -1, false)
 }
 
-// similar is Similar, unscaled, leaving question skip out.
-func (m *Model) similar(keys []string, skip int32) []Match {
+// similar is Similar, leaving question skip out; checking (the self-check)
+// asks the labelled questions only, at their weight.
+func (m *Model) similar(keys []string, skip int32, checking bool) []Match {
+	vote := func(q *question) float64 {
+		switch {
+		case !checking:
+			return q.vote
+		case q.weight >= 1:
+			return q.weight
+		}
+		return 0
+	}
 	sim := map[int32]float64{}
 	self := 0.0
 	unseen := math.Log(1 + (float64(len(m.questions))+0.5)/0.5)
@@ -282,10 +363,11 @@ func (m *Model) similar(keys []string, skip int32) []Match {
 		}
 		self += idf
 		for _, qi := range m.post[k] {
-			if qi == skip {
+			q := &m.questions[qi]
+			if qi == skip || vote(q) == 0 {
 				continue
 			}
-			norm := k1 * (1 - b + b*float64(m.questions[qi].keys)/m.avgLen)
+			norm := k1 * (1 - b + b*float64(q.keys)/m.avgLen)
 			sim[qi] += idf * (k1 + 1) / (1 + norm)
 		}
 	}
@@ -304,9 +386,9 @@ func (m *Model) similar(keys []string, skip int32) []Match {
 			if !ok {
 				i = len(out)
 				at[c] = i
-				out = append(out, Match{ChunkID: c, Question: q.text})
+				out = append(out, Match{ChunkID: c, Question: q.text, Generated: q.weight < 1})
 			}
-			out[i].Score += sim[qi] / self
+			out[i].Score += vote(q) * sim[qi] / self
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Match) int { return cmp.Compare(b.Score, a.Score) })

@@ -14,13 +14,13 @@ import (
 // wageSamples: layperson questions about unpaid wages and two other topics,
 // each answered by the statute passage in the law's own words.
 var wageSamples = []Sample{
-	{"老板不给钱怎么办", "wage", "用人单位未及时足额支付劳动报酬的，劳动者可以解除劳动合同。"},
-	{"老板拖欠工资不发怎么办", "wage", "用人单位未及时足额支付劳动报酬的，劳动者可以解除劳动合同。"},
-	{"公司老板一直欠我工资", "wage", "用人单位未及时足额支付劳动报酬的，劳动者可以解除劳动合同。"},
-	{"干活受伤了谁来赔", "injury", "职工因工作原因受到事故伤害的，应当认定为工伤，由用人单位依法承担工伤保险责任。"},
-	{"上班时候摔伤了算不算工伤", "injury", "职工因工作原因受到事故伤害的，应当认定为工伤，由用人单位依法承担工伤保险责任。"},
-	{"房东不退押金怎么办", "deposit", "租赁期限届满，出租人应当返还承租人交付的押金。"},
-	{"租房到期房东扣押金", "deposit", "租赁期限届满，出租人应当返还承租人交付的押金。"},
+	{Question: "老板不给钱怎么办", ChunkID: "wage", Passage: "用人单位未及时足额支付劳动报酬的，劳动者可以解除劳动合同。"},
+	{Question: "老板拖欠工资不发怎么办", ChunkID: "wage", Passage: "用人单位未及时足额支付劳动报酬的，劳动者可以解除劳动合同。"},
+	{Question: "公司老板一直欠我工资", ChunkID: "wage", Passage: "用人单位未及时足额支付劳动报酬的，劳动者可以解除劳动合同。"},
+	{Question: "干活受伤了谁来赔", ChunkID: "injury", Passage: "职工因工作原因受到事故伤害的，应当认定为工伤，由用人单位依法承担工伤保险责任。"},
+	{Question: "上班时候摔伤了算不算工伤", ChunkID: "injury", Passage: "职工因工作原因受到事故伤害的，应当认定为工伤，由用人单位依法承担工伤保险责任。"},
+	{Question: "房东不退押金怎么办", ChunkID: "deposit", Passage: "租赁期限届满，出租人应当返还承租人交付的押金。"},
+	{Question: "租房到期房东扣押金", ChunkID: "deposit", Passage: "租赁期限届满，出租人应当返还承租人交付的押金。"},
 }
 
 func TestSimilarFindsTheChunkOfALikeQuestion(t *testing.T) {
@@ -128,13 +128,13 @@ func TestTrust(t *testing.T) {
 		"博斯腾湖", "呼伦湖", "兴凯湖", "微山湖", "骆马湖", "千岛湖", "西湖", "玄武湖", "东湖", "南湖", "月牙泉", "天池"}
 	for i, lake := range topics {
 		id := fmt.Sprintf("c%02d", i)
-		faq = append(faq, Sample{lake + "的面积有多大", id, lake + "的面积约为若干平方公里。"})
+		faq = append(faq, Sample{Question: lake + "的面积有多大", ChunkID: id, Passage: lake + "的面积约为若干平方公里。"})
 		// Two questions per passage of the same form, each about its own
 		// lake: asked with itself left out, a question finds the other
 		// lakes' questions of its form as readily as its own passage's.
 		formOnly = append(formOnly,
-			Sample{lake + "的湖水面积是多少平方公里", id, lake + "湖水面积若干平方公里，海拔若干米。"},
-			Sample{"海拔多少米的是" + topics[(i+1)%len(topics)], id, lake + "湖水面积若干平方公里，海拔若干米。"})
+			Sample{Question: lake + "的湖水面积是多少平方公里", ChunkID: id, Passage: lake + "湖水面积若干平方公里，海拔若干米。"},
+			Sample{Question: "海拔多少米的是" + topics[(i+1)%len(topics)], ChunkID: id, Passage: lake + "湖水面积若干平方公里，海拔若干米。"})
 	}
 	if m := Build(an, nil, faq); m.Trust() != 1 {
 		t.Errorf("a FAQ list: trust %v (reliability %v), want 1", m.Trust(), m.Stats().Reliability)
@@ -167,5 +167,48 @@ func TestQuestionWithTwoAnswers(t *testing.T) {
 	got := m.Similar(Keys(an, nil, "老板不给钱"))
 	if len(got) != 2 || got[0].Score != got[1].Score {
 		t.Fatalf("similar %+v: want both chunks, scored alike", got)
+	}
+}
+
+// TestGeneratedQuestions: questions a model wrote about chunks vote at
+// GeneratedWeight, whatever the labelled questions' trust; they teach no
+// expansions, and leave the labelled questions' self-check as it was.
+func TestGeneratedQuestions(t *testing.T) {
+	an := indextest.Analyzer(t)
+	gen := func(q, chunk string) Sample {
+		return Sample{Question: q, ChunkID: chunk, Passage: "用人单位未及时足额支付劳动报酬的，劳动者可以解除劳动合同。", Weight: GeneratedWeight}
+	}
+	only := Build(an, nil, []Sample{gen("老板不给钱怎么办", "wage"), gen("工资拖欠了找谁", "wage")})
+	if st := only.Stats(); st.Pairs != 0 || st.Generated != 2 || st.Words != 0 {
+		t.Errorf("stats %+v: want 0 labelled pairs, 2 generated, no expansions", st)
+	}
+	got := only.Similar(Keys(an, nil, "老板不给钱怎么办"))
+	if len(got) != 1 || got[0].ChunkID != "wage" || math.Abs(got[0].Score-GeneratedWeight) > 0.05 {
+		t.Errorf("a generated question itself: %+v, want wage scored about %v", got, GeneratedWeight)
+	}
+
+	// Next to labelled questions that are not trusted (alike in form, not
+	// in answer), generated ones still vote; the labelled reliability is
+	// what it was without them.
+	var formOnly []Sample
+	for i := range 30 {
+		id := fmt.Sprintf("c%02d", i)
+		formOnly = append(formOnly,
+			Sample{Question: fmt.Sprintf("第%d个湖的面积是多少平方公里", i), ChunkID: id, Passage: "湖水面积若干平方公里。"},
+			Sample{Question: fmt.Sprintf("海拔多少米的是第%d个湖", (i+1)%30), ChunkID: id, Passage: "湖水面积若干平方公里。"})
+	}
+	untrusted := Build(an, nil, formOnly)
+	mixed := Build(an, nil, append(slices.Clone(formOnly), gen("老板不给钱怎么办", "wage")))
+	if untrusted.Trust() >= minTrust {
+		t.Fatalf("fixture: the form-alike questions are trusted (%v)", untrusted.Trust())
+	}
+	if r0, r1 := untrusted.Stats().Reliability, mixed.Stats().Reliability; r0 != r1 {
+		t.Errorf("reliability %v with a generated question, %v without", r1, r0)
+	}
+	if got := mixed.Similar(Keys(an, nil, "老板不给钱")); len(got) == 0 || got[0].ChunkID != "wage" {
+		t.Errorf("untrusted labels silenced the generated question: %+v", got)
+	}
+	if got := mixed.Similar(Keys(an, nil, "第3个湖的面积是多少平方公里")); len(got) != 0 {
+		t.Errorf("untrusted labelled questions voted: %+v", got)
 	}
 }

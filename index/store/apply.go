@@ -89,6 +89,8 @@ func (s *Store) applyBadger(r *index.Record) error {
 	s.pos = r.Seq
 	if r.Op == index.OpLearn {
 		s.pairsChanged(r)
+	} else if r.Op == index.OpUpsert || r.Op == index.OpDelete {
+		s.generatedChanged(r)
 	}
 	if newLex != nil {
 		s.setLexiconState(r.Collection, newLex)

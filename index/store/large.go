@@ -105,28 +105,50 @@ func chunkWritesOf(r *index.Record, old *index.Document) ([]chunkWrite, int64, e
 		if old != nil {
 			for _, c := range old.Chunks {
 				add(chunkKey(coll, c.ID), nil)
+				if c.Generated != nil {
+					add(generatedKey(coll, c.ID), nil)
+				}
 			}
 		}
 		return ws, size, nil
 	}
-	keep, oldHash := map[string]bool{}, map[string]string{}
+	keep, oldHash, oldGen := map[string]bool{}, map[string]string{}, map[string]bool{}
 	for _, c := range r.Doc.Chunks {
 		keep[c.ID] = true
 	}
 	if old != nil {
 		for _, c := range old.Chunks {
 			oldHash[c.ID] = c.Hash
+			oldGen[c.ID] = c.Generated != nil
 			if !keep[c.ID] {
 				add(chunkKey(coll, c.ID), nil)
+				if c.Generated != nil {
+					add(generatedKey(coll, c.ID), nil)
+				}
 			}
 		}
 	}
 	for i := range r.Doc.Chunks {
 		c := &r.Doc.Chunks[i]
+		// What a model wrote about the chunk is kept apart from it (under
+		// generatedKey, and in the document record), so that enriching an
+		// unchanged chunk does not rewrite it.
+		switch {
+		case c.Generated != nil:
+			b, err := json.Marshal(storedGenerated{Hash: c.Hash, Generated: *c.Generated})
+			if err != nil {
+				return nil, 0, err
+			}
+			add(generatedKey(coll, c.ID), b)
+		case oldGen[c.ID]:
+			add(generatedKey(coll, c.ID), nil)
+		}
 		if oldHash[c.ID] == c.Hash {
 			continue
 		}
-		b, err := json.Marshal(c)
+		plain := *c
+		plain.Generated = nil
+		b, err := json.Marshal(&plain)
 		if err != nil {
 			return nil, 0, err
 		}

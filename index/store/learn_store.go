@@ -59,6 +59,9 @@ type learnState struct {
 	// again, so it errs on the safe side) and set exactly by each build
 	// that no record has overtaken.
 	held int
+	// generated is set once the collection holds generated questions
+	// (enrich_store.go): every write may then change them.
+	generated bool
 }
 
 // LearnInfo describes a collection's learned model.
@@ -344,6 +347,27 @@ func (s *Store) pairsChanged(r *index.Record) {
 	s.kickLearner()
 }
 
+// generatedChanged marks a collection's model for rebuilding when a
+// document write may have changed its generated questions.
+func (s *Store) generatedChanged(r *index.Record) {
+	s.mu.RLock()
+	c := s.colls[r.Collection]
+	s.mu.RUnlock()
+	if c == nil {
+		return
+	}
+	c.learn.mu.Lock()
+	kick := c.learn.generated || hasGenerated(r)
+	if kick {
+		c.learn.generated = true
+		c.learn.want++
+	}
+	c.learn.mu.Unlock()
+	if kick {
+		s.kickLearner()
+	}
+}
+
 func (s *Store) kickLearner() {
 	select {
 	case s.learnKick <- struct{}{}:
@@ -372,7 +396,7 @@ func (s *Store) startLearner() {
 					continue
 				}
 				start := time.Now()
-				m, n, err := s.buildModel(c)
+				m, n, gen, err := s.buildModel(c)
 				if err == nil && m != nil {
 					st := m.Stats()
 					s.logger.Info("learned model built", "collection", c.cfg.Name, "pairs", st.Pairs, "questions", st.Questions,
@@ -390,6 +414,9 @@ func (s *Store) startLearner() {
 				}
 				c.learn.err = err
 				c.learn.built = want
+				if gen > 0 {
+					c.learn.generated = true
+				}
 				c.learn.mu.Unlock()
 			}
 			s.learnMu.Lock()
@@ -439,37 +466,60 @@ func (s *Store) waitLearned(ctx context.Context, c *coll, want uint64) error {
 	}
 }
 
-// buildModel reads a collection's pairs and their chunks' text and learns a
-// model from them (nil when it has no pairs); n is the number of pairs read.
-func (s *Store) buildModel(c *coll) (m *learn.Model, n int, err error) {
+// buildModel reads a collection's pairs and generated questions, with their
+// chunks' text, and learns a model from them (nil when it has neither);
+// labelled is the number of pairs read, generated the number of chunks with
+// generated questions.
+func (s *Store) buildModel(c *coll) (m *learn.Model, labelled, generated int, err error) {
 	name := c.cfg.Name
 	var samples []learn.Sample
 	err = s.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = learnPrefix(name)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var p index.Pair
-			if err := it.Item().Value(func(v []byte) error { return decodeValue(it.Item().Key(), v, &p) }); err != nil {
-				return err
-			}
-			sm := learn.Sample{Question: p.Question, ChunkID: p.ChunkID}
+		passage := func(id string) (string, error) {
 			var ch index.Chunk
-			switch err := readJSON(txn, chunkKey(name, p.ChunkID), &ch); {
+			switch err := readJSON(txn, chunkKey(name, id), &ch); {
 			case err == nil:
-				sm.Passage = ch.DocTitle + "\n" + strings.Join(ch.HeadingPath, "\n") + "\n" + ch.Text
-			case !errors.Is(err, index.ErrNotFound):
+				return ch.DocTitle + "\n" + strings.Join(ch.HeadingPath, "\n") + "\n" + ch.Text, nil
+			case errors.Is(err, index.ErrNotFound):
+				return "", nil
+			default:
+				return "", err
+			}
+		}
+		err := eachItem(txn, string(learnPrefix(name)), true, func(item *badger.Item) error {
+			var p index.Pair
+			if err := itemJSON(item, &p); err != nil {
 				return err
 			}
-			samples = append(samples, sm)
+			text, err := passage(p.ChunkID)
+			samples = append(samples, learn.Sample{Question: p.Question, ChunkID: p.ChunkID, Passage: text})
+			labelled++
+			return err
+		})
+		if err != nil {
+			return err
 		}
-		return nil
+		prefix := generatedPrefix(name)
+		return eachItem(txn, string(prefix), true, func(item *badger.Item) error {
+			var g storedGenerated
+			if err := itemJSON(item, &g); err != nil {
+				return err
+			}
+			id := string(item.Key()[len(prefix):])
+			text, err := passage(id)
+			if err != nil || text == "" {
+				return err
+			}
+			generated++
+			for _, q := range learn.GeneratedQuestions(g.Questions, g.Keywords) {
+				samples = append(samples, learn.Sample{Question: q, ChunkID: id, Passage: text, Weight: learn.GeneratedWeight})
+			}
+			return nil
+		})
 	})
 	if err != nil || len(samples) == 0 {
-		return nil, len(samples), err
+		return nil, labelled, generated, err
 	}
-	return learn.Build(s.an, c.vocab.Load(), samples), len(samples), nil
+	return learn.Build(s.an, c.vocab.Load(), samples), labelled, generated, nil
 }
 
 // LearnedSearch returns the chunks that the labelled questions most like
@@ -494,6 +544,9 @@ func (s *Store) LearnedSearch(ctx context.Context, collection, query string, f i
 	hits := make([]index.Hit, len(matches))
 	for i, mt := range matches {
 		hits[i] = index.Hit{ChunkID: mt.ChunkID, Score: mt.Score, Via: []string{mt.Question}}
+		if mt.Generated {
+			hits[i].Via = append(hits[i].Via, "generated")
+		}
 	}
 	return c.graph.Known(hits, &f, k), nil
 }

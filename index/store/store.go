@@ -49,6 +49,10 @@ type Options struct {
 	// and keeps no log of its own (see shared.go). The store closes it when
 	// it closes (or fails to open).
 	Log SharedLog
+	// Enricher, when set, writes generated questions and keywords into the
+	// chunks of every upsert before it is logged (see enrich_store.go); nil
+	// (the default) writes documents as they come.
+	Enricher Enricher
 }
 
 // cacheSizes are the store's cache budgets under a memory budget (0: the
@@ -76,8 +80,10 @@ type Store struct {
 	local *fileLog
 	// shared is Options.Log: the write log shared with other nodes.
 	shared SharedLog
-	an     *analysis.Analyzer
-	logger *slog.Logger
+	// enricher is Options.Enricher (nil: none).
+	enricher Enricher
+	an       *analysis.Analyzer
+	logger   *slog.Logger
 
 	wmu sync.Mutex // serialises writes and position changes
 	pos uint64     // Badger's applied position; guarded by wmu
@@ -251,7 +257,7 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
 		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}, quarantined: map[uint64]bool{},
 		acceptDamage: opts.AcceptDamage, postingsCache: postingsCache, segBytes: opts.LogSegmentBytes, minFree: cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes),
-		shared: opts.Log, posMoved: make(chan struct{})}
+		shared: opts.Log, enricher: opts.Enricher, posMoved: make(chan struct{})}
 	owned = true
 	removeSnapshotLeftovers(dir) // under Badger's lock: no other process snapshots here
 	if err := s.recover(ctx); err != nil {
@@ -764,6 +770,10 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Docu
 		ids[docs[i].ID] = true
 		docs[i].Seal()
 	}
+	// A language model's questions come before the documents are decided
+	// on: a document whose generated questions are all reused, and equal,
+	// is unchanged.
+	s.enrich(ctx, collection, docs)
 	// Analyse outside the write lock, on every core: segmentation is most of
 	// the cost of a write.
 	outcomes := make([]index.Outcome, len(docs))

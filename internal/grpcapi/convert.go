@@ -268,7 +268,7 @@ func evidenceToProto(e retrieve.Evidence) *retrievalv1.Evidence {
 	return &retrievalv1.Evidence{
 		Sources: e.Sources, FusedRank: int32(e.FusedRank), Bm25Rank: int32(e.BM25Rank), OutlineRank: int32(e.OutlineRank), GraphRank: int32(e.GraphRank),
 		Bm25Score: e.BM25, OutlineScore: e.Outline, GraphScore: e.Graph, OutlinePath: e.OutlinePath, GraphPath: e.GraphPath,
-		LearnedRank: int32(e.LearnedRank), LearnedScore: e.Learned, LearnedQuestion: e.LearnedQuestion, Expanded: e.Expanded,
+		LearnedRank: int32(e.LearnedRank), LearnedScore: e.Learned, LearnedQuestion: e.LearnedQuestion, LearnedGenerated: e.LearnedGenerated, Expanded: e.Expanded,
 	}
 }
 
@@ -316,7 +316,7 @@ func FileResultsToProto(res []service.FileResult) []*retrievalv1.FileResult {
 // LearnedFromProto converts a learned model's description.
 func LearnedFromProto(m *retrievalv1.LearnedModel) store.LearnInfo {
 	var i store.LearnInfo
-	i.Pairs, i.Questions, i.Words = int(m.GetPairs()), int(m.GetQuestions()), int(m.GetWords())
+	i.Pairs, i.Questions, i.Words, i.Generated = int(m.GetPairs()), int(m.GetQuestions()), int(m.GetWords()), int(m.GetGenerated())
 	i.Reliability, i.Trust = m.GetReliability(), m.GetTrust()
 	i.Building, i.BuildError = m.GetBuilding(), m.GetBuildError()
 	return i
@@ -324,5 +324,5 @@ func LearnedFromProto(m *retrievalv1.LearnedModel) store.LearnInfo {
 
 // learnedToProto converts a learned model's description.
 func learnedToProto(i store.LearnInfo) *retrievalv1.LearnedModel {
-	return &retrievalv1.LearnedModel{Pairs: int64(i.Pairs), Questions: int64(i.Questions), Words: int64(i.Words), Building: i.Building, BuildError: i.BuildError, Reliability: i.Reliability, Trust: i.Trust}
+	return &retrievalv1.LearnedModel{Pairs: int64(i.Pairs), Questions: int64(i.Questions), Words: int64(i.Words), Building: i.Building, BuildError: i.BuildError, Reliability: i.Reliability, Trust: i.Trust, Generated: int64(i.Generated)}
 }

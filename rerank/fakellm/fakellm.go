@@ -9,6 +9,7 @@
 package fakellm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -107,6 +108,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.reqs = append(s.reqs, Request{Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
 	mode := s.modes[i]
 	s.mu.Unlock()
+	r.Body = io.NopCloser(bytes.NewReader(body)) // for the modes that read it (Compute)
 	mode(w, withCancelNotify(r, s.canceled))
 }
 
@@ -318,5 +320,29 @@ func (c Completion) usage() map[string]any {
 		"total_tokens":              c.PromptTokens + c.CompletionTokens,
 		"prompt_tokens_details":     map[string]any{"cached_tokens": c.CachedTokens},
 		"completion_tokens_details": map[string]any{"reasoning_tokens": c.ReasoningTokens},
+	}
+}
+
+// Message is one chat message of a request, as Compute sees it.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Compute answers 200 with the content f computes from the request's
+// messages: a model whose answer depends on the prompt (for generation, e.g.
+// questions about the passage it was given). A body that is not a chat
+// request answers 400.
+func Compute(f func(msgs []Message) string) Mode {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Messages []Message `json:"messages"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &req); err != nil || len(req.Messages) == 0 {
+			Error(http.StatusBadRequest, `{"error":{"message":"not a chat completion request","type":"invalid_request_error"}}`)(w, r)
+			return
+		}
+		Reply(Completion{Content: f(req.Messages), PromptTokens: 300, CompletionTokens: 60})(w, r)
 	}
 }

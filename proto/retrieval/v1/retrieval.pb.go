@@ -447,7 +447,7 @@ type LearnedModel struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Pairs held.
 	Pairs int64 `protobuf:"varint,1,opt,name=pairs" json:"pairs,omitempty"`
-	// Questions: distinct labelled questions.
+	// Questions: distinct questions, labelled and generated.
 	Questions int64 `protobuf:"varint,2,opt,name=questions" json:"questions,omitempty"`
 	// Words: question words with learned expansions.
 	Words int64 `protobuf:"varint,3,opt,name=words" json:"words,omitempty"`
@@ -461,7 +461,11 @@ type LearnedModel struct {
 	Reliability float64 `protobuf:"fixed64,6,opt,name=reliability" json:"reliability,omitempty"`
 	// Trust is the scale, 0 to 1, the model's contributions to a search get:
 	// 1 from a reliability of 0.2, (reliability/0.2)³ below.
-	Trust         float64 `protobuf:"fixed64,7,opt,name=trust" json:"trust,omitempty"`
+	Trust float64 `protobuf:"fixed64,7,opt,name=trust" json:"trust,omitempty"`
+	// Generated: pairs of a question a language model wrote about a chunk at
+	// ingest (serve -enrich-url) and that chunk, remembered at half the
+	// weight of a labelled pair; the keywords written count as one question.
+	Generated     int64 `protobuf:"varint,8,opt,name=generated" json:"generated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -541,6 +545,13 @@ func (x *LearnedModel) GetReliability() float64 {
 func (x *LearnedModel) GetTrust() float64 {
 	if x != nil {
 		return x.Trust
+	}
+	return 0
+}
+
+func (x *LearnedModel) GetGenerated() int64 {
+	if x != nil {
+		return x.Generated
 	}
 	return 0
 }
@@ -3264,9 +3275,12 @@ type Evidence struct {
 	LearnedQuestion string `protobuf:"bytes,13,opt,name=learned_question,json=learnedQuestion" json:"learned_question,omitempty"`
 	// Expanded are the learned expansions that matched in the chunk, each as
 	// "passage word ← query word".
-	Expanded      []string `protobuf:"bytes,14,rep,name=expanded" json:"expanded,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Expanded []string `protobuf:"bytes,14,rep,name=expanded" json:"expanded,omitempty"`
+	// LearnedGenerated is true when learned_question was written by a language
+	// model about the chunk at ingest (serve -enrich-url), not labelled.
+	LearnedGenerated bool `protobuf:"varint,15,opt,name=learned_generated,json=learnedGenerated" json:"learned_generated,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Evidence) Reset() {
@@ -3395,6 +3409,13 @@ func (x *Evidence) GetExpanded() []string {
 		return x.Expanded
 	}
 	return nil
+}
+
+func (x *Evidence) GetLearnedGenerated() bool {
+	if x != nil {
+		return x.LearnedGenerated
+	}
+	return false
 }
 
 // QueryTerm is an analysed query term.
@@ -4595,7 +4616,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\ano_wait\x18\x04 \x01(\bR\x06noWait\";\n" +
 	"\vRefusedPair\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xcd\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xeb\x01\n" +
 	"\fLearnedModel\x12\x14\n" +
 	"\x05pairs\x18\x01 \x01(\x03R\x05pairs\x12\x1c\n" +
 	"\tquestions\x18\x02 \x01(\x03R\tquestions\x12\x14\n" +
@@ -4604,7 +4625,8 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\vbuild_error\x18\x05 \x01(\tR\n" +
 	"buildError\x12 \n" +
 	"\vreliability\x18\x06 \x01(\x01R\vreliability\x12\x14\n" +
-	"\x05trust\x18\a \x01(\x01R\x05trust\"\x8c\x01\n" +
+	"\x05trust\x18\a \x01(\x01R\x05trust\x12\x1c\n" +
+	"\tgenerated\x18\b \x01(\x03R\tgenerated\"\x8c\x01\n" +
 	"\rLearnResponse\x12\x14\n" +
 	"\x05added\x18\x01 \x01(\x05R\x05added\x123\n" +
 	"\arefused\x18\x02 \x03(\v2\x19.retrieval.v1.RefusedPairR\arefused\x120\n" +
@@ -4830,7 +4852,7 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\acontext\x18\t \x01(\tR\acontext\x126\n" +
 	"\bquestion\x18\n" +
 	" \x01(\v2\x1a.retrieval.v1.QuestionItemR\bquestion\x122\n" +
-	"\bevidence\x18\v \x01(\v2\x16.retrieval.v1.EvidenceR\bevidence\"\xd8\x03\n" +
+	"\bevidence\x18\v \x01(\v2\x16.retrieval.v1.EvidenceR\bevidence\"\x85\x04\n" +
 	"\bEvidence\x12\x18\n" +
 	"\asources\x18\x01 \x03(\tR\asources\x12\x1d\n" +
 	"\n" +
@@ -4851,7 +4873,8 @@ const file_retrieval_v1_retrieval_proto_rawDesc = "" +
 	"\flearned_rank\x18\v \x01(\x05R\vlearnedRank\x12#\n" +
 	"\rlearned_score\x18\f \x01(\x01R\flearnedScore\x12)\n" +
 	"\x10learned_question\x18\r \x01(\tR\x0flearnedQuestion\x12\x1a\n" +
-	"\bexpanded\x18\x0e \x03(\tR\bexpanded\"7\n" +
+	"\bexpanded\x18\x0e \x03(\tR\bexpanded\x12+\n" +
+	"\x11learned_generated\x18\x0f \x01(\bR\x10learnedGenerated\"7\n" +
 	"\tQueryTerm\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\tR\x04term\x12\x16\n" +
 	"\x06weight\x18\x02 \x01(\x01R\x06weight\"P\n" +
