@@ -32,3 +32,14 @@ func TestCapTermsOwnWordsFirst(t *testing.T) {
 		t.Errorf("first term %+v: want 词1 (词0, the earliest of equal weight, makes room)", got[0])
 	}
 }
+
+func TestOwnTerms(t *testing.T) {
+	terms := []index.QueryTerm{{Term: "老板", Weight: 1}, {Term: "用人单位", Weight: 0.5, From: "老板"}, {Term: "工资", Weight: 1}}
+	own := ownTerms(terms)
+	if len(own) != 2 || own[0].Term != "老板" || own[1].Term != "工资" {
+		t.Errorf("own terms %+v, want 老板 and 工资", own)
+	}
+	if len(terms) != 3 || terms[1].Term != "用人单位" {
+		t.Errorf("ownTerms changed its argument: %+v", terms)
+	}
+}

@@ -124,14 +124,18 @@ func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.Q
 		}
 		stage(SourceBM25)
 	}
+	// The outline and the graph follow the query's own words: learned
+	// expansions (many, weak) would cost them more than they add, at their
+	// small fusion weights.
+	own := ownTerms(terms)
 	if w.Outline > 0 {
-		if lists[1], err = s.store.OutlineSearch(ctx, req.Collection, terms, req.Filter, depth); err != nil {
+		if lists[1], err = s.store.OutlineSearch(ctx, req.Collection, own, req.Filter, depth); err != nil {
 			return nil, nil, st, err
 		}
 		stage(SourceOutline)
 	}
 	if w.Graph > 0 {
-		if lists[2], err = s.store.GraphSearch(ctx, req.Collection, terms, req.Filter, depth); err != nil {
+		if lists[2], err = s.store.GraphSearch(ctx, req.Collection, own, req.Filter, depth); err != nil {
 			return nil, nil, st, err
 		}
 		stage(SourceGraph)
@@ -145,6 +149,14 @@ func (s *Searcher) candidates(ctx context.Context, req *Request, terms []index.Q
 	hits, ev := fuse(lists, w, k, req.Mode != ModeFused)
 	stage(StageFuse)
 	return hits, ev, st, nil
+}
+
+// ownTerms returns terms without the learned expansions (QueryTerm.From).
+func ownTerms(terms []index.QueryTerm) []index.QueryTerm {
+	if !slices.ContainsFunc(terms, func(t index.QueryTerm) bool { return t.From != "" }) {
+		return terms
+	}
+	return slices.DeleteFunc(slices.Clone(terms), func(t index.QueryTerm) bool { return t.From != "" })
 }
 
 // fuse merges the sources' lists: each source's scores are divided by its best

@@ -17,7 +17,6 @@ package learn
 
 import (
 	"cmp"
-	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/internal/topk"
 )
 
 // Tuning, chosen by 5-fold cross-validation on stard-train (README).
@@ -57,6 +57,12 @@ const (
 	maxTranslationSamples = 20_000
 	// maxPassageWords bounds the words of one passage used for training.
 	maxPassageWords = 400
+	// A query key held by more than max(minCommonDF, questions/commonShare)
+	// questions only adds to the questions its rarer keys found.
+	minCommonDF = 500
+	commonShare = 50
+	// maxCandidates is the most questions the common keys are added to.
+	maxCandidates = 1000
 	// k1 and b of the questions' BM25.
 	k1, b = 1.2, 0.75
 )
@@ -100,8 +106,9 @@ func (s Sample) weight() float64 {
 type Model struct {
 	// questions are the distinct labelled questions, with their chunks.
 	questions []question
-	post      map[string][]int32 // question key → questions holding it
-	idf       map[string]float64
+	keyID     map[string]int32 // question key → its number
+	post      [][]int32        // key number → questions holding it, ascending
+	idf       []float64        // key number → its idf among the questions
 	avgLen    float64
 	trans     map[string][]Expansion
 	pairs     int // labelled
@@ -114,7 +121,7 @@ type Model struct {
 type question struct {
 	text   string
 	chunks []string
-	keys   int
+	keys   []int32 // its key numbers, ascending
 	// weight is the highest of its samples' weights: 1 for a labelled
 	// question, GeneratedWeight for a generated one.
 	weight float64
@@ -219,7 +226,7 @@ func Build(an *analysis.Analyzer, v *analysis.Vocab, samples []Sample) *Model {
 	samples = slices.CompactFunc(samples, func(a, b Sample) bool {
 		return a.Question == b.Question && a.ChunkID == b.ChunkID // the first, of the highest weight, is kept
 	})
-	m := &Model{post: map[string][]int32{}, idf: map[string]float64{}}
+	m := &Model{keyID: map[string]int32{}}
 	for _, s := range samples {
 		if s.weight() >= 1 {
 			m.pairs++
@@ -238,15 +245,25 @@ func Build(an *analysis.Analyzer, v *analysis.Vocab, samples []Sample) *Model {
 		}
 		qi := int32(len(m.questions))
 		keys := Keys(an, v, samples[i].Question)
-		for _, k := range keys {
-			m.post[k] = append(m.post[k], qi)
+		ids := make([]int32, len(keys))
+		for x, k := range keys {
+			id, ok := m.keyID[k]
+			if !ok {
+				id = int32(len(m.post))
+				m.keyID[k] = id
+				m.post = append(m.post, nil)
+			}
+			m.post[id] = append(m.post[id], qi)
+			ids[x] = id
 		}
+		slices.Sort(ids)
 		total += len(keys)
-		m.questions = append(m.questions, question{text: samples[i].Question, chunks: chunks, keys: len(keys), weight: w})
+		m.questions = append(m.questions, question{text: samples[i].Question, chunks: chunks, keys: ids, weight: w})
 		i = j
 	}
 	if n := len(m.questions); n > 0 {
 		m.avgLen = float64(total) / float64(n)
+		m.idf = make([]float64, len(m.post))
 		for k, p := range m.post {
 			df := float64(len(p))
 			m.idf[k] = math.Log(1 + (float64(n)-df+0.5)/(df+0.5))
@@ -352,31 +369,65 @@ func (m *Model) similar(keys []string, skip int32, checking bool) []Match {
 		}
 		return 0
 	}
-	sim := map[int32]float64{}
+	// The query's keys, rarest first. A key that many questions hold
+	// (什么, 怎么办) adds to the questions the rarer keys found, without
+	// walking its long list: its idf is small, and a question that shares
+	// only such keys with the query would not be among the best.
+	type qkey struct {
+		id  int32
+		idf float64
+	}
 	self := 0.0
 	unseen := math.Log(1 + (float64(len(m.questions))+0.5)/0.5)
+	var qkeys []qkey
 	for _, k := range keys {
-		idf, ok := m.idf[k]
+		id, ok := m.keyID[k]
 		if !ok {
 			self += unseen
 			continue
 		}
-		self += idf
-		for _, qi := range m.post[k] {
-			q := &m.questions[qi]
-			if qi == skip || vote(q) == 0 {
-				continue
+		self += m.idf[id]
+		qkeys = append(qkeys, qkey{id, m.idf[id]})
+	}
+	slices.SortFunc(qkeys, func(a, b qkey) int { return cmp.Or(cmp.Compare(b.idf, a.idf), cmp.Compare(a.id, b.id)) })
+	common := max(minCommonDF, len(m.questions)/commonShare)
+	sim := map[int32]float64{}
+	add := func(qi int32, idf float64) {
+		q := &m.questions[qi]
+		if qi == skip || vote(q) == 0 {
+			return
+		}
+		norm := k1 * (1 - b + b*float64(len(q.keys))/m.avgLen)
+		sim[qi] += idf * (k1 + 1) / (1 + norm)
+	}
+	pruned := false
+	for _, k := range qkeys {
+		if post := m.post[k.id]; len(post) <= common || len(sim) == 0 {
+			for _, qi := range post {
+				add(qi, k.idf)
 			}
-			norm := k1 * (1 - b + b*float64(q.keys)/m.avgLen)
-			sim[qi] += idf * (k1 + 1) / (1 + norm)
+			continue
+		}
+		if !pruned && len(sim) > maxCandidates {
+			// The common keys left add little: only the best
+			// candidates so far can still reach the top.
+			keep := map[int32]float64{}
+			for _, qi := range best(sim, maxCandidates) {
+				keep[qi] = sim[qi]
+			}
+			sim = keep
+		}
+		pruned = true
+		for qi := range sim {
+			if _, has := slices.BinarySearch(m.questions[qi].keys, k.id); has {
+				add(qi, k.idf)
+			}
 		}
 	}
 	if len(sim) == 0 || self == 0 {
 		return nil
 	}
-	qs := slices.Collect(maps.Keys(sim))
-	slices.SortFunc(qs, func(a, b int32) int { return cmp.Or(cmp.Compare(sim[b], sim[a]), cmp.Compare(a, b)) })
-	qs = qs[:min(len(qs), similarQuestions)]
+	qs := best(sim, similarQuestions)
 	at := map[string]int{}
 	var out []Match
 	for _, qi := range qs { // best question first: it is each chunk's evidence
@@ -392,6 +443,22 @@ func (m *Model) similar(keys []string, skip int32, checking bool) []Match {
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Match) int { return cmp.Compare(b.Score, a.Score) })
+	return out
+}
+
+// best returns the k questions of sim most similar (ties: the lower number
+// first), best first.
+func best(sim map[int32]float64, k int) []int32 {
+	qs, sc := make([]int32, 0, len(sim)), make([]float64, 0, len(sim))
+	for qi, v := range sim {
+		qs, sc = append(qs, qi), append(sc, v)
+	}
+	idx := topk.Best(len(qs), k, func(i int) float64 { return sc[i] },
+		func(a, b int32) int { return cmp.Or(cmp.Compare(sc[b], sc[a]), cmp.Compare(qs[a], qs[b])) }, nil)
+	out := make([]int32, len(idx))
+	for i, x := range idx {
+		out[i] = qs[x]
+	}
 	return out
 }
 

@@ -212,3 +212,25 @@ func TestGeneratedQuestions(t *testing.T) {
 		t.Errorf("untrusted labelled questions voted: %+v", got)
 	}
 }
+
+// TestCommonKeys: a key most questions hold (怎么办) adds to the questions
+// the query's rarer keys found without walking its list, and a query of
+// common keys alone still finds its questions.
+func TestCommonKeys(t *testing.T) {
+	an := indextest.Analyzer(t)
+	var samples []Sample
+	for i := range 1200 {
+		samples = append(samples, Sample{Question: fmt.Sprintf("工号%d的工资怎么办", i), ChunkID: fmt.Sprintf("c%d", i)})
+	}
+	m := Build(an, nil, samples)
+	got := m.Similar(Keys(an, nil, "工号737的工资怎么办"))
+	if len(got) == 0 || got[0].ChunkID != "c737" || got[0].Score < 0.8 {
+		t.Fatalf("similar: %+v, want c737 first, scored near 1", got[:min(3, len(got))])
+	}
+	if len(got) > similarQuestions {
+		t.Errorf("%d chunks voted for, want at most %d", len(got), similarQuestions)
+	}
+	if got := m.Similar(Keys(an, nil, "工资怎么办")); len(got) == 0 {
+		t.Error("a query of common keys only found nothing")
+	}
+}

@@ -388,6 +388,7 @@ func (s *Store) startLearner() {
 				return
 			case <-s.learnKick:
 			}
+			round := time.Now()
 			for _, c := range s.collsSnapshot() {
 				c.learn.mu.Lock()
 				want, built := c.learn.want, c.learn.built
@@ -423,6 +424,17 @@ func (s *Store) startLearner() {
 			close(s.learnBuilt)
 			s.learnBuilt = make(chan struct{})
 			s.learnMu.Unlock()
+			// Rest as long as the round took before the next one: during
+			// an enriched ingest every batch changes the generated
+			// questions, and rebuilding back to back would take a core
+			// from the ingest. Changes meanwhile coalesce.
+			if took := time.Since(round); took > 100*time.Millisecond {
+				select {
+				case <-s.learnStop:
+					return
+				case <-time.After(took):
+				}
+			}
 		}
 	}()
 }
@@ -505,13 +517,17 @@ func (s *Store) buildModel(c *coll) (m *learn.Model, labelled, generated int, er
 				return err
 			}
 			id := string(item.Key()[len(prefix):])
-			text, err := passage(id)
-			if err != nil || text == "" {
+			// Translation does not learn from generated questions: the
+			// chunk need only exist.
+			switch _, err := txn.Get(chunkKey(name, id)); {
+			case errors.Is(err, badger.ErrKeyNotFound):
+				return nil
+			case err != nil:
 				return err
 			}
 			generated++
 			for _, q := range learn.GeneratedQuestions(g.Questions, g.Keywords) {
-				samples = append(samples, learn.Sample{Question: q, ChunkID: id, Passage: text, Weight: learn.GeneratedWeight})
+				samples = append(samples, learn.Sample{Question: q, ChunkID: id, Weight: learn.GeneratedWeight})
 			}
 			return nil
 		})

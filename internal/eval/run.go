@@ -212,6 +212,12 @@ func openTarget(ctx context.Context, cfg Config) (*target, error) {
 	}
 	t.store, t.collection = st, cfg.Collection
 	if cfg.Collection != "" {
+		// An existing collection may hold labelled pairs or generated
+		// questions: score with the model the store builds at open.
+		if err := st.WaitLearned(ctx, cfg.Collection); err != nil {
+			t.close()
+			return nil, fmt.Errorf("eval: %w", err)
+		}
 		return t, nil
 	}
 	t.collection = "eval"
