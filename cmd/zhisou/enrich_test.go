@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zhisou/zhisou/rerank/fakellm"
 )
@@ -74,5 +75,39 @@ func TestIngestEnrich(t *testing.T) {
 	}
 	if err := runT(t, []string{"ingest", "-store", storeDir, "-enrich-url", fake.URL, "-enrich-model", "m", filepath.Join(dir, "corpus.jsonl")}, envOf(nil), &out, &errOut); err == nil || !strings.Contains(err.Error(), "ZHISOU_ENRICH_API_KEY") {
 		t.Errorf("ingest -enrich-url without a key: %v, want an error naming the variable", err)
+	}
+}
+
+// TestServeEnrich: a server started with -enrich-url enriches what clients
+// send it, and reports the generated pairs.
+func TestServeEnrich(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process; skipped under -short")
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string][]byte{"corpus.jsonl": []byte(lawCorpus)})
+	fake := fakellm.New(t, fakellm.Compute(lawQuestions))
+	t.Setenv("ZHISOU_ENRICH_API_KEY", "x")
+	addr := freeAddr(t)
+	startServer(t, filepath.Join(dir, "store"), addr, "-enrich-url", fake.URL, "-enrich-model", "m")
+	var out, errOut bytes.Buffer
+	if err := runT(t, []string{"ingest", "-quiet", "-addr", addr, "-collection", "law", filepath.Join(dir, "corpus.jsonl")}, envOf(nil), &out, &errOut); err != nil {
+		t.Fatalf("ingest: %v\n%s", err, errOut.String())
+	}
+	if fake.Count() != 3 {
+		t.Errorf("the server asked the model %d times, want 3 (one a chunk)", fake.Count())
+	}
+	// The model is rebuilt in the background after the write.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out.Reset()
+		err := runT(t, []string{"learn", "-addr", addr, "-collection", "law", "-info"}, envOf(nil), &out, &errOut)
+		if err == nil && strings.Contains(out.String(), "6 generated pairs") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("learn -info = %v, %q; want 6 generated pairs", err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

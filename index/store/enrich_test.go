@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/indextest"
@@ -170,5 +171,31 @@ func TestEnrichedQuestions(t *testing.T) {
 	}
 	if info, _ := s.LearnInfo("law"); info.Generated != 0 {
 		t.Errorf("after the delete the model holds %d generated pairs, want 0", info.Generated)
+	}
+}
+
+// stuckEnricher waits for its context to end, as a model that never answers.
+type stuckEnricher struct{}
+
+func (stuckEnricher) Enrich(ctx context.Context, _ string, _ []index.Document, _ func(*index.Chunk) *index.Generated) {
+	<-ctx.Done()
+}
+
+// TestEnrichWithinTheCallersDeadline: enrichment that outlasts the caller's
+// deadline leaves time for the write: the document is written, without.
+func TestEnrichWithinTheCallersDeadline(t *testing.T) {
+	s, err := Open(context.Background(), t.TempDir(), testAnalyzer(t), Options{Enricher: stuckEnricher{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateCollection(context.Background(), index.DefaultCollection("law")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	outs, err := s.Upsert(ctx, "law", []index.Document{indextest.Doc("labour", "劳动合同法", wageText)})
+	if err != nil || outs[0] != index.Added {
+		t.Fatalf("upsert = %v, %v; want it added before the deadline", outs, err)
 	}
 }
