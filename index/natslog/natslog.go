@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -87,6 +88,9 @@ type Log struct {
 
 	mu          sync.Mutex // guards first and last
 	first, last uint64
+	// directUntil (Unix nanoseconds) is set when a consumer delivered
+	// nothing: until then Replay reads one by one without trying another.
+	directUntil atomic.Int64
 	// ownConn says Close closes nc (Connect made it).
 	ownConn bool
 }
@@ -154,8 +158,13 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 	// wait for it, saying so now and then.
 	start, said := time.Now(), time.Now()
 	var st jetstream.Stream
+	// Each look-up waits a second, then twice as long as the last, up to 5
+	// s: an election answers within a second of its end, a busy cluster
+	// gets time to answer.
+	wait := time.Second
 	for {
-		st, err = openStream(ctx, js, cfg, want)
+		st, err = openStream(ctx, js, cfg, want, wait)
+		wait = min(2*wait, 5*time.Second)
 		if err == nil || errors.Is(err, index.ErrInvalid) || ctx.Err() != nil {
 			break
 		}
@@ -169,7 +178,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 	if err != nil {
@@ -188,10 +197,17 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Log, error) {
 }
 
 // openStream finds the log's stream, or makes it, and checks its subjects.
-func openStream(ctx context.Context, js jetstream.JetStream, cfg Config, want []string) (jetstream.Stream, error) {
+// openStream looks the stream up, waiting at most lookup for the answer, and
+// creates it when it does not exist. A cluster without a JetStream leader
+// (one being elected after a restart) leaves the look-up unanswered: the
+// caller asks again, soon, rather than waiting long, so that a restarted
+// node opens its log about a second after the election.
+func openStream(ctx context.Context, js jetstream.JetStream, cfg Config, want []string, lookup time.Duration) (jetstream.Stream, error) {
+	lctx, lcancel := context.WithTimeout(ctx, lookup)
+	st, err := js.Stream(lctx, cfg.Stream)
+	lcancel()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	st, err := js.Stream(ctx, cfg.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		st, err = js.CreateStream(ctx, jetstream.StreamConfig{
 			Name:        cfg.Stream,
@@ -391,10 +407,14 @@ const directReads = 32
 
 // A consumer whose first record does not come within firstRecordWait is
 // given up, and Replay reads up to directFallback records one by one
-// instead (about a millisecond each).
+// instead (directBatch requests at a time).
 const (
 	firstRecordWait = 2 * time.Second
 	directFallback  = 256
+	// directSpell is how long Replay reads one by one after a consumer
+	// delivered nothing (a stream leader just elected is often slow to
+	// serve new consumers): each new consumer would cost firstRecordWait.
+	directSpell = 10 * time.Second
 )
 
 // Replay calls fn for each record after the position after, in order, up to
@@ -418,6 +438,9 @@ func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) er
 	if last-after <= directReads {
 		return l.direct(ctx, next, last, fn)
 	}
+	if time.Now().UnixNano() < l.directUntil.Load() {
+		return l.direct(ctx, next, min(last, next+directFallback-1), fn)
+	}
 	// A consumer that goes quiet (its server restarting, a leader moving)
 	// is made again from the next record, a few times.
 	for attempt := 0; attempt < 3; attempt++ {
@@ -429,25 +452,46 @@ func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) er
 		if next == from {
 			// Delivered nothing at all: read on one by one.
 			l.cfg.Logger.Warn("a consumer of the log delivered nothing in time; reading records one by one", "from", from, "err", err)
+			l.directUntil.Store(time.Now().Add(directSpell).UnixNano())
 			return l.direct(ctx, next, min(last, next+directFallback-1), fn)
 		}
 	}
 	return nil // progress made; the caller comes back for the rest
 }
 
-// direct reads the records from..to one by one.
+// directBatch is how many records direct asks for at once.
+const directBatch = 16
+
+// direct reads the records from..to one by one, directBatch requests in
+// flight at a time (each is a round trip to the stream's leader), and
+// delivers them in order.
 func (l *Log) direct(ctx context.Context, from, to uint64, fn func(index.Record) error) error {
-	for seq := from; seq <= to; seq++ {
-		gctx, cancel := context.WithTimeout(ctx, l.cfg.AppendTimeout)
-		m, err := l.stream.GetMsg(gctx, seq)
-		cancel()
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue // deleted from the stream
-		} else if err != nil {
-			return fmt.Errorf("%w: read record %d of the NATS stream %s: %v", index.ErrUnavailable, seq, l.cfg.Stream, err)
+	type got struct {
+		m   *jetstream.RawStreamMsg
+		err error
+	}
+	batch := make([]got, directBatch)
+	for start := from; start <= to; start += directBatch {
+		n := int(min(to-start+1, directBatch))
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				gctx, cancel := context.WithTimeout(ctx, l.cfg.AppendTimeout)
+				batch[i].m, batch[i].err = l.stream.GetMsg(gctx, start+uint64(i))
+				cancel()
+			})
 		}
-		if err := l.deliver(m.Data, m.Header, seq, fn); err != nil {
-			return err
+		wg.Wait()
+		for i, g := range batch[:n] {
+			seq := start + uint64(i)
+			if errors.Is(g.err, jetstream.ErrMsgNotFound) {
+				continue // deleted from the stream
+			} else if g.err != nil {
+				return fmt.Errorf("%w: read record %d of the NATS stream %s: %v", index.ErrUnavailable, seq, l.cfg.Stream, g.err)
+			}
+			if err := l.deliver(g.m.Data, g.m.Header, seq, fn); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
