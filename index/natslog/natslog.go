@@ -415,6 +415,10 @@ const (
 	// delivered nothing (a stream leader just elected is often slow to
 	// serve new consumers): each new consumer would cost firstRecordWait.
 	directSpell = 10 * time.Second
+	// directSpellMax: a longer way to go is worth trying a consumer for even
+	// then (one reads thousands of records a second, one by one a few
+	// hundred).
+	directSpellMax = 1024
 )
 
 // Replay calls fn for each record after the position after, in order, up to
@@ -438,7 +442,7 @@ func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) er
 	if last-after <= directReads {
 		return l.direct(ctx, next, last, fn)
 	}
-	if time.Now().UnixNano() < l.directUntil.Load() {
+	if last-next < directSpellMax && time.Now().UnixNano() < l.directUntil.Load() {
 		return l.direct(ctx, next, min(last, next+directFallback-1), fn)
 	}
 	// A consumer that goes quiet (its server restarting, a leader moving)
@@ -485,7 +489,18 @@ func (l *Log) direct(ctx context.Context, from, to uint64, fn func(index.Record)
 		for i, g := range batch[:n] {
 			seq := start + uint64(i)
 			if errors.Is(g.err, jetstream.ErrMsgNotFound) {
-				continue // deleted from the stream
+				// zhisou only ever purges the stream's head (snapshot.go):
+				// a record at or after the first is committed and will be
+				// there, but a leader just elected may not have applied it
+				// yet. Skipping it would lose it on this replica for good.
+				purged, err := l.purged(ctx, seq)
+				if err != nil {
+					return err
+				}
+				if purged {
+					continue
+				}
+				return fmt.Errorf("%w: record %d of the NATS stream %s is not readable yet (a stream leader just elected?)", index.ErrUnavailable, seq, l.cfg.Stream)
 			} else if g.err != nil {
 				return fmt.Errorf("%w: read record %d of the NATS stream %s: %v", index.ErrUnavailable, seq, l.cfg.Stream, g.err)
 			}
@@ -497,12 +512,30 @@ func (l *Log) direct(ctx context.Context, from, to uint64, fn func(index.Record)
 	return nil
 }
 
+// purged reports whether the record seq was purged with the stream's head:
+// whether the stream now starts after it.
+func (l *Log) purged(ctx context.Context, seq uint64) (bool, error) {
+	ictx, cancel := context.WithTimeout(ctx, min(l.cfg.AppendTimeout, infoTimeout))
+	info, err := l.stream.Info(ictx)
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
+	}
+	l.setState(info.State.FirstSeq, info.State.LastSeq)
+	return info.State.FirstSeq > seq, nil
+}
+
 // consume reads records from the position from on with one ordered
 // consumer, calling fn for each and advancing *next past it, until the
 // position last (done).
 func (l *Log) consume(ctx context.Context, from, last uint64, next *uint64, fn func(index.Record) error) (done bool, err error) {
-	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+	// Making the consumer gets the first record's time: a stream leader
+	// busy after a restart may take long to answer, and reading one by one
+	// does not wait for it.
+	cctx, cancel := context.WithTimeout(ctx, min(l.cfg.AppendTimeout, firstRecordWait))
+	cons, err := l.stream.OrderedConsumer(cctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
+	cancel()
 	if err != nil {
 		return false, fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
 	}

@@ -261,22 +261,32 @@ func (s *Store) sync(ctx context.Context) error {
 // checked again as they are applied), and its own append says whether the
 // log takes it. Called with wmu held.
 func (s *Store) syncForWrite(ctx context.Context) error {
+	_, err := s.syncForDecision(ctx)
+	return err
+}
+
+// syncForDecision is syncForWrite for a write decided from local state
+// (skipped as unchanged, or a delete of a document not found): fresh is
+// false when the shared log did not answer, and local state may lack
+// writes other nodes have acknowledged. Such a write must then be logged
+// all the same; its apply decides (versions, tombstones).
+func (s *Store) syncForDecision(ctx context.Context) (fresh bool, err error) {
 	if s.shared == nil {
-		return nil
+		return true, nil
 	}
 	// Bounded: a log without a leader must not hold the write up twice
 	// (here, then in its append).
 	ctx, cancel := context.WithTimeout(ctx, syncWait)
 	defer cancel()
-	err := s.sync(ctx)
+	err = s.sync(ctx)
 	if ctx.Err() != nil && err != nil {
 		err = fmt.Errorf("%w: %w", index.ErrUnavailable, err)
 	}
 	if errors.Is(err, index.ErrUnavailable) {
 		s.logger.Debug("the shared log did not answer before a write; deciding from local state", "err", err)
-		return nil
+		return false, nil
 	}
-	return err
+	return err == nil, err
 }
 
 // applyRecords applies records in order: each to Badger (quarantining one

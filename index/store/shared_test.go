@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -457,4 +458,80 @@ func TestSharedPartialReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	converge(t, a, b)
+}
+
+// deafLog does not answer replays from the moment deaf is set until the
+// replica's next append, as a shared log without a leader may not: the
+// replica decides a write from local state.
+type deafLog struct {
+	*natslog.Log
+	deaf *atomic.Bool
+}
+
+func (l deafLog) Replay(ctx context.Context, after uint64, fn func(index.Record) error) error {
+	if l.deaf.Load() {
+		return fmt.Errorf("%w: deaf", index.ErrUnavailable)
+	}
+	return l.Log.Replay(ctx, after, fn)
+}
+
+func (l deafLog) Append(ctx context.Context, recs []index.Record) (uint64, error) {
+	l.deaf.Store(false)
+	return l.Log.Append(ctx, recs)
+}
+
+// A replica that cannot read the log before a write, and so does not know
+// what another replica wrote, still logs the write: a delete of a document
+// it has not seen, an upsert of content it holds at an older version. Each
+// wins over the other replica's earlier write, as the client was told.
+func TestSharedWriteDecidedBlind(t *testing.T) {
+	srv := natstest.Server(t)
+	ctx := t.Context()
+	a := mustReplica(t, srv, t.TempDir())
+	if err := a.CreateCollection(ctx, index.DefaultCollection("kb")); err != nil {
+		t.Fatal(err)
+	}
+	deaf := &atomic.Bool{}
+	l, err := natslog.Open(ctx, natstest.Conn(t, srv), natslog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, t.TempDir(), testAnalyzer(t), Options{Log: deafLog{l, deaf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	doc := func(id, text string, v uint64) index.Document {
+		d := indextest.Doc(id, "培训", text)
+		d.Version = v
+		return d
+	}
+	if _, err := a.Upsert(ctx, "kb", []index.Document{doc("kept", "第一版。", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, a, b)
+
+	// A writes; B cannot read it before its own writes.
+	deaf.Store(true)
+	if _, err := a.Upsert(ctx, "kb", []index.Document{doc("new", "新文档。", 2), doc("kept", "第二版。", 3)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Delete(ctx, "kb", []string{"new"}); err != nil {
+		t.Fatal(err)
+	}
+	deaf.Store(true)
+	if _, err := b.Upsert(ctx, "kb", []index.Document{doc("kept", "第一版。", 4)}); err != nil {
+		t.Fatal(err)
+	}
+	deaf.Store(false)
+	converge(t, a, b)
+	for _, s := range []*Store{a, b} {
+		if _, err := s.Document(ctx, "kb", "new"); !errors.Is(err, index.ErrNotFound) {
+			t.Errorf("a document deleted by a replica that had not seen it: %v, want not found", err)
+		}
+		d, err := s.Document(ctx, "kb", "kept")
+		if err != nil || d.Version != 4 || d.Chunks[0].Text != "第一版。" {
+			t.Errorf("kept: version %d %q (%v), want the last write, version 4", d.Version, d.Chunks[0].Text, err)
+		}
+	}
 }

@@ -790,7 +790,8 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Docu
 
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.syncForWrite(ctx); err != nil {
+	fresh, err := s.syncForDecision(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if c, err = s.get(collection); err != nil {
@@ -809,7 +810,10 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Docu
 			return nil, err
 		}
 		outcomes[i] = o
-		if o == index.Unchanged || o == index.Stale {
+		if o == index.Stale || (o == index.Unchanged && fresh) {
+			// Unchanged only as far as this node knows when it could not
+			// read the shared log: another node may have written a newer
+			// version since, so it is written again.
 			continue
 		}
 		if len(docs[i].Chunks) > 0 {
@@ -874,7 +878,8 @@ func (s *Store) Delete(ctx context.Context, collection string, ids []string) ([]
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.syncForWrite(ctx); err != nil {
+	fresh, err := s.syncForDecision(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := s.get(collection); err != nil {
@@ -897,9 +902,16 @@ func (s *Store) Delete(ctx context.Context, collection string, ids []string) ([]
 		}
 		if !exists {
 			outcomes[i] = index.Unchanged
-			continue
+			if fresh {
+				continue
+			}
+			// Not here, as far as this node knows when it could not read
+			// the shared log: another node may have written it since. The
+			// delete is logged all the same (a tombstone), so that write
+			// cannot outlive it.
+		} else {
+			outcomes[i] = index.Deleted
 		}
-		outcomes[i] = index.Deleted
 		recs = append(recs, index.Record{Op: index.OpDelete, Collection: collection, DocID: id})
 	}
 	if len(recs) == 0 {
