@@ -151,6 +151,9 @@ func cmdServe(ctx context.Context, env *cmdEnv, args []string) error {
 	hs := health.NewServer()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if enricher != nil {
+		reg.MustRegister(enricher) // zhisou_enrich_*
+	}
 	svc, err := service.New(st, service.Options{Retrieve: retrieve.Options{Reranker: reranker}, Logger: logger, Registerer: reg, RequireAuth: requireAuth,
 		MaxWriteBytes: *maxWrite << 20, KeyRate: *keyRate, KeyBurst: *keyBurst, LearnRate: *learnRate,
 		KeyWriteBytes: *keyWrite * (1 << 20), KeyWriteBurst: *keyWriteBurst << 20})

@@ -28,6 +28,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/rerank"
 )
@@ -297,3 +299,37 @@ func cut(s string, n int) string {
 	}
 	return string([]rune(s)[:n])
 }
+
+// Describe and Collect make an Enricher a Prometheus collector of its
+// counts: zhisou_enrich_chunks_total{outcome} (answered, reused, short, or
+// the status a failed call ended with: refused, timeout, rate_limited, …),
+// zhisou_enrich_tokens_total{kind} (prompt, completion) and
+// zhisou_enrich_cost_total.
+func (e *Enricher) Describe(ch chan<- *prometheus.Desc) {
+	ch <- chunksDesc
+	ch <- tokensDesc
+	ch <- costDesc
+}
+
+// Collect implements prometheus.Collector.
+func (e *Enricher) Collect(ch chan<- prometheus.Metric) {
+	s := e.Stats()
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	counter(chunksDesc, float64(s.Generated), "answered")
+	counter(chunksDesc, float64(s.Reused), "reused")
+	counter(chunksDesc, float64(s.Short), "short")
+	for status, n := range s.Failed {
+		counter(chunksDesc, float64(n), status)
+	}
+	counter(tokensDesc, float64(s.PromptTokens), "prompt")
+	counter(tokensDesc, float64(s.CompletionTokens), "completion")
+	counter(costDesc, s.Cost)
+}
+
+var (
+	chunksDesc = prometheus.NewDesc("zhisou_enrich_chunks_total", "Chunks enrichment dealt with, by outcome: answered, reused (stored questions kept), short (not asked), or the status of a failed call (refused, timeout, rate_limited, ...).", []string{"outcome"}, nil)
+	tokensDesc = prometheus.NewDesc("zhisou_enrich_tokens_total", "Tokens the enrichment providers reported, by kind.", []string{"kind"}, nil)
+	costDesc   = prometheus.NewDesc("zhisou_enrich_cost_total", "Estimated cost of enrichment, from the providers' prices.", nil, nil)
+)

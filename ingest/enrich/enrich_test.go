@@ -3,10 +3,13 @@ package enrich_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/ingest/enrich"
@@ -195,5 +198,38 @@ func TestEnrichCanceled(t *testing.T) {
 	}
 	if n := fake.Count(); n > 4 {
 		t.Errorf("%d calls after cancel, want at most the 4 in flight", n)
+	}
+}
+
+// TestEnrichMetrics: the counts, as Prometheus reads them.
+func TestEnrichMetrics(t *testing.T) {
+	e := newEnricher(t, 5*time.Second, fakellm.New(t, fakellm.Compute(answerAbout), fakellm.DashScopeRefusal()))
+	docs := []index.Document{doc("a", 2)}
+	docs[0].Chunks = append(docs[0].Chunks, index.Chunk{ID: "a#short", Text: "短"})
+	e.Enrich(context.Background(), "c", docs, nothingStored)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "/" + l.GetValue()
+			}
+			got[key] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"zhisou_enrich_chunks_total/answered": 1, "zhisou_enrich_chunks_total/refused": 1,
+		"zhisou_enrich_chunks_total/reused": 0, "zhisou_enrich_chunks_total/short": 1,
+		"zhisou_enrich_tokens_total/prompt": 300, "zhisou_enrich_tokens_total/completion": 60,
+		"zhisou_enrich_cost_total": 0,
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("metrics %v, want %v", got, want)
 	}
 }
