@@ -13,6 +13,7 @@ import (
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/ingest/enrich"
+	"github.com/zhisou/zhisou/internal/promtest"
 	"github.com/zhisou/zhisou/rerank"
 	"github.com/zhisou/zhisou/rerank/fakellm"
 )
@@ -209,24 +210,11 @@ func TestEnrichMetrics(t *testing.T) {
 	e.Enrich(context.Background(), "c", docs, nothingStored)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(e)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, l := range m.GetLabel() {
-				key += "/" + l.GetValue()
-			}
-			got[key] = m.GetCounter().GetValue()
-		}
-	}
+	got := promtest.Values(t, reg)
 	want := map[string]float64{
-		"zhisou_enrich_chunks_total/answered": 1, "zhisou_enrich_chunks_total/refused": 1,
-		"zhisou_enrich_chunks_total/reused": 0, "zhisou_enrich_chunks_total/short": 1,
-		"zhisou_enrich_tokens_total/prompt": 300, "zhisou_enrich_tokens_total/completion": 60,
+		"zhisou_enrich_chunks_total{answered}": 1, "zhisou_enrich_chunks_total{refused}": 1,
+		"zhisou_enrich_chunks_total{reused}": 0, "zhisou_enrich_chunks_total{short}": 1,
+		"zhisou_enrich_tokens_total{prompt}": 300, "zhisou_enrich_tokens_total{completion}": 60,
 		"zhisou_enrich_cost_total": 0,
 	}
 	if !maps.Equal(got, want) {

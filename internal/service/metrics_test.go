@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/indextest"
@@ -15,6 +14,7 @@ import (
 	"github.com/zhisou/zhisou/index/store"
 	"github.com/zhisou/zhisou/index/store/storetest"
 	"github.com/zhisou/zhisou/ingest"
+	"github.com/zhisou/zhisou/internal/promtest"
 )
 
 // TestStoreMetrics: after writes, the scrape reports the collection's
@@ -35,7 +35,7 @@ func TestStoreMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := gather(t, reg)
+	got := promtest.Values(t, reg)
 	for key, want := range map[string]float64{
 		"zhisou_collection_documents{c}":            2,
 		"zhisou_collection_chunks{c}":               2,
@@ -56,13 +56,6 @@ func TestStoreMetrics(t *testing.T) {
 	if _, ok := got["zhisou_badger_bytes{lsm}"]; !ok {
 		t.Error("no zhisou_badger_bytes")
 	}
-}
-
-func value(m *dto.Metric) float64 {
-	if m.GetGauge() != nil {
-		return m.GetGauge().GetValue()
-	}
-	return m.GetCounter().GetValue()
 }
 
 // On a shared log the scrape adds the replica's lag in seconds (0 when
@@ -89,7 +82,7 @@ func TestSharedLogMetrics(t *testing.T) {
 	if _, err := New(st, Options{Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
-	got := gather(t, reg)
+	got := promtest.Values(t, reg)
 	if age := got["zhisou_snapshot_age_seconds"]; age < 3590 || age > 3700 {
 		t.Errorf("zhisou_snapshot_age_seconds = %v; want about 3600", age)
 	}
@@ -98,25 +91,4 @@ func TestSharedLogMetrics(t *testing.T) {
 			t.Errorf("%s = %v (reported %v); want 0, caught up", key, v, ok)
 		}
 	}
-}
-
-// gather scrapes reg: each metric's value by its name and its labels' values
-// ("name{v1}{v2}").
-func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, l := range m.GetLabel() {
-				key += "{" + l.GetValue() + "}"
-			}
-			got[key] = value(m)
-		}
-	}
-	return got
 }
