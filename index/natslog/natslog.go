@@ -268,11 +268,7 @@ func (l *Log) setState(first, last uint64) {
 // refresh reads the stream's first and last positions; when the stream does
 // not answer, the last ones seen stand.
 func (l *Log) refresh() (first, last uint64) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if info, err := l.stream.Info(ctx); err == nil {
-		l.setState(info.State.FirstSeq, info.State.LastSeq)
-	}
+	_, _, _ = l.state(context.Background()) // on failure the last ones seen stand
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.first, l.last
@@ -427,18 +423,14 @@ const (
 // instead and returns without error, having delivered fewer: callers that
 // need more call it again.
 func (l *Log) Replay(ctx context.Context, after uint64, fn func(index.Record) error) error {
-	ictx, cancel := context.WithTimeout(ctx, min(l.cfg.AppendTimeout, infoTimeout))
-	info, err := l.stream.Info(ictx)
-	cancel()
+	first, last, err := l.state(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
+		return err
 	}
-	l.setState(info.State.FirstSeq, info.State.LastSeq)
-	last := info.State.LastSeq
 	if last <= after {
 		return nil
 	}
-	next := max(after+1, info.State.FirstSeq)
+	next := max(after+1, first)
 	if last-after <= directReads {
 		return l.direct(ctx, next, last, fn)
 	}
@@ -515,14 +507,21 @@ func (l *Log) direct(ctx context.Context, from, to uint64, fn func(index.Record)
 // purged reports whether the record seq was purged with the stream's head:
 // whether the stream now starts after it.
 func (l *Log) purged(ctx context.Context, seq uint64) (bool, error) {
+	first, _, err := l.state(ctx)
+	return first > seq, err
+}
+
+// state asks the stream for its first and last records (infoTimeout at
+// most), and notes them.
+func (l *Log) state(ctx context.Context) (first, last uint64, err error) {
 	ictx, cancel := context.WithTimeout(ctx, min(l.cfg.AppendTimeout, infoTimeout))
 	info, err := l.stream.Info(ictx)
 	cancel()
 	if err != nil {
-		return false, fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
+		return 0, 0, fmt.Errorf("%w: read the NATS stream %s: %v", index.ErrUnavailable, l.cfg.Stream, err)
 	}
 	l.setState(info.State.FirstSeq, info.State.LastSeq)
-	return info.State.FirstSeq > seq, nil
+	return info.State.FirstSeq, info.State.LastSeq, nil
 }
 
 // consume reads records from the position from on with one ordered
