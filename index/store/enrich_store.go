@@ -56,32 +56,41 @@ func (s *Store) enrich(ctx context.Context, collection string, docs []index.Docu
 		ectx, cancel = context.WithDeadline(ctx, d.Add(-reserve))
 		defer cancel()
 	}
-	s.enricher.Enrich(ectx, collection, docs, func(c *index.Chunk) *index.Generated {
-		g, err := s.storedGenerated(collection, c)
-		if err != nil {
-			s.logger.Warn("enrich: stored questions unreadable; asking again", "chunk", c.ID, "err", err)
-		}
-		return g
-	})
+	stored, err := s.storedGenerated(collection, docs)
+	if err != nil {
+		s.logger.Warn("enrich: stored questions unreadable; asking again", "collection", collection, "err", err)
+	}
+	s.enricher.Enrich(ectx, collection, docs, func(c *index.Chunk) *index.Generated { return stored[c.ID] })
 	for i := range docs {
 		docs[i].Seal()
 	}
 }
 
-// storedGenerated returns what is stored about chunk c's id, if it was
-// written about the same content.
-func (s *Store) storedGenerated(collection string, c *index.Chunk) (*index.Generated, error) {
-	var sg storedGenerated
-	err := s.db.View(func(txn *badger.Txn) error { return readJSON(txn, generatedKey(collection, c.ID), &sg) })
-	switch {
-	case errors.Is(err, index.ErrNotFound):
-		return nil, nil
-	case err != nil:
-		return nil, err
-	case sg.Hash != c.Hash:
-		return nil, nil
-	}
-	return &sg.Generated, nil
+// storedGenerated returns, by chunk id, what is stored about the chunks of
+// docs that lack Generated, when it was written about the same content, in
+// one read.
+func (s *Store) storedGenerated(collection string, docs []index.Document) (map[string]*index.Generated, error) {
+	out := map[string]*index.Generated{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		for i := range docs {
+			for j := range docs[i].Chunks {
+				c := &docs[i].Chunks[j]
+				if c.Generated != nil {
+					continue
+				}
+				var sg storedGenerated
+				switch err := readJSON(txn, generatedKey(collection, c.ID), &sg); {
+				case errors.Is(err, index.ErrNotFound):
+				case err != nil:
+					return err
+				case sg.Hash == c.Hash:
+					out[c.ID] = &sg.Generated
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // hasGenerated reports whether a record brings generated content, which
