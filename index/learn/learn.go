@@ -170,8 +170,9 @@ func (m *Model) Stats() Stats {
 	return Stats{Pairs: m.pairs, Generated: m.generated, Questions: len(m.questions), Words: len(m.trans), Reliability: m.reliability, Trust: m.Trust()}
 }
 
-// Trust scales what the model adds to a search: 1 when its labelled
-// questions predict each other's chunks at least fullTrust of the time, and
+// Trust scales what the labelled questions add to a search (their votes and
+// the expansions; generated ones are not judged): 1 when they predict each
+// other's chunks at least fullTrust of the time, and
 // (reliability/fullTrust)³ below. Questions that share words without sharing
 // answers (reading-comprehension questions, one per passage, alike only in
 // their form: 多少平方公里, 哪一年) would otherwise pull a search towards the
