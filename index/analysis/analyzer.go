@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -35,6 +37,9 @@ type Analyzer struct {
 	// rune r as it is (outside the Han and full-width ranges, which are
 	// decided on their own), so a text of such runes needs no rewriting.
 	stable []uint64
+
+	fingerprintOnce sync.Once
+	fingerprint     uint64
 }
 
 // The Han ranges checked for traditional characters: CJK Extension A and the
@@ -561,4 +566,26 @@ func DictionaryHash() string {
 	}
 	sum := sha256.Sum256([]byte(d))
 	return hex.EncodeToString(sum[:6])
+}
+
+// fingerprintProbe is text whose segmentation Fingerprint hashes: headings of
+// the kinds the material has, in both scripts.
+const fingerprintProbe = "中华人民共和国劳动合同法 第三十八条 用人单位未及时足额支付劳动报酬的，劳动者可以解除劳动合同。" +
+	"第三章 有限空间作业安全 客户嫌价格太贵怎么办 銷售話術與異議處理 Safety first: PPE 2024版"
+
+// Fingerprint identifies how the analyzer segments text: a hash of its
+// dictionary's size and total frequency and of the terms of a fixed probe
+// text. What was derived from analysed text and saved (the keyword graph's
+// heading words) is used again only under the same fingerprint.
+func (a *Analyzer) Fingerprint() uint64 {
+	a.fingerprintOnce.Do(func() {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%d %g\x00", a.seg.Dict.NumTokens(), a.seg.Dict.TotalFreq())
+		for _, t := range a.TokensIn(nil, fingerprintProbe) {
+			h.Write([]byte(t.Term))
+			h.Write([]byte{0})
+		}
+		a.fingerprint = h.Sum64()
+	})
+	return a.fingerprint
 }

@@ -59,6 +59,9 @@ type gChunk struct {
 	slot int32
 	doc  *gDoc
 	kws  []index.Keyword
+	// kpos[i] is the chunk's index in the edges of keyword kws[i], so that
+	// an edge is removed without a search.
+	kpos []int32
 	sec  *gSection // its heading path is the chunk's
 }
 
@@ -99,8 +102,11 @@ type headWord struct {
 }
 
 type kwNode struct {
-	term   string
-	chunks map[*gChunk]float64 // edge weights
+	term string
+	// edges are the keyword's chunks with their weights, in no order (a
+	// chunk's kpos says where it is): a list, not a map, to be compact and
+	// quick to load.
+	edges []edge
 	// nbrs are its strongest co-occurring keywords, counted from its
 	// chunks when a search asks (neighbours): kept as counts per pair, they
 	// took most of the graph's memory and of its build at open.
@@ -330,17 +336,41 @@ func (g *Graph) linkChunk(c *gChunk, path []string, secTerms SectionTerms) {
 	c.sec = sec
 	// The edges are kept for the chunk's life: in a list of their own size,
 	// each term the keyword node's (a document decoded from its record holds
-	// its own copies, and room to grow).
-	c.kws = slices.Clone(c.kws)
+	// its own copies, and room to grow). A keyword listed twice (the
+	// analyser lists each once) keeps its first weight.
+	kws := make([]index.Keyword, 0, len(c.kws))
+	for _, k := range c.kws {
+		if !slices.ContainsFunc(kws, func(o index.Keyword) bool { return o.Term == k.Term }) {
+			kws = append(kws, k)
+		}
+	}
+	c.kws, c.kpos = kws, make([]int32, len(kws))
 	for i, k := range c.kws {
 		n := g.kws[k.Term]
 		if n == nil {
-			n = &kwNode{term: strings.Clone(k.Term), chunks: map[*gChunk]float64{}}
+			n = &kwNode{term: strings.Clone(k.Term)}
 			g.kws[n.term] = n
 		}
 		c.kws[i].Term = n.term
-		n.chunks[c] = k.Weight
+		c.kpos[i] = int32(len(n.edges))
+		n.edges = append(n.edges, edge{c, k.Weight})
 	}
+}
+
+// removeEdge removes a keyword's edge at index p, moving its last edge there.
+func (n *kwNode) removeEdge(p int32) {
+	last := len(n.edges) - 1
+	if moved := n.edges[last]; int(p) != last {
+		n.edges[p] = moved
+		for j := range moved.c.kws {
+			if moved.c.kws[j].Term == n.term {
+				moved.c.kpos[j] = p
+				break
+			}
+		}
+	}
+	n.edges[last] = edge{}
+	n.edges = n.edges[:last]
 }
 
 // sectionSet is a set of sections.
@@ -364,10 +394,10 @@ func (g *Graph) unlinkChunk(c *gChunk) {
 			}
 		}
 	}
-	for _, k := range c.kws {
+	for i, k := range c.kws {
 		if n := g.kws[k.Term]; n != nil {
-			delete(n.chunks, c)
-			if len(n.chunks) == 0 {
+			n.removeEdge(c.kpos[i])
+			if len(n.edges) == 0 {
 				delete(g.kws, n.term)
 			}
 		}
@@ -537,7 +567,7 @@ func (g *Graph) activate(terms []index.QueryTerm) (map[string]*activation, []str
 		if _, ok := acts[qt.Term]; ok {
 			continue
 		}
-		df := float64(len(n.chunks))
+		df := float64(len(n.edges))
 		acts[qt.Term] = &activation{a: qt.Weight * math.Log(1+(N-df+0.5)/(df+0.5)), via: []string{qt.Term}, seed: true}
 		order = append(order, qt.Term)
 	}
@@ -649,10 +679,7 @@ func (g *Graph) strongest(term string) []edge {
 	if l := n.top.Load(); l != nil && l.version == g.version {
 		return l.list
 	}
-	list := make([]edge, 0, len(n.chunks))
-	for c, w := range n.chunks {
-		list = append(list, edge{c, w})
-	}
+	list := slices.Clone(n.edges)
 	slices.SortFunc(list, func(a, b edge) int {
 		if c := cmp.Compare(b.w, a.w); c != 0 {
 			return c
@@ -679,10 +706,10 @@ func (g *Graph) neighbours(term string) []nbr {
 	if N < 200 {
 		minCo = 1
 	}
-	dfA := float64(len(n.chunks))
+	dfA := float64(len(n.edges))
 	co := map[*kwNode]int32{} // chunks shared with each other keyword
-	for c := range n.chunks {
-		for _, k := range c.kws {
+	for _, e := range n.edges {
+		for _, k := range e.c.kws {
 			if o := g.kws[k.Term]; o != n && o != nil {
 				co[o]++
 			}
@@ -693,7 +720,7 @@ func (g *Graph) neighbours(term string) []nbr {
 		if c < minCo {
 			continue
 		}
-		pmi := math.Log(float64(c) * N / (dfA * float64(len(on.chunks))))
+		pmi := math.Log(float64(c) * N / (dfA * float64(len(on.edges))))
 		if pmi > 0 {
 			list = append(list, nbr{on.term, pmi})
 		}
@@ -729,11 +756,11 @@ func (g *Graph) Canonical() string {
 	var lines []string
 	for term, n := range g.kws {
 		var edges []string
-		for ch, w := range n.chunks {
-			edges = append(edges, fmt.Sprintf("%s=%.3f", ch.id, w))
+		for _, e := range n.edges {
+			edges = append(edges, fmt.Sprintf("%s=%.3f", e.c.id, e.w))
 		}
 		slices.Sort(edges)
-		lines = append(lines, fmt.Sprintf("kw %s df=%d edges=%v", term, len(n.chunks), edges))
+		lines = append(lines, fmt.Sprintf("kw %s df=%d edges=%v", term, len(n.edges), edges))
 	}
 	headSecs := map[*headWord][]string{}
 	for key, sec := range g.sections {

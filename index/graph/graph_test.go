@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -74,5 +76,41 @@ func TestPutOutlineExpand(t *testing.T) {
 	}
 	if strings.Contains(g.Canonical(), "预算") {
 		t.Error("a removed document's keyword is still in the graph")
+	}
+}
+
+// TestRemovalsLeaveTheGraphOfTheRest checks that after documents are put,
+// replaced and removed in random order, the graph equals one built from the
+// documents left alone (edges are removed from keyword lists by position).
+func TestRemovalsLeaveTheGraphOfTheRest(t *testing.T) {
+	an := indextest.Analyzer(t)
+	novocab := func() *analysis.Vocab { return nil }
+	g := New(an, novocab)
+	rng := rand.New(rand.NewPCG(5, 6))
+	word := indextest.ZipfWords(rng)
+	live := map[string]index.Document{}
+	for i := range 2000 {
+		id := fmt.Sprintf("d%d", rng.IntN(150))
+		if rng.IntN(3) == 0 {
+			g.Put(id, nil)
+			delete(live, id)
+			continue
+		}
+		var kws []string
+		for range 1 + rng.IntN(8) {
+			kws = append(kws, word())
+		}
+		d := sealed(indextest.RandomDoc(rng, word, id), kws...)
+		g.Put(id, &d)
+		live[id] = d
+		if i%500 == 499 {
+			fresh := New(an, novocab)
+			for _, d := range live {
+				fresh.Put(d.ID, &d)
+			}
+			if got, want := g.Canonical(), fresh.Canonical(); got != want {
+				t.Fatalf("after %d writes the graph differs from one of the %d documents left", i+1, len(live))
+			}
+		}
 	}
 }

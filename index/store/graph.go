@@ -1,13 +1,19 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	gojson "github.com/goccy/go-json"
@@ -186,4 +192,125 @@ func (s *Store) upgradeGraph(c *coll) error {
 		s.logger.Info("collection written before keyword extraction: re-indexing in the background", "collection", name, "chunks", queued)
 	}
 	return nil
+}
+
+// A cleanly closed store leaves each collection's graph in its saved form
+// (graph.AppendBinary) under graphDir, so that the next open reads it instead
+// of rebuilding it from every document record (which decodes each record and
+// analyses each heading again: most of a start-up). The file is used only when
+// it is whole (its checksum), was written at the position Badger holds now (no
+// write applied since), with the lexicon the collection has and an analyzer of
+// the same fingerprint; else the graph is rebuilt, as after a crash. Open
+// removes the files once read, so they exist only while the store is closed.
+const graphDir = "graph"
+
+// graphMagic and graphFormat head a saved graph's file: its header is the
+// magic, then uvarints format, position and lexicon version, then the
+// analyzer's fingerprint (8 bytes); its trailer is a CRC-32C of all before.
+const (
+	graphMagic  = "zhisou graph\x00"
+	graphFormat = 1
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func savedGraphPath(dir, name string) string { return filepath.Join(dir, graphDir, name) }
+
+// saveGraphs writes each collection's saved graph. Called by Close with wmu
+// held, once the background work has stopped: the graphs are those of the
+// position. A graph that cannot be saved is logged: the next open rebuilds it.
+func (s *Store) saveGraphs() {
+	if err := os.MkdirAll(filepath.Join(s.dir, graphDir), 0o755); err != nil {
+		s.logger.Warn("cannot save the keyword graphs; the next start rebuilds them", "err", err)
+		return
+	}
+	for name, c := range s.colls {
+		start := time.Now()
+		b := []byte(graphMagic)
+		b = binary.AppendUvarint(b, graphFormat)
+		b = binary.AppendUvarint(b, s.pos)
+		b = binary.AppendUvarint(b, c.vocab.Load().Version())
+		b = binary.LittleEndian.AppendUint64(b, s.an.Fingerprint())
+		b = c.graph.AppendBinary(b)
+		b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+		if err := writeFileDurably(savedGraphPath(s.dir, name), b); err != nil {
+			s.logger.Warn("cannot save a keyword graph; the next start rebuilds it", "collection", name, "err", err)
+			continue
+		}
+		s.logger.Debug("keyword graph saved", "collection", name, "bytes", len(b), "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// loadSavedGraph loads c's graph from its saved form when there is one that
+// fits (see graphDir), and reports whether it did. Called during Open, with
+// s.pos final and c's lexicon and statistics read.
+func (s *Store) loadSavedGraph(c *coll) bool {
+	path := savedGraphPath(s.dir, c.cfg.Name)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	start := time.Now()
+	if err == nil {
+		err = s.checkSavedGraph(c, b)
+	}
+	if err != nil {
+		s.logger.Info("saved keyword graph not used; rebuilding it from the documents", "collection", c.cfg.Name, "file", path, "reason", err)
+		return false
+	}
+	docs, chunks := c.graph.Size()
+	s.logger.Debug("keyword graph read from its saved form", "collection", c.cfg.Name, "docs", docs, "chunks", chunks, "took", time.Since(start).Round(time.Millisecond))
+	return true
+}
+
+// checkSavedGraph loads b into c's empty graph if it is a whole saved graph
+// of the store's position, lexicon, analyzer and statistics; else it says why
+// not, and leaves the graph empty.
+func (s *Store) checkSavedGraph(c *coll, b []byte) error {
+	if s.damagedTables {
+		return errors.New("badger's tables are damaged")
+	}
+	body, ok := bytes.CutPrefix(b, []byte(graphMagic))
+	if !ok || len(body) < 4 {
+		return errors.New("not a saved graph")
+	}
+	body, sum := body[:len(body)-4], binary.LittleEndian.Uint32(body[len(body)-4:])
+	if crc32.Checksum(b[:len(b)-4], castagnoli) != sum {
+		return fmt.Errorf("%w: checksum mismatch", index.ErrDamaged)
+	}
+	format, n := binary.Uvarint(body)
+	if n <= 0 || format != graphFormat {
+		return fmt.Errorf("format %d, not %d", format, graphFormat)
+	}
+	body = body[n:]
+	pos, n := binary.Uvarint(body)
+	if n <= 0 || pos != s.pos {
+		return fmt.Errorf("saved at position %d; the store is at %d", pos, s.pos)
+	}
+	body = body[n:]
+	lex, n := binary.Uvarint(body)
+	if want := c.vocab.Load().Version(); n <= 0 || lex != want {
+		return fmt.Errorf("saved with lexicon version %d; the collection has %d", lex, want)
+	}
+	body = body[n:]
+	if len(body) < 8 || binary.LittleEndian.Uint64(body) != s.an.Fingerprint() {
+		return errors.New("saved with another segmentation dictionary")
+	}
+	if err := c.graph.Load(body[8:]); err != nil {
+		return err
+	}
+	if docs, chunks := c.graph.Size(); int64(docs) != c.stats.Docs || int64(chunks) != c.stats.Chunks {
+		c.graph = graph.New(s.an, c.vocab.Load)
+		return fmt.Errorf("it has %d documents and %d chunks; the collection has %d and %d", docs, chunks, c.stats.Docs, c.stats.Chunks)
+	}
+	return nil
+}
+
+// removeSavedGraphs removes the saved graphs once Open has read them (or
+// rebuilt the graphs instead): they describe the store as it was closed, and
+// it changes from now on.
+func (s *Store) removeSavedGraphs() {
+	if err := os.RemoveAll(filepath.Join(s.dir, graphDir)); err != nil {
+		s.logger.Warn("cannot remove the saved keyword graphs", "err", err)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -401,9 +403,9 @@ func TestUpgradeOldStore(t *testing.T) {
 }
 
 // TestOpenNamesCorruptDocumentRecord: a document record that does not
-// decode fails the open with an error naming it, with more records after it
-// than the graph loader holds in flight (its pipeline must drain, not
-// stall).
+// decode fails the open that rebuilds the graph with an error naming it,
+// with more records after it than the graph loader holds in flight (its
+// pipeline must drain, not stall).
 func TestOpenNamesCorruptDocumentRecord(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -420,6 +422,9 @@ func TestOpenNamesCorruptDocumentRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, graphDir)); err != nil { // rebuild it
 		t.Fatal(err)
 	}
 	_, err := Open(ctx, dir, testAnalyzer(t), Options{})

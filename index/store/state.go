@@ -70,7 +70,13 @@ func writeState(dir string, st diskState) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, StateFile)
+	return writeFileDurably(filepath.Join(dir, StateFile), b)
+}
+
+// writeFileDurably writes b to path through a temporary file beside it,
+// synced and renamed into place, and syncs the directory: path then holds
+// either what it held before or all of b.
+func writeFileDurably(path string, b []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -81,11 +87,12 @@ func writeState(dir string, st diskState) error {
 		err = f.Sync()
 	}
 	if err = errors.Join(err, f.Close()); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
+		return errors.Join(fmt.Errorf("write %s: %w", tmp, err), os.Remove(tmp))
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	dir := filepath.Dir(path)
 	if d, err := os.Open(dir); err == nil { // make the rename durable
 		err = errors.Join(d.Sync(), d.Close())
 		if err != nil {

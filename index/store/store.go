@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -136,6 +137,10 @@ type Store struct {
 	minFree uint64
 	// acceptDamage is Options.AcceptDamage.
 	acceptDamage bool
+	// damagedTables is set when Badger's tables failed their check at open
+	// (and acceptDamage opened them anyway): what Badger reads may be less
+	// than what was written, so saved graphs are not used.
+	damagedTables bool
 	// segBytes is the write log's segment size (Options.LogSegmentBytes).
 	segBytes int64
 	// statePos is the position the state file last recorded; guarded by wmu.
@@ -244,12 +249,15 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
+	opened, damagedTables := time.Now(), false
 	if err := verifyTables(db); err != nil {
 		if !opts.AcceptDamage {
 			return nil, errors.Join(fmt.Errorf("open store %s: %w; restore the data directory from a backup, or open it anyway with -accept-damage", dir, err), db.Close())
 		}
 		logger.Error("opening a damaged store, as -accept-damage asks", "err", err)
+		damagedTables = true
 	}
+	logger.Debug("badger tables verified", "took", time.Since(opened).Round(time.Millisecond))
 	cache, err := ristretto.NewCache(&ristretto.Config[string, *cachedChunk]{NumCounters: 200_000, MaxCost: chunkCache, BufferItems: 1024})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: chunk cache: %w", err), db.Close())
@@ -257,7 +265,7 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
 		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}, quarantined: map[uint64]bool{},
 		acceptDamage: opts.AcceptDamage, postingsCache: postingsCache, segBytes: opts.LogSegmentBytes, minFree: cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes),
-		shared: opts.Log, enricher: opts.Enricher, posMoved: make(chan struct{})}
+		shared: opts.Log, enricher: opts.Enricher, posMoved: make(chan struct{}), damagedTables: damagedTables}
 	owned = true
 	removeSnapshotLeftovers(dir) // under Badger's lock: no other process snapshots here
 	if err := s.recover(ctx); err != nil {
@@ -280,6 +288,7 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 func (s *Store) Analyzer() *analysis.Analyzer { return s.an }
 
 func (s *Store) recover(ctx context.Context) error {
+	phase := time.Now()
 	if s.shared != nil {
 		if err := s.openShared(); err != nil {
 			return err
@@ -295,6 +304,7 @@ func (s *Store) recover(ctx context.Context) error {
 	// Badger first: it is the truth the derived indexes are rebuilt from. A
 	// record that can never be applied is set aside, not left to fail every
 	// open.
+	s.logger.Debug("write log opened", "took", time.Since(phase).Round(time.Millisecond))
 	from := s.pos
 	err := s.replayRetry(ctx, max(s.pos, s.log.First()-1), func(r index.Record) error {
 		if quarantined, err := s.applyOrQuarantine(&r); !quarantined {
@@ -308,9 +318,12 @@ func (s *Store) recover(ctx context.Context) error {
 	if s.pos > from {
 		s.logger.Info("badger caught up from the log", "from", from, "to", s.pos)
 	}
+	phase = time.Now()
 	if err := s.loadCollections(); err != nil {
 		return err
 	}
+	s.logger.Debug("collections and graphs loaded", "collections", len(s.colls), "took", time.Since(phase).Round(time.Millisecond))
+	s.removeSavedGraphs()
 	for _, c := range s.colls {
 		if err := s.upgradeGraph(c); err != nil {
 			return err
@@ -325,6 +338,7 @@ func (s *Store) recover(ctx context.Context) error {
 		return err
 	}
 	low, truncated := s.pos, s.log.First()-1 // one look (a shared log's is a request)
+	phase = time.Now()
 	for _, c := range s.colls {
 		p, err := s.openCollectionText(ctx, c, truncated)
 		if err != nil {
@@ -332,6 +346,7 @@ func (s *Store) recover(ctx context.Context) error {
 		}
 		low = min(low, p)
 	}
+	s.logger.Debug("bleve indexes opened and checked", "took", time.Since(phase).Round(time.Millisecond))
 	// Decode the common terms' postings in the background, so that the
 	// first searches after a start find them cached.
 	for _, c := range s.colls {
@@ -394,6 +409,10 @@ func (s *Store) loadCollections() error {
 				c.metaKeys[strings.TrimPrefix(string(mit.Item().Key()), string(metaKey(cfg.Name, "")))] = true
 			}
 			mit.Close()
+			if s.loadSavedGraph(c) {
+				s.colls[cfg.Name] = c
+				continue
+			}
 			c.graph.Reserve(int(c.stats.Docs), int(c.stats.Chunks))
 			if err := s.loadGraph(txn, c); err != nil {
 				return fmt.Errorf("load graph of %s: %w", cfg.Name, err)
@@ -556,6 +575,7 @@ func (s *Store) Close() error {
 	var errs []error
 	if !s.isClosed() && s.stopState != nil {
 		errs = append(errs, s.markTextPositions(), s.saveState())
+		s.saveGraphs()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

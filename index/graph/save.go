@@ -1,0 +1,337 @@
+package graph
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/zhisou/zhisou/index"
+)
+
+// AppendBinary appends the graph to b in the compact form Load reads: keyword
+// terms with their document frequency, heading words, then each document with
+// its sections (heading path and weighted heading words, by index) and its
+// chunks (version, section and weighted keywords, by index). What a load would
+// otherwise recompute — the documents' records decoded again and their headings
+// analysed again — is stored as it is; the maps are rebuilt from it.
+func (g *Graph) AppendBinary(b []byte) []byte {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	kwIdx := make(map[*kwNode]uint64, len(g.kws))
+	b = binary.AppendUvarint(b, uint64(len(g.kws)))
+	for _, n := range g.kws {
+		kwIdx[n] = uint64(len(kwIdx))
+		b = appendString(b, n.term)
+		b = binary.AppendUvarint(b, uint64(len(n.edges)))
+	}
+	headIdx := make(map[*headWord]uint64, len(g.heads))
+	b = binary.AppendUvarint(b, uint64(len(g.heads)))
+	for _, h := range g.heads {
+		headIdx[h] = uint64(len(headIdx))
+		b = appendString(b, h.term)
+	}
+	b = binary.AppendUvarint(b, uint64(len(g.docs)))
+	b = binary.AppendUvarint(b, uint64(len(g.chunks)))
+	secIdx := map[*gSection]uint64{}
+	for _, d := range g.docs {
+		b = appendString(b, d.id)
+		b = binary.AppendUvarint(b, uint64(len(d.meta)))
+		for k, v := range d.meta {
+			b = appendString(b, k)
+			b = appendString(b, v)
+		}
+		clear(secIdx)
+		var secs []*gSection
+		for _, c := range d.chunks {
+			if _, ok := secIdx[c.sec]; !ok {
+				secIdx[c.sec] = uint64(len(secs))
+				secs = append(secs, c.sec)
+			}
+		}
+		b = binary.AppendUvarint(b, uint64(len(secs)))
+		for _, sec := range secs {
+			b = binary.AppendUvarint(b, uint64(len(sec.path)))
+			for _, p := range sec.path {
+				b = appendString(b, p)
+			}
+			b = binary.AppendUvarint(b, uint64(len(sec.words)))
+			for _, sw := range sec.words {
+				b = binary.AppendUvarint(b, headIdx[sw.h])
+				b = appendWeight(b, sw.w)
+			}
+		}
+		b = binary.AppendUvarint(b, uint64(len(d.chunks)))
+		for _, c := range d.chunks {
+			b = appendString(b, c.version)
+			b = binary.AppendUvarint(b, uint64(len(c.id)))
+			b = binary.AppendUvarint(b, secIdx[c.sec])
+			b = binary.AppendUvarint(b, uint64(len(c.kws)))
+			for _, k := range c.kws {
+				b = binary.AppendUvarint(b, kwIdx[g.kws[k.Term]])
+				b = appendWeight(b, k.Weight)
+			}
+		}
+	}
+	return b
+}
+
+// appendWeight appends a weight: a whole number of thousandths (as the
+// analyser rounds keyword weights) as twice that number, else 1 and its
+// 8 bytes.
+func appendWeight(b []byte, w float64) []byte {
+	if k := math.Round(w * 1000); k >= 0 && k < 1<<30 && k/1000 == w {
+		return binary.AppendUvarint(b, 2*uint64(k))
+	}
+	b = binary.AppendUvarint(b, 1)
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(w))
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// errSaved is wrapped by every error of Load: the saved form does not hold a
+// consistent graph.
+var errSaved = errors.New("saved graph is inconsistent")
+
+// Load fills an empty graph from b, written by AppendBinary. A b that does not
+// hold a consistent graph (cut short, counts that do not add up, an index out of
+// range, a chunk twice) is an error and leaves the graph empty; a b that does
+// is loaded as it was saved, which the caller vouches for (the store checks a
+// checksum, its log position and the analyzer it was analysed with).
+func (g *Graph) Load(b []byte) (err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.docs) > 0 {
+		return errors.New("load graph: the graph is not empty")
+	}
+	defer func() {
+		if err != nil {
+			g.docs, g.chunks, g.kws = map[string]*gDoc{}, map[string]*gChunk{}, map[string]*kwNode{}
+			g.sections, g.heads, g.slots, g.free = map[string]*gSection{}, map[string]*headWord{}, nil, nil
+		}
+	}()
+	r := &reader{b: b}
+	nodes := make([]*kwNode, r.count(2))
+	dfs := make([]int, len(nodes))
+	for i := range nodes {
+		term := r.string()
+		dfs[i] = r.count(1)
+		nodes[i] = &kwNode{term: term, edges: make([]edge, 0, dfs[i])}
+	}
+	heads := make([]*headWord, r.count(1))
+	for i := range heads {
+		heads[i] = &headWord{term: r.string()}
+	}
+	ndocs, nchunks := r.count(2), r.count(1)
+	if r.err != nil {
+		return r.err
+	}
+	g.docs = make(map[string]*gDoc, ndocs)
+	g.chunks = make(map[string]*gChunk, nchunks)
+	g.sections = make(map[string]*gSection, ndocs)
+	g.slots = make([]*gChunk, 0, nchunks)
+	var secs []*gSection
+	var nsecs, nread int // sections and chunks read
+	for range ndocs {
+		d := &gDoc{id: r.string()}
+		if nm := r.count(2); nm > 0 {
+			d.meta = make(map[string]string, nm)
+			for range nm {
+				k := r.string()
+				d.meta[k] = r.string()
+			}
+		}
+		g.docs[d.id] = d
+		secs = secs[:0]
+		for range r.count(2) {
+			path := make([]string, r.count(1))
+			for i := range path {
+				path[i] = r.string()
+			}
+			sec := &gSection{key: sectionKey(d.id, path), path: path, words: make([]secWord, r.count(2))}
+			g.sections[sec.key] = sec
+			nsecs++
+			secs = append(secs, sec)
+			for i := range sec.words {
+				hi, ok := r.index(len(heads))
+				w := r.float()
+				if !ok || r.err != nil {
+					return r.err
+				}
+				h := heads[hi]
+				if h.nsecs == 0 {
+					g.heads[h.term] = h
+				}
+				h.nsecs++
+				if w == levelLeaf {
+					if h.leaf == nil {
+						h.leaf = sectionSet{}
+					}
+					h.leaf[sec] = struct{}{}
+				}
+				sec.words[i] = secWord{h, w}
+			}
+		}
+		d.chunks = make([]*gChunk, r.count(3))
+		for i := range d.chunks {
+			version := r.string()
+			idLen, _ := r.index(len(version) + 1)
+			si, ok := r.index(len(secs))
+			nk := r.count(2)
+			if !ok {
+				return r.err
+			}
+			sec := secs[si]
+			c := &gChunk{id: version[:idLen], version: version, doc: d, sec: sec, kws: make([]index.Keyword, nk), kpos: make([]int32, nk)}
+			nread++
+			c.slot = int32(len(g.slots))
+			g.slots = append(g.slots, c)
+			g.chunks[c.id] = c
+			d.chunks[i] = c
+			sec.chunks = append(sec.chunks, c)
+			for j := range c.kws {
+				ni, ok := r.index(len(nodes))
+				w := r.float()
+				if !ok || r.err != nil {
+					return r.err
+				}
+				n := nodes[ni]
+				if slices.ContainsFunc(c.kws[:j], func(k index.Keyword) bool { return k.Term == n.term }) {
+					r.fail("chunk %q has keyword %q twice", c.id, n.term)
+					return r.err
+				}
+				c.kws[j] = index.Keyword{Term: n.term, Weight: w}
+				c.kpos[j] = int32(len(n.edges))
+				n.edges = append(n.edges, edge{c, w})
+			}
+		}
+		if r.err != nil {
+			return r.err
+		}
+	}
+	if len(r.b) > 0 {
+		r.fail("%d bytes after the last document", len(r.b))
+	}
+	switch {
+	case len(g.docs) != ndocs:
+		r.fail("a document twice")
+	case len(g.sections) != nsecs:
+		r.fail("a section twice")
+	case len(g.chunks) != nread:
+		r.fail("a chunk twice")
+	case nread != nchunks:
+		r.fail("%d chunks, where its header says %d", nread, nchunks)
+	}
+	for i, n := range nodes {
+		if len(n.edges) != dfs[i] || dfs[i] == 0 {
+			r.fail("keyword %q has %d chunks, where its header says %d", n.term, len(n.edges), dfs[i])
+			break
+		}
+		g.kws[n.term] = n
+	}
+	if len(g.kws) != len(nodes) {
+		r.fail("a keyword twice")
+	}
+	for _, sec := range g.sections {
+		if len(sec.chunks) == 0 {
+			r.fail("section %q has no chunks", sec.key)
+			break
+		}
+	}
+	for _, h := range heads {
+		if h.nsecs == 0 {
+			r.fail("heading word %q is in no section", h.term)
+			break
+		}
+	}
+	if len(g.heads) != len(heads) {
+		r.fail("a heading word twice")
+	}
+	g.version++
+	return r.err
+}
+
+// reader reads AppendBinary's encoding; its first error sticks, and every
+// read after it returns zero values.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(format string, a ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: "+format, append([]any{errSaved}, a...)...)
+	}
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail("cut short or overwritten")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// count reads a count of items that take at least min bytes each, so that a
+// damaged count cannot ask for more memory than the rest of b could fill.
+func (r *reader) count(min int) int {
+	v := r.uvarint()
+	if v > uint64(len(r.b)/min) {
+		r.fail("a count of %d does not fit in the %d bytes left", v, len(r.b))
+		return 0
+	}
+	return int(v)
+}
+
+// index reads an index below n; ok is false after an error.
+func (r *reader) index(n int) (i int, ok bool) {
+	v := r.uvarint()
+	if r.err == nil && v >= uint64(n) {
+		r.fail("index %d out of range (%d)", v, n)
+	}
+	return int(v), r.err == nil
+}
+
+func (r *reader) string() string {
+	n := r.count(1)
+	if r.err != nil {
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+// float reads a weight written by appendWeight.
+func (r *reader) float() float64 {
+	v := r.uvarint()
+	if r.err != nil {
+		return 0
+	}
+	if v&1 == 0 {
+		return float64(v/2) / 1000
+	}
+	if len(r.b) < 8 {
+		r.fail("cut short")
+		return 0
+	}
+	w := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+	r.b = r.b[8:]
+	return w
+}
+
+// Size returns the number of documents and chunks in the graph.
+func (g *Graph) Size() (docs, chunks int) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return len(g.docs), len(g.chunks)
+}

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
+	"github.com/zhisou/zhisou/index/graph"
+	"github.com/zhisou/zhisou/index/indextest"
+)
+
+// openLogged opens the store at dir with its log lines (debug and up) in
+// the returned buffer.
+func openLogged(t *testing.T, dir string) (*Store, *bytes.Buffer) {
+	t.Helper()
+	var buf bytes.Buffer
+	s, err := Open(t.Context(), dir, testAnalyzer(t), Options{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, &buf
+}
+
+// savedGraphStore is a closed store at dir with one collection "c" of the
+// fixture (one document removed), and the saved graph its close wrote.
+func savedGraphStore(t *testing.T) (dir string, saved []byte) {
+	t.Helper()
+	dir = t.TempDir()
+	s := openWithCollection(t, dir, "c")
+	if _, err := s.Upsert(t.Context(), "c", indextest.Fixture()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(t.Context(), "c", []string{"leader"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := os.ReadFile(savedGraphPath(dir, "c"))
+	if err != nil {
+		t.Fatalf("no saved graph after a clean close: %v", err)
+	}
+	return dir, saved
+}
+
+// TestSavedGraph: a cleanly closed store's next open reads each graph from
+// its saved form instead of rebuilding it, and the graph it reads is the one
+// the documents give (Verify rebuilds one and compares); the file is gone
+// once read. A store killed before its close has none, and the open rebuilds.
+func TestSavedGraph(t *testing.T) {
+	dir, _ := savedGraphStore(t)
+	s, logs := openLogged(t, dir)
+	if !strings.Contains(logs.String(), "keyword graph read from its saved form") {
+		t.Errorf("open after a clean close did not read the saved graph; its log:\n%s", logs)
+	}
+	if err := s.Verify(t.Context(), "c"); err != nil {
+		t.Errorf("Verify after reading the saved graph: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, graphDir)); !os.IsNotExist(err) {
+		t.Errorf("saved graphs still there after the open: %v", err)
+	}
+	hits, err := s.GraphSearch(t.Context(), "c", []index.QueryTerm{{Term: "预算", Weight: 1}}, index.Filter{}, 10)
+	if err != nil || len(hits) == 0 {
+		t.Errorf("GraphSearch(预算) after the load = %v, %v; want the sales chunk", hits, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, graphDir)); err != nil { // as if killed before the close
+		t.Fatal(err)
+	}
+	s, logs = openLogged(t, dir)
+	defer s.Close()
+	if strings.Contains(logs.String(), "keyword graph read") {
+		t.Errorf("open after a crash read a saved graph; its log:\n%s", logs)
+	}
+	if err := s.Verify(t.Context(), "c"); err != nil {
+		t.Errorf("Verify after a rebuild: %v", err)
+	}
+}
+
+// TestSavedGraphRefused: a saved graph that is damaged, cut short, older
+// than the store, from another dictionary, or that disagrees with the
+// collection's counts is not used: the open says why, rebuilds the graph
+// from the documents, and the graph is right.
+func TestSavedGraphRefused(t *testing.T) {
+	dir, saved := savedGraphStore(t)
+	// reseal rewrites the header's analyzer fingerprint to fp (when set)
+	// and the body to body (when set), with a checksum that fits.
+	header := len(graphMagic) + 3 // format, position, lexicon: one byte each here
+	reseal := func(fp uint64, body []byte) []byte {
+		b := bytes.Clone(saved[:header+8])
+		if fp != 0 {
+			binary.LittleEndian.PutUint64(b[header:], fp)
+		}
+		if body == nil {
+			body = saved[header+8 : len(saved)-4]
+		}
+		b = append(b, body...)
+		return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	}
+	an := testAnalyzer(t)
+	partial := graph.New(an, func() *analysis.Vocab { return nil })
+	d := indextest.Fixture()[0]
+	d.Seal()
+	partial.Put(d.ID, &d)
+
+	// older: the saved graph of this store before one more write.
+	older := t.TempDir()
+	if err := os.CopyFS(older, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := openLogged(t, older)
+	if _, err := s.Delete(t.Context(), "c", []string{"sales"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name, why string
+		file      []byte
+		dir       string
+	}{
+		{"flipped byte", "checksum mismatch", func() []byte { b := bytes.Clone(saved); b[len(b)/2] ^= 0x10; return b }(), dir},
+		{"cut short", "checksum mismatch", saved[:len(saved)*2/3], dir},
+		{"empty", "not a saved graph", nil, dir},
+		{"another dictionary", "another segmentation dictionary", reseal(an.Fingerprint()+1, nil), dir},
+		{"other counts", "the collection has 4 and 8", reseal(0, partial.AppendBinary(nil)), dir},
+		{"older", "saved at position", saved, older},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.MkdirAll(filepath.Join(tc.dir, graphDir), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(savedGraphPath(tc.dir, "c"), tc.file, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s, logs := openLogged(t, tc.dir)
+			defer s.Close()
+			if !strings.Contains(logs.String(), "saved keyword graph not used") || !strings.Contains(logs.String(), tc.why) {
+				t.Errorf("open with a saved graph (%s) did not refuse it saying %q; its log:\n%s", tc.name, tc.why, logs)
+			}
+			if err := s.Verify(t.Context(), "c"); err != nil {
+				t.Errorf("Verify after the rebuild: %v", err)
+			}
+		})
+	}
+}
