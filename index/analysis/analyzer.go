@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -38,8 +37,8 @@ type Analyzer struct {
 	// decided on their own), so a text of such runes needs no rewriting.
 	stable []uint64
 
-	fingerprintOnce sync.Once
-	fingerprint     uint64
+	// fingerprint is Fingerprint's, computed by New.
+	fingerprint uint64
 }
 
 // The Han ranges checked for traditional characters: CJK Extension A and the
@@ -73,6 +72,7 @@ func New(opts Options) (*Analyzer, error) {
 	if tablesErr != nil {
 		return nil, tablesErr
 	}
+	a.fingerprint = a.computeFingerprint()
 	return a, nil
 }
 
@@ -577,15 +577,14 @@ const fingerprintProbe = "中华人民共和国劳动合同法 第三十八条 �
 // dictionary's size and total frequency and of the terms of a fixed probe
 // text. What was derived from analysed text and saved (the keyword graph's
 // heading words) is used again only under the same fingerprint.
-func (a *Analyzer) Fingerprint() uint64 {
-	a.fingerprintOnce.Do(func() {
-		h := fnv.New64a()
-		fmt.Fprintf(h, "%d %g\x00", a.seg.Dict.NumTokens(), a.seg.Dict.TotalFreq())
-		for _, t := range a.TokensIn(nil, fingerprintProbe) {
-			h.Write([]byte(t.Term))
-			h.Write([]byte{0})
-		}
-		a.fingerprint = h.Sum64()
-	})
-	return a.fingerprint
+func (a *Analyzer) Fingerprint() uint64 { return a.fingerprint }
+
+func (a *Analyzer) computeFingerprint() uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d %g\x00", a.seg.Dict.NumTokens(), a.seg.Dict.TotalFreq())
+	for _, t := range a.TokensIn(nil, fingerprintProbe) {
+		h.Write([]byte(t.Term))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
 }
