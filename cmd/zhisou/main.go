@@ -378,11 +378,15 @@ func (c *common) clientTLS() (*tls.Config, error) {
 
 // openStore opens the data directory in this process.
 func (e *cmdEnv) openStore(ctx context.Context, c *common, logger *slog.Logger) (*store.Store, error) {
+	var saved *store.SavedGraphs
+	if c.nats == "" { // (a replica may restore a snapshot into the directory first)
+		saved = store.ReadSavedGraphs(c.store) // while the dictionary loads
+	}
 	an, err := e.loadAnalyzer(c, logger)
 	if err != nil {
 		return nil, err
 	}
-	opts := store.Options{Logger: logger, AcceptDamage: c.acceptDamage, MemoryBytes: c.memoryBytes, Enricher: c.enricher}
+	opts := store.Options{SavedGraphs: saved, Logger: logger, AcceptDamage: c.acceptDamage, MemoryBytes: c.memoryBytes, Enricher: c.enricher}
 	if c.nats != "" {
 		l, err := natslog.Connect(ctx, c.nats, natslog.Config{Stream: c.natsStream, Subject: natsSubject(c.natsStream), Replicas: c.natsReplicas, AppendTimeout: c.natsTimeout, Token: c.natsToken, Logger: logger})
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/zhisou/zhisou/index"
+	"github.com/zhisou/zhisou/index/analysis"
 )
 
 // AppendBinary appends the graph to b in the compact form Load reads: keyword
@@ -335,3 +336,8 @@ func (g *Graph) Size() (docs, chunks int) {
 	defer g.mu.RUnlock()
 	return len(g.docs), len(g.chunks)
 }
+
+// Bind sets the analyzer and the lexicon function (see New) of a graph made
+// by New(nil, nil) and loaded before they were known. Call it before the
+// graph is shared.
+func (g *Graph) Bind(an *analysis.Analyzer, vocab func() *analysis.Vocab) { g.an, g.vocab = an, vocab }

@@ -90,28 +90,57 @@ func checkTableFiles(dir string) error {
 }
 
 func checkTableFile(path string) error {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	pos := len(b) - 4
-	if pos < 0 {
-		return fmt.Errorf("%d bytes, shorter than its footer", len(b))
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
 	}
-	chkLen := int(binary.BigEndian.Uint32(b[pos:]))
+	size := fi.Size()
+	// The footer, read from the end: only the index and its checksum are
+	// read, not the blocks (Badger's own check reads those).
+	tail := func(end int64, n int) ([]byte, error) {
+		b := make([]byte, n)
+		if end < int64(n) {
+			return nil, fmt.Errorf("%d bytes, shorter than its footer", size)
+		}
+		if _, err := f.ReadAt(b, end-int64(n)); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	b, err := tail(size, 4)
+	if err != nil {
+		return err
+	}
+	pos := size - 4
+	chkLen := int64(binary.BigEndian.Uint32(b))
 	if pos -= chkLen; chkLen > 1<<10 || pos < 4 {
-		return fmt.Errorf("checksum length %d does not fit in %d bytes: cut short or overwritten", chkLen, len(b))
+		return fmt.Errorf("checksum length %d does not fit in %d bytes: cut short or overwritten", chkLen, size)
+	}
+	b, err = tail(pos+chkLen, int(chkLen))
+	if err != nil {
+		return err
 	}
 	var chk pb.Checksum
-	if err := proto.Unmarshal(b[pos:pos+chkLen], &chk); err != nil {
+	if err := proto.Unmarshal(b, &chk); err != nil {
 		return fmt.Errorf("checksum unreadable: %w", err)
 	}
-	pos -= 4
-	idxLen := int(binary.BigEndian.Uint32(b[pos:]))
-	if idxLen > pos {
-		return fmt.Errorf("index length %d does not fit in %d bytes: cut short or overwritten", idxLen, len(b))
+	if b, err = tail(pos, 4); err != nil {
+		return err
 	}
-	if err := y.VerifyChecksum(b[pos-idxLen:pos], &chk); err != nil {
+	pos -= 4
+	idxLen := int64(binary.BigEndian.Uint32(b))
+	if idxLen > pos {
+		return fmt.Errorf("index length %d does not fit in %d bytes: cut short or overwritten", idxLen, size)
+	}
+	if b, err = tail(pos, int(idxLen)); err != nil {
+		return err
+	}
+	if err := y.VerifyChecksum(b, &chk); err != nil {
 		return fmt.Errorf("index: %w", err)
 	}
 	return nil

@@ -241,35 +241,64 @@ func (s *Store) saveGraphs() {
 	}
 }
 
-// loadSavedGraph loads c's graph from its saved form when there is one that
-// fits (see graphDir), and reports whether it did. Called during Open, with
-// s.pos final and c's lexicon and statistics read.
-func (s *Store) loadSavedGraph(c *coll) bool {
-	path := savedGraphPath(s.dir, c.cfg.Name)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false
-	}
-	start := time.Now()
-	if err == nil {
-		err = s.checkSavedGraph(c, b)
-	}
-	if err != nil {
-		s.logger.Info("saved keyword graph not used; rebuilding it from the documents", "collection", c.cfg.Name, "file", path, "reason", err)
-		return false
-	}
-	docs, chunks := c.graph.Size()
-	s.logger.Debug("keyword graph read from its saved form", "collection", c.cfg.Name, "docs", docs, "chunks", chunks, "took", time.Since(start).Round(time.Millisecond))
-	return true
+// SavedGraphs are the saved graphs of a data directory, being read and
+// decoded on goroutines of their own (ReadSavedGraphs).
+type SavedGraphs struct {
+	dir    string
+	graphs map[string]*savedGraph
 }
 
-// checkSavedGraph loads b into c's empty graph if it is a whole saved graph
-// of the store's position, lexicon, analyzer and statistics; else it says why
-// not, and leaves the graph empty.
-func (s *Store) checkSavedGraph(c *coll, b []byte) error {
-	if s.damagedTables {
-		return errors.New("badger's tables are damaged")
+// savedGraph is one collection's saved graph, read and decoded.
+type savedGraph struct {
+	done     chan struct{}
+	g        *graph.Graph
+	pos, lex uint64
+	fp       uint64 // the analyzer's fingerprint
+	err      error
+	took     time.Duration
+}
+
+// ReadSavedGraphs starts reading and decoding each saved graph of the data
+// directory dir, so that the work overlaps the rest of a start: loading the
+// dictionary (pass the result as Options.SavedGraphs), Badger's open and the
+// check of its tables (Open starts it itself when not given). The graphs are
+// checked against the store once it is at its position (useSavedGraph);
+// decoding needs neither the analyzer nor the lexicon, which are bound then.
+func ReadSavedGraphs(dir string) *SavedGraphs {
+	sgs := &SavedGraphs{dir: dir}
+	entries, err := os.ReadDir(filepath.Join(dir, graphDir))
+	if err != nil {
+		return sgs // none (or unreadable: the graphs are rebuilt)
 	}
+	sgs.graphs = map[string]*savedGraph{}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		sg := &savedGraph{done: make(chan struct{})}
+		sgs.graphs[e.Name()] = sg
+		go func() {
+			defer close(sg.done)
+			start := time.Now()
+			b, err := os.ReadFile(filepath.Join(dir, graphDir, e.Name()))
+			if err == nil {
+				err = sg.decode(b)
+			}
+			sg.err, sg.took = err, time.Since(start)
+		}()
+	}
+	return sgs
+}
+
+// wait waits for every graph's decoding to end.
+func (sgs *SavedGraphs) wait() {
+	for _, sg := range sgs.graphs {
+		<-sg.done
+	}
+}
+
+// decode checks b's frame (magic, checksum, format) and decodes its graph.
+func (sg *savedGraph) decode(b []byte) error {
 	body, ok := bytes.CutPrefix(b, []byte(graphMagic))
 	if !ok || len(body) < 4 {
 		return errors.New("not a saved graph")
@@ -283,33 +312,68 @@ func (s *Store) checkSavedGraph(c *coll, b []byte) error {
 		return fmt.Errorf("format %d, not %d", format, graphFormat)
 	}
 	body = body[n:]
-	pos, n := binary.Uvarint(body)
-	if n <= 0 || pos != s.pos {
-		return fmt.Errorf("saved at position %d; the store is at %d", pos, s.pos)
+	if sg.pos, n = binary.Uvarint(body); n <= 0 {
+		return errors.New("no position")
 	}
 	body = body[n:]
-	lex, n := binary.Uvarint(body)
-	if want := c.vocab.Load().Version(); n <= 0 || lex != want {
-		return fmt.Errorf("saved with lexicon version %d; the collection has %d", lex, want)
+	if sg.lex, n = binary.Uvarint(body); n <= 0 {
+		return errors.New("no lexicon version")
 	}
 	body = body[n:]
-	if len(body) < 8 || binary.LittleEndian.Uint64(body) != s.an.Fingerprint() {
-		return errors.New("saved with another segmentation dictionary")
+	if len(body) < 8 {
+		return errors.New("no analyzer fingerprint")
 	}
-	if err := c.graph.Load(body[8:]); err != nil {
+	sg.fp = binary.LittleEndian.Uint64(body)
+	g := graph.New(nil, nil)
+	if err := g.Load(body[8:]); err != nil {
 		return err
 	}
-	if docs, chunks := c.graph.Size(); int64(docs) != c.stats.Docs || int64(chunks) != c.stats.Chunks {
-		c.graph = graph.New(s.an, c.vocab.Load)
-		return fmt.Errorf("it has %d documents and %d chunks; the collection has %d and %d", docs, chunks, c.stats.Docs, c.stats.Chunks)
-	}
+	sg.g = g
 	return nil
+}
+
+// useSavedGraph makes c's graph its saved one when there is one that fits
+// (see graphDir), and reports whether it did. Called during Open, with s.pos
+// final and c's lexicon and statistics read.
+func (s *Store) useSavedGraph(c *coll) bool {
+	sg := s.saved.graphs[c.cfg.Name]
+	if sg == nil {
+		return false
+	}
+	<-sg.done
+	err := sg.err
+	switch {
+	case err != nil:
+	case sg.fp != s.an.Fingerprint():
+		err = errors.New("saved with another segmentation dictionary")
+	case s.damagedTables:
+		err = errors.New("badger's tables are damaged")
+	case sg.pos != s.pos:
+		err = fmt.Errorf("saved at position %d; the store is at %d", sg.pos, s.pos)
+	case sg.lex != c.vocab.Load().Version():
+		err = fmt.Errorf("saved with lexicon version %d; the collection has %d", sg.lex, c.vocab.Load().Version())
+	default:
+		if docs, chunks := sg.g.Size(); int64(docs) != c.stats.Docs || int64(chunks) != c.stats.Chunks {
+			err = fmt.Errorf("it has %d documents and %d chunks; the collection has %d and %d", docs, chunks, c.stats.Docs, c.stats.Chunks)
+		}
+	}
+	if err != nil {
+		s.logger.Info("saved keyword graph not used; rebuilding it from the documents", "collection", c.cfg.Name, "file", savedGraphPath(s.dir, c.cfg.Name), "reason", err)
+		return false
+	}
+	sg.g.Bind(s.an, c.vocab.Load)
+	c.graph = sg.g
+	docs, chunks := c.graph.Size()
+	s.logger.Debug("keyword graph read from its saved form", "collection", c.cfg.Name, "docs", docs, "chunks", chunks, "took", sg.took.Round(time.Millisecond))
+	return true
 }
 
 // removeSavedGraphs removes the saved graphs once Open has read them (or
 // rebuilt the graphs instead): they describe the store as it was closed, and
 // it changes from now on.
 func (s *Store) removeSavedGraphs() {
+	s.saved.wait()
+	s.saved = nil
 	if err := os.RemoveAll(filepath.Join(s.dir, graphDir)); err != nil {
 		s.logger.Warn("cannot remove the saved keyword graphs", "err", err)
 	}

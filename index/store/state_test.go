@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -226,5 +228,40 @@ func TestStateOrphanTables(t *testing.T) {
 	s := openTestStore(t, dir)
 	if err := s.Verify(t.Context(), "c"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestCheckTableFile: the footer check names what is wrong with a table
+// file whose end is damaged, reading only its end.
+func TestCheckTableFile(t *testing.T) {
+	var ssts []string
+	damagedStore(t, func(dir string) { ssts = tableFiles(t, dir) })
+	good, err := os.ReadFile(ssts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkTableFile(ssts[0]); err != nil {
+		t.Fatalf("checkTableFile of a whole table: %v", err)
+	}
+	chkLen := int(binary.BigEndian.Uint32(good[len(good)-4:]))
+	for _, tc := range []struct {
+		name, want string
+		b          []byte
+	}{
+		{"two bytes", "shorter than its footer", good[:2]},
+		{"checksum length overwritten", "checksum length", append(bytes.Clone(good[:len(good)-4]), 0xFF, 0xFF, 0xFF, 0xFF)},
+		{"index byte flipped", "index", func() []byte {
+			b := bytes.Clone(good)
+			b[len(b)-4-chkLen-4-1] ^= 0x55 // the index's last byte
+			return b
+		}()},
+	} {
+		p := filepath.Join(t.TempDir(), "000001.sst")
+		if err := os.WriteFile(p, tc.b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkTableFile(p); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("checkTableFile(%s) = %v, want an error saying %q", tc.name, err, tc.want)
+		}
 	}
 }

@@ -28,6 +28,10 @@ import (
 
 // Options configures Open. The zero value is valid.
 type Options struct {
+	// SavedGraphs, when set, are the data directory's saved keyword graphs
+	// already being read (ReadSavedGraphs), for a caller that starts that
+	// before it loads the dictionary; nil: Open starts it.
+	SavedGraphs *SavedGraphs
 	// Logger receives Badger's warnings and the store's recovery messages; nil
 	// discards them.
 	Logger *slog.Logger
@@ -141,6 +145,8 @@ type Store struct {
 	// (and acceptDamage opened them anyway): what Badger reads may be less
 	// than what was written, so saved graphs are not used.
 	damagedTables bool
+	// saved are the saved graphs being read during Open (nil after).
+	saved *SavedGraphs
 	// segBytes is the write log's segment size (Options.LogSegmentBytes).
 	segBytes int64
 	// statePos is the position the state file last recorded; guarded by wmu.
@@ -242,6 +248,11 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 	if err := checkTableFiles(bo.Dir); err != nil {
 		return nil, fmt.Errorf("open store %s: %w; restore the data directory from a backup", dir, err)
 	}
+	saved := opts.SavedGraphs
+	if saved == nil || saved.dir != dir {
+		saved = ReadSavedGraphs(dir)
+	}
+	defer saved.wait() // not left decoding after a failed open
 	db, err := badger.Open(bo)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
@@ -265,7 +276,7 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
 		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}, quarantined: map[uint64]bool{},
 		acceptDamage: opts.AcceptDamage, postingsCache: postingsCache, segBytes: opts.LogSegmentBytes, minFree: cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes),
-		shared: opts.Log, enricher: opts.Enricher, posMoved: make(chan struct{}), damagedTables: damagedTables}
+		shared: opts.Log, enricher: opts.Enricher, posMoved: make(chan struct{}), damagedTables: damagedTables, saved: saved}
 	owned = true
 	removeSnapshotLeftovers(dir) // under Badger's lock: no other process snapshots here
 	if err := s.recover(ctx); err != nil {
@@ -409,7 +420,7 @@ func (s *Store) loadCollections() error {
 				c.metaKeys[strings.TrimPrefix(string(mit.Item().Key()), string(metaKey(cfg.Name, "")))] = true
 			}
 			mit.Close()
-			if s.loadSavedGraph(c) {
+			if s.useSavedGraph(c) {
 				s.colls[cfg.Name] = c
 				continue
 			}
