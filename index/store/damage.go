@@ -5,13 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/badger/v4/pb"
 	"github.com/dgraph-io/badger/v4/table"
 	"github.com/dgraph-io/badger/v4/y"
+	"github.com/dgraph-io/ristretto/v2/z"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/zhisou/zhisou/index"
@@ -20,21 +26,16 @@ import (
 // Damaged Badger files must fail the open with an error, but badger v4.9.6
 // panics on some of them in goroutines of its own, where nothing can recover:
 // a table file cut short (its footer gone) makes OpenTable read past the end.
-// So the store checks what it can before Badger opens (checkTableFiles), and
-// what Badger can check after (verifyTables).
+// So the store checks the table files before Badger opens: their footers and
+// indexes (checkTableFiles), then every block (verifyTableBlocks).
 
 // removeEmptyLogFiles deletes the empty .mem and .vlog files a kill leaves
 // in dir when it lands between Badger creating such a file and sizing it:
 // badger v4.9.6 refuses to open a directory holding one ("while opening
 // memtables ... Create a new file", dgraph-io/badger#2207). An empty file
-// holds no entry, so nothing is lost. It runs under Badger's directory lock,
-// so it never touches the files of a live server.
+// holds no entry, so nothing is lost. Called under Badger's directory lock
+// (checkBadgerDir), so it never touches the files of a live server.
 func removeEmptyLogFiles(dir string, logger *slog.Logger) error {
-	unlock, err := lockBadgerDir(dir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -59,6 +60,29 @@ func removeEmptyLogFiles(dir string, logger *slog.Logger) error {
 	return nil
 }
 
+// checkBadgerDir prepares and checks Badger's directory before Badger opens
+// it, under its directory lock (so never the files of a live server, which
+// could delete a table while it is read): it removes what a crash leaves
+// (removeEmptyLogFiles), checks each table's footer and index
+// (checkTableFiles) and every block (verifyTableBlocks). damaged is the
+// error of a block that fails its check, which acceptDamage lets the open go
+// on with; any other error fails it.
+func checkBadgerDir(dir string, logger *slog.Logger) (tables int, damaged, err error) {
+	unlock, err := lockBadgerDir(dir)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer unlock()
+	if err := removeEmptyLogFiles(dir, logger); err != nil {
+		return 0, nil, err
+	}
+	t, err := checkTableFiles(dir)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w; restore the data directory from a backup", err)
+	}
+	return len(t), verifyTableBlocks(dir, t), nil
+}
+
 // checkTableFiles checks the footer and index of every table file that
 // Badger's MANIFEST lists, as Table.initIndex reads them (table/table.go):
 // the checksum length in the last 4 bytes, the checksum before it, the index
@@ -67,26 +91,26 @@ func removeEmptyLogFiles(dir string, logger *slog.Logger) error {
 // during a flush or compaction leaves such a file, empty or half written,
 // and Badger deletes it when it opens. A MANIFEST that cannot be read is left
 // to Badger to refuse.
-func checkTableFiles(dir string) error {
+func checkTableFiles(dir string) (map[uint64]badger.TableManifest, error) {
 	f, err := os.Open(filepath.Join(dir, "MANIFEST"))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil // a new store
+		return nil, nil // a new store
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
 	mf, _, err := badger.ReplayManifestFile(f, 0, badger.DefaultOptions(dir))
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	for id := range mf.Tables {
 		p := table.NewFilename(id, dir)
 		if err := checkTableFile(p); err != nil {
-			return fmt.Errorf("%w: table file %s: %w", index.ErrDamaged, p, err)
+			return nil, fmt.Errorf("%w: table file %s: %w", index.ErrDamaged, p, err)
 		}
 	}
-	return nil
+	return mf.Tables, nil
 }
 
 func checkTableFile(path string) error {
@@ -146,20 +170,60 @@ func checkTableFile(path string) error {
 	return nil
 }
 
-// verifyTables checks the checksum of every block of every Badger table. In
-// badger v4.9.6 a block that fails the check makes Table.VerifyChecksum
-// dereference the nil block it got (table/table.go:711) instead of returning
-// the error; the check runs in this goroutine, so that panic is recovered as
-// the failure it reports. (For the same reason the store does not let Badger
-// verify tables as it opens them, in goroutines of its own.)
-func verifyTables(db *badger.DB) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: a table file under %s failed its checksum (badger: %v)", index.ErrDamaged, db.Opts().Dir, r)
+// verifyTableBlocks checks the checksum of every block of the tables that
+// checkTableFiles found, before Badger opens them: each table file is opened
+// read-only on its own, without a block cache (the check fills none, and a
+// table's blocks are garbage once it is checked), the tables spread over the
+// cores. In badger v4.9.6 a block that fails the check makes
+// Table.VerifyChecksum dereference the nil block it got (table/table.go:711)
+// instead of returning the error; that panic is recovered here as the failure
+// it reports. (For the same reason the store does not let Badger verify tables
+// as it opens them, in goroutines of its own.) The first failure, by table id,
+// is returned, naming its file.
+func verifyTableBlocks(dir string, tables map[uint64]badger.TableManifest) error {
+	ids := slices.Sorted(maps.Keys(tables))
+	errs := make([]error, len(ids))
+	next := make(chan int, len(ids))
+	for i := range ids {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(ids)) {
+		wg.Go(func() {
+			for i := range next {
+				p := table.NewFilename(ids[i], dir)
+				if err := verifyTableFile(p, tables[ids[i]].Compression); err != nil {
+					errs[i] = fmt.Errorf("%w: table file %s failed its checksum: %w", index.ErrDamaged, p, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
-	}()
-	if err := db.VerifyChecksum(); err != nil {
-		return fmt.Errorf("%w: %w", index.ErrDamaged, err)
 	}
 	return nil
+}
+
+func verifyTableFile(path string, compression options.CompressionType) (err error) {
+	mf, err := z.OpenMmapFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	// OpenTable closes the file when it fails; Close (not DecrRef, which
+	// deletes a table's file at its last reference) when it does not.
+	t, err := table.OpenTable(mf, table.Options{ReadOnly: true, ChkMode: options.OnBlockRead, Compression: compression, BlockSize: 4 << 10})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("badger: %v", r)
+		}
+		err = errors.Join(err, t.MmapFile.Close(-1))
+	}()
+	return t.VerifyChecksum()
 }

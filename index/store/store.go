@@ -229,8 +229,8 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		WithValueLogFileSize(256 << 20).
 		// Damage is an error, not silently different data: each block's
 		// checksum is verified when it is read, every value's read from the
-		// value log, and every table's once at open (verifyTables: a block
-		// that fails its check reads as absent in Badger's lookups).
+		// value log, and every table's once at open (verifyTableBlocks: a
+		// block that fails its check reads as absent in Badger's lookups).
 		WithChecksumVerificationMode(options.OnBlockRead).
 		WithVerifyValueChecksum(true)
 	if free, err := freeBytes(dir); err != nil {
@@ -239,15 +239,22 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		return nil, fmt.Errorf("open store %s: %w: %s free, and opening needs %s (it catches up from its log); free some space and retry",
 			dir, index.ErrNoSpace, mib(free), mib(min))
 	}
-	if err := removeEmptyLogFiles(bo.Dir, logger); err != nil {
+	checked := time.Now()
+	tables, damaged, err := checkBadgerDir(bo.Dir, logger)
+	if err != nil {
 		if errors.Is(err, index.ErrLocked) {
 			return nil, fmt.Errorf("open store %s: %w (stop the server, or talk to it with -addr)", dir, index.ErrLocked)
 		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	if err := checkTableFiles(bo.Dir); err != nil {
-		return nil, fmt.Errorf("open store %s: %w; restore the data directory from a backup", dir, err)
+	if damaged != nil {
+		if !opts.AcceptDamage {
+			return nil, fmt.Errorf("open store %s: %w; restore the data directory from a backup, or open it anyway with -accept-damage", dir, damaged)
+		}
+		logger.Error("opening a damaged store, as -accept-damage asks", "err", damaged)
 	}
+	damagedTables := damaged != nil
+	logger.Debug("badger tables verified", "tables", tables, "took", time.Since(checked).Round(time.Millisecond))
 	saved := opts.SavedGraphs
 	if saved == nil || saved.dir != dir {
 		saved = ReadSavedGraphs(dir)
@@ -260,15 +267,6 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		}
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	opened, damagedTables := time.Now(), false
-	if err := verifyTables(db); err != nil {
-		if !opts.AcceptDamage {
-			return nil, errors.Join(fmt.Errorf("open store %s: %w; restore the data directory from a backup, or open it anyway with -accept-damage", dir, err), db.Close())
-		}
-		logger.Error("opening a damaged store, as -accept-damage asks", "err", err)
-		damagedTables = true
-	}
-	logger.Debug("badger tables verified", "took", time.Since(opened).Round(time.Millisecond))
 	cache, err := ristretto.NewCache(&ristretto.Config[string, *cachedChunk]{NumCounters: 200_000, MaxCost: chunkCache, BufferItems: 1024})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: chunk cache: %w", err), db.Close())
