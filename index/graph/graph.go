@@ -49,7 +49,8 @@ const (
 type gDoc struct {
 	id     string
 	meta   map[string]string
-	chunks []*gChunk // in document order
+	chunks []*gChunk   // in document order
+	secs   []*gSection // in the order of their first chunks
 }
 
 type gChunk struct {
@@ -68,7 +69,7 @@ type gChunk struct {
 // gSection is a leaf of the outline: the chunks under one heading path of one
 // document.
 type gSection struct {
-	key    string
+	doc    *gDoc
 	path   []string
 	chunks []*gChunk // in document order
 	// words are the analysed words of the document title and heading path,
@@ -138,12 +139,13 @@ type Graph struct {
 	// which headings are analysed.
 	vocab func() *analysis.Vocab
 
-	mu       sync.RWMutex // guards everything below; a leaf lock
-	version  uint64
-	docs     map[string]*gDoc
-	chunks   map[string]*gChunk
-	kws      map[string]*kwNode
-	sections map[string]*gSection
+	mu      sync.RWMutex // guards everything below; a leaf lock
+	version uint64
+	docs    map[string]*gDoc
+	chunks  map[string]*gChunk
+	kws     map[string]*kwNode
+	// nsections counts the sections (of all documents).
+	nsections int
 	// heads maps an analysed heading word to the sections it occurs in
 	// (its weight in each is in the section's words).
 	heads map[string]*headWord
@@ -199,7 +201,7 @@ func (c *wordCache) get(an *analysis.Analyzer, v *analysis.Vocab, s string) []st
 // lexicon that vocab returns at the time (nil for none).
 func New(an *analysis.Analyzer, vocab func() *analysis.Vocab) *Graph {
 	return &Graph{an: an, vocab: vocab, docs: map[string]*gDoc{}, chunks: map[string]*gChunk{}, kws: map[string]*kwNode{},
-		sections: map[string]*gSection{}, heads: map[string]*headWord{}}
+		heads: map[string]*headWord{}}
 }
 
 // Reserve makes room for about docs documents and chunks chunks, so that a
@@ -216,7 +218,6 @@ func (g *Graph) Reserve(docs, chunks int) {
 	docs, chunks = min(docs, most), min(max(chunks, docs), most)
 	g.docs = make(map[string]*gDoc, docs)
 	g.chunks = make(map[string]*gChunk, chunks)
-	g.sections = make(map[string]*gSection, docs)
 	g.slots = make([]*gChunk, 0, chunks)
 }
 
@@ -229,6 +230,84 @@ const (
 
 func sectionKey(docID string, path []string) string {
 	return docID + "\x1f" + strings.Join(path, "\x1f")
+}
+
+// compareKey compares the sections' keys (sectionKey) without building
+// them: byte by byte along the pieces each is joined from.
+func (sec *gSection) compareKey(o *gSection) int {
+	a, b := keyPieces{sec: sec}, keyPieces{sec: o}
+	for {
+		x, xok := a.next()
+		y, yok := b.next()
+		switch {
+		case !xok || !yok:
+			return cmp.Compare(btoi(xok), btoi(yok))
+		case x != y:
+			return cmp.Compare(x, y)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// keyPieces walks the bytes of a section's key: its document id, then each
+// path element, each after a \x1f.
+type keyPieces struct {
+	sec   *gSection
+	piece int // 0: the document id; i > 0: "\x1f" + path[i-1]
+	off   int // in the piece, where the separator is offset 0 for i > 0
+}
+
+func (k *keyPieces) next() (byte, bool) {
+	for {
+		var p string
+		sep := k.piece > 0
+		switch {
+		case k.piece == 0:
+			p = k.sec.doc.id
+		case k.piece-1 < len(k.sec.path):
+			p = k.sec.path[k.piece-1]
+		case k.piece == 1: // an empty path: the key ends with the separator
+			if k.off == 0 {
+				k.off++
+				return 0x1f, true
+			}
+			return 0, false
+		default:
+			return 0, false
+		}
+		i := k.off
+		if sep {
+			if i == 0 {
+				k.off++
+				return 0x1f, true
+			}
+			i--
+		}
+		if i < len(p) {
+			k.off++
+			return p[i], true
+		}
+		k.piece, k.off = k.piece+1, 0
+	}
+}
+
+// allSections yields every section, document by document.
+func (g *Graph) allSections() func(yield func(*gSection) bool) {
+	return func(yield func(*gSection) bool) {
+		for _, d := range g.docs {
+			for _, sec := range d.secs {
+				if !yield(sec) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // Put replaces a document's part of the graph (d == nil removes it). The
@@ -273,12 +352,13 @@ func (g *Graph) PutAnalysed(docID string, d *index.Document, secTerms SectionTer
 	}
 	gd := &gDoc{id: d.ID, meta: d.Metadata}
 	g.docs[d.ID] = gd
+	secs := map[string]*gSection{} // the document's, by key
 	for i := range d.Chunks {
 		ch := &d.Chunks[i]
 		version := index.ChunkVersion(ch)
 		c := &gChunk{id: version[:len(ch.ID)], version: version, doc: gd, kws: ch.Keywords}
 		gd.chunks = append(gd.chunks, c)
-		g.linkChunk(c, ch.HeadingPath, secTerms)
+		g.linkChunk(c, ch.HeadingPath, secTerms, secs)
 	}
 }
 
@@ -301,7 +381,9 @@ func (g *Graph) headingTerms(title string, path []string) map[string]float64 {
 	return terms
 }
 
-func (g *Graph) linkChunk(c *gChunk, path []string, secTerms SectionTerms) {
+// linkChunk links a new chunk of a document being put into the graph; secs
+// are the document's sections linked so far, by key.
+func (g *Graph) linkChunk(c *gChunk, path []string, secTerms SectionTerms, secs map[string]*gSection) {
 	g.chunks[c.id] = c
 	if n := len(g.free); n > 0 {
 		c.slot, g.free = g.free[n-1], g.free[:n-1]
@@ -311,11 +393,13 @@ func (g *Graph) linkChunk(c *gChunk, path []string, secTerms SectionTerms) {
 	}
 	g.slots[c.slot] = c
 	key := sectionKey(c.doc.id, path)
-	sec := g.sections[key]
+	sec := secs[key]
 	if sec == nil {
 		terms := secTerms[key]
-		sec = &gSection{key: key, path: path, words: make([]secWord, 0, len(terms))}
-		g.sections[key] = sec
+		sec = &gSection{doc: c.doc, path: path, words: make([]secWord, 0, len(terms))}
+		secs[key] = sec
+		c.doc.secs = append(c.doc.secs, sec)
+		g.nsections++
 		for t, w := range terms {
 			h := g.heads[t]
 			if h == nil {
@@ -383,7 +467,8 @@ func (g *Graph) unlinkChunk(c *gChunk) {
 	if sec := c.sec; sec != nil {
 		sec.chunks = slices.DeleteFunc(sec.chunks, func(x *gChunk) bool { return x == c })
 		if len(sec.chunks) == 0 {
-			delete(g.sections, sec.key)
+			g.nsections--
+			sec.doc.secs = slices.DeleteFunc(sec.doc.secs, func(x *gSection) bool { return x == sec })
 			for _, sw := range sec.words {
 				h := sw.h
 				h.nsecs--
@@ -440,7 +525,7 @@ func (c *gChunk) hit(score float64, matched, via []string) index.Hit {
 func (g *Graph) Outline(terms []index.QueryTerm, f *index.Filter, k int) []index.Hit {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	S := float64(len(g.sections))
+	S := float64(g.nsections)
 	if S == 0 {
 		return nil
 	}
@@ -505,7 +590,7 @@ func (g *Graph) Outline(terms []index.QueryTerm, f *index.Filter, k int) []index
 		if c := cmp.Compare(secs[b].score, secs[a].score); c != 0 {
 			return c
 		}
-		return cmp.Compare(secs[a].sec.key, secs[b].sec.key)
+		return secs[a].sec.compareKey(secs[b].sec)
 	}, nil)
 	var out []index.Hit
 	for _, j := range best {
@@ -763,7 +848,8 @@ func (g *Graph) Canonical() string {
 		lines = append(lines, fmt.Sprintf("kw %s df=%d edges=%v", term, len(n.edges), edges))
 	}
 	headSecs := map[*headWord][]string{}
-	for key, sec := range g.sections {
+	for sec := range g.allSections() {
+		key := sectionKey(sec.doc.id, sec.path)
 		var ids []string
 		for _, ch := range sec.chunks {
 			ids = append(ids, ch.id)

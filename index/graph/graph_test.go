@@ -114,3 +114,25 @@ func TestRemovalsLeaveTheGraphOfTheRest(t *testing.T) {
 		}
 	}
 }
+
+// TestSectionKeyOrder: sections compare as their keys (sectionKey) do,
+// without building them: ids that are prefixes of others, empty paths, and
+// bytes below the separator.
+func TestSectionKeyOrder(t *testing.T) {
+	ids := []string{"", "a", "ab", "a\x01", "a\x1f", "abc", "b"}
+	paths := [][]string{nil, {""}, {"x"}, {"x", ""}, {"x", "y"}, {"\x01"}, {"xy"}, {"第1节"}}
+	var secs []*gSection
+	for _, id := range ids {
+		for _, p := range paths {
+			secs = append(secs, &gSection{doc: &gDoc{id: id}, path: p})
+		}
+	}
+	for _, a := range secs {
+		for _, b := range secs {
+			want := strings.Compare(sectionKey(a.doc.id, a.path), sectionKey(b.doc.id, b.path))
+			if got := a.compareKey(b); got != want {
+				t.Errorf("compareKey(%q %q, %q %q) = %d, want %d", a.doc.id, a.path, b.doc.id, b.path, got, want)
+			}
+		}
+	}
+}

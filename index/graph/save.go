@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
@@ -44,15 +45,11 @@ func (g *Graph) AppendBinary(b []byte) []byte {
 			b = appendString(b, v)
 		}
 		clear(secIdx)
-		var secs []*gSection
-		for _, c := range d.chunks {
-			if _, ok := secIdx[c.sec]; !ok {
-				secIdx[c.sec] = uint64(len(secs))
-				secs = append(secs, c.sec)
-			}
+		for i, sec := range d.secs {
+			secIdx[sec] = uint64(i)
 		}
-		b = binary.AppendUvarint(b, uint64(len(secs)))
-		for _, sec := range secs {
+		b = binary.AppendUvarint(b, uint64(len(d.secs)))
+		for _, sec := range d.secs {
 			b = binary.AppendUvarint(b, uint64(len(sec.path)))
 			for _, p := range sec.path {
 				b = appendString(b, p)
@@ -112,33 +109,58 @@ func (g *Graph) Load(b []byte) (err error) {
 	defer func() {
 		if err != nil {
 			g.docs, g.chunks, g.kws = map[string]*gDoc{}, map[string]*gChunk{}, map[string]*kwNode{}
-			g.sections, g.heads, g.slots, g.free = map[string]*gSection{}, map[string]*headWord{}, nil, nil
+			g.nsections, g.heads, g.slots, g.free = 0, map[string]*headWord{}, nil, nil
 		}
 	}()
-	r := &reader{b: b}
-	nodes := make([]*kwNode, r.count(2))
+	// The graph's parts are carved from a few large allocations (slabs)
+	// rather than allocated one by one, and its strings are cut from one
+	// copy of b: a load makes a few hundred allocations, not millions. A
+	// part that a later write removes stays in its slab until the slab's
+	// every part is gone (at most the size of the load).
+	r := &reader{b: b, s: string(b)}
+	nodes := make([]kwNode, r.count(2))
 	dfs := make([]int, len(nodes))
+	var nedges int
 	for i := range nodes {
-		term := r.string()
+		nodes[i].term = r.string()
 		dfs[i] = r.count(1)
-		nodes[i] = &kwNode{term: term, edges: make([]edge, 0, dfs[i])}
+		nedges += dfs[i]
 	}
-	heads := make([]*headWord, r.count(1))
+	heads := make([]headWord, r.count(1))
 	for i := range heads {
-		heads[i] = &headWord{term: r.string()}
+		heads[i].term = r.string()
 	}
 	ndocs, nchunks := r.count(2), r.count(1)
 	if r.err != nil {
 		return r.err
 	}
+	if nedges > len(r.b) {
+		r.fail("%d keyword edges do not fit in the %d bytes left", nedges, len(r.b))
+		return r.err
+	}
+	edges := make([]edge, nedges)
+	for i := range nodes {
+		nodes[i].edges, edges = edges[:0:dfs[i]], edges[dfs[i]:]
+	}
 	g.docs = make(map[string]*gDoc, ndocs)
 	g.chunks = make(map[string]*gChunk, nchunks)
-	g.sections = make(map[string]*gSection, ndocs)
 	g.slots = make([]*gChunk, 0, nchunks)
+	docs := make([]gDoc, ndocs)
+	chunks := make([]gChunk, nchunks)
+	chunkPtrs := make([]*gChunk, 2*nchunks) // documents' and sections' lists
+	kws := make([]index.Keyword, nedges)
+	kpos := make([]int32, nedges)
+	var sections slab[gSection]
+	var secPtrs slab[*gSection]
+	var words slab[secWord]
+	var paths slab[string]
 	var secs []*gSection
-	var nsecs, nread int // sections and chunks read
-	for range ndocs {
-		d := &gDoc{id: r.string()}
+	var secOf, secLen []int // per chunk of a document, per section
+	var nread int           // chunks read
+	var seen []int          // a chunk's keywords, by index
+	for di := range ndocs {
+		d := &docs[di]
+		d.id = r.string()
 		if nm := r.count(2); nm > 0 {
 			d.meta = make(map[string]string, nm)
 			for range nm {
@@ -146,16 +168,18 @@ func (g *Graph) Load(b []byte) (err error) {
 				d.meta[k] = r.string()
 			}
 		}
-		g.docs[d.id] = d
 		secs = secs[:0]
-		for range r.count(2) {
-			path := make([]string, r.count(1))
+		nsec := r.count(2)
+		d.secs = secPtrs.take(nsec)
+		for si := range nsec {
+			path := paths.take(r.count(1))
 			for i := range path {
 				path[i] = r.string()
 			}
-			sec := &gSection{key: sectionKey(d.id, path), path: path, words: make([]secWord, r.count(2))}
-			g.sections[sec.key] = sec
-			nsecs++
+			sec := &sections.take(1)[0]
+			sec.doc, sec.path, sec.words = d, path, words.take(r.count(2))
+			d.secs[si] = sec
+			g.nsections++
 			secs = append(secs, sec)
 			for i := range sec.words {
 				hi, ok := r.index(len(heads))
@@ -163,7 +187,7 @@ func (g *Graph) Load(b []byte) (err error) {
 				if !ok || r.err != nil {
 					return r.err
 				}
-				h := heads[hi]
+				h := &heads[hi]
 				if h.nsecs == 0 {
 					g.heads[h.term] = h
 				}
@@ -177,7 +201,13 @@ func (g *Graph) Load(b []byte) (err error) {
 				sec.words[i] = secWord{h, w}
 			}
 		}
-		d.chunks = make([]*gChunk, r.count(3))
+		nc := r.count(3)
+		if nread+nc > nchunks {
+			r.fail("more chunks than its header says (%d)", nchunks)
+			return r.err
+		}
+		d.chunks, chunkPtrs = chunkPtrs[:nc:nc], chunkPtrs[nc:]
+		secOf, secLen = secOf[:0], append(secLen[:0], make([]int, len(secs))...)
 		for i := range d.chunks {
 			version := r.string()
 			idLen, _ := r.index(len(version) + 1)
@@ -186,29 +216,43 @@ func (g *Graph) Load(b []byte) (err error) {
 			if !ok {
 				return r.err
 			}
-			sec := secs[si]
-			c := &gChunk{id: version[:idLen], version: version, doc: d, sec: sec, kws: make([]index.Keyword, nk), kpos: make([]int32, nk)}
+			if nk > len(kws) {
+				r.fail("more keyword edges than its header says (%d)", nedges)
+				return r.err
+			}
+			c := &chunks[nread]
 			nread++
+			c.id, c.version, c.doc, c.sec = version[:idLen], version, d, secs[si]
+			c.kws, kws = kws[:nk:nk], kws[nk:]
+			c.kpos, kpos = kpos[:nk:nk], kpos[nk:]
+			secOf = append(secOf, si)
+			secLen[si]++
 			c.slot = int32(len(g.slots))
 			g.slots = append(g.slots, c)
-			g.chunks[c.id] = c
 			d.chunks[i] = c
-			sec.chunks = append(sec.chunks, c)
+			seen = seen[:0]
 			for j := range c.kws {
 				ni, ok := r.index(len(nodes))
 				w := r.float()
 				if !ok || r.err != nil {
 					return r.err
 				}
-				n := nodes[ni]
-				if slices.ContainsFunc(c.kws[:j], func(k index.Keyword) bool { return k.Term == n.term }) {
+				n := &nodes[ni]
+				if slices.Contains(seen, ni) {
 					r.fail("chunk %q has keyword %q twice", c.id, n.term)
 					return r.err
 				}
+				seen = append(seen, ni)
 				c.kws[j] = index.Keyword{Term: n.term, Weight: w}
 				c.kpos[j] = int32(len(n.edges))
 				n.edges = append(n.edges, edge{c, w})
 			}
+		}
+		for si, sec := range secs {
+			sec.chunks, chunkPtrs = chunkPtrs[:0:secLen[si]], chunkPtrs[secLen[si]:]
+		}
+		for i, c := range d.chunks {
+			secs[secOf[i]].chunks = append(secs[secOf[i]].chunks, c)
 		}
 		if r.err != nil {
 			return r.err
@@ -217,17 +261,28 @@ func (g *Graph) Load(b []byte) (err error) {
 	if len(r.b) > 0 {
 		r.fail("%d bytes after the last document", len(r.b))
 	}
+	// The two maps by id are built at once, one on another goroutine: on
+	// a million chunks this is a third of the load.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range docs {
+			g.docs[docs[i].id] = &docs[i]
+		}
+	})
+	for i := range chunks[:nread] {
+		g.chunks[chunks[i].id] = &chunks[i]
+	}
+	wg.Wait()
 	switch {
 	case len(g.docs) != ndocs:
 		r.fail("a document twice")
-	case len(g.sections) != nsecs:
-		r.fail("a section twice")
 	case len(g.chunks) != nread:
 		r.fail("a chunk twice")
 	case nread != nchunks:
 		r.fail("%d chunks, where its header says %d", nread, nchunks)
 	}
-	for i, n := range nodes {
+	for i := range nodes {
+		n := &nodes[i]
 		if len(n.edges) != dfs[i] || dfs[i] == 0 {
 			r.fail("keyword %q has %d chunks, where its header says %d", n.term, len(n.edges), dfs[i])
 			break
@@ -237,14 +292,14 @@ func (g *Graph) Load(b []byte) (err error) {
 	if len(g.kws) != len(nodes) {
 		r.fail("a keyword twice")
 	}
-	for _, sec := range g.sections {
+	for sec := range g.allSections() {
 		if len(sec.chunks) == 0 {
-			r.fail("section %q has no chunks", sec.key)
+			r.fail("a section of document %q has no chunks", sec.doc.id)
 			break
 		}
 	}
-	for _, h := range heads {
-		if h.nsecs == 0 {
+	for i := range heads {
+		if h := &heads[i]; h.nsecs == 0 {
 			r.fail("heading word %q is in no section", h.term)
 			break
 		}
@@ -259,7 +314,10 @@ func (g *Graph) Load(b []byte) (err error) {
 // reader reads AppendBinary's encoding; its first error sticks, and every
 // read after it returns zero values.
 type reader struct {
-	b   []byte
+	b []byte
+	// s is the whole of what b was at first, as a string, which strings
+	// are cut from.
+	s   string
 	err error
 }
 
@@ -307,7 +365,8 @@ func (r *reader) string() string {
 	if r.err != nil {
 		return ""
 	}
-	s := string(r.b[:n])
+	off := len(r.s) - len(r.b)
+	s := r.s[off : off+n]
 	r.b = r.b[n:]
 	return s
 }
@@ -341,3 +400,16 @@ func (g *Graph) Size() (docs, chunks int) {
 // by New(nil, nil) and loaded before they were known. Call it before the
 // graph is shared.
 func (g *Graph) Bind(an *analysis.Analyzer, vocab func() *analysis.Vocab) { g.an, g.vocab = an, vocab }
+
+// slab hands out slices of T carved from larger allocations.
+type slab[T any] struct{ buf []T }
+
+// take returns n zero Ts, capped at n.
+func (s *slab[T]) take(n int) []T {
+	if len(s.buf) < n {
+		s.buf = make([]T, max(n, 1<<12))
+	}
+	out := s.buf[:n:n]
+	s.buf = s.buf[n:]
+	return out
+}

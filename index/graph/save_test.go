@@ -111,3 +111,27 @@ func TestSavedGraphDamage(t *testing.T) {
 		_ = New(g.an, g.vocab).Load(c) // may load other content; must not panic
 	}
 }
+
+// BenchmarkLoad loads the saved form of a graph of 20 000 random documents
+// (about 50 000 chunks): go test -run '^$' -bench Load -benchmem ./index/graph/
+func BenchmarkLoad(b *testing.B) {
+	an := indextest.Analyzer(b)
+	g := New(an, func() *analysis.Vocab { return nil })
+	rng := rand.New(rand.NewPCG(7, 8))
+	word := indextest.ZipfWords(rng)
+	for i := range 20000 {
+		var kws []string
+		for range 1 + rng.IntN(8) {
+			kws = append(kws, word()+word())
+		}
+		d := sealed(indextest.RandomDoc(rng, word, fmt.Sprintf("doc%d", i)), kws...)
+		g.Put(d.ID, &d)
+	}
+	saved := g.AppendBinary(nil)
+	b.SetBytes(int64(len(saved)))
+	for b.Loop() {
+		if err := New(an, g.vocab).Load(saved); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
