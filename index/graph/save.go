@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
@@ -95,7 +96,8 @@ func appendString(b []byte, s string) []byte {
 // consistent graph.
 var errSaved = errors.New("saved graph is inconsistent")
 
-// Load fills an empty graph from b, written by AppendBinary. A b that does not
+// Load fills an empty graph from b, written by AppendBinary, and keeps b: its
+// strings are cut from it, so the caller must never change b afterwards. A b that does not
 // hold a consistent graph (cut short, counts that do not add up, an index out of
 // range, a chunk twice) is an error and leaves the graph empty; a b that does
 // is loaded as it was saved, which the caller vouches for (the store checks a
@@ -113,11 +115,12 @@ func (g *Graph) Load(b []byte) (err error) {
 		}
 	}()
 	// The graph's parts are carved from a few large allocations (slabs)
-	// rather than allocated one by one, and its strings are cut from one
-	// copy of b: a load makes a few hundred allocations, not millions. A
+	// rather than allocated one by one, and its strings are cut from b
+	// (not copied: b is the graph's from now on; a copy would double a
+	// large load's peak): a load makes a few hundred allocations, not millions. A
 	// part that a later write removes stays in its slab until the slab's
 	// every part is gone (at most the size of the load).
-	r := &reader{b: b, s: string(b)}
+	r := &reader{b: b, s: unsafe.String(unsafe.SliceData(b), len(b))}
 	nodes := make([]kwNode, r.count(2))
 	dfs := make([]int, len(nodes))
 	var nedges int
