@@ -169,6 +169,11 @@ func TestRepairFromTheWholeLog(t *testing.T) {
 	if info.LogFirst != 1 || info.BackupPos != 0 {
 		t.Errorf("repair: %+v", info)
 	}
+	// The graph saved at the last clean close is derived from the damaged
+	// store: set aside with it, never read by the rebuilt one.
+	if _, err := os.Stat(filepath.Join(info.Aside, graphDir, "c")); err != nil {
+		t.Errorf("the saved graph was not set aside with the damaged files: %v", err)
+	}
 	checkFixture(t, openTestStore(t, dir), "c")
 }
 

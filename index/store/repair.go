@@ -23,8 +23,9 @@ import (
 
 // RepairInfo describes a repair.
 type RepairInfo struct {
-	// Aside is the directory the damaged Badger and bleve files were moved
-	// to; delete it once the repaired store is checked.
+	// Aside is the directory the damaged Badger and bleve files (and the
+	// saved graphs) were moved to; delete it once the repaired store is
+	// checked.
 	Aside string
 	// BackupPos is the position of the backup restored, 0 when none was.
 	BackupPos uint64
@@ -92,13 +93,14 @@ func Repair(ctx context.Context, dir, backupFile string, an *analysis.Analyzer, 
 	return info, s.Close()
 }
 
-// setAside moves dir's badger and bleve directories into aside, and a
-// restored Badger from staged (when there is one) into their place.
+// setAside moves dir's badger and bleve directories and its saved graphs
+// into aside, and a restored Badger from staged (when there is one) into
+// their place.
 func setAside(dir, aside, staged string) error {
 	if err := os.MkdirAll(aside, 0o755); err != nil {
 		return err
 	}
-	for _, name := range []string{"badger", "bleve"} {
+	for _, name := range []string{"badger", "bleve", graphDir} {
 		err := os.Rename(filepath.Join(dir, name), filepath.Join(aside, name))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
