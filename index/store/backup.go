@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/zhisou/zhisou/index"
 )
@@ -139,7 +140,8 @@ func restore(dir, backupFile string) (pos uint64, err error) {
 		}
 	}()
 	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "badger")).WithLogger(nil).
-		WithMemTableSize(32 << 20).WithValueLogFileSize(256 << 20))
+		WithMemTableSize(32 << 20).WithValueLogFileSize(256 << 20).
+		WithCompression(options.None).WithBlockCacheSize(0)) // as Open writes tables
 	if err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
 	}

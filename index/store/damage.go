@@ -64,23 +64,24 @@ func removeEmptyLogFiles(dir string, logger *slog.Logger) error {
 // it, under its directory lock (so never the files of a live server, which
 // could delete a table while it is read): it removes what a crash leaves
 // (removeEmptyLogFiles), checks each table's footer and index
-// (checkTableFiles) and every block (verifyTableBlocks). damaged is the
+// (checkTableFiles) and every block (verifyTableBlocks), and returns the
+// tables the MANIFEST lists. damaged is the
 // error of a block that fails its check, which acceptDamage lets the open go
 // on with; any other error fails it.
-func checkBadgerDir(dir string, logger *slog.Logger) (tables int, damaged, err error) {
+func checkBadgerDir(dir string, logger *slog.Logger) (tables map[uint64]badger.TableManifest, damaged, err error) {
 	unlock, err := lockBadgerDir(dir)
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
 	defer unlock()
 	if err := removeEmptyLogFiles(dir, logger); err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
 	t, err := checkTableFiles(dir)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w; restore the data directory from a backup", err)
+		return nil, nil, fmt.Errorf("%w; restore the data directory from a backup", err)
 	}
-	return len(t), verifyTableBlocks(dir, t), nil
+	return t, verifyTableBlocks(dir, t), nil
 }
 
 // checkTableFiles checks the footer and index of every table file that

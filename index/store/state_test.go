@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/indextest"
@@ -264,4 +265,25 @@ func TestCheckTableFile(t *testing.T) {
 			t.Errorf("checkTableFile(%s) = %v, want an error saying %q", tc.name, err, tc.want)
 		}
 	}
+}
+
+// TestTablesUncompressed: the store writes Badger's tables uncompressed
+// (each block is checked at every open and read for each hit), and a store
+// whose tables are all uncompressed runs without Badger's block cache.
+func TestTablesUncompressed(t *testing.T) {
+	dir := damagedStore(t, func(string) {}) // a closed store with the fixture
+	tables, err := checkTableFiles(filepath.Join(dir, "badger"))
+	if err != nil || len(tables) == 0 {
+		t.Fatalf("tables = %v, %v; want some", tables, err)
+	}
+	for id, tm := range tables {
+		if tm.Compression != options.None {
+			t.Errorf("table %d is compressed (%v)", id, tm.Compression)
+		}
+	}
+	s := openTestStore(t, dir)
+	if got := s.db.Opts().BlockCacheSize; got != 0 {
+		t.Errorf("block cache of a store without compressed tables: %d bytes, want none", got)
+	}
+	checkFixture(t, s, "c")
 }

@@ -260,7 +260,13 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		logger.Error("opening a damaged store, as -accept-damage asks", "err", damaged)
 	}
 	damagedTables := damaged != nil
-	logger.Debug("badger tables verified", "tables", tables, "took", time.Since(checked).Round(time.Millisecond))
+	logger.Debug("badger tables verified", "tables", len(tables), "took", time.Since(checked).Round(time.Millisecond))
+	if !slices.ContainsFunc(slices.Collect(maps.Values(tables)), func(t badger.TableManifest) bool { return t.Compression != options.None }) {
+		// Badger needs a block cache only to keep blocks it decompressed
+		// (tables written before they were uncompressed); without, a
+		// block is read where the table is mapped.
+		bo = bo.WithBlockCacheSize(0)
+	}
 	saved := opts.SavedGraphs
 	if saved == nil || saved.dir != dir {
 		saved = ReadSavedGraphs(dir)
