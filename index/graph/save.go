@@ -185,9 +185,8 @@ func (g *Graph) Load(b []byte) (err error) {
 			g.nsections++
 			secs = append(secs, sec)
 			for i := range sec.words {
-				hi, ok := r.index(len(heads))
-				w := r.float()
-				if !ok || r.err != nil {
+				hi, w, ok := r.weighted(len(heads))
+				if !ok {
 					return r.err
 				}
 				h := &heads[hi]
@@ -235,9 +234,8 @@ func (g *Graph) Load(b []byte) (err error) {
 			d.chunks[i] = c
 			seen = seen[:0]
 			for j := range c.kws {
-				ni, ok := r.index(len(nodes))
-				w := r.float()
-				if !ok || r.err != nil {
+				ni, w, ok := r.weighted(len(nodes))
+				if !ok {
 					return r.err
 				}
 				n := &nodes[ni]
@@ -372,6 +370,14 @@ func (r *reader) string() string {
 	s := r.s[off : off+n]
 	r.b = r.b[n:]
 	return s
+}
+
+// weighted reads an index below n and its weight (a heading word's in a
+// section, a keyword's in a chunk); ok is false after an error.
+func (r *reader) weighted(n int) (i int, w float64, ok bool) {
+	i, _ = r.index(n)
+	w = r.float()
+	return i, w, r.err == nil
 }
 
 // float reads a weight written by appendWeight.
