@@ -8,9 +8,11 @@
 // ordinal and keywords (the weighted chunk–keyword edges), written in the same
 // transaction as the chunk, so the graph is exactly as crash-safe as the rest.
 // The derived parts — keyword nodes with their document frequency, sections
-// (outline containment) with their analysed headings — are built in memory from those records when the store
-// opens and kept up to date incrementally as each upsert or delete is applied:
-// a write touches only its own document's nodes and edges, never a rebuild.
+// (outline containment) with their analysed headings — are built in memory from
+// those records when the store opens (or read from the compact form a clean
+// close saved: AppendBinary, Load) and kept up to date incrementally as each
+// upsert or delete is applied: a write touches only its own document's nodes
+// and edges, never a rebuild.
 // Keyword–keyword co-occurrence is counted from a keyword's chunks when a
 // search spreads from it, and cached until the graph changes.
 package graph
