@@ -220,6 +220,9 @@ func savedGraphPath(dir, name string) string { return filepath.Join(dir, graphDi
 // held, once the background work has stopped: the graphs are those of the
 // position. A graph that cannot be saved is logged: the next open rebuilds it.
 func (s *Store) saveGraphs() {
+	if s.damagedTables {
+		return // built from what damaged tables gave: never reused
+	}
 	if err := os.MkdirAll(filepath.Join(s.dir, graphDir), 0o755); err != nil {
 		s.logger.Warn("cannot save the keyword graphs; the next start rebuilds them", "err", err)
 		return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,6 +192,22 @@ func TestStateFlippedTableBlock(t *testing.T) {
 	}
 	if !errors.Is(err, index.ErrDamaged) || !strings.Contains(err.Error(), "checksum") {
 		t.Errorf("Open = %v; want ErrDamaged, a checksum error", err)
+	}
+	// Opened anyway, the store neither reads the graph its last clean
+	// close saved nor saves the one it builds from the damaged tables.
+	var logs bytes.Buffer
+	s, err = Open(t.Context(), dir, testAnalyzer(t), Options{AcceptDamage: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("Open with AcceptDamage: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "badger's tables are damaged") {
+		t.Errorf("the saved graph was not refused for the damaged tables; log:\n%s", logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, graphDir)); !os.IsNotExist(err) {
+		t.Errorf("a store opened with damaged tables saved its graph: %v", err)
 	}
 }
 
