@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/zhisou/zhisou/index"
@@ -16,16 +17,34 @@ import (
 	"github.com/zhisou/zhisou/index/indextest"
 )
 
+// logBuffer holds log lines; the store's goroutines write while a test reads.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // openLogged opens the store at dir with its log lines (debug and up) in
 // the returned buffer.
-func openLogged(t *testing.T, dir string) (*Store, *bytes.Buffer) {
+func openLogged(t *testing.T, dir string) (*Store, *logBuffer) {
 	t.Helper()
-	var buf bytes.Buffer
-	s, err := Open(t.Context(), dir, testAnalyzer(t), Options{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	buf := &logBuffer{}
+	s, err := Open(t.Context(), dir, testAnalyzer(t), Options{Logger: slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, &buf
+	return s, buf
 }
 
 // savedGraphStore is a closed store at dir with one collection "c" of the
@@ -159,4 +178,36 @@ func TestSavedGraphRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSavedGraphNotWritable: a graph that cannot be saved (here the path
+// its directory needs is taken by a file) costs the next start a rebuild,
+// nothing else: the close succeeds, warning, and the store opens whole.
+func TestSavedGraphNotWritable(t *testing.T) {
+	dir := t.TempDir()
+	s, logs := openLogged(t, dir)
+	if err := s.CreateCollection(t.Context(), index.DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(t.Context(), "c", indextest.Fixture()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, graphDir), []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close when the graph cannot be saved: %v", err)
+	}
+	if !strings.Contains(logs.String(), "cannot save the keyword graphs") {
+		t.Errorf("no warning that the graph was not saved; log:\n%s", logs.String())
+	}
+	s, logs2 := openLogged(t, dir)
+	defer s.Close()
+	if strings.Contains(logs2.String(), "keyword graph read") {
+		t.Errorf("a graph was read; log:\n%s", logs2.String())
+	}
+	if err := s.Verify(t.Context(), "c"); err != nil {
+		t.Errorf("Verify after the rebuild: %v", err)
+	}
+	checkFixture(t, s, "c")
 }
