@@ -61,7 +61,8 @@ type Options struct {
 }
 
 // cacheSizes are the store's cache budgets under a memory budget (0: the
-// defaults): Badger's block cache and the chunk cache 1/32 of it each, each
+// defaults): Badger's block cache (used only while compressed tables
+// remain) and the chunk cache 1/32 of it each, each
 // collection's postings caches 1/8, none above its default.
 func cacheSizes(budget uint64) (block, chunks int64, postings int) {
 	block, chunks, postings = 64<<20, chunkCacheBytes, bm25.DefaultCacheBytes
