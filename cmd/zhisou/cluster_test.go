@@ -449,7 +449,8 @@ func TestCluster(t *testing.T) {
 			d, err := nc.GetDocument(ctx, &retrievalv1.GetDocumentRequest{Collection: "kb", DocumentId: id})
 			if w.deleted {
 				if status.Code(err) != codes.NotFound {
-					t.Fatalf("%s: deleted document %s: %v; want NOT_FOUND", n.name, id, err)
+					t.Fatalf("%s: deleted document %s: %v; want NOT_FOUND (found at version %d; the last write acknowledged before the delete was version %d)",
+						n.name, id, err, d.GetDocument().GetVersion(), w.version)
 				}
 				continue
 			}
