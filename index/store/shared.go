@@ -250,10 +250,28 @@ func (s *Store) markTextPositions() error {
 }
 
 // sync applies what the shared log holds beyond the store's position, so
-// that a write decides from the newest state. Called with wmu held.
+// that a write decides from the newest state: everything the log held when
+// sync was called. A replay may deliver part of what is there (what one
+// consumer delivered before it went quiet), so sync replays again until a
+// pass finds nothing or the store reaches the end the log had after the
+// first pass (not chasing later writes). Called with wmu held.
 func (s *Store) sync(ctx context.Context) error {
-	_, err := s.catchUp(ctx, nil, nil)
-	return err
+	var end uint64
+	for {
+		before := s.pos
+		if _, err := s.catchUp(ctx, nil, nil); err != nil {
+			return err
+		}
+		if s.pos == before {
+			return nil
+		}
+		if end == 0 {
+			_, end = s.shared.Bounds()
+		}
+		if s.pos >= end {
+			return nil
+		}
+	}
 }
 
 // syncForWrite is sync before a write decides what to write. When the log

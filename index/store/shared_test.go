@@ -535,3 +535,54 @@ func TestSharedWriteDecidedBlind(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncReachesTheLogsEnd: a write decides from local state after sync, so
+// sync must apply everything the log held when it was called, also when the
+// log hands records out a few at a time (a replay returns what one consumer
+// delivered). It used to stop after one replay: a replica behind after a
+// restart took a delete of a document it had not applied yet for a delete of
+// nothing, acknowledged it and logged nothing, and the document lived on (the
+// cluster test met it once).
+func TestSyncReachesTheLogsEnd(t *testing.T) {
+	srv := natstest.Server(t)
+	ctx := t.Context()
+	a := mustReplica(t, srv, t.TempDir())
+	if err := a.CreateCollection(ctx, index.DefaultCollection("kb")); err != nil {
+		t.Fatal(err)
+	}
+	l, err := natslog.Open(ctx, natstest.Conn(t, srv), natslog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, t.TempDir(), testAnalyzer(t), Options{Log: stingyLog{l, 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	converge(t, a, b)
+
+	// b's follower waits on b's write lock while a writes: b is behind when
+	// it decides.
+	b.wmu.Lock()
+	if _, err := a.Upsert(ctx, "kb", numbered("x", 20)); err != nil {
+		b.wmu.Unlock()
+		t.Fatal(err)
+	}
+	fresh, err := b.syncForDecision(ctx)
+	pos := b.pos
+	b.wmu.Unlock()
+	if err != nil || !fresh {
+		t.Fatalf("syncForDecision = %v, %v", fresh, err)
+	}
+	if want := a.shared.Last(); pos < want {
+		t.Fatalf("after sync, b is at %d; the log held %d when it was called", pos, want)
+	}
+	outs, err := b.Delete(ctx, "kb", []string{"x019"})
+	if err != nil || outs[0] != index.Deleted {
+		t.Fatalf("Delete(x019) on b = %v, %v; want Deleted", outs, err)
+	}
+	converge(t, a, b)
+	if _, err := a.Document(ctx, "kb", "x019"); !errors.Is(err, index.ErrNotFound) {
+		t.Errorf("the deleted document on a: %v; want ErrNotFound", err)
+	}
+}
