@@ -426,7 +426,9 @@ const (
 	// Deleted: the document was removed.
 	Deleted
 	// Stale: the write carried an older version than the stored one (or a
-	// tombstone's) and was ignored.
+	// tombstone's) and was ignored. A write without a version is Stale when
+	// a client gave the stored document (or its tombstone) a version above
+	// the log's position, which it takes as its own: give a version then.
 	Stale
 )
 

@@ -821,7 +821,7 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Docu
 	outcomes := make([]index.Outcome, len(docs))
 	var todo []int
 	for i := range docs {
-		if o, err := s.decide(collection, &docs[i]); err != nil {
+		if o, err := s.decide(collection, &docs[i], s.applied.Load()); err != nil {
 			return nil, err
 		} else if o != index.Unchanged && o != index.Stale {
 			todo = append(todo, i)
@@ -847,7 +847,7 @@ func (s *Store) Upsert(ctx context.Context, collection string, docs []index.Docu
 	}
 	var recs []index.Record
 	for i := range docs {
-		o, err := s.decide(collection, &docs[i])
+		o, err := s.decide(collection, &docs[i], s.pos)
 		if err != nil {
 			return nil, err
 		}
@@ -971,8 +971,10 @@ func (s *Store) commit(ctx context.Context, recs []index.Record, terms map[strin
 	return s.write(ctx, recs, terms)
 }
 
-// decide reports what upserting d would do, from Badger's current state.
-func (s *Store) decide(collection string, d *index.Document) (index.Outcome, error) {
+// decide reports what upserting d would do, from Badger's current state at
+// position pos (the store's, under wmu; an estimate for the decision before
+// the lock, which is made again under it).
+func (s *Store) decide(collection string, d *index.Document, pos uint64) (index.Outcome, error) {
 	var o index.Outcome
 	err := s.db.View(func(txn *badger.Txn) error {
 		tomb, err := getUint(txn, tombKey(collection, d.ID))
@@ -983,6 +985,13 @@ func (s *Store) decide(collection string, d *index.Document) (index.Outcome, err
 			o = index.Stale
 			return nil
 		}
+		// A write without a version takes its log position as its version
+		// (above pos): one that a client's version or a tombstone already
+		// stands above would be dropped when applied, so it is Stale now.
+		if d.Version == 0 && tomb > pos {
+			o = index.Stale
+			return nil
+		}
 		var old index.Document
 		err = readJSON(txn, docKey(collection, d.ID), &old)
 		switch {
@@ -990,7 +999,8 @@ func (s *Store) decide(collection string, d *index.Document) (index.Outcome, err
 			o = index.Added
 		case err != nil:
 			return err
-		case d.Version != 0 && d.Version < old.Version:
+		case d.Version != 0 && d.Version < old.Version,
+			d.Version == 0 && old.Version > pos:
 			o = index.Stale
 		case old.Hash == d.Hash && old.Source == d.Source:
 			o = index.Unchanged

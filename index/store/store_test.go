@@ -252,6 +252,12 @@ func TestUpsertSemantics(t *testing.T) {
 			d.Version = 50
 			return upsert(d)
 		}, index.Stale},
+		// Without a version, a write takes its log position (under 100):
+		// applied, it would be dropped; it is Stale, not "updated" (it was
+		// acknowledged as updated and dropped).
+		{"no version over a client's version above the position", func() index.Outcome {
+			return upsert(indextest.Doc("a", "标题", "不带版本的新内容。"))
+		}, index.Stale},
 		{"delete", func() index.Outcome {
 			outs, err := s.Delete(ctx, "c", []string{"a"})
 			if err != nil {
