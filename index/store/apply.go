@@ -192,16 +192,26 @@ func (s *Store) deleteBadger(txn *badger.Txn, r *index.Record, chunksDone bool) 
 	if _, err := txn.Get([]byte(collectionKeyP + coll)); err != nil {
 		return nil, nil
 	}
-	v := r.DocVersion()
-	if err := putUint(txn, tombKey(coll, r.DocID), v); err != nil {
+	// The tombstone stands above the delete's own version (its log
+	// position, unless it carries one), the version it removes and any
+	// earlier tombstone: a late copy of the write it removed (a retry that
+	// reached the log after it, its client's version above the position)
+	// stays out.
+	tomb, err := getUint(txn, tombKey(coll, r.DocID))
+	if err != nil {
 		return nil, err
 	}
 	var old index.Document
-	switch err := readJSON(txn, docKey(coll, r.DocID), &old); {
-	case errors.Is(err, index.ErrNotFound):
-		return nil, nil
-	case err != nil:
+	err = readJSON(txn, docKey(coll, r.DocID), &old)
+	if err != nil && !errors.Is(err, index.ErrNotFound) {
 		return nil, err
+	}
+	found := err == nil
+	if err := putUint(txn, tombKey(coll, r.DocID), max(tomb, r.DocVersion(), old.Version)); err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, nil
 	}
 	st, err := s.readStats(txn, coll)
 	if err != nil {

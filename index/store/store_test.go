@@ -270,6 +270,24 @@ func TestUpsertSemantics(t *testing.T) {
 			d.Version = 1
 			return upsert(d)
 		}, index.Stale},
+		// A late copy of the write the delete removed (a retry of it that
+		// reached the log after the delete): its version, 100, is above the
+		// delete's log position, and must not bring the document back.
+		{"late copy of the deleted version", func() index.Outcome {
+			d := indextest.Doc("a", "标题", "版本一百。")
+			d.Version = 100
+			return upsert(d)
+		}, index.Stale},
+		// So the tombstone is at 100: without a version a write takes its
+		// log position, below it.
+		{"write after delete without version, the client's version above", func() index.Outcome {
+			return upsert(indextest.Doc("a", "标题", "不带版本。"))
+		}, index.Stale},
+		{"write after delete with a newer version", func() index.Outcome {
+			d := indextest.Doc("a", "标题", "重新写入。")
+			d.Version = 101
+			return upsert(d)
+		}, index.Added},
 		{"delete of a missing document", func() index.Outcome {
 			outs, err := s.Delete(ctx, "c", []string{"nope"})
 			if err != nil {
@@ -277,7 +295,17 @@ func TestUpsertSemantics(t *testing.T) {
 			}
 			return outs[0]
 		}, index.Unchanged},
-		{"write after delete without version", func() index.Outcome { return upsert(indextest.Doc("a", "标题", "重新写入。")) }, index.Added},
+		{"write without version over the client's version", func() index.Outcome { return upsert(indextest.Doc("a", "标题", "又一次。")) }, index.Stale},
+		// Without client versions, a delete and a new write of the same id.
+		{"another document without version", func() index.Outcome { return upsert(indextest.Doc("b", "标题", "乙。")) }, index.Added},
+		{"its delete", func() index.Outcome {
+			outs, err := s.Delete(ctx, "c", []string{"b"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return outs[0]
+		}, index.Deleted},
+		{"written again without version", func() index.Outcome { return upsert(indextest.Doc("b", "标题", "乙又来了。")) }, index.Added},
 	}
 	for _, st := range steps {
 		if got := st.do(); got != st.want {
