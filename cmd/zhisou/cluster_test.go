@@ -33,6 +33,18 @@ type clusterNode struct {
 	name, dir, addr, natsAddr, clusterAddr string
 	routes                                 string
 	proc                                   *child
+	// before holds the stderr of the node's earlier processes (it is
+	// killed and started again).
+	before bytes.Buffer
+}
+
+// dumpLogs kills every node and logs the end of each one's stderr, over
+// its restarts, for a failure that the state alone does not explain.
+func dumpLogs(t *testing.T, nodes []*clusterNode) {
+	for _, n := range nodes {
+		n.proc.kill()
+		t.Logf("%s stderr, earlier processes and the last:\n%s", n.name, tail(n.before.String()+n.proc.stderr.String(), 60))
+	}
 }
 
 // clusterToken is the cluster's NATS secret (clients and routes).
@@ -40,6 +52,10 @@ const clusterToken = "cluster-test-secret"
 
 func (n *clusterNode) start(t *testing.T) {
 	t.Helper()
+	if n.proc != nil {
+		<-n.proc.done // killed before a start again
+		n.before.Write(n.proc.stderr.Bytes())
+	}
 	c := &child{stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(zhisouBinary(t), "serve", "-store", n.dir, "-addr", n.addr, "-http-addr", "", "-log-level", "warn",
 		"-nats-listen", n.natsAddr, "-nats-cluster", n.clusterAddr, "-nats-routes", n.routes, "-nats-name", n.name,
@@ -423,9 +439,8 @@ func TestCluster(t *testing.T) {
 			for _, n := range nodes {
 				st, err := client(t, n.addr).GetStatus(ctx, &retrievalv1.GetStatusRequest{Digest: true})
 				t.Logf("%s: %v %v", n.name, st, err)
-				n.proc.kill()
-				t.Logf("%s stderr:\n%s", n.name, tail(n.proc.stderr.String(), 40))
 			}
+			dumpLogs(t, nodes)
 			t.Fatalf("replicas did not converge within 60 s of the last restart: digests %q", digests)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -449,15 +464,18 @@ func TestCluster(t *testing.T) {
 			d, err := nc.GetDocument(ctx, &retrievalv1.GetDocumentRequest{Collection: "kb", DocumentId: id})
 			if w.deleted {
 				if status.Code(err) != codes.NotFound {
+					dumpLogs(t, nodes)
 					t.Fatalf("%s: deleted document %s: %v; want NOT_FOUND (found at version %d; the last write acknowledged before the delete was version %d)",
 						n.name, id, err, d.GetDocument().GetVersion(), w.version)
 				}
 				continue
 			}
 			if err != nil {
+				dumpLogs(t, nodes)
 				t.Fatalf("%s: acknowledged document %s: %v", n.name, id, err)
 			}
 			if d.GetDocument().GetVersion() != w.version {
+				dumpLogs(t, nodes)
 				t.Fatalf("%s: document %s at version %d; the last acknowledged write is version %d", n.name, id, d.GetDocument().GetVersion(), w.version)
 			}
 			if n == nodes[0] {
