@@ -209,6 +209,16 @@ func verifyTableBlocks(dir string, tables map[uint64]badger.TableManifest) error
 	return nil
 }
 
+// anyCompressed reports whether any of the tables was written compressed.
+func anyCompressed(tables map[uint64]badger.TableManifest) bool {
+	for _, t := range tables {
+		if t.Compression != options.None {
+			return true
+		}
+	}
+	return false
+}
+
 func verifyTableFile(path string, compression options.CompressionType) (err error) {
 	mf, err := z.OpenMmapFile(path, os.O_RDONLY, 0)
 	if err != nil {

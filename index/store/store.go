@@ -262,7 +262,7 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 	}
 	damagedTables := damaged != nil
 	logger.Debug("badger tables verified", "tables", len(tables), "took", time.Since(checked).Round(time.Millisecond))
-	if !slices.ContainsFunc(slices.Collect(maps.Values(tables)), func(t badger.TableManifest) bool { return t.Compression != options.None }) {
+	if !anyCompressed(tables) {
 		// Badger needs a block cache only to keep blocks it decompressed
 		// (tables written before they were uncompressed); without, a
 		// block is read where the table is mapped.
@@ -981,14 +981,11 @@ func (s *Store) decide(collection string, d *index.Document, pos uint64) (index.
 		if err != nil {
 			return err
 		}
-		if d.Version != 0 && tomb != 0 && d.Version <= tomb {
-			o = index.Stale
-			return nil
-		}
 		// A write without a version takes its log position as its version
 		// (above pos): one that a client's version or a tombstone already
 		// stands above would be dropped when applied, so it is Stale now.
-		if d.Version == 0 && tomb > pos {
+		v := cmp.Or(d.Version, pos+1)
+		if tomb != 0 && v <= tomb {
 			o = index.Stale
 			return nil
 		}
@@ -999,8 +996,7 @@ func (s *Store) decide(collection string, d *index.Document, pos uint64) (index.
 			o = index.Added
 		case err != nil:
 			return err
-		case d.Version != 0 && d.Version < old.Version,
-			d.Version == 0 && old.Version > pos:
+		case v < old.Version:
 			o = index.Stale
 		case old.Hash == d.Hash && old.Source == d.Source:
 			o = index.Unchanged
