@@ -234,69 +234,68 @@ func sectionKey(docID string, path []string) string {
 	return docID + "\x1f" + strings.Join(path, "\x1f")
 }
 
-// compareKey compares the sections' keys (sectionKey) without building
-// them: byte by byte along the pieces each is joined from.
+// compareKey compares the sections' keys (sectionKey: the document id and
+// the path elements joined by \x1f; an empty path still adds one \x1f)
+// without building them.
 func (sec *gSection) compareKey(o *gSection) int {
-	a, b := keyPieces{sec: sec}, keyPieces{sec: o}
-	for {
-		x, xok := a.next()
-		y, yok := b.next()
-		switch {
-		case !xok || !yok:
-			return cmp.Compare(btoi(xok), btoi(yok))
-		case x != y:
-			return cmp.Compare(x, y)
+	return compareJoined(sec.keyPieces(), o.keyPieces(), sec.keyPiece, o.keyPiece)
+}
+
+func (sec *gSection) keyPieces() int { return 1 + max(len(sec.path), 1) }
+
+func (sec *gSection) keyPiece(i int) string {
+	if i == 0 {
+		return sec.doc.id
+	}
+	if len(sec.path) == 0 {
+		return ""
+	}
+	return sec.path[i-1]
+}
+
+// compareJoined compares the join by \x1f of na pieces a(i) with that of nb
+// pieces b(i), as strings.Compare would.
+func compareJoined(na, nb int, a, b func(int) string) int {
+	for i := 0; ; i++ {
+		if i == na || i == nb {
+			return cmp.Compare(na-i, nb-i) // the one that goes on is greater
 		}
-	}
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// keyPieces walks the bytes of a section's key: its document id, then each
-// path element, each after a \x1f.
-type keyPieces struct {
-	sec   *gSection
-	piece int // 0: the document id; i > 0: "\x1f" + path[i-1]
-	off   int // in the piece, where the separator is offset 0 for i > 0
-}
-
-func (k *keyPieces) next() (byte, bool) {
-	for {
-		var p string
-		sep := k.piece > 0
-		switch {
-		case k.piece == 0:
-			p = k.sec.doc.id
-		case k.piece-1 < len(k.sec.path):
-			p = k.sec.path[k.piece-1]
-		case k.piece == 1: // an empty path: the key ends with the separator
-			if k.off == 0 {
-				k.off++
-				return 0x1f, true
+		x, y := a(i), b(i)
+		if x == y {
+			continue
+		}
+		m := 0
+		for m < len(x) && m < len(y) && x[m] == y[m] {
+			m++
+		}
+		// The first byte where the joins differ: a piece's own, or the
+		// separator (or the end) after the shorter one.
+		next := func(p string, last bool) int {
+			switch {
+			case m < len(p):
+				return int(p[m])
+			case last:
+				return -1
 			}
-			return 0, false
-		default:
-			return 0, false
+			return 0x1f
 		}
-		i := k.off
-		if sep {
-			if i == 0 {
-				k.off++
-				return 0x1f, true
-			}
-			i--
+		if c := cmp.Compare(next(x, i == na-1), next(y, i == nb-1)); c != 0 {
+			return c
 		}
-		if i < len(p) {
-			k.off++
-			return p[i], true
-		}
-		k.piece, k.off = k.piece+1, 0
+		// A piece holds a \x1f itself: the pieces no longer line up.
+		return strings.Compare(join(na, a), join(nb, b))
 	}
+}
+
+func join(n int, piece func(int) string) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(0x1f)
+		}
+		b.WriteString(piece(i))
+	}
+	return b.String()
 }
 
 // allSections yields every section, document by document.
