@@ -249,6 +249,8 @@ func (s *Store) saveGraphs() {
 type SavedGraphs struct {
 	dir    string
 	graphs map[string]*savedGraph
+	// resume ends the collector's pause while they decode (pauseGC).
+	resume func()
 }
 
 // savedGraph is one collection's saved graph, read and decoded.
@@ -274,9 +276,13 @@ func ReadSavedGraphs(dir string) *SavedGraphs {
 		return sgs // none (or unreadable: the graphs are rebuilt)
 	}
 	sgs.graphs = map[string]*savedGraph{}
+	var size int64
 	for _, e := range entries {
 		if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), ".tmp") {
 			continue
+		}
+		if info, err := e.Info(); err == nil {
+			size += info.Size()
 		}
 		sg := &savedGraph{done: make(chan struct{})}
 		sgs.graphs[e.Name()] = sg
@@ -290,13 +296,22 @@ func ReadSavedGraphs(dir string) *SavedGraphs {
 			sg.err, sg.took = err, time.Since(start)
 		}()
 	}
+	if len(sgs.graphs) > 0 {
+		// Also when no store takes them (a failed start).
+		sgs.resume = pauseGC(size)
+		go sgs.wait()
+	}
 	return sgs
 }
 
-// wait waits for every graph's decoding to end.
+// wait waits for every graph's decoding to end, and then ends the
+// collector's pause.
 func (sgs *SavedGraphs) wait() {
 	for _, sg := range sgs.graphs {
 		<-sg.done
+	}
+	if sgs.resume != nil {
+		sgs.resume()
 	}
 }
 

@@ -148,6 +148,9 @@ type Store struct {
 	damagedTables bool
 	// saved are the saved graphs being read during Open (nil after).
 	saved *SavedGraphs
+	// opening are the bleve indexes being opened and checked during Open,
+	// by collection name (nil after).
+	opening map[string]*textOpen
 	// segBytes is the write log's segment size (Options.LogSegmentBytes).
 	segBytes int64
 	// statePos is the position the state file last recorded; guarded by wmu.
@@ -290,7 +293,10 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 		shared: opts.Log, enricher: opts.Enricher, posMoved: make(chan struct{}), damagedTables: damagedTables, saved: saved}
 	owned = true
 	removeSnapshotLeftovers(dir) // under Badger's lock: no other process snapshots here
-	if err := s.recover(ctx); err != nil {
+	s.openTexts()
+	err = s.recover(ctx)
+	s.closeUnusedTexts()
+	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", dir, err), s.Close())
 	}
 	s.notePos()
@@ -449,19 +455,14 @@ func (s *Store) loadCollections() error {
 // position: by replaying the log when the log still holds what it missed, else
 // by rebuilding it from Badger. It returns the index's position.
 func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint64) (uint64, error) {
-	dir := filepath.Join(s.dir, "bleve", c.cfg.Name)
-	t, err := bm25.Open(dir, bm25.Options{CacheBytes: s.postingsCache})
-	var p uint64
-	if err == nil {
-		// The index is derived: one whose files fail their checksums is
-		// rebuilt, never searched.
-		if err = t.CheckFiles(); err == nil {
-			p, err = t.Pos()
-		}
-		if err != nil {
-			err = errors.Join(err, t.Close())
-		}
+	o := s.opening[c.cfg.Name]
+	if o == nil {
+		o = s.openText(c.cfg.Name)
+	} else {
+		delete(s.opening, c.cfg.Name)
 	}
+	<-o.done
+	t, p, err := o.t, o.pos, o.err
 	if err != nil || p < truncated {
 		if errors.Is(err, bm25.ErrFormat) {
 			s.logger.Info("bleve index has an older format; rebuilding from badger", "collection", c.cfg.Name, "err", err)
@@ -508,6 +509,70 @@ func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint6
 	}
 	s.logger.Info("bleve index caught up from the log", "collection", c.cfg.Name, "from", p, "to", s.pos)
 	return s.pos, nil
+}
+
+// textOpen is a bleve index being opened and checked (openText).
+type textOpen struct {
+	done chan struct{} // closed when the fields below are set
+	t    *bm25.Index   // nil when err is set
+	pos  uint64
+	err  error
+}
+
+// openText opens and checks the bleve index of a collection on a goroutine
+// of its own. The index is derived: one whose files fail their checksums is
+// rebuilt, never searched (openCollectionText decides).
+func (s *Store) openText(name string) *textOpen {
+	o := &textOpen{done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		t, err := bm25.Open(filepath.Join(s.dir, "bleve", name), bm25.Options{CacheBytes: s.postingsCache})
+		if err == nil {
+			if err = t.CheckFiles(); err == nil {
+				o.pos, err = t.Pos()
+			}
+			if err != nil {
+				err = errors.Join(err, t.Close())
+			}
+		}
+		if err == nil {
+			o.t = t
+		}
+		o.err = err
+	}()
+	return o
+}
+
+// openTexts starts opening every bleve index in the data directory, while
+// Open reads Badger and the keyword graphs: at a million chunks the open
+// and its checksums took half a second after everything else. Called under
+// Badger's directory lock, so no other process has them open.
+func (s *Store) openTexts() {
+	entries, err := os.ReadDir(filepath.Join(s.dir, "bleve"))
+	if err != nil {
+		return // openCollectionText opens each itself and reports
+	}
+	s.opening = map[string]*textOpen{}
+	for _, e := range entries {
+		if e.IsDir() {
+			s.opening[e.Name()] = s.openText(e.Name())
+		}
+	}
+}
+
+// closeUnusedTexts closes the indexes openTexts opened that no collection
+// took (a directory of no collection, or an open that failed before it got
+// there).
+func (s *Store) closeUnusedTexts() {
+	for name, o := range s.opening {
+		<-o.done
+		if o.t != nil {
+			if err := o.t.Close(); err != nil {
+				s.logger.Warn("close an unused bleve index", "dir", name, "err", err)
+			}
+		}
+	}
+	s.opening = nil
 }
 
 func (s *Store) setTextPos(c *coll, p uint64) error {
