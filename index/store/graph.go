@@ -214,6 +214,10 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// savedGraphBytesPerChunk is a little more than a saved graph takes per chunk
+// (188 bytes on a million STARD chunks, 195 on 115 342).
+const savedGraphBytesPerChunk = 224
+
 func savedGraphPath(dir, name string) string { return filepath.Join(dir, graphDir, name) }
 
 // saveGraphs writes each collection's saved graph. Called by Close with wmu
@@ -229,7 +233,10 @@ func (s *Store) saveGraphs() {
 	}
 	for name, c := range s.colls {
 		start := time.Now()
-		b := []byte(graphMagic)
+		// Sized at once: grown by appending, a million chunks' 190 MB
+		// were copied over and over (a quarter of the save's time).
+		b := make([]byte, 0, savedGraphBytesPerChunk*int(c.stats.Chunks)+64<<10)
+		b = append(b, graphMagic...)
 		b = binary.AppendUvarint(b, graphFormat)
 		b = binary.AppendUvarint(b, s.pos)
 		b = binary.AppendUvarint(b, c.vocab.Load().Version())
