@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -358,26 +359,34 @@ func (sg *savedGraph) decode(b []byte) error {
 }
 
 // useSavedGraph makes c's graph its saved one when there is one that fits
-// (see graphDir), and reports whether it did. Called during Open, with s.pos
-// final and c's lexicon and statistics read.
-func (s *Store) useSavedGraph(c *coll) bool {
+// the store (else it logs why not, and the caller rebuilds the graph): read
+// whole, saved with this dictionary and lexicon, from tables that are not
+// damaged, at the store's position or brought up to it (catchUpGraph), and
+// holding as many documents and chunks as the collection. txn reads the
+// documents that changed since it was saved.
+func (s *Store) useSavedGraph(txn *badger.Txn, c *coll) bool {
 	sg := s.saved.graphs[c.cfg.Name]
 	if sg == nil {
 		return false
 	}
 	<-sg.done
 	err := sg.err
+	var caughtUp int
 	switch {
 	case err != nil:
 	case sg.fp != s.an.Fingerprint():
 		err = errors.New("saved with another segmentation dictionary")
 	case s.damagedTables:
 		err = errors.New("badger's tables are damaged")
-	case sg.pos != s.pos:
+	case sg.pos > s.pos:
 		err = fmt.Errorf("saved at position %d; the store is at %d", sg.pos, s.pos)
 	case sg.lex != c.vocab.Load().Version():
 		err = fmt.Errorf("saved with lexicon version %d; the collection has %d", sg.lex, c.vocab.Load().Version())
-	default:
+	case sg.pos < s.pos:
+		sg.g.Bind(s.an, c.vocab.Load)
+		caughtUp, err = s.catchUpGraph(txn, c.cfg.Name, sg)
+	}
+	if err == nil {
 		if docs, chunks := sg.g.Size(); int64(docs) != c.stats.Docs || int64(chunks) != c.stats.Chunks {
 			err = fmt.Errorf("it has %d documents and %d chunks; the collection has %d and %d", docs, chunks, c.stats.Docs, c.stats.Chunks)
 		}
@@ -390,16 +399,88 @@ func (s *Store) useSavedGraph(c *coll) bool {
 	c.graph = sg.g
 	docs, chunks := c.graph.Size()
 	s.logger.Debug("keyword graph read from its saved form", "collection", c.cfg.Name, "docs", docs, "chunks", chunks, "took", sg.took.Round(time.Millisecond))
+	if sg.pos < s.pos {
+		s.logger.Info("saved keyword graph brought up to date from the write log", "collection", c.cfg.Name, "from", sg.pos, "to", s.pos, "documents", caughtUp)
+	}
 	return true
 }
 
-// removeSavedGraphs removes the saved graphs once Open has read them (or
-// rebuilt the graphs instead): they describe the store as it was closed, and
-// it changes from now on.
-func (s *Store) removeSavedGraphs() {
+// maxGraphCatchUp is the most records an older saved graph is brought up to
+// date through; past it (and past a quarter of the collection's documents)
+// the graph is rebuilt, which reads the documents on every core.
+var maxGraphCatchUp = func(docs int64) uint64 { return uint64(max(1000, docs/4)) }
+
+// catchUpGraph brings a graph saved at an older position (the last clean
+// close, before a crash) up to the store's: the records since then name the
+// documents that can differ, and each is read again from Badger (or removed
+// when Badger no longer has it). Only the documents' records are followed:
+// one that changes the collection otherwise (its lexicon, a re-index, its
+// deletion or creation) is an error, as is a log that no longer holds every
+// record since the graph's position; the caller rebuilds. It returns the
+// number of documents read again.
+func (s *Store) catchUpGraph(txn *badger.Txn, name string, sg *savedGraph) (int, error) {
+	docs, _ := sg.g.Size()
+	if n := s.pos - sg.pos; n > maxGraphCatchUp(int64(docs)) {
+		return 0, fmt.Errorf("saved at position %d; the store is at %d, %d records later", sg.pos, s.pos, n)
+	}
+	if first := s.log.First(); first > sg.pos+1 {
+		return 0, fmt.Errorf("saved at position %d; the write log no longer holds the records from %d (it starts at %d)", sg.pos, sg.pos+1, first)
+	}
+	changed := map[string]bool{}
+	errEnd := errors.New("at the store's position")
+	err := s.replayRetry(context.Background(), sg.pos, func(r index.Record) error {
+		switch {
+		case r.Seq > s.pos:
+			return errEnd
+		case r.Collection != name:
+		case r.Op == index.OpUpsert && r.Doc != nil:
+			changed[r.Doc.ID] = true
+		case r.Op == index.OpDelete:
+			changed[r.DocID] = true
+		case r.Op == index.OpLearn || r.Op == index.OpPutKey:
+		default:
+			return fmt.Errorf("record %d (%s) changes the collection since the graph was saved", r.Seq, r.Op)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnd) {
+		return 0, err
+	}
+	ids := slices.Sorted(maps.Keys(changed))
+	for _, id := range ids {
+		var d index.Document
+		switch err := readJSON(txn, docKey(name, id), &d); {
+		case errors.Is(err, index.ErrNotFound):
+			sg.g.Put(id, nil)
+		case err != nil:
+			return 0, fmt.Errorf("document %s: %w", id, err)
+		default:
+			sg.g.Put(id, &d)
+		}
+	}
+	return len(ids), nil
+}
+
+// doneWithSavedGraphs lets go of the saved graphs once Open has read them
+// (or rebuilt the graphs instead). The files stay: after a crash, the next
+// open brings them up to date from the write log (catchUpGraph); a clean
+// close replaces them. A store opened with damaged tables removes them: what
+// it holds is no longer what they describe, and its own graphs are never
+// saved.
+func (s *Store) doneWithSavedGraphs() {
 	s.saved.wait()
 	s.saved = nil
-	if err := os.RemoveAll(filepath.Join(s.dir, graphDir)); err != nil {
-		s.logger.Warn("cannot remove the saved keyword graphs", "err", err)
+	if s.damagedTables {
+		if err := os.RemoveAll(filepath.Join(s.dir, graphDir)); err != nil {
+			s.logger.Warn("cannot remove the saved keyword graphs", "err", err)
+		}
+		return
+	}
+	// What a kill during a save left.
+	tmps, _ := filepath.Glob(filepath.Join(s.dir, graphDir, "*.tmp"))
+	for _, p := range tmps {
+		if err := os.Remove(p); err != nil {
+			s.logger.Warn("cannot remove a saved keyword graph's leftover", "file", p, "err", err)
+		}
 	}
 }

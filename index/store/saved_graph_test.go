@@ -71,9 +71,9 @@ func savedGraphStore(t *testing.T) (dir string, saved []byte) {
 
 // TestSavedGraph: a cleanly closed store's next open reads each graph from
 // its saved form instead of rebuilding it, and the graph it reads is the one
-// the documents give (Verify rebuilds one and compares); the file is gone
-// once read (and a .tmp file a kill during a save left, with it). A store
-// killed before its close has none, and the open rebuilds.
+// the documents give (Verify rebuilds one and compares); the file stays (a
+// .tmp file a kill during a save left is ignored). A store without one
+// rebuilds.
 func TestSavedGraph(t *testing.T) {
 	dir, _ := savedGraphStore(t)
 	// A kill while a graph is being saved leaves a .tmp file: ignored.
@@ -87,8 +87,11 @@ func TestSavedGraph(t *testing.T) {
 	if err := s.Verify(t.Context(), "c"); err != nil {
 		t.Errorf("Verify after reading the saved graph: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, graphDir)); !os.IsNotExist(err) {
-		t.Errorf("saved graphs still there after the open: %v", err)
+	if _, err := os.Stat(savedGraphPath(dir, "c")); err != nil {
+		t.Errorf("the saved graph is gone after the open (a crash would rebuild): %v", err)
+	}
+	if _, err := os.Stat(savedGraphPath(dir, "c") + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("a save's leftover .tmp is still there after the open: %v", err)
 	}
 	hits, err := s.GraphSearch(t.Context(), "c", []index.QueryTerm{{Term: "预算", Weight: 1}}, index.Filter{}, 10)
 	if err != nil || len(hits) == 0 {
@@ -110,7 +113,7 @@ func TestSavedGraph(t *testing.T) {
 	}
 }
 
-// TestSavedGraphRefused: a saved graph that is damaged, cut short, older
+// TestSavedGraphRefused: a saved graph that is damaged, cut short, newer
 // than the store, from another dictionary, or that disagrees with the
 // collection's counts is not used: the open says why, rebuilds the graph
 // from the documents, and the graph is right.
@@ -148,6 +151,10 @@ func TestSavedGraphRefused(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	newer, err := os.ReadFile(savedGraphPath(older, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name, why string
@@ -159,7 +166,7 @@ func TestSavedGraphRefused(t *testing.T) {
 		{"empty", "not a saved graph", nil, dir},
 		{"another dictionary", "another segmentation dictionary", reseal(an.Fingerprint()+1, nil), dir},
 		{"other counts", "the collection has 4 and 8", reseal(0, partial.AppendBinary(nil)), dir},
-		{"older", "saved at position", saved, older},
+		{"newer than the store", "saved at position 8; the store is at 7", newer, dir},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := os.MkdirAll(filepath.Join(tc.dir, graphDir), 0o755); err != nil {
@@ -177,6 +184,102 @@ func TestSavedGraphRefused(t *testing.T) {
 				t.Errorf("Verify after the rebuild: %v", err)
 			}
 		})
+	}
+}
+
+// TestSavedGraphCaughtUp: after a crash, the graph saved at the last clean
+// close is brought up to date from the write log: the documents written,
+// edited and deleted since are read again, and the graph equals the one the
+// documents give. Too many records since, or one that changed the collection
+// beyond its documents, and the open rebuilds instead.
+func TestSavedGraphCaughtUp(t *testing.T) {
+	dir, _ := savedGraphStore(t)
+	s := openTestStore(t, dir)
+	fx := indextest.Fixture()
+	edited := fx[0]
+	edited.Chunks = nil
+	edited.Title += "（修订）"
+	for i := range fx[0].Chunks {
+		ch := fx[0].Chunks[i]
+		ch.Text += " 新增的预算审批流程说明。"
+		edited.Chunks = append(edited.Chunks, ch)
+	}
+	added := indextest.Doc("budget", "季度预算编制", "预算编制要先收集各部门的需求，再按优先级排序。")
+	if _, err := s.Upsert(t.Context(), "c", []index.Document{edited, added}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(t.Context(), "c", []string{"safety"}); err != nil {
+		t.Fatal(err)
+	}
+	img := crashImage(t, dir)
+	// The same crash, then the collection deleted and made again.
+	recreated := crashImage(t, dir)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2, logs := openLogged(t, img)
+	if !strings.Contains(logs.String(), "saved keyword graph brought up to date") || !strings.Contains(logs.String(), "documents=3") {
+		t.Errorf("open after a crash did not bring the saved graph up to date (3 documents); its log:\n%s", logs)
+	}
+	if err := s2.Verify(t.Context(), "c"); err != nil {
+		t.Errorf("Verify after catching up: %v", err)
+	}
+	hits, err := s2.GraphSearch(t.Context(), "c", []index.QueryTerm{{Term: "优先级", Weight: 1}}, index.Filter{}, 10)
+	if err != nil || len(hits) == 0 || !strings.HasPrefix(hits[0].ChunkID, "budget") {
+		t.Errorf("GraphSearch(优先级) after catching up = %v, %v; want the added document", hits, err)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Too many records since: rebuilt.
+	img = crashImage(t, dir)
+	defer func(f func(int64) uint64) { maxGraphCatchUp = f }(maxGraphCatchUp)
+	maxGraphCatchUp = func(int64) uint64 { return 2 }
+	if err := os.MkdirAll(filepath.Join(img, graphDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// (the clean close above saved the caught-up graph: put the old one back)
+	old, err := os.ReadFile(savedGraphPath(recreated, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(savedGraphPath(img, "c"), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s3, logs := openLogged(t, img)
+	if !strings.Contains(logs.String(), "saved keyword graph not used") || !strings.Contains(logs.String(), "records later") {
+		t.Errorf("a graph 3 records behind, with at most 2 followed, was not refused; its log:\n%s", logs)
+	}
+	if err := s3.Verify(t.Context(), "c"); err != nil {
+		t.Errorf("Verify after the rebuild: %v", err)
+	}
+	s3.Close()
+	maxGraphCatchUp = func(int64) uint64 { return 1000 }
+
+	s4 := openTestStore(t, recreated)
+	if err := s4.DeleteCollection(t.Context(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s4.CreateCollection(t.Context(), index.DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s4.Upsert(t.Context(), "c", []index.Document{added}); err != nil {
+		t.Fatal(err)
+	}
+	img = crashImage(t, recreated)
+	s4.Close()
+	if err := os.WriteFile(savedGraphPath(img, "c"), old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s5, logs := openLogged(t, img)
+	defer s5.Close()
+	if !strings.Contains(logs.String(), "saved keyword graph not used") || !strings.Contains(logs.String(), "changes the collection") {
+		t.Errorf("a graph saved before the collection was deleted and made again was not refused; its log:\n%s", logs)
+	}
+	if err := s5.Verify(t.Context(), "c"); err != nil {
+		t.Errorf("Verify after the rebuild: %v", err)
 	}
 }
 

@@ -351,7 +351,7 @@ func (s *Store) recover(ctx context.Context) error {
 		return err
 	}
 	s.logger.Debug("collections and graphs loaded", "collections", len(s.colls), "took", time.Since(phase).Round(time.Millisecond))
-	s.removeSavedGraphs()
+	s.doneWithSavedGraphs()
 	for _, c := range s.colls {
 		if err := s.upgradeGraph(c); err != nil {
 			return err
@@ -437,7 +437,7 @@ func (s *Store) loadCollections() error {
 				c.metaKeys[strings.TrimPrefix(string(mit.Item().Key()), string(metaKey(cfg.Name, "")))] = true
 			}
 			mit.Close()
-			if s.useSavedGraph(c) {
+			if s.useSavedGraph(txn, c) {
 				s.colls[cfg.Name] = c
 				continue
 			}
