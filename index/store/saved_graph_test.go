@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zhisou/zhisou/index"
 	"github.com/zhisou/zhisou/index/analysis"
@@ -280,6 +281,60 @@ func TestSavedGraphCaughtUp(t *testing.T) {
 	}
 	if err := s5.Verify(t.Context(), "c"); err != nil {
 		t.Errorf("Verify after the rebuild: %v", err)
+	}
+}
+
+// TestSavedGraphWhileIdle: between clean closes, the graph is saved again
+// once writes have paused and it is far enough behind, so a crash later
+// finds it current; while writes go on (here: a pause never long enough) it
+// is not.
+func TestSavedGraphWhileIdle(t *testing.T) {
+	defer func(n uint64, d time.Duration) { graphSaveRecords, graphSaveIdle = n, d }(graphSaveRecords, graphSaveIdle)
+	graphSaveRecords, graphSaveIdle = 3, time.Hour
+	dir := t.TempDir()
+	s, logs := openLogged(t, dir)
+	defer s.Close()
+	if err := s.CreateCollection(t.Context(), index.DefaultCollection("c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Upsert(t.Context(), "c", indextest.Fixture()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond) // two ticks of the state loop
+	if _, err := os.Stat(savedGraphPath(dir, "c")); !os.IsNotExist(err) {
+		t.Fatalf("the graph was saved before writes had paused long enough: %v", err)
+	}
+	s.wmu.Lock()
+	graphSaveIdle = 0
+	s.wmu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(savedGraphPath(dir, "c"))
+		if err == nil {
+			sg := &savedGraph{}
+			if err := sg.decode(b); err != nil {
+				t.Fatalf("the graph saved while idle does not decode: %v", err)
+			}
+			if pos, _, _ := s.Positions(); sg.pos == pos {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no graph saved at the store's position 10 s after writes paused; log:\n%s", logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "keyword graphs saved while writes paused") {
+		t.Errorf("the save was not logged; log:\n%s", logs)
+	}
+	img := crashImage(t, dir)
+	s2, logs2 := openLogged(t, img)
+	defer s2.Close()
+	if !strings.Contains(logs2.String(), "keyword graph read from its saved form") || strings.Contains(logs2.String(), "brought up to date") {
+		t.Errorf("after a crash, the graph saved while idle was not read as current; its log:\n%s", logs2)
+	}
+	if err := s2.Verify(t.Context(), "c"); err != nil {
+		t.Errorf("Verify: %v", err)
 	}
 }
 

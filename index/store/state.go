@@ -195,10 +195,13 @@ func (s *Store) saveState() error {
 
 // stateLoop rewrites the state file about once a second while the position
 // moves, until stop is closed. The file is written outside the write lock.
+// Once writes pause, it saves the keyword graphs when they are far enough
+// behind (maybeSaveGraphs).
 func (s *Store) stateLoop(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(stateInterval)
 	defer t.Stop()
+	seen, moved := uint64(0), time.Now()
 	for {
 		select {
 		case <-stop:
@@ -206,8 +209,12 @@ func (s *Store) stateLoop(stop <-chan struct{}, done chan<- struct{}) {
 		case <-t.C:
 		}
 		s.wmu.Lock()
+		if s.pos != seen {
+			seen, moved = s.pos, time.Now()
+		}
 		if s.pos == s.statePos {
 			s.wmu.Unlock()
+			s.maybeSaveGraphs(moved)
 			continue
 		}
 		st := s.snapshotState()

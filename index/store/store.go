@@ -148,6 +148,9 @@ type Store struct {
 	damagedTables bool
 	// saved are the saved graphs being read during Open (nil after).
 	saved *SavedGraphs
+	// graphsSaved is the oldest position of the saved graphs on disk (0
+	// when a collection has none); guarded by wmu.
+	graphsSaved uint64
 	// opening are the bleve indexes being opened and checked during Open,
 	// by collection name (nil after).
 	opening map[string]*textOpen
@@ -412,6 +415,7 @@ func (s *Store) dropLog(upto uint64) error {
 }
 
 func (s *Store) loadCollections() error {
+	s.graphsSaved = s.pos
 	return s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionKeyP), PrefetchValues: true})
 		defer it.Close()
@@ -441,6 +445,7 @@ func (s *Store) loadCollections() error {
 				s.colls[cfg.Name] = c
 				continue
 			}
+			s.graphsSaved = 0
 			c.graph.Reserve(int(c.stats.Docs), int(c.stats.Chunks))
 			if err := s.loadGraph(txn, c); err != nil {
 				return fmt.Errorf("load graph of %s: %w", cfg.Name, err)
