@@ -40,8 +40,15 @@ func (b *logBuffer) String() string {
 // the returned buffer.
 func openLogged(t *testing.T, dir string) (*Store, *logBuffer) {
 	t.Helper()
+	return openLoggedWith(t, dir, Options{})
+}
+
+// openLoggedWith is openLogged with options (their Logger replaced).
+func openLoggedWith(t *testing.T, dir string, opts Options) (*Store, *logBuffer) {
+	t.Helper()
 	buf := &logBuffer{}
-	s, err := Open(t.Context(), dir, testAnalyzer(t), Options{Logger: slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	opts.Logger = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := Open(t.Context(), dir, testAnalyzer(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,8 +243,6 @@ func TestSavedGraphCaughtUp(t *testing.T) {
 
 	// Too many records since: rebuilt.
 	img = crashImage(t, dir)
-	defer func(f func(int64) uint64) { maxGraphCatchUp = f }(maxGraphCatchUp)
-	maxGraphCatchUp = func(int64) uint64 { return 2 }
 	if err := os.MkdirAll(filepath.Join(img, graphDir), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +254,7 @@ func TestSavedGraphCaughtUp(t *testing.T) {
 	if err := os.WriteFile(savedGraphPath(img, "c"), old, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s3, logs := openLogged(t, img)
+	s3, logs := openLoggedWith(t, img, Options{maxGraphCatchUp: 2})
 	if !strings.Contains(logs.String(), "saved keyword graph not used") || !strings.Contains(logs.String(), "records later") {
 		t.Errorf("a graph 3 records behind, with at most 2 followed, was not refused; its log:\n%s", logs)
 	}
@@ -257,7 +262,6 @@ func TestSavedGraphCaughtUp(t *testing.T) {
 		t.Errorf("Verify after the rebuild: %v", err)
 	}
 	s3.Close()
-	maxGraphCatchUp = func(int64) uint64 { return 1000 }
 
 	s4 := openTestStore(t, recreated)
 	if err := s4.DeleteCollection(t.Context(), "c"); err != nil {
@@ -289,11 +293,12 @@ func TestSavedGraphCaughtUp(t *testing.T) {
 // finds it current; while writes go on (here: a pause never long enough) it
 // is not.
 func TestSavedGraphWhileIdle(t *testing.T) {
-	defer func(n uint64, d time.Duration) { graphSaveRecords, graphSaveIdle = n, d }(graphSaveRecords, graphSaveIdle)
-	graphSaveRecords, graphSaveIdle = 3, time.Hour
 	dir := t.TempDir()
 	s, logs := openLogged(t, dir)
 	defer s.Close()
+	s.wmu.Lock()
+	s.graphSaveRecords, s.graphSaveIdle = 3, time.Hour
+	s.wmu.Unlock()
 	if err := s.CreateCollection(t.Context(), index.DefaultCollection("c")); err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +310,7 @@ func TestSavedGraphWhileIdle(t *testing.T) {
 		t.Fatalf("the graph was saved before writes had paused long enough: %v", err)
 	}
 	s.wmu.Lock()
-	graphSaveIdle = 0
+	s.graphSaveIdle = 0
 	s.wmu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -58,6 +58,9 @@ type Options struct {
 	// chunks of every upsert before it is logged (see enrich_store.go); nil
 	// (the default) writes documents as they come.
 	Enricher Enricher
+	// maxGraphCatchUp, for tests, replaces the most records an older saved
+	// graph is brought up to date through (0: maxGraphCatchUp's rule).
+	maxGraphCatchUp uint64
 }
 
 // cacheSizes are the store's cache budgets under a memory budget (0: the
@@ -149,8 +152,12 @@ type Store struct {
 	// saved are the saved graphs being read during Open (nil after).
 	saved *SavedGraphs
 	// graphsSaved is the oldest position of the saved graphs on disk (0
-	// when a collection has none); guarded by wmu.
-	graphsSaved uint64
+	// when a collection has none); guarded by wmu, as are graphSaveRecords
+	// and graphSaveIdle (see maybeSaveGraphs; tests change them).
+	graphsSaved      uint64
+	graphSaveRecords uint64
+	graphSaveIdle    time.Duration
+	maxGraphCatchUp  uint64 // Options.maxGraphCatchUp
 	// opening are the bleve indexes being opened and checked during Open,
 	// by collection name (nil after).
 	opening map[string]*textOpen
@@ -293,7 +300,8 @@ func Open(ctx context.Context, dir string, an *analysis.Analyzer, opts Options) 
 	s := &Store{dir: dir, db: db, an: an, logger: logger, colls: map[string]*coll{}, chunks: cache,
 		kick: make(chan struct{}, 1), progress: make(chan struct{}), vocabs: map[string]*analysis.Vocab{}, quarantined: map[uint64]bool{},
 		acceptDamage: opts.AcceptDamage, postingsCache: postingsCache, segBytes: opts.LogSegmentBytes, minFree: cmp.Or(opts.MinFreeBytes, DefaultMinFreeBytes),
-		shared: opts.Log, enricher: opts.Enricher, posMoved: make(chan struct{}), damagedTables: damagedTables, saved: saved}
+		shared: opts.Log, enricher: opts.Enricher, posMoved: make(chan struct{}), damagedTables: damagedTables, saved: saved,
+		graphSaveRecords: graphSaveRecords, graphSaveIdle: graphSaveIdle, maxGraphCatchUp: opts.maxGraphCatchUp}
 	owned = true
 	removeSnapshotLeftovers(dir) // under Badger's lock: no other process snapshots here
 	s.openTexts()
