@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -57,7 +59,7 @@ func (n *clusterNode) start(t *testing.T) {
 		n.before.Write(n.proc.stderr.Bytes())
 	}
 	c := &child{stderr: &bytes.Buffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(zhisouBinary(t), "serve", "-store", n.dir, "-addr", n.addr, "-http-addr", "", "-log-level", "warn",
+	c.cmd = exec.Command(zhisouBinary(t), "serve", "-store", n.dir, "-addr", n.addr, "-http-addr", "", "-log-level", cmp.Or(os.Getenv("ZHISOU_CLUSTER_LOG_LEVEL"), "warn"),
 		"-nats-listen", n.natsAddr, "-nats-cluster", n.clusterAddr, "-nats-routes", n.routes, "-nats-name", n.name,
 		"-nats-replicas", "3", "-nats-timeout", "5s", "-nats-token", clusterToken)
 	c.cmd.Stderr = c.stderr
@@ -309,7 +311,15 @@ func TestCluster(t *testing.T) {
 		for _, n := range ns {
 			n.waitHealthy(t)
 		}
-		return time.Since(start)
+		took := time.Since(start)
+		if took > 10*time.Second {
+			// Over the bound: say where the time went
+			// (ZHISOU_CLUSTER_LOG_LEVEL=debug says more).
+			for _, n := range ns {
+				t.Logf("%s restarted in %v; its log:\n%s", n.name, took.Round(time.Millisecond), tail(n.proc.stderr.String(), 40))
+			}
+		}
+		return took
 	}
 
 	// F1: the stream leader's node.

@@ -467,7 +467,7 @@ func (s *Store) catchUpGraph(txn *badger.Txn, name string, sg *savedGraph) (int,
 	}
 	changed := map[string]bool{}
 	errEnd := errors.New("at the store's position")
-	err := s.replayRetry(context.Background(), sg.pos, func(r index.Record) error {
+	err := s.replayCaught(context.Background(), sg.pos, func(r index.Record) error {
 		switch {
 		case r.Seq > s.pos:
 			return errEnd

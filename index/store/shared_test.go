@@ -586,3 +586,80 @@ func TestSyncReachesTheLogsEnd(t *testing.T) {
 		t.Errorf("the deleted document on a: %v; want ErrNotFound", err)
 	}
 }
+
+// countingLog counts the records its replays deliver.
+type countingLog struct {
+	*natslog.Log
+	n *atomic.Int64
+}
+
+func (l countingLog) Replay(ctx context.Context, after uint64, fn func(index.Record) error) error {
+	return l.Log.Replay(ctx, after, func(r index.Record) error {
+		l.n.Add(1)
+		return fn(r)
+	})
+}
+
+// A replica that opens behind the log reads the records it missed once:
+// Badger's catch-up keeps them, and the bleve index, as far behind, takes
+// them from there instead of reading the stream again. It ends whole.
+func TestSharedCatchUpReadsOnce(t *testing.T) {
+	srv := natstest.Server(t)
+	a := mustReplica(t, srv, t.TempDir())
+	ctx := t.Context()
+	if err := a.CreateCollection(ctx, index.DefaultCollection("kb")); err != nil {
+		t.Fatal(err)
+	}
+	bdir := t.TempDir()
+	b := mustReplicaClosable(t, srv, bdir)
+	converge(t, a, b)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := a.Pos()
+	for i := range 4 {
+		if _, err := a.Upsert(ctx, "kb", numbered(fmt.Sprintf("m%d-", i), 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Delete(ctx, "kb", []string{"m1-004"}); err != nil {
+		t.Fatal(err)
+	}
+	missed := int64(a.Pos() - before)
+	l, err := natslog.Open(ctx, natstest.Conn(t, srv), natslog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	b, err = Open(ctx, bdir, testAnalyzer(t), Options{Log: countingLog{l, &n}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := n.Load(); got != missed {
+		t.Errorf("the open read %d records from the log; it had missed %d (each once)", got, missed)
+	}
+	converge(t, a, b)
+	if err := b.Verify(ctx, "kb"); err != nil {
+		t.Fatal(err)
+	}
+	hits, _, err := b.Search(ctx, "kb", []index.QueryTerm{{Term: "m3", Weight: 1}, {Term: "劳动合同", Weight: 1}}, index.Filter{}, 50)
+	if err != nil || len(hits) == 0 {
+		t.Fatalf("search on the caught-up replica: %v, %v", hits, err)
+	}
+}
+
+// mustReplicaClosable is mustReplica without the cleanup's close (the test
+// closes it itself).
+func mustReplicaClosable(t testing.TB, srv *server.Server, dir string) *Store {
+	t.Helper()
+	l, err := natslog.Open(t.Context(), natstest.Conn(t, srv), natslog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(t.Context(), dir, testAnalyzer(t), Options{Log: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -174,7 +174,7 @@ func joinProblems(ps []string) string {
 // position after delete.
 func (s *Store) collectionsDeletedSince(ctx context.Context, after uint64) (map[string]bool, error) {
 	deleted := map[string]bool{}
-	err := s.replayRetry(ctx, after, func(r index.Record) error {
+	err := s.replayCaught(ctx, after, func(r index.Record) error {
 		if r.Op == index.OpDeleteCollection {
 			deleted[r.Collection] = true
 		}

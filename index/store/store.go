@@ -151,6 +151,9 @@ type Store struct {
 	damagedTables bool
 	// saved are the saved graphs being read during Open (nil after).
 	saved *SavedGraphs
+	// caught holds the records Badger's catch-up read during Open, for the
+	// bleve indexes' (empty after Open).
+	caught caughtUp
 	// graphsSaved is the oldest position of the saved graphs on disk (0
 	// when a collection has none); guarded by wmu, as are graphSaveRecords
 	// and graphSaveIdle (see maybeSaveGraphs; tests change them).
@@ -345,7 +348,9 @@ func (s *Store) recover(ctx context.Context) error {
 	// open.
 	s.logger.Debug("write log opened", "took", time.Since(phase).Round(time.Millisecond))
 	from := s.pos
-	err := s.replayRetry(ctx, max(s.pos, s.log.First()-1), func(r index.Record) error {
+	s.caught = caughtUp{from: max(s.pos, s.log.First()-1), keep: s.shared != nil}
+	err := s.replayRetry(ctx, s.caught.from, func(r index.Record) error {
+		s.caught.add(r)
 		if quarantined, err := s.applyOrQuarantine(&r); !quarantined {
 			return err
 		}
@@ -354,6 +359,7 @@ func (s *Store) recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("catch up badger: %w", err)
 	}
+	defer func() { s.caught = caughtUp{} }() // only the bleve indexes' catch-up below reads it
 	if s.pos > from {
 		s.logger.Info("badger caught up from the log", "from", from, "to", s.pos)
 	}
@@ -493,8 +499,8 @@ func (s *Store) openCollectionText(ctx context.Context, c *coll, truncated uint6
 	}
 	var recs []index.Record
 	// replayRetry: all of it, or an error (a shared log's replay may
-	// deliver part of what is there).
-	err = s.replayRetry(ctx, p, func(r index.Record) error {
+	// deliver part of what is there); or what Badger's catch-up read.
+	err = s.replayCaught(ctx, p, func(r index.Record) error {
 		if r.Collection == c.cfg.Name && (r.Op == index.OpUpsert || r.Op == index.OpDelete || r.Op == index.OpReindex) {
 			recs = append(recs, r)
 		}
