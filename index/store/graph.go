@@ -231,6 +231,16 @@ func (s *Store) saveGraphs() bool {
 	if s.damagedTables {
 		return false // built from what damaged tables gave: never reused
 	}
+	// A save writes each file beside the one it replaces: it must not take
+	// the disk into the reserve that keeps Badger's files writable.
+	var need uint64
+	for _, c := range s.colls {
+		need += 2 * savedGraphBytesPerChunk * uint64(max(0, c.stats.Chunks))
+	}
+	if err := s.checkSpace("saving the keyword graphs", need); err != nil {
+		s.logger.Warn("cannot save the keyword graphs; the next start catches up from the saved ones, or rebuilds them", "err", err)
+		return false
+	}
 	if err := os.MkdirAll(filepath.Join(s.dir, graphDir), 0o755); err != nil {
 		s.logger.Warn("cannot save the keyword graphs; the next start rebuilds them", "err", err)
 		return false

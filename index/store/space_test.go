@@ -42,10 +42,7 @@ func TestFullDisk(t *testing.T) {
 	mnt := smallDisk(t, 64)
 	dir := filepath.Join(mnt, "store")
 	const reserve = 24 << 20
-	s, err := Open(t.Context(), dir, testAnalyzer(t), Options{MinFreeBytes: reserve})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, logs := openLoggedWith(t, dir, Options{MinFreeBytes: reserve})
 	defer s.Close()
 	if err := s.CreateCollection(t.Context(), index.DefaultCollection("c")); err != nil {
 		t.Fatal(err)
@@ -78,6 +75,10 @@ func TestFullDisk(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+	// The keyword graph is not saved into the reserve either.
+	if !strings.Contains(logs.String(), "cannot save the keyword graphs") || !strings.Contains(logs.String(), "kept in reserve") {
+		t.Errorf("the close on a full disk did not decline to save the keyword graph; its log:\n%s", logs)
 	}
 	// fillTo leaves about free bytes on the disk, with a file removed later
 	// (or by shrinking the first filler, when the close took the disk
