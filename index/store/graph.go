@@ -412,7 +412,7 @@ func (sg *savedGraph) decode(b []byte) error {
 // damaged, at the store's position or brought up to it (catchUpGraph), and
 // holding as many documents and chunks as the collection. txn reads the
 // documents that changed since it was saved.
-func (s *Store) useSavedGraph(txn *badger.Txn, c *coll) bool {
+func (s *Store) useSavedGraph(ctx context.Context, txn *badger.Txn, c *coll) bool {
 	sg := s.saved.graphs[c.cfg.Name]
 	if sg == nil {
 		return false
@@ -432,7 +432,7 @@ func (s *Store) useSavedGraph(txn *badger.Txn, c *coll) bool {
 		err = fmt.Errorf("saved with lexicon version %d; the collection has %d", sg.lex, c.vocab.Load().Version())
 	case sg.pos < s.pos:
 		sg.g.Bind(s.an, c.vocab.Load)
-		caughtUp, err = s.catchUpGraph(txn, c.cfg.Name, sg)
+		caughtUp, err = s.catchUpGraph(ctx, txn, c.cfg.Name, sg)
 	}
 	if err == nil {
 		if docs, chunks := sg.g.Size(); int64(docs) != c.stats.Docs || int64(chunks) != c.stats.Chunks {
@@ -467,7 +467,7 @@ func maxGraphCatchUp(docs int64) uint64 { return uint64(max(1000, docs/4)) }
 // deletion or creation) is an error, as is a log that no longer holds every
 // record since the graph's position; the caller rebuilds. It returns the
 // number of documents read again.
-func (s *Store) catchUpGraph(txn *badger.Txn, name string, sg *savedGraph) (int, error) {
+func (s *Store) catchUpGraph(ctx context.Context, txn *badger.Txn, name string, sg *savedGraph) (int, error) {
 	docs, _ := sg.g.Size()
 	if n := s.pos - sg.pos; n > cmp.Or(s.maxGraphCatchUp, maxGraphCatchUp(int64(docs))) {
 		return 0, fmt.Errorf("saved at position %d; the store is at %d, %d records later", sg.pos, s.pos, n)
@@ -477,7 +477,7 @@ func (s *Store) catchUpGraph(txn *badger.Txn, name string, sg *savedGraph) (int,
 	}
 	changed := map[string]bool{}
 	errEnd := errors.New("at the store's position")
-	err := s.replayCaught(context.Background(), sg.pos, func(r index.Record) error {
+	err := s.replayCaught(ctx, sg.pos, func(r index.Record) error {
 		switch {
 		case r.Seq > s.pos:
 			return errEnd

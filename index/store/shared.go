@@ -88,10 +88,6 @@ func (s *Store) openShared() error {
 // not answer (its servers restarting, a leader being elected).
 const sharedOpenWait = 2 * time.Minute
 
-// replayRetry is Replay for the open: on a shared log it goes on until a
-// replay delivers nothing more (a replay may deliver part of what is there),
-// and when the log does not answer it tries again from the last record fn
-// took, for up to sharedOpenWait.
 // caughtUp keeps the records Badger's catch-up read from a shared log while
 // the store opens, so that a bleve index behind by as much takes them from
 // memory instead of reading the stream a second time: on a replica restarted
@@ -100,11 +96,10 @@ const sharedOpenWait = 2 * time.Minute
 // caughtMaxRecords records and caughtMaxBytes of their text; past either it
 // keeps none, and the indexes read the log as before.
 type caughtUp struct {
-	from    uint64 // the records after it
-	recs    []index.Record
-	bytes   int
-	keep    bool // false: none kept (a local log, or past a bound)
-	through uint64
+	from  uint64 // the records after it
+	recs  []index.Record
+	bytes int
+	keep  bool // false: none kept (a local log, or past a bound)
 }
 
 const (
@@ -126,7 +121,14 @@ func (c *caughtUp) add(r index.Record) {
 		return
 	}
 	c.recs = append(c.recs, r)
-	c.through = r.Seq
+}
+
+// through is the position up to which c holds every record.
+func (c *caughtUp) through() uint64 {
+	if len(c.recs) == 0 {
+		return c.from
+	}
+	return c.recs[len(c.recs)-1].Seq
 }
 
 // replayCaught is replayRetry from after, taking the records from what
@@ -134,7 +136,7 @@ func (c *caughtUp) add(r index.Record) {
 // store's position.
 func (s *Store) replayCaught(ctx context.Context, after uint64, fn func(index.Record) error) error {
 	c := &s.caught
-	if !c.keep || after < c.from || c.through < s.pos {
+	if !c.keep || after < c.from || c.through() < s.pos {
 		return s.replayRetry(ctx, after, fn)
 	}
 	for i := range c.recs {
@@ -148,6 +150,10 @@ func (s *Store) replayCaught(ctx context.Context, after uint64, fn func(index.Re
 	return nil
 }
 
+// replayRetry is Replay for the open: on a shared log it goes on until a
+// replay delivers nothing more (a replay may deliver part of what is there),
+// and when the log does not answer it tries again from the last record fn
+// took, for up to sharedOpenWait.
 func (s *Store) replayRetry(ctx context.Context, after uint64, fn func(index.Record) error) error {
 	if s.shared == nil {
 		return s.log.Replay(ctx, after, fn)

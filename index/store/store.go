@@ -364,7 +364,7 @@ func (s *Store) recover(ctx context.Context) error {
 		s.logger.Info("badger caught up from the log", "from", from, "to", s.pos)
 	}
 	phase = time.Now()
-	if err := s.loadCollections(); err != nil {
+	if err := s.loadCollections(ctx); err != nil {
 		return err
 	}
 	s.logger.Debug("collections and graphs loaded", "collections", len(s.colls), "took", time.Since(phase).Round(time.Millisecond))
@@ -428,7 +428,7 @@ func (s *Store) dropLog(upto uint64) error {
 	return s.log.Truncate(upto)
 }
 
-func (s *Store) loadCollections() error {
+func (s *Store) loadCollections(ctx context.Context) error {
 	s.graphsSaved = s.pos
 	return s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(collectionKeyP), PrefetchValues: true})
@@ -455,7 +455,7 @@ func (s *Store) loadCollections() error {
 				c.metaKeys[strings.TrimPrefix(string(mit.Item().Key()), string(metaKey(cfg.Name, "")))] = true
 			}
 			mit.Close()
-			if s.useSavedGraph(txn, c) {
+			if s.useSavedGraph(ctx, txn, c) {
 				s.colls[cfg.Name] = c
 				continue
 			}
