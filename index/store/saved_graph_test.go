@@ -254,14 +254,20 @@ func TestSavedGraphCaughtUp(t *testing.T) {
 	if err := os.WriteFile(savedGraphPath(img, "c"), old, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s3, logs := openLoggedWith(t, img, Options{maxGraphCatchUp: 2})
-	if !strings.Contains(logs.String(), "saved keyword graph not used") || !strings.Contains(logs.String(), "records later") {
-		t.Errorf("a graph 3 records behind, with at most 2 followed, was not refused; its log:\n%s", logs)
+	// refused opens dir, wants the saved graph refused saying why, and the
+	// rebuilt graph right.
+	refused := func(dir string, opts Options, why, what string) {
+		t.Helper()
+		s, logs := openLoggedWith(t, dir, opts)
+		defer s.Close()
+		if !strings.Contains(logs.String(), "saved keyword graph not used") || !strings.Contains(logs.String(), why) {
+			t.Errorf("%s was not refused; its log:\n%s", what, logs)
+		}
+		if err := s.Verify(t.Context(), "c"); err != nil {
+			t.Errorf("Verify after the rebuild: %v", err)
+		}
 	}
-	if err := s3.Verify(t.Context(), "c"); err != nil {
-		t.Errorf("Verify after the rebuild: %v", err)
-	}
-	s3.Close()
+	refused(img, Options{maxGraphCatchUp: 2}, "records later", "a graph 3 records behind, with at most 2 followed,")
 
 	s4 := openTestStore(t, recreated)
 	if err := s4.DeleteCollection(t.Context(), "c"); err != nil {
@@ -278,14 +284,7 @@ func TestSavedGraphCaughtUp(t *testing.T) {
 	if err := os.WriteFile(savedGraphPath(img, "c"), old, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s5, logs := openLogged(t, img)
-	defer s5.Close()
-	if !strings.Contains(logs.String(), "saved keyword graph not used") || !strings.Contains(logs.String(), "changes the collection") {
-		t.Errorf("a graph saved before the collection was deleted and made again was not refused; its log:\n%s", logs)
-	}
-	if err := s5.Verify(t.Context(), "c"); err != nil {
-		t.Errorf("Verify after the rebuild: %v", err)
-	}
+	refused(img, Options{}, "changes the collection", "a graph saved before the collection was deleted and made again")
 }
 
 // TestSavedGraphWhileIdle: between clean closes, the graph is saved again

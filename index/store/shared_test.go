@@ -422,15 +422,7 @@ func TestSharedPartialReplays(t *testing.T) {
 	}
 	bdir := t.TempDir()
 	open := func() *Store {
-		l, err := natslog.Open(ctx, natstest.Conn(t, srv), natslog.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := Open(ctx, bdir, testAnalyzer(t), Options{Log: stingyLog{l, 7}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return replicaOn(t, srv, bdir, func(l *natslog.Log) SharedLog { return stingyLog{l, 7} })
 	}
 	b := open()
 	if _, err := a.Upsert(ctx, "kb", numbered("x", 10)); err != nil {
@@ -611,7 +603,7 @@ func TestSharedCatchUpReadsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	bdir := t.TempDir()
-	b := mustReplicaClosable(t, srv, bdir)
+	b := replicaOn(t, srv, bdir, func(l *natslog.Log) SharedLog { return l })
 	converge(t, a, b)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -626,15 +618,8 @@ func TestSharedCatchUpReadsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	missed := int64(a.Pos() - before)
-	l, err := natslog.Open(ctx, natstest.Conn(t, srv), natslog.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var n atomic.Int64
-	b, err = Open(ctx, bdir, testAnalyzer(t), Options{Log: countingLog{l, &n}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b = replicaOn(t, srv, bdir, func(l *natslog.Log) SharedLog { return countingLog{l, &n} })
 	defer b.Close()
 	if got := n.Load(); got != missed {
 		t.Errorf("the open read %d records from the log; it had missed %d (each once)", got, missed)
@@ -649,15 +634,15 @@ func TestSharedCatchUpReadsOnce(t *testing.T) {
 	}
 }
 
-// mustReplicaClosable is mustReplica without the cleanup's close (the test
-// closes it itself).
-func mustReplicaClosable(t testing.TB, srv *server.Server, dir string) *Store {
+// replicaOn opens the store in dir on srv's stream, its log wrapped by
+// wrap; the caller closes it.
+func replicaOn(t testing.TB, srv *server.Server, dir string, wrap func(*natslog.Log) SharedLog) *Store {
 	t.Helper()
 	l, err := natslog.Open(t.Context(), natstest.Conn(t, srv), natslog.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(t.Context(), dir, testAnalyzer(t), Options{Log: l})
+	s, err := Open(t.Context(), dir, testAnalyzer(t), Options{Log: wrap(l)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -229,6 +229,13 @@ func TestUpsertSemantics(t *testing.T) {
 		}
 		return outs[0]
 	}
+	// versioned upserts document a with text at client version v.
+	versioned := func(text string, v uint64) index.Outcome {
+		t.Helper()
+		d := indextest.Doc("a", "标题", text)
+		d.Version = v
+		return upsert(d)
+	}
 	a := indextest.Doc("a", "标题", "第一段内容。", "第二段内容。")
 	steps := []struct {
 		name string
@@ -242,16 +249,8 @@ func TestUpsertSemantics(t *testing.T) {
 		{"one section edited", func() index.Outcome {
 			return upsert(indextest.Doc("a", "标题", "第一段内容。", "第二段改过了。"))
 		}, index.Updated},
-		{"explicit version 100", func() index.Outcome {
-			d := indextest.Doc("a", "标题", "版本一百。")
-			d.Version = 100
-			return upsert(d)
-		}, index.Updated},
-		{"older version is ignored", func() index.Outcome {
-			d := indextest.Doc("a", "标题", "旧版本。")
-			d.Version = 50
-			return upsert(d)
-		}, index.Stale},
+		{"explicit version 100", func() index.Outcome { return versioned("版本一百。", 100) }, index.Updated},
+		{"older version is ignored", func() index.Outcome { return versioned("旧版本。", 50) }, index.Stale},
 		// Without a version, a write takes its log position (under 100):
 		// applied, it would be dropped; it is Stale, not "updated" (it was
 		// acknowledged as updated and dropped).
@@ -265,29 +264,17 @@ func TestUpsertSemantics(t *testing.T) {
 			}
 			return outs[0]
 		}, index.Deleted},
-		{"late write older than the tombstone", func() index.Outcome {
-			d := indextest.Doc("a", "标题", "迟到的写入。")
-			d.Version = 1
-			return upsert(d)
-		}, index.Stale},
+		{"late write older than the tombstone", func() index.Outcome { return versioned("迟到的写入。", 1) }, index.Stale},
 		// A late copy of the write the delete removed (a retry of it that
 		// reached the log after the delete): its version, 100, is above the
 		// delete's log position, and must not bring the document back.
-		{"late copy of the deleted version", func() index.Outcome {
-			d := indextest.Doc("a", "标题", "版本一百。")
-			d.Version = 100
-			return upsert(d)
-		}, index.Stale},
+		{"late copy of the deleted version", func() index.Outcome { return versioned("版本一百。", 100) }, index.Stale},
 		// So the tombstone is at 100: without a version a write takes its
 		// log position, below it.
 		{"write after delete without version, the client's version above", func() index.Outcome {
 			return upsert(indextest.Doc("a", "标题", "不带版本。"))
 		}, index.Stale},
-		{"write after delete with a newer version", func() index.Outcome {
-			d := indextest.Doc("a", "标题", "重新写入。")
-			d.Version = 101
-			return upsert(d)
-		}, index.Added},
+		{"write after delete with a newer version", func() index.Outcome { return versioned("重新写入。", 101) }, index.Added},
 		{"delete of a missing document", func() index.Outcome {
 			outs, err := s.Delete(ctx, "c", []string{"nope"})
 			if err != nil {
