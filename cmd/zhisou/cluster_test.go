@@ -58,7 +58,7 @@ func (n *clusterNode) start(t *testing.T) {
 		<-n.proc.done // killed before a start again
 		n.before.Write(n.proc.stderr.Bytes())
 	}
-	c := &child{stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	c := &child{stderr: &lockedBuffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(zhisouBinary(t), "serve", "-store", n.dir, "-addr", n.addr, "-http-addr", "", "-log-level", cmp.Or(os.Getenv("ZHISOU_CLUSTER_LOG_LEVEL"), "warn"),
 		"-nats-listen", n.natsAddr, "-nats-cluster", n.clusterAddr, "-nats-routes", n.routes, "-nats-name", n.name,
 		"-nats-replicas", "3", "-nats-timeout", "5s", "-nats-token", clusterToken)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -85,7 +84,7 @@ func TestCompose(t *testing.T) {
 			})
 			args = append(args, a)
 		}
-		c := &child{stderr: &bytes.Buffer{}, done: make(chan struct{})}
+		c := &child{stderr: &lockedBuffer{}, done: make(chan struct{})}
 		c.cmd = exec.Command(zhisouBinary(t), append(args, "-log-level", "warn")...)
 		c.cmd.Env = append(os.Environ(), "ZHISOU_STORE="+filepath.Join(root, n))
 		for k, v := range svc.Environment {

@@ -84,15 +84,41 @@ func freeAddr(t *testing.T) string {
 
 type child struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
 	done   chan struct{}
+}
+
+// lockedBuffer is a child's stderr: the copying goroutine writes while a
+// test reads what the process has said so far.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Bytes returns a copy of what was written.
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
 }
 
 // startServer starts 'zhisou serve' (with extra flags) and waits until its
 // health check says SERVING. The HTTP door is off unless extra turns it on.
 func startServer(t *testing.T, st, addr string, extra ...string) *child {
 	t.Helper()
-	c := &child{stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	c := &child{stderr: &lockedBuffer{}, done: make(chan struct{})}
 	args := append([]string{"serve", "-store", st, "-addr", addr, "-log-level", "warn", "-http-addr", ""}, extra...)
 	c.cmd = exec.Command(zhisouBinary(t), args...)
 	c.cmd.Stderr = c.stderr
